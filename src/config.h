@@ -1,0 +1,119 @@
+/* config: the one INI file (inih), parsed into a struct with every default
+ * filled in. Errors name file, line, section, key and what was expected. */
+#ifndef DROVER_CONFIG_H
+#define DROVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/drover/drover.ini"
+#define CONFIG_MAX_LISTENERS 64
+#define CONFIG_NAME_MAX 63 /* listener names, as systemd's FDNAME= */
+
+enum config_protocol {
+	PROTO_HTTP = 0,
+	PROTO_ECHO = 1,
+};
+
+/* Where a listener's socket comes from. */
+enum config_address_kind {
+	ADDR_NONE = 0, /* only from systemd (FileDescriptorName= = the name) */
+	ADDR_INET,     /* IPv4 or IPv6 host:port */
+	ADDR_UNIX,     /* unix:/path */
+};
+
+struct config_address {
+	enum config_address_kind kind;
+	struct sockaddr_storage sa; /* ADDR_INET: sockaddr_in/_in6; ADDR_UNIX: sockaddr_un */
+	socklen_t sa_len;
+	char text[160]; /* as written in the file, for messages and reload comparison */
+};
+
+struct config_listener {
+	char name[CONFIG_NAME_MAX + 1];
+	struct config_address address;
+	enum config_protocol protocol;
+	int backlog;
+	mode_t mode;      /* unix sockets: permission bits */
+	bool status;      /* serve [http] status_path on this listener */
+	unsigned line;    /* where the section starts, for messages */
+};
+
+struct config_server {
+	unsigned workers;            /* "auto" resolves to online CPUs */
+	uint64_t shutdown_timeout_ms;
+	int log_level;               /* LOG_* */
+	char *user;                  /* NULL: do not change user */
+	char *group;                 /* NULL: user's primary group (or none) */
+	unsigned max_connections;    /* per worker, all protocols */
+	uint64_t worker_timeout_ms;  /* heartbeat older than this: worker is hung */
+	uint64_t max_requests;       /* 0: never recycle */
+	uint64_t max_requests_jitter;/* extra random 0..jitter per worker */
+	uint64_t lingering_timeout_ms;
+	unsigned max_generations;    /* generations alive at once (reload/upgrade) */
+	char *control_socket;        /* NULL: default under the runtime directory; "" / "off": none */
+	char *pid_file;              /* NULL: none */
+};
+
+struct config_echo {
+	uint64_t idle_timeout_ms;
+	size_t buffer_size;          /* per connection; reading pauses when full */
+};
+
+struct config_http {
+	char *root;                  /* absolute (relative ones resolved against the file's directory) */
+	char *index;
+	bool autoindex;
+	bool follow_symlinks;
+	bool dotfiles;
+	char *mime_types;
+	char *default_type;
+	char *access_log;            /* path, "stderr" or "off" */
+	char *health_path;           /* "" disables */
+	char *status_path;
+	uint64_t header_timeout_ms;
+	uint64_t keepalive_timeout_ms;
+	uint64_t send_timeout_ms;
+	unsigned keepalive_requests;
+	unsigned max_connections;    /* per worker, http only; 0 = [server] max_connections */
+	uint64_t max_body_size;
+	size_t max_request_line;
+	size_t max_header_line;
+	size_t max_header_size;
+	unsigned max_headers;
+};
+
+struct config {
+	char *path;
+	struct config_server server;
+	struct config_echo echo;
+	struct config_http http;
+	struct config_listener listeners[CONFIG_MAX_LISTENERS];
+	size_t n_listeners;
+};
+
+/* Parse path into a new config; 0, or -errno with every problem found in err
+ * (one per line, "FILE:LINE: [section] key: expected ..., got '...'"). */
+int config_load(const char *path, struct config **out, char *err, size_t err_len);
+/* A config holding only the built-in defaults (no listeners). */
+struct config *config_new_default(void);
+/* Free a config from config_load()/config_new_default(); NULL is fine. */
+void config_free(struct config *cfg);
+/* The listener section named name, or NULL. */
+const struct config_listener *config_find_listener(const struct config *cfg, const char *name);
+
+/* "500ms", "30s", "2m", "1h", bare number = seconds; 0 or -EINVAL. */
+int config_parse_duration(const char *s, uint64_t *ms);
+/* "512", "64k", "1m", "1g" (powers of 1024); 0 or -EINVAL. */
+int config_parse_size(const char *s, uint64_t *bytes);
+/* "yes/no/true/false/on/off/1/0"; 0 or -EINVAL. */
+int config_parse_bool(const char *s, bool *out);
+/* "HOST:PORT", "[v6]:PORT", "*:PORT", "unix:/path"; 0 or -EINVAL. */
+int config_parse_address(const char *s, struct config_address *out);
+/* Human name of a protocol ("http", "echo"). */
+const char *config_protocol_name(enum config_protocol p);
+
+#endif

@@ -1,0 +1,200 @@
+/* conn: the parts of a connection every protocol shares. */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+void conn_init(struct conn *c, struct worker *w, const struct worker_listener *l, int fd,
+	       const struct sockaddr *peer, socklen_t peer_len, const struct conn_ops *ops)
+{
+	c->fd = fd;
+	c->worker = w;
+	c->loop = worker_loop(w);
+	c->listener = l;
+	c->ops = ops;
+	c->prev = c->next = NULL;
+	c->lingering = false;
+	loop_timer_init(&c->timer, NULL, c);
+	memset(&c->peer, 0, sizeof(c->peer));
+	c->peer_len = 0;
+	if (peer && peer_len <= sizeof(c->peer)) {
+		memcpy(&c->peer, peer, peer_len);
+		c->peer_len = peer_len;
+	}
+	worker_conn_attach(w, c);
+}
+
+void conn_close(struct conn *c)
+{
+	loop_timer_cancel(c->loop, &c->timer);
+	if (c->fd >= 0) {
+		loop_del_fd(c->loop, c->fd);
+		close(c->fd);
+		c->fd = -1;
+	}
+	struct worker *w = c->worker;
+	worker_conn_detach(w, c);
+	c->ops->free(c);
+}
+
+static void conn_linger_timeout(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	conn_close(arg);
+}
+
+static void conn_linger_read(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	struct conn *c = arg;
+	char sink[16384];
+	/* Bounded per wake-up so a client streaming garbage cannot hold the loop. */
+	for (int i = 0; i < 8; i++) {
+		ssize_t n = read(fd, sink, sizeof(sink));
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		conn_close(c); /* EOF or error: the peer has seen our FIN */
+		return;
+	}
+}
+
+void conn_close_lingering(struct conn *c, uint64_t linger_ms)
+{
+	if (c->lingering)
+		return;
+	/* Closing a socket with unread data makes the kernel send RST, which can
+	 * destroy the response the client has not read yet (RFC 9112 §9.6).
+	 * Send FIN first, then drain what the client still sends. */
+	if (shutdown(c->fd, SHUT_WR) < 0 || linger_ms == 0) {
+		conn_close(c);
+		return;
+	}
+	c->lingering = true;
+	loop_del_fd(c->loop, c->fd);
+	if (loop_add_fd(c->loop, c->fd, LOOP_READ, conn_linger_read, c) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->timer.fn = conn_linger_timeout;
+	c->timer.arg = c;
+	loop_timer_arm(c->loop, &c->timer, linger_ms);
+}
+
+void conn_peer_str(const struct conn *c, char *out, size_t out_len)
+{
+	if (out_len == 0)
+		return;
+	const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+	if (c->peer_len >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)out_len);
+		return;
+	}
+	if (c->peer_len >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)out_len);
+		else
+			inet_ntop(AF_INET6, a, out, (socklen_t)out_len);
+		return;
+	}
+	snprintf(out, out_len, "%s", sa->sa_family == AF_UNIX ? "unix" : "-");
+}
+
+int conn_buf_init(struct conn_buf *b, size_t cap)
+{
+	b->data = malloc(cap);
+	if (!b->data)
+		return -ENOMEM;
+	b->cap = cap;
+	b->start = b->end = 0;
+	return 0;
+}
+
+void conn_buf_free(struct conn_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->cap = b->start = b->end = 0;
+}
+
+void conn_buf_consume(struct conn_buf *b, size_t n)
+{
+	if (n >= conn_buf_len(b)) {
+		b->start = b->end = 0;
+		return;
+	}
+	b->start += n;
+}
+
+void conn_buf_compact(struct conn_buf *b)
+{
+	if (b->start == 0)
+		return;
+	size_t len = conn_buf_len(b);
+	memmove(b->data, b->data + b->start, len);
+	b->start = 0;
+	b->end = len;
+}
+
+int conn_buf_append(struct conn_buf *b, const void *p, size_t n)
+{
+	if (n > conn_buf_room(b))
+		return -ENOBUFS;
+	if (n > b->cap - b->end)
+		conn_buf_compact(b);
+	memcpy(b->data + b->end, p, n);
+	b->end += n;
+	return 0;
+}
+
+ssize_t conn_buf_read(struct conn_buf *b, int fd)
+{
+	if (conn_buf_room(b) == 0)
+		return -ENOBUFS;
+	if (b->end == b->cap)
+		conn_buf_compact(b);
+	for (;;) {
+		ssize_t n = read(fd, b->data + b->end, b->cap - b->end);
+		if (n > 0) {
+			b->end += (size_t)n;
+			return n;
+		}
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+}
+
+ssize_t conn_buf_write(struct conn_buf *b, int fd)
+{
+	size_t len = conn_buf_len(b);
+	if (len == 0)
+		return 0;
+	for (;;) {
+		ssize_t n = send(fd, b->data + b->start, len, MSG_NOSIGNAL);
+		if (n >= 0) {
+			conn_buf_consume(b, (size_t)n);
+			return n;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == ENOTSOCK) {
+			n = write(fd, b->data + b->start, len);
+			if (n >= 0) {
+				conn_buf_consume(b, (size_t)n);
+				return n;
+			}
+		}
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+}

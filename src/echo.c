@@ -1,0 +1,137 @@
+/* echo: RFC 862. Bytes are copied from the socket into one bounded buffer
+ * and back out; while the buffer is full we stop reading, so a client that
+ * does not read stalls only itself (TCP flow control pushes back on it). */
+#include "echo.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "conn.h"
+#include "loop.h"
+#include "scoreboard.h"
+#include "worker.h"
+
+struct echo_conn {
+	struct conn base; /* first: the worker sees a struct conn */
+	struct conn_buf buf;
+	bool draining;    /* finish what was sent, then close */
+};
+
+static void echo_conn_free(struct conn *c)
+{
+	struct echo_conn *ec = (struct echo_conn *)c;
+	conn_buf_free(&ec->buf);
+	free(ec);
+}
+
+static void echo_update_events(struct echo_conn *ec)
+{
+	unsigned mask = 0;
+	if (conn_buf_room(&ec->buf) > 0)
+		mask |= LOOP_READ;
+	if (conn_buf_len(&ec->buf) > 0)
+		mask |= LOOP_WRITE;
+	loop_mod_fd(ec->base.loop, ec->base.fd, mask);
+}
+
+static void echo_idle_timeout(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	conn_close(arg);
+}
+
+/* Move bytes until the socket would block either way. Returns false when
+ * the connection was closed. */
+static bool echo_pump(struct echo_conn *ec)
+{
+	struct conn *c = &ec->base;
+	struct scoreboard_slot *slot = worker_slot(c->worker);
+	bool read_eagain = false;
+	for (int rounds = 0; rounds < 16; rounds++) {
+		bool progress = false;
+		if (conn_buf_room(&ec->buf) > 0) {
+			ssize_t n = conn_buf_read(&ec->buf, c->fd);
+			if (n > 0) {
+				sb_add(&slot->bytes_in, (uint64_t)n);
+				progress = true;
+				read_eagain = false;
+			} else if (n == 0) {
+				/* Peer finished sending: flush the rest, then close. */
+				ec->draining = true;
+				read_eagain = true;
+			} else if (n == -EAGAIN) {
+				read_eagain = true;
+			} else {
+				conn_close(c);
+				return false;
+			}
+		}
+		if (conn_buf_len(&ec->buf) > 0) {
+			ssize_t n = conn_buf_write(&ec->buf, c->fd);
+			if (n > 0) {
+				sb_add(&slot->bytes_out, (uint64_t)n);
+				progress = true;
+			} else if (n != -EAGAIN) {
+				conn_close(c);
+				return false;
+			}
+		}
+		if (!progress)
+			break;
+	}
+	if (ec->draining && read_eagain && conn_buf_len(&ec->buf) == 0) {
+		conn_close_lingering(c, worker_config(c->worker)->server.lingering_timeout_ms);
+		return false;
+	}
+	return true;
+}
+
+static void echo_io(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	struct echo_conn *ec = arg;
+	if (!echo_pump(ec))
+		return;
+	echo_update_events(ec);
+	loop_timer_arm(loop, &ec->base.timer, worker_config(ec->base.worker)->echo.idle_timeout_ms);
+}
+
+static void echo_drain(struct conn *c)
+{
+	struct echo_conn *ec = (struct echo_conn *)c;
+	if (c->lingering)
+		return;
+	/* Echo back whatever the client had already sent, then close. */
+	ec->draining = true;
+	if (echo_pump(ec))
+		echo_update_events(ec);
+}
+
+static const struct conn_ops echo_conn_ops = {
+	.drain = echo_drain,
+	.free = echo_conn_free,
+};
+
+int echo_accept(struct worker *w, const struct worker_listener *l, int fd,
+		const struct sockaddr *peer, socklen_t peer_len)
+{
+	const struct config *cfg = worker_config(w);
+	struct echo_conn *ec = calloc(1, sizeof(*ec));
+	if (!ec)
+		return -ENOMEM;
+	if (conn_buf_init(&ec->buf, cfg->echo.buffer_size) < 0) {
+		free(ec);
+		return -ENOMEM;
+	}
+	conn_init(&ec->base, w, l, fd, peer, peer_len, &echo_conn_ops);
+	ec->base.timer.fn = echo_idle_timeout;
+	int r = loop_add_fd(ec->base.loop, fd, LOOP_READ, echo_io, ec);
+	if (r < 0) {
+		ec->base.fd = -1; /* the caller closes fd */
+		conn_close(&ec->base);
+		return r;
+	}
+	loop_timer_arm(ec->base.loop, &ec->base.timer, cfg->echo.idle_timeout_ms);
+	if (worker_is_draining(w))
+		echo_drain(&ec->base);
+	return 0;
+}

@@ -1,0 +1,887 @@
+/* http_parse: strict HTTP/1.x request heads and bodies (RFC 9110, RFC 9112).
+ *
+ * A head is handled in two passes. The first (http_parse_scan) runs over each
+ * byte once, across calls, and looks only at line structure: it finds the
+ * empty line that ends the head and enforces every limit and the CRLF rules
+ * byte by byte, so a slow or hostile client is stopped as soon as the bytes
+ * it sent prove the request bad. The second (http_parse_head) runs once over
+ * the complete, bounded head and checks everything else. Each check depends
+ * only on bytes already seen, in order, so how the bytes were split across
+ * calls never changes the answer.
+ *
+ * Nothing here allocates; results point into the caller's buffer. */
+#include "http_parse.h"
+
+#include <limits.h>
+#include <string.h>
+
+/* Character classes, one table lookup per byte. */
+enum {
+	HTTP_PARSE_TCHAR = 0x01,  /* token (RFC 9110 §5.6.2) */
+	HTTP_PARSE_TARGET = 0x02, /* request-target byte: VCHAR except '#' */
+	HTTP_PARSE_FVALUE = 0x04, /* field-value byte: VCHAR, obs-text, SP, HTAB (RFC 9110 §5.5) */
+	HTTP_PARSE_HEX = 0x08,    /* HEXDIG */
+	HTTP_PARSE_HOST = 0x10,   /* uri-host / port bytes: unreserved, sub-delims, ":[]%" (RFC 3986 §3.2.2) */
+	HTTP_PARSE_QDTEXT = 0x20, /* qdtext (RFC 9110 §5.6.4) */
+	HTTP_PARSE_SCHEME = 0x40, /* scheme after its first ALPHA (RFC 3986 §3.1) */
+};
+
+static const unsigned char http_parse_class[256] = {
+	/* 0x00 */ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x24, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	/* 0x10 */ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	/* 0x20 */ 0x24, 0x37, 0x06, 0x25, 0x37, 0x37, 0x37, 0x37, 0x36, 0x36, 0x37, 0x77, 0x36, 0x77, 0x77, 0x26,
+	/* 0x30 */ 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x36, 0x36, 0x26, 0x36, 0x26, 0x26,
+	/* 0x40 */ 0x26, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77,
+	/* 0x50 */ 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x36, 0x06, 0x36, 0x27, 0x37,
+	/* 0x60 */ 0x27, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77,
+	/* 0x70 */ 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x26, 0x27, 0x26, 0x37, 0x00,
+	/* 0x80 */ 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24,
+	/* 0x90 */ 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24,
+	/* 0xa0 */ 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24,
+	/* 0xb0 */ 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24,
+	/* 0xc0 */ 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24,
+	/* 0xd0 */ 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24,
+	/* 0xe0 */ 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24,
+	/* 0xf0 */ 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24, 0x24,
+};
+
+/* RFC 9112 §2.2 asks a server to ignore at least one empty line before the
+ * request-line (old clients add CRLF after a POST body); a few more are
+ * tolerated, an endless stream of them is not. */
+#define HTTP_PARSE_MAX_EMPTY_LINES 4
+/* A chunk-size line (with extensions) or a trailer line longer than this is
+ * refused: RFC 9112 §7.1.1 lets a server limit extensions, and nobody sends
+ * kilobytes of them. */
+#define HTTP_PARSE_CHUNK_LINE_MAX 4096
+/* The whole trailer section (RFC 9112 §7.1.2), CRLFs included. */
+#define HTTP_PARSE_TRAILER_MAX 16384
+
+static inline bool http_parse_is(unsigned char c, unsigned cls)
+{
+	return (http_parse_class[c] & cls) != 0;
+}
+
+static inline unsigned char http_parse_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+static inline bool http_parse_ows(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+bool http_str_eq_ci(struct http_str s, const char *lit)
+{
+	size_t n = strlen(lit);
+	if (s.len != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (http_parse_lower((unsigned char)s.p[i]) != http_parse_lower((unsigned char)lit[i]))
+			return false;
+	return true;
+}
+
+static const char *const http_parse_method_names[] = {
+	[HTTP_METHOD_OTHER] = "OTHER",
+	[HTTP_METHOD_GET] = "GET",
+	[HTTP_METHOD_HEAD] = "HEAD",
+	[HTTP_METHOD_POST] = "POST",
+	[HTTP_METHOD_PUT] = "PUT",
+	[HTTP_METHOD_DELETE] = "DELETE",
+	[HTTP_METHOD_OPTIONS] = "OPTIONS",
+	[HTTP_METHOD_TRACE] = "TRACE",
+	[HTTP_METHOD_CONNECT] = "CONNECT",
+	[HTTP_METHOD_PATCH] = "PATCH",
+};
+
+const char *http_method_name(enum http_method m)
+{
+	/* OTHER has no fixed name: the request's own spelling is method_str. */
+	if ((unsigned)m >= sizeof http_parse_method_names / sizeof http_parse_method_names[0])
+		return "OTHER";
+	return http_parse_method_names[m];
+}
+
+/* Methods are case-sensitive (RFC 9110 §9.1): "get" is some other token. */
+static enum http_method http_parse_method(const char *s, size_t n)
+{
+	enum http_method m;
+
+	switch (n) {
+	case 3:
+		m = s[0] == 'G' ? HTTP_METHOD_GET : HTTP_METHOD_PUT;
+		break;
+	case 4:
+		m = s[0] == 'H' ? HTTP_METHOD_HEAD : HTTP_METHOD_POST;
+		break;
+	case 5:
+		m = s[0] == 'T' ? HTTP_METHOD_TRACE : HTTP_METHOD_PATCH;
+		break;
+	case 6:
+		m = HTTP_METHOD_DELETE;
+		break;
+	case 7:
+		m = s[0] == 'O' ? HTTP_METHOD_OPTIONS : HTTP_METHOD_CONNECT;
+		break;
+	default:
+		return HTTP_METHOD_OTHER;
+	}
+	return memcmp(s, http_parse_method_names[m], n) == 0 ? m : HTTP_METHOD_OTHER;
+}
+
+void http_parser_init(struct http_parser *p)
+{
+	memset(p, 0, sizeof(*p));
+}
+
+/* Pass one: find the end of the head in buf[p->scanned, len), enforcing, at
+ * the byte that breaks them: CRLF-only line endings (RFC 9112 §2.2: no bare
+ * CR, and we choose not to accept a bare LF), the request-line limit (414),
+ * the header-line, header-count and head-size limits (431). Line lengths
+ * exclude the CRLF; the head size includes every byte of the head.
+ * Returns head_len, 0 for more, or -status. */
+static int http_parse_scan(struct http_parser *p, const char *buf, size_t len,
+			   const struct http_limits *lim)
+{
+	size_t max_size = lim->max_header_size < (size_t)INT_MAX ? lim->max_header_size : (size_t)INT_MAX;
+	unsigned max_headers = lim->max_headers < HTTP_MAX_HEADERS ? lim->max_headers : HTTP_MAX_HEADERS;
+	size_t ls = p->line_start;
+	size_t line_max = p->lines == 0 ? lim->max_request_line : lim->max_header_line;
+	size_t i;
+
+	for (i = p->scanned; i < len; i++) {
+		bool after_cr = i > ls && buf[i - 1] == '\r';
+
+		if (!after_cr) {
+			/* Fast path: jump over the ordinary bytes of this line, up
+			 * to where a limit could trip, with memchr. A CR before
+			 * the last of them is followed by a byte that is not LF. */
+			size_t stop = len < max_size ? len : max_size;
+			if (line_max < stop - ls)
+				stop = ls + line_max;
+			if (stop < i) /* limits changed between calls */
+				stop = i;
+			const char *lf = memchr(buf + i, '\n', stop - i);
+			size_t end = lf ? (size_t)(lf - buf) : stop;
+			const char *cr = memchr(buf + i, '\r', end - i);
+			if (cr != NULL) {
+				if ((size_t)(cr - buf) + 1 < end)
+					return -400; /* bare CR */
+				i = end - 1; /* the CR itself trips nothing */
+				continue;
+			}
+			i = end;
+			if (i == len)
+				break;
+		}
+
+		unsigned char c = (unsigned char)buf[i];
+		if (i >= max_size)
+			return -431;
+		if (c == '\n') {
+			if (!after_cr)
+				return -400; /* bare LF */
+			if (i - 1 == ls) { /* an empty line */
+				if (p->lines > 0)
+					return (int)(i + 1);
+				if (++p->empty_lines > HTTP_PARSE_MAX_EMPTY_LINES)
+					return -400;
+			} else {
+				/* Line p->lines ends; lines 1.. are header fields. */
+				if (p->lines > 0 && p->lines > max_headers)
+					return -431;
+				p->lines++;
+				line_max = lim->max_header_line;
+			}
+			ls = i + 1;
+			p->line_start = ls;
+			continue;
+		}
+		if (after_cr)
+			return -400; /* bare CR */
+		if (c != '\r' && i - ls + 1 > line_max)
+			return p->lines == 0 ? -414 : -431;
+	}
+	p->scanned = i;
+	return 0;
+}
+
+/* Parse state of pass two that is not part of the request. */
+struct http_parse_seen {
+	unsigned hosts;
+	bool cl;
+	bool te;
+	bool conn_close;
+	bool conn_keep_alive;
+	bool expect_other;
+	bool expect_continue;
+	struct http_str target_host; /* authority of an absolute-form target */
+};
+
+/* Absolute-form (RFC 9112 §3.2.2): only http and https, a non-empty
+ * authority without userinfo (RFC 9110 §4.2.1, §4.2.4); path and query are
+ * taken from it and the authority replaces Host. */
+static int http_parse_absolute(struct http_request *req, struct http_parse_seen *seen)
+{
+	const char *t = req->target.p;
+	size_t n = req->target.len;
+	size_t i = 0;
+
+	if (!((t[0] | 0x20) >= 'a' && (t[0] | 0x20) <= 'z'))
+		return -400;
+	while (i < n && http_parse_is((unsigned char)t[i], HTTP_PARSE_SCHEME))
+		i++;
+	struct http_str scheme = { t, i };
+	if (!http_str_eq_ci(scheme, "http") && !http_str_eq_ci(scheme, "https"))
+		return -400;
+	if (n - i < 3 || memcmp(t + i, "://", 3) != 0)
+		return -400;
+	i += 3;
+	size_t a = i;
+	while (i < n && t[i] != '/' && t[i] != '?') {
+		if (!http_parse_is((unsigned char)t[i], HTTP_PARSE_HOST))
+			return -400;
+		i++;
+	}
+	if (i == a)
+		return -400;
+	seen->target_host = (struct http_str){ t + a, i - a };
+	if (i == n || t[i] == '?') {
+		/* An empty path means "/" (RFC 9110 §4.2.3): point at the last
+		 * '/' of "://", so that the path stays in the caller's buffer. */
+		req->path = (struct http_str){ t + a - 1, 1 };
+	} else {
+		size_t s = i;
+		while (i < n && t[i] != '?')
+			i++;
+		req->path = (struct http_str){ t + s, i - s };
+	}
+	if (i < n)
+		req->query = (struct http_str){ t + i + 1, n - i - 1 };
+	return 0;
+}
+
+/* Authority-form (RFC 9112 §3.2.3): uri-host ":" port, CONNECT only. */
+static int http_parse_authority(const struct http_request *req)
+{
+	const char *t = req->target.p;
+	size_t n = req->target.len;
+	size_t colon = n;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!http_parse_is((unsigned char)t[i], HTTP_PARSE_HOST))
+			return -400;
+		if (t[i] == ':')
+			colon = i;
+	}
+	if (colon == 0 || colon >= n - 1)
+		return -400;
+	for (size_t i = colon + 1; i < n; i++)
+		if (t[i] < '0' || t[i] > '9')
+			return -400;
+	return 0;
+}
+
+/* The request-target forms of RFC 9112 §3.2, each with the method it
+ * belongs to. Bytes were already limited to VCHAR without '#'. */
+static int http_parse_target(struct http_request *req, struct http_parse_seen *seen)
+{
+	const char *t = req->target.p;
+	size_t n = req->target.len;
+
+	if (req->method == HTTP_METHOD_CONNECT)
+		return http_parse_authority(req);
+	if (t[0] == '/') {
+		const char *q = memchr(t, '?', n);
+		if (q) {
+			req->path = (struct http_str){ t, (size_t)(q - t) };
+			req->query = (struct http_str){ q + 1, n - (size_t)(q - t) - 1 };
+		} else {
+			req->path = req->target;
+		}
+		return 0;
+	}
+	if (n == 1 && t[0] == '*') {
+		if (req->method != HTTP_METHOD_OPTIONS)
+			return -400;
+		req->path = req->target;
+		return 0;
+	}
+	return http_parse_absolute(req, seen);
+}
+
+/* request-line = method SP request-target SP HTTP-version (RFC 9112 §3),
+ * exactly one SP each: anything looser is how request smuggling starts. */
+static int http_parse_request_line(const char *s, size_t n, struct http_request *req,
+				   struct http_parse_seen *seen)
+{
+	size_t i = 0;
+
+	while (i < n && http_parse_is((unsigned char)s[i], HTTP_PARSE_TCHAR))
+		i++;
+	if (i == 0 || i == n || s[i] != ' ')
+		return -400;
+	req->method_str = (struct http_str){ s, i };
+	req->method = http_parse_method(s, i);
+
+	size_t t = ++i;
+	/* No CTL, SP, '#' (a fragment is never sent, RFC 9112 §3.2) or
+	 * non-ASCII byte in a target. */
+	while (i < n && http_parse_is((unsigned char)s[i], HTTP_PARSE_TARGET))
+		i++;
+	if (i == t || i == n || s[i] != ' ')
+		return -400;
+	req->target = (struct http_str){ s + t, i - t };
+	i++;
+
+	/* HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 §2.3).
+	 * A well-formed version other than 1.0/1.1 is 505 (RFC 9110 §15.6.6). */
+	const char *v = s + i;
+	if (n - i != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
+	    v[6] != '.' || v[7] < '0' || v[7] > '9')
+		return -400;
+	if (v[5] != '1' || v[7] > '1')
+		return -505;
+	req->version_minor = (unsigned)(v[7] - '0');
+
+	return http_parse_target(req, seen);
+}
+
+/* Content-Length = 1*DIGIT (RFC 9110 §8.6). A list, or repeated fields, is
+ * accepted only when every member is the same value (RFC 9112 §6.3 step 5);
+ * no sign, no empty member, nothing at or above 2^63. */
+static int http_parse_content_length(struct http_str v, struct http_parse_seen *seen,
+				     struct http_request *req)
+{
+	size_t i = 0;
+
+	for (;;) {
+		uint64_t n = 0;
+		size_t d = i;
+		while (i < v.len && v.p[i] >= '0' && v.p[i] <= '9') {
+			unsigned digit = (unsigned)(v.p[i] - '0');
+			if (n > ((uint64_t)INT64_MAX - digit) / 10)
+				return -400;
+			n = n * 10 + digit;
+			i++;
+		}
+		if (i == d)
+			return -400;
+		if (seen->cl && n != req->content_length)
+			return -400;
+		seen->cl = true;
+		req->content_length = n;
+		while (i < v.len && http_parse_ows((unsigned char)v.p[i]))
+			i++;
+		if (i == v.len)
+			return 0;
+		if (v.p[i] != ',')
+			return -400;
+		i++;
+		while (i < v.len && http_parse_ows((unsigned char)v.p[i]))
+			i++;
+	}
+}
+
+/* Connection = #connection-option (RFC 9110 §7.6.1): tokens, any case;
+ * empty list members are ignored (RFC 9110 §5.6.1). */
+static int http_parse_connection(struct http_str v, struct http_parse_seen *seen)
+{
+	size_t i = 0;
+
+	while (i < v.len) {
+		while (i < v.len && (http_parse_ows((unsigned char)v.p[i]) || v.p[i] == ','))
+			i++;
+		size_t s = i;
+		while (i < v.len && http_parse_is((unsigned char)v.p[i], HTTP_PARSE_TCHAR))
+			i++;
+		struct http_str opt = { v.p + s, i - s };
+		while (i < v.len && http_parse_ows((unsigned char)v.p[i]))
+			i++;
+		if (i < v.len && v.p[i] != ',')
+			return -400;
+		if (http_str_eq_ci(opt, "close"))
+			seen->conn_close = true;
+		else if (http_str_eq_ci(opt, "keep-alive"))
+			seen->conn_keep_alive = true;
+	}
+	return 0;
+}
+
+/* Keep the first of a field that may be interpreted once. */
+static void http_parse_first(struct http_str *field, struct http_str v)
+{
+	if (field->p == NULL)
+		*field = v;
+}
+
+/* The fields drover interprets; all others are only kept in headers[]. */
+static int http_parse_field(const struct http_header *h, struct http_parse_seen *seen,
+			    struct http_request *req)
+{
+	struct http_str v = h->value;
+
+	switch (h->name.len) {
+	case 4:
+		if (http_str_eq_ci(h->name, "host")) {
+			/* RFC 9112 §3.2: more than one Host, or an invalid one, is 400.
+			 * An empty value is valid syntax. */
+			if (++seen->hosts > 1)
+				return -400;
+			for (size_t i = 0; i < v.len; i++)
+				if (!http_parse_is((unsigned char)v.p[i], HTTP_PARSE_HOST))
+					return -400;
+			req->host = v;
+		}
+		break;
+	case 5:
+		if (http_str_eq_ci(h->name, "range"))
+			http_parse_first(&req->range, v);
+		break;
+	case 6:
+		if (http_str_eq_ci(h->name, "expect")) {
+			/* RFC 9110 §10.1.1: 100-continue is the only expectation. */
+			if (http_str_eq_ci(v, "100-continue"))
+				seen->expect_continue = true;
+			else
+				seen->expect_other = true;
+		}
+		break;
+	case 7:
+		if (http_str_eq_ci(h->name, "referer"))
+			http_parse_first(&req->referer, v);
+		break;
+	case 8:
+		if (http_str_eq_ci(h->name, "if-range"))
+			http_parse_first(&req->if_range, v);
+		break;
+	case 10:
+		if (http_str_eq_ci(h->name, "connection"))
+			return http_parse_connection(v, seen);
+		if (http_str_eq_ci(h->name, "user-agent"))
+			http_parse_first(&req->user_agent, v);
+		break;
+	case 13:
+		if (http_str_eq_ci(h->name, "if-none-match"))
+			http_parse_first(&req->if_none_match, v);
+		break;
+	case 14:
+		if (http_str_eq_ci(h->name, "content-length"))
+			return http_parse_content_length(v, seen, req);
+		break;
+	case 17:
+		if (http_str_eq_ci(h->name, "if-modified-since")) {
+			http_parse_first(&req->if_modified_since, v);
+		} else if (http_str_eq_ci(h->name, "transfer-encoding")) {
+			/* We decode no coding but chunked, so any other value, a list,
+			 * or a second field is refused with 400 rather than the 501
+			 * RFC 9112 §6.1 allows: a front end that understands the
+			 * coding differently is exactly how requests get smuggled, and
+			 * a hard stop closes the connection. */
+			if (seen->te || !http_str_eq_ci(v, "chunked"))
+				return -400;
+			seen->te = true;
+		}
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Whether a field value holds no CTL but HTAB and no DEL; obs-text is
+ * allowed (RFC 9110 §5.5). Eight bytes at a time while none is suspect. */
+static bool http_parse_value_ok(const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	size_t j = 0;
+
+	for (; j + 8 <= n; j += 8) {
+		uint64_t x;
+		memcpy(&x, s + j, 8);
+		uint64_t del = x ^ (0x7f * ones);
+		/* Some byte < 0x20, or some byte == 0x7f (exact "any" tests). */
+		if (((x - 0x20 * ones) & ~x & highs) | ((del - ones) & ~del & highs))
+			break;
+	}
+	for (; j < n; j++)
+		if (!http_parse_is((unsigned char)s[j], HTTP_PARSE_FVALUE))
+			return false;
+	return true;
+}
+
+/* field-line = field-name ":" OWS field-value OWS (RFC 9112 §5). */
+static int http_parse_field_line(const char *s, size_t n, struct http_header *h)
+{
+	size_t i = 0;
+
+	/* A line starting with whitespace is obs-fold, or whitespace after the
+	 * start-line: both rejected (RFC 9112 §5.2, §2.2). */
+	while (i < n && http_parse_is((unsigned char)s[i], HTTP_PARSE_TCHAR))
+		i++;
+	/* No whitespace between name and colon (RFC 9112 §5.1). */
+	if (i == 0 || i == n || s[i] != ':')
+		return -400;
+	h->name = (struct http_str){ s, i };
+	i++;
+	while (i < n && http_parse_ows((unsigned char)s[i]))
+		i++;
+	size_t e = n;
+	while (e > i && http_parse_ows((unsigned char)s[e - 1]))
+		e--;
+	if (!http_parse_value_ok(s + i, e - i))
+		return -400;
+	h->value = (struct http_str){ s + i, e - i };
+	return 0;
+}
+
+/* Pass two, over the complete head buf[start, head_len): every line ends in
+ * CRLF and holds no other CR or LF, and the limits hold (pass one). */
+static int http_parse_head(const char *buf, size_t start, size_t head_len,
+			   const struct http_limits *lim, struct http_request *req)
+{
+	struct http_parse_seen seen = { 0 };
+	const char *end = buf + head_len - 2; /* the final empty line */
+	const char *s = buf + start;
+	const char *cr;
+	int r;
+
+	req->method = HTTP_METHOD_OTHER;
+	req->method_str = req->target = req->path = req->query = (struct http_str){ NULL, 0 };
+	req->host = req->if_none_match = req->if_modified_since = req->range =
+		req->if_range = req->user_agent = req->referer = (struct http_str){ NULL, 0 };
+	req->version_minor = 0;
+	req->n_headers = 0;
+	req->keep_alive = false;
+	req->expect_continue = false;
+	req->body = HTTP_BODY_NONE;
+	req->content_length = 0;
+	req->head_len = 0;
+
+	cr = memchr(s, '\r', (size_t)(end - s));
+	if (cr == NULL)
+		return -400;
+	r = http_parse_request_line(s, (size_t)(cr - s), req, &seen);
+	if (r < 0)
+		return r;
+
+	for (s = cr + 2; s < end; s = cr + 2) {
+		cr = memchr(s, '\r', (size_t)(end - s));
+		if (cr == NULL || req->n_headers >= HTTP_MAX_HEADERS)
+			return cr == NULL ? -400 : -431;
+		struct http_header *h = &req->headers[req->n_headers];
+		r = http_parse_field_line(s, (size_t)(cr - s), h);
+		if (r < 0)
+			return r;
+		req->n_headers++;
+		r = http_parse_field(h, &seen, req);
+		if (r < 0)
+			return r;
+	}
+
+	/* RFC 9112 §3.2: HTTP/1.1 needs exactly one Host. */
+	if (req->version_minor == 1 && seen.hosts != 1)
+		return -400;
+	if (seen.target_host.p != NULL)
+		req->host = seen.target_host;
+	if (seen.te) {
+		/* RFC 9112 §6.1: chunked is not HTTP/1.0, and Transfer-Encoding
+		 * with Content-Length is a smuggling attempt, not a message. */
+		if (req->version_minor == 0 || seen.cl)
+			return -400;
+		req->body = HTTP_BODY_CHUNKED;
+	} else if (seen.cl) {
+		if (req->content_length > lim->max_body_size)
+			return -413;
+		req->body = req->content_length > 0 ? HTTP_BODY_LENGTH : HTTP_BODY_NONE;
+	}
+	/* RFC 9110 §10.1.1: an HTTP/1.0 expectation is ignored; in HTTP/1.1
+	 * anything but 100-continue is answered 417 here, so the caller needs
+	 * no second look at Expect. */
+	if (req->version_minor == 1) {
+		if (seen.expect_other)
+			return -417;
+		req->expect_continue = seen.expect_continue;
+	}
+	/* RFC 9112 §9.3: persistent by default in 1.1, by keep-alive in 1.0;
+	 * close always wins. */
+	req->keep_alive = !seen.conn_close &&
+			  (req->version_minor == 1 || seen.conn_keep_alive);
+	req->head_len = head_len;
+	return 0;
+}
+
+int http_parse_request(struct http_parser *p, const char *buf, size_t len,
+		       const struct http_limits *lim, struct http_request *req)
+{
+	int r;
+
+	if (p->scanned == 0 || p->scanned > len) {
+		/* A new request, or a caller that only reset scanned. */
+		http_parser_init(p);
+	} else if (p->result < 0) {
+		return p->result;
+	} else if (p->result > 0) {
+		/* Asked again for a head already found: parse the same bytes. */
+		r = http_parse_head(buf, 2 * (size_t)p->empty_lines, (size_t)p->result, lim, req);
+		return r < 0 ? r : p->result;
+	}
+
+	r = http_parse_scan(p, buf, len, lim);
+	if (r > 0) {
+		p->scanned = (size_t)r;
+		int h = http_parse_head(buf, 2 * (size_t)p->empty_lines, (size_t)r, lim, req);
+		if (h < 0)
+			r = h;
+	}
+	if (r != 0)
+		p->result = r;
+	return r;
+}
+
+/* ------------------------------------------------------------ bodies */
+
+/* Chunked body states (RFC 9112 §7.1); one byte moves at most one step. */
+enum {
+	HTTP_BODY_S_SIZE = 0,   /* chunk-size = 1*HEXDIG */
+	HTTP_BODY_S_EXT_NAME0,  /* after ';': first byte of chunk-ext-name */
+	HTTP_BODY_S_EXT_NAME,   /* in chunk-ext-name */
+	HTTP_BODY_S_EXT_VAL0,   /* after '=': token or quoted-string */
+	HTTP_BODY_S_EXT_TOKEN,  /* in a token chunk-ext-val */
+	HTTP_BODY_S_EXT_QUOTED, /* in a quoted-string */
+	HTTP_BODY_S_EXT_QPAIR,  /* after '\\' in a quoted-string */
+	HTTP_BODY_S_EXT_QEND,   /* after the closing '"' */
+	HTTP_BODY_S_SIZE_LF,    /* CR seen at the end of the chunk-size line */
+	HTTP_BODY_S_DATA,       /* chunk-data, remaining bytes */
+	HTTP_BODY_S_DATA_CR,    /* CRLF after chunk-data */
+	HTTP_BODY_S_DATA_LF,
+	HTTP_BODY_S_TRAILER0,   /* start of a trailer line, or the final CRLF */
+	HTTP_BODY_S_TR_NAME,    /* in a trailer field-name */
+	HTTP_BODY_S_TR_VALUE,   /* after the colon */
+	HTTP_BODY_S_TR_LF,      /* CR seen at the end of a trailer line */
+	HTTP_BODY_S_END_LF,     /* CR of the final CRLF seen */
+	HTTP_BODY_S_DONE,
+	HTTP_BODY_S_ERR400,
+	HTTP_BODY_S_ERR413,
+};
+
+void http_body_init(struct http_body_reader *r, const struct http_request *req, uint64_t max_body_size)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = req->body;
+	r->max = max_body_size;
+	r->state = HTTP_BODY_S_SIZE;
+	if (r->kind == HTTP_BODY_LENGTH)
+		r->remaining = req->content_length;
+}
+
+/* One byte of the chunked framing (not chunk-data). Returns 1 when the body
+ * is complete, 0 to go on, or -status. */
+static int http_parse_chunk_byte(struct http_body_reader *r, unsigned char c)
+{
+	bool line = r->state < HTTP_BODY_S_SIZE_LF ||
+		    (r->state >= HTTP_BODY_S_TRAILER0 && r->state <= HTTP_BODY_S_TR_VALUE);
+
+	if (line && c != '\r' && ++r->line_len > HTTP_PARSE_CHUNK_LINE_MAX)
+		return -400;
+	if (r->state >= HTTP_BODY_S_TRAILER0 && r->state <= HTTP_BODY_S_END_LF) {
+		/* remaining is free after the last chunk: it counts the trailers. */
+		if (++r->remaining > HTTP_PARSE_TRAILER_MAX)
+			return -413;
+	}
+
+	switch (r->state) {
+	case HTTP_BODY_S_SIZE:
+		if (http_parse_is(c, HTTP_PARSE_HEX)) {
+			/* 16 hex digits fill a uint64_t; more is an overflow. */
+			if (r->line_len > 16)
+				return -400;
+			unsigned d = c <= '9' ? (unsigned)(c - '0') : (unsigned)(http_parse_lower(c) - 'a' + 10);
+			r->remaining = r->remaining * 16 + d;
+			return 0;
+		}
+		/* No digit yet, or whitespace before ';': RFC 9112 §7.1.1 has BWS
+		 * there, but no real client sends it and parsers disagree on it, so
+		 * it is refused like every other ambiguity. */
+		if (r->line_len <= 1 && c != '\r')
+			return -400;
+		if (c == ';') {
+			r->state = HTTP_BODY_S_EXT_NAME0;
+			return 0;
+		}
+		if (c == '\r' && r->line_len > 0) {
+			r->state = HTTP_BODY_S_SIZE_LF;
+			return 0;
+		}
+		return -400;
+	case HTTP_BODY_S_EXT_NAME0:
+		if (!http_parse_is(c, HTTP_PARSE_TCHAR))
+			return -400;
+		r->state = HTTP_BODY_S_EXT_NAME;
+		return 0;
+	case HTTP_BODY_S_EXT_NAME:
+	case HTTP_BODY_S_EXT_TOKEN:
+		if (http_parse_is(c, HTTP_PARSE_TCHAR))
+			return 0;
+		if (c == '=' && r->state == HTTP_BODY_S_EXT_NAME) {
+			r->state = HTTP_BODY_S_EXT_VAL0;
+			return 0;
+		}
+		break; /* ';' or CR, as after a value */
+	case HTTP_BODY_S_EXT_VAL0:
+		if (c == '"')
+			r->state = HTTP_BODY_S_EXT_QUOTED;
+		else if (http_parse_is(c, HTTP_PARSE_TCHAR))
+			r->state = HTTP_BODY_S_EXT_TOKEN;
+		else
+			return -400;
+		return 0;
+	case HTTP_BODY_S_EXT_QUOTED:
+		if (c == '"')
+			r->state = HTTP_BODY_S_EXT_QEND;
+		else if (c == '\\')
+			r->state = HTTP_BODY_S_EXT_QPAIR;
+		else if (!http_parse_is(c, HTTP_PARSE_QDTEXT))
+			return -400;
+		return 0;
+	case HTTP_BODY_S_EXT_QPAIR:
+		/* quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) */
+		if (!http_parse_is(c, HTTP_PARSE_FVALUE))
+			return -400;
+		r->state = HTTP_BODY_S_EXT_QUOTED;
+		return 0;
+	case HTTP_BODY_S_EXT_QEND:
+		break;
+	case HTTP_BODY_S_SIZE_LF:
+		if (c != '\n')
+			return -400;
+		r->line_len = 0;
+		if (r->remaining == 0) {
+			r->state = HTTP_BODY_S_TRAILER0; /* last-chunk */
+			return 0;
+		}
+		if (r->remaining > r->max - r->total)
+			return -413;
+		r->state = HTTP_BODY_S_DATA;
+		return 0;
+	case HTTP_BODY_S_DATA_CR:
+		if (c != '\r')
+			return -400;
+		r->state = HTTP_BODY_S_DATA_LF;
+		return 0;
+	case HTTP_BODY_S_DATA_LF:
+		if (c != '\n')
+			return -400;
+		r->state = HTTP_BODY_S_SIZE;
+		r->remaining = 0;
+		r->line_len = 0;
+		return 0;
+	case HTTP_BODY_S_TRAILER0:
+		if (c == '\r') {
+			r->state = HTTP_BODY_S_END_LF;
+			return 0;
+		}
+		/* A trailer line is a field line: no obs-fold, a token name. */
+		if (!http_parse_is(c, HTTP_PARSE_TCHAR))
+			return -400;
+		r->state = HTTP_BODY_S_TR_NAME;
+		return 0;
+	case HTTP_BODY_S_TR_NAME:
+		if (c == ':')
+			r->state = HTTP_BODY_S_TR_VALUE;
+		else if (!http_parse_is(c, HTTP_PARSE_TCHAR))
+			return -400;
+		return 0;
+	case HTTP_BODY_S_TR_VALUE:
+		if (c == '\r')
+			r->state = HTTP_BODY_S_TR_LF;
+		else if (!http_parse_is(c, HTTP_PARSE_FVALUE))
+			return -400;
+		return 0;
+	case HTTP_BODY_S_TR_LF:
+		if (c != '\n')
+			return -400;
+		r->line_len = 0;
+		r->state = HTTP_BODY_S_TRAILER0;
+		return 0;
+	case HTTP_BODY_S_END_LF:
+		if (c != '\n')
+			return -400;
+		r->state = HTTP_BODY_S_DONE;
+		return 1;
+	default:
+		return -400;
+	}
+
+	/* The end of a chunk-ext name or value: another extension or the CR. */
+	if (c == ';') {
+		r->state = HTTP_BODY_S_EXT_NAME0;
+		return 0;
+	}
+	if (c == '\r') {
+		r->state = HTTP_BODY_S_SIZE_LF;
+		return 0;
+	}
+	return -400;
+}
+
+int http_body_consume(struct http_body_reader *r, const char *buf, size_t len, size_t *used)
+{
+	size_t i = 0;
+
+	*used = 0;
+	switch (r->kind) {
+	case HTTP_BODY_NONE:
+		return 1;
+	case HTTP_BODY_LENGTH: {
+		if (r->remaining > r->max - r->total)
+			return -413;
+		size_t n = r->remaining < len ? (size_t)r->remaining : len;
+		r->remaining -= n;
+		r->total += n;
+		*used = n;
+		return r->remaining == 0 ? 1 : 0;
+	}
+	case HTTP_BODY_CHUNKED:
+		break;
+	default:
+		return -400;
+	}
+
+	switch (r->state) {
+	case HTTP_BODY_S_DONE:
+		return 1;
+	case HTTP_BODY_S_ERR400:
+		return -400;
+	case HTTP_BODY_S_ERR413:
+		return -413;
+	default:
+		break;
+	}
+
+	while (i < len) {
+		if (r->state == HTTP_BODY_S_DATA) {
+			size_t n = r->remaining < len - i ? (size_t)r->remaining : len - i;
+			i += n;
+			r->remaining -= n;
+			r->total += n;
+			if (r->remaining == 0)
+				r->state = HTTP_BODY_S_DATA_CR;
+			continue;
+		}
+		int ret = http_parse_chunk_byte(r, (unsigned char)buf[i]);
+		if (ret < 0) {
+			r->state = ret == -413 ? HTTP_BODY_S_ERR413 : HTTP_BODY_S_ERR400;
+			*used = i;
+			return ret;
+		}
+		i++;
+		if (ret > 0) {
+			*used = i;
+			return 1;
+		}
+	}
+	*used = i;
+	return 0;
+}

@@ -1,0 +1,31 @@
+/* log: one place that writes diagnostics to stderr, with syslog priority
+ * prefixes ("<3>") when stderr is the journal (JOURNAL_STREAM). */
+#ifndef DROVER_LOG_H
+#define DROVER_LOG_H
+
+#include <stdarg.h>
+#include <syslog.h>
+
+/* Decide prefixing from the environment and set the role shown in lines. */
+void log_init(const char *role);
+/* Change the role shown in each line ("supervisor", "worker 3"). */
+void log_set_role(const char *role);
+/* Messages less important than this LOG_* level are dropped. */
+void log_set_level(int level);
+int log_get_level(void);
+/* Parse "emerg".."debug" (and "warn", "err", "info") into a LOG_* level; -1 if unknown. */
+int log_level_from_name(const char *name);
+
+/* Write one line at a LOG_* priority. */
+void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vmsg(int prio, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Write one line with ": strerror(-err)" appended; returns err (negative errno) for chaining. */
+int log_errno(int prio, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
+
+#endif

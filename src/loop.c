@@ -1,0 +1,296 @@
+/* loop: epoll behind a small API, plus a binary min-heap of timers. */
+#include "loop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOOP_BATCH 64
+
+struct loop_fd {
+	loop_fd_fn fn;
+	void *arg;
+	unsigned mask; /* 0 = unregistered */
+};
+
+struct loop {
+	int epfd;
+	bool stop;
+	uint64_t now_ms;
+	struct loop_fd *fds; /* indexed by fd */
+	size_t n_fds;
+	struct loop_timer **heap; /* 1-based; heap[0] unused */
+	size_t heap_len;
+	size_t heap_cap;
+};
+
+uint64_t loop_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+struct loop *loop_new(void)
+{
+	struct loop *loop = calloc(1, sizeof(*loop));
+	if (!loop)
+		return NULL;
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (loop->epfd < 0) {
+		int e = errno;
+		free(loop);
+		errno = e;
+		return NULL;
+	}
+	loop->now_ms = loop_clock_ms();
+	return loop;
+}
+
+void loop_free(struct loop *loop)
+{
+	if (!loop)
+		return;
+	close(loop->epfd);
+	free(loop->fds);
+	free(loop->heap);
+	free(loop);
+}
+
+static uint32_t loop_epoll_events(unsigned mask)
+{
+	uint32_t ev = 0;
+	if (mask & LOOP_READ)
+		ev |= EPOLLIN;
+	/* EPOLLEXCLUSIVE accepts only IN/OUT/ET/WAKEUP; listeners need no RDHUP. */
+	if ((mask & LOOP_READ) && !(mask & LOOP_EXCLUSIVE))
+		ev |= EPOLLRDHUP;
+	if (mask & LOOP_WRITE)
+		ev |= EPOLLOUT;
+	if (mask & LOOP_EXCLUSIVE)
+		ev |= EPOLLEXCLUSIVE;
+	return ev;
+}
+
+static int loop_reserve_fd(struct loop *loop, int fd)
+{
+	if ((size_t)fd < loop->n_fds)
+		return 0;
+	size_t n = loop->n_fds ? loop->n_fds : 64;
+	while (n <= (size_t)fd)
+		n *= 2;
+	struct loop_fd *v = realloc(loop->fds, n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memset(v + loop->n_fds, 0, (n - loop->n_fds) * sizeof(*v));
+	loop->fds = v;
+	loop->n_fds = n;
+	return 0;
+}
+
+int loop_add_fd(struct loop *loop, int fd, unsigned mask, loop_fd_fn fn, void *arg)
+{
+	if (fd < 0 || !fn)
+		return -EINVAL;
+	int r = loop_reserve_fd(loop, fd);
+	if (r < 0)
+		return r;
+	if (loop->fds[fd].mask)
+		return -EEXIST;
+	struct epoll_event ev = { .events = loop_epoll_events(mask), .data.fd = fd };
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	/* An fd registered with no events still needs a non-zero mark. */
+	loop->fds[fd] = (struct loop_fd){ .fn = fn, .arg = arg, .mask = mask | 0x80000000u };
+	return 0;
+}
+
+int loop_mod_fd(struct loop *loop, int fd, unsigned mask)
+{
+	if (fd < 0 || (size_t)fd >= loop->n_fds || !loop->fds[fd].mask)
+		return -ENOENT;
+	unsigned old = loop->fds[fd].mask & ~0x80000000u;
+	if (old == mask)
+		return 0;
+	if (old & LOOP_EXCLUSIVE)
+		return -EINVAL; /* epoll refuses EPOLL_CTL_MOD on exclusive fds */
+	struct epoll_event ev = { .events = loop_epoll_events(mask), .data.fd = fd };
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+		return -errno;
+	loop->fds[fd].mask = mask | 0x80000000u;
+	return 0;
+}
+
+int loop_del_fd(struct loop *loop, int fd)
+{
+	if (fd < 0 || (size_t)fd >= loop->n_fds || !loop->fds[fd].mask)
+		return -ENOENT;
+	loop->fds[fd] = (struct loop_fd){ 0 };
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+unsigned loop_fd_mask(struct loop *loop, int fd)
+{
+	if (fd < 0 || (size_t)fd >= loop->n_fds)
+		return 0;
+	return loop->fds[fd].mask & ~0x80000000u;
+}
+
+/* ---- timers: a 1-based binary min-heap keyed by deadline ---- */
+
+void loop_timer_init(struct loop_timer *t, loop_timer_fn fn, void *arg)
+{
+	t->deadline_ms = 0;
+	t->heap_index = 0;
+	t->fn = fn;
+	t->arg = arg;
+}
+
+bool loop_timer_armed(const struct loop_timer *t)
+{
+	return t->heap_index != 0;
+}
+
+static void loop_heap_set(struct loop *loop, size_t i, struct loop_timer *t)
+{
+	loop->heap[i] = t;
+	t->heap_index = i;
+}
+
+static void loop_heap_up(struct loop *loop, size_t i)
+{
+	struct loop_timer *t = loop->heap[i];
+	while (i > 1 && loop->heap[i / 2]->deadline_ms > t->deadline_ms) {
+		loop_heap_set(loop, i, loop->heap[i / 2]);
+		i /= 2;
+	}
+	loop_heap_set(loop, i, t);
+}
+
+static void loop_heap_down(struct loop *loop, size_t i)
+{
+	struct loop_timer *t = loop->heap[i];
+	for (;;) {
+		size_t c = 2 * i;
+		if (c > loop->heap_len)
+			break;
+		if (c + 1 <= loop->heap_len && loop->heap[c + 1]->deadline_ms < loop->heap[c]->deadline_ms)
+			c++;
+		if (loop->heap[c]->deadline_ms >= t->deadline_ms)
+			break;
+		loop_heap_set(loop, i, loop->heap[c]);
+		i = c;
+	}
+	loop_heap_set(loop, i, t);
+}
+
+void loop_timer_cancel(struct loop *loop, struct loop_timer *t)
+{
+	size_t i = t->heap_index;
+	if (!i)
+		return;
+	struct loop_timer *last = loop->heap[loop->heap_len--];
+	t->heap_index = 0;
+	if (last == t)
+		return;
+	loop_heap_set(loop, i, last);
+	loop_heap_up(loop, i);
+	loop_heap_down(loop, last->heap_index);
+}
+
+void loop_timer_arm_at(struct loop *loop, struct loop_timer *t, uint64_t deadline_ms)
+{
+	if (t->heap_index) {
+		t->deadline_ms = deadline_ms;
+		loop_heap_up(loop, t->heap_index);
+		loop_heap_down(loop, t->heap_index);
+		return;
+	}
+	if (loop->heap_len + 1 >= loop->heap_cap) {
+		size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+		struct loop_timer **h = realloc(loop->heap, cap * sizeof(*h));
+		if (!h)
+			abort(); /* timers are how connections get closed; without one we cannot run safely */
+		loop->heap = h;
+		loop->heap_cap = cap;
+	}
+	t->deadline_ms = deadline_ms;
+	loop->heap_len++;
+	loop_heap_set(loop, loop->heap_len, t);
+	loop_heap_up(loop, loop->heap_len);
+}
+
+void loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t delay_ms)
+{
+	loop_timer_arm_at(loop, t, loop->now_ms + delay_ms);
+}
+
+uint64_t loop_now_ms(struct loop *loop)
+{
+	return loop->now_ms;
+}
+
+void loop_stop(struct loop *loop)
+{
+	loop->stop = true;
+}
+
+static void loop_run_timers(struct loop *loop)
+{
+	/* Fire only what is due now; a callback that re-arms for "now" waits for
+	 * the next iteration, so a timer can never starve the fds. */
+	uint64_t now = loop->now_ms;
+	size_t budget = loop->heap_len;
+	while (budget-- && loop->heap_len && loop->heap[1]->deadline_ms <= now) {
+		struct loop_timer *t = loop->heap[1];
+		loop_timer_cancel(loop, t);
+		t->fn(loop, t, t->arg);
+		if (loop->stop)
+			return;
+	}
+}
+
+int loop_run(struct loop *loop)
+{
+	struct epoll_event evs[LOOP_BATCH];
+	loop->stop = false;
+	while (!loop->stop) {
+		int timeout = -1;
+		if (loop->heap_len) {
+			uint64_t d = loop->heap[1]->deadline_ms;
+			uint64_t now = loop_clock_ms();
+			timeout = d <= now ? 0 : (d - now > 60000 ? 60000 : (int)(d - now));
+		}
+		int n = epoll_wait(loop->epfd, evs, LOOP_BATCH, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		loop->now_ms = loop_clock_ms();
+		for (int i = 0; i < n && !loop->stop; i++) {
+			int fd = evs[i].data.fd;
+			/* A callback earlier in this batch may have removed this fd. */
+			if ((size_t)fd >= loop->n_fds || !loop->fds[fd].mask)
+				continue;
+			unsigned mask = 0;
+			uint32_t e = evs[i].events;
+			if (e & (EPOLLIN | EPOLLRDHUP))
+				mask |= LOOP_READ;
+			if (e & EPOLLOUT)
+				mask |= LOOP_WRITE;
+			if (e & (EPOLLERR | EPOLLHUP))
+				mask |= LOOP_READ | LOOP_WRITE;
+			struct loop_fd *f = &loop->fds[fd];
+			f->fn(loop, fd, mask, f->arg);
+		}
+		if (!loop->stop)
+			loop_run_timers(loop);
+	}
+	return 0;
+}

@@ -1,0 +1,70 @@
+/* loop: the event loop every process runs. Callers register "when fd X is
+ * ready, call f(arg)" and timers; they never see epoll. */
+#ifndef DROVER_LOOP_H
+#define DROVER_LOOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+
+enum {
+	LOOP_READ = 1u << 0,
+	LOOP_WRITE = 1u << 1,
+	/* Wake only one of the processes waiting on this fd (shared listeners);
+	 * such an fd cannot be modified, only removed. */
+	LOOP_EXCLUSIVE = 1u << 2,
+};
+
+/* events is a mask of LOOP_READ/LOOP_WRITE; errors and hang-ups are reported
+ * as both, so the callback's next read or write sees them. */
+typedef void (*loop_fd_fn)(struct loop *loop, int fd, unsigned events, void *arg);
+
+struct loop_timer;
+typedef void (*loop_timer_fn)(struct loop *loop, struct loop_timer *t, void *arg);
+
+/* A timer is embedded in its owner's struct; no allocation to arm it. */
+struct loop_timer {
+	uint64_t deadline_ms; /* CLOCK_MONOTONIC milliseconds */
+	size_t heap_index;    /* position in the loop's heap; 0 = not armed */
+	loop_timer_fn fn;
+	void *arg;
+};
+
+/* Create a loop; NULL on failure with errno set. */
+struct loop *loop_new(void);
+/* Free the loop (does not close registered fds). */
+void loop_free(struct loop *loop);
+
+/* Watch fd for the LOOP_* events in mask; 0 or -errno. */
+int loop_add_fd(struct loop *loop, int fd, unsigned mask, loop_fd_fn fn, void *arg);
+/* Change the events watched on fd; 0 or -errno. */
+int loop_mod_fd(struct loop *loop, int fd, unsigned mask);
+/* Stop watching fd (before closing it); 0 or -errno. */
+int loop_del_fd(struct loop *loop, int fd);
+/* The mask currently watched for fd, or 0 if unregistered. */
+unsigned loop_fd_mask(struct loop *loop, int fd);
+
+/* Prepare a timer that calls fn(arg) when it fires. */
+void loop_timer_init(struct loop_timer *t, loop_timer_fn fn, void *arg);
+/* (Re)arm the timer to fire delay_ms from the loop's current time. */
+void loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t delay_ms);
+/* (Re)arm the timer to fire at an absolute CLOCK_MONOTONIC millisecond. */
+void loop_timer_arm_at(struct loop *loop, struct loop_timer *t, uint64_t deadline_ms);
+/* Disarm the timer; harmless when it is not armed. */
+void loop_timer_cancel(struct loop *loop, struct loop_timer *t);
+/* Whether the timer is armed. */
+bool loop_timer_armed(const struct loop_timer *t);
+
+/* CLOCK_MONOTONIC in milliseconds, cached at the last wake-up. */
+uint64_t loop_now_ms(struct loop *loop);
+/* CLOCK_MONOTONIC in milliseconds, read now. */
+uint64_t loop_clock_ms(void);
+
+/* Dispatch events and timers until loop_stop(); 0 or -errno. */
+int loop_run(struct loop *loop);
+/* Make loop_run() return after the current iteration. */
+void loop_stop(struct loop *loop);
+
+#endif

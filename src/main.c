@@ -1,0 +1,94 @@
+/* main: the drover command line. Always runs in the foreground (systemd
+ * style); -t checks the configuration and exits. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "supervisor.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0.1.0"
+#endif
+
+static void main_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: drover [-c FILE] [-t] [--version] [--help]\n"
+		"\n"
+		"A prefork HTTP/1.1 and echo server with socket activation, graceful\n"
+		"drain, zero-downtime reload (SIGHUP) and binary upgrade (SIGUSR2).\n"
+		"\n"
+		"  -c, --config FILE  configuration file (default %s)\n"
+		"  -t, --test         check the configuration and exit (0 = OK, 1 = errors)\n"
+		"  -V, --version      print the version and exit\n"
+		"  -h, --help         print this help and exit\n"
+		"\n"
+		"Signals: TERM/INT graceful stop, QUIT fast stop, HUP reload,\n"
+		"USR1 reopen logs, USR2 binary upgrade. See drover(8), drover.ini(5).\n",
+		CONFIG_DEFAULT_PATH);
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = CONFIG_DEFAULT_PATH;
+	bool test = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test = true;
+			break;
+		case 'V':
+			printf("drover %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		default:
+			main_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "drover: unexpected argument '%s'\n", argv[optind]);
+		main_usage(stderr);
+		return 2;
+	}
+
+	log_init("supervisor");
+	char err[8192] = "";
+	struct config *cfg = NULL;
+	int r = config_load(path, &cfg, err, sizeof(err));
+	if (test) {
+		if (r < 0) {
+			fprintf(stderr, "%s%s", err, err[0] && err[strlen(err) - 1] != '\n' ? "\n" : "");
+			fprintf(stderr, "drover: %s: configuration has errors\n", path);
+			return 1;
+		}
+		printf("drover: %s: configuration OK\n", path);
+		config_free(cfg);
+		return 0;
+	}
+	if (r < 0) {
+		char *save = NULL;
+		for (char *line = strtok_r(err, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			log_error("%s", line);
+		log_error("not starting: %s has errors", path);
+		return 1;
+	}
+	log_set_level(cfg->server.log_level);
+	return supervisor_run(cfg, argv[0], argv);
+}

@@ -1,0 +1,68 @@
+/* scoreboard: one shared mapping (memfd, mapped before fork) with a slot per
+ * worker. A worker writes only its own slot; the supervisor reads them all. */
+#ifndef DROVER_SCOREBOARD_H
+#define DROVER_SCOREBOARD_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SCOREBOARD_SLOTS 256
+
+enum slot_state {
+	SLOT_FREE = 0,
+	SLOT_STARTING = 1,
+	SLOT_READY = 2,
+	SLOT_DRAINING = 3,
+};
+
+/* Fields are read and written with relaxed atomics (__atomic builtins). */
+struct scoreboard_slot {
+	int32_t pid;
+	uint32_t generation;
+	uint32_t state;          /* enum slot_state */
+	uint32_t index;          /* worker number within its generation (0..workers-1) */
+	uint64_t started_ms;     /* CLOCK_MONOTONIC */
+	uint64_t heartbeat_ms;   /* CLOCK_MONOTONIC, updated by the worker's loop */
+	uint64_t connections;    /* open now */
+	uint64_t accepted;       /* total */
+	uint64_t requests;       /* total */
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+};
+
+struct scoreboard_header {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t n_slots;
+	int32_t supervisor_pid;
+	uint64_t started_realtime_s; /* for uptime */
+	uint64_t started_ms;         /* CLOCK_MONOTONIC */
+	uint32_t generation;         /* current generation */
+	uint32_t reloads;
+};
+
+struct scoreboard {
+	struct scoreboard_header hdr;
+	struct scoreboard_slot slots[SCOREBOARD_SLOTS];
+};
+
+/* Create and map a new scoreboard; returns the memfd in *fd (CLOEXEC); 0 or -errno. */
+int scoreboard_create(struct scoreboard **sb, int *fd);
+/* Map an existing scoreboard memfd (binary upgrade); 0 or -errno (-EPROTO on a foreign layout). */
+int scoreboard_attach(int fd, struct scoreboard **sb);
+/* Take a free slot for a new worker; index or -ENOSPC. */
+int scoreboard_slot_alloc(struct scoreboard *sb, uint32_t generation, uint32_t index);
+/* Return a slot after its worker was reaped. */
+void scoreboard_slot_free(struct scoreboard *sb, int slot);
+
+/* Relaxed atomic accessors used by both sides. */
+static inline uint64_t sb_load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void sb_store(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void sb_add(uint64_t *p, uint64_t v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+static inline void sb_sub(uint64_t *p, uint64_t v) { __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
+static inline uint32_t sb_load32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void sb_store32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+/* Name of a slot state for logs and JSON ("ready"). */
+const char *scoreboard_state_name(uint32_t state);
+
+#endif

@@ -1,0 +1,113 @@
+/* harness: what the integration tests share. Starts the real drover binary
+ * ($DROVER_BIN) with a config written to a private temp directory, passes
+ * listeners by socket activation (LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES) or
+ * lets it bind, reads sd_notify datagrams from a NOTIFY_SOCKET the test owns,
+ * and talks to it over real sockets on 127.0.0.1 or unix sockets.
+ * Every wait has a generous upper bound that only turns a hang into a test
+ * failure; nothing asserts speed. All helpers ck_assert on failure unless
+ * their comment says otherwise. */
+#ifndef DROVER_HARNESS_H
+#define DROVER_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define H_WAIT_MS 20000 /* upper bound of any single wait */
+
+/* A listener the test creates and passes to drover by socket activation. */
+struct h_activation {
+	const char *name; /* FileDescriptorName (NULL: pass no names) */
+	int fd;           /* a listening socket made by h_listen_tcp()/h_listen_unix() */
+};
+
+struct h_drover {
+	pid_t pid;
+	char dir[256];         /* private temp dir (config, logs, sockets); removed by h_drover_free */
+	char config_path[300];
+	char log_path[300];    /* drover's stderr */
+	int notify_fd;         /* -1 unless opts.notify */
+	char notify_path[300];
+	char notify_buf[65536];/* every datagram received so far, '\n'-joined */
+	size_t notify_len;
+	int exit_status;       /* wait() status once reaped, else -1 */
+};
+
+struct h_opts {
+	bool notify;                    /* set NOTIFY_SOCKET to a socket the test reads */
+	const struct h_activation *fds; /* socket-activated listeners (LISTEN_FDS) */
+	size_t n_fds;
+	const char *const *extra_args;  /* more argv after "-c CONFIG", NULL-terminated */
+	const char *const *extra_env;   /* "K=V" strings, NULL-terminated */
+	bool no_wait_ready;             /* do not wait for READY=1 / the listeners */
+};
+
+/* A fresh private directory under $TMPDIR (or /tmp); caller frees. */
+char *h_tmpdir(void);
+/* Write content to path (mode 0644). */
+void h_write_file(const char *path, const char *content);
+/* A free TCP port on 127.0.0.1 (bound to 0 and released). */
+int h_free_port(void);
+/* A listening TCP socket on 127.0.0.1:0 (backlog 1024); its port in *port. */
+int h_listen_tcp(int *port);
+/* A listening unix stream socket at path. */
+int h_listen_unix(const char *path);
+
+/* Start drover with config text (the string "@DIR@" in it is replaced by the
+ * private dir). Unless opts->no_wait_ready, waits until READY=1 (with notify)
+ * or until drover's log says it is ready ("ready" line). */
+struct h_drover *h_drover_start(const char *config, const struct h_opts *opts);
+/* Run "drover -t -c FILE" (or other args) on config text; returns exit code,
+ * output (stdout+stderr) in out. */
+int h_drover_check(const char *config, const char *const *args, char *out, size_t out_len);
+/* Send a signal to the supervisor. */
+void h_drover_kill(struct h_drover *d, int sig);
+/* Wait until the supervisor exits; returns its wait status (also in d->exit_status). */
+int h_drover_wait(struct h_drover *d);
+/* SIGKILL what is left, remove the temp dir, free. */
+void h_drover_free(struct h_drover *d);
+/* Wait for a notify datagram containing needle (searching everything
+ * received, starting at *from if from != NULL, which is advanced past it). */
+bool h_notify_wait(struct h_drover *d, const char *needle, size_t *from);
+/* Whether the log contains needle now. */
+bool h_log_contains(struct h_drover *d, const char *needle);
+/* Wait until the log contains needle. */
+bool h_log_wait(struct h_drover *d, const char *needle);
+/* Pids of the supervisor's live children (its workers), from /proc; returns count. */
+size_t h_worker_pids(struct h_drover *d, pid_t *out, size_t max);
+/* Wait until the supervisor has exactly n children. */
+bool h_wait_workers(struct h_drover *d, size_t n);
+
+/* Blocking TCP connect to 127.0.0.1:port (fd, or -errno without asserting). */
+int h_connect_tcp(int port);
+/* Blocking unix connect (fd, or -errno without asserting). */
+int h_connect_unix(const char *path);
+/* Write all bytes (asserts). */
+void h_write_all(int fd, const void *buf, size_t len);
+/* Read exactly len bytes (false on EOF/error/timeout, no assert). */
+bool h_read_exact(int fd, void *buf, size_t len);
+/* Read until EOF into buf (NUL-terminated); returns bytes, or -1 on error/timeout. */
+ssize_t h_read_all(int fd, char *buf, size_t cap);
+
+/* A parsed HTTP response. */
+struct h_response {
+	int status;
+	char headers[8192];  /* raw header block, NUL-terminated */
+	char *body;          /* malloc'd, NUL-terminated */
+	size_t body_len;
+};
+/* Read one response from fd (Content-Length, chunked, or until close;
+ * head_only: no body, as for HEAD); false on error/EOF. */
+bool h_http_read_response(int fd, struct h_response *r, bool head_only);
+/* Value of header name in r (case-insensitive), copied to out; false if absent. */
+bool h_http_header(const struct h_response *r, const char *name, char *out, size_t out_len);
+/* Free r->body. */
+void h_http_response_free(struct h_response *r);
+/* One request on a new connection: send raw, read one response. */
+bool h_http_request(int port, const char *raw, struct h_response *r);
+
+/* Run a shell command line, wait, return its exit code; output into out if non-NULL. */
+int h_run(const char *cmdline, char *out, size_t out_len);
+
+#endif
