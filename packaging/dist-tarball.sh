@@ -16,7 +16,8 @@ trap 'rm -rf "$scratch"' EXIT INT TERM
 # Copy the tree (not .git, not build products of an in-tree build).
 tar -C "$top" --exclude=.git --exclude=autom4te.cache --exclude='*.o' \
 	--exclude='*.a' --exclude='drover-*.tar.gz' --exclude=config.status \
-	--exclude=config.log --exclude=Makefile -cf - . | { mkdir "$scratch/src" && tar -C "$scratch/src" -xf -; }
+	--exclude=config.log --exclude=Makefile --exclude='./drover-[0-9]*' \
+	--exclude=./fuzz-corpus -cf - . | { mkdir "$scratch/src" && tar -C "$scratch/src" -xf -; }
 
 (
 	cd "$scratch/src"

@@ -35,6 +35,7 @@ static int control_type_valid(uint32_t t)
 	case CONTROL_DRAIN:
 	case CONTROL_STOP:
 	case CONTROL_REOPEN_LOGS:
+	case CONTROL_START:
 		return 1;
 	default:
 		return 0;
@@ -72,6 +73,7 @@ const char *control_type_name(enum control_type type)
 	case CONTROL_DRAIN: return "DRAIN";
 	case CONTROL_STOP: return "STOP";
 	case CONTROL_REOPEN_LOGS: return "REOPEN_LOGS";
+	case CONTROL_START: return "START";
 	}
 	return "?";
 }

@@ -17,6 +17,7 @@ enum control_type {
 	CONTROL_DRAIN = 16,       /* stop accepting, finish, exit; arg = deadline (CLOCK_MONOTONIC ms) */
 	CONTROL_STOP = 17,        /* close everything now and exit */
 	CONTROL_REOPEN_LOGS = 18, /* reopen log files (logrotate) */
+	CONTROL_START = 19,       /* begin accepting (sent once READY=1 went to systemd) */
 };
 
 struct control_msg {

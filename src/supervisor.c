@@ -98,6 +98,7 @@ struct supervisor {
 	struct sup_worker *workers;
 	struct sup_respawn respawn[SCOREBOARD_SLOTS];
 	bool announced;          /* the current generation was READY once */
+	bool serving;            /* READY=1 was sent once: new workers START at once */
 	bool reloading;
 	bool reload_pending;
 	bool upgrading;
@@ -536,6 +537,13 @@ static void sup_generation_ready(void)
 	snprintf(status, sizeof(status), "serving: generation %u, %u workers", sup.generation,
 		 sup.cfg->server.workers);
 	notify_ready(status);
+	if (!sup.serving) {
+		/* First start: workers accept only now, after READY=1. */
+		sup.serving = true;
+		for (struct sup_worker *w = sup.workers; w; w = w->next)
+			if (w->generation == sup.generation && w->state == SW_READY)
+				control_send(w->control_fd, CONTROL_START, 0);
+	}
 	if (sup.reloading || sup.upgrading) {
 		bool was_upgrade = sup.upgrading;
 		sup.reloading = false;
@@ -663,8 +671,12 @@ static void sup_worker_control(struct loop *loop, int fd, unsigned events, void 
 						sup_drain_worker(o, loop_now_ms(loop) + sup.cfg->server.shutdown_timeout_ms);
 				w->replaces = 0;
 			}
-			if (w->generation != sup.generation)
+			if (w->generation != sup.generation) {
 				sup_drain_worker(w, loop_now_ms(loop) + sup.cfg->server.shutdown_timeout_ms);
+				break;
+			}
+			if (sup.serving)
+				control_send(w->control_fd, CONTROL_START, 0);
 			sup_generation_ready();
 			sup_update_status();
 			break;
@@ -1423,6 +1435,7 @@ int supervisor_run(struct config *cfg, const char *argv0, char *const argv[])
 	sup.generation++;
 	sup.sb->hdr.generation = sup.generation;
 	if (upgraded) {
+		sup.serving = true;
 		sup.upgrading = true;
 		sup.reload_started_ms = loop_now_ms(sup.loop);
 	}

@@ -38,6 +38,7 @@ struct worker {
 	size_t n_listeners;
 	bool *registered;  /* per listener: in the loop now */
 	bool fd_pause;     /* EMFILE/ENFILE back-off in progress */
+	bool started;      /* the supervisor said START: accept */
 	bool draining;
 	bool exiting;      /* closing everything: no drain bookkeeping */
 	bool http_ready;
@@ -118,7 +119,7 @@ static void worker_update_accepting(struct worker *w)
 {
 	for (size_t i = 0; i < w->n_listeners; i++) {
 		struct worker_listener *l = &w->listeners[i];
-		bool want = !w->draining && !w->fd_pause && l->fd >= 0 &&
+		bool want = w->started && !w->draining && !w->fd_pause && l->fd >= 0 &&
 			    w->n_conns < w->cfg->server.max_connections;
 		if (want && l->protocol == PROTO_HTTP && w->cfg->http.max_connections)
 			want = w->n_http < w->cfg->http.max_connections;
@@ -276,6 +277,10 @@ static void worker_control(struct loop *loop, int fd, unsigned events, void *arg
 			if (w->http_ready)
 				http_reopen_logs(w);
 			break;
+		case CONTROL_START:
+			w->started = true;
+			worker_update_accepting(w);
+			break;
 		default:
 			log_warning("unexpected %s on the control channel", control_type_name(m.type));
 			break;
@@ -422,7 +427,7 @@ void worker_main(const struct worker_params *p)
 		log_error("cannot watch the control channel");
 		_exit(1);
 	}
-	worker_update_accepting(w);
+	/* READY now, accept on START: systemd hears READY=1 before anyone is served. */
 	sb_store32(&w->slot->state, SLOT_READY);
 	control_send(w->control_fd, CONTROL_READY, 0);
 	log_debug("ready");

@@ -324,12 +324,16 @@ void h_write_all(int fd, const void *buf, size_t len)
 	while (off < len) {
 		ssize_t w;
 		if (is_socket) {
-			w = send(fd, p + off, len - off, MSG_NOSIGNAL);
+			/* MSG_DONTWAIT: even on a blocking socket, never block
+			 * past the poll() bound below */
+			w = send(fd, p + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (w < 0 && errno == ENOTSOCK) {
 				is_socket = false;
 				continue;
 			}
 		} else {
+			ck_assert_msg(h_poll1(fd, POLLOUT, H_WAIT_MS) != 0,
+				      "write: fd %d not writable within %d ms", fd, H_WAIT_MS);
 			w = write(fd, p + off, len - off);
 		}
 		if (w > 0) {
@@ -694,6 +698,7 @@ static void h_guard_start(const struct h_drover *d)
 		h_rm_rf(d->dir); /* already gone unless the test died */
 		_exit(0);
 	}
+	setpgid(pid, pid); /* here too: the test may fail before the child runs */
 	close(p[0]);
 	g->d = d;
 	g->pid = pid;
@@ -1324,7 +1329,20 @@ bool h_http_request(int port, const char *raw, struct h_response *r)
 	int fd = h_connect_tcp(port);
 	if (fd < 0)
 		return false;
-	h_write_all(fd, raw, strlen(raw));
+	/* Not h_write_all(): a server may answer (400, 413...) and close
+	 * before taking the whole request; the answer is what counts. */
+	size_t len = strlen(raw), off = 0;
+	while (off < len) {
+		ssize_t w = send(fd, raw + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w > 0)
+			off += (size_t)w;
+		else if (w < 0 && errno == EINTR)
+			continue;
+		else if (w < 0 && errno == EAGAIN && (h_poll1(fd, POLLOUT, H_WAIT_MS) & POLLOUT))
+			continue;
+		else
+			break;
+	}
 	bool ok = h_http_read_response(fd, r, strncmp(raw, "HEAD ", 5) == 0);
 	close(fd);
 	return ok;

@@ -348,9 +348,9 @@ static void echo_clients(const int *fds, size_t n, size_t size, size_t base)
 	free(idx);
 }
 
-/* Read back exactly size bytes of client k's pattern from each fd, then EOF
- * (not a reset). */
-static void read_back_then_eof(const int *fds, size_t n, size_t size, size_t base)
+/* Read back exactly sizes[k] bytes of client k's pattern (from stream
+ * offset base) from each fd, then EOF (not a reset). */
+static void read_back_then_eof(const int *fds, size_t n, const size_t *sizes, size_t base)
 {
 	size_t *got = calloc(n, sizeof *got);
 	bool *eof = calloc(n, sizeof *eof);
@@ -377,15 +377,15 @@ static void read_back_then_eof(const int *fds, size_t n, size_t size, size_t bas
 			if (rd < 0 && errno == EAGAIN)
 				continue;
 			ck_assert_msg(rd >= 0, "client %zu: %s after %zu of %zu bytes (bytes it had sent were lost)",
-				      i, strerror(errno), got[i], size);
+				      i, strerror(errno), got[i], sizes[i]);
 			if (rd == 0) {
-				ck_assert_msg(got[i] == size, "client %zu: EOF after %zu of %zu bytes", i,
-					      got[i], size);
+				ck_assert_msg(got[i] == sizes[i], "client %zu: EOF after %zu of %zu bytes", i,
+					      got[i], sizes[i]);
 				eof[i] = true;
 				done++;
 				continue;
 			}
-			ck_assert_msg(got[i] + (size_t)rd <= size, "client %zu: more bytes than it sent", i);
+			ck_assert_msg(got[i] + (size_t)rd <= sizes[i], "client %zu: more bytes than it sent", i);
 			pattern_fill((unsigned)i, base + got[i], want, (size_t)rd);
 			ck_assert_msg(memcmp(buf, want, (size_t)rd) == 0,
 				      "client %zu: bytes differ near offset %zu", i, base + got[i]);
@@ -444,6 +444,85 @@ static void wait_all_consumed(const int *fds, size_t n, int server_port)
 			pause_ms(SLICE_MS);
 		}
 	}
+}
+
+/* The most the kernel will queue in one TCP socket's send buffer
+ * (tcp_wmem's maximum; autotuning grows towards it). */
+static size_t tcp_mem_max(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	unsigned long lo, def, max = 4ul << 20;
+	if (f) {
+		if (fscanf(f, "%lu %lu %lu", &lo, &def, &max) != 3)
+			max = 4ul << 20;
+		fclose(f);
+	}
+	return max;
+}
+
+static size_t kernel_sndbuf_max(void)
+{
+	return tcp_mem_max("/proc/sys/net/ipv4/tcp_wmem");
+}
+
+/* The same for receive buffers (tcp_rmem's maximum). */
+static size_t kernel_rcvbuf_max(void)
+{
+	return tcp_mem_max("/proc/sys/net/ipv4/tcp_rmem");
+}
+
+/* A stream the kernel cannot hold for a client that does not read, so part
+ * of it must sit in drover's own buffer: more than the server's send buffer
+ * and the client's (small) receive buffer together. */
+static size_t heavy_size(void)
+{
+	return kernel_sndbuf_max() + (2u << 20);
+}
+
+/* [echo] keys with a buffer that can take a whole heavy stream. */
+static char *heavy_echo_config(void)
+{
+	size_t kb = (heavy_size() >> 10) + 1024;
+	ck_assert_msg(kb <= (64u << 10), "tcp_wmem max too large for this test (%zu)", kernel_sndbuf_max());
+	char *text;
+	ck_assert(asprintf(&text, "idle_timeout = 60s\nbuffer_size = %zuk\n", kb) > 0);
+	return text;
+}
+
+/* Send client k's pattern (stream offsets base..base+size) on a
+ * non-blocking socket, waiting for room as needed; fails if drover stops
+ * reading for H_WAIT_MS. */
+static void send_stream(int fd, unsigned k, size_t base, size_t size)
+{
+	unsigned char buf[65536];
+	size_t s = 0;
+	set_nonblock(fd);
+	while (s < size) {
+		size_t len = size - s < sizeof buf ? size - s : sizeof buf;
+		pattern_fill(k, base + s, buf, len);
+		ssize_t w = send(fd, buf, len, MSG_NOSIGNAL);
+		if (w > 0) {
+			s += (size_t)w;
+			continue;
+		}
+		ck_assert_msg(w < 0 && errno == EAGAIN, "client %u: send: %s", k, strerror(errno));
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		ck_assert_msg(poll(&p, 1, H_WAIT_MS) == 1,
+			      "client %u: drover stopped reading after %zu of %zu bytes", k, s, size);
+	}
+	set_block(fd);
+}
+
+/* Bytes of a stream of size (all consumed by drover, nothing read back yet)
+ * that are neither in the server socket's send queue nor in the client's
+ * receive queue: they are in drover's own buffer. */
+static long bytes_inside_drover(int fd, int server_port, size_t size)
+{
+	struct tcp_entry srv, cli;
+	int cport = local_port(fd);
+	ck_assert(proc_tcp_find(server_port, cport, &srv));
+	ck_assert(proc_tcp_find(cport, server_port, &cli));
+	return (long)size - (long)srv.tx_queue - (long)cli.rx_queue;
 }
 
 static void assert_exit_status(struct h_drover *d, int st, int code)
@@ -728,46 +807,35 @@ END_TEST
 
 START_TEST(sigterm_while_twenty_clients_are_mid_stream_loses_none_of_their_bytes)
 {
-	enum { N = 20 };
-	const size_t size = 192 * 1024;
+	enum { N = 20, HEAVY = 3 };
+	size_t sizes[N];
+	for (int i = 0; i < N; i++)
+		sizes[i] = i < HEAVY ? heavy_size() : 192 * 1024;
 	int port;
-	struct h_drover *d = start_activated(2, "shutdown_timeout = 60s\n",
-					     "idle_timeout = 60s\nbuffer_size = 1m\n", &port);
+	char *echo = heavy_echo_config();
+	struct h_drover *d = start_activated(2, "shutdown_timeout = 60s\n", echo, &port);
+	free(echo);
 	int c[N];
 	for (int i = 0; i < N; i++)
 		c[i] = connect_small_buffers(port, 8192, 0);
 	/* every connection is accepted and being served */
 	echo_clients(c, N, 100, 0);
-	/* Now each sends a stream it does not read: with a small receive
-	 * window the echo piles up inside drover, in the middle of the
-	 * stream. Wait until drover has read every byte sent. */
-	for (int i = 0; i < N; i++) {
-		size_t s = 0;
-		unsigned char buf[16384];
-		set_nonblock(c[i]);
-		int64_t deadline = now_ms() + H_WAIT_MS;
-		while (s < size) {
-			size_t len = size - s < sizeof buf ? size - s : sizeof buf;
-			pattern_fill((unsigned)i, 100 + s, buf, len);
-			ssize_t w = send(c[i], buf, len, MSG_NOSIGNAL);
-			if (w > 0) {
-				s += (size_t)w;
-				deadline = now_ms() + H_WAIT_MS;
-				continue;
-			}
-			ck_assert_msg(w < 0 && errno == EAGAIN, "send: %s", strerror(errno));
-			struct pollfd p = { .fd = c[i], .events = POLLOUT };
-			ck_assert_msg(poll(&p, 1, left_ms(deadline)) == 1,
-				      "client %d: drover stopped reading after %zu of %zu bytes (buffer_size 1m)",
-				      i, s, size);
-		}
-		set_block(c[i]);
-	}
+	/* Now each sends a stream it does not read. With a small receive
+	 * window the echo piles up: in the kernel's queues, and for the heavy
+	 * streams in drover's own buffer too. Wait until drover has read
+	 * every byte sent, so all of them are drover's responsibility. */
+	for (int i = 0; i < N; i++)
+		send_stream(c[i], (unsigned)i, 100, sizes[i]);
 	wait_all_consumed(c, N, port);
+	for (int i = 0; i < HEAVY; i++) {
+		long inside = bytes_inside_drover(c[i], port, sizes[i]);
+		ck_assert_msg(inside > 0, "client %d: expected part of its stream inside drover, %ld bytes", i,
+			      inside);
+	}
 
 	h_drover_kill(d, SIGTERM);
 	ck_assert(h_notify_wait(d, "STOPPING=1", NULL));
-	read_back_then_eof(c, N, size, 100);
+	read_back_then_eof(c, N, sizes, 100);
 	close_all(c, N);
 	assert_exit_status(d, h_drover_wait(d), 0);
 	h_drover_free(d);
@@ -779,8 +847,9 @@ START_TEST(after_sigterm_the_listener_refuses_new_connections_while_draining)
 	int port = h_free_port();
 	char listener[64];
 	snprintf(listener, sizeof listener, "address = 127.0.0.1:%d\n", port);
-	char *cfg = echo_config(2, "shutdown_timeout = 60s\n", listener,
-				"idle_timeout = 60s\nbuffer_size = 1m\n");
+	char *echo = heavy_echo_config();
+	char *cfg = echo_config(2, "shutdown_timeout = 60s\n", listener, echo);
+	free(echo);
 	struct h_opts o = { .notify = true };
 	struct h_drover *d = h_drover_start(cfg, &o);
 	free(cfg);
@@ -788,10 +857,11 @@ START_TEST(after_sigterm_the_listener_refuses_new_connections_while_draining)
 	/* a client whose echo drover cannot finish until it reads: this keeps
 	 * the drain going while we probe the listener */
 	int c = connect_small_buffers(port, 8192, 0);
+	size_t size = heavy_size();
 	echo_clients(&c, 1, 10, 0);
-	size_t sent = send_until_stalled(c, 0, 512 * 1024);
-	ck_assert(sent > 0);
+	send_stream(c, 0, 10, size);
 	wait_all_consumed(&c, 1, port);
+	ck_assert(bytes_inside_drover(c, port, size) > 0);
 
 	h_drover_kill(d, SIGTERM);
 	ck_assert(h_notify_wait(d, "STOPPING=1", NULL));
@@ -809,9 +879,10 @@ START_TEST(after_sigterm_the_listener_refuses_new_connections_while_draining)
 		pause_ms(SLICE_MS);
 	}
 	ck_assert_msg(pid_alive(d->pid), "drover exited before the drain could finish");
+	ck_assert_msg(bytes_inside_drover(c, port, size) > 0, "drover dropped the stream it held");
 
 	/* the drain then completes: everything echoed, then EOF, exit 0 */
-	read_back_then_eof(&c, 1, sent, 0);
+	read_back_then_eof(&c, 1, &size, 10);
 	close(c);
 	assert_exit_status(d, h_drover_wait(d), 0);
 	h_drover_free(d);
@@ -1007,7 +1078,9 @@ END_TEST
 
 START_TEST(echo_client_that_does_not_read_cannot_grow_the_worker)
 {
-	const size_t total = 24u << 20;
+	/* More than every kernel queue on the way can hold, so a client that
+	 * does not read must be stopped by drover (or drover must grow). */
+	const size_t total = kernel_rcvbuf_max() + kernel_sndbuf_max() + (8u << 20);
 	int port;
 	struct h_drover *d = start_activated(1, NULL, "idle_timeout = 60s\nbuffer_size = 64k\n", &port);
 	pid_t w;
@@ -1063,12 +1136,17 @@ END_TEST
 START_TEST(sigquit_stops_at_once_even_with_a_connection_in_flight)
 {
 	int port;
-	/* a graceful stop would wait a minute for this client */
-	struct h_drover *d = start_activated(2, "shutdown_timeout = 60s\n",
-					     "idle_timeout = 60s\nbuffer_size = 1m\n", &port);
+	/* a graceful stop would wait a minute for this client, longer than
+	 * h_drover_wait() allows */
+	char *echo = heavy_echo_config();
+	struct h_drover *d = start_activated(2, "shutdown_timeout = 60s\n", echo, &port);
+	free(echo);
 	int c = connect_small_buffers(port, 8192, 0);
+	size_t size = heavy_size();
 	echo_clients(&c, 1, 10, 0);
-	ck_assert(send_until_stalled(c, 0, 512 * 1024) > 0);
+	send_stream(c, 0, 10, size);
+	wait_all_consumed(&c, 1, port);
+	ck_assert(bytes_inside_drover(c, port, size) > 0);
 	pid_t w[4];
 	size_t n = h_worker_pids(d, w, 4);
 	h_drover_kill(d, SIGQUIT);
@@ -1127,7 +1205,7 @@ static Suite *core_suite(void)
 int main(void)
 {
 	SRunner *sr = srunner_create(core_suite());
-	srunner_run_all(sr, CK_NORMAL);
+	srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY=verbose lists every test */
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

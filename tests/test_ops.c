@@ -1,0 +1,1748 @@
+/* test_ops: zero-downtime operations against the real binary, under load.
+ *
+ * A load client (a forked child process, so no threads and no build
+ * changes) keeps K keep-alive connections busy with single and pipelined
+ * GETs for static files of known content, checks every byte of every
+ * response, and counts what happened in a shared mapping the test reads.
+ * While it runs, the tests reload (20 times in a row, and once with a
+ * broken file), upgrade the binary in place, SIGKILL and SIGSTOP workers
+ * and let max_requests recycle them. Then droverctl's commands and exit
+ * codes, the systemd fd-store round trip (a fake NOTIFY_SOCKET receiving
+ * the listening fd, handed back through LISTEN_FDS) and the coalescing of
+ * SIGHUPs.
+ *
+ * What the load client allows (RFC 9112 section 9.3.2 and 9.6): a request
+ * that got no byte of response before the server closed the connection is
+ * re-sent on a new connection and counted as "retried" (after a response
+ * that said "Connection: close", after a plain EOF, or after a reset: each
+ * counted separately). What it does not allow, counted as "failed": a
+ * response that is wrong in any byte, one cut short by EOF or reset, and a
+ * request still unanswered after LOAD_MAX_ATTEMPTS tries or when the load
+ * stops. Refused connections are counted apart as connect_errors.
+ *
+ * Nothing here asserts speed. Waits are bounded only to turn a hang into a
+ * failure; where no event exists (the process table, the load's counters,
+ * a file appearing) the condition is polled at a short interval under the
+ * same bound. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <check.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define SLICE_MS 10            /* re-check interval for conditions without an event */
+#define WAIT_MS H_WAIT_MS      /* bound of one wait */
+
+#define LOAD_CONNS 16          /* K: concurrent keep-alive connections */
+#define LOAD_DEPTH 8           /* deepest pipelined batch */
+#define LOAD_MAX_ATTEMPTS 5    /* tries per request before it counts as unanswered */
+#define LOAD_MAX_MS 150000     /* the load stops by itself after this long */
+#define LOAD_MAX_SENT 20000000 /* ... or after this many requests */
+#define LOAD_DRAIN_MS 20000    /* after "stop": time for outstanding answers */
+
+/* ------------------------------------------------------------------ helpers */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int left_ms(int64_t deadline)
+{
+	int64_t l = deadline - now_ms();
+	return l < 0 ? 0 : l > INT_MAX ? INT_MAX : (int)l;
+}
+
+static void pause_ms(int ms)
+{
+	poll(NULL, 0, ms);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void rm_rf(const char *dir)
+{
+	if (dir && *dir)
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Whole file, NUL-terminated, malloc'd; NULL if it cannot be read. */
+static char *slurp(const char *path, size_t *len_out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap);
+	ck_assert(buf != NULL);
+	for (;;) {
+		if (cap - len < 2) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			ck_assert(buf != NULL);
+		}
+		ssize_t r = read(fd, buf + len, cap - len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	buf[len] = '\0';
+	if (len_out)
+		*len_out = len;
+	return buf;
+}
+
+static size_t count_substr(const char *hay, const char *needle)
+{
+	size_t n = 0, nl = strlen(needle);
+	for (const char *p = hay; (p = strstr(p, needle)); p += nl)
+		n++;
+	return n;
+}
+
+static size_t log_count(struct h_drover *d, const char *needle)
+{
+	char *all = slurp(d->log_path, NULL);
+	if (!all)
+		return 0;
+	size_t n = count_substr(all, needle);
+	free(all);
+	return n;
+}
+
+/* The last bytes of drover's log, for failure messages (static buffer). */
+static const char *log_tail(struct h_drover *d)
+{
+	static char out[3000];
+	size_t len = 0;
+	char *all = slurp(d->log_path, &len);
+	if (!all)
+		return "(no log)";
+	size_t start = len > sizeof out - 4 ? len - (sizeof out - 4) : 0;
+	snprintf(out, sizeof out, "%s%s", start ? "..." : "", all + start);
+	free(all);
+	return out;
+}
+
+/* Wait until the log holds at least n copies of needle. */
+static bool log_wait_count(struct h_drover *d, const char *needle, size_t n)
+{
+	int64_t deadline = now_ms() + WAIT_MS;
+	for (;;) {
+		if (log_count(d, needle) >= n)
+			return true;
+		if (left_ms(deadline) == 0)
+			return false;
+		pause_ms(SLICE_MS);
+	}
+}
+
+/* The highest N of "ready: generation N" in the log (0 if none). */
+static unsigned log_last_ready_generation(struct h_drover *d)
+{
+	char *all = slurp(d->log_path, NULL);
+	if (!all)
+		return 0;
+	unsigned best = 0;
+	static const char key[] = "ready: generation ";
+	for (const char *p = all; (p = strstr(p, key)); p += sizeof key - 1) {
+		unsigned g = (unsigned)strtoul(p + sizeof key - 1, NULL, 10);
+		if (g > best)
+			best = g;
+	}
+	free(all);
+	return best;
+}
+
+static bool pid_in(pid_t p, const pid_t *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (set[i] == p)
+			return true;
+	return false;
+}
+
+/* Wait until the supervisor has exactly n children (n == 0: any number
+ * but none) and none is in old[]. */
+static bool wait_workers_replaced(struct h_drover *d, size_t n, const pid_t *old, size_t n_old)
+{
+	int64_t deadline = now_ms() + WAIT_MS;
+	for (;;) {
+		pid_t now[256];
+		size_t k = h_worker_pids(d, now, 256);
+		bool fresh = n ? k == n : k > 0;
+		for (size_t i = 0; i < k && fresh; i++)
+			fresh = !pid_in(now[i], old, n_old);
+		if (fresh)
+			return true;
+		if (left_ms(deadline) == 0)
+			return false;
+		pause_ms(SLICE_MS);
+	}
+}
+
+/* Wait until pid is no longer a child of the supervisor, and the
+ * supervisor has n children again. */
+static bool wait_worker_replaced(struct h_drover *d, pid_t gone, size_t n)
+{
+	int64_t deadline = now_ms() + WAIT_MS;
+	for (;;) {
+		pid_t now[256];
+		size_t k = h_worker_pids(d, now, 256);
+		if (k == n && !pid_in(gone, now, k))
+			return true;
+		if (left_ms(deadline) == 0)
+			return false;
+		pause_ms(SLICE_MS);
+	}
+}
+
+/* ------------------------------------------------------------------ the site */
+
+/* Files of known, deterministic content and different sizes (an empty one,
+ * one smaller than a TCP segment, one around a page, several segments, and
+ * one much larger than a socket buffer), and how often the load asks for
+ * each (weights out of 100). */
+static const struct site_file {
+	const char *name;
+	size_t size;
+	unsigned weight;
+} site_files[] = {
+	{ "empty.txt", 0, 10 },
+	{ "tiny.txt", 17, 35 },
+	{ "page.txt", 4099, 25 },
+	{ "medium.txt", 65537, 20 },
+	{ "large.txt", 300007, 10 },
+};
+#define N_SITE_FILES (sizeof site_files / sizeof site_files[0])
+
+static char *site_data[N_SITE_FILES];
+
+static char site_byte(size_t file, size_t off)
+{
+	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/";
+	uint32_t x = (uint32_t)off * 2654435761u ^ (uint32_t)(file + 1) * 40503u;
+	x ^= x >> 15;
+	if (off % 64 == 63)
+		return '\n';
+	return alphabet[x % 64];
+}
+
+/* A fresh directory holding the site; the caller removes it (site_free). */
+static char *site_create(void)
+{
+	char *dir = h_tmpdir();
+	for (size_t f = 0; f < N_SITE_FILES; f++) {
+		if (!site_data[f]) {
+			site_data[f] = malloc(site_files[f].size + 1);
+			ck_assert(site_data[f] != NULL);
+			for (size_t i = 0; i < site_files[f].size; i++)
+				site_data[f][i] = site_byte(f, i);
+			site_data[f][site_files[f].size] = '\0';
+		}
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/%s", dir, site_files[f].name);
+		h_write_file(path, site_data[f]);
+	}
+	return dir;
+}
+
+static void site_free(char *dir)
+{
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ------------------------------------------------------------------ droverctl */
+
+static const char *droverctl_bin(void)
+{
+	const char *b = getenv("DROVERCTL_BIN");
+	return b && *b ? b : "./src/droverctl";
+}
+
+/* Run "droverctl -s DIR/control.sock ARGS"; exit code. out gets stdout and
+ * stderr, or only stderr with stderr_only. */
+static int ctl_run(struct h_drover *d, const char *args, bool stderr_only, char *out, size_t out_len)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "'%s' -s '%s/control.sock' %s %s", droverctl_bin(), d->dir, args,
+		 stderr_only ? "2>&1 >/dev/null" : "2>&1");
+	return h_run(cmd, out, out_len);
+}
+
+/* droverctl ARGS must exit 0 (asserts, with its output and drover's log). */
+static void ctl_ok(struct h_drover *d, const char *args, char *out, size_t out_len)
+{
+	char buf[16384];
+	if (!out) {
+		out = buf;
+		out_len = sizeof buf;
+	}
+	int rc = ctl_run(d, args, false, out, out_len);
+	ck_assert_msg(rc == 0, "droverctl %s exited %d: %s\nlog:\n%s", args, rc, out, log_tail(d));
+}
+
+struct status {
+	pid_t supervisor;
+	unsigned generation;
+	pid_t workers[64];
+	unsigned connections[64]; /* per worker, as status reports it */
+	size_t n_workers;
+	char text[16384];
+};
+
+static void ctl_status(struct h_drover *d, struct status *st)
+{
+	memset(st, 0, sizeof *st);
+	ctl_ok(d, "status", st->text, sizeof st->text);
+	long sp = 0;
+	unsigned g = 0;
+	ck_assert_msg(sscanf(st->text, "supervisor pid %ld, generation %u", &sp, &g) == 2,
+		      "unexpected status output: %s", st->text);
+	st->supervisor = (pid_t)sp;
+	st->generation = g;
+	static const char key[] = "worker pid ";
+	for (const char *p = st->text; (p = strstr(p, key)); p += sizeof key - 1) {
+		if (p != st->text && p[-1] != '\n')
+			continue;
+		if (st->n_workers < sizeof st->workers / sizeof st->workers[0]) {
+			const char *eol = strchr(p, '\n');
+			const char *cn = strstr(p, " connections ");
+			st->connections[st->n_workers] =
+				cn && (!eol || cn < eol) ? (unsigned)strtoul(cn + 13, NULL, 10) : 0;
+			st->workers[st->n_workers++] = (pid_t)strtol(p + sizeof key - 1, NULL, 10);
+		}
+	}
+}
+
+/* "ok: generation N serving (...)" -> N, 0 if absent. */
+static unsigned ctl_reported_generation(const char *out)
+{
+	const char *p = strstr(out, "generation ");
+	return p ? (unsigned)strtoul(p + 11, NULL, 10) : 0;
+}
+
+/* ------------------------------------------------------------------ load client */
+
+struct load_stats {
+	uint64_t sent;           /* requests written (re-sends included) */
+	uint64_t ok;             /* complete, correct responses */
+	uint64_t retried;        /* re-sent: the connection closed before any byte of their answer */
+	uint64_t retried_close;  /*   ... after a response that said Connection: close */
+	uint64_t retried_eof;    /*   ... after a plain EOF */
+	uint64_t retried_reset;  /*   ... after a reset (or a wrong response) */
+	uint64_t truncated;      /* failed: answer cut short by EOF or reset */
+	uint64_t wrong;          /* failed: answer wrong in status, headers or body */
+	uint64_t unanswered;     /* failed: never answered (attempts exhausted or load stopped) */
+	uint64_t connect_errors; /* connect() refused/reset/failed */
+	uint64_t resets;         /* ECONNRESET/EPIPE on an established connection */
+	uint64_t connects;       /* connections established */
+	uint64_t server_closes;  /* responses carrying Connection: close */
+	uint64_t idle_closes;    /* EOF with nothing outstanding (allowed) */
+	uint32_t finished;       /* the child is done, counters final */
+	uint32_t self_stopped;   /* it stopped on its own bound, not when told */
+	char first_problem[512]; /* the first failure, described */
+};
+
+static uint64_t ld(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static uint64_t load_failed(const struct load_stats *s)
+{
+	return s->truncated + s->wrong + s->unanswered;
+}
+
+enum lc_state { LC_IDLE, LC_CONNECTING, LC_OPEN };
+enum lc_cause { CAUSE_CLOSE, CAUSE_EOF, CAUSE_RESET };
+
+struct lconn {
+	int fd;
+	enum lc_state st;
+	int64_t retry_at;         /* do not connect before */
+	uint8_t q_file[LOAD_DEPTH];
+	uint8_t q_tries[LOAD_DEPTH];
+	size_t qn;                /* outstanding (sent or about to be) */
+	char wbuf[LOAD_DEPTH * 128];
+	size_t wlen, woff;
+	char rbuf[65536];
+	size_t rlen;
+	bool in_body;
+	uint64_t body_left, body_off;
+	bool resp_close;          /* the response being read says Connection: close */
+	uint32_t rng;
+	unsigned id;
+};
+
+struct load_child {
+	struct load_stats *s;
+	int port;
+	bool pipeline;
+	bool stopping;
+	struct lconn *c;
+	size_t n;
+};
+
+static uint32_t lc_rand(struct lconn *c)
+{
+	c->rng ^= c->rng << 13;
+	c->rng ^= c->rng >> 17;
+	c->rng ^= c->rng << 5;
+	return c->rng;
+}
+
+static void lc_add(uint64_t *p, uint64_t v)
+{
+	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+
+static void lc_problem(struct load_child *L, struct lconn *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void lc_problem(struct load_child *L, struct lconn *c, const char *fmt, ...)
+{
+	if (L->s->first_problem[0])
+		return;
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(L->s->first_problem, sizeof L->s->first_problem, "connection %u: %s", c->id, msg);
+}
+
+static void lc_pop(struct lconn *c)
+{
+	memmove(c->q_file, c->q_file + 1, c->qn - 1);
+	memmove(c->q_tries, c->q_tries + 1, c->qn - 1);
+	c->qn--;
+}
+
+/* The connection is gone (or given up): what is outstanding is re-sent on
+ * the next one, or counted unanswered after too many tries. */
+static void lc_drop(struct load_child *L, struct lconn *c, enum lc_cause cause)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->st = LC_IDLE;
+	size_t keep = 0;
+	for (size_t i = 0; i < c->qn; i++) {
+		c->q_tries[i]++;
+		lc_add(&L->s->retried, 1);
+		lc_add(cause == CAUSE_CLOSE ? &L->s->retried_close
+		       : cause == CAUSE_EOF ? &L->s->retried_eof : &L->s->retried_reset, 1);
+		if (c->q_tries[i] >= LOAD_MAX_ATTEMPTS) {
+			lc_add(&L->s->unanswered, 1);
+			lc_problem(L, c, "GET /%s unanswered after %d attempts", site_files[c->q_file[i]].name,
+				   LOAD_MAX_ATTEMPTS);
+			continue;
+		}
+		c->q_file[keep] = c->q_file[i];
+		c->q_tries[keep] = c->q_tries[i];
+		keep++;
+	}
+	c->qn = keep;
+	c->rlen = 0;
+	c->in_body = false;
+	c->resp_close = false;
+	c->wlen = c->woff = 0;
+}
+
+/* EOF or reset from the server: a response cut short fails; what had no
+ * answer yet is retried. */
+static void lc_lost(struct load_child *L, struct lconn *c, bool reset, int err)
+{
+	if (reset)
+		lc_add(&L->s->resets, 1);
+	if (c->qn > 0 && (c->in_body || c->rlen > 0)) {
+		lc_add(&L->s->truncated, 1);
+		lc_problem(L, c, "response to GET /%s cut short by %s (%s, %" PRIu64 " body bytes missing)",
+			   site_files[c->q_file[0]].name, reset ? "a reset" : "EOF",
+			   c->in_body ? "in the body" : "in the header", c->body_left);
+		lc_pop(c);
+	} else if (reset && c->qn > 0) {
+		lc_problem(L, c, "reset (%s) with %zu request(s) outstanding", strerror(err), c->qn);
+	} else if (c->qn == 0 && !reset) {
+		lc_add(&L->s->idle_closes, 1);
+	}
+	lc_drop(L, c, reset ? CAUSE_RESET : CAUSE_EOF);
+}
+
+static void lc_connect(struct load_child *L, struct lconn *c)
+{
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		lc_add(&L->s->connect_errors, 1);
+		lc_problem(L, c, "socket: %s", strerror(errno));
+		c->retry_at = now_ms() + 10;
+		return;
+	}
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)L->port) };
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(c->fd, (struct sockaddr *)&sin, sizeof sin) == 0 || errno == EINPROGRESS) {
+		c->st = LC_CONNECTING;
+		return;
+	}
+	lc_add(&L->s->connect_errors, 1);
+	lc_problem(L, c, "connect: %s", strerror(errno));
+	close(c->fd);
+	c->fd = -1;
+	c->retry_at = now_ms() + 10;
+}
+
+static void lc_flush(struct load_child *L, struct lconn *c)
+{
+	while (c->woff < c->wlen) {
+		ssize_t w = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+		if (w > 0) {
+			c->woff += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		/* EPIPE/ECONNRESET: the server is gone; what it already sent
+		 * is still readable, so let the read side decide. */
+		int e = errno;
+		char tmp[1];
+		ssize_t r = recv(c->fd, tmp, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (r > 0) {
+			c->wlen = c->woff = 0; /* nothing more can be sent here */
+			return;
+		}
+		lc_lost(L, c, true, e);
+		return;
+	}
+}
+
+/* Start the next batch: re-sends first, else a new one (1, or 4..8
+ * pipelined); nothing to do when stopping closes the connection. */
+static void lc_batch(struct load_child *L, struct lconn *c)
+{
+	if (c->qn == 0) {
+		if (L->stopping) {
+			close(c->fd);
+			c->fd = -1;
+			c->st = LC_IDLE;
+			return;
+		}
+		size_t n = 1;
+		if (L->pipeline && lc_rand(c) % 2)
+			n = 4 + lc_rand(c) % (LOAD_DEPTH - 3);
+		for (size_t i = 0; i < n; i++) {
+			unsigned w = lc_rand(c) % 100, f = 0, acc = site_files[0].weight;
+			while (w >= acc && f + 1 < N_SITE_FILES)
+				acc += site_files[++f].weight;
+			c->q_file[i] = (uint8_t)f;
+			c->q_tries[i] = 0;
+		}
+		c->qn = n;
+	}
+	c->wlen = c->woff = 0;
+	for (size_t i = 0; i < c->qn; i++) {
+		int k = snprintf(c->wbuf + c->wlen, sizeof c->wbuf - c->wlen,
+				 "GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test_ops/%u\r\n\r\n",
+				 site_files[c->q_file[i]].name, c->id);
+		c->wlen += (size_t)k;
+	}
+	lc_add(&L->s->sent, c->qn);
+	c->rlen = 0;
+	c->in_body = false;
+	lc_flush(L, c);
+}
+
+static bool hdr_is(const char *line, size_t len, const char *name, const char **value, size_t *vlen)
+{
+	size_t nl = strlen(name);
+	if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
+		return false;
+	const char *v = line + nl + 1, *e = line + len;
+	while (v < e && (*v == ' ' || *v == '\t'))
+		v++;
+	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	*value = v;
+	*vlen = (size_t)(e - v);
+	return true;
+}
+
+/* Parse a response header block in rbuf[0..hlen); false (and a problem
+ * noted) if it is not the 200 with the exact length we expect. */
+static bool lc_parse_head(struct load_child *L, struct lconn *c, size_t hlen)
+{
+	const struct site_file *f = &site_files[c->q_file[0]];
+	const char *p = c->rbuf, *end = c->rbuf + hlen - 2; /* up to the blank line */
+	const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+	if (!eol || eol - p < 12 || memcmp(p, "HTTP/1.1 200 ", 13) != 0) {
+		lc_problem(L, c, "GET /%s: status line '%.*s'", f->name, eol ? (int)(eol - p) : 40, p);
+		return false;
+	}
+	int n_len = 0;
+	uint64_t clen = 0;
+	c->resp_close = false;
+	for (p = eol + 2; p < end; p = eol + 2) {
+		eol = memmem(p, (size_t)(end - p + 2), "\r\n", 2);
+		if (!eol)
+			break;
+		const char *v;
+		size_t vl;
+		size_t ll = (size_t)(eol - p);
+		if (hdr_is(p, ll, "Content-Length", &v, &vl)) {
+			n_len++;
+			char num[32];
+			snprintf(num, sizeof num, "%.*s", (int)(vl < 31 ? vl : 31), v);
+			clen = strtoull(num, NULL, 10);
+		} else if (hdr_is(p, ll, "Connection", &v, &vl)) {
+			if (memmem(v, vl, "close", 5) || memmem(v, vl, "Close", 5))
+				c->resp_close = true;
+		} else if (hdr_is(p, ll, "Transfer-Encoding", &v, &vl)) {
+			lc_problem(L, c, "GET /%s: unexpected Transfer-Encoding", f->name);
+			return false;
+		}
+	}
+	if (n_len != 1 || clen != f->size) {
+		lc_problem(L, c, "GET /%s: %d Content-Length header(s), length %" PRIu64 ", expected %zu",
+			   f->name, n_len, clen, f->size);
+		return false;
+	}
+	c->body_left = clen;
+	c->body_off = 0;
+	return true;
+}
+
+/* Consume what rbuf holds. */
+static void lc_process(struct load_child *L, struct lconn *c)
+{
+	while (c->fd >= 0 && c->rlen > 0) {
+		if (c->qn == 0) {
+			lc_add(&L->s->wrong, 1);
+			lc_problem(L, c, "%zu byte(s) received with no request outstanding: '%.40s'", c->rlen,
+				   c->rbuf);
+			lc_drop(L, c, CAUSE_RESET);
+			return;
+		}
+		if (!c->in_body) {
+			char *hend = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
+			if (!hend) {
+				if (c->rlen > 16384) {
+					lc_add(&L->s->wrong, 1);
+					lc_problem(L, c, "response header over 16 KiB");
+					lc_pop(c);
+					lc_drop(L, c, CAUSE_RESET);
+				}
+				return;
+			}
+			size_t hlen = (size_t)(hend - c->rbuf) + 4;
+			if (!lc_parse_head(L, c, hlen)) {
+				lc_add(&L->s->wrong, 1);
+				lc_pop(c);
+				lc_drop(L, c, CAUSE_RESET);
+				return;
+			}
+			memmove(c->rbuf, c->rbuf + hlen, c->rlen - hlen);
+			c->rlen -= hlen;
+			c->in_body = true;
+		}
+		size_t n = c->rlen < c->body_left ? c->rlen : (size_t)c->body_left;
+		const char *want = site_data[c->q_file[0]] + c->body_off;
+		if (n && memcmp(c->rbuf, want, n) != 0) {
+			size_t at = 0;
+			while (c->rbuf[at] == want[at])
+				at++;
+			lc_add(&L->s->wrong, 1);
+			lc_problem(L, c, "GET /%s: body differs at byte %" PRIu64, site_files[c->q_file[0]].name,
+				   c->body_off + at);
+			lc_pop(c);
+			lc_drop(L, c, CAUSE_RESET);
+			return;
+		}
+		memmove(c->rbuf, c->rbuf + n, c->rlen - n);
+		c->rlen -= n;
+		c->body_left -= n;
+		c->body_off += n;
+		if (c->body_left > 0)
+			return;
+		/* one complete, correct response */
+		c->in_body = false;
+		lc_add(&L->s->ok, 1);
+		lc_pop(c);
+		if (c->resp_close) {
+			lc_add(&L->s->server_closes, 1);
+			if (c->rlen > 0) {
+				lc_add(&L->s->wrong, 1);
+				lc_problem(L, c, "%zu byte(s) after a Connection: close response", c->rlen);
+			}
+			lc_drop(L, c, CAUSE_CLOSE);
+			return;
+		}
+		if (c->qn == 0 && c->rlen == 0) {
+			lc_batch(L, c);
+			return;
+		}
+	}
+}
+
+static void lc_readable(struct load_child *L, struct lconn *c)
+{
+	for (int rounds = 0; rounds < 64 && c->fd >= 0; rounds++) {
+		ssize_t r = recv(c->fd, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen, MSG_DONTWAIT);
+		if (r > 0) {
+			c->rlen += (size_t)r;
+			lc_process(L, c);
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		lc_lost(L, c, r < 0, r < 0 ? errno : 0);
+		return;
+	}
+}
+
+static void lc_connected(struct load_child *L, struct lconn *c)
+{
+	int err = 0;
+	socklen_t sl = sizeof err;
+	getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+	if (err) {
+		lc_add(&L->s->connect_errors, 1);
+		lc_problem(L, c, "connect: %s", strerror(err));
+		close(c->fd);
+		c->fd = -1;
+		c->st = LC_IDLE;
+		c->retry_at = now_ms() + 10;
+		return;
+	}
+	c->st = LC_OPEN;
+	lc_add(&L->s->connects, 1);
+	lc_batch(L, c);
+}
+
+static void load_child_run(struct load_child *L, int stop_fd)
+{
+	int64_t start = now_ms(), stop_deadline = 0;
+	struct pollfd pfd[LOAD_CONNS + 1];
+	for (;;) {
+		int64_t t = now_ms();
+		if (!L->stopping) {
+			bool told = false;
+			struct pollfd sp = { .fd = stop_fd, .events = POLLIN };
+			if (poll(&sp, 1, 0) > 0)
+				told = true;
+			if (!told && (t - start > LOAD_MAX_MS || ld(&L->s->sent) > LOAD_MAX_SENT ||
+				      ld(&L->s->connect_errors) > 1000))
+				L->s->self_stopped = 1;
+			if (told || L->s->self_stopped) {
+				L->stopping = true;
+				stop_deadline = t + LOAD_DRAIN_MS;
+				/* idle connections close now */
+				for (size_t i = 0; i < L->n; i++) {
+					struct lconn *c = &L->c[i];
+					if (c->qn == 0 && c->fd >= 0) {
+						close(c->fd);
+						c->fd = -1;
+						c->st = LC_IDLE;
+					}
+				}
+			}
+		}
+		if (L->stopping) {
+			bool busy = false;
+			for (size_t i = 0; i < L->n; i++)
+				busy |= L->c[i].qn > 0;
+			if (!busy)
+				break;
+			if (t >= stop_deadline) {
+				for (size_t i = 0; i < L->n; i++) {
+					if (L->c[i].qn) {
+						lc_add(&L->s->unanswered, L->c[i].qn);
+						lc_problem(L, &L->c[i], "%zu request(s) still unanswered when the load stopped",
+							   L->c[i].qn);
+					}
+				}
+				break;
+			}
+		}
+		int timeout = 50;
+		size_t np = 0;
+		int map[LOAD_CONNS];
+		for (size_t i = 0; i < L->n; i++) {
+			struct lconn *c = &L->c[i];
+			if (c->st == LC_IDLE && !(L->stopping && c->qn == 0)) {
+				if (t >= c->retry_at)
+					lc_connect(L, c);
+				else
+					timeout = 10;
+			}
+			if (c->fd < 0)
+				continue;
+			short ev = c->st == LC_CONNECTING ? POLLOUT : POLLIN;
+			if (c->st == LC_OPEN && c->woff < c->wlen)
+				ev |= POLLOUT;
+			pfd[np] = (struct pollfd){ .fd = c->fd, .events = ev };
+			map[np++] = (int)i;
+		}
+		int r = poll(pfd, (nfds_t)np, timeout);
+		if (r <= 0)
+			continue;
+		for (size_t k = 0; k < np; k++) {
+			struct lconn *c = &L->c[map[k]];
+			if (!pfd[k].revents || c->fd != pfd[k].fd)
+				continue;
+			if (c->st == LC_CONNECTING) {
+				lc_connected(L, c);
+				continue;
+			}
+			if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR))
+				lc_readable(L, c);
+			if (c->fd >= 0 && c->st == LC_OPEN && (pfd[k].revents & POLLOUT))
+				lc_flush(L, c);
+		}
+	}
+	for (size_t i = 0; i < L->n; i++)
+		if (L->c[i].fd >= 0)
+			close(L->c[i].fd);
+}
+
+struct load {
+	pid_t pid;
+	int stop_fd;
+	struct load_stats *s;
+	int64_t started;
+};
+
+/* Start the load on 127.0.0.1:port (pipeline: batches of 4..8 half the time). */
+static struct load *load_start(int port, bool pipeline)
+{
+	struct load *l = calloc(1, sizeof *l);
+	ck_assert(l != NULL);
+	l->s = mmap(NULL, sizeof *l->s, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_msg(l->s != MAP_FAILED, "mmap: %s", strerror(errno));
+	memset(l->s, 0, sizeof *l->s);
+	for (size_t f = 0; f < N_SITE_FILES; f++)
+		ck_assert_msg(site_data[f] != NULL, "site_create() first");
+	int p[2];
+	ck_assert_msg(pipe2(p, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
+	fflush(stdout);
+	fflush(stderr);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* The child: never ck_assert here, never return into check. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		signal(SIGPIPE, SIG_IGN);
+		/* hold nothing of the test's (drover guards' pipes above all) */
+		int stop_fd = fcntl(p[0], F_DUPFD_CLOEXEC, 3);
+		if (stop_fd < 0 || dup2(stop_fd, 3) < 0)
+			_exit(1);
+#ifdef SYS_close_range
+		syscall(SYS_close_range, 4U, ~0U, 0);
+#else
+		for (int fd = 4; fd < 1024; fd++)
+			close(fd);
+#endif
+		static struct lconn conns[LOAD_CONNS];
+		struct load_child L = { .s = l->s, .port = port, .pipeline = pipeline, .c = conns,
+					.n = LOAD_CONNS };
+		for (size_t i = 0; i < LOAD_CONNS; i++) {
+			conns[i].fd = -1;
+			conns[i].st = LC_IDLE;
+			conns[i].id = (unsigned)i;
+			conns[i].rng = 2463534242u + (uint32_t)i * 7919u;
+		}
+		load_child_run(&L, 3);
+		__atomic_store_n(&l->s->finished, 1, __ATOMIC_RELEASE);
+		_exit(0);
+	}
+	close(p[0]);
+	l->pid = pid;
+	l->stop_fd = p[1];
+	l->started = now_ms();
+	return l;
+}
+
+/* Wait until the load has had `more` further correct responses. */
+static void load_wait_ok(struct load *l, uint64_t more, struct h_drover *d)
+{
+	uint64_t target = ld(&l->s->ok) + more;
+	int64_t deadline = now_ms() + WAIT_MS;
+	while (ld(&l->s->ok) < target) {
+		ck_assert_msg(!__atomic_load_n(&l->s->finished, __ATOMIC_ACQUIRE),
+			      "the load stopped by itself (ok=%" PRIu64 ", connect_errors=%" PRIu64 "): %s",
+			      ld(&l->s->ok), ld(&l->s->connect_errors), l->s->first_problem);
+		ck_assert_msg(left_ms(deadline) > 0,
+			      "the load made no progress: ok=%" PRIu64 " of %" PRIu64 " within %d ms "
+			      "(failed=%" PRIu64 ", first problem: %s); log:\n%s",
+			      ld(&l->s->ok), target, WAIT_MS, load_failed(l->s), l->s->first_problem,
+			      log_tail(d));
+		pause_ms(SLICE_MS);
+	}
+}
+
+/* Tell the load to stop, wait for its outstanding answers, print and
+ * return its counters. */
+static struct load_stats load_stop(struct load *l, const char *label)
+{
+	char b = 's';
+	if (write(l->stop_fd, &b, 1) < 0) {
+		/* the child is gone: its counters say so */
+	}
+	close(l->stop_fd);
+	int64_t deadline = now_ms() + LOAD_DRAIN_MS + WAIT_MS;
+	int st = 0;
+	for (;;) {
+		pid_t r = waitpid(l->pid, &st, WNOHANG);
+		if (r == l->pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			ck_abort_msg("waitpid(load): %s", strerror(errno));
+		if (left_ms(deadline) == 0) {
+			kill(l->pid, SIGKILL);
+			waitpid(l->pid, NULL, 0);
+			ck_abort_msg("the load client did not stop");
+		}
+		pause_ms(SLICE_MS);
+	}
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the load client died (status 0x%x)", st);
+	ck_assert_msg(l->s->finished, "the load client exited without finishing");
+	struct load_stats s = *l->s;
+	printf("load[%s]: %.1fs sent=%" PRIu64 " ok=%" PRIu64 " retried=%" PRIu64 " (after close=%" PRIu64
+	       " eof=%" PRIu64 " reset=%" PRIu64 ") failed=%" PRIu64 " (truncated=%" PRIu64 " wrong=%" PRIu64
+	       " unanswered=%" PRIu64 ") connect_errors=%" PRIu64 " resets=%" PRIu64 " connects=%" PRIu64
+	       " server_closes=%" PRIu64 " idle_closes=%" PRIu64 "%s%s\n",
+	       label, (double)(now_ms() - l->started) / 1000.0, s.sent, s.ok, s.retried, s.retried_close,
+	       s.retried_eof, s.retried_reset, load_failed(&s), s.truncated, s.wrong, s.unanswered,
+	       s.connect_errors, s.resets, s.connects, s.server_closes, s.idle_closes,
+	       s.first_problem[0] ? "; first problem: " : "", s.first_problem);
+	fflush(stdout);
+	munmap(l->s, sizeof *l->s);
+	free(l);
+	return s;
+}
+
+#define ASSERT_NO_FAILURES(s, d)                                                                    \
+	do {                                                                                        \
+		ck_assert_msg(load_failed(&(s)) == 0 && (s).connect_errors == 0,                    \
+			      "failed=%" PRIu64 " (truncated=%" PRIu64 " wrong=%" PRIu64             \
+			      " unanswered=%" PRIu64 ") connect_errors=%" PRIu64                     \
+			      "; first problem: %s\nlog:\n%s",                                       \
+			      load_failed(&(s)), (s).truncated, (s).wrong, (s).unanswered,           \
+			      (s).connect_errors, (s).first_problem, log_tail(d));                   \
+		ck_assert_msg(!(s).self_stopped, "the load stopped on its own bound");              \
+		ck_assert_msg((s).ok > 0, "no response at all");                                    \
+	} while (0)
+
+/* ------------------------------------------------------------------ fixtures */
+
+/* A drover serving site on a socket-activated listener "web" (the test
+ * makes the socket, so its accept queue outlives every generation). */
+struct served {
+	struct h_drover *d;
+	char *site;
+	int port;
+};
+
+static const char base_config[] =
+	"[server]\n"
+	"workers = %u\n"
+	"control_socket = @DIR@/control.sock\n"
+	"shutdown_timeout = 10s\n"
+	"lingering_timeout = 2s\n"
+	"%s"
+	"[listener web]\n"
+	"protocol = http\n"
+	"[http]\n"
+	"root = %s\n"
+	"keepalive_timeout = 60s\n"
+	"%s";
+
+static char *config_text(unsigned workers, const char *server_extra, const char *site, const char *http_extra)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	int n = snprintf(NULL, 0, base_config, workers, server_extra, site, http_extra);
+	ck_assert(n > 0);
+	char *text = malloc((size_t)n + 1);
+	ck_assert(text != NULL);
+	snprintf(text, (size_t)n + 1, base_config, workers, server_extra, site, http_extra);
+#pragma GCC diagnostic pop
+	return text;
+}
+
+static void serve_start(struct served *s, unsigned workers, const char *server_extra, const char *http_extra)
+{
+	s->site = site_create();
+	int fd = h_listen_tcp(&s->port);
+	struct h_activation act = { .name = "web", .fd = fd };
+	struct h_opts o = { .fds = &act, .n_fds = 1 };
+	char *text = config_text(workers, server_extra, s->site, http_extra);
+	s->d = h_drover_start(text, &o);
+	free(text);
+	ck_assert_msg(h_wait_workers(s->d, workers), "not %u workers; log:\n%s", workers, log_tail(s->d));
+}
+
+static void serve_stop(struct served *s)
+{
+	h_drover_free(s->d);
+	site_free(s->site);
+}
+
+/* Rewrite drover's config file in place (same path, @DIR@ expanded). */
+static void rewrite_config(struct h_drover *d, const char *text)
+{
+	char tmp[400];
+	snprintf(tmp, sizeof tmp, "%s.new", d->config_path);
+	h_write_file(tmp, text);
+	ck_assert_msg(rename(tmp, d->config_path) == 0, "rename: %s", strerror(errno));
+}
+
+/* text with every "@DIR@" replaced by d's private dir (malloc'd), for
+ * rewrite_config(), which writes what it gets. */
+static char *expand_dir(struct h_drover *d, const char *text)
+{
+	size_t cap = strlen(text) + 1, o = 0;
+	for (const char *p = text; (p = strstr(p, "@DIR@")); p += 5)
+		cap += strlen(d->dir);
+	char *x = malloc(cap);
+	ck_assert(x != NULL);
+	for (const char *p = text; *p;) {
+		if (strncmp(p, "@DIR@", 5) == 0) {
+			o += (size_t)sprintf(x + o, "%s", d->dir);
+			p += 5;
+		} else {
+			x[o++] = *p++;
+		}
+	}
+	x[o] = '\0';
+	return x;
+}
+
+/* Rewrite d's config from a template (see config_text). */
+static void rewrite_config_from(struct h_drover *d, unsigned workers, const char *server_extra,
+				const char *site, const char *http_extra)
+{
+	char *t = config_text(workers, server_extra, site, http_extra);
+	char *x = expand_dir(d, t);
+	rewrite_config(d, x);
+	free(x);
+	free(t);
+}
+
+/* ------------------------------------------------------------------ tests: under load */
+
+START_TEST(steady_load_gets_every_byte_right)
+{
+	struct served s;
+	serve_start(&s, 2, "", "");
+	struct load *l = load_start(s.port, true);
+	load_wait_ok(l, 3000, s.d);
+	struct load_stats st = load_stop(l, "steady");
+	ASSERT_NO_FAILURES(st, s.d);
+	/* nothing drops a request in steady state (keepalive_requests may
+	 * close a connection, with Connection: close) */
+	ck_assert_msg(st.retried_eof == 0 && st.retried_reset == 0 && st.resets == 0,
+		      "retried after EOF %" PRIu64 ", after reset %" PRIu64 ", resets %" PRIu64 " with no operation: %s",
+		      st.retried_eof, st.retried_reset, st.resets, st.first_problem);
+	serve_stop(&s);
+}
+END_TEST
+
+START_TEST(twenty_reloads_back_to_back_under_load_lose_nothing)
+{
+	struct served s;
+	serve_start(&s, 2, "", "");
+	struct load *l = load_start(s.port, true);
+	load_wait_ok(l, 500, s.d);
+	unsigned gen = 1;
+	for (int i = 0; i < 20; i++) {
+		char out[4096];
+		ctl_ok(s.d, "reload", out, sizeof out);
+		unsigned g = ctl_reported_generation(out);
+		ck_assert_msg(g > gen, "reload %d: generation %u after %u: %s", i + 1, g, gen, out);
+		gen = g;
+	}
+	load_wait_ok(l, 500, s.d);
+	struct load_stats st = load_stop(l, "20 reloads");
+	ASSERT_NO_FAILURES(st, s.d);
+	ck_assert_msg(st.resets == 0, "%" PRIu64 " connection(s) reset by a reload; first problem: %s",
+		      st.resets, st.first_problem);
+	ck_assert_msg(!h_log_contains(s.d, "too many generations alive"),
+		      "a draining generation was killed by max_generations; log:\n%s", log_tail(s.d));
+	serve_stop(&s);
+}
+END_TEST
+
+START_TEST(a_broken_reload_fails_with_file_and_line_and_service_continues)
+{
+	struct served s;
+	serve_start(&s, 2, "", "");
+	struct load *l = load_start(s.port, true);
+	load_wait_ok(l, 500, s.d);
+	struct status before;
+	ctl_status(s.d, &before);
+
+	/* line 2 is "workers = ..." */
+	char *bad = config_text(2, "", s.site, "");
+	char *w = strstr(bad, "workers = 2");
+	ck_assert(w != NULL);
+	memcpy(w, "workers = X", 11);
+	char *bad_x = expand_dir(s.d, bad);
+	rewrite_config(s.d, bad_x);
+	free(bad_x);
+	free(bad);
+	char err[4096], want[400];
+	int rc = ctl_run(s.d, "reload", true, err, sizeof err);
+	snprintf(want, sizeof want, "%s:2:", s.d->config_path);
+	ck_assert_msg(rc == 1, "droverctl reload on a broken file exited %d: %s", rc, err);
+	ck_assert_msg(strstr(err, "droverctl: reload failed:") && strstr(err, want),
+		      "stderr does not name %s: %s", want, err);
+	ck_assert(h_log_wait(s.d, "reload failed, still serving generation"));
+
+	load_wait_ok(l, 1000, s.d); /* still serving */
+	struct status after;
+	ctl_status(s.d, &after);
+	ck_assert_msg(after.generation == before.generation, "generation %u -> %u after a failed reload",
+		      before.generation, after.generation);
+	ck_assert_msg(strstr(after.text, "last reload: failed"), "status does not say so: %s", after.text);
+	ck_assert_msg(after.n_workers == 2 && pid_in(after.workers[0], before.workers, before.n_workers) &&
+			      pid_in(after.workers[1], before.workers, before.n_workers),
+		      "the workers changed on a failed reload:\n%s\n%s", before.text, after.text);
+
+	rewrite_config_from(s.d, 2, "", s.site, "");
+	char out[4096];
+	ctl_ok(s.d, "reload", out, sizeof out);
+	ck_assert_msg(ctl_reported_generation(out) == before.generation + 1, "reload after repair: %s", out);
+	load_wait_ok(l, 500, s.d);
+	struct load_stats st = load_stop(l, "broken reload");
+	ASSERT_NO_FAILURES(st, s.d);
+	ck_assert_msg(st.resets == 0, "%" PRIu64 " reset(s): %s", st.resets, st.first_problem);
+	serve_stop(&s);
+}
+END_TEST
+
+START_TEST(three_binary_upgrades_under_load_keep_the_pid_and_lose_nothing)
+{
+	struct served s;
+	serve_start(&s, 2, "", "");
+	struct load *l = load_start(s.port, true);
+	load_wait_ok(l, 500, s.d);
+	struct status st0;
+	ctl_status(s.d, &st0);
+	ck_assert_int_eq(st0.supervisor, s.d->pid);
+	unsigned gen = st0.generation;
+	for (int i = 0; i < 3; i++) {
+		char out[4096];
+		ctl_ok(s.d, "upgrade", out, sizeof out);
+		struct status st;
+		ctl_status(s.d, &st);
+		ck_assert_msg(st.supervisor == s.d->pid, "upgrade %d: supervisor pid %ld, was %ld", i + 1,
+			      (long)st.supervisor, (long)s.d->pid);
+		ck_assert_msg(st.generation > gen, "upgrade %d: generation %u after %u", i + 1, st.generation, gen);
+		gen = st.generation;
+		load_wait_ok(l, 200, s.d);
+	}
+	ck_assert_msg(log_count(s.d, "binary upgrade: adopted generation") == 3, "log:\n%s", log_tail(s.d));
+	load_wait_ok(l, 500, s.d);
+	struct load_stats st = load_stop(l, "3 upgrades");
+	ASSERT_NO_FAILURES(st, s.d);
+	ck_assert_msg(st.resets == 0, "%" PRIu64 " reset(s): %s", st.resets, st.first_problem);
+	/* never a new main pid */
+	ck_assert_msg(kill(s.d->pid, 0) == 0, "supervisor gone");
+	serve_stop(&s);
+}
+END_TEST
+
+/* The worker holding most of the load's connections (status says). */
+static pid_t busiest_worker(struct h_drover *d, unsigned *conns)
+{
+	struct status st;
+	ctl_status(d, &st);
+	ck_assert_uint_gt(st.n_workers, 0);
+	size_t best = 0;
+	for (size_t i = 1; i < st.n_workers; i++)
+		if (st.connections[i] > st.connections[best])
+			best = i;
+	*conns = st.connections[best];
+	ck_assert_msg(*conns > 0, "no worker has a connection:\n%s", st.text);
+	return st.workers[best];
+}
+
+/* What a killed worker may cost: the requests in flight on its connections,
+ * at most every connection's deepest batch. */
+static void assert_loss_bounded(const struct load_stats *st, struct h_drover *d)
+{
+	uint64_t lost = st->truncated + st->retried_eof + st->retried_reset;
+	ck_assert_msg(st->wrong == 0 && st->unanswered == 0 && st->connect_errors == 0,
+		      "wrong=%" PRIu64 " unanswered=%" PRIu64 " connect_errors=%" PRIu64 "; first problem: %s\nlog:\n%s",
+		      st->wrong, st->unanswered, st->connect_errors, st->first_problem, log_tail(d));
+	/* the victim held connections, each with a batch outstanding */
+	ck_assert_msg(lost >= 1, "killing a worker with connections cost nothing: was it serving?");
+	ck_assert_msg(st->truncated <= LOAD_CONNS * LOAD_DEPTH && lost <= LOAD_CONNS * LOAD_DEPTH,
+		      "%" PRIu64 " request(s) hit (truncated %" PRIu64 "), more than %d connections x %d deep",
+		      lost, st->truncated, LOAD_CONNS, LOAD_DEPTH);
+	ck_assert(!st->self_stopped);
+	ck_assert(st->ok > 0);
+}
+
+START_TEST(a_worker_killed_under_load_is_replaced_and_only_its_requests_are_hit)
+{
+	struct served s;
+	serve_start(&s, 2, "", "");
+	struct load *l = load_start(s.port, true);
+	load_wait_ok(l, 1000, s.d);
+	unsigned conns;
+	pid_t victim = busiest_worker(s.d, &conns);
+	ck_assert_int_eq(kill(victim, SIGKILL), 0);
+	char line[128];
+	snprintf(line, sizeof line, "worker pid %ld (generation 1, #", (long)victim);
+	ck_assert_msg(h_log_wait(s.d, line) && h_log_wait(s.d, "killed by signal"), "log:\n%s", log_tail(s.d));
+	ck_assert_msg(wait_worker_replaced(s.d, victim, 2), "no replacement; log:\n%s", log_tail(s.d));
+	load_wait_ok(l, 1000, s.d);
+	struct load_stats st = load_stop(l, "SIGKILL worker");
+	printf("SIGKILL worker (%u connections): %" PRIu64 " request(s) hit (truncated %" PRIu64 ", re-sent %" PRIu64 ")\n",
+	       conns, st.truncated + st.retried_eof + st.retried_reset, st.truncated, st.retried_eof + st.retried_reset);
+	assert_loss_bounded(&st, s.d);
+	serve_stop(&s);
+}
+END_TEST
+
+START_TEST(a_worker_frozen_with_sigstop_is_detected_killed_and_replaced)
+{
+	struct served s;
+	serve_start(&s, 2, "worker_timeout = 2s\n", "");
+	struct load *l = load_start(s.port, true);
+	load_wait_ok(l, 1000, s.d);
+	unsigned conns;
+	pid_t victim = busiest_worker(s.d, &conns);
+	ck_assert_int_eq(kill(victim, SIGSTOP), 0);
+	char line[160];
+	snprintf(line, sizeof line, "worker pid %ld (generation 1) stuck for", (long)victim);
+	ck_assert_msg(h_log_wait(s.d, line), "not detected; log:\n%s", log_tail(s.d));
+	ck_assert_msg(wait_worker_replaced(s.d, victim, 2), "no replacement; log:\n%s", log_tail(s.d));
+	snprintf(line, sizeof line, "worker pid %ld (generation 1, #", (long)victim);
+	ck_assert_msg(h_log_wait(s.d, line), "its exit is not logged; log:\n%s", log_tail(s.d));
+	load_wait_ok(l, 1000, s.d);
+	struct load_stats st = load_stop(l, "SIGSTOP worker");
+	printf("SIGSTOP worker (%u connections): %" PRIu64 " request(s) hit (truncated %" PRIu64 ", re-sent %" PRIu64 ")\n",
+	       conns, st.truncated + st.retried_eof + st.retried_reset, st.truncated, st.retried_eof + st.retried_reset);
+	assert_loss_bounded(&st, s.d);
+	serve_stop(&s);
+}
+END_TEST
+
+START_TEST(max_requests_recycles_workers_under_load_without_losing_a_request)
+{
+	struct served s;
+	serve_start(&s, 2, "max_requests = 50\nmax_requests_jitter = 0\n", "");
+	pid_t first[8];
+	size_t n_first = h_worker_pids(s.d, first, 8);
+	struct load *l = load_start(s.port, true);
+	ck_assert_msg(log_wait_count(s.d, "reached max_requests; starting its replacement", 8),
+		      "fewer than 8 recycles; log:\n%s", log_tail(s.d));
+	ck_assert_msg(wait_workers_replaced(s.d, 0, first, n_first), "original workers still there; log:\n%s",
+		      log_tail(s.d));
+	load_wait_ok(l, 300, s.d);
+	struct load_stats st = load_stop(l, "max_requests");
+	printf("max_requests: %zu recycle(s) logged\n", log_count(s.d, "reached max_requests"));
+	ASSERT_NO_FAILURES(st, s.d);
+	ck_assert_msg(st.resets == 0, "%" PRIu64 " reset(s): %s", st.resets, st.first_problem);
+	serve_stop(&s);
+}
+END_TEST
+
+/* State letter of pid from /proc (0 if gone). */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t r = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	buf[r] = '\0';
+	char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
+/* Whether pid sleeps in epoll_wait now (false if that cannot be told). */
+static bool proc_in_epoll_wait(pid_t pid)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof path, "/proc/%ld/wchan", (long)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t r = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (r <= 0)
+		return false;
+	buf[r] = '\0';
+	return proc_state(pid) == 'S' && (strstr(buf, "epoll_wait") || strstr(buf, "ep_poll"));
+}
+
+/* The load above sees every drain hit connections whose next request is
+ * already in the socket; this pins that case down deterministically: the
+ * worker is frozen while DRAIN and then a request reach it, so it finds
+ * both at once, DRAIN first. The request reached the socket before the
+ * worker closed the connection, so it must be answered (DESIGN.md "Drain,
+ * in a worker", step 3; issue 4 "Drain without resets"). */
+START_TEST(a_request_already_in_the_socket_when_drain_arrives_is_answered)
+{
+	struct served s;
+	serve_start(&s, 1, "", "");
+	pid_t w;
+	ck_assert_uint_eq(h_worker_pids(s.d, &w, 1), 1);
+	int fd = h_connect_tcp(s.port);
+	ck_assert(fd >= 0);
+	static const char req1[] = "GET /tiny.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+	h_write_all(fd, req1, sizeof req1 - 1);
+	struct h_response r;
+	ck_assert(h_http_read_response(fd, &r, false));
+	ck_assert_int_eq(r.status, 200);
+	h_http_response_free(&r);
+
+	/* Freeze the worker on an idle keep-alive connection, while it sleeps
+	 * in epoll_wait (then nothing of this connection is on epoll's ready
+	 * list, and DRAIN comes out ahead of the request; where wchan is not
+	 * readable the order is left to chance, and the test still holds). */
+	int64_t asleep_by = now_ms() + WAIT_MS;
+	while (!proc_in_epoll_wait(w) && left_ms(asleep_by) > 0)
+		pause_ms(1);
+	ck_assert_int_eq(kill(w, SIGSTOP), 0);
+	int64_t deadline = now_ms() + WAIT_MS;
+	while (proc_state(w) != 'T' && proc_state(w) != 't') {
+		ck_assert_msg(left_ms(deadline) > 0, "worker %ld never stopped", (long)w);
+		pause_ms(SLICE_MS);
+	}
+	/* droverctl reload returns once DRAIN has been sent to the old worker */
+	char out[4096];
+	ctl_ok(s.d, "reload", out, sizeof out);
+	/* now the next request reaches the socket, then the worker runs */
+	static const char req2[] = "GET /page.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+	h_write_all(fd, req2, sizeof req2 - 1);
+	ck_assert_int_eq(kill(w, SIGCONT), 0);
+	bool answered = h_http_read_response(fd, &r, false);
+	ck_assert_msg(answered, "the request that was in the socket before the drain was dropped "
+				"(EOF, no response); log:\n%s", log_tail(s.d));
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_uint_eq(r.body_len, site_files[2].size);
+	ck_assert(memcmp(r.body, site_data[2], r.body_len) == 0);
+	/* Whether it says Connection: close depends on whether the worker saw
+	 * DRAIN before it built the response; either way nothing follows. */
+	char conn[64] = "";
+	h_http_header(&r, "Connection", conn, sizeof conn);
+	printf("drain with a request in the socket: answered, Connection: '%s'\n", conn);
+	h_http_response_free(&r);
+	char rest[64];
+	ck_assert_msg(h_read_all(fd, rest, sizeof rest) == 0, "the draining worker kept the connection open");
+	close(fd);
+	serve_stop(&s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ droverctl */
+
+static int pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return (x > y) - (x < y);
+}
+
+START_TEST(droverctl_commands_and_exit_codes)
+{
+	struct served s;
+	serve_start(&s, 3, "", "access_log = @DIR@/access.log\n");
+	struct h_drover *d = s.d;
+
+	/* status: 0, the supervisor and exactly the live workers */
+	struct status st;
+	ctl_status(d, &st);
+	ck_assert_int_eq(st.supervisor, d->pid);
+	ck_assert_uint_eq(st.generation, 1);
+	pid_t live[16];
+	size_t n_live = h_worker_pids(d, live, 16);
+	ck_assert_msg(st.n_workers == n_live && n_live == 3, "status lists %zu workers, /proc %zu:\n%s",
+		      st.n_workers, n_live, st.text);
+	qsort(live, n_live, sizeof live[0], pid_cmp);
+	qsort(st.workers, st.n_workers, sizeof st.workers[0], pid_cmp);
+	ck_assert_msg(memcmp(live, st.workers, n_live * sizeof live[0]) == 0, "pids differ:\n%s", st.text);
+	ck_assert_msg(strstr(st.text, "last reload:"), "%s", st.text);
+
+	/* reload: 0, a new generation */
+	char out[4096];
+	ctl_ok(d, "reload", out, sizeof out);
+	ck_assert_msg(ctl_reported_generation(out) == 2, "%s", out);
+	ctl_status(d, &st);
+	ck_assert_uint_eq(st.generation, 2);
+
+	/* reopen-logs: after a rename, the next request lands in a new file */
+	char log[400], rotated[400];
+	snprintf(log, sizeof log, "%s/access.log", d->dir);
+	snprintf(rotated, sizeof rotated, "%s/access.log.1", d->dir);
+	struct h_response r;
+	ck_assert(h_http_request(s.port, "GET /tiny.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r));
+	ck_assert_int_eq(r.status, 200);
+	h_http_response_free(&r);
+	int64_t deadline = now_ms() + WAIT_MS;
+	for (;;) { /* the line is written when the response is done */
+		char *all = slurp(log, NULL);
+		bool there = all && strstr(all, "GET /tiny.txt");
+		free(all);
+		if (there)
+			break;
+		ck_assert_msg(left_ms(deadline) > 0, "no access log line in %s", log);
+		pause_ms(SLICE_MS);
+	}
+	ck_assert_int_eq(rename(log, rotated), 0);
+	ctl_ok(d, "reopen-logs", NULL, 0);
+	/* Every worker reopens on its own loop: ask until one that has
+	 * reopened answers (each try is one request; bounded). */
+	deadline = now_ms() + WAIT_MS;
+	bool found = false;
+	for (int i = 0; !found; i++) {
+		char req[200];
+		snprintf(req, sizeof req, "GET /page.txt?after-reopen-%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", i);
+		ck_assert(h_http_request(s.port, req, &r));
+		ck_assert_int_eq(r.status, 200);
+		h_http_response_free(&r);
+		char *all = slurp(log, NULL);
+		found = all && strstr(all, "after-reopen-");
+		free(all);
+		ck_assert_msg(found || left_ms(deadline) > 0, "no new %s after reopen-logs; log:\n%s", log, log_tail(d));
+		if (!found)
+			pause_ms(SLICE_MS);
+	}
+	char *old = slurp(rotated, NULL);
+	ck_assert_msg(old && strstr(old, "GET /tiny.txt"), "rotated file lost its line");
+	free(old);
+
+	/* usage error: 2 */
+	int rc = ctl_run(d, "frobnicate", false, out, sizeof out);
+	ck_assert_msg(rc == 2, "unknown command exited %d: %s", rc, out);
+	char cmd[700];
+	snprintf(cmd, sizeof cmd, "'%s' -s '%s/control.sock' 2>&1", droverctl_bin(), d->dir);
+	rc = h_run(cmd, out, sizeof out);
+	ck_assert_msg(rc == 2, "no command exited %d: %s", rc, out);
+
+	/* unreachable: 3 */
+	snprintf(cmd, sizeof cmd, "'%s' -s '%s/nobody-here.sock' status 2>&1", droverctl_bin(), d->dir);
+	rc = h_run(cmd, out, sizeof out);
+	ck_assert_msg(rc == 3, "unreachable socket exited %d: %s", rc, out);
+
+	/* failed reload: 1, naming file:line on stderr; nothing changes */
+	/* line 6 is the first line after the fixed [server] keys */
+	rewrite_config_from(d, 3, "bogus_key = 1\n", s.site, "access_log = @DIR@/access.log\n");
+	rc = ctl_run(d, "reload", true, out, sizeof out);
+	char want[400];
+	snprintf(want, sizeof want, "%s:6:", d->config_path);
+	ck_assert_msg(rc == 1 && strstr(out, want), "bad reload exited %d, stderr: %s (want %s)", rc, out, want);
+	ctl_status(d, &st);
+	ck_assert_uint_eq(st.generation, 2);
+	rewrite_config_from(d, 3, "", s.site, "access_log = @DIR@/access.log\n");
+
+	/* stop: 0, and drover exits 0 */
+	ctl_ok(d, "stop", out, sizeof out);
+	int ws = h_drover_wait(d);
+	ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "drover ended with status 0x%x; log:\n%s", ws,
+		      log_tail(d));
+	rc = ctl_run(d, "status", false, out, sizeof out);
+	ck_assert_msg(rc == 3, "status after stop exited %d: %s", rc, out);
+	serve_stop(&s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ fd store */
+
+/* A fake NOTIFY_SOCKET: a datagram socket the test binds and reads with
+ * recvmsg(), so that the fds drover stores arrive here. */
+static int notify_open(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	ck_assert(fd >= 0);
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	ck_assert(strlen(path) < sizeof sun.sun_path);
+	strcpy(sun.sun_path, path);
+	unlink(path);
+	ck_assert_msg(bind(fd, (struct sockaddr *)&sun, sizeof sun) == 0, "bind %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* Read every queued datagram; text appended to buf, a received fd for an
+ * "FDSTORE=1" datagram naming name kept in *stored (others closed); number
+ * of FDSTORE datagrams seen. */
+static int notify_drain(int fd, char *buf, size_t cap, const char *name, int *stored)
+{
+	int n_store = 0;
+	for (;;) {
+		char data[4096];
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(int) * 16)];
+		} ctl;
+		struct iovec iov = { .iov_base = data, .iov_len = sizeof data - 1 };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+				    .msg_controllen = sizeof ctl.b };
+		ssize_t r = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return n_store;
+		data[r] = '\0';
+		size_t used = strlen(buf);
+		snprintf(buf + used, cap - used, "%s\n", data);
+		char want[128];
+		snprintf(want, sizeof want, "FDNAME=%s", name);
+		bool is_store = strstr(data, "FDSTORE=1") != NULL;
+		if (is_store)
+			n_store++;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			int fds[16];
+			memcpy(fds, CMSG_DATA(c), nfd * sizeof(int));
+			for (size_t i = 0; i < nfd; i++) {
+				if (is_store && strstr(data, want) && *stored < 0 && nfd == 1)
+					*stored = fds[i];
+				else
+					close(fds[i]);
+			}
+		}
+	}
+}
+
+static int local_port_of(int fd)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof sin;
+	ck_assert(getsockname(fd, (struct sockaddr *)&sin, &sl) == 0);
+	ck_assert_int_eq(sin.sin_family, AF_INET);
+	return ntohs(sin.sin_port);
+}
+
+START_TEST(fd_store_round_trip_keeps_the_socket_and_its_queue_across_a_restart)
+{
+	char *site = site_create();
+	char *ndir = h_tmpdir();
+	char npath[PATH_MAX], nenv[PATH_MAX + 20];
+	snprintf(npath, sizeof npath, "%s/notify.sock", ndir);
+	snprintf(nenv, sizeof nenv, "NOTIFY_SOCKET=%s", npath);
+	int nfd = notify_open(npath);
+	const char *env[] = { nenv, NULL };
+	int port = h_free_port();
+	char server[200];
+	snprintf(server, sizeof server, "[listener web]\naddress = 127.0.0.1:%d\n", port);
+	/* one config for both runs: the listener has an address, and a socket
+	 * passed under its name must win over binding it */
+	char *text = NULL;
+	ck_assert(asprintf(&text,
+			   "[server]\nworkers = 2\ncontrol_socket = @DIR@/control.sock\nshutdown_timeout = 10s\n"
+			   "%sprotocol = http\n[http]\nroot = %s\n", server, site) > 0);
+
+	/* first run: drover binds, and stores the listener with systemd */
+	struct h_opts o1 = { .extra_env = env };
+	struct h_drover *d1 = h_drover_start(text, &o1);
+	char seen[16384] = "";
+	int stored = -1;
+	int64_t deadline = now_ms() + WAIT_MS;
+	while (stored < 0) {
+		notify_drain(nfd, seen, sizeof seen, "web", &stored);
+		if (stored >= 0)
+			break;
+		ck_assert_msg(left_ms(deadline) > 0, "no FDSTORE=1 with an fd for 'web'; notify:\n%s\nlog:\n%s", seen,
+			      log_tail(d1));
+		struct pollfd p = { .fd = nfd, .events = POLLIN };
+		poll(&p, 1, left_ms(deadline));
+	}
+	ck_assert_msg(strstr(seen, "FDNAME=web"), "%s", seen);
+	ck_assert_msg(h_log_contains(d1, "listener 'web' on 127.0.0.1:"), "log:\n%s", log_tail(d1));
+	ck_assert_int_eq(local_port_of(stored), port);
+	int acc = 0;
+	socklen_t al = sizeof acc;
+	ck_assert(getsockopt(stored, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == 0 && acc == 1);
+
+	/* it serves */
+	struct h_response r;
+	ck_assert(h_http_request(port, "GET /tiny.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r));
+	ck_assert_int_eq(r.status, 200);
+	h_http_response_free(&r);
+
+	/* stop it; the stored copy keeps the socket listening */
+	h_drover_kill(d1, SIGTERM);
+	int ws = h_drover_wait(d1);
+	ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "status 0x%x; log:\n%s", ws, log_tail(d1));
+	notify_drain(nfd, seen, sizeof seen, "web", &stored);
+	ck_assert_msg(strstr(seen, "STOPPING=1"), "%s", seen);
+	h_drover_free(d1);
+
+	/* while no drover runs: connections queue, none is refused */
+	enum { N_QUEUED = 8 };
+	int queued[N_QUEUED];
+	for (int i = 0; i < N_QUEUED; i++) {
+		queued[i] = h_connect_tcp(port);
+		ck_assert_msg(queued[i] >= 0, "connect %d while drover was down: %s", i, strerror(-queued[i]));
+		char req[160];
+		snprintf(req, sizeof req, "GET /page.txt HTTP/1.1\r\nHost: x\r\nX-Queued: %d\r\nConnection: close\r\n\r\n", i);
+		h_write_all(queued[i], req, strlen(req));
+	}
+
+	/* second run: the stored fd comes back through LISTEN_FDS */
+	int extra_store = -1;
+	seen[0] = '\0';
+	struct h_activation act = { .name = "web", .fd = stored };
+	struct h_opts o2 = { .extra_env = env, .fds = &act, .n_fds = 1 };
+	struct h_drover *d2 = h_drover_start(text, &o2);
+	ck_assert_msg(h_log_contains(d2, "listener 'web' on a socket passed by systemd"), "log:\n%s", log_tail(d2));
+	ck_assert_msg(!h_log_contains(d2, "listener 'web' on 127.0.0.1:"), "it bound the address; log:\n%s",
+		      log_tail(d2));
+	for (int i = 0; i < N_QUEUED; i++) {
+		ck_assert_msg(h_http_read_response(queued[i], &r, false), "queued connection %d got no answer", i);
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_uint_eq(r.body_len, site_files[2].size);
+		ck_assert(memcmp(r.body, site_data[2], r.body_len) == 0);
+		h_http_response_free(&r);
+		close(queued[i]);
+	}
+	ck_assert(h_http_request(port, "GET /tiny.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r));
+	ck_assert_int_eq(r.status, 200);
+	h_http_response_free(&r);
+	/* a socket that came from systemd is not stored again */
+	int n_store = notify_drain(nfd, seen, sizeof seen, "web", &extra_store);
+	ck_assert_msg(n_store == 0 && extra_store < 0, "listener passed in was stored again:\n%s", seen);
+	ck_assert_msg(strstr(seen, "READY=1"), "second run sent no READY=1 to the fake socket:\n%s", seen);
+
+	h_drover_kill(d2, SIGTERM);
+	ws = h_drover_wait(d2);
+	ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "status 0x%x", ws);
+	h_drover_free(d2);
+	close(nfd);
+	free(text);
+	rm_rf(ndir);
+	free(ndir);
+	site_free(site);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ coalescing */
+
+START_TEST(sighups_in_a_burst_are_coalesced_and_none_is_lost)
+{
+	struct served s;
+	serve_start(&s, 2, "", "");
+	unsigned g0 = log_last_ready_generation(s.d);
+	ck_assert_uint_eq(g0, 1);
+	size_t reloading0 = log_count(s.d, "supervisor: reloading ");
+	/* each SIGHUP follows a config change; only the last one's (4
+	 * workers) must end up serving */
+	static const unsigned workers[] = { 3, 2, 3, 1, 4 };
+	for (size_t i = 0; i < 5; i++) {
+		rewrite_config_from(s.d, workers[i], "", s.site, "");
+		h_drover_kill(s.d, SIGHUP);
+	}
+	ck_assert_msg(h_log_wait(s.d, ", 4 workers"), "the last SIGHUP's config never served; log:\n%s",
+		      log_tail(s.d));
+	/* droverctl reload is the barrier: it answers when it is done, and
+	 * runs after every reload the SIGHUPs started or left pending */
+	char out[4096];
+	ctl_ok(s.d, "reload", out, sizeof out);
+	unsigned g_ctl = ctl_reported_generation(out);
+	ck_assert_msg(g_ctl > g0 + 1, "%s", out);
+	unsigned by_sighup = g_ctl - 1 - g0;
+	size_t reloading = log_count(s.d, "supervisor: reloading ") - reloading0;
+	printf("coalescing: 5 SIGHUPs started %u generation(s) (%zu 'reloading' lines incl. droverctl's)\n",
+	       by_sighup, reloading);
+	ck_assert_msg(by_sighup >= 1 && by_sighup < 5 + 1, "%u generations for 5 SIGHUPs; log:\n%s", by_sighup,
+		      log_tail(s.d));
+	ck_assert_msg(reloading >= 2 && reloading - 1 <= 5, "%zu reloads for 5 SIGHUPs", reloading - 1);
+	ck_assert_msg(h_wait_workers(s.d, 4), "not 4 workers; log:\n%s", log_tail(s.d));
+	struct status st;
+	ctl_status(s.d, &st);
+	ck_assert_uint_eq(st.generation, g_ctl);
+	ck_assert_uint_eq(st.n_workers, 4);
+	serve_stop(&s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ main */
+
+static Suite *ops_suite(void)
+{
+	Suite *s = suite_create("ops");
+	TCase *load = tcase_create("under_load");
+	tcase_set_timeout(load, 300);
+	tcase_add_test(load, steady_load_gets_every_byte_right);
+	tcase_add_test(load, twenty_reloads_back_to_back_under_load_lose_nothing);
+	tcase_add_test(load, a_broken_reload_fails_with_file_and_line_and_service_continues);
+	tcase_add_test(load, three_binary_upgrades_under_load_keep_the_pid_and_lose_nothing);
+	tcase_add_test(load, a_worker_killed_under_load_is_replaced_and_only_its_requests_are_hit);
+	tcase_add_test(load, a_worker_frozen_with_sigstop_is_detected_killed_and_replaced);
+	tcase_add_test(load, max_requests_recycles_workers_under_load_without_losing_a_request);
+	tcase_add_test(load, a_request_already_in_the_socket_when_drain_arrives_is_answered);
+	suite_add_tcase(s, load);
+
+	TCase *ctl = tcase_create("control");
+	tcase_set_timeout(ctl, 300);
+	tcase_add_test(ctl, droverctl_commands_and_exit_codes);
+	tcase_add_test(ctl, fd_store_round_trip_keeps_the_socket_and_its_queue_across_a_restart);
+	tcase_add_test(ctl, sighups_in_a_burst_are_coalesced_and_none_is_lost);
+	suite_add_tcase(s, ctl);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(ops_suite());
+	srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY=verbose lists every test */
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
