@@ -101,10 +101,10 @@ int main(int argc, char *argv[])
 			ctl_socket_path(cfg->server.control_socket, path, sizeof(path));
 			config_free(cfg);
 		} else {
-			if (config_path) {
-				fprintf(stderr, "droverctl: %s", err);
-				return CTL_EXIT_USAGE;
-			}
+			/* A broken file must not stop "reload" from reaching drover:
+			 * drover itself reports what is wrong with it. */
+			if (config_path)
+				fprintf(stderr, "droverctl: cannot read %s, using the default control socket\n", cp);
 			ctl_socket_path(NULL, path, sizeof(path));
 		}
 	}

@@ -104,6 +104,7 @@ struct http_conn {
 	bool responding;     /* a response is being sent (not yet logged) */
 	bool head_only;      /* HEAD: headers as for GET, no body */
 	bool out_overflow;   /* the header block did not fit in the output buffer */
+	bool send_waiting;   /* the response blocked once: send_timeout is running */
 	/* The response body beyond the output buffer. */
 	int file_fd;
 	off_t file_off;
@@ -199,21 +200,15 @@ static struct scoreboard_slot *http_slot(void)
 
 /* ------------------------------------------------------------ timers */
 
-/* Start a timeout of ms from now; the timer fires no later than that. */
-static void http_timer_start(struct http_conn *hc, uint64_t ms)
+/* Set the state's timeout to ms from now. Lazy: the heap is touched only
+ * when the timer is not armed or armed too late; a timer that fires before
+ * hc->deadline re-arms itself for the remainder. So a keep-alive request
+ * answered without blocking costs no timer operation at all. */
+static void http_timer_set(struct http_conn *hc, uint64_t ms)
 {
 	struct conn *c = &hc->base;
 	hc->deadline = loop_now_ms(c->loop) + ms;
-	loop_timer_arm_at(c->loop, &c->timer, hc->deadline);
-}
-
-/* Push the deadline back after progress without touching the timer heap:
- * an earlier firing re-arms for the remainder. */
-static void http_timer_extend(struct http_conn *hc, uint64_t ms)
-{
-	struct conn *c = &hc->base;
-	hc->deadline = loop_now_ms(c->loop) + ms;
-	if (!loop_timer_armed(&c->timer))
+	if (!loop_timer_armed(&c->timer) || c->timer.deadline_ms > hc->deadline)
 		loop_timer_arm_at(c->loop, &c->timer, hc->deadline);
 }
 
@@ -397,6 +392,7 @@ static void http_resp_begin(struct http_conn *hc, int status, bool have_req, boo
 	hc->close_after = http_should_close(hc, have_req, force_close);
 	hc->body_sent = 0;
 	hc->file_left = 0;
+	hc->send_waiting = false;
 	hc->responding = true;
 	http_log_prepare(hc, have_req);
 	/* HTTP/1.0 requests are answered as HTTP/1.1 (RFC 9110 §6.2). */
@@ -941,6 +937,16 @@ static void http_count_out(struct http_conn *hc, size_t n, bool is_body)
 	}
 }
 
+/* The response is waiting for the socket: send_timeout counts from the
+ * last write that made progress (or from the first time it blocked). */
+static void http_send_progress(struct http_conn *hc, bool progress)
+{
+	if (hc->state != HTTP_SEND || (hc->send_waiting && !progress))
+		return;
+	hc->send_waiting = true;
+	http_timer_set(hc, http_cfg->http.send_timeout_ms);
+}
+
 /* Write what is queued. 1 = everything written, 0 = the socket is full (or
  * this wake-up's share is used), -1 = the connection is gone. */
 static int http_conn_write(struct http_conn *hc)
@@ -993,7 +999,7 @@ static int http_conn_write(struct http_conn *hc)
 			if (sent_now >= HTTP_SENDFILE_CHUNK) {
 				/* Yield; LOOP_WRITE brings us back next iteration. */
 				hc->want_write = true;
-				http_timer_extend(hc, http_cfg->http.send_timeout_ms);
+				http_send_progress(hc, true);
 				return 0;
 			}
 			size_t chunk = HTTP_SENDFILE_CHUNK - sent_now;
@@ -1029,8 +1035,7 @@ static int http_conn_write(struct http_conn *hc)
 
 blocked:
 	hc->want_write = true;
-	if (progress && hc->state == HTTP_SEND)
-		http_timer_extend(hc, http_cfg->http.send_timeout_ms);
+	http_send_progress(hc, progress > 0);
 	return 0;
 }
 
@@ -1074,7 +1079,7 @@ static int http_response_done(struct http_conn *hc)
 	}
 	hc->state = HTTP_IDLE;
 	http_parser_init(&hc->parser);
-	loop_timer_cancel(c->loop, &c->timer);
+	hc->deadline = 0; /* IDLE sets its own */
 	return 0;
 }
 
@@ -1215,7 +1220,7 @@ static enum http_step http_head_complete(struct http_conn *hc)
 	}
 	http_body_init(&hc->body, &hc->req, http_cfg->http.max_body_size);
 	hc->state = HTTP_BODY;
-	http_timer_start(hc, http_cfg->http.header_timeout_ms);
+	http_timer_set(hc, http_cfg->http.header_timeout_ms);
 	int r = http_body_feed(hc);
 	if (r == 0 && hc->req.expect_continue && !hc->peer_eof) {
 		http_send_continue(hc);
@@ -1247,10 +1252,11 @@ static enum http_step http_step_head(struct http_conn *hc)
 			conn_close_lingering(c, http_cfg->server.lingering_timeout_ms);
 			return HTTP_STEP_GONE;
 		}
-		hc->state = HTTP_IDLE;
-		if (!loop_timer_armed(&c->timer))
-			http_timer_start(hc, hc->responses ? http_cfg->http.keepalive_timeout_ms
-							   : http_cfg->http.header_timeout_ms);
+		if (hc->state != HTTP_IDLE || hc->deadline == 0) {
+			hc->state = HTTP_IDLE;
+			http_timer_set(hc, hc->responses ? http_cfg->http.keepalive_timeout_ms
+							 : http_cfg->http.header_timeout_ms);
+		}
 		return HTTP_STEP_WAIT;
 	}
 	int r = http_parse_request(&hc->parser, hc->in.data + hc->in.start, len, &http_lim, &hc->req);
@@ -1273,7 +1279,7 @@ static enum http_step http_step_head(struct http_conn *hc)
 		/* First byte of a request: the header timeout runs from here
 		 * and is never extended (slowloris). */
 		hc->state = HTTP_HEAD;
-		http_timer_start(hc, http_cfg->http.header_timeout_ms);
+		http_timer_set(hc, http_cfg->http.header_timeout_ms);
 	}
 	return HTTP_STEP_WAIT;
 }
@@ -1296,7 +1302,6 @@ static enum http_step http_step_send(struct http_conn *hc)
 static int http_conn_process(struct http_conn *hc)
 {
 	for (;;) {
-		enum http_state before = hc->state;
 		enum http_step step;
 		switch (hc->state) {
 		case HTTP_IDLE:
@@ -1313,8 +1318,6 @@ static int http_conn_process(struct http_conn *hc)
 		}
 		if (step == HTTP_STEP_GONE)
 			return -1;
-		if (hc->state == HTTP_SEND && before != HTTP_SEND)
-			http_timer_start(hc, http_cfg->http.send_timeout_ms);
 		if (step == HTTP_STEP_WAIT)
 			return 0;
 	}
@@ -1343,7 +1346,7 @@ static void http_conn_io(struct loop *loop, int fd, unsigned events, void *arg)
 			return;
 		if (r > 0) {
 			if (hc->state == HTTP_BODY)
-				http_timer_extend(hc, http_cfg->http.header_timeout_ms);
+				http_timer_set(hc, http_cfg->http.header_timeout_ms);
 			if (hc->state != HTTP_SEND && http_conn_process(hc) < 0)
 				return;
 		}
@@ -1369,13 +1372,16 @@ static void http_conn_timeout(struct loop *loop, struct loop_timer *t, void *arg
 	case HTTP_BODY:
 		/* RFC 9110 §15.5.9; the request stream is abandoned. */
 		http_respond_error(hc, 408, hc->state == HTTP_BODY, true);
-		hc->deadline = 0;
-		http_timer_start(hc, http_cfg->http.send_timeout_ms);
 		if (http_conn_process(hc) < 0)
 			return;
 		http_update_mask(hc);
 		return;
 	case HTTP_SEND:
+		if (!hc->send_waiting) {
+			/* A stale deadline of the previous state. */
+			loop_timer_cancel(loop, &c->timer);
+			return;
+		}
 		/* send_timeout: the client stopped reading. */
 		log_debug("http: send timeout, closing connection");
 		conn_close(c);
@@ -1555,6 +1561,6 @@ int http_accept(struct worker *w, const struct worker_listener *l, int fd,
 		conn_close(c);
 		return 0;
 	}
-	http_timer_start(hc, http_cfg->http.header_timeout_ms);
+	http_timer_set(hc, http_cfg->http.header_timeout_ms);
 	return 0;
 }

@@ -405,12 +405,17 @@ void worker_main(const struct worker_params *p)
 			  w->cfg->server.group ? w->cfg->server.group : "-");
 		_exit(1);
 	}
-	r = http_worker_init(w);
-	if (r < 0) {
-		log_errno(LOG_ERR, r, "cannot start the http protocol");
-		_exit(1);
+	bool any_http = false;
+	for (size_t i = 0; i < w->n_listeners; i++)
+		any_http |= w->listeners[i].protocol == PROTO_HTTP;
+	if (any_http) {
+		r = http_worker_init(w);
+		if (r < 0) {
+			log_errno(LOG_ERR, r, "cannot start the http protocol");
+			_exit(1);
+		}
+		w->http_ready = true;
 	}
-	w->http_ready = true;
 
 	if (w->cfg->server.max_requests) {
 		uint64_t jitter = w->cfg->server.max_requests_jitter;
