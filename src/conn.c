@@ -43,6 +43,8 @@ void conn_close(struct conn *c)
 	struct worker *w = c->worker;
 	worker_conn_detach(w, c);
 	c->ops->free(c);
+	/* Only now, with the connection freed, may a draining worker exit. */
+	worker_conn_closed(w);
 }
 
 static void conn_linger_timeout(struct loop *loop, struct loop_timer *t, void *arg)

@@ -23,6 +23,18 @@
  * RFC 9112 §9.3.2): bytes of later requests stay in the input buffer while a
  * response is written, and reading stops while that buffer is full.
  *
+ * Drain (worker_is_draining): every response from then on says
+ * Connection: close; an idle keep-alive connection is closed at once unless
+ * its next request is already in the socket, which is answered first; a
+ * connection mid-request or mid-response finishes it and then closes. Closes
+ * that may race with a client's next request are lingering (RFC 9112 §9.6).
+ *
+ * Methods: GET and HEAD serve files, OPTIONS answers 200 with Allow (not
+ * 204, which must not carry Content-Length, RFC 9110 §8.6), the other
+ * registered methods get 405 with Allow, and a method token we do not know
+ * gets 501 (RFC 9110 §15.6.2). Framing errors from the parser are answered
+ * with Connection: close because the request stream cannot be trusted.
+ *
  * Memory: every buffer is allocated once per connection at accept; nothing
  * is allocated per request except the bodies of the two non-hot-path
  * responses (directory listings and the status JSON).
@@ -78,6 +90,7 @@
 #define HTTP_LOG_MAX 4096                /* one access log line, truncated fields beyond */
 #define HTTP_LISTING_MAX (1024 * 1024)   /* directory listing body */
 #define HTTP_LISTING_ENTRIES 10000
+#define HTTP_DRAIN_IDLE_GRACE_MS 1000    /* draining: an idle keep-alive may send one more request */
 #define HTTP_PATH_MAX 4096
 
 enum http_state {
@@ -98,6 +111,10 @@ struct http_conn {
 	uint64_t deadline;   /* of the state's timeout; c->timer may fire earlier and re-arm */
 	unsigned mask;       /* LOOP_* registered now */
 	unsigned responses;  /* completed responses on this connection */
+	bool drain_grace;    /* draining and idle: one last request may still come */
+	bool drain_marked;   /* drain_limit is set */
+	uint64_t rx_total;   /* request bytes read on this connection */
+	uint64_t drain_limit;/* rx_total when the drain began: requests that had arrived by then are all answered */
 	bool peer_eof;       /* the client shut down its sending side */
 	bool want_write;     /* output is pending and the socket was full */
 	bool close_after;    /* the current response says Connection: close */
@@ -374,8 +391,17 @@ static bool http_should_close(struct http_conn *hc, bool have_req, bool force)
 {
 	if (force || !have_req || !hc->req.keep_alive)
 		return true;
-	if (worker_is_draining(http_w))
-		return true;
+	if (worker_is_draining(http_w)) {
+		/* Every request that had arrived when the drain began is answered
+		 * (pipelined ones too); the response to the last of them says
+		 * close. Bytes buffered behind this request's head belong to
+		 * later requests. */
+		if (!hc->drain_marked)
+			return true;
+		size_t len = conn_buf_len(&hc->in);
+		size_t behind = len > hc->req.head_len ? len - hc->req.head_len : 0;
+		return hc->rx_total - behind >= hc->drain_limit;
+	}
 	unsigned limit = http_cfg->http.keepalive_requests;
 	if (limit && hc->responses + 1 >= limit)
 		return true;
@@ -1109,6 +1135,7 @@ static int http_conn_read(struct http_conn *hc)
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
 		hc->in.end += (size_t)n;
+		hc->rx_total += (uint64_t)n;
 		sb_add(&http_slot()->bytes_in, (uint64_t)n);
 		return 1;
 	}
@@ -1249,8 +1276,18 @@ static enum http_step http_step_head(struct http_conn *hc)
 				return HTTP_STEP_GONE;
 			if (r > 0)
 				return HTTP_STEP_AGAIN;
-			conn_close_lingering(c, http_cfg->server.lingering_timeout_ms);
-			return HTTP_STEP_GONE;
+			if (!hc->drain_grace) {
+				/* A busy keep-alive client sends its next request a
+				 * moment after reading a response; closing now would
+				 * make it retry. Give it a short grace to send one
+				 * more, answered with Connection: close; the timeout
+				 * then closes the connection lingering. */
+				hc->drain_grace = true;
+				hc->state = HTTP_IDLE;
+				http_timer_set(hc, HTTP_DRAIN_IDLE_GRACE_MS);
+				return HTTP_STEP_WAIT;
+			}
+			return HTTP_STEP_WAIT;
 		}
 		if (hc->state != HTTP_IDLE || hc->deadline == 0) {
 			hc->state = HTTP_IDLE;
@@ -1365,8 +1402,13 @@ static void http_conn_timeout(struct loop *loop, struct loop_timer *t, void *arg
 	}
 	switch (hc->state) {
 	case HTTP_IDLE:
-		/* No byte of a request: nothing to answer (keepalive or header timeout). */
-		conn_close(c);
+		/* No byte of a request: nothing to answer (keepalive or header
+		 * timeout). After a response, a request may race with our close:
+		 * close lingering so it sees a clean EOF, not a reset (RFC 9112 §9.6). */
+		if (hc->responses > 0)
+			conn_close_lingering(c, http_cfg->server.lingering_timeout_ms);
+		else
+			conn_close(c);
 		return;
 	case HTTP_HEAD:
 	case HTTP_BODY:
@@ -1396,13 +1438,22 @@ static void http_conn_drain(struct conn *c)
 	struct http_conn *hc = (struct http_conn *)c;
 	if (c->lingering)
 		return;
-	/* Idle keep-alive with nothing buffered: close now (lingering). A
-	 * fresh connection that has not sent its first request yet is left to
-	 * send it (bounded by header_timeout): the client is certainly about to,
-	 * and it must not see its connection dropped by a reload. Everything
-	 * else finishes; every response from now on says Connection: close. */
-	if (hc->state == HTTP_IDLE && conn_buf_len(&hc->in) == 0 && hc->responses > 0 && !hc->want_write)
-		conn_close_lingering(c, http_cfg->server.lingering_timeout_ms);
+	/* Take in what has already arrived and remember how much: every request
+	 * in it is answered (pipelined ones too), the last with Connection:
+	 * close (http_should_close). An idle keep-alive connection gets a short
+	 * grace for one more request, then closes lingering, so a request
+	 * racing with the close sees a clean EOF, not a reset (RFC 9112 §9.6);
+	 * http_step_head() does that. A fresh connection that has not sent its
+	 * first request yet is left to send it (bounded by header_timeout): the
+	 * client is certainly about to, and must not see its connection
+	 * dropped by a reload. Everything in flight finishes. */
+	if (http_conn_read(hc) < 0)
+		return;
+	hc->drain_marked = true;
+	hc->drain_limit = hc->rx_total;
+	if (http_conn_process(hc) < 0)
+		return;
+	http_update_mask(hc);
 }
 
 static void http_conn_free(struct conn *c)

@@ -73,10 +73,10 @@ static __attribute__((noreturn)) void worker_exit(struct worker *w, int status)
 
 static void worker_update_accepting(struct worker *w);
 
-static void worker_accept(struct loop *loop, int fd, unsigned events, void *arg)
+/* Accept up to one batch from l; stops at EAGAIN or the connection limit. */
+static void worker_accept_batch(struct worker *w, const struct worker_listener *l)
 {
-	struct worker *w = &worker_self;
-	const struct worker_listener *l = arg;
+	int fd = l->fd;
 	for (int i = 0; i < WORKER_ACCEPT_BATCH && !w->draining; i++) {
 		size_t limit = w->cfg->server.max_connections;
 		if (w->n_conns >= limit)
@@ -109,6 +109,12 @@ static void worker_accept(struct loop *loop, int fd, unsigned events, void *arg)
 			close(cfd);
 		}
 	}
+}
+
+static void worker_accept(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	struct worker *w = &worker_self;
+	worker_accept_batch(w, arg);
 	worker_update_accepting(w);
 }
 
@@ -171,6 +177,10 @@ void worker_conn_detach(struct worker *w, struct conn *c)
 	if (c->listener && c->listener->protocol == PROTO_HTTP)
 		w->n_http--;
 	sb_store(&w->slot->connections, w->n_conns);
+}
+
+void worker_conn_closed(struct worker *w)
+{
 	if (w->exiting)
 		return;
 	if (w->draining) {
@@ -223,6 +233,12 @@ static void worker_drain(struct worker *w, uint64_t deadline_ms)
 		}
 		return;
 	}
+	/* Connections the kernel already completed for us are served, not
+	 * reset: if this is the last copy of a listener (a stop without
+	 * systemd), closing it would reset what waits in its queue. */
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (w->registered[i])
+			worker_accept_batch(w, &w->listeners[i]);
 	w->draining = true;
 	w->drain_deadline_ms = deadline_ms;
 	/* 1. Stop accepting; the supervisor (or systemd) keeps the sockets, so

@@ -53,7 +53,9 @@ const struct scoreboard *worker_scoreboard(const struct worker *w);
 void worker_request_done(struct worker *w);
 /* Link a new connection into the worker (conn_init calls this). */
 void worker_conn_attach(struct worker *w, struct conn *c);
-/* Unlink a closed connection; may finish a drain (conn_close calls this). */
+/* Unlink a closing connection (conn_close calls this before freeing it). */
 void worker_conn_detach(struct worker *w, struct conn *c);
+/* After a connection was freed: finish a drain, or accept again below the limit. */
+void worker_conn_closed(struct worker *w);
 
 #endif

@@ -870,8 +870,11 @@ START_TEST(after_sigterm_the_listener_refuses_new_connections_while_draining)
 		int p = h_connect_tcp(port);
 		if (p == -ECONNREFUSED)
 			break;
-		ck_assert_msg(p >= 0, "connect: %s", strerror(-p));
-		close(p);
+		/* A connect that races with the last close of the listener is
+		 * reset by the kernel; the next attempt sees the closed port. */
+		ck_assert_msg(p >= 0 || p == -ECONNRESET, "connect: %s", strerror(-p));
+		if (p >= 0)
+			close(p);
 		char tail[3200];
 		ck_assert_msg(left_ms(deadline) > 0,
 			      "port %d still accepts connections %d ms after SIGTERM; log:\n%s", port,

@@ -1246,6 +1246,85 @@ START_TEST(access_log_combined)
 }
 END_TEST
 
+/* SIGUSR1 reopens the access log (logrotate: rename, signal, new file). */
+START_TEST(access_log_reopen)
+{
+	struct srv s;
+	char extra[1024], logpath[700], rotated[720];
+	char *tmp = h_tmpdir();
+	snprintf(logpath, sizeof logpath, "%s/access.log", tmp);
+	snprintf(rotated, sizeof rotated, "%s/access.log.1", tmp);
+	snprintf(extra, sizeof extra, "access_log = %s\n", logpath);
+	srv_start(&s, extra);
+	struct h_response r;
+	get(&s, "/hello.txt?before", &r);
+	free_resp(&r);
+	static char buf[65536];
+	bool found = false;
+	for (int i = 0; i < H_WAIT_MS / 10 && !found; i++) {
+		found = file_contains(logpath, "/hello.txt?before", buf, sizeof buf);
+		if (!found)
+			poll(NULL, 0, 10);
+	}
+	ck_assert(found);
+	ck_assert(rename(logpath, rotated) == 0);
+	h_drover_kill(s.d, SIGUSR1);
+	/* The signal is asynchronous: keep requesting until a line lands in a
+	 * new file at the old path. */
+	found = false;
+	for (int i = 0; i < H_WAIT_MS / 20 && !found; i++) {
+		get(&s, "/hello.txt?after", &r);
+		free_resp(&r);
+		found = file_contains(logpath, "/hello.txt?after", buf, sizeof buf);
+		if (!found)
+			poll(NULL, 0, 20);
+	}
+	ck_assert_msg(found, "no new access log after SIGUSR1");
+	ck_assert(file_contains(rotated, "/hello.txt?before", buf, sizeof buf));
+	srv_stop(&s);
+	char cmd[800];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+	h_run(cmd, NULL, 0);
+	free(tmp);
+}
+END_TEST
+
+/* A file that shrinks while it is sent: the promised Content-Length cannot
+ * be kept, so the connection is closed early (the client sees a short body,
+ * never bytes of something else). */
+START_TEST(file_shrinks_during_send)
+{
+	struct srv s;
+	srv_start(&s, NULL);
+	www_big(&s, "shrink.bin", BIG_SIZE, true);
+	int fd = web_connect_small_rcvbuf(&s);
+	send_str(fd, "GET /shrink.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ck_assert(poll(&p, 1, H_WAIT_MS) == 1);
+	char path[1024];
+	path_join(path, sizeof path, s.www, "shrink.bin");
+	ck_assert(truncate(path, 4096) == 0);
+	static char buf[1 << 16];
+	size_t total = 0;
+	for (;;) {
+		ck_assert(poll(&p, 1, H_WAIT_MS) == 1);
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			break;
+		ck_assert(n > 0);
+		total += (size_t)n;
+	}
+	ck_assert_msg(total < BIG_SIZE, "got %zu bytes", total);
+	close(fd);
+	/* The worker is fine. */
+	struct h_response r;
+	get(&s, "/hello.txt", &r);
+	ck_assert_int_eq(r.status, 200);
+	free_resp(&r);
+	srv_stop(&s);
+}
+END_TEST
+
 /* ------------------------------------------------------------ main */
 
 int main(void)
@@ -1283,6 +1362,8 @@ int main(void)
 		{ "health_503", health_503_while_draining },
 		{ "status", status_endpoint },
 		{ "access_log", access_log_combined },
+		{ "access_log_reopen", access_log_reopen },
+		{ "file_shrinks", file_shrinks_during_send },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		TCase *tc = tcase_create(cases[i].name);
