@@ -113,7 +113,7 @@ void h_write_file(const char *path, const char *content)
 }
 
 /* Whole file into a malloc'd NUL-terminated buffer (NULL if unreadable). */
-static char *h_slurp(const char *path, size_t *len_out)
+char *h_slurp(const char *path, size_t *len_out)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -1367,4 +1367,20 @@ int h_run(const char *cmdline, char *out, size_t out_len)
 	snprintf(what, sizeof what, "command '%.120s'", cmdline);
 	h_collect_output(pfd[0], out, out_len, deadline, pid, what);
 	return h_exit_code(h_wait_child(pid, deadline, what));
+}
+
+char h_proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t r = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	buf[r] = '\0';
+	char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' ? rp[2] : 0;
 }

@@ -107,6 +107,11 @@ void h_http_response_free(struct h_response *r);
 /* One request on a new connection: send raw, read one response. */
 bool h_http_request(int port, const char *raw, struct h_response *r);
 
+/* Whole file into a malloc'd NUL-terminated buffer (NULL if unreadable). */
+char *h_slurp(const char *path, size_t *len_out);
+/* The state letter of pid from /proc/PID/stat ('R', 'S', 'T', ...), 0 if gone. */
+char h_proc_state(pid_t pid);
+
 /* Run a shell command line, wait, return its exit code; output into out if non-NULL. */
 int h_run(const char *cmdline, char *out, size_t out_len);
 

@@ -182,26 +182,9 @@ static void notify_take_queued(struct h_drover *d)
 	}
 }
 
-/* /proc/PID/stat state letter, or 0 if the process is gone. */
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t r = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (r <= 0)
-		return 0;
-	buf[r] = '\0';
-	char *rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' ? rp[2] : 0;
-}
-
 static bool pid_is_stopped(pid_t pid)
 {
-	char s = proc_state(pid);
+	char s = h_proc_state(pid);
 	return s == 'T' || s == 't';
 }
 
@@ -217,7 +200,7 @@ static void wait_stopped(pid_t pid, bool stopped)
 
 static bool pid_alive(pid_t pid)
 {
-	char s = proc_state(pid);
+	char s = h_proc_state(pid);
 	return s != 0 && s != 'Z' && s != 'X';
 }
 

@@ -102,35 +102,6 @@ static void rm_rf(const char *dir)
 		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Whole file, NUL-terminated, malloc'd; NULL if it cannot be read. */
-static char *slurp(const char *path, size_t *len_out)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	size_t cap = 65536, len = 0;
-	char *buf = malloc(cap);
-	ck_assert(buf != NULL);
-	for (;;) {
-		if (cap - len < 2) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-			ck_assert(buf != NULL);
-		}
-		ssize_t r = read(fd, buf + len, cap - len - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fd);
-	buf[len] = '\0';
-	if (len_out)
-		*len_out = len;
-	return buf;
-}
-
 static size_t count_substr(const char *hay, const char *needle)
 {
 	size_t n = 0, nl = strlen(needle);
@@ -141,7 +112,7 @@ static size_t count_substr(const char *hay, const char *needle)
 
 static size_t log_count(struct h_drover *d, const char *needle)
 {
-	char *all = slurp(d->log_path, NULL);
+	char *all = h_slurp(d->log_path, NULL);
 	if (!all)
 		return 0;
 	size_t n = count_substr(all, needle);
@@ -154,7 +125,7 @@ static const char *log_tail(struct h_drover *d)
 {
 	static char out[3000];
 	size_t len = 0;
-	char *all = slurp(d->log_path, &len);
+	char *all = h_slurp(d->log_path, &len);
 	if (!all)
 		return "(no log)";
 	size_t start = len > sizeof out - 4 ? len - (sizeof out - 4) : 0;
@@ -179,7 +150,7 @@ static bool log_wait_count(struct h_drover *d, const char *needle, size_t n)
 /* The highest N of "ready: generation N" in the log (0 if none). */
 static unsigned log_last_ready_generation(struct h_drover *d)
 {
-	char *all = slurp(d->log_path, NULL);
+	char *all = h_slurp(d->log_path, NULL);
 	if (!all)
 		return 0;
 	unsigned best = 0;
@@ -1305,23 +1276,6 @@ START_TEST(max_requests_recycles_workers_under_load_without_losing_a_request)
 }
 END_TEST
 
-/* State letter of pid from /proc (0 if gone). */
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t r = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (r <= 0)
-		return 0;
-	buf[r] = '\0';
-	char *rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' ? rp[2] : 0;
-}
-
 /* Whether pid sleeps in epoll_wait now (false if that cannot be told). */
 static bool proc_in_epoll_wait(pid_t pid)
 {
@@ -1335,7 +1289,7 @@ static bool proc_in_epoll_wait(pid_t pid)
 	if (r <= 0)
 		return false;
 	buf[r] = '\0';
-	return proc_state(pid) == 'S' && (strstr(buf, "epoll_wait") || strstr(buf, "ep_poll"));
+	return h_proc_state(pid) == 'S' && (strstr(buf, "epoll_wait") || strstr(buf, "ep_poll"));
 }
 
 /* The load above sees every drain hit connections whose next request is
@@ -1368,7 +1322,7 @@ START_TEST(a_request_already_in_the_socket_when_drain_arrives_is_answered)
 		pause_ms(1);
 	ck_assert_int_eq(kill(w, SIGSTOP), 0);
 	int64_t deadline = now_ms() + WAIT_MS;
-	while (proc_state(w) != 'T' && proc_state(w) != 't') {
+	while (h_proc_state(w) != 'T' && h_proc_state(w) != 't') {
 		ck_assert_msg(left_ms(deadline) > 0, "worker %ld never stopped", (long)w);
 		pause_ms(SLICE_MS);
 	}
@@ -1443,7 +1397,7 @@ START_TEST(droverctl_commands_and_exit_codes)
 	h_http_response_free(&r);
 	int64_t deadline = now_ms() + WAIT_MS;
 	for (;;) { /* the line is written when the response is done */
-		char *all = slurp(log, NULL);
+		char *all = h_slurp(log, NULL);
 		bool there = all && strstr(all, "GET /tiny.txt");
 		free(all);
 		if (there)
@@ -1463,14 +1417,14 @@ START_TEST(droverctl_commands_and_exit_codes)
 		ck_assert(h_http_request(s.port, req, &r));
 		ck_assert_int_eq(r.status, 200);
 		h_http_response_free(&r);
-		char *all = slurp(log, NULL);
+		char *all = h_slurp(log, NULL);
 		found = all && strstr(all, "after-reopen-");
 		free(all);
 		ck_assert_msg(found || left_ms(deadline) > 0, "no new %s after reopen-logs; log:\n%s", log, log_tail(d));
 		if (!found)
 			pause_ms(SLICE_MS);
 	}
-	char *old = slurp(rotated, NULL);
+	char *old = h_slurp(rotated, NULL);
 	ck_assert_msg(old && strstr(old, "GET /tiny.txt"), "rotated file lost its line");
 	free(old);
 
@@ -1698,7 +1652,7 @@ static bool signal_pending(pid_t pid, int sig)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-	char *all = slurp(path, NULL);
+	char *all = h_slurp(path, NULL);
 	if (!all)
 		return false;
 	bool pending = false;
