@@ -21,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -1147,6 +1150,158 @@ START_TEST(sigquit_stops_at_once_even_with_a_connection_in_flight)
 }
 END_TEST
 
+
+/* /proc/PID/status line "Key:\t..." copied into out. */
+static bool proc_status_line(pid_t pid, const char *key, char *out, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	char *all = h_slurp(path, NULL);
+	if (!all)
+		return false;
+	bool found = false;
+	for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n")) {
+		if (strncmp(line, key, strlen(key)) == 0 && line[strlen(key)] == ':') {
+			snprintf(out, len, "%s", line + strlen(key) + 1);
+			found = true;
+			break;
+		}
+	}
+	free(all);
+	return found;
+}
+
+START_TEST(workers_drop_to_the_configured_user_and_group)
+{
+	if (geteuid() != 0)
+		return; /* only root can switch users; nothing to check otherwise */
+	struct passwd *pw = getpwnam("nobody");
+	struct group *gr = getgrnam("nogroup");
+	if (!pw || !gr)
+		return;
+	uid_t uid = pw->pw_uid;
+	gid_t gid = gr->gr_gid;
+	int port;
+	struct h_drover *d = start_activated(2, "user = nobody\ngroup = nogroup\nshutdown_timeout = 10s\n", NULL,
+					     &port);
+	ck_assert(h_wait_workers(d, 2));
+	pid_t w[4];
+	ck_assert_uint_eq(h_worker_pids(d, w, 4), 2);
+	for (int i = 0; i < 2; i++) {
+		char want[64], line[256];
+		snprintf(want, sizeof want, "%u\t%u\t%u\t%u", uid, uid, uid, uid);
+		ck_assert(proc_status_line(w[i], "Uid", line, sizeof line));
+		ck_assert_msg(strstr(line, want), "worker %d Uid:%s, want %s", (int)w[i], line, want);
+		snprintf(want, sizeof want, "%u\t%u\t%u\t%u", gid, gid, gid, gid);
+		ck_assert(proc_status_line(w[i], "Gid", line, sizeof line));
+		ck_assert_msg(strstr(line, want), "worker %d Gid:%s, want %s", (int)w[i], line, want);
+		/* root's supplementary groups must be gone too */
+		ck_assert(proc_status_line(w[i], "Groups", line, sizeof line));
+		ck_assert_msg(!strstr(line, " 0 ") && strncmp(line, "\t0 ", 3) != 0 && strcmp(line, "\t0") != 0,
+			      "worker %d kept group 0: Groups:%s", (int)w[i], line);
+	}
+	char line[256];
+	ck_assert(proc_status_line(d->pid, "Uid", line, sizeof line));
+	ck_assert_msg(strncmp(line, "\t0\t", 3) == 0, "the supervisor should stay root: Uid:%s", line);
+	int c[4];
+	connect_many(port, c, 4);
+	echo_clients(c, 4, 4096, 0);
+	close_all(c, 4);
+	stop_gracefully(d);
+	h_drover_free(d);
+}
+END_TEST
+
+START_TEST(a_user_that_does_not_exist_stops_the_start)
+{
+	int port;
+	int fd = h_listen_tcp(&port);
+	struct h_activation a = { .name = "main", .fd = fd };
+	struct h_opts o = { .fds = &a, .n_fds = 1, .no_wait_ready = true };
+	char *cfg = echo_config(1, "user = no-such-user-drover\n", NULL, NULL);
+	struct h_drover *d = h_drover_start(cfg, &o);
+	free(cfg);
+	assert_exit_status(d, h_drover_wait(d), 1);
+	ck_assert_msg(h_log_contains(d, "[server] user: no such user 'no-such-user-drover'"),
+		      "the refusal must name the key and the user");
+	ck_assert_msg(!h_log_contains(d, "started worker"), "no worker may start");
+	h_drover_free(d);
+}
+END_TEST
+
+START_TEST(under_the_journal_lines_carry_syslog_priority_prefixes)
+{
+	int fd, port;
+	fd = h_listen_tcp(&port);
+	struct h_activation a = { .name = "main", .fd = fd };
+	static const char *const env[] = { "JOURNAL_STREAM=8:12345", NULL };
+	struct h_opts o = { .notify = true, .fds = &a, .n_fds = 1, .extra_env = env };
+	char *cfg = echo_config(1, NULL, NULL, NULL);
+	struct h_drover *d = h_drover_start(cfg, &o);
+	free(cfg);
+	ck_assert(h_log_wait(d, "<6>supervisor: ready: generation 1"));
+	pid_t w[2];
+	ck_assert_uint_eq(h_worker_pids(d, w, 2), 1);
+	ck_assert(kill(w[0], SIGKILL) == 0);
+	/* an unexpected death is a warning */
+	ck_assert(h_log_wait(d, "<4>supervisor: worker pid"));
+	ck_assert_msg(!h_log_contains(d, "drover["), "plain-format lines under the journal");
+	stop_gracefully(d);
+	h_drover_free(d);
+}
+END_TEST
+
+START_TEST(the_watchdog_is_fed_at_half_its_interval_when_enabled)
+{
+	int port;
+	int fd = h_listen_tcp(&port);
+	struct h_activation a = { .name = "main", .fd = fd };
+	static const char *const env[] = { "WATCHDOG_USEC=2000000", NULL };
+	struct h_opts o = { .notify = true, .fds = &a, .n_fds = 1, .extra_env = env };
+	char *cfg = echo_config(1, NULL, NULL, NULL);
+	struct h_drover *d = h_drover_start(cfg, &o);
+	free(cfg);
+	size_t from = 0;
+	ck_assert(h_notify_wait(d, "READY=1", &from));
+	/* two pings in a row: it is periodic, not a one-off */
+	ck_assert(h_notify_wait(d, "WATCHDOG=1", &from));
+	ck_assert(h_notify_wait(d, "WATCHDOG=1", &from));
+	stop_gracefully(d);
+	h_drover_free(d);
+}
+END_TEST
+
+START_TEST(a_full_fd_table_pauses_accepting_and_keeps_serving)
+{
+	/* drover inherits a small fd limit: its one worker runs out of fds
+	 * with connections still waiting in the accept queue. */
+	struct rlimit old, small;
+	ck_assert(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	small = old;
+	small.rlim_cur = 32;
+	ck_assert(setrlimit(RLIMIT_NOFILE, &small) == 0);
+	int port;
+	struct h_drover *d = start_activated(1, NULL, NULL, &port);
+	ck_assert(setrlimit(RLIMIT_NOFILE, &old) == 0);
+
+	enum { N = 48 };
+	int c[N];
+	connect_many(port, c, N);
+	char tail[3200];
+	ck_assert_msg(h_log_wait(d, "paused"), "no log line says accepting paused on EMFILE; log:\n%s",
+		      log_tail(d, tail, sizeof tail));
+	/* the connections it holds are still served */
+	echo_clients(c, 8, 1024, 0);
+	/* freeing fds lets the waiting connections in, and they are served */
+	close_all(c, 24);
+	echo_clients(c + 24, N - 24, 1024, 0);
+	close_all(c + 24, N - 24);
+	ck_assert_msg(pid_alive(d->pid), "supervisor died");
+	stop_gracefully(d);
+	h_drover_free(d);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ main */
 
 static Suite *core_suite(void)
@@ -1174,6 +1329,11 @@ static Suite *core_suite(void)
 	tcase_add_test(life, a_frozen_worker_is_killed_at_shutdown_timeout_and_the_supervisor_still_exits);
 	tcase_add_test(life, a_worker_killed_with_sigkill_is_replaced_and_service_continues);
 	tcase_add_test(life, sigquit_stops_at_once_even_with_a_connection_in_flight);
+	tcase_add_test(life, workers_drop_to_the_configured_user_and_group);
+	tcase_add_test(life, a_user_that_does_not_exist_stops_the_start);
+	tcase_add_test(life, under_the_journal_lines_carry_syslog_priority_prefixes);
+	tcase_add_test(life, the_watchdog_is_fed_at_half_its_interval_when_enabled);
+	tcase_add_test(life, a_full_fd_table_pauses_accepting_and_keeps_serving);
 	suite_add_tcase(s, life);
 
 	TCase *cli = tcase_create("cli");
