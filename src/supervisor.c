@@ -890,7 +890,11 @@ static void sup_cap_generations(void)
 			if (w->generation < oldest)
 				oldest = w->generation;
 		}
-		if (gens <= sup.cfg->server.max_generations || oldest >= sup.generation)
+		bool has_current = false;
+		for (size_t i = 0; i < gens; i++)
+			has_current |= seen[i] == sup.generation;
+		/* The generation about to start counts too. */
+		if (gens + (has_current ? 0 : 1) <= sup.cfg->server.max_generations || oldest >= sup.generation)
 			return;
 		for (struct sup_worker *w = sup.workers; w; w = w->next) {
 			if (w->generation == oldest && !w->killed) {

@@ -1354,6 +1354,58 @@ END_TEST
 
 /* ------------------------------------------------------------------ droverctl */
 
+START_TEST(old_generations_beyond_max_generations_are_killed)
+{
+	struct served s;
+	serve_start(&s, 1, "max_generations = 2\n", "");
+	/* A download far larger than the socket buffers, read by nobody:
+	 * it keeps its generation-1 worker draining. */
+	char path[600];
+	snprintf(path, sizeof path, "%s/big.bin", s.site);
+	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert(f >= 0 && ftruncate(f, 64 << 20) == 0);
+	close(f);
+	int c = h_connect_tcp(s.port);
+	ck_assert(c >= 0);
+	static const char get[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
+	h_write_all(c, get, sizeof get - 1);
+	char head[64];
+	ck_assert(h_read_exact(c, head, sizeof head));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "%.64s", head);
+	pid_t first[4];
+	ck_assert_uint_eq(h_worker_pids(s.d, first, 4), 1);
+
+	char out[4096];
+	ctl_ok(s.d, "reload", out, sizeof out); /* generation 2 serves, 1 drains */
+	ck_assert_msg(h_log_wait(s.d, "draining 1 connection(s)"), "generation 1 should be draining the download");
+	ctl_ok(s.d, "reload", out, sizeof out); /* 3 would make three generations */
+	ck_assert_msg(h_log_wait(s.d, "too many generations alive (max_generations = 2), killed"),
+		      "generation 1 was not capped; log:\n%s", log_tail(s.d));
+	char who[64];
+	snprintf(who, sizeof who, "worker pid %ld (generation 1, #0) killed by signal 9", (long)first[0]);
+	ck_assert_msg(h_log_wait(s.d, who), "no reap of %s; log:\n%s", who, log_tail(s.d));
+	/* the cut download ends early, and service goes on in generation 3 */
+	char buf[65536];
+	uint64_t got = sizeof head;
+	for (;;) {
+		ssize_t r = read(c, buf, sizeof buf);
+		if (r <= 0)
+			break;
+		got += (uint64_t)r;
+	}
+	ck_assert_msg(got < (64u << 20), "the killed worker's download completed (%" PRIu64 " bytes)", got);
+	close(c);
+	struct h_response r;
+	ck_assert(h_http_request(s.port, "HEAD /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r));
+	ck_assert_int_eq(r.status, 200);
+	h_http_response_free(&r);
+	struct status st;
+	ctl_status(s.d, &st);
+	ck_assert_uint_eq(st.generation, 3);
+	serve_stop(&s);
+}
+END_TEST
+
 static int pid_cmp(const void *a, const void *b)
 {
 	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
@@ -1752,6 +1804,7 @@ static Suite *ops_suite(void)
 	tcase_add_test(ctl, droverctl_commands_and_exit_codes);
 	tcase_add_test(ctl, fd_store_round_trip_keeps_the_socket_and_its_queue_across_a_restart);
 	tcase_add_test(ctl, sighups_in_a_burst_are_coalesced_and_none_is_lost);
+	tcase_add_test(ctl, old_generations_beyond_max_generations_are_killed);
 	suite_add_tcase(s, ctl);
 	return s;
 }
