@@ -66,7 +66,7 @@ NGINX=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
 # --- temp dir, cleanup ------------------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/drover-bench.XXXXXX")
 OUT=${BENCH_OUT:-$TMP/results.md}
-DROVER_PID= NGINX_PID= WRK_PID= ok=0
+DROVER_PID='' NGINX_PID='' WRK_PID='' ok=0
 
 stop_pid() {   # stop_pid PID SIGNAL: signal, wait up to 10 s, then SIGKILL
     local pid=$1 sig=$2 i

@@ -36,8 +36,8 @@ void conn_close(struct conn *c)
 {
 	loop_timer_cancel(c->loop, &c->timer);
 	if (c->fd >= 0) {
-		loop_del_fd(c->loop, c->fd);
-		close(c->fd);
+		/* Accepted in this worker, never shared: close() alone leaves epoll. */
+		loop_close_fd(c->loop, c->fd);
 		c->fd = -1;
 	}
 	struct worker *w = c->worker;
@@ -80,8 +80,8 @@ void conn_close_lingering(struct conn *c, uint64_t linger_ms)
 		return;
 	}
 	c->lingering = true;
-	loop_del_fd(c->loop, c->fd);
-	if (loop_add_fd(c->loop, c->fd, LOOP_READ, conn_linger_read, c) < 0) {
+	if (loop_set_handler(c->loop, c->fd, conn_linger_read, c) < 0 ||
+	    loop_mod_fd(c->loop, c->fd, LOOP_READ) < 0) {
 		conn_close(c);
 		return;
 	}

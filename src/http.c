@@ -118,6 +118,7 @@ struct http_conn {
 	bool peer_eof;       /* the client shut down its sending side */
 	bool want_write;     /* output is pending and the socket was full */
 	bool close_after;    /* the current response says Connection: close */
+	bool close_requested;/* ...because the request asked for it (not an error, drain or limit) */
 	bool responding;     /* a response is being sent (not yet logged) */
 	bool head_only;      /* HEAD: headers as for GET, no body */
 	bool out_overflow;   /* the header block did not fit in the output buffer */
@@ -416,6 +417,7 @@ static void http_resp_begin(struct http_conn *hc, int status, bool have_req, boo
 	hc->out_overflow = false;
 	hc->status = status;
 	hc->close_after = http_should_close(hc, have_req, force_close);
+	hc->close_requested = have_req && !force_close && !hc->req.keep_alive;
 	hc->body_sent = 0;
 	hc->file_left = 0;
 	hc->send_waiting = false;
@@ -1100,7 +1102,13 @@ static int http_response_done(struct http_conn *hc)
 	hc->responses++;
 	worker_request_done(http_w);
 	if (hc->close_after) {
-		conn_close_lingering(c, http_cfg->server.lingering_timeout_ms);
+		/* Lingering only where a reset could hurt: the client asked for
+		 * the close and sent nothing more, so it is not writing. Otherwise
+		 * (our close, or bytes unread) FIN first, then discard. */
+		if (!hc->req.keep_alive && hc->close_requested && conn_buf_len(&hc->in) == 0)
+			conn_close(c);
+		else
+			conn_close_lingering(c, http_cfg->server.lingering_timeout_ms);
 		return -1;
 	}
 	hc->state = HTTP_IDLE;

@@ -134,6 +134,22 @@ int loop_del_fd(struct loop *loop, int fd)
 	return 0;
 }
 
+void loop_close_fd(struct loop *loop, int fd)
+{
+	if (fd >= 0 && (size_t)fd < loop->n_fds)
+		loop->fds[fd] = (struct loop_fd){ 0 };
+	close(fd);
+}
+
+int loop_set_handler(struct loop *loop, int fd, loop_fd_fn fn, void *arg)
+{
+	if (fd < 0 || (size_t)fd >= loop->n_fds || !loop->fds[fd].mask || !fn)
+		return -ENOENT;
+	loop->fds[fd].fn = fn;
+	loop->fds[fd].arg = arg;
+	return 0;
+}
+
 unsigned loop_fd_mask(struct loop *loop, int fd)
 {
 	if (fd < 0 || (size_t)fd >= loop->n_fds)

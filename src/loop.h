@@ -43,6 +43,11 @@ int loop_add_fd(struct loop *loop, int fd, unsigned mask, loop_fd_fn fn, void *a
 int loop_mod_fd(struct loop *loop, int fd, unsigned mask);
 /* Stop watching fd (before closing it); 0 or -errno. */
 int loop_del_fd(struct loop *loop, int fd);
+/* Forget fd and close it: one syscall, since closing the last reference
+ * removes it from epoll (only for fds never shared with another process). */
+void loop_close_fd(struct loop *loop, int fd);
+/* Send fd's events to another callback, keeping its registration; 0 or -ENOENT. */
+int loop_set_handler(struct loop *loop, int fd, loop_fd_fn fn, void *arg);
 /* The mask currently watched for fd, or 0 if unregistered. */
 unsigned loop_fd_mask(struct loop *loop, int fd);
 

@@ -22,7 +22,8 @@
 #include "loop.h"
 #include "scoreboard.h"
 
-#define WORKER_ACCEPT_BATCH 64     /* accepts per wake-up, so serving is not starved */
+#define WORKER_ACCEPT_BATCH 8      /* accepts per wake-up: serving is not starved, and a burst
+                                    * of connections wakes the other workers too (EPOLLEXCLUSIVE) */
 #define WORKER_HEARTBEAT_MS 500    /* well under the 1 s the supervisor may expect */
 #define WORKER_EMFILE_PAUSE_MS 100 /* out of fds: stop accepting this long */
 

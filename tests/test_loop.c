@@ -2,6 +2,7 @@
  * cancel and re-arm, removal of an fd from inside a batch, stop. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -198,6 +199,45 @@ START_TEST(test_many_timers_heap_stays_ordered)
 }
 END_TEST
 
+static int handler_hits[2];
+
+static void handler_b(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	handler_hits[1]++;
+	char b;
+	ck_assert_int_eq(read(fd, &b, 1), 1);
+	loop_close_fd(loop, fd); /* forgotten and closed: no further events */
+	loop_stop(loop);
+}
+
+static void handler_a(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	handler_hits[0]++;
+	char b;
+	ck_assert_int_eq(read(fd, &b, 1), 1);
+	/* switch to b for the next event, keeping the registration */
+	ck_assert_int_eq(loop_set_handler(loop, fd, handler_b, arg), 0);
+}
+
+START_TEST(test_set_handler_and_close_fd)
+{
+	struct loop *loop = loop_new();
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	handler_hits[0] = handler_hits[1] = 0;
+	ck_assert_int_eq(loop_add_fd(loop, sv[1], LOOP_READ, handler_a, NULL), 0);
+	ck_assert_int_eq(write(sv[0], "ab", 2), 2);
+	ck_assert_int_eq(loop_run(loop), 0);
+	ck_assert_int_eq(handler_hits[0], 1);
+	ck_assert_int_eq(handler_hits[1], 1);
+	ck_assert_uint_eq(loop_fd_mask(loop, sv[1]), 0);
+	ck_assert_int_eq(loop_set_handler(loop, sv[1], handler_a, NULL), -ENOENT);
+	ck_assert_int_eq(fcntl(sv[1], F_GETFD), -1); /* really closed */
+	loop_free(loop);
+	close(sv[0]);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("loop");
@@ -206,6 +246,7 @@ int main(void)
 	tcase_add_test(tc, test_fd_removed_during_a_batch_does_not_fire);
 	tcase_add_test(tc, test_mod_switches_interest);
 	tcase_add_test(tc, test_many_timers_heap_stays_ordered);
+	tcase_add_test(tc, test_set_handler_and_close_fd);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
