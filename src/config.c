@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "scoreboard.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -1257,6 +1258,17 @@ static void config_check_all(struct config_parser *p)
 					? p->http_seen[status_path] : p->http_seen[health];
 		config_error(p, line, "[http] status_path: expected a path other than health_path, got '%s'",
 			     h->status_path);
+	}
+
+	/* Every worker of every generation alive at once needs a scoreboard slot. */
+	if ((uint64_t)cfg->server.workers * cfg->server.max_generations > SCOREBOARD_SLOTS) {
+		const size_t gens = config_key_slot(config_server_keys, CONFIG_ARRAY_SIZE(config_server_keys),
+						    "max_generations");
+		config_error(p, p->server_seen[gens],
+			     "[server] max_generations: expected at most %u with workers = %u "
+			     "(workers x max_generations <= %u), got %u",
+			     SCOREBOARD_SLOTS / cfg->server.workers, cfg->server.workers, SCOREBOARD_SLOTS,
+			     cfg->server.max_generations);
 	}
 
 	/* Unset jitter follows max_requests, so that workers started together

@@ -16,6 +16,7 @@ struct echo_conn {
 	struct conn base; /* first: the worker sees a struct conn */
 	struct conn_buf buf;
 	bool draining;    /* finish what was sent, then close */
+	bool peer_eof;    /* the client shut down its side: nothing more to read */
 };
 
 static void echo_conn_free(struct conn *c)
@@ -28,7 +29,8 @@ static void echo_conn_free(struct conn *c)
 static void echo_update_events(struct echo_conn *ec)
 {
 	unsigned mask = 0;
-	if (conn_buf_room(&ec->buf) > 0)
+	/* After EOF the socket stays readable (level-triggered): stop asking. */
+	if (conn_buf_room(&ec->buf) > 0 && !ec->peer_eof)
 		mask |= LOOP_READ;
 	if (conn_buf_len(&ec->buf) > 0)
 		mask |= LOOP_WRITE;
@@ -41,15 +43,15 @@ static void echo_idle_timeout(struct loop *loop, struct loop_timer *t, void *arg
 }
 
 /* Move bytes until the socket would block either way. Returns false when
- * the connection was closed. */
-static bool echo_pump(struct echo_conn *ec)
+ * the connection was closed; *moved tells whether any byte went either way. */
+static bool echo_pump(struct echo_conn *ec, bool *moved)
 {
 	struct conn *c = &ec->base;
 	struct scoreboard_slot *slot = worker_slot(c->worker);
 	bool read_eagain = false;
 	for (int rounds = 0; rounds < 16; rounds++) {
 		bool progress = false;
-		if (conn_buf_room(&ec->buf) > 0) {
+		if (conn_buf_room(&ec->buf) > 0 && !ec->peer_eof) {
 			ssize_t n = conn_buf_read(&ec->buf, c->fd);
 			if (n > 0) {
 				sb_add(&slot->bytes_in, (uint64_t)n);
@@ -57,6 +59,7 @@ static bool echo_pump(struct echo_conn *ec)
 				read_eagain = false;
 			} else if (n == 0) {
 				/* Peer finished sending: flush the rest, then close. */
+				ec->peer_eof = true;
 				ec->draining = true;
 				read_eagain = true;
 			} else if (n == -EAGAIN) {
@@ -78,7 +81,10 @@ static bool echo_pump(struct echo_conn *ec)
 		}
 		if (!progress)
 			break;
+		*moved = true;
 	}
+	if (ec->peer_eof)
+		read_eagain = true;
 	if (ec->draining && read_eagain && conn_buf_len(&ec->buf) == 0) {
 		conn_close_lingering(c, worker_config(c->worker)->server.lingering_timeout_ms);
 		return false;
@@ -89,10 +95,13 @@ static bool echo_pump(struct echo_conn *ec)
 static void echo_io(struct loop *loop, int fd, unsigned events, void *arg)
 {
 	struct echo_conn *ec = arg;
-	if (!echo_pump(ec))
+	bool moved = false;
+	if (!echo_pump(ec, &moved))
 		return;
 	echo_update_events(ec);
-	loop_timer_arm(loop, &ec->base.timer, worker_config(ec->base.worker)->echo.idle_timeout_ms);
+	/* Idle means no byte moved: a client that stops reading times out too. */
+	if (moved)
+		loop_timer_arm(loop, &ec->base.timer, worker_config(ec->base.worker)->echo.idle_timeout_ms);
 }
 
 static void echo_drain(struct conn *c)
@@ -102,7 +111,8 @@ static void echo_drain(struct conn *c)
 		return;
 	/* Echo back whatever the client had already sent, then close. */
 	ec->draining = true;
-	if (echo_pump(ec))
+	bool moved = false;
+	if (echo_pump(ec, &moved))
 		echo_update_events(ec);
 }
 

@@ -20,8 +20,8 @@ struct listener {
 
 /* Sockets received from outside, by name, not yet given to a listener. */
 struct listen_pool {
-	int fds[CONFIG_MAX_LISTENERS * 2];
-	char names[CONFIG_MAX_LISTENERS * 2][CONFIG_NAME_MAX + 1];
+	int fds[CONFIG_MAX_LISTENERS * 5];
+	char names[CONFIG_MAX_LISTENERS * 5][CONFIG_NAME_MAX + 1];
 	size_t n;
 };
 

@@ -112,6 +112,13 @@ int notify_fdstore(const int *fds, const char *const *names, unsigned n)
 	return 0;
 }
 
+void notify_fdstore_remove(const char *name)
+{
+	char msg[128];
+	snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	notify_send(msg);
+}
+
 void notify_mainpid(int pid)
 {
 	char msg[64];

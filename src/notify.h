@@ -24,6 +24,8 @@ uint64_t notify_watchdog_ms(void);
 void notify_watchdog(void);
 /* Push listening fds into systemd's fd store under their names; 0 or -errno. */
 int notify_fdstore(const int *fds, const char *const *names, unsigned n);
+/* Drop what the fd store holds under name (a listener we no longer use). */
+void notify_fdstore_remove(const char *name);
 /* MAINPID=pid (after a binary upgrade the PID is unchanged; kept for completeness). */
 void notify_mainpid(int pid);
 

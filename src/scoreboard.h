@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SCOREBOARD_SLOTS 256
+#define SCOREBOARD_SLOTS 1024 /* workers (at most 256) x generations alive at once */
 
 enum slot_state {
 	SLOT_FREE = 0,

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@
 #define SUP_DRAIN_GRACE_MS 1000     /* past a drain deadline, SIGKILL */
 #define SUP_FAST_STOP_MS 5000       /* SIGQUIT: workers get this long to close */
 #define SUP_RELOAD_TIMEOUT_MS 60000 /* a new generation not ready by then: reload failed */
+#define SUP_UPGRADE_CHECK_MS 10000  /* "drover -t" of the new binary must answer by then */
 
 enum sup_worker_state { SW_STARTING, SW_READY, SW_DRAINING };
 
@@ -51,7 +53,7 @@ struct sup_worker {
 	int slot;
 	int control_fd;
 	enum sup_worker_state state;
-	bool recycling;         /* asked RECYCLE_ME; its replacement is starting */
+	bool wants_recycle;     /* sent RECYCLE_ME: start a replacement, then drain it */
 	pid_t replaces;         /* drain this pid once we are READY (max_requests) */
 	uint64_t started_ms;
 	uint64_t drain_deadline_ms;
@@ -106,6 +108,13 @@ struct supervisor {
 	uint64_t reload_seq_started;
 	uint64_t reload_seq_done;
 	char reload_result[512];
+	/* What serves while a reload or upgrade starts its generation, to go
+	 * back to if the new one never becomes ready. */
+	struct config *prev_cfg;            /* NULL after an upgrade: same config */
+	uint32_t prev_generation;
+	struct listener prev_listeners[CONFIG_MAX_LISTENERS];
+	size_t prev_n_listeners;
+	size_t prev_n_retired;
 	bool stopping;
 	bool fast;
 	bool exit_now;
@@ -126,6 +135,13 @@ static struct supervisor sup;
 
 /* ------------------------------------------------------------ helpers */
 
+/* A worker's scoreboard slot; NULL for a worker adopted from an image
+ * whose scoreboard could not be attached (then it is not watched). */
+static struct scoreboard_slot *sup_slot(const struct sup_worker *w)
+{
+	return w->slot >= 0 && w->slot < SCOREBOARD_SLOTS ? &sup.sb->slots[w->slot] : NULL;
+}
+
 static size_t sup_count(uint32_t generation, int state, bool older)
 {
 	size_t n = 0;
@@ -143,7 +159,8 @@ static uint64_t sup_connections(void)
 {
 	uint64_t n = 0;
 	for (struct sup_worker *w = sup.workers; w; w = w->next)
-		n += sb_load(&sup.sb->slots[w->slot].connections);
+		if (sup_slot(w))
+			n += sb_load(&sup_slot(w)->connections);
 	return n;
 }
 
@@ -307,23 +324,35 @@ static void sup_arm_respawn_timer(void)
 		loop_timer_arm_at(sup.loop, &sup.respawn_timer, next);
 }
 
-/* Start the workers the current generation is missing. */
+/* Start the workers the current generation is missing, and the replacement
+ * of a worker that asked to be recycled. A slot that needs nothing has no
+ * pending respawn (or its timer would fire forever). */
 static void sup_fill(void)
 {
 	if (sup.stopping)
 		return;
 	uint64_t now = loop_clock_ms();
 	for (uint32_t i = 0; i < sup.cfg->server.workers; i++) {
-		bool have = false;
-		for (struct sup_worker *w = sup.workers; w && !have; w = w->next)
-			have = w->generation == sup.generation && w->index == i && w->state != SW_DRAINING;
-		if (have)
-			continue;
+		struct sup_worker *holder = NULL;
+		bool replacement = false;
+		for (struct sup_worker *w = sup.workers; w; w = w->next) {
+			if (w->generation != sup.generation || w->index != i || w->state == SW_DRAINING)
+				continue;
+			if (w->replaces)
+				replacement = true;
+			else
+				holder = w;
+		}
 		struct sup_respawn *rs = &sup.respawn[i];
+		bool want = !replacement && (!holder || holder->wants_recycle);
+		if (!want) {
+			rs->pending = false;
+			continue;
+		}
 		if (rs->pending && rs->not_before_ms > now)
 			continue;
 		rs->pending = false;
-		if (!sup_fork(i, 0)) {
+		if (!sup_fork(i, holder ? holder->pid : 0)) {
 			/* fork or fd trouble: try again later instead of spinning. */
 			rs->pending = true;
 			rs->delay_ms = rs->delay_ms ? rs->delay_ms : SUP_BACKOFF_FIRST_MS;
@@ -406,8 +435,9 @@ static void sup_status_text(char *out, size_t out_len)
 	SUP_PUT("config %s\n", sup.cfg->path);
 	SUP_PUT("last reload: %s\n", sup.reload_result[0] ? sup.reload_result : "none");
 	for (struct sup_worker *w = sup.workers; w; w = w->next) {
-		const struct scoreboard_slot *s = &sup.sb->slots[w->slot];
-		uint64_t hb = sb_load(&s->heartbeat_ms);
+		static const struct scoreboard_slot unknown;
+		const struct scoreboard_slot *s = sup_slot(w) ? sup_slot(w) : &unknown;
+		uint64_t hb = s == &unknown ? now : sb_load(&s->heartbeat_ms);
 		SUP_PUT("worker pid %d generation %u #%u %s connections %llu requests %llu heartbeat %llums",
 			(int)w->pid, w->generation, w->index,
 			w->state == SW_STARTING ? "starting" : w->state == SW_READY ? "ready" : "draining",
@@ -549,6 +579,8 @@ static void sup_generation_ready(void)
 		sup.reloading = false;
 		sup.upgrading = false;
 		sup.reload_seq_done = sup.reload_seq_started;
+		config_free(sup.prev_cfg);
+		sup.prev_cfg = NULL;
 		snprintf(sup.reload_result, sizeof(sup.reload_result), "ok: generation %u serving (%s)",
 			 sup.generation, was_upgrade ? "binary upgrade" : "reload");
 		sup_answer_reloads(true, sup.reload_result);
@@ -623,12 +655,10 @@ static void sup_reap(void)
 			rs->pending = true;
 			rs->not_before_ms = now + rs->delay_ms;
 		}
-		if (w->recycling) {
-			/* Its replacement no longer replaces anyone. */
-			for (struct sup_worker *o = sup.workers; o; o = o->next)
-				if (o->replaces == w->pid)
-					o->replaces = 0;
-		}
+		/* A replacement starting for it now simply takes its place. */
+		for (struct sup_worker *o = sup.workers; o; o = o->next)
+			if (o->replaces == w->pid)
+				o->replaces = 0;
 		free(w);
 	}
 	sup_close_retired();
@@ -649,6 +679,11 @@ static void sup_worker_control(struct loop *loop, int fd, unsigned events, void 
 		int r = control_recv(fd, &m);
 		if (r == -EAGAIN)
 			return;
+		if (r == -EBADMSG) {
+			/* One message we do not understand (another build's); keep listening. */
+			log_warning("unreadable control message from worker pid %d", (int)w->pid);
+			continue;
+		}
 		if (r <= 0) {
 			/* The worker is gone or going; SIGCHLD does the bookkeeping. */
 			loop_del_fd(loop, fd);
@@ -656,11 +691,8 @@ static void sup_worker_control(struct loop *loop, int fd, unsigned events, void 
 		}
 		switch (m.type) {
 		case CONTROL_READY:
-			if (w->state == SW_STARTING) {
+			if (w->state == SW_STARTING)
 				w->state = SW_READY;
-				sup.respawn[w->index < SCOREBOARD_SLOTS ? w->index : 0].delay_ms =
-					sup.respawn[w->index].delay_ms; /* kept until it proves itself */
-			}
 			if (sup.stopping) {
 				sup_drain_worker(w, sup.stop_deadline_ms);
 				break;
@@ -681,16 +713,17 @@ static void sup_worker_control(struct loop *loop, int fd, unsigned events, void 
 			sup_update_status();
 			break;
 		case CONTROL_RECYCLE_ME:
-			if (w->recycling || w->state != SW_READY || sup.stopping)
+			if (w->wants_recycle || w->state != SW_READY || sup.stopping)
 				break;
 			if (w->generation != sup.generation) {
 				sup_drain_worker(w, loop_now_ms(loop) + sup.cfg->server.shutdown_timeout_ms);
 				break;
 			}
-			w->recycling = true;
+			/* sup_fill starts the replacement (and retries it, backing
+			 * off, if it dies before READY); READY drains this one. */
+			w->wants_recycle = true;
 			log_info("worker pid %d reached max_requests; starting its replacement", (int)w->pid);
-			if (!sup_fork(w->index, w->pid))
-				w->recycling = false;
+			sup_fill();
 			break;
 		case CONTROL_DRAINING:
 			w->state = SW_DRAINING;
@@ -813,6 +846,8 @@ static void sup_build_worker_listeners(void)
 	}
 }
 
+static void sup_retire_listener(const struct listener *l, uint32_t until_generation);
+
 /* Open every configured listener, reusing what we hold. On failure nothing
  * changes: the old set is restored. */
 static int sup_open_listeners(const struct config *cfg, struct listen_pool *pool, char *err, size_t err_len)
@@ -840,20 +875,29 @@ static int sup_open_listeners(const struct config *cfg, struct listen_pool *pool
 		return r;
 	}
 	/* Listeners the new config dropped are closed once nobody uses them. */
-	for (size_t j = 0; j < n_old; j++) {
-		if (old[j].fd < 0)
-			continue;
-		if (sup.n_retired < sizeof(sup.retired) / sizeof(sup.retired[0])) {
-			sup.retired[sup.n_retired].l = old[j];
-			sup.retired[sup.n_retired].until_generation = sup.generation;
-			sup.n_retired++;
-		} else {
-			listen_close(&old[j]);
-		}
-	}
+	for (size_t j = 0; j < n_old; j++)
+		if (old[j].fd >= 0)
+			sup_retire_listener(&old[j], sup.generation);
 	memcpy(sup.listeners, fresh, sizeof(fresh[0]) * n);
 	sup.n_listeners = n;
 	return 0;
+}
+
+/* Keep a listener nobody configures any more until the generations that
+ * may still accept on it are gone; systemd's fd store lets go of it now,
+ * or the next start would get it back. */
+static void sup_retire_listener(const struct listener *l, uint32_t until_generation)
+{
+	if (!l->from_systemd)
+		notify_fdstore_remove(l->name);
+	if (sup.n_retired < sizeof(sup.retired) / sizeof(sup.retired[0])) {
+		sup.retired[sup.n_retired].l = *l;
+		sup.retired[sup.n_retired].until_generation = until_generation;
+		sup.n_retired++;
+	} else {
+		struct listener copy = *l;
+		listen_close(&copy);
+	}
 }
 
 static void sup_push_fdstore(void)
@@ -923,6 +967,57 @@ static void sup_reload_failed(const char *why)
 	}
 }
 
+/* Remember what serves now (see prev_* in struct supervisor). */
+static void sup_snapshot(void)
+{
+	config_free(sup.prev_cfg);
+	sup.prev_cfg = NULL;
+	sup.prev_generation = sup.generation;
+	memcpy(sup.prev_listeners, sup.listeners, sizeof(sup.listeners[0]) * sup.n_listeners);
+	sup.prev_n_listeners = sup.n_listeners;
+	sup.prev_n_retired = sup.n_retired;
+}
+
+/* The new generation never became ready: the one that still serves is
+ * current again, with its config and listeners; the new one drains. */
+static void sup_rollback(void)
+{
+	uint64_t now = loop_now_ms(sup.loop);
+	uint32_t failed = sup.generation;
+	for (struct sup_worker *w = sup.workers; w; w = w->next)
+		if (w->generation == failed)
+			sup_drain_worker(w, now + 1000);
+	/* Listeners this attempt retired serve again; ones it opened go. */
+	struct listener opened[CONFIG_MAX_LISTENERS];
+	size_t n_opened = 0;
+	for (size_t i = 0; i < sup.n_listeners; i++) {
+		bool old = false;
+		for (size_t j = 0; j < sup.prev_n_listeners && !old; j++)
+			old = sup.prev_listeners[j].fd == sup.listeners[i].fd;
+		if (!old)
+			opened[n_opened++] = sup.listeners[i];
+	}
+	sup.n_retired = sup.prev_n_retired;
+	memcpy(sup.listeners, sup.prev_listeners, sizeof(sup.listeners[0]) * sup.prev_n_listeners);
+	sup.n_listeners = sup.prev_n_listeners;
+	for (size_t i = 0; i < n_opened; i++)
+		sup_retire_listener(&opened[i], failed);
+	if (sup.prev_cfg) {
+		config_free(sup.cfg);
+		sup.cfg = sup.prev_cfg;
+		sup.prev_cfg = NULL;
+		log_set_level(sup.cfg->server.log_level);
+	}
+	sup.generation = sup.prev_generation;
+	sup.sb->hdr.generation = sup.generation;
+	sup.announced = true;
+	memset(sup.respawn, 0, sizeof(sup.respawn));
+	sup_build_worker_listeners();
+	sup_push_fdstore();
+	log_warning("generation %u did not become ready; generation %u serves on", failed, sup.generation);
+	sup_fill(); /* the generation that serves may have lost workers meanwhile */
+}
+
 static void sup_reload(void)
 {
 	if (sup.stopping)
@@ -943,6 +1038,7 @@ static void sup_reload(void)
 		sup_reload_failed(first);
 		return;
 	}
+	sup_snapshot();
 	r = sup_check_identity(cfg, err, sizeof(err));
 	if (r >= 0)
 		r = sup_open_listeners(cfg, NULL, err, sizeof(err));
@@ -954,7 +1050,7 @@ static void sup_reload(void)
 	}
 	notify_reloading("reloading: starting a new generation");
 	log_set_level(cfg->server.log_level);
-	config_free(sup.cfg);
+	sup.prev_cfg = sup.cfg;
 	sup.cfg = cfg;
 	sup.reloading = true;
 	sup.reload_started_ms = loop_now_ms(sup.loop);
@@ -993,23 +1089,41 @@ static int sup_upgrade_check(char *err, size_t err_len)
 		_exit(127);
 	}
 	close(pfd[1]);
+	/* The loop waits meanwhile (a config check takes milliseconds); a new
+	 * binary that hangs is killed rather than freezing the supervisor. */
+	uint64_t deadline = loop_clock_ms() + SUP_UPGRADE_CHECK_MS;
 	size_t len = 0;
 	char buf[2048];
+	bool timed_out = false;
 	for (;;) {
+		uint64_t now = loop_clock_ms();
+		if (now >= deadline) {
+			timed_out = true;
+			break;
+		}
+		struct pollfd pf = { .fd = pfd[0], .events = POLLIN };
+		int pr = poll(&pf, 1, (int)(deadline - now));
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			continue;
 		ssize_t n = read(pfd[0], buf + len, sizeof(buf) - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == sizeof(buf) - 1)
+		if (n <= 0 || (len += (size_t)n) == sizeof(buf) - 1)
 			break;
 	}
 	buf[len] = '\0';
 	close(pfd[0]);
+	if (timed_out)
+		kill(pid, SIGKILL);
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	if (timed_out) {
+		snprintf(err, err_len, "%.1000s -t did not finish within %d s", sup.exe, SUP_UPGRADE_CHECK_MS / 1000);
+		return -ETIMEDOUT;
+	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	while (len && buf[len - 1] == '\n')
@@ -1052,6 +1166,12 @@ static void sup_upgrade(struct sup_client *c)
 	st.scoreboard_fd = sup.sb_fd;
 	st.ctl_fd = sup.ctl_fd;
 	st.client_fd = c ? c->fd : -1;
+	if (sup.n_listeners + sup.n_retired > sizeof(st.listeners) / sizeof(st.listeners[0])) {
+		log_error("binary upgrade refused: too many listeners to hand over");
+		if (c)
+			sup_reply(c, "ERR upgrade refused: too many listeners to hand over\n");
+		return;
+	}
 	for (size_t i = 0; i < sup.n_listeners + sup.n_retired; i++) {
 		const struct listener *l = i < sup.n_listeners ? &sup.listeners[i] : &sup.retired[i - sup.n_listeners].l;
 		struct upgrade_listener *u = &st.listeners[st.n_listeners++];
@@ -1128,9 +1248,18 @@ static int sup_adopt(const char *value, struct listen_pool *pool)
 		return r;
 	}
 	upgrade_set_inherit(&st, false);
+	bool own_board = false;
 	r = scoreboard_attach(st.scoreboard_fd, &sup.sb);
-	if (r < 0)
-		return log_errno(LOG_ERR, r, "cannot attach the previous scoreboard");
+	if (r < 0) {
+		/* Another layout (an older or newer build): serve on with a fresh
+		 * board; the adopted workers go unwatched until they are drained. */
+		log_errno(LOG_WARNING, r, "cannot attach the previous scoreboard, starting a new one");
+		close(st.scoreboard_fd);
+		r = scoreboard_create(&sup.sb, &st.scoreboard_fd);
+		if (r < 0)
+			return log_errno(LOG_ERR, r, "cannot create the scoreboard");
+		own_board = true;
+	}
 	sup.sb_fd = st.scoreboard_fd;
 	sup.sb->hdr.supervisor_pid = getpid();
 	sup.generation = st.generation;
@@ -1148,13 +1277,15 @@ static int sup_adopt(const char *value, struct listen_pool *pool)
 		w->pid = u->pid;
 		w->generation = u->generation;
 		w->index = u->index;
-		w->slot = u->slot;
+		w->slot = own_board ? -1 : u->slot;
 		w->control_fd = u->control_fd;
 		w->state = (enum sup_worker_state)u->state;
 		w->drain_deadline_ms = u->drain_deadline_ms;
 		w->started_ms = loop_clock_ms() - SUP_QUICK_DEATH_MS;
 		w->next = sup.workers;
 		sup.workers = w;
+		if (loop_add_fd(sup.loop, w->control_fd, LOOP_READ, sup_worker_control, w) < 0)
+			log_warning("cannot watch adopted worker pid %d", (int)w->pid);
 	}
 	log_notice("binary upgrade: adopted generation %u (%zu worker(s), %zu listener(s))", st.generation,
 		   st.n_workers, st.n_listeners);
@@ -1162,18 +1293,61 @@ static int sup_adopt(const char *value, struct listen_pool *pool)
 #undef st
 }
 
-/* Listeners taken from the pool look passed-in; restore how the previous
- * image got them, so a unix socket it bound is still unlinked on stop. */
-static void sup_adopt_listener_flags(void)
+/* The handed-over description of fd, or NULL. */
+static const struct upgrade_listener *sup_adopted_listener(int fd)
 {
-	for (size_t i = 0; i < sup.n_listeners; i++) {
-		for (size_t j = 0; j < sup_adopted.n_listeners; j++) {
-			if (strcmp(sup.listeners[i].name, sup_adopted.listeners[j].name) != 0)
-				continue;
-			sup.listeners[i].from_systemd = sup_adopted.listeners[j].from_systemd;
-			sup.listeners[i].unix_bound = sup_adopted.listeners[j].unix_bound &&
-						      strcmp(sup.listeners[i].address, sup_adopted.listeners[j].address) == 0;
+	for (size_t j = 0; j < sup_adopted.n_listeners; j++)
+		if (sup_adopted.listeners[j].fd == fd)
+			return &sup_adopted.listeners[j];
+	return NULL;
+}
+
+/* After a binary upgrade: listeners come from what the previous image
+ * handed over, never closed because of a problem here (the old workers
+ * still serve on them). A listener the new config moved to another address
+ * is bound anew; one that cannot be opened is skipped and logged; the old
+ * ones nobody takes are retired, closed when the old generation is gone.
+ * If nothing could be opened at all, the previous set is kept. */
+static void sup_open_listeners_adopted(const struct config *cfg, struct listen_pool *pool)
+{
+	for (size_t i = 0; i < pool->n; i++) {
+		const struct upgrade_listener *u = sup_adopted_listener(pool->fds[i]);
+		const struct config_listener *cl = config_find_listener(cfg, pool->names[i]);
+		/* A socket systemd passed keeps its name whatever the address says. */
+		if (u && cl && !u->from_systemd && strcmp(u->address, cl->address.text) != 0)
+			pool->names[i][0] = '\0';
+	}
+	char err[512];
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		struct listener *l = &sup.listeners[n];
+		if (listen_open(&cfg->listeners[i], NULL, 0, pool, false, l, err, sizeof(err)) < 0) {
+			log_error("binary upgrade: %s; not serving it", err);
+			continue;
 		}
+		const struct upgrade_listener *u = sup_adopted_listener(l->fd);
+		if (u) {
+			l->from_systemd = u->from_systemd;
+			l->unix_bound = u->unix_bound;
+		}
+		n++;
+	}
+	sup.n_listeners = n;
+	for (size_t i = 0; i < pool->n; i++) {
+		if (pool->fds[i] < 0)
+			continue;
+		const struct upgrade_listener *u = sup_adopted_listener(pool->fds[i]);
+		struct listener old = { .fd = pool->fds[i], .from_systemd = u ? u->from_systemd : true,
+					.unix_bound = u ? u->unix_bound : false };
+		snprintf(old.name, sizeof(old.name), "%s", u ? u->name : pool->names[i]);
+		snprintf(old.address, sizeof(old.address), "%s", u ? u->address : "");
+		pool->fds[i] = -1;
+		if (sup.n_listeners == 0 && cfg->n_listeners > 0) {
+			log_error("binary upgrade: no configured listener could be opened; keeping '%s'", old.name);
+			sup.listeners[sup.n_listeners++] = old;
+			continue;
+		}
+		sup_retire_listener(&old, sup_adopted.generation);
 	}
 }
 
@@ -1223,7 +1397,9 @@ static void sup_tick(struct loop *loop, struct loop_timer *t, void *arg)
 	for (struct sup_worker *w = sup.workers; w; w = w->next) {
 		if (w->killed)
 			continue;
-		uint64_t hb = sb_load(&sup.sb->slots[w->slot].heartbeat_ms);
+		if (!sup_slot(w))
+			continue;
+		uint64_t hb = sb_load(&sup_slot(w)->heartbeat_ms);
 		uint64_t age = now > hb ? now - hb : 0;
 		if (age > sup.cfg->server.worker_timeout_ms) {
 			healthy = false;
@@ -1248,13 +1424,11 @@ static void sup_tick(struct loop *loop, struct loop_timer *t, void *arg)
 			kill(w->pid, SIGKILL);
 		}
 	}
-	if (sup.reloading && now - sup.reload_started_ms > SUP_RELOAD_TIMEOUT_MS && !sup.stopping) {
-		/* The new generation never became ready: the old one keeps
-		 * serving, the new one is drained. */
-		for (struct sup_worker *w = sup.workers; w; w = w->next)
-			if (w->generation == sup.generation)
-				sup_drain_worker(w, now + 1000);
-		sup_reload_failed("the new generation did not become ready");
+	if ((sup.reloading || sup.upgrading) && now - sup.reload_started_ms > SUP_RELOAD_TIMEOUT_MS &&
+	    !sup.stopping) {
+		sup_rollback();
+		sup.upgrading = false;
+		sup_reload_failed("the new generation did not become ready in time");
 	}
 	uint64_t wd = notify_watchdog_ms();
 	if (wd && healthy && now - sup.last_watchdog_ms >= wd / 2) {
@@ -1379,18 +1553,16 @@ int supervisor_run(struct config *cfg, const char *argv0, char *const argv[])
 		}
 	}
 
-	r = sup_open_listeners(cfg, &pool, err, sizeof(err));
-	if (r < 0) {
-		log_error("%s", err);
-		if (!upgraded)
-			return 1;
-		/* The old workers still serve on their copies; drain them rather
-		 * than leave them orphaned. */
-	}
 	if (upgraded) {
-		sup_adopt_listener_flags();
-		listen_pool_close(&pool); /* listeners the new config dropped */
+		sup_open_listeners_adopted(cfg, &pool);
+		sup_push_fdstore();
 	} else {
+		r = sup_open_listeners(cfg, &pool, err, sizeof(err));
+		if (r < 0) {
+			log_error("%s", err);
+			listen_pool_close(&pool);
+			return 1;
+		}
 		for (size_t i = 0; i < pool.n; i++) {
 			if (pool.fds[i] >= 0) {
 				log_error("systemd passed a socket named '%s' (fd %d) but %s has no [listener %s] section",
@@ -1436,6 +1608,8 @@ int supervisor_run(struct config *cfg, const char *argv0, char *const argv[])
 	loop_timer_init(&sup.stop_timer, sup_stop_deadline, NULL);
 	loop_timer_arm(sup.loop, &sup.tick, SUP_TICK_MS);
 
+	if (upgraded)
+		sup_snapshot(); /* the adopted generation serves until ours is ready */
 	sup.generation++;
 	sup.sb->hdr.generation = sup.generation;
 	if (upgraded) {
@@ -1470,6 +1644,7 @@ int supervisor_run(struct config *cfg, const char *argv0, char *const argv[])
 	log_notice("stopped");
 	int status = r < 0 ? 1 : sup.exit_status;
 	loop_free(sup.loop);
+	config_free(sup.prev_cfg);
 	config_free(sup.cfg);
 	return status;
 }

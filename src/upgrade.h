@@ -38,7 +38,7 @@ struct upgrade_state {
 	int scoreboard_fd;
 	int ctl_fd;        /* the control socket, -1 if none */
 	int client_fd;     /* the droverctl that asked for the upgrade, -1 if none */
-	struct upgrade_listener listeners[CONFIG_MAX_LISTENERS * 2];
+	struct upgrade_listener listeners[CONFIG_MAX_LISTENERS * 5]; /* current + retired */
 	size_t n_listeners;
 	struct upgrade_worker workers[UPGRADE_MAX_WORKERS];
 	size_t n_workers;

@@ -1065,6 +1065,39 @@ START_TEST(echo_closes_an_idle_connection_after_idle_timeout)
 }
 END_TEST
 
+START_TEST(echo_client_that_half_closes_and_stops_reading_times_out)
+{
+	int port;
+	/* drover's buffer is larger than what is sent: it keeps room to read,
+	 * and after the client's EOF must stop asking to read. */
+	struct h_drover *d = start_activated(1, NULL, "idle_timeout = 1s\nbuffer_size = 16m\n", &port);
+	pid_t w[2];
+	ck_assert(h_wait_workers(d, 1));
+	ck_assert_uint_eq(h_worker_pids(d, w, 2), 1);
+	/* Fill every buffer on the way back, say "no more" and never read:
+	 * nothing can move any more, so the idle timeout must end it. */
+	int c = connect_small_buffers(port, 4096, 0);
+	send_until_stalled(c, 1, (size_t)8 << 20);
+	ck_assert(shutdown(c, SHUT_WR) == 0);
+	struct tcp_entry e;
+	ck_assert(proc_tcp_find(port, local_port(c), &e));
+	char tail[3200];
+	int64_t deadline = now_ms() + H_WAIT_MS;
+	while (pid_holds_socket(w[0], e.inode)) {
+		ck_assert_msg(left_ms(deadline) > 0, "the stalled half-closed connection was never closed; log:\n%s",
+			      log_tail(d, tail, sizeof tail));
+		pause_ms(SLICE_MS);
+	}
+	close(c);
+	c = h_connect_tcp(port);
+	ck_assert(c >= 0);
+	echo_clients(&c, 1, 100, 0);
+	close(c);
+	stop_gracefully(d);
+	h_drover_free(d);
+}
+END_TEST
+
 START_TEST(echo_client_that_does_not_read_cannot_grow_the_worker)
 {
 	/* More than every kernel queue on the way can hold, so a client that
@@ -1317,6 +1350,7 @@ static Suite *core_suite(void)
 	tcase_add_test(serve, a_unix_listener_gets_its_mode_and_serves_echo);
 	tcase_add_test(serve, echo_closes_an_idle_connection_after_idle_timeout);
 	tcase_add_test(serve, echo_client_that_does_not_read_cannot_grow_the_worker);
+	tcase_add_test(serve, echo_client_that_half_closes_and_stops_reading_times_out);
 	suite_add_tcase(s, serve);
 
 	TCase *life = tcase_create("lifecycle");

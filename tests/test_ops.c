@@ -1406,6 +1406,80 @@ START_TEST(old_generations_beyond_max_generations_are_killed)
 }
 END_TEST
 
+/* One request on a new connection; its status. */
+static int one_status(int port, const char *target)
+{
+	char req[256];
+	snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", target);
+	struct h_response r;
+	ck_assert(h_http_request(port, req, &r));
+	int status = r.status;
+	h_http_response_free(&r);
+	return status;
+}
+
+START_TEST(a_recycle_whose_replacement_fails_is_retried_and_completes)
+{
+	/* The replacement cannot open the access log (its directory is gone),
+	 * so it dies at start; the supervisor retries with back-off while the
+	 * old worker keeps serving, and finishes the recycle once it can. */
+	char *logs_parent = h_tmpdir();
+	char logs[512], extra[700], file[600];
+	snprintf(logs, sizeof logs, "%s/logs", logs_parent);
+	snprintf(file, sizeof file, "%s/access.log", logs);
+	ck_assert(mkdir(logs, 0755) == 0);
+	snprintf(extra, sizeof extra, "access_log = %s\n", file);
+	struct served s;
+	serve_start(&s, 1, "max_requests = 3\nmax_requests_jitter = 0\n", extra);
+	pid_t first[2];
+	ck_assert_uint_eq(h_worker_pids(s.d, first, 2), 1);
+	ck_assert(unlink(file) == 0 && rmdir(logs) == 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(one_status(s.port, "/tiny.txt"), 200);
+	ck_assert_msg(log_wait_count(s.d, "next start in", 2), "no back-off retries; log:\n%s", log_tail(s.d));
+	ck_assert_int_eq(one_status(s.port, "/tiny.txt"), 200); /* the old worker still serves */
+	ck_assert(mkdir(logs, 0755) == 0);
+	char who[96];
+	snprintf(who, sizeof who, "worker pid %ld (generation 1, #0) exited with status 0", (long)first[0]);
+	ck_assert_msg(h_log_wait(s.d, who), "the recycle never completed; log:\n%s", log_tail(s.d));
+	ck_assert_int_eq(one_status(s.port, "/tiny.txt"), 200);
+	serve_stop(&s);
+	rm_rf(logs_parent);
+	free(logs_parent);
+}
+END_TEST
+
+START_TEST(an_upgrade_whose_new_listener_cannot_bind_keeps_serving)
+{
+	struct served s;
+	serve_start(&s, 2, "", "");
+	/* The new config adds a listener on a port somebody else holds. */
+	int busy_port;
+	int busy = h_listen_tcp(&busy_port);
+	char *t = config_text(2, "", s.site, "");
+	char *x = expand_dir(s.d, t);
+	size_t len = strlen(x) + 128;
+	char *with = malloc(len);
+	ck_assert(with != NULL);
+	snprintf(with, len, "%s[listener extra]\naddress = 127.0.0.1:%d\nprotocol = echo\n", x, busy_port);
+	rewrite_config(s.d, with);
+	free(with);
+	free(x);
+	free(t);
+	struct load *l = load_start(s.port, true);
+	load_wait_ok(l, 300, s.d);
+	char out[4096];
+	ctl_ok(s.d, "upgrade", out, sizeof out);
+	ck_assert(h_log_contains(s.d, "not serving it"));
+	load_wait_ok(l, 500, s.d);
+	struct load_stats st = load_stop(l, "upgrade, unbindable listener");
+	ASSERT_NO_FAILURES(st, s.d);
+	ck_assert_int_eq(one_status(s.port, "/tiny.txt"), 200);
+	close(busy);
+	serve_stop(&s);
+}
+END_TEST
+
 static int pid_cmp(const void *a, const void *b)
 {
 	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
@@ -1805,6 +1879,8 @@ static Suite *ops_suite(void)
 	tcase_add_test(ctl, fd_store_round_trip_keeps_the_socket_and_its_queue_across_a_restart);
 	tcase_add_test(ctl, sighups_in_a_burst_are_coalesced_and_none_is_lost);
 	tcase_add_test(ctl, old_generations_beyond_max_generations_are_killed);
+	tcase_add_test(ctl, a_recycle_whose_replacement_fails_is_retried_and_completes);
+	tcase_add_test(ctl, an_upgrade_whose_new_listener_cannot_bind_keeps_serving);
 	suite_add_tcase(s, ctl);
 	return s;
 }
