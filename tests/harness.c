@@ -1004,8 +1004,24 @@ void h_drover_free(struct h_drover *d)
 	h_guard_fire(d);
 	if (d->notify_fd >= 0)
 		close(d->notify_fd);
+	/* A sanitizer report from any drover process fails the test, even when
+	 * the worker it killed was replaced and the test saw nothing else. */
+	size_t len = 0;
+	char *log = h_slurp(d->log_path, &len);
+	const char *hit = NULL;
+	if (log) {
+		static const char *const reports[] = { "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+						       "runtime error:" };
+		for (size_t i = 0; i < sizeof reports / sizeof reports[0] && !hit; i++)
+			hit = strstr(log, reports[i]);
+	}
+	char report[2048] = "";
+	if (hit)
+		snprintf(report, sizeof report, "%s", hit);
+	free(log);
 	h_rm_rf(d->dir);
 	free(d);
+	ck_assert_msg(!report[0], "drover reported a sanitizer error:\n%s", report);
 }
 
 bool h_notify_wait(struct h_drover *d, const char *needle, size_t *from)
