@@ -331,9 +331,15 @@ static void http_log_prepare(struct http_conn *hc, bool have_req)
 	http_log_lit(L, 260, &pos, " - - [");
 	http_log_lit(L, 320, &pos, http_logtime_now());
 	http_log_lit(L, 330, &pos, "] \"");
-	/* %r: the request line as received. */
+	/* %r: the request line as received (after the empty lines RFC 9112
+	 * §2.2 lets a client send first). */
 	const char *line = hc->in.data + hc->in.start;
-	size_t line_len = http_first_line_len(line, conn_buf_len(&hc->in));
+	size_t avail = conn_buf_len(&hc->in);
+	while (avail && (*line == '\r' || *line == '\n')) {
+		line++;
+		avail--;
+	}
+	size_t line_len = http_first_line_len(line, avail);
 	if (line_len)
 		http_log_escape(L, 2300, &pos, line, line_len);
 	else
@@ -639,6 +645,25 @@ static int http_name_cmp(const void *a, const void *b)
 /* autoindex: a bounded HTML listing of the directory f->fd (not the hot
  * path, so it is built in a malloc'd buffer). Dotfiles are hidden unless
  * they may be served. */
+/* Whether the symlink name in directory norm may be shown: it resolves
+ * inside the root (or follow_symlinks allows anything). */
+static bool http_listing_link_ok(const char *norm, const char *name)
+{
+	if (http_cfg->http.follow_symlinks)
+		return true;
+	char path[HTTP_PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s%s", norm, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return false;
+	struct static_file f;
+	memset(&f, 0, sizeof(f));
+	f.fd = -1;
+	int status = static_open(http_root_fd, path, &http_sopts, &f);
+	if (f.fd >= 0)
+		close(f.fd);
+	return status != 404 && status != 400;
+}
+
 static void http_respond_listing(struct http_conn *hc, const char *norm, int dir_fd)
 {
 	int fd = dup(dir_fd);
@@ -661,6 +686,9 @@ static void http_respond_listing(struct http_conn *hc, const char *norm, int dir
 		bool isdir = de->d_type == DT_DIR;
 		if (de->d_type == DT_UNKNOWN || de->d_type == DT_LNK) {
 			struct stat st;
+			if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode) &&
+			    !http_listing_link_ok(norm, nm))
+				continue; /* leads out of the root: do not even name it */
 			if (fstatat(dirfd(d), nm, &st, 0) == 0)
 				isdir = S_ISDIR(st.st_mode);
 		}
@@ -706,7 +734,9 @@ static void http_respond_listing(struct http_conn *hc, const char *norm, int dir
 				continue;
 			http_html_escape(esc, sizeof(esc), enc);
 			http_html_escape(name_esc, sizeof(name_esc), names[i]);
-			r = snprintf(body + pos, HTTP_LISTING_MAX - pos, "<li><a href=\"%s\">%s</a></li>\n",
+			/* "./": a name with ':' must not read as a URL scheme
+			 * ("javascript:..."), RFC 3986 §4.2. */
+			r = snprintf(body + pos, HTTP_LISTING_MAX - pos, "<li><a href=\"./%s\">%s</a></li>\n",
 				     esc, name_esc);
 			if (r < 0 || (size_t)r + 32 >= HTTP_LISTING_MAX - pos)
 				break;
@@ -1103,9 +1133,11 @@ static int http_response_done(struct http_conn *hc)
 	worker_request_done(http_w);
 	if (hc->close_after) {
 		/* Lingering only where a reset could hurt: the client asked for
-		 * the close and sent nothing more, so it is not writing. Otherwise
-		 * (our close, or bytes unread) FIN first, then discard. */
-		if (!hc->req.keep_alive && hc->close_requested && conn_buf_len(&hc->in) == 0)
+		 * the close, sent no body (some HTTP/1.0 clients add a CRLF after
+		 * one) and nothing more, so it is not writing. Otherwise (our
+		 * close, or bytes unread) FIN first, then discard. */
+		if (!hc->req.keep_alive && hc->close_requested && conn_buf_len(&hc->in) == 0 &&
+		    hc->req.body == HTTP_BODY_NONE)
 			conn_close(c);
 		else
 			conn_close_lingering(c, http_cfg->server.lingering_timeout_ms);

@@ -55,6 +55,7 @@ static const unsigned char http_parse_class[256] = {
 #define HTTP_PARSE_CHUNK_LINE_MAX 4096
 /* The whole trailer section (RFC 9112 §7.1.2), CRLFs included. */
 #define HTTP_PARSE_TRAILER_MAX 16384
+#define HTTP_PARSE_CHUNK_EXT_TOTAL_MAX 16384 /* chunk-ext bytes in one body */
 
 static inline bool http_parse_is(unsigned char c, unsigned cls)
 {
@@ -684,6 +685,12 @@ static int http_parse_chunk_byte(struct http_body_reader *r, unsigned char c)
 		    (r->state >= HTTP_BODY_S_TRAILER0 && r->state <= HTTP_BODY_S_TR_VALUE);
 
 	if (line && c != '\r' && ++r->line_len > HTTP_PARSE_CHUNK_LINE_MAX)
+		return -400;
+	/* Extensions are not body data, so max_body_size does not bound them:
+	 * without this cap a "body" of endless extensions would be parsed for
+	 * as long as the client sends (RFC 9112 §7.1.1 lets us limit them). */
+	if (r->state >= HTTP_BODY_S_EXT_NAME0 && r->state <= HTTP_BODY_S_EXT_QEND &&
+	    ++r->ext_len > HTTP_PARSE_CHUNK_EXT_TOTAL_MAX)
 		return -400;
 	if (r->state >= HTTP_BODY_S_TRAILER0 && r->state <= HTTP_BODY_S_END_LF) {
 		/* remaining is free after the last chunk: it counts the trailers. */

@@ -104,6 +104,7 @@ struct http_body_reader {
 	uint64_t total;     /* body bytes seen, checked against max_body_size */
 	uint64_t max;
 	size_t line_len;    /* bytes of the current chunk-size/trailer line */
+	size_t ext_len;     /* chunk-ext bytes of the whole body (bounded, not data) */
 };
 
 /* Prepare to read the body req announces. */

@@ -231,6 +231,7 @@ static void sup_child_close_fds(const int *keep, size_t n_keep)
 }
 
 static void sup_worker_control(struct loop *loop, int fd, unsigned events, void *arg);
+static uint64_t sup_worker_stop_deadline(void);
 
 static struct sup_worker *sup_fork(uint32_t index, pid_t replaces)
 {
@@ -694,7 +695,7 @@ static void sup_worker_control(struct loop *loop, int fd, unsigned events, void 
 			if (w->state == SW_STARTING)
 				w->state = SW_READY;
 			if (sup.stopping) {
-				sup_drain_worker(w, sup.stop_deadline_ms);
+				sup_drain_worker(w, sup_worker_stop_deadline());
 				break;
 			}
 			if (w->replaces) {
@@ -733,6 +734,16 @@ static void sup_worker_control(struct loop *loop, int fd, unsigned events, void 
 			break;
 		}
 	}
+}
+
+/* Workers are told to be done a little before shutdown_timeout, so that one
+ * finishing at its own deadline exits cleanly instead of racing our SIGKILL. */
+static uint64_t sup_worker_stop_deadline(void)
+{
+	uint64_t margin = sup.cfg->server.shutdown_timeout_ms / 10;
+	if (margin > 500)
+		margin = 500;
+	return sup.stop_deadline_ms - margin;
 }
 
 static void sup_stop_deadline(struct loop *loop, struct loop_timer *t, void *arg)
@@ -787,7 +798,7 @@ static void sup_stop(bool fast)
 		if (fast)
 			control_send(w->control_fd, CONTROL_STOP, 0);
 		else
-			sup_drain_worker(w, sup.stop_deadline_ms);
+			sup_drain_worker(w, sup_worker_stop_deadline());
 	}
 	loop_timer_arm_at(sup.loop, &sup.stop_timer, sup.stop_deadline_ms);
 	if (!sup.workers)

@@ -124,6 +124,9 @@ static void srv_files(struct srv *s)
 	www_file(s, "listing/<b>.txt", "b\n");
 	www_file(s, "listing/.hidden", "h\n");
 	www_dir(s, "listing/subd");
+	www_file(s, "listing/javascript:alert(1)", "j\n");
+	www_symlink(s, "../hello.txt", "listing/inside_link");
+	www_symlink(s, "/etc", "listing/outside_link");
 	www_symlink(s, "hello.txt", "alias.txt");
 	www_symlink(s, "../secret.txt", "link_out");
 	www_symlink(s, "..", "dirlink");
@@ -704,6 +707,12 @@ START_TEST(autoindex_listing)
 	ck_assert_msg(strstr(r.body, "&lt;b&gt;.txt"), "names are escaped: %s", r.body);
 	ck_assert_msg(!strstr(r.body, "<b>"), "unescaped name: %s", r.body);
 	ck_assert_msg(!strstr(r.body, ".hidden"), "dotfile listed: %s", r.body);
+	/* every link stays in this directory: a ':' cannot make a scheme */
+	ck_assert_msg(strstr(r.body, "href=\"./javascript:alert(1)\""), "%s", r.body);
+	ck_assert_msg(!strstr(r.body, "href=\"javascript:"), "%s", r.body);
+	/* a link that leaves the root is not even named; one inside is */
+	ck_assert_msg(!strstr(r.body, "outside_link"), "link out of the root listed: %s", r.body);
+	ck_assert_msg(strstr(r.body, "inside_link"), "link inside the root missing: %s", r.body);
 	free_resp(&r);
 	srv_stop(&s);
 }
