@@ -1,0 +1,105 @@
+#!/bin/bash
+# Real HTTP clients against the real drover: curl, wget, ab and wrk must all
+# get correct answers (issue 3). Traffic goes to 127.0.0.1 only; every load
+# is bounded in count or time. Exit 77 (skipped) if a client is missing.
+set -u
+
+drover=${DROVER_BIN:-./src/drover}
+for tool in curl wget ab wrk python3 cmp; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "SKIP: $tool is not installed"
+		exit 77
+	fi
+done
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/drover-clients.XXXXXX")
+pid=
+cleanup() {
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+check() { # check NAME COMMAND...: the command must succeed
+	local name=$1
+	shift
+	if "$@" >"$dir/out" 2>&1; then
+		echo "PASS: $name"
+		passed=$((passed + 1))
+	else
+		echo "FAIL: $name"
+		sed 's/^/    /' "$dir/out" | tail -n 20
+		failed=$((failed + 1))
+	fi
+}
+
+mkdir "$dir/www"
+printf 'hello from drover\n' >"$dir/www/small.txt"
+head -c 1048576 /dev/urandom >"$dir/www/big.bin"
+printf '<html><body>index</body></html>\n' >"$dir/www/index.html"
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$dir/drover.ini" <<EOF
+[server]
+workers = 2
+shutdown_timeout = 10s
+control_socket = off
+[listener web]
+address = 127.0.0.1:$port
+protocol = http
+[http]
+root = $dir/www
+keepalive_requests = 100000
+EOF
+
+"$drover" -c "$dir/drover.ini" 2>"$dir/drover.log" &
+pid=$!
+# Wait for the supervisor's "ready" line as it is written (tail -f), 20 s at most.
+coproc LOGTAIL { exec tail -n +1 -f "$dir/drover.log"; }
+while IFS= read -r -t 20 line <&"${LOGTAIL[0]}"; do
+	[[ $line == *"ready: generation 1"* ]] && break
+done
+kill "$LOGTAIL_PID" 2>/dev/null
+wait "$LOGTAIL_PID" 2>/dev/null
+if ! grep -q "ready: generation 1" "$dir/drover.log"; then
+	echo "FAIL: drover did not start"
+	cat "$dir/drover.log"
+	exit 1
+fi
+base="http://127.0.0.1:$port"
+
+# curl
+check "curl GET a small file" sh -c "curl -sSf '$base/small.txt' | cmp - '$dir/www/small.txt'"
+check "curl GET 1 MiB" sh -c "curl -sSf '$base/big.bin' | cmp - '$dir/www/big.bin'"
+check "curl Range 100-199" bash -c "curl -sSf -r 100-199 '$base/big.bin' | cmp - <(dd if='$dir/www/big.bin' bs=1 skip=100 count=100 status=none)"
+check "curl HEAD" sh -c "curl -sSfI '$base/small.txt' | grep -qi '^content-length: 18'"
+check "curl 404" sh -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' '$base/nope')\" = 404"
+check "curl If-Modified-Since gives 304" sh -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' -z '$dir/www/small.txt' '$base/small.txt')\" = 304"
+check "curl keep-alive reuses one connection" sh -c "curl -sSf -v '$base/small.txt' '$base/small.txt' 2>&1 | grep -q 'Re-using existing connection'"
+check "curl HTTP/1.0" sh -c "curl -sSf --http1.0 '$base/small.txt' | cmp - '$dir/www/small.txt'"
+check "curl directory redirect" sh -c "curl -sSfL '$base/' | grep -q index"
+
+# wget
+check "wget 1 MiB" sh -c "wget -q -O '$dir/wget.bin' '$base/big.bin' && cmp '$dir/wget.bin' '$dir/www/big.bin'"
+check "wget resumes a partial download (Range)" sh -c "head -c 300000 '$dir/www/big.bin' >'$dir/part.bin' && wget -q -c -O '$dir/part.bin' '$base/big.bin' && cmp '$dir/part.bin' '$dir/www/big.bin'"
+
+# ab (keep-alive and connection-per-request), bounded by count
+check "ab -k 5000 requests, no failures" sh -c "ab -q -k -n 5000 -c 20 '$base/small.txt' >'$dir/ab1' && grep -q '^Complete requests: *5000' '$dir/ab1' && grep -q '^Failed requests: *0' '$dir/ab1' && ! grep -q 'Non-2xx' '$dir/ab1'"
+check "ab 2000 requests without keep-alive, no failures" sh -c "ab -q -n 2000 -c 10 '$base/small.txt' >'$dir/ab2' && grep -q '^Failed requests: *0' '$dir/ab2' && ! grep -q 'Non-2xx' '$dir/ab2'"
+
+# wrk, bounded by time
+check "wrk 2 s, no errors" sh -c "wrk -t1 -c16 -d2s '$base/small.txt' >'$dir/wrk' && grep -q 'Requests/sec' '$dir/wrk' && ! grep -q 'Socket errors\|Non-2xx' '$dir/wrk'"
+
+kill -TERM "$pid"
+wait "$pid"
+status=$?
+pid=
+check "graceful stop exits 0" test "$status" -eq 0
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
