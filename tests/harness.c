@@ -56,7 +56,7 @@ extern char **environ;
 
 /* ------------------------------------------------------------------ time */
 
-static int64_t h_now_ms(void)
+int64_t h_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -64,7 +64,7 @@ static int64_t h_now_ms(void)
 }
 
 /* Milliseconds left until deadline (>= 0, fits poll()). */
-static int h_left_ms(int64_t deadline)
+int h_left_ms(int64_t deadline)
 {
 	int64_t left = deadline - h_now_ms();
 	if (left < 0)
@@ -166,7 +166,7 @@ static int h_rm_entry(const char *path, const struct stat *st, int flag, struct 
 	return 0;
 }
 
-static void h_rm_rf(const char *dir)
+void h_rm_rf(const char *dir)
 {
 	if (dir && *dir)
 		nftw(dir, h_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -1399,4 +1399,9 @@ char h_proc_state(pid_t pid)
 	buf[r] = '\0';
 	char *rp = strrchr(buf, ')');
 	return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
+void h_pause_ms(int ms)
+{
+	poll(NULL, 0, ms);
 }

@@ -107,6 +107,14 @@ void h_http_response_free(struct h_response *r);
 /* One request on a new connection: send raw, read one response. */
 bool h_http_request(int port, const char *raw, struct h_response *r);
 
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t h_now_ms(void);
+/* Milliseconds until deadline (from h_now_ms), 0 if past. */
+int h_left_ms(int64_t deadline);
+/* Wait ms milliseconds: only between polls of a condition no event reports. */
+void h_pause_ms(int ms);
+/* Remove a directory tree (no error if it is gone). */
+void h_rm_rf(const char *dir);
 /* Whole file into a malloc'd NUL-terminated buffer (NULL if unreadable). */
 char *h_slurp(const char *path, size_t *len_out);
 /* The state letter of pid from /proc/PID/stat ('R', 'S', 'T', ...), 0 if gone. */

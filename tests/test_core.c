@@ -38,24 +38,6 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int left_ms(int64_t deadline)
-{
-	int64_t l = deadline - now_ms();
-	return l < 0 ? 0 : l > INT_MAX ? INT_MAX : (int)l;
-}
-
-static void pause_ms(int ms)
-{
-	poll(NULL, 0, ms);
-}
-
 /* The byte at offset off of client k's stream: differs between clients and
  * along the stream, so lost, duplicated, reordered or crossed bytes show. */
 static unsigned char pattern(unsigned k, size_t off)
@@ -147,11 +129,11 @@ static bool log_has_line(struct h_drover *d, const char *a, const char *b)
 
 static bool log_wait_line(struct h_drover *d, const char *a, const char *b)
 {
-	int64_t deadline = now_ms() + H_WAIT_MS;
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	while (!log_has_line(d, a, b)) {
-		if (left_ms(deadline) == 0)
+		if (h_left_ms(deadline) == 0)
 			return false;
-		pause_ms(SLICE_MS);
+		h_pause_ms(SLICE_MS);
 	}
 	return true;
 }
@@ -193,11 +175,11 @@ static bool pid_is_stopped(pid_t pid)
 
 static void wait_stopped(pid_t pid, bool stopped)
 {
-	int64_t deadline = now_ms() + H_WAIT_MS;
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	while (pid_is_stopped(pid) != stopped) {
-		ck_assert_msg(left_ms(deadline) > 0, "pid %ld did not %s", (long)pid,
+		ck_assert_msg(h_left_ms(deadline) > 0, "pid %ld did not %s", (long)pid,
 			      stopped ? "stop" : "continue");
-		pause_ms(SLICE_MS);
+		h_pause_ms(SLICE_MS);
 	}
 }
 
@@ -415,7 +397,7 @@ static size_t send_until_stalled(int fd, unsigned k, size_t max)
  * receive queue are both empty). IPv4 clients of listener port only. */
 static void wait_all_consumed(const int *fds, size_t n, int server_port)
 {
-	int64_t deadline = now_ms() + H_WAIT_MS;
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	for (size_t i = 0; i < n; i++) {
 		int cport = local_port(fds[i]);
 		for (;;) {
@@ -424,10 +406,10 @@ static void wait_all_consumed(const int *fds, size_t n, int server_port)
 			ck_assert_msg(proc_tcp_find(server_port, cport, &s), "server side of client %zu not in /proc/net/tcp", i);
 			if (c.tx_queue == 0 && s.rx_queue == 0)
 				break;
-			ck_assert_msg(left_ms(deadline) > 0,
+			ck_assert_msg(h_left_ms(deadline) > 0,
 				      "client %zu: drover did not read what it sent (client tx %lu, server rx %lu)",
 				      i, c.tx_queue, s.rx_queue);
-			pause_ms(SLICE_MS);
+			h_pause_ms(SLICE_MS);
 		}
 	}
 }
@@ -851,7 +833,7 @@ START_TEST(after_sigterm_the_listener_refuses_new_connections_while_draining)
 
 	h_drover_kill(d, SIGTERM);
 	ck_assert(h_notify_wait(d, "STOPPING=1", NULL));
-	int64_t deadline = now_ms() + H_WAIT_MS;
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	for (;;) {
 		int p = h_connect_tcp(port);
 		if (p == -ECONNREFUSED)
@@ -862,10 +844,10 @@ START_TEST(after_sigterm_the_listener_refuses_new_connections_while_draining)
 		if (p >= 0)
 			close(p);
 		char tail[3200];
-		ck_assert_msg(left_ms(deadline) > 0,
+		ck_assert_msg(h_left_ms(deadline) > 0,
 			      "port %d still accepts connections %d ms after SIGTERM; log:\n%s", port,
 			      H_WAIT_MS, log_tail(d, tail, sizeof tail));
-		pause_ms(SLICE_MS);
+		h_pause_ms(SLICE_MS);
 	}
 	ck_assert_msg(pid_alive(d->pid), "drover exited before the drain could finish");
 	ck_assert_msg(bytes_inside_drover(c, port, size) > 0, "drover dropped the stream it held");
@@ -920,7 +902,7 @@ START_TEST(a_worker_killed_with_sigkill_is_replaced_and_service_continues)
 		      "no log line reports worker %s killed by signal; log:\n%s", who,
 		      log_tail(d, tail, sizeof tail));
 	/* back to three, with a new pid in place of the dead one */
-	int64_t deadline = now_ms() + H_WAIT_MS;
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	for (;;) {
 		pid_t now[8];
 		size_t n = h_worker_pids(d, now, 8);
@@ -929,9 +911,9 @@ START_TEST(a_worker_killed_with_sigkill_is_replaced_and_service_continues)
 			has_victim |= now[i] == victim;
 		if (n == 3 && !has_victim)
 			break;
-		ck_assert_msg(left_ms(deadline) > 0, "worker not replaced: %zu workers; log:\n%s", n,
+		ck_assert_msg(h_left_ms(deadline) > 0, "worker not replaced: %zu workers; log:\n%s", n,
 			      log_tail(d, tail, sizeof tail));
-		pause_ms(SLICE_MS);
+		h_pause_ms(SLICE_MS);
 	}
 	int c[10];
 	connect_many(port, c, 10);
@@ -1082,11 +1064,11 @@ START_TEST(echo_client_that_half_closes_and_stops_reading_times_out)
 	struct tcp_entry e;
 	ck_assert(proc_tcp_find(port, local_port(c), &e));
 	char tail[3200];
-	int64_t deadline = now_ms() + H_WAIT_MS;
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	while (pid_holds_socket(w[0], e.inode)) {
-		ck_assert_msg(left_ms(deadline) > 0, "the stalled half-closed connection was never closed; log:\n%s",
+		ck_assert_msg(h_left_ms(deadline) > 0, "the stalled half-closed connection was never closed; log:\n%s",
 			      log_tail(d, tail, sizeof tail));
-		pause_ms(SLICE_MS);
+		h_pause_ms(SLICE_MS);
 	}
 	close(c);
 	c = h_connect_tcp(port);

@@ -69,39 +69,6 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int left_ms(int64_t deadline)
-{
-	int64_t l = deadline - now_ms();
-	return l < 0 ? 0 : l > INT_MAX ? INT_MAX : (int)l;
-}
-
-static void pause_ms(int ms)
-{
-	poll(NULL, 0, ms);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void rm_rf(const char *dir)
-{
-	if (dir && *dir)
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static size_t count_substr(const char *hay, const char *needle)
 {
 	size_t n = 0, nl = strlen(needle);
@@ -137,13 +104,13 @@ static const char *log_tail(struct h_drover *d)
 /* Wait until the log holds at least n copies of needle. */
 static bool log_wait_count(struct h_drover *d, const char *needle, size_t n)
 {
-	int64_t deadline = now_ms() + WAIT_MS;
+	int64_t deadline = h_now_ms() + WAIT_MS;
 	for (;;) {
 		if (log_count(d, needle) >= n)
 			return true;
-		if (left_ms(deadline) == 0)
+		if (h_left_ms(deadline) == 0)
 			return false;
-		pause_ms(SLICE_MS);
+		h_pause_ms(SLICE_MS);
 	}
 }
 
@@ -176,7 +143,7 @@ static bool pid_in(pid_t p, const pid_t *set, size_t n)
  * but none) and none is in old[]. */
 static bool wait_workers_replaced(struct h_drover *d, size_t n, const pid_t *old, size_t n_old)
 {
-	int64_t deadline = now_ms() + WAIT_MS;
+	int64_t deadline = h_now_ms() + WAIT_MS;
 	for (;;) {
 		pid_t now[256];
 		size_t k = h_worker_pids(d, now, 256);
@@ -185,9 +152,9 @@ static bool wait_workers_replaced(struct h_drover *d, size_t n, const pid_t *old
 			fresh = !pid_in(now[i], old, n_old);
 		if (fresh)
 			return true;
-		if (left_ms(deadline) == 0)
+		if (h_left_ms(deadline) == 0)
 			return false;
-		pause_ms(SLICE_MS);
+		h_pause_ms(SLICE_MS);
 	}
 }
 
@@ -195,15 +162,15 @@ static bool wait_workers_replaced(struct h_drover *d, size_t n, const pid_t *old
  * supervisor has n children again. */
 static bool wait_worker_replaced(struct h_drover *d, pid_t gone, size_t n)
 {
-	int64_t deadline = now_ms() + WAIT_MS;
+	int64_t deadline = h_now_ms() + WAIT_MS;
 	for (;;) {
 		pid_t now[256];
 		size_t k = h_worker_pids(d, now, 256);
 		if (k == n && !pid_in(gone, now, k))
 			return true;
-		if (left_ms(deadline) == 0)
+		if (h_left_ms(deadline) == 0)
 			return false;
-		pause_ms(SLICE_MS);
+		h_pause_ms(SLICE_MS);
 	}
 }
 
@@ -259,7 +226,7 @@ static char *site_create(void)
 
 static void site_free(char *dir)
 {
-	rm_rf(dir);
+	h_rm_rf(dir);
 	free(dir);
 }
 
@@ -486,7 +453,7 @@ static void lc_connect(struct load_child *L, struct lconn *c)
 	if (c->fd < 0) {
 		lc_add(&L->s->connect_errors, 1);
 		lc_problem(L, c, "socket: %s", strerror(errno));
-		c->retry_at = now_ms() + 10;
+		c->retry_at = h_now_ms() + 10;
 		return;
 	}
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)L->port) };
@@ -499,7 +466,7 @@ static void lc_connect(struct load_child *L, struct lconn *c)
 	lc_problem(L, c, "connect: %s", strerror(errno));
 	close(c->fd);
 	c->fd = -1;
-	c->retry_at = now_ms() + 10;
+	c->retry_at = h_now_ms() + 10;
 }
 
 static void lc_flush(struct load_child *L, struct lconn *c)
@@ -733,7 +700,7 @@ static void lc_connected(struct load_child *L, struct lconn *c)
 		close(c->fd);
 		c->fd = -1;
 		c->st = LC_IDLE;
-		c->retry_at = now_ms() + 10;
+		c->retry_at = h_now_ms() + 10;
 		return;
 	}
 	c->st = LC_OPEN;
@@ -743,10 +710,10 @@ static void lc_connected(struct load_child *L, struct lconn *c)
 
 static void load_child_run(struct load_child *L, int stop_fd)
 {
-	int64_t start = now_ms(), stop_deadline = 0;
+	int64_t start = h_now_ms(), stop_deadline = 0;
 	struct pollfd pfd[LOAD_CONNS + 1];
 	for (;;) {
-		int64_t t = now_ms();
+		int64_t t = h_now_ms();
 		if (!L->stopping) {
 			bool told = false;
 			struct pollfd sp = { .fd = stop_fd, .events = POLLIN };
@@ -883,7 +850,7 @@ static struct load *load_start(int port, bool pipeline)
 	close(p[0]);
 	l->pid = pid;
 	l->stop_fd = p[1];
-	l->started = now_ms();
+	l->started = h_now_ms();
 	return l;
 }
 
@@ -891,17 +858,17 @@ static struct load *load_start(int port, bool pipeline)
 static void load_wait_ok(struct load *l, uint64_t more, struct h_drover *d)
 {
 	uint64_t target = ld(&l->s->ok) + more;
-	int64_t deadline = now_ms() + WAIT_MS;
+	int64_t deadline = h_now_ms() + WAIT_MS;
 	while (ld(&l->s->ok) < target) {
 		ck_assert_msg(!__atomic_load_n(&l->s->finished, __ATOMIC_ACQUIRE),
 			      "the load stopped by itself (ok=%" PRIu64 ", connect_errors=%" PRIu64 "): %s",
 			      ld(&l->s->ok), ld(&l->s->connect_errors), l->s->first_problem);
-		ck_assert_msg(left_ms(deadline) > 0,
+		ck_assert_msg(h_left_ms(deadline) > 0,
 			      "the load made no progress: ok=%" PRIu64 " of %" PRIu64 " within %d ms "
 			      "(failed=%" PRIu64 ", first problem: %s); log:\n%s",
 			      ld(&l->s->ok), target, WAIT_MS, load_failed(l->s), l->s->first_problem,
 			      log_tail(d));
-		pause_ms(SLICE_MS);
+		h_pause_ms(SLICE_MS);
 	}
 }
 
@@ -914,7 +881,7 @@ static struct load_stats load_stop(struct load *l, const char *label)
 		/* the child is gone: its counters say so */
 	}
 	close(l->stop_fd);
-	int64_t deadline = now_ms() + LOAD_DRAIN_MS + WAIT_MS;
+	int64_t deadline = h_now_ms() + LOAD_DRAIN_MS + WAIT_MS;
 	int st = 0;
 	for (;;) {
 		pid_t r = waitpid(l->pid, &st, WNOHANG);
@@ -922,12 +889,12 @@ static struct load_stats load_stop(struct load *l, const char *label)
 			break;
 		if (r < 0 && errno != EINTR)
 			ck_abort_msg("waitpid(load): %s", strerror(errno));
-		if (left_ms(deadline) == 0) {
+		if (h_left_ms(deadline) == 0) {
 			kill(l->pid, SIGKILL);
 			waitpid(l->pid, NULL, 0);
 			ck_abort_msg("the load client did not stop");
 		}
-		pause_ms(SLICE_MS);
+		h_pause_ms(SLICE_MS);
 	}
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the load client died (status 0x%x)", st);
 	ck_assert_msg(l->s->finished, "the load client exited without finishing");
@@ -936,7 +903,7 @@ static struct load_stats load_stop(struct load *l, const char *label)
 	       " eof=%" PRIu64 " reset=%" PRIu64 ") failed=%" PRIu64 " (truncated=%" PRIu64 " wrong=%" PRIu64
 	       " unanswered=%" PRIu64 ") connect_errors=%" PRIu64 " resets=%" PRIu64 " connects=%" PRIu64
 	       " server_closes=%" PRIu64 " idle_closes=%" PRIu64 "%s%s\n",
-	       label, (double)(now_ms() - l->started) / 1000.0, s.sent, s.ok, s.retried, s.retried_close,
+	       label, (double)(h_now_ms() - l->started) / 1000.0, s.sent, s.ok, s.retried, s.retried_close,
 	       s.retried_eof, s.retried_reset, load_failed(&s), s.truncated, s.wrong, s.unanswered,
 	       s.connect_errors, s.resets, s.connects, s.server_closes, s.idle_closes,
 	       s.first_problem[0] ? "; first problem: " : "", s.first_problem);
@@ -1317,14 +1284,14 @@ START_TEST(a_request_already_in_the_socket_when_drain_arrives_is_answered)
 	 * in epoll_wait (then nothing of this connection is on epoll's ready
 	 * list, and DRAIN comes out ahead of the request; where wchan is not
 	 * readable the order is left to chance, and the test still holds). */
-	int64_t asleep_by = now_ms() + WAIT_MS;
-	while (!proc_in_epoll_wait(w) && left_ms(asleep_by) > 0)
-		pause_ms(1);
+	int64_t asleep_by = h_now_ms() + WAIT_MS;
+	while (!proc_in_epoll_wait(w) && h_left_ms(asleep_by) > 0)
+		h_pause_ms(1);
 	ck_assert_int_eq(kill(w, SIGSTOP), 0);
-	int64_t deadline = now_ms() + WAIT_MS;
+	int64_t deadline = h_now_ms() + WAIT_MS;
 	while (h_proc_state(w) != 'T' && h_proc_state(w) != 't') {
-		ck_assert_msg(left_ms(deadline) > 0, "worker %ld never stopped", (long)w);
-		pause_ms(SLICE_MS);
+		ck_assert_msg(h_left_ms(deadline) > 0, "worker %ld never stopped", (long)w);
+		h_pause_ms(SLICE_MS);
 	}
 	/* droverctl reload returns once DRAIN has been sent to the old worker */
 	char out[4096];
@@ -1444,7 +1411,7 @@ START_TEST(a_recycle_whose_replacement_fails_is_retried_and_completes)
 	ck_assert_msg(h_log_wait(s.d, who), "the recycle never completed; log:\n%s", log_tail(s.d));
 	ck_assert_int_eq(one_status(s.port, "/tiny.txt"), 200);
 	serve_stop(&s);
-	rm_rf(logs_parent);
+	h_rm_rf(logs_parent);
 	free(logs_parent);
 }
 END_TEST
@@ -1521,21 +1488,21 @@ START_TEST(droverctl_commands_and_exit_codes)
 	ck_assert(h_http_request(s.port, "GET /tiny.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r));
 	ck_assert_int_eq(r.status, 200);
 	h_http_response_free(&r);
-	int64_t deadline = now_ms() + WAIT_MS;
+	int64_t deadline = h_now_ms() + WAIT_MS;
 	for (;;) { /* the line is written when the response is done */
 		char *all = h_slurp(log, NULL);
 		bool there = all && strstr(all, "GET /tiny.txt");
 		free(all);
 		if (there)
 			break;
-		ck_assert_msg(left_ms(deadline) > 0, "no access log line in %s", log);
-		pause_ms(SLICE_MS);
+		ck_assert_msg(h_left_ms(deadline) > 0, "no access log line in %s", log);
+		h_pause_ms(SLICE_MS);
 	}
 	ck_assert_int_eq(rename(log, rotated), 0);
 	ctl_ok(d, "reopen-logs", NULL, 0);
 	/* Every worker reopens on its own loop: ask until one that has
 	 * reopened answers (each try is one request; bounded). */
-	deadline = now_ms() + WAIT_MS;
+	deadline = h_now_ms() + WAIT_MS;
 	bool found = false;
 	for (int i = 0; !found; i++) {
 		char req[200];
@@ -1546,9 +1513,9 @@ START_TEST(droverctl_commands_and_exit_codes)
 		char *all = h_slurp(log, NULL);
 		found = all && strstr(all, "after-reopen-");
 		free(all);
-		ck_assert_msg(found || left_ms(deadline) > 0, "no new %s after reopen-logs; log:\n%s", log, log_tail(d));
+		ck_assert_msg(found || h_left_ms(deadline) > 0, "no new %s after reopen-logs; log:\n%s", log, log_tail(d));
 		if (!found)
-			pause_ms(SLICE_MS);
+			h_pause_ms(SLICE_MS);
 	}
 	char *old = h_slurp(rotated, NULL);
 	ck_assert_msg(old && strstr(old, "GET /tiny.txt"), "rotated file lost its line");
@@ -1682,15 +1649,15 @@ START_TEST(fd_store_round_trip_keeps_the_socket_and_its_queue_across_a_restart)
 	struct h_drover *d1 = h_drover_start(text, &o1);
 	char seen[16384] = "";
 	int stored = -1;
-	int64_t deadline = now_ms() + WAIT_MS;
+	int64_t deadline = h_now_ms() + WAIT_MS;
 	while (stored < 0) {
 		notify_drain(nfd, seen, sizeof seen, "web", &stored);
 		if (stored >= 0)
 			break;
-		ck_assert_msg(left_ms(deadline) > 0, "no FDSTORE=1 with an fd for 'web'; notify:\n%s\nlog:\n%s", seen,
+		ck_assert_msg(h_left_ms(deadline) > 0, "no FDSTORE=1 with an fd for 'web'; notify:\n%s\nlog:\n%s", seen,
 			      log_tail(d1));
 		struct pollfd p = { .fd = nfd, .events = POLLIN };
-		poll(&p, 1, left_ms(deadline));
+		poll(&p, 1, h_left_ms(deadline));
 	}
 	ck_assert_msg(strstr(seen, "FDNAME=web"), "%s", seen);
 	ck_assert_msg(h_log_contains(d1, "listener 'web' on 127.0.0.1:"), "log:\n%s", log_tail(d1));
@@ -1747,14 +1714,14 @@ START_TEST(fd_store_round_trip_keeps_the_socket_and_its_queue_across_a_restart)
 	/* a socket that came from systemd is not stored again: nothing up to
 	 * READY=1 (sent after any FDSTORE) stores it */
 	int n_store = 0;
-	deadline = now_ms() + WAIT_MS;
+	deadline = h_now_ms() + WAIT_MS;
 	while (!strstr(seen, "READY=1")) {
 		n_store += notify_drain(nfd, seen, sizeof seen, "web", &extra_store);
 		if (strstr(seen, "READY=1"))
 			break;
-		ck_assert_msg(left_ms(deadline) > 0, "second run sent no READY=1 to the fake socket:\n%s", seen);
+		ck_assert_msg(h_left_ms(deadline) > 0, "second run sent no READY=1 to the fake socket:\n%s", seen);
 		struct pollfd p = { .fd = nfd, .events = POLLIN };
-		poll(&p, 1, left_ms(deadline));
+		poll(&p, 1, h_left_ms(deadline));
 	}
 	ck_assert_msg(n_store == 0 && extra_store < 0, "listener passed in was stored again:\n%s", seen);
 
@@ -1764,7 +1731,7 @@ START_TEST(fd_store_round_trip_keeps_the_socket_and_its_queue_across_a_restart)
 	h_drover_free(d2);
 	close(nfd);
 	free(text);
-	rm_rf(ndir);
+	h_rm_rf(ndir);
 	free(ndir);
 	site_free(site);
 }
@@ -1827,10 +1794,10 @@ START_TEST(sighups_in_a_burst_are_coalesced_and_none_is_lost)
 		h_drover_kill(d, SIGHUP);
 	}
 	/* wait until the supervisor has taken them all */
-	int64_t deadline = now_ms() + WAIT_MS;
+	int64_t deadline = h_now_ms() + WAIT_MS;
 	while (signal_pending(d->pid, SIGHUP)) {
-		ck_assert_msg(left_ms(deadline) > 0, "SIGHUP never taken");
-		pause_ms(1);
+		ck_assert_msg(h_left_ms(deadline) > 0, "SIGHUP never taken");
+		h_pause_ms(1);
 	}
 	ck_assert_msg(log_count(d, "supervisor: reloading ") == 1, "a SIGHUP during a reload started another; log:\n%s",
 		      log_tail(d));
