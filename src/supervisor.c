@@ -155,6 +155,14 @@ static size_t sup_count(uint32_t generation, int state, bool older)
 	return n;
 }
 
+static size_t sup_count_all(void)
+{
+	size_t n = 0;
+	for (struct sup_worker *w = sup.workers; w; w = w->next)
+		n++;
+	return n;
+}
+
 static uint64_t sup_connections(void)
 {
 	uint64_t n = 0;
@@ -170,7 +178,7 @@ static void sup_update_status(void)
 	if (sup.stopping) {
 		uint64_t left = sup.stop_deadline_ms > now ? sup.stop_deadline_ms - now : 0;
 		notify_status("stopping: waiting for %zu worker(s) to drain, %llu connection(s) open, %llu.%llus left",
-			      sup_count(0, -1, false) + sup_count(UINT32_MAX, -1, true) - sup_count(0, -1, false),
+			      sup_count_all(),
 			      (unsigned long long)sup_connections(), (unsigned long long)(left / 1000),
 			      (unsigned long long)(left % 1000 / 100));
 		return;
@@ -780,10 +788,10 @@ static void sup_stop(bool fast)
 		sup.stop_deadline_ms = now + timeout;
 	if (first) {
 		char status[160];
-		snprintf(status, sizeof(status), "stopping: draining %zu worker(s)", sup_count(UINT32_MAX, -1, true));
+		snprintf(status, sizeof(status), "stopping: draining %zu worker(s)", sup_count_all());
 		notify_stopping(status);
 		log_notice("%s stop: closing listeners, %s %zu worker(s)", fast ? "fast" : "graceful",
-			   fast ? "stopping" : "draining", sup_count(UINT32_MAX, -1, true));
+			   fast ? "stopping" : "draining", sup_count_all());
 		/* The seed's order: no new connections first. systemd (or the
 		 * kernel, for sockets only we held) refuses or queues them. */
 		sup_close_listeners();
