@@ -1449,6 +1449,59 @@ START_TEST(an_upgrade_whose_new_listener_cannot_bind_keeps_serving)
 }
 END_TEST
 
+START_TEST(an_old_generation_still_draining_at_its_deadline_is_ended)
+{
+	struct served s;
+	serve_start(&s, 1, "", "");
+	/* shutdown_timeout bounds the drain of an old generation too: make it
+	 * short, then hold a download that nobody reads on generation 1. */
+	char path[600];
+	snprintf(path, sizeof path, "%s/big.bin", s.site);
+	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert(f >= 0 && ftruncate(f, 64 << 20) == 0);
+	close(f);
+	int c = h_connect_tcp(s.port);
+	ck_assert(c >= 0);
+	static const char get[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
+	h_write_all(c, get, sizeof get - 1);
+	char head[64];
+	ck_assert(h_read_exact(c, head, sizeof head));
+	pid_t first[2];
+	ck_assert_uint_eq(h_worker_pids(s.d, first, 2), 1);
+
+	/* the new config: same service, a 2 s shutdown_timeout */
+	char *cfg = config_text(1, "", s.site, "");
+	char *shorter = expand_dir(s.d, cfg);
+	char *p = strstr(shorter, "shutdown_timeout = 10s");
+	ck_assert(p != NULL);
+	memcpy(p, "shutdown_timeout = 2s ", 22);
+	rewrite_config(s.d, shorter);
+	free(shorter);
+	free(cfg);
+	char out[4096];
+	ctl_ok(s.d, "reload", out, sizeof out);
+	ck_assert_msg(h_log_wait(s.d, "draining 1 connection(s)"), "log:\n%s", log_tail(s.d));
+	/* generation 1 is drained with the new shutdown_timeout */
+	ck_assert_msg(h_log_wait(s.d, "drain deadline reached, closing 1 connection(s)"),
+		      "the old generation outlived its drain deadline; log:\n%s", log_tail(s.d));
+	char who[96];
+	snprintf(who, sizeof who, "worker pid %ld (generation 1, #0) exited", (long)first[0]);
+	ck_assert_msg(h_log_wait(s.d, who), "log:\n%s", log_tail(s.d));
+	char buf[65536];
+	uint64_t got = sizeof head;
+	for (;;) {
+		ssize_t r = read(c, buf, sizeof buf);
+		if (r <= 0)
+			break;
+		got += (uint64_t)r;
+	}
+	ck_assert_msg(got < (64u << 20), "the download outlived the drain deadline");
+	close(c);
+	ck_assert_int_eq(one_status(s.port, "/tiny.txt"), 200);
+	serve_stop(&s);
+}
+END_TEST
+
 static int pid_cmp(const void *a, const void *b)
 {
 	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
@@ -1850,6 +1903,7 @@ static Suite *ops_suite(void)
 	tcase_add_test(ctl, old_generations_beyond_max_generations_are_killed);
 	tcase_add_test(ctl, a_recycle_whose_replacement_fails_is_retried_and_completes);
 	tcase_add_test(ctl, an_upgrade_whose_new_listener_cannot_bind_keeps_serving);
+	tcase_add_test(ctl, an_old_generation_still_draining_at_its_deadline_is_ended);
 	suite_add_tcase(s, ctl);
 	return s;
 }
