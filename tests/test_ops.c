@@ -1323,24 +1323,48 @@ END_TEST
 
 /* ------------------------------------------------------------------ droverctl */
 
+/* A 64 MiB download nobody reads, far larger than the socket buffers: it
+ * keeps the worker serving it busy. Returns the connection, with the first
+ * STALLED_HEAD bytes (the status line) read. */
+#define STALLED_HEAD 64
+#define STALLED_SIZE ((uint64_t)64 << 20)
+static int stalled_download(struct served *s)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/big.bin", s->site);
+	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert(f >= 0 && ftruncate(f, (off_t)STALLED_SIZE) == 0);
+	close(f);
+	int c = h_connect_tcp(s->port);
+	ck_assert(c >= 0);
+	static const char get[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
+	h_write_all(c, get, sizeof get - 1);
+	char head[STALLED_HEAD];
+	ck_assert(h_read_exact(c, head, sizeof head));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "%.64s", head);
+	return c;
+}
+
+/* Bytes read until EOF or error. */
+static uint64_t read_to_end(int fd)
+{
+	char buf[65536];
+	uint64_t got = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof buf);
+		if (r <= 0)
+			return got;
+		got += (uint64_t)r;
+	}
+}
+
 START_TEST(old_generations_beyond_max_generations_are_killed)
 {
 	struct served s;
 	serve_start(&s, 1, "max_generations = 2\n", "");
 	/* A download far larger than the socket buffers, read by nobody:
 	 * it keeps its generation-1 worker draining. */
-	char path[600];
-	snprintf(path, sizeof path, "%s/big.bin", s.site);
-	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	ck_assert(f >= 0 && ftruncate(f, 64 << 20) == 0);
-	close(f);
-	int c = h_connect_tcp(s.port);
-	ck_assert(c >= 0);
-	static const char get[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
-	h_write_all(c, get, sizeof get - 1);
-	char head[64];
-	ck_assert(h_read_exact(c, head, sizeof head));
-	ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "%.64s", head);
+	int c = stalled_download(&s);
 	pid_t first[4];
 	ck_assert_uint_eq(h_worker_pids(s.d, first, 4), 1);
 
@@ -1354,15 +1378,8 @@ START_TEST(old_generations_beyond_max_generations_are_killed)
 	snprintf(who, sizeof who, "worker pid %ld (generation 1, #0) killed by signal 9", (long)first[0]);
 	ck_assert_msg(h_log_wait(s.d, who), "no reap of %s; log:\n%s", who, log_tail(s.d));
 	/* the cut download ends early, and service goes on in generation 3 */
-	char buf[65536];
-	uint64_t got = sizeof head;
-	for (;;) {
-		ssize_t r = read(c, buf, sizeof buf);
-		if (r <= 0)
-			break;
-		got += (uint64_t)r;
-	}
-	ck_assert_msg(got < (64u << 20), "the killed worker's download completed (%" PRIu64 " bytes)", got);
+	uint64_t got = STALLED_HEAD + read_to_end(c);
+	ck_assert_msg(got < STALLED_SIZE, "the killed worker's download completed (%" PRIu64 " bytes)", got);
 	close(c);
 	struct h_response r;
 	ck_assert(h_http_request(s.port, "HEAD /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r));
@@ -1455,17 +1472,7 @@ START_TEST(an_old_generation_still_draining_at_its_deadline_is_ended)
 	serve_start(&s, 1, "", "");
 	/* shutdown_timeout bounds the drain of an old generation too: make it
 	 * short, then hold a download that nobody reads on generation 1. */
-	char path[600];
-	snprintf(path, sizeof path, "%s/big.bin", s.site);
-	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	ck_assert(f >= 0 && ftruncate(f, 64 << 20) == 0);
-	close(f);
-	int c = h_connect_tcp(s.port);
-	ck_assert(c >= 0);
-	static const char get[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
-	h_write_all(c, get, sizeof get - 1);
-	char head[64];
-	ck_assert(h_read_exact(c, head, sizeof head));
+	int c = stalled_download(&s);
 	pid_t first[2];
 	ck_assert_uint_eq(h_worker_pids(s.d, first, 2), 1);
 
@@ -1487,15 +1494,8 @@ START_TEST(an_old_generation_still_draining_at_its_deadline_is_ended)
 	char who[96];
 	snprintf(who, sizeof who, "worker pid %ld (generation 1, #0) exited", (long)first[0]);
 	ck_assert_msg(h_log_wait(s.d, who), "log:\n%s", log_tail(s.d));
-	char buf[65536];
-	uint64_t got = sizeof head;
-	for (;;) {
-		ssize_t r = read(c, buf, sizeof buf);
-		if (r <= 0)
-			break;
-		got += (uint64_t)r;
-	}
-	ck_assert_msg(got < (64u << 20), "the download outlived the drain deadline");
+	uint64_t got = STALLED_HEAD + read_to_end(c);
+	ck_assert_msg(got < STALLED_SIZE, "the download outlived the drain deadline");
 	close(c);
 	ck_assert_int_eq(one_status(s.port, "/tiny.txt"), 200);
 	serve_stop(&s);
