@@ -18,7 +18,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "core/config.h"
 
 static char tdir[PATH_MAX];      /* private directory for every file written */
 static char tpath[PATH_MAX + 64]; /* the last config file written */

@@ -7,20 +7,20 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "control.h"
-#include "upgrade.h"
+#include "core/chan.h"
+#include "supervisor/upgrade.h"
 
 START_TEST(test_encode_decode_round_trip)
 {
-	static const enum control_type types[] = { CONTROL_READY, CONTROL_RECYCLE_ME, CONTROL_DRAINING, CONTROL_START,
-						    CONTROL_DRAIN, CONTROL_STOP, CONTROL_REOPEN_LOGS };
+	static const enum chan_type types[] = { CHAN_READY, CHAN_RECYCLE_ME, CHAN_DRAINING, CHAN_START,
+						    CHAN_DRAIN, CHAN_STOP, CHAN_REOPEN_LOGS };
 	static const uint64_t args[] = { 0, 1, 0xffffffffull, 0x0123456789abcdefull, UINT64_MAX };
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		for (size_t j = 0; j < sizeof(args) / sizeof(args[0]); j++) {
-			unsigned char buf[CONTROL_MSG_SIZE];
-			struct control_msg in = { .type = types[i], .arg = args[j] }, out;
-			control_encode(&in, buf);
-			ck_assert_int_eq(control_decode(buf, sizeof(buf), &out), 0);
+			unsigned char buf[CHAN_MSG_SIZE];
+			struct chan_msg in = { .type = types[i], .arg = args[j] }, out;
+			chan_encode(&in, buf);
+			ck_assert_int_eq(chan_decode(buf, sizeof(buf), &out), 0);
 			ck_assert_int_eq(out.type, in.type);
 			ck_assert_uint_eq(out.arg, in.arg);
 		}
@@ -31,10 +31,10 @@ END_TEST
 START_TEST(test_encoding_is_fixed_little_endian)
 {
 	/* Images of different builds must agree during a binary upgrade. */
-	unsigned char buf[CONTROL_MSG_SIZE];
-	struct control_msg m = { .type = CONTROL_DRAIN, .arg = 0x0102030405060708ull };
-	control_encode(&m, buf);
-	static const unsigned char want[CONTROL_MSG_SIZE] = { 0x44, 1, 0, 0, 16, 0, 0, 0,
+	unsigned char buf[CHAN_MSG_SIZE];
+	struct chan_msg m = { .type = CHAN_DRAIN, .arg = 0x0102030405060708ull };
+	chan_encode(&m, buf);
+	static const unsigned char want[CHAN_MSG_SIZE] = { 0x44, 1, 0, 0, 16, 0, 0, 0,
 							       8, 7, 6, 5, 4, 3, 2, 1 };
 	ck_assert_mem_eq(buf, want, sizeof(want));
 }
@@ -42,48 +42,48 @@ END_TEST
 
 START_TEST(test_decode_rejects_bad_messages)
 {
-	unsigned char buf[CONTROL_MSG_SIZE + 1];
-	struct control_msg m = { .type = CONTROL_READY, .arg = 7 }, out;
-	control_encode(&m, buf);
-	ck_assert_int_eq(control_decode(buf, CONTROL_MSG_SIZE - 1, &out), -EBADMSG); /* short */
-	ck_assert_int_eq(control_decode(buf, CONTROL_MSG_SIZE + 1, &out), -EBADMSG); /* long */
+	unsigned char buf[CHAN_MSG_SIZE + 1];
+	struct chan_msg m = { .type = CHAN_READY, .arg = 7 }, out;
+	chan_encode(&m, buf);
+	ck_assert_int_eq(chan_decode(buf, CHAN_MSG_SIZE - 1, &out), -EBADMSG); /* short */
+	ck_assert_int_eq(chan_decode(buf, CHAN_MSG_SIZE + 1, &out), -EBADMSG); /* long */
 	buf[0] = 'X';
-	ck_assert_int_eq(control_decode(buf, CONTROL_MSG_SIZE, &out), -EBADMSG); /* magic */
-	control_encode(&m, buf);
+	ck_assert_int_eq(chan_decode(buf, CHAN_MSG_SIZE, &out), -EBADMSG); /* magic */
+	chan_encode(&m, buf);
 	buf[1] = 2;
-	ck_assert_int_eq(control_decode(buf, CONTROL_MSG_SIZE, &out), -EBADMSG); /* version */
-	control_encode(&m, buf);
+	ck_assert_int_eq(chan_decode(buf, CHAN_MSG_SIZE, &out), -EBADMSG); /* version */
+	chan_encode(&m, buf);
 	buf[4] = 99;
-	ck_assert_int_eq(control_decode(buf, CONTROL_MSG_SIZE, &out), -EBADMSG); /* type */
+	ck_assert_int_eq(chan_decode(buf, CHAN_MSG_SIZE, &out), -EBADMSG); /* type */
 }
 END_TEST
 
 START_TEST(test_type_names)
 {
-	ck_assert_str_eq(control_type_name(CONTROL_DRAIN), "DRAIN");
-	ck_assert_str_eq(control_type_name(CONTROL_READY), "READY");
-	ck_assert_str_eq(control_type_name(CONTROL_RECYCLE_ME), "RECYCLE_ME");
-	ck_assert_str_eq(control_type_name((enum control_type)1234), "?");
+	ck_assert_str_eq(chan_type_name(CHAN_DRAIN), "DRAIN");
+	ck_assert_str_eq(chan_type_name(CHAN_READY), "READY");
+	ck_assert_str_eq(chan_type_name(CHAN_RECYCLE_ME), "RECYCLE_ME");
+	ck_assert_str_eq(chan_type_name((enum chan_type)1234), "?");
 }
 END_TEST
 
 START_TEST(test_pair_keeps_message_boundaries_and_reports_eof)
 {
 	int sv[2];
-	ck_assert_int_eq(control_pair(sv), 0);
-	struct control_msg m;
-	ck_assert_int_eq(control_recv(sv[1], &m), -EAGAIN); /* non-blocking, nothing yet */
-	ck_assert_int_eq(control_send(sv[0], CONTROL_READY, 0), 0);
-	ck_assert_int_eq(control_send(sv[0], CONTROL_DRAIN, 123456789), 0);
-	ck_assert_int_eq(control_recv(sv[1], &m), 1);
-	ck_assert_int_eq(m.type, CONTROL_READY);
-	ck_assert_int_eq(control_recv(sv[1], &m), 1);
-	ck_assert_int_eq(m.type, CONTROL_DRAIN);
+	ck_assert_int_eq(chan_pair(sv), 0);
+	struct chan_msg m;
+	ck_assert_int_eq(chan_recv(sv[1], &m), -EAGAIN); /* non-blocking, nothing yet */
+	ck_assert_int_eq(chan_send(sv[0], CHAN_READY, 0), 0);
+	ck_assert_int_eq(chan_send(sv[0], CHAN_DRAIN, 123456789), 0);
+	ck_assert_int_eq(chan_recv(sv[1], &m), 1);
+	ck_assert_int_eq(m.type, CHAN_READY);
+	ck_assert_int_eq(chan_recv(sv[1], &m), 1);
+	ck_assert_int_eq(m.type, CHAN_DRAIN);
 	ck_assert_uint_eq(m.arg, 123456789);
-	ck_assert_int_eq(control_recv(sv[1], &m), -EAGAIN);
+	ck_assert_int_eq(chan_recv(sv[1], &m), -EAGAIN);
 	close(sv[0]);
-	ck_assert_int_eq(control_recv(sv[1], &m), 0); /* the peer is gone */
-	ck_assert_int_eq(control_send(sv[1], CONTROL_READY, 0), -EPIPE);
+	ck_assert_int_eq(chan_recv(sv[1], &m), 0); /* the peer is gone */
+	ck_assert_int_eq(chan_send(sv[1], CHAN_READY, 0), -EPIPE);
 	close(sv[1]);
 }
 END_TEST
@@ -91,10 +91,10 @@ END_TEST
 START_TEST(test_recv_rejects_garbage_datagram)
 {
 	int sv[2];
-	ck_assert_int_eq(control_pair(sv), 0);
+	ck_assert_int_eq(chan_pair(sv), 0);
 	ck_assert_int_eq(write(sv[0], "hello", 5), 5);
-	struct control_msg m;
-	ck_assert_int_eq(control_recv(sv[1], &m), -EBADMSG);
+	struct chan_msg m;
+	ck_assert_int_eq(chan_recv(sv[1], &m), -EBADMSG);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -114,9 +114,9 @@ START_TEST(test_upgrade_state_round_trip)
 						     .address = "unix:/run/a;b,c%d e" };
 	in.n_workers = 2;
 	in.workers[0] = (struct upgrade_worker){ .pid = 100, .generation = 7, .index = 0, .slot = 3,
-						 .control_fd = 9, .state = 1, .drain_deadline_ms = 0 };
+						 .chan_fd = 9, .state = 1, .drain_deadline_ms = 0 };
 	in.workers[1] = (struct upgrade_worker){ .pid = 101, .generation = 6, .index = 1, .slot = 4,
-						 .control_fd = 10, .state = 2, .drain_deadline_ms = 123456789012ull };
+						 .chan_fd = 10, .state = 2, .drain_deadline_ms = 123456789012ull };
 	char env[8192];
 	ck_assert_int_eq(upgrade_encode(&in, env, sizeof(env)), 0);
 	ck_assert_ptr_nonnull(strchr(env, '='));
@@ -132,7 +132,7 @@ START_TEST(test_upgrade_state_round_trip)
 	ck_assert(out.listeners[1].unix_bound);
 	ck_assert_uint_eq(out.n_workers, 2);
 	ck_assert_int_eq(out.workers[1].pid, 101);
-	ck_assert_int_eq(out.workers[1].control_fd, 10);
+	ck_assert_int_eq(out.workers[1].chan_fd, 10);
 	ck_assert_int_eq(out.workers[1].state, 2);
 	ck_assert_uint_eq(out.workers[1].drain_deadline_ms, 123456789012ull);
 }

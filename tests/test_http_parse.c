@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_parse.h"
+#include "proto/http/parse.h"
 
 /* ------------------------------------------------------------ limits */
 

@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 struct timer_log {
 	int order[64];

@@ -23,7 +23,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 
-#include "static.h"
+#include "proto/http/static.h"
 
 /* ------------------------------------------------------- normalisation */
 

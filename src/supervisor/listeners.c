@@ -1,7 +1,7 @@
 /* listen: where listening sockets come from. Order of preference for each
  * [listener NAME]: the one we already hold (reload), one passed in under
  * its name (systemd socket unit, fd store, previous image), then bind(). */
-#include "listen.h"
+#include "supervisor/listeners.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 
 int listen_pool_add(struct listen_pool *pool, int fd, const char *name)
 {

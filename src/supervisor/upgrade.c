@@ -4,7 +4,7 @@
  *   W=pid,gen,index,slot,ctlfd,state,deadline
  * fields separated by ';'. Names never contain ';' (config refuses them);
  * addresses are percent-escaped. */
-#include "upgrade.h"
+#include "supervisor/upgrade.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -72,7 +72,7 @@ int upgrade_encode(const struct upgrade_state *s, char *out, size_t out_len)
 	for (size_t i = 0; r == 0 && i < s->n_workers; i++) {
 		const struct upgrade_worker *w = &s->workers[i];
 		r = upgrade_append(out, out_len, &pos, ";W=%d,%" PRIu32 ",%" PRIu32 ",%d,%d,%d,%" PRIu64,
-				   (int)w->pid, w->generation, w->index, w->slot, w->control_fd, w->state,
+				   (int)w->pid, w->generation, w->index, w->slot, w->chan_fd, w->state,
 				   w->drain_deadline_ms);
 	}
 	return r;
@@ -122,7 +122,7 @@ int upgrade_decode(const char *value, struct upgrade_state *s)
 			struct upgrade_worker *w = &s->workers[s->n_workers];
 			int pid;
 			if (sscanf(field, "W=%d,%" SCNu32 ",%" SCNu32 ",%d,%d,%d,%" SCNu64, &pid, &w->generation,
-				   &w->index, &w->slot, &w->control_fd, &w->state, &w->drain_deadline_ms) != 7)
+				   &w->index, &w->slot, &w->chan_fd, &w->state, &w->drain_deadline_ms) != 7)
 				return -EINVAL;
 			w->pid = pid;
 			s->n_workers++;
@@ -151,5 +151,5 @@ void upgrade_set_inherit(const struct upgrade_state *s, bool inherit)
 	for (size_t i = 0; i < s->n_listeners; i++)
 		upgrade_fd_inherit(s->listeners[i].fd, inherit);
 	for (size_t i = 0; i < s->n_workers; i++)
-		upgrade_fd_inherit(s->workers[i].control_fd, inherit);
+		upgrade_fd_inherit(s->workers[i].chan_fd, inherit);
 }

@@ -1,5 +1,5 @@
 /* log: stderr lines, with "<N>" priority prefixes for the journal. */
-#include "log.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <stdbool.h>

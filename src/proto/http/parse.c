@@ -10,7 +10,7 @@
  * calls never changes the answer.
  *
  * Nothing here allocates; results point into the caller's buffer. */
-#include "http_parse.h"
+#include "proto/http/parse.h"
 
 #include <limits.h>
 #include <string.h>

@@ -6,7 +6,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* O_PATH, timegm; autoconf defines it in the real build */
 #endif
-#include "static.h"
+#include "proto/http/static.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* asprintf, strndup; configure passes it too */
 #endif
-#include "config.h"
+#include "core/config.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -24,8 +24,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "scoreboard.h"
+#include "core/log.h"
+#include "core/scoreboard.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"

@@ -1,5 +1,5 @@
 /* conn: the parts of a connection every protocol shares. */
-#include "conn.h"
+#include "worker/conn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "worker.h"
+#include "worker/worker.h"
 
 void conn_init(struct conn *c, struct worker *w, const struct worker_listener *l, int fd,
 	       const struct sockaddr *peer, socklen_t peer_len, const struct conn_ops *ops)

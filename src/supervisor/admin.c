@@ -1,5 +1,5 @@
 /* ctl: the control socket's address and plumbing, shared by both ends. */
-#include "ctl.h"
+#include "supervisor/admin.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 #define RUNSTATEDIR "/run"
 #endif
 
-void ctl_socket_path(const char *configured, char *out, size_t out_len)
+void admin_socket_path(const char *configured, char *out, size_t out_len)
 {
 	if (configured) {
 		if (strcmp(configured, "off") == 0)
@@ -44,7 +44,7 @@ static int ctl_address(const char *path, struct sockaddr_un *sun)
 	return 0;
 }
 
-int ctl_connect(const char *path)
+int admin_connect(const char *path)
 {
 	struct sockaddr_un sun;
 	int r = ctl_address(path, &sun);
@@ -61,7 +61,7 @@ int ctl_connect(const char *path)
 	return fd;
 }
 
-int ctl_listen(const char *path)
+int admin_listen(const char *path)
 {
 	struct sockaddr_un sun;
 	int r = ctl_address(path, &sun);
@@ -76,7 +76,7 @@ int ctl_listen(const char *path)
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 			return -errno;
 	}
-	int probe = ctl_connect(path);
+	int probe = admin_connect(path);
 	if (probe >= 0) {
 		close(probe);
 		return -EADDRINUSE; /* another drover answers there */

@@ -10,10 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "ctl.h"
+#include "core/config.h"
+#include "supervisor/admin.h"
 
-enum { CTL_EXIT_OK = 0, CTL_EXIT_FAILED = 1, CTL_EXIT_USAGE = 2, CTL_EXIT_UNREACHABLE = 3 };
+enum { ADMIN_EXIT_OK = 0, ADMIN_EXIT_FAILED = 1, ADMIN_EXIT_USAGE = 2, ADMIN_EXIT_UNREACHABLE = 3 };
 
 static void droverctl_usage(FILE *out)
 {
@@ -62,20 +62,20 @@ int main(int argc, char *argv[])
 			wait_s = strtol(optarg, NULL, 10);
 			if (wait_s <= 0) {
 				fprintf(stderr, "droverctl: --wait needs a positive number of seconds\n");
-				return CTL_EXIT_USAGE;
+				return ADMIN_EXIT_USAGE;
 			}
 			break;
 		case 'h':
 			droverctl_usage(stdout);
-			return CTL_EXIT_OK;
+			return ADMIN_EXIT_OK;
 		default:
 			droverctl_usage(stderr);
-			return CTL_EXIT_USAGE;
+			return ADMIN_EXIT_USAGE;
 		}
 	}
 	if (optind + 1 != argc) {
 		droverctl_usage(stderr);
-		return CTL_EXIT_USAGE;
+		return ADMIN_EXIT_USAGE;
 	}
 	const char *cmd = argv[optind];
 	static const char *const known[] = { "status", "reload", "upgrade", "reopen-logs", "stop" };
@@ -85,7 +85,7 @@ int main(int argc, char *argv[])
 	if (!ok) {
 		fprintf(stderr, "droverctl: unknown command '%s'\n", cmd);
 		droverctl_usage(stderr);
-		return CTL_EXIT_USAGE;
+		return ADMIN_EXIT_USAGE;
 	}
 
 	char path[108];
@@ -98,31 +98,31 @@ int main(int argc, char *argv[])
 		char err[4096];
 		struct config *cfg = NULL;
 		if (config_load(cp, &cfg, err, sizeof(err)) == 0) {
-			ctl_socket_path(cfg->server.control_socket, path, sizeof(path));
+			admin_socket_path(cfg->server.control_socket, path, sizeof(path));
 			config_free(cfg);
 		} else {
 			/* A broken file must not stop "reload" from reaching drover:
 			 * drover itself reports what is wrong with it. */
 			if (config_path)
 				fprintf(stderr, "droverctl: cannot read %s, using the default control socket\n", cp);
-			ctl_socket_path(NULL, path, sizeof(path));
+			admin_socket_path(NULL, path, sizeof(path));
 		}
 	}
 	if (!path[0]) {
 		fprintf(stderr, "droverctl: the control socket is disabled (control_socket = off)\n");
-		return CTL_EXIT_UNREACHABLE;
+		return ADMIN_EXIT_UNREACHABLE;
 	}
-	int fd = ctl_connect(path);
+	int fd = admin_connect(path);
 	if (fd < 0) {
 		fprintf(stderr, "droverctl: cannot reach drover at %s: %s\n", path, strerror(-fd));
-		return CTL_EXIT_UNREACHABLE;
+		return ADMIN_EXIT_UNREACHABLE;
 	}
-	char line[CTL_LINE_MAX];
+	char line[ADMIN_LINE_MAX];
 	snprintf(line, sizeof(line), "%s\n", cmd);
 	if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0) {
 		fprintf(stderr, "droverctl: cannot send to %s: %s\n", path, strerror(errno));
 		close(fd);
-		return CTL_EXIT_UNREACHABLE;
+		return ADMIN_EXIT_UNREACHABLE;
 	}
 	/* Read until drover closes; the last line is "OK ..." or "ERR ...". */
 	static char reply[65536];
@@ -133,7 +133,7 @@ int main(int argc, char *argv[])
 		if (r == 0) {
 			fprintf(stderr, "droverctl: no answer from drover within %lds\n", wait_s);
 			close(fd);
-			return CTL_EXIT_FAILED;
+			return ADMIN_EXIT_FAILED;
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -155,13 +155,13 @@ int main(int argc, char *argv[])
 			printf("%.*s\n", (int)(last - reply - 1), reply);
 		if (last[2] == ' ')
 			printf("%s\n", last + 3);
-		return CTL_EXIT_OK;
+		return ADMIN_EXIT_OK;
 	}
 	if (strncmp(last, "ERR", 3) == 0) {
 		fprintf(stderr, "droverctl: %s failed: %s\n", cmd, last[3] ? last + 4 : "unknown error");
-		return CTL_EXIT_FAILED;
+		return ADMIN_EXIT_FAILED;
 	}
 	fprintf(stderr, "droverctl: %s: drover closed the connection without an answer%s\n", cmd,
 		strcmp(cmd, "stop") == 0 || strcmp(cmd, "upgrade") == 0 ? " (it may be restarting)" : "");
-	return CTL_EXIT_FAILED;
+	return ADMIN_EXIT_FAILED;
 }

@@ -1,16 +1,16 @@
 /* echo: RFC 862. Bytes are copied from the socket into one bounded buffer
  * and back out; while the buffer is full we stop reading, so a client that
  * does not read stalls only itself (TCP flow control pushes back on it). */
-#include "echo.h"
+#include "proto/echo.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-#include "config.h"
-#include "conn.h"
-#include "loop.h"
-#include "scoreboard.h"
-#include "worker.h"
+#include "core/config.h"
+#include "worker/conn.h"
+#include "core/loop.h"
+#include "core/scoreboard.h"
+#include "worker/worker.h"
 
 struct echo_conn {
 	struct conn base; /* first: the worker sees a struct conn */

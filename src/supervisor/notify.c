@@ -1,6 +1,6 @@
 /* notify: sd_notify(3) from the supervisor. Everything is a no-op without
  * NOTIFY_SOCKET, so drover runs the same outside systemd. */
-#include "notify.h"
+#include "supervisor/notify.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 
 static bool notify_on;
 static uint64_t notify_wd_ms;

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "core/config.h"
 
 struct conn;
 struct loop;
@@ -29,7 +29,7 @@ struct worker_params {
 	int slot;
 	uint32_t generation;
 	uint32_t index;
-	int control_fd;
+	int chan_fd;
 	const struct worker_listener *listeners;
 	size_t n_listeners;
 };

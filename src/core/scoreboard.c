@@ -1,6 +1,6 @@
 /* scoreboard: a memfd mapping shared by the supervisor and its workers,
  * created before the first fork and handed over across a binary upgrade. */
-#include "scoreboard.h"
+#include "core/scoreboard.h"
 
 #include <errno.h>
 #include <string.h>
@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 #define SCOREBOARD_MAGIC 0x44525642u /* "DRVB" */
 #define SCOREBOARD_VERSION 1u

@@ -1,6 +1,6 @@
 /* worker: accept, hand off to the protocol, heartbeat, drain. One process,
  * one loop, no threads: every connection is read and written only here. */
-#include "worker.h"
+#include "worker/worker.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -14,13 +14,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "conn.h"
-#include "control.h"
-#include "echo.h"
-#include "http.h"
-#include "log.h"
-#include "loop.h"
-#include "scoreboard.h"
+#include "worker/conn.h"
+#include "core/chan.h"
+#include "proto/echo.h"
+#include "proto/http/http.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/scoreboard.h"
 
 #define WORKER_ACCEPT_BATCH 8      /* accepts per wake-up: serving is not starved, and a burst
                                     * of connections wakes the other workers too (EPOLLEXCLUSIVE) */
@@ -33,7 +33,7 @@ struct worker {
 	struct scoreboard *sb;
 	struct scoreboard_slot *slot;
 	uint32_t generation;
-	int control_fd;
+	int chan_fd;
 	int signal_fd;
 	struct worker_listener *listeners;
 	size_t n_listeners;
@@ -204,7 +204,7 @@ void worker_request_done(struct worker *w)
 		w->recycle_sent = true;
 		log_info("served %llu requests (max_requests), asking to be replaced",
 			 (unsigned long long)w->requests);
-		control_send(w->control_fd, CONTROL_RECYCLE_ME, w->requests);
+		chan_send(w->chan_fd, CHAN_RECYCLE_ME, w->requests);
 	}
 }
 
@@ -252,7 +252,7 @@ static void worker_drain(struct worker *w, uint64_t deadline_ms)
 		w->listeners[i].fd = -1;
 	}
 	sb_store32(&w->slot->state, SLOT_DRAINING);
-	control_send(w->control_fd, CONTROL_DRAINING, w->n_conns);
+	chan_send(w->chan_fd, CHAN_DRAINING, w->n_conns);
 	log_info("draining %zu connection(s)", w->n_conns);
 	if (w->n_conns == 0)
 		worker_exit(w, 0);
@@ -270,8 +270,8 @@ static void worker_control(struct loop *loop, int fd, unsigned events, void *arg
 {
 	struct worker *w = arg;
 	for (;;) {
-		struct control_msg m;
-		int r = control_recv(fd, &m);
+		struct chan_msg m;
+		int r = chan_recv(fd, &m);
 		if (r == -EAGAIN)
 			return;
 		if (r <= 0) {
@@ -284,22 +284,22 @@ static void worker_control(struct loop *loop, int fd, unsigned events, void *arg
 			return;
 		}
 		switch (m.type) {
-		case CONTROL_DRAIN:
+		case CHAN_DRAIN:
 			worker_drain(w, m.arg);
 			break;
-		case CONTROL_STOP:
+		case CHAN_STOP:
 			worker_close_all(w);
 			worker_exit(w, 0);
-		case CONTROL_REOPEN_LOGS:
+		case CHAN_REOPEN_LOGS:
 			if (w->http_ready)
 				http_reopen_logs(w);
 			break;
-		case CONTROL_START:
+		case CHAN_START:
 			w->started = true;
 			worker_update_accepting(w);
 			break;
 		default:
-			log_warning("unexpected %s on the control channel", control_type_name(m.type));
+			log_warning("unexpected %s on the control channel", chan_type_name(m.type));
 			break;
 		}
 	}
@@ -385,7 +385,7 @@ void worker_main(const struct worker_params *p)
 	w->sb = p->sb;
 	w->slot = &p->sb->slots[p->slot];
 	w->generation = p->generation;
-	w->control_fd = p->control_fd;
+	w->chan_fd = p->chan_fd;
 	w->n_listeners = p->n_listeners;
 	w->listeners = calloc(p->n_listeners ? p->n_listeners : 1, sizeof(*w->listeners));
 	w->registered = calloc(p->n_listeners ? p->n_listeners : 1, sizeof(*w->registered));
@@ -445,13 +445,13 @@ void worker_main(const struct worker_params *p)
 	loop_timer_init(&w->fd_pause_timer, worker_fd_pause_done, w);
 	loop_timer_init(&w->drain_timer, worker_drain_deadline, w);
 	loop_timer_arm(w->loop, &w->heartbeat, WORKER_HEARTBEAT_MS);
-	if (loop_add_fd(w->loop, w->control_fd, LOOP_READ, worker_control, w) < 0) {
+	if (loop_add_fd(w->loop, w->chan_fd, LOOP_READ, worker_control, w) < 0) {
 		log_error("cannot watch the control channel");
 		_exit(1);
 	}
 	/* READY now, accept on START: systemd hears READY=1 before anyone is served. */
 	sb_store32(&w->slot->state, SLOT_READY);
-	control_send(w->control_fd, CONTROL_READY, 0);
+	chan_send(w->chan_fd, CHAN_READY, 0);
 	log_debug("ready");
 
 	r = loop_run(w->loop);

@@ -47,7 +47,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* O_PATH, dup3 */
 #endif
-#include "http.h"
+#include "proto/http/http.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -69,13 +69,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conn.h"
-#include "http_parse.h"
-#include "log.h"
-#include "loop.h"
-#include "scoreboard.h"
-#include "static.h"
-#include "worker.h"
+#include "worker/conn.h"
+#include "proto/http/parse.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/scoreboard.h"
+#include "proto/http/static.h"
+#include "worker/worker.h"
 
 #ifdef PACKAGE_VERSION
 #define HTTP_SERVER_NAME "drover/" PACKAGE_VERSION

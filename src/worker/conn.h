@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 struct worker;
 struct worker_listener;

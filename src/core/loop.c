@@ -1,5 +1,5 @@
 /* loop: epoll behind a small API, plus a binary min-heap of timers. */
-#include "loop.h"
+#include "core/loop.h"
 
 #include <errno.h>
 #include <stdlib.h>

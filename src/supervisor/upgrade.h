@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"
+#include "core/config.h"
 
 #define UPGRADE_ENV "DROVER_UPGRADE_STATE"
 #define UPGRADE_MAX_WORKERS 256
@@ -28,7 +28,7 @@ struct upgrade_worker {
 	uint32_t generation;
 	uint32_t index;
 	int slot;
-	int control_fd;
+	int chan_fd;
 	int state; /* the supervisor's view: 0 starting, 1 ready, 2 draining */
 	uint64_t drain_deadline_ms;
 };

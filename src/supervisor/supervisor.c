@@ -3,7 +3,7 @@
  * without closing a listener, and talks to systemd. It never accepts a
  * client. Everything it reacts to arrives through one loop: a signalfd,
  * the workers' control sockets, the control socket and timers. */
-#include "supervisor.h"
+#include "supervisor/supervisor.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,16 +22,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "control.h"
-#include "ctl.h"
-#include "listen.h"
-#include "log.h"
-#include "loop.h"
-#include "notify.h"
-#include "scoreboard.h"
-#include "upgrade.h"
-#include "worker.h"
+#include "core/config.h"
+#include "core/chan.h"
+#include "supervisor/admin.h"
+#include "supervisor/listeners.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "supervisor/notify.h"
+#include "core/scoreboard.h"
+#include "supervisor/upgrade.h"
+#include "worker/worker.h"
 
 #define SUP_TICK_MS 250             /* hung detection, drain deadlines, STATUS= */
 #define SUP_QUICK_DEATH_MS 10000    /* a worker dying sooner than this after start backs off */
@@ -51,7 +51,7 @@ struct sup_worker {
 	uint32_t generation;
 	uint32_t index;
 	int slot;
-	int control_fd;
+	int chan_fd;
 	enum sup_worker_state state;
 	bool wants_recycle;     /* sent RECYCLE_ME: start a replacement, then drain it */
 	pid_t replaces;         /* drain this pid once we are READY (max_requests) */
@@ -72,7 +72,7 @@ enum sup_wait { WAIT_NONE, WAIT_RELOAD, WAIT_UPGRADE };
 struct sup_client {
 	struct sup_client *next;
 	int fd;
-	char buf[CTL_LINE_MAX];
+	char buf[ADMIN_LINE_MAX];
 	size_t len;
 	enum sup_wait waiting;
 	uint64_t reload_seq;
@@ -244,7 +244,7 @@ static uint64_t sup_worker_stop_deadline(void);
 static struct sup_worker *sup_fork(uint32_t index, pid_t replaces)
 {
 	int sv[2];
-	int r = control_pair(sv);
+	int r = chan_pair(sv);
 	if (r < 0) {
 		log_errno(LOG_ERR, r, "cannot create a control channel");
 		return NULL;
@@ -285,7 +285,7 @@ static struct sup_worker *sup_fork(uint32_t index, pid_t replaces)
 			.slot = slot,
 			.generation = sup.generation,
 			.index = index,
-			.control_fd = sv[1],
+			.chan_fd = sv[1],
 			.listeners = sup.wl,
 			.n_listeners = sup.n_listeners,
 		};
@@ -297,7 +297,7 @@ static struct sup_worker *sup_fork(uint32_t index, pid_t replaces)
 	w->generation = sup.generation;
 	w->index = index;
 	w->slot = slot;
-	w->control_fd = sv[0];
+	w->chan_fd = sv[0];
 	w->state = SW_STARTING;
 	w->replaces = replaces;
 	w->started_ms = loop_clock_ms();
@@ -316,7 +316,7 @@ static void sup_drain_worker(struct sup_worker *w, uint64_t deadline_ms)
 		return;
 	w->state = SW_DRAINING;
 	w->drain_deadline_ms = deadline_ms;
-	int r = control_send(w->control_fd, CONTROL_DRAIN, deadline_ms);
+	int r = chan_send(w->chan_fd, CHAN_DRAIN, deadline_ms);
 	if (r < 0 && r != -EPIPE && r != -ECONNRESET)
 		log_errno(LOG_WARNING, r, "cannot send DRAIN to worker pid %d", (int)w->pid);
 }
@@ -496,7 +496,7 @@ static void sup_client_command(struct sup_client *c, const char *cmd)
 		sup_reply(c, "OK stopping\n");
 		sup_stop(false);
 	} else {
-		char line[CTL_LINE_MAX + 64];
+		char line[ADMIN_LINE_MAX + 64];
 		snprintf(line, sizeof(line), "ERR unknown command '%s'\n", cmd);
 		sup_reply(c, line);
 	}
@@ -581,7 +581,7 @@ static void sup_generation_ready(void)
 		sup.serving = true;
 		for (struct sup_worker *w = sup.workers; w; w = w->next)
 			if (w->generation == sup.generation && w->state == SW_READY)
-				control_send(w->control_fd, CONTROL_START, 0);
+				chan_send(w->chan_fd, CHAN_START, 0);
 	}
 	if (sup.reloading || sup.upgrading) {
 		bool was_upgrade = sup.upgrading;
@@ -646,8 +646,8 @@ static void sup_reap(void)
 		bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 		log_msg(expected && clean ? LOG_INFO : LOG_WARNING, "worker pid %d (generation %u, #%u) %s",
 			(int)pid, w->generation, w->index, how);
-		loop_del_fd(sup.loop, w->control_fd);
-		close(w->control_fd);
+		loop_del_fd(sup.loop, w->chan_fd);
+		close(w->chan_fd);
 		scoreboard_slot_free(sup.sb, w->slot);
 		if (!expected && w->generation == sup.generation && w->index < SCOREBOARD_SLOTS) {
 			struct sup_respawn *rs = &sup.respawn[w->index];
@@ -684,8 +684,8 @@ static void sup_worker_control(struct loop *loop, int fd, unsigned events, void 
 {
 	struct sup_worker *w = arg;
 	for (;;) {
-		struct control_msg m;
-		int r = control_recv(fd, &m);
+		struct chan_msg m;
+		int r = chan_recv(fd, &m);
 		if (r == -EAGAIN)
 			return;
 		if (r == -EBADMSG) {
@@ -699,7 +699,7 @@ static void sup_worker_control(struct loop *loop, int fd, unsigned events, void 
 			return;
 		}
 		switch (m.type) {
-		case CONTROL_READY:
+		case CHAN_READY:
 			if (w->state == SW_STARTING)
 				w->state = SW_READY;
 			if (sup.stopping) {
@@ -717,11 +717,11 @@ static void sup_worker_control(struct loop *loop, int fd, unsigned events, void 
 				break;
 			}
 			if (sup.serving)
-				control_send(w->control_fd, CONTROL_START, 0);
+				chan_send(w->chan_fd, CHAN_START, 0);
 			sup_generation_ready();
 			sup_update_status();
 			break;
-		case CONTROL_RECYCLE_ME:
+		case CHAN_RECYCLE_ME:
 			if (w->wants_recycle || w->state != SW_READY || sup.stopping)
 				break;
 			if (w->generation != sup.generation) {
@@ -734,11 +734,11 @@ static void sup_worker_control(struct loop *loop, int fd, unsigned events, void 
 			log_info("worker pid %d reached max_requests; starting its replacement", (int)w->pid);
 			sup_fill();
 			break;
-		case CONTROL_DRAINING:
+		case CHAN_DRAINING:
 			w->state = SW_DRAINING;
 			break;
 		default:
-			log_warning("unexpected %s from worker pid %d", control_type_name(m.type), (int)w->pid);
+			log_warning("unexpected %s from worker pid %d", chan_type_name(m.type), (int)w->pid);
 			break;
 		}
 	}
@@ -804,7 +804,7 @@ static void sup_stop(bool fast)
 	}
 	for (struct sup_worker *w = sup.workers; w; w = w->next) {
 		if (fast)
-			control_send(w->control_fd, CONTROL_STOP, 0);
+			chan_send(w->chan_fd, CHAN_STOP, 0);
 		else
 			sup_drain_worker(w, sup_worker_stop_deadline());
 	}
@@ -818,7 +818,7 @@ static void sup_reopen_logs(void)
 {
 	log_info("reopening log files");
 	for (struct sup_worker *w = sup.workers; w; w = w->next)
-		control_send(w->control_fd, CONTROL_REOPEN_LOGS, 0);
+		chan_send(w->chan_fd, CHAN_REOPEN_LOGS, 0);
 }
 
 /* user/group must exist, and without root we must already be them. */
@@ -1206,7 +1206,7 @@ static void sup_upgrade(struct sup_client *c)
 		u->generation = w->generation;
 		u->index = w->index;
 		u->slot = w->slot;
-		u->control_fd = w->control_fd;
+		u->chan_fd = w->chan_fd;
 		u->state = (int)w->state;
 		u->drain_deadline_ms = w->drain_deadline_ms;
 	}
@@ -1297,13 +1297,13 @@ static int sup_adopt(const char *value, struct listen_pool *pool)
 		w->generation = u->generation;
 		w->index = u->index;
 		w->slot = own_board ? -1 : u->slot;
-		w->control_fd = u->control_fd;
+		w->chan_fd = u->chan_fd;
 		w->state = (enum sup_worker_state)u->state;
 		w->drain_deadline_ms = u->drain_deadline_ms;
 		w->started_ms = loop_clock_ms() - SUP_QUICK_DEATH_MS;
 		w->next = sup.workers;
 		sup.workers = w;
-		if (loop_add_fd(sup.loop, w->control_fd, LOOP_READ, sup_worker_control, w) < 0)
+		if (loop_add_fd(sup.loop, w->chan_fd, LOOP_READ, sup_worker_control, w) < 0)
 			log_warning("cannot watch adopted worker pid %d", (int)w->pid);
 	}
 	log_notice("binary upgrade: adopted generation %u (%zu worker(s), %zu listener(s))", st.generation,
@@ -1597,9 +1597,9 @@ int supervisor_run(struct config *cfg, const char *argv0, char *const argv[])
 	}
 
 	if (sup.ctl_fd < 0) {
-		ctl_socket_path(cfg->server.control_socket, sup.ctl_path, sizeof(sup.ctl_path));
+		admin_socket_path(cfg->server.control_socket, sup.ctl_path, sizeof(sup.ctl_path));
 		if (sup.ctl_path[0]) {
-			sup.ctl_fd = ctl_listen(sup.ctl_path);
+			sup.ctl_fd = admin_listen(sup.ctl_path);
 			if (sup.ctl_fd < 0) {
 				/* An explicit path must work; the default is best effort (a
 				 * second instance, or no permission on /run). */
@@ -1615,7 +1615,7 @@ int supervisor_run(struct config *cfg, const char *argv0, char *const argv[])
 			}
 		}
 	} else {
-		ctl_socket_path(cfg->server.control_socket, sup.ctl_path, sizeof(sup.ctl_path));
+		admin_socket_path(cfg->server.control_socket, sup.ctl_path, sizeof(sup.ctl_path));
 		sup.ctl_owned = true;
 	}
 	if (sup.ctl_fd >= 0)
