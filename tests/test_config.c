@@ -19,6 +19,10 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "proto/echo.h"
+#include "proto/http/http.h"
+#include "proto/protocols.h"
+#include "worker/proto.h"
 
 static char tdir[PATH_MAX];      /* private directory for every file written */
 static char tpath[PATH_MAX + 64]; /* the last config file written */
@@ -190,14 +194,14 @@ START_TEST(test_full_file_every_key)
 	ck_assert_int_eq(w->address.kind, ADDR_INET);
 	ck_assert_str_eq(w->address.text, "[::1]:8443");
 	ck_assert_int_eq(w->address.sa.ss_family, AF_INET6);
-	ck_assert_int_eq(w->protocol, PROTO_HTTP);
+	ck_assert_str_eq(w->protocol, "http");
 	ck_assert_int_eq(w->backlog, 128);
 	ck_assert_int_eq(w->status, true);
 	ck_assert_uint_eq(w->line, 17);
 	const struct config_listener *d = &cfg->listeners[1];
 	ck_assert_str_eq(d->name, "diag");
 	ck_assert_int_eq(d->address.kind, ADDR_UNIX);
-	ck_assert_int_eq(d->protocol, PROTO_ECHO);
+	ck_assert_str_eq(d->protocol, "echo");
 	ck_assert_uint_eq(d->mode, 0600);
 	ck_assert_int_eq(d->status, false);
 	ck_assert_int_eq(d->backlog, 511);
@@ -296,7 +300,7 @@ START_TEST(test_listener_defaults)
 	ck_assert_str_eq(l->name, "http");
 	ck_assert_int_eq(l->address.kind, ADDR_NONE);
 	ck_assert_str_eq(l->address.text, "");
-	ck_assert_int_eq(l->protocol, PROTO_HTTP);
+	ck_assert_str_eq(l->protocol, "http");
 	ck_assert_int_eq(l->backlog, 511);
 	ck_assert_uint_eq(l->mode, 0666);
 	ck_assert_int_eq(l->status, false);
@@ -386,7 +390,7 @@ START_TEST(test_shipped_config)
 	const struct config_listener *l = config_find_listener(cfg, "http");
 	ck_assert_ptr_nonnull(l);
 	ck_assert_str_eq(l->address.text, "127.0.0.1:8080");
-	ck_assert_int_eq(l->protocol, PROTO_HTTP);
+	ck_assert_str_eq(l->protocol, "http");
 	ck_assert_str_eq(cfg->http.access_log, "stderr");
 	ck_assert_int_eq(cfg->http.root[0], '/');
 	snprintf(want, sizeof(want), "%s/www", "/etc");
@@ -562,15 +566,16 @@ START_TEST(test_protocol_and_mode)
 {
 	struct config *cfg = load_ok("[listener e]\naddress = unix:/tmp/e.sock\nprotocol = echo\n"
 				     "mode = 660\n");
-	ck_assert_int_eq(cfg->listeners[0].protocol, PROTO_ECHO);
+	ck_assert_str_eq(cfg->listeners[0].protocol, "echo");
 	ck_assert_uint_eq(cfg->listeners[0].mode, 0660);
 	config_free(cfg);
 	assert_bad_value("listener web", "protocol", "gopher", "expected http or echo");
 	assert_bad_value("listener web", "mode", "0668", "expected octal permissions like 0660");
 	assert_bad_value("listener web", "mode", "01777", "expected octal permissions like 0660");
 	assert_bad_value("listener web", "mode", "", "expected octal permissions like 0660");
-	ck_assert_str_eq(config_protocol_name(PROTO_HTTP), "http");
-	ck_assert_str_eq(config_protocol_name(PROTO_ECHO), "echo");
+	ck_assert_ptr_eq(proto_find("http"), &proto_http);
+	ck_assert_ptr_eq(proto_find("ECHO"), &proto_echo);
+	ck_assert_ptr_null(proto_find("gopher"));
 }
 END_TEST
 
@@ -1031,7 +1036,7 @@ START_TEST(test_find_listener)
 				     "[listener echo]\nprotocol = echo\naddress = unix:/run/e\n");
 	const struct config_listener *l = config_find_listener(cfg, "echo");
 	ck_assert_ptr_eq(l, &cfg->listeners[1]);
-	ck_assert_int_eq(l->protocol, PROTO_ECHO);
+	ck_assert_str_eq(l->protocol, "echo");
 	ck_assert_ptr_eq(config_find_listener(cfg, "http"), &cfg->listeners[0]);
 	ck_assert_ptr_null(config_find_listener(cfg, "HTTP"));
 	ck_assert_ptr_null(config_find_listener(cfg, "ftp"));
@@ -1122,6 +1127,7 @@ static Suite *config_suite(void)
 
 int main(void)
 {
+	proto_register(protocols);
 	const char *tmp = getenv("TMPDIR");
 	snprintf(tdir, sizeof(tdir), "%s/drover-test-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(tdir)) {

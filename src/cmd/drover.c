@@ -8,6 +8,8 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "supervisor/supervisor.h"
+#include "proto/protocols.h"
+#include "worker/proto.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"
@@ -33,6 +35,7 @@ static void main_usage(FILE *out)
 
 int main(int argc, char *argv[])
 {
+	proto_register(protocols);
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "test", no_argument, NULL, 't' },

@@ -12,6 +12,8 @@
 
 #include "core/config.h"
 #include "supervisor/admin.h"
+#include "proto/protocols.h"
+#include "worker/proto.h"
 
 enum { ADMIN_EXIT_OK = 0, ADMIN_EXIT_FAILED = 1, ADMIN_EXIT_USAGE = 2, ADMIN_EXIT_UNREACHABLE = 3 };
 
@@ -39,6 +41,7 @@ static void droverctl_usage(FILE *out)
 
 int main(int argc, char *argv[])
 {
+	proto_register(protocols);
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -514,15 +516,47 @@ static bool config_address_equal(const struct config_address *a, const struct co
 	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
 }
 
-const char *config_protocol_name(enum config_protocol p)
+int config_identity(const struct config *cfg, struct config_identity *id, const char **missing)
 {
-	switch (p) {
-	case PROTO_HTTP:
-		return "http";
-	case PROTO_ECHO:
-		return "echo";
+	id->uid = geteuid();
+	id->gid = getegid();
+	id->name[0] = '\0';
+	if (cfg->server.user) {
+		struct passwd *pw = getpwnam(cfg->server.user);
+		if (!pw) {
+			*missing = "user";
+			return -ESRCH;
+		}
+		id->uid = pw->pw_uid;
+		id->gid = pw->pw_gid;
+		snprintf(id->name, sizeof(id->name), "%s", pw->pw_name);
 	}
-	return "unknown";
+	if (cfg->server.group) {
+		struct group *gr = getgrnam(cfg->server.group);
+		if (!gr) {
+			*missing = "group";
+			return -ESRCH;
+		}
+		id->gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+static const struct config_protocol *config_protocols;
+static size_t config_n_protocols;
+
+void config_set_protocols(const struct config_protocol *list, size_t n)
+{
+	config_protocols = list;
+	config_n_protocols = n;
+}
+
+static const struct config_protocol *config_protocol_find(const char *name)
+{
+	for (size_t i = 0; i < config_n_protocols; i++)
+		if (strcasecmp(config_protocols[i].name, name) == 0)
+			return &config_protocols[i];
+	return NULL;
 }
 
 /* ------------------------------------------------------------ key parsers */
@@ -870,18 +904,19 @@ static int config_key_address(struct config_parser *p, const struct config_key *
 static int config_key_protocol(struct config_parser *p, const struct config_key *key,
 			       void *field, const char *value, char *why, size_t why_len)
 {
-	enum config_protocol proto;
 	(void)p;
 	(void)key;
-	if (strcasecmp(value, "http") == 0)
-		proto = PROTO_HTTP;
-	else if (strcasecmp(value, "echo") == 0)
-		proto = PROTO_ECHO;
-	else {
-		snprintf(why, why_len, "expected http or echo");
+	const struct config_protocol *proto = config_protocol_find(value);
+	if (!proto) {
+		/* "expected http or echo": the registered names, in table order */
+		size_t off = (size_t)snprintf(why, why_len, "expected");
+		for (size_t i = 0; i < config_n_protocols && off < why_len; i++)
+			off += (size_t)snprintf(why + off, why_len - off, "%s %s", i ? " or" : "",
+						config_protocols[i].name);
 		return -EINVAL;
 	}
-	memcpy(field, &proto, sizeof(proto));
+	char *out = field;
+	snprintf(out, CONFIG_PROTO_NAME_MAX + 1, "%s", proto->name);
 	return 0;
 }
 
@@ -968,7 +1003,7 @@ static bool config_begin_section(struct config_parser *p, const char *name)
 	memset(l, 0, sizeof(*l));
 	memcpy(l->name, lname, strlen(lname) + 1);
 	l->address.kind = ADDR_NONE;
-	l->protocol = PROTO_HTTP;
+	snprintf(l->protocol, sizeof(l->protocol), "%s", config_n_protocols ? config_protocols[0].name : "");
 	l->backlog = 511;
 	l->mode = 0666;
 	l->status = false;
@@ -1244,11 +1279,19 @@ static void config_check_all(struct config_parser *p)
 				     l->name, l->address.text, cfg->listeners[j].name);
 			break;
 		}
-		if (l->status && l->protocol != PROTO_HTTP)
+		const struct config_protocol *lp = config_protocol_find(l->protocol);
+		if (l->status && !(lp && lp->status)) {
+			const char *with = "";
+			for (size_t k = 0; k < config_n_protocols; k++)
+				if (config_protocols[k].status) {
+					with = config_protocols[k].name;
+					break;
+				}
 			config_error(p, p->listener_seen[i][status],
 				     "[listener %s] status: expected no, because the status endpoint "
-				     "needs protocol = http and this listener is %s",
-				     l->name, config_protocol_name(l->protocol));
+				     "needs protocol = %s and this listener is %s",
+				     l->name, with, l->protocol);
+		}
 	}
 
 	const struct config_http *h = &cfg->http;

@@ -13,9 +13,14 @@
 #define CONFIG_MAX_LISTENERS 64
 #define CONFIG_NAME_MAX 63 /* listener names, as systemd's FDNAME= */
 
-enum config_protocol {
-	PROTO_HTTP = 0,
-	PROTO_ECHO = 1,
+#define CONFIG_MAX_PROTOCOLS 8
+#define CONFIG_PROTO_NAME_MAX 15
+
+/* A protocol as config sees it: names come from the protocol layer's table
+ * (config_set_protocols), so config holds no list of protocols itself. */
+struct config_protocol {
+	const char *name;
+	bool status; /* a listener of it may serve [http] status_path */
 };
 
 /* Where a listener's socket comes from. */
@@ -35,7 +40,7 @@ struct config_address {
 struct config_listener {
 	char name[CONFIG_NAME_MAX + 1];
 	struct config_address address;
-	enum config_protocol protocol;
+	char protocol[CONFIG_PROTO_NAME_MAX + 1]; /* a registered protocol name, lower case */
 	int backlog;
 	mode_t mode;      /* unix sockets: permission bits */
 	bool status;      /* serve [http] status_path on this listener */
@@ -113,7 +118,18 @@ int config_parse_size(const char *s, uint64_t *bytes);
 int config_parse_bool(const char *s, bool *out);
 /* "HOST:PORT", "[v6]:PORT", "*:PORT", "unix:/path"; 0 or -EINVAL. */
 int config_parse_address(const char *s, struct config_address *out);
-/* Human name of a protocol ("http", "echo"). */
-const char *config_protocol_name(enum config_protocol p);
+/* [server] user/group resolved: uid/gid to run as (the current ones where
+ * unset); name is the user's (for initgroups) or "" without a user. */
+struct config_identity {
+	uid_t uid;
+	gid_t gid;
+	char name[64];
+};
+/* 0, or -ESRCH with *missing = "user" or "group" (the one that does not exist). */
+int config_identity(const struct config *cfg, struct config_identity *id, const char **missing);
+
+/* The protocols a listener may name (the first is the default); the
+ * array must outlive every config_load(). */
+void config_set_protocols(const struct config_protocol *list, size_t n);
 
 #endif

@@ -10,7 +10,7 @@
 #include "worker/conn.h"
 #include "core/loop.h"
 #include "core/scoreboard.h"
-#include "worker/worker.h"
+#include "worker/proto.h"
 
 struct echo_conn {
 	struct conn base; /* first: the worker sees a struct conn */
@@ -47,7 +47,7 @@ static void echo_idle_timeout(struct loop *loop, struct loop_timer *t, void *arg
 static bool echo_pump(struct echo_conn *ec, bool *moved)
 {
 	struct conn *c = &ec->base;
-	struct scoreboard_slot *slot = worker_slot(c->worker);
+	struct scoreboard_slot *slot = c->env->slot;
 	bool read_eagain = false;
 	for (int rounds = 0; rounds < 16; rounds++) {
 		bool progress = false;
@@ -86,7 +86,7 @@ static bool echo_pump(struct echo_conn *ec, bool *moved)
 	if (ec->peer_eof)
 		read_eagain = true;
 	if (ec->draining && read_eagain && conn_buf_len(&ec->buf) == 0) {
-		conn_close_lingering(c, worker_config(c->worker)->server.lingering_timeout_ms);
+		conn_close_lingering(c, c->env->cfg->server.lingering_timeout_ms);
 		return false;
 	}
 	return true;
@@ -101,7 +101,7 @@ static void echo_io(struct loop *loop, int fd, unsigned events, void *arg)
 	echo_update_events(ec);
 	/* Idle means no byte moved: a client that stops reading times out too. */
 	if (moved)
-		loop_timer_arm(loop, &ec->base.timer, worker_config(ec->base.worker)->echo.idle_timeout_ms);
+		loop_timer_arm(loop, &ec->base.timer, ec->base.env->cfg->echo.idle_timeout_ms);
 }
 
 static void echo_drain(struct conn *c)
@@ -121,10 +121,10 @@ static const struct conn_ops echo_conn_ops = {
 	.free = echo_conn_free,
 };
 
-int echo_accept(struct worker *w, const struct worker_listener *l, int fd,
-		const struct sockaddr *peer, socklen_t peer_len)
+static int echo_accept(const struct proto_env *env, const struct worker_listener *l, int fd,
+		       const struct sockaddr *peer, socklen_t peer_len)
 {
-	const struct config *cfg = worker_config(w);
+	const struct config *cfg = env->cfg;
 	struct echo_conn *ec = calloc(1, sizeof(*ec));
 	if (!ec)
 		return -ENOMEM;
@@ -132,7 +132,7 @@ int echo_accept(struct worker *w, const struct worker_listener *l, int fd,
 		free(ec);
 		return -ENOMEM;
 	}
-	conn_init(&ec->base, w, l, fd, peer, peer_len, &echo_conn_ops);
+	conn_init(&ec->base, env, l, fd, peer, peer_len, &echo_conn_ops);
 	ec->base.timer.fn = echo_idle_timeout;
 	int r = loop_add_fd(ec->base.loop, fd, LOOP_READ, echo_io, ec);
 	if (r < 0) {
@@ -141,7 +141,12 @@ int echo_accept(struct worker *w, const struct worker_listener *l, int fd,
 		return r;
 	}
 	loop_timer_arm(ec->base.loop, &ec->base.timer, cfg->echo.idle_timeout_ms);
-	if (worker_is_draining(w))
+	if (proto_env_draining(env))
 		echo_drain(&ec->base);
 	return 0;
 }
+
+const struct proto proto_echo = {
+	.name = "echo",
+	.accept = echo_accept,
+};

@@ -824,26 +824,15 @@ static void sup_reopen_logs(void)
 /* user/group must exist, and without root we must already be them. */
 static int sup_check_identity(const struct config *cfg, char *err, size_t err_len)
 {
-	uid_t uid = geteuid();
-	gid_t gid = getegid();
-	if (cfg->server.user) {
-		struct passwd *pw = getpwnam(cfg->server.user);
-		if (!pw) {
-			snprintf(err, err_len, "%s: [server] user: no such user '%s'", cfg->path, cfg->server.user);
-			return -ESRCH;
-		}
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
+	struct config_identity id;
+	const char *missing = "";
+	int r = config_identity(cfg, &id, &missing);
+	if (r < 0) {
+		snprintf(err, err_len, "%s: [server] %s: no such %s '%s'", cfg->path, missing, missing,
+			 strcmp(missing, "user") == 0 ? cfg->server.user : cfg->server.group);
+		return r;
 	}
-	if (cfg->server.group) {
-		struct group *gr = getgrnam(cfg->server.group);
-		if (!gr) {
-			snprintf(err, err_len, "%s: [server] group: no such group '%s'", cfg->path, cfg->server.group);
-			return -ESRCH;
-		}
-		gid = gr->gr_gid;
-	}
-	if (geteuid() != 0 && (uid != geteuid() || gid != getegid())) {
+	if (geteuid() != 0 && (id.uid != geteuid() || id.gid != getegid())) {
 		snprintf(err, err_len,
 			 "%s: [server] user/group: cannot switch to %s/%s without running as root",
 			 cfg->path, cfg->server.user ? cfg->server.user : "-",
@@ -860,7 +849,7 @@ static void sup_build_worker_listeners(void)
 		struct worker_listener *wl = &sup.wl[i];
 		wl->fd = sup.listeners[i].fd;
 		snprintf(wl->name, sizeof(wl->name), "%s", sup.listeners[i].name);
-		wl->protocol = cl ? cl->protocol : PROTO_HTTP;
+		wl->proto = cl ? proto_find(cl->protocol) : proto_table()[0];
 		wl->status = cl ? cl->status : false;
 	}
 }
@@ -1642,7 +1631,7 @@ int supervisor_run(struct config *cfg, const char *argv0, char *const argv[])
 	for (size_t i = 0; i < sup.n_listeners; i++)
 		log_info("listener '%s' on %s (%s)", sup.listeners[i].name,
 			 sup.listeners[i].address[0] && !sup.listeners[i].from_systemd ? sup.listeners[i].address : "a socket passed by systemd",
-			 config_protocol_name(sup.wl[i].protocol));
+			 sup.wl[i].proto->name);
 	sup_fill();
 	sup_reap(); /* adopted workers may have exited while we were exec'ing */
 

@@ -10,14 +10,99 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "worker/worker.h"
+#include "core/scoreboard.h"
 
-void conn_init(struct conn *c, struct worker *w, const struct worker_listener *l, int fd,
+void conn_set_init(struct conn_set *s, void (*closed)(struct conn_set *, void *),
+		   void (*empty)(struct conn_set *, void *), void *arg, struct scoreboard_slot *slot)
+{
+	memset(s, 0, sizeof(*s));
+	s->closed = closed;
+	s->empty = empty;
+	s->arg = arg;
+	s->slot = slot;
+}
+
+/* The per-protocol counter of p: an existing one, else a free one. */
+static size_t *conn_set_proto_count(struct conn_set *s, const struct proto *p)
+{
+	for (size_t i = 0; i < CONN_SET_PROTOS; i++)
+		if (s->by_proto[i].proto == p || !s->by_proto[i].proto) {
+			s->by_proto[i].proto = p;
+			return &s->by_proto[i].n;
+		}
+	return NULL; /* more protocols than the table can hold: not counted apart */
+}
+
+size_t conn_set_count_proto(const struct conn_set *s, const struct proto *p)
+{
+	for (size_t i = 0; i < CONN_SET_PROTOS && s->by_proto[i].proto; i++)
+		if (s->by_proto[i].proto == p)
+			return s->by_proto[i].n;
+	return 0;
+}
+
+static const struct proto *conn_proto(const struct conn *c)
+{
+	return c->listener ? c->listener->proto : NULL;
+}
+
+void conn_set_attach(struct conn_set *s, struct conn *c)
+{
+	c->set = s;
+	c->next = s->head;
+	c->prev = NULL;
+	if (s->head)
+		s->head->prev = c;
+	s->head = c;
+	s->n++;
+	size_t *np = conn_set_proto_count(s, conn_proto(c));
+	if (np)
+		(*np)++;
+	if (s->slot)
+		sb_store(&s->slot->connections, s->n);
+}
+
+void conn_set_detach(struct conn_set *s, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	s->n--;
+	size_t *np = conn_set_proto_count(s, conn_proto(c));
+	if (np && *np)
+		(*np)--;
+	if (s->slot)
+		sb_store(&s->slot->connections, s->n);
+}
+
+void conn_set_drain_all(struct conn_set *s)
+{
+	/* ops->drain may close c (and only c): take next first. */
+	struct conn *c = s->head;
+	while (c) {
+		struct conn *next = c->next;
+		c->ops->drain(c);
+		c = next;
+	}
+}
+
+void conn_set_close_all(struct conn_set *s)
+{
+	s->closing_all = true;
+	while (s->head)
+		conn_close(s->head);
+}
+
+void conn_init(struct conn *c, const struct proto_env *env, const struct worker_listener *l, int fd,
 	       const struct sockaddr *peer, socklen_t peer_len, const struct conn_ops *ops)
 {
 	c->fd = fd;
-	c->worker = w;
-	c->loop = worker_loop(w);
+	c->env = env;
+	c->loop = env->loop;
 	c->listener = l;
 	c->ops = ops;
 	c->prev = c->next = NULL;
@@ -29,7 +114,7 @@ void conn_init(struct conn *c, struct worker *w, const struct worker_listener *l
 		memcpy(&c->peer, peer, peer_len);
 		c->peer_len = peer_len;
 	}
-	worker_conn_attach(w, c);
+	conn_set_attach(env->conns, c);
 }
 
 void conn_close(struct conn *c)
@@ -40,11 +125,16 @@ void conn_close(struct conn *c)
 		loop_close_fd(c->loop, c->fd);
 		c->fd = -1;
 	}
-	struct worker *w = c->worker;
-	worker_conn_detach(w, c);
+	struct conn_set *s = c->set;
+	conn_set_detach(s, c);
 	c->ops->free(c);
 	/* Only now, with the connection freed, may a draining worker exit. */
-	worker_conn_closed(w);
+	if (s->closing_all)
+		return;
+	if (s->closed)
+		s->closed(s, s->arg);
+	if (s->n == 0 && s->empty)
+		s->empty(s, s->arg);
 }
 
 static void conn_linger_timeout(struct loop *loop, struct loop_timer *t, void *arg)
@@ -144,17 +234,6 @@ void conn_buf_compact(struct conn_buf *b)
 	memmove(b->data, b->data + b->start, len);
 	b->start = 0;
 	b->end = len;
-}
-
-int conn_buf_append(struct conn_buf *b, const void *p, size_t n)
-{
-	if (n > conn_buf_room(b))
-		return -ENOBUFS;
-	if (n > b->cap - b->end)
-		conn_buf_compact(b);
-	memcpy(b->data + b->end, p, n);
-	b->end += n;
-	return 0;
 }
 
 ssize_t conn_buf_read(struct conn_buf *b, int fd)

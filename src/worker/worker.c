@@ -14,13 +14,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "worker/conn.h"
 #include "core/chan.h"
-#include "proto/echo.h"
-#include "proto/http/http.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/scoreboard.h"
+#include "worker/conn.h"
+#include "worker/proto.h"
 
 #define WORKER_ACCEPT_BATCH 8      /* accepts per wake-up: serving is not starved, and a burst
                                     * of connections wakes the other workers too (EPOLLEXCLUSIVE) */
@@ -41,12 +40,11 @@ struct worker {
 	bool fd_pause;     /* EMFILE/ENFILE back-off in progress */
 	bool started;      /* the supervisor said START: accept */
 	bool draining;
-	bool exiting;      /* closing everything: no drain bookkeeping */
-	bool http_ready;
+	const struct proto *ready[CONFIG_MAX_PROTOCOLS]; /* protocols whose init() ran */
+	size_t n_ready;
 	uint64_t drain_deadline_ms;
-	struct conn *conns;
-	size_t n_conns;
-	size_t n_http;
+	struct conn_set conns;
+	struct proto_env env; /* what the protocols see of us */
 	uint64_t requests;
 	uint64_t recycle_at; /* 0 = never */
 	bool recycle_sent;
@@ -57,16 +55,11 @@ struct worker {
 
 static struct worker worker_self; /* one worker per process */
 
-bool worker_is_draining(const struct worker *w) { return w->draining; }
-const struct config *worker_config(const struct worker *w) { return w->cfg; }
-struct loop *worker_loop(struct worker *w) { return w->loop; }
-struct scoreboard_slot *worker_slot(struct worker *w) { return w->slot; }
-const struct scoreboard *worker_scoreboard(const struct worker *w) { return w->sb; }
-
 static __attribute__((noreturn)) void worker_exit(struct worker *w, int status)
 {
-	if (w->http_ready)
-		http_worker_done(w);
+	for (size_t i = w->n_ready; i-- > 0;)
+		if (w->ready[i]->done)
+			w->ready[i]->done();
 	log_debug("exiting");
 	/* _exit: nothing inherited from the supervisor's stdio may be flushed twice. */
 	_exit(status);
@@ -74,15 +67,21 @@ static __attribute__((noreturn)) void worker_exit(struct worker *w, int status)
 
 static void worker_update_accepting(struct worker *w);
 
+/* Room for one more connection on l: the worker's limit and l's protocol's. */
+static bool worker_has_room(const struct worker *w, const struct worker_listener *l)
+{
+	if (conn_set_count(&w->conns) >= w->cfg->server.max_connections)
+		return false;
+	unsigned own = l->proto->max_connections ? l->proto->max_connections(w->cfg) : 0;
+	return own == 0 || conn_set_count_proto(&w->conns, l->proto) < own;
+}
+
 /* Accept up to one batch from l; stops at EAGAIN or the connection limit. */
 static void worker_accept_batch(struct worker *w, const struct worker_listener *l)
 {
 	int fd = l->fd;
 	for (int i = 0; i < WORKER_ACCEPT_BATCH && !w->draining; i++) {
-		size_t limit = w->cfg->server.max_connections;
-		if (w->n_conns >= limit)
-			break;
-		if (l->protocol == PROTO_HTTP && w->cfg->http.max_connections && w->n_http >= w->cfg->http.max_connections)
+		if (!worker_has_room(w, l))
 			break;
 		struct sockaddr_storage peer;
 		socklen_t peer_len = sizeof(peer);
@@ -103,8 +102,7 @@ static void worker_accept_batch(struct worker *w, const struct worker_listener *
 			continue;
 		}
 		sb_add(&w->slot->accepted, 1);
-		int r = l->protocol == PROTO_ECHO ? echo_accept(w, l, cfd, (struct sockaddr *)&peer, peer_len)
-						  : http_accept(w, l, cfd, (struct sockaddr *)&peer, peer_len);
+		int r = l->proto->accept(&w->env, l, cfd, (struct sockaddr *)&peer, peer_len);
 		if (r < 0) {
 			log_errno(LOG_WARNING, r, "cannot take a connection on '%s'", l->name);
 			close(cfd);
@@ -126,10 +124,7 @@ static void worker_update_accepting(struct worker *w)
 {
 	for (size_t i = 0; i < w->n_listeners; i++) {
 		struct worker_listener *l = &w->listeners[i];
-		bool want = w->started && !w->draining && !w->fd_pause && l->fd >= 0 &&
-			    w->n_conns < w->cfg->server.max_connections;
-		if (want && l->protocol == PROTO_HTTP && w->cfg->http.max_connections)
-			want = w->n_http < w->cfg->http.max_connections;
+		bool want = w->started && !w->draining && !w->fd_pause && l->fd >= 0 && worker_has_room(w, l);
 		if (want == w->registered[i])
 			continue;
 		if (want) {
@@ -152,50 +147,27 @@ static void worker_fd_pause_done(struct loop *loop, struct loop_timer *t, void *
 	worker_update_accepting(w);
 }
 
-void worker_conn_attach(struct worker *w, struct conn *c)
+/* A connection left the set: accept again below the limit. */
+static void worker_conn_closed(struct conn_set *set, void *arg)
 {
-	c->next = w->conns;
-	c->prev = NULL;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
-	w->n_conns++;
-	if (c->listener && c->listener->protocol == PROTO_HTTP)
-		w->n_http++;
-	sb_store(&w->slot->connections, w->n_conns);
+	struct worker *w = arg;
+	if (!w->draining)
+		worker_update_accepting(w);
 }
 
-void worker_conn_detach(struct worker *w, struct conn *c)
+/* The set emptied: a draining worker is done. */
+static void worker_conns_empty(struct conn_set *set, void *arg)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
-	w->n_conns--;
-	if (c->listener && c->listener->protocol == PROTO_HTTP)
-		w->n_http--;
-	sb_store(&w->slot->connections, w->n_conns);
-}
-
-void worker_conn_closed(struct worker *w)
-{
-	if (w->exiting)
-		return;
+	struct worker *w = arg;
 	if (w->draining) {
-		if (w->n_conns == 0) {
-			log_info("drained, exiting");
-			worker_exit(w, 0);
-		}
-		return;
+		log_info("drained, exiting");
+		worker_exit(w, 0);
 	}
-	worker_update_accepting(w);
 }
 
-void worker_request_done(struct worker *w)
+static void worker_request_done(const struct proto_env *env)
 {
+	struct worker *w = env->worker;
 	sb_add(&w->slot->requests, 1);
 	w->requests++;
 	if (w->recycle_at && !w->recycle_sent && w->requests >= w->recycle_at && !w->draining) {
@@ -204,21 +176,24 @@ void worker_request_done(struct worker *w)
 		w->recycle_sent = true;
 		log_info("served %llu requests (max_requests), asking to be replaced",
 			 (unsigned long long)w->requests);
-		chan_send(w->chan_fd, CHAN_RECYCLE_ME, w->requests);
+		int r = chan_send(w->chan_fd, CHAN_RECYCLE_ME, w->requests);
+		if (r < 0) {
+			/* Not fatal: the worker goes on serving; ask again at the next request. */
+			log_errno(LOG_WARNING, r, "cannot ask to be replaced");
+			w->recycle_sent = false;
+		}
 	}
 }
 
 static void worker_close_all(struct worker *w)
 {
-	w->exiting = true;
-	while (w->conns)
-		conn_close(w->conns);
+	conn_set_close_all(&w->conns);
 }
 
 static void worker_drain_deadline(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	struct worker *w = arg;
-	log_warning("drain deadline reached, closing %zu connection(s)", w->n_conns);
+	log_warning("drain deadline reached, closing %zu connection(s)", conn_set_count(&w->conns));
 	worker_close_all(w);
 	worker_exit(w, 0);
 }
@@ -252,18 +227,26 @@ static void worker_drain(struct worker *w, uint64_t deadline_ms)
 		w->listeners[i].fd = -1;
 	}
 	sb_store32(&w->slot->state, SLOT_DRAINING);
-	chan_send(w->chan_fd, CHAN_DRAINING, w->n_conns);
-	log_info("draining %zu connection(s)", w->n_conns);
-	if (w->n_conns == 0)
+	size_t n = conn_set_count(&w->conns);
+	/* DRAINING only informs the supervisor (and EOF tells it the rest):
+	 * a full channel loses nothing that matters. */
+	int r = chan_send(w->chan_fd, CHAN_DRAINING, n);
+	if (r < 0 && r != -EPIPE)
+		log_errno(LOG_DEBUG, r, "cannot report draining");
+	log_info("draining %zu connection(s)", n);
+	if (n == 0)
 		worker_exit(w, 0);
 	loop_timer_arm_at(w->loop, &w->drain_timer, deadline_ms);
-	/* 2-3. Each connection closes when idle or after its current response. */
-	struct conn *c = w->conns;
-	while (c) {
-		struct conn *next = c->next;
-		c->ops->drain(c);
-		c = next;
-	}
+	/* 2-3. Each connection closes when idle or after its current response;
+	 * the last one to close calls worker_conns_empty(). */
+	conn_set_drain_all(&w->conns);
+}
+
+static void worker_reopen_logs(struct worker *w)
+{
+	for (size_t i = 0; i < w->n_ready; i++)
+		if (w->ready[i]->reopen_logs)
+			w->ready[i]->reopen_logs();
 }
 
 static void worker_control(struct loop *loop, int fd, unsigned events, void *arg)
@@ -291,8 +274,7 @@ static void worker_control(struct loop *loop, int fd, unsigned events, void *arg
 			worker_close_all(w);
 			worker_exit(w, 0);
 		case CHAN_REOPEN_LOGS:
-			if (w->http_ready)
-				http_reopen_logs(w);
+			worker_reopen_logs(w);
 			break;
 		case CHAN_START:
 			w->started = true;
@@ -321,8 +303,7 @@ static void worker_signal(struct loop *loop, int fd, unsigned events, void *arg)
 			worker_close_all(w);
 			worker_exit(w, 0);
 		case SIGUSR1:
-			if (w->http_ready)
-				http_reopen_logs(w);
+			worker_reopen_logs(w);
 			break;
 		}
 	}
@@ -344,31 +325,39 @@ static int worker_drop_privileges(const struct config *cfg)
 		return 0;
 	if (geteuid() != 0)
 		return 0; /* the supervisor already checked we are that user */
-	uid_t uid = geteuid();
-	gid_t gid = getegid();
-	const char *uname = NULL;
-	if (cfg->server.user) {
-		struct passwd *pw = getpwnam(cfg->server.user);
-		if (!pw)
-			return -ESRCH;
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
-		uname = pw->pw_name;
-	}
-	if (cfg->server.group) {
-		struct group *gr = getgrnam(cfg->server.group);
-		if (!gr)
-			return -ESRCH;
-		gid = gr->gr_gid;
-	}
-	if (uname ? initgroups(uname, gid) < 0 : setgroups(0, NULL) < 0)
+	struct config_identity id;
+	const char *missing;
+	int r = config_identity(cfg, &id, &missing);
+	if (r < 0)
+		return r;
+	if (id.name[0] ? initgroups(id.name, id.gid) < 0 : setgroups(0, NULL) < 0)
 		return -errno;
-	if (setresgid(gid, gid, gid) < 0)
+	if (setresgid(id.gid, id.gid, id.gid) < 0)
 		return -errno;
-	if (setresuid(uid, uid, uid) < 0)
+	if (setresuid(id.uid, id.uid, id.uid) < 0)
 		return -errno;
-	if (uid != 0 && (setuid(0) == 0 || geteuid() != uid || getegid() != gid))
+	if (id.uid != 0 && (setuid(0) == 0 || geteuid() != id.uid || getegid() != id.gid))
 		return -EPERM;
+	return 0;
+}
+
+/* init() each protocol that one of our listeners uses, once. */
+static int worker_init_protocols(struct worker *w)
+{
+	for (size_t i = 0; i < w->n_listeners; i++) {
+		const struct proto *p = w->listeners[i].proto;
+		bool seen = false;
+		for (size_t k = 0; k < w->n_ready; k++)
+			seen |= w->ready[k] == p;
+		if (seen)
+			continue;
+		if (w->n_ready == CONFIG_MAX_PROTOCOLS)
+			return log_errno(LOG_ERR, -E2BIG, "too many protocols");
+		int r = p->init ? p->init(&w->env) : 0;
+		if (r < 0)
+			return log_errno(LOG_ERR, r, "cannot start the %s protocol", p->name);
+		w->ready[w->n_ready++] = p;
+	}
 	return 0;
 }
 
@@ -394,6 +383,17 @@ void worker_main(const struct worker_params *p)
 		log_error("out of memory starting");
 		_exit(1);
 	}
+	conn_set_init(&w->conns, worker_conn_closed, worker_conns_empty, w, w->slot);
+	w->env = (struct proto_env){
+		.loop = w->loop,
+		.cfg = w->cfg,
+		.slot = w->slot,
+		.sb = w->sb,
+		.conns = &w->conns,
+		.draining = &w->draining,
+		.request_done = worker_request_done,
+		.worker = w,
+	};
 	memcpy(w->listeners, p->listeners, p->n_listeners * sizeof(*w->listeners));
 	__atomic_store_n(&w->slot->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
 	sb_store(&w->slot->heartbeat_ms, loop_now_ms(w->loop));
@@ -422,17 +422,8 @@ void worker_main(const struct worker_params *p)
 			  w->cfg->server.group ? w->cfg->server.group : "-");
 		_exit(1);
 	}
-	bool any_http = false;
-	for (size_t i = 0; i < w->n_listeners; i++)
-		any_http |= w->listeners[i].protocol == PROTO_HTTP;
-	if (any_http) {
-		r = http_worker_init(w);
-		if (r < 0) {
-			log_errno(LOG_ERR, r, "cannot start the http protocol");
-			_exit(1);
-		}
-		w->http_ready = true;
-	}
+	if (worker_init_protocols(w) < 0)
+		worker_exit(w, 1);
 
 	if (w->cfg->server.max_requests) {
 		uint64_t jitter = w->cfg->server.max_requests_jitter;
@@ -451,7 +442,12 @@ void worker_main(const struct worker_params *p)
 	}
 	/* READY now, accept on START: systemd hears READY=1 before anyone is served. */
 	sb_store32(&w->slot->state, SLOT_READY);
-	chan_send(w->chan_fd, CHAN_READY, 0);
+	r = chan_send(w->chan_fd, CHAN_READY, 0);
+	if (r < 0) {
+		/* Unheard, we would never get START: leave, and be replaced. */
+		log_errno(LOG_ERR, r, "cannot report ready");
+		worker_exit(w, 1);
+	}
 	log_debug("ready");
 
 	r = loop_run(w->loop);

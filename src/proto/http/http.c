@@ -23,7 +23,7 @@
  * RFC 9112 §9.3.2): bytes of later requests stay in the input buffer while a
  * response is written, and reading stops while that buffer is full.
  *
- * Drain (worker_is_draining): every response from then on says
+ * Drain (proto_env_draining): every response from then on says
  * Connection: close; an idle keep-alive connection is closed at once unless
  * its next request is already in the socket, which is answered first; a
  * connection mid-request or mid-response finishes it and then closes. Closes
@@ -75,7 +75,7 @@
 #include "core/loop.h"
 #include "core/scoreboard.h"
 #include "proto/http/static.h"
-#include "worker/worker.h"
+#include "worker/proto.h"
 
 #ifdef PACKAGE_VERSION
 #define HTTP_SERVER_NAME "drover/" PACKAGE_VERSION
@@ -139,7 +139,7 @@ struct http_conn {
 };
 
 /* Per-worker state: one worker per process. */
-static struct worker *http_w;
+static const struct proto_env *http_env; /* this worker's */
 static const struct config *http_cfg;
 static struct static_mime *http_mime;
 static int http_root_fd = -1;
@@ -213,7 +213,7 @@ static const char *http_logtime_now(void)
 
 static struct scoreboard_slot *http_slot(void)
 {
-	return worker_slot(http_w);
+	return http_env->slot;
 }
 
 /* ------------------------------------------------------------ timers */
@@ -398,7 +398,7 @@ static bool http_should_close(struct http_conn *hc, bool have_req, bool force)
 {
 	if (force || !have_req || !hc->req.keep_alive)
 		return true;
-	if (worker_is_draining(http_w)) {
+	if (proto_env_draining(http_env)) {
 		/* Every request that had arrived when the drain began is answered
 		 * (pipelined ones too); the response to the last of them says
 		 * close. Bytes buffered behind this request's head belong to
@@ -526,7 +526,7 @@ static void http_respond_dyn(struct http_conn *hc, int status, const char *conte
  * stops sending traffic before the stop. */
 static void http_respond_health(struct http_conn *hc)
 {
-	if (worker_is_draining(http_w))
+	if (proto_env_draining(http_env))
 		http_respond_small(hc, 503, true, true, "text/plain; charset=utf-8",
 				   "Cache-Control: no-store\r\n", "draining\n", 9);
 	else
@@ -537,7 +537,7 @@ static void http_respond_health(struct http_conn *hc)
 /* status_path: the scoreboard as JSON. */
 static void http_respond_status(struct http_conn *hc)
 {
-	const struct scoreboard *sb = worker_scoreboard(http_w);
+	const struct scoreboard *sb = http_env->sb;
 	size_t cap = 512 + (size_t)SCOREBOARD_SLOTS * 320;
 	char *buf = malloc(cap);
 	if (!buf || !sb) {
@@ -1130,7 +1130,7 @@ static int http_response_done(struct http_conn *hc)
 	hc->responding = false;
 	http_log_write(hc);
 	hc->responses++;
-	worker_request_done(http_w);
+	http_env->request_done(http_env);
 	if (hc->close_after) {
 		/* Lingering only where a reset could hurt: the client asked for
 		 * the close, sent no body (some HTTP/1.0 clients add a CRLF after
@@ -1307,7 +1307,7 @@ static enum http_step http_step_head(struct http_conn *hc)
 			conn_close(c);
 			return HTTP_STEP_GONE;
 		}
-		if (worker_is_draining(http_w) && hc->responses > 0) {
+		if (proto_env_draining(http_env) && hc->responses > 0) {
 			/* A request that already reached the socket is still
 			 * answered; otherwise this is an idle keep-alive: close
 			 * without resetting a racing request (RFC 9112 §9.6). */
@@ -1536,10 +1536,12 @@ static int http_open_log(const char *path, int *fd_out, bool *is_file)
 	return 0;
 }
 
-int http_worker_init(struct worker *w)
+static void http_worker_done(void);
+
+static int http_worker_init(const struct proto_env *env)
 {
-	http_w = w;
-	http_cfg = worker_config(w);
+	http_env = env;
+	http_cfg = env->cfg;
 	const struct config_http *h = &http_cfg->http;
 	/* sendfile() has no MSG_NOSIGNAL: a peer that vanished must be an
 	 * EPIPE, not a dead worker. */
@@ -1578,15 +1580,14 @@ int http_worker_init(struct worker *w)
 	}
 	int r = http_open_log(h->access_log, &http_log_fd, &http_log_is_file);
 	if (r < 0) {
-		http_worker_done(w);
+		http_worker_done();
 		return r;
 	}
 	return 0;
 }
 
-void http_reopen_logs(struct worker *w)
+static void http_reopen_logs(void)
 {
-	(void)w;
 	if (!http_log_is_file || http_log_fd < 0)
 		return;
 	int fd, r;
@@ -1600,9 +1601,8 @@ void http_reopen_logs(struct worker *w)
 	close(fd);
 }
 
-void http_worker_done(struct worker *w)
+static void http_worker_done(void)
 {
-	(void)w;
 	static_mime_free(http_mime);
 	http_mime = NULL;
 	if (http_root_fd >= 0)
@@ -1614,8 +1614,8 @@ void http_worker_done(struct worker *w)
 	http_log_is_file = false;
 }
 
-int http_accept(struct worker *w, const struct worker_listener *l, int fd,
-		const struct sockaddr *peer, socklen_t peer_len)
+static int http_accept(const struct proto_env *env, const struct worker_listener *l, int fd,
+		       const struct sockaddr *peer, socklen_t peer_len)
 {
 	struct http_conn *hc = calloc(1, sizeof(*hc));
 	if (!hc)
@@ -1637,7 +1637,7 @@ int http_accept(struct worker *w, const struct worker_listener *l, int fd,
 		return r;
 	}
 	struct conn *c = &hc->base;
-	conn_init(c, w, l, fd, peer, peer_len, &http_conn_ops);
+	conn_init(c, env, l, fd, peer, peer_len, &http_conn_ops);
 	loop_timer_init(&c->timer, http_conn_timeout, hc);
 	http_parser_init(&hc->parser);
 	if (peer && (peer->sa_family == AF_INET || peer->sa_family == AF_INET6)) {
@@ -1648,10 +1648,25 @@ int http_accept(struct worker *w, const struct worker_listener *l, int fd,
 	hc->mask = LOOP_READ;
 	r = loop_add_fd(c->loop, fd, LOOP_READ, http_conn_io, hc);
 	if (r < 0) {
-		log_errno(LOG_ERR, r, "http: loop_add_fd");
+		c->fd = -1; /* the caller closes fd */
 		conn_close(c);
-		return 0;
+		return r;
 	}
 	http_timer_set(hc, http_cfg->http.header_timeout_ms);
 	return 0;
 }
+
+static unsigned http_max_connections(const struct config *cfg)
+{
+	return cfg->http.max_connections;
+}
+
+const struct proto proto_http = {
+	.name = "http",
+	.status_endpoint = true,
+	.init = http_worker_init,
+	.done = http_worker_done,
+	.accept = http_accept,
+	.reopen_logs = http_reopen_logs,
+	.max_connections = http_max_connections,
+};

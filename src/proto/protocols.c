@@ -1,0 +1,11 @@
+/* protocols: a new protocol is one file and one line here. */
+#include "proto/protocols.h"
+
+#include "proto/echo.h"
+#include "proto/http/http.h"
+
+const struct proto *const protocols[] = {
+	&proto_http, /* the default */
+	&proto_echo,
+	NULL,
+};
