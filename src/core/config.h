@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "core/config_value.h"
+
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/drover/drover.ini"
 #define CONFIG_MAX_LISTENERS 64
 #define CONFIG_NAME_MAX 63 /* listener names, as systemd's FDNAME= */
@@ -21,20 +23,6 @@
 struct config_protocol {
 	const char *name;
 	bool status; /* a listener of it may serve [http] status_path */
-};
-
-/* Where a listener's socket comes from. */
-enum config_address_kind {
-	ADDR_NONE = 0, /* only from systemd (FileDescriptorName= = the name) */
-	ADDR_INET,     /* IPv4 or IPv6 host:port */
-	ADDR_UNIX,     /* unix:/path */
-};
-
-struct config_address {
-	enum config_address_kind kind;
-	struct sockaddr_storage sa; /* ADDR_INET: sockaddr_in/_in6; ADDR_UNIX: sockaddr_un */
-	socklen_t sa_len;
-	char text[160]; /* as written in the file, for messages and reload comparison */
 };
 
 struct config_listener {
@@ -109,24 +97,6 @@ struct config *config_new_default(void);
 void config_free(struct config *cfg);
 /* The listener section named name, or NULL. */
 const struct config_listener *config_find_listener(const struct config *cfg, const char *name);
-
-/* "500ms", "30s", "2m", "1h", bare number = seconds; 0 or -EINVAL. */
-int config_parse_duration(const char *s, uint64_t *ms);
-/* "512", "64k", "1m", "1g" (powers of 1024); 0 or -EINVAL. */
-int config_parse_size(const char *s, uint64_t *bytes);
-/* "yes/no/true/false/on/off/1/0"; 0 or -EINVAL. */
-int config_parse_bool(const char *s, bool *out);
-/* "HOST:PORT", "[v6]:PORT", "*:PORT", "unix:/path"; 0 or -EINVAL. */
-int config_parse_address(const char *s, struct config_address *out);
-/* [server] user/group resolved: uid/gid to run as (the current ones where
- * unset); name is the user's (for initgroups) or "" without a user. */
-struct config_identity {
-	uid_t uid;
-	gid_t gid;
-	char name[64];
-};
-/* 0, or -ESRCH with *missing = "user" or "group" (the one that does not exist). */
-int config_identity(const struct config *cfg, struct config_identity *id, const char **missing);
 
 /* The protocols a listener may name (the first is the default); the
  * array must outlive every config_load(). */

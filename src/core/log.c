@@ -31,11 +31,6 @@ void log_set_level(int level)
 	log_level = level;
 }
 
-int log_get_level(void)
-{
-	return log_level;
-}
-
 int log_level_from_name(const char *name)
 {
 	static const struct {

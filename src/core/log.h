@@ -12,7 +12,6 @@ void log_init(const char *role);
 void log_set_role(const char *role);
 /* Messages less important than this LOG_* level are dropped. */
 void log_set_level(int level);
-int log_get_level(void);
 /* Parse "emerg".."debug" (and "warn", "err", "info") into a LOG_* level; -1 if unknown. */
 int log_level_from_name(const char *name);
 

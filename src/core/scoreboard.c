@@ -12,7 +12,7 @@
 #include "core/loop.h"
 
 #define SCOREBOARD_MAGIC 0x44525642u /* "DRVB" */
-#define SCOREBOARD_VERSION 1u
+#define SCOREBOARD_VERSION 2u /* 2: slots aligned to cache lines */
 
 int scoreboard_create(struct scoreboard **sb, int *fd)
 {

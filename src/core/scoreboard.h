@@ -15,7 +15,12 @@ enum slot_state {
 	SLOT_DRAINING = 3,
 };
 
-/* Fields are read and written with relaxed atomics (__atomic builtins). */
+/* Fields are read and written with relaxed atomics (__atomic builtins).
+ * Each slot has one writer at a time (its worker; the supervisor only
+ * before the fork and after the reap), so counters are plain relaxed
+ * load + store, never a locked read-modify-write. A slot fills whole cache
+ * lines of its own: workers on different CPUs never share one. */
+#define SCOREBOARD_SLOT_ALIGN 64
 struct scoreboard_slot {
 	int32_t pid;
 	uint32_t generation;
@@ -28,7 +33,7 @@ struct scoreboard_slot {
 	uint64_t requests;       /* total */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
-};
+} __attribute__((aligned(SCOREBOARD_SLOT_ALIGN)));
 
 struct scoreboard_header {
 	uint32_t magic;
@@ -55,11 +60,11 @@ int scoreboard_slot_alloc(struct scoreboard *sb, uint32_t generation, uint32_t i
 /* Return a slot after its worker was reaped. */
 void scoreboard_slot_free(struct scoreboard *sb, int slot);
 
-/* Relaxed atomic accessors used by both sides. */
+/* Relaxed atomic accessors used by both sides: a reader never sees a torn
+ * value, and sb_add() is only for the slot's one writer. */
 static inline uint64_t sb_load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 static inline void sb_store(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static inline void sb_add(uint64_t *p, uint64_t v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
-static inline void sb_sub(uint64_t *p, uint64_t v) { __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
+static inline void sb_add(uint64_t *p, uint64_t v) { sb_store(p, sb_load(p) + v); }
 static inline uint32_t sb_load32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 static inline void sb_store32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 /* Name of a slot state for logs and JSON ("ready"). */

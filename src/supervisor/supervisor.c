@@ -43,7 +43,8 @@
 #define SUP_RELOAD_TIMEOUT_MS 60000 /* a new generation not ready by then: reload failed */
 #define SUP_UPGRADE_CHECK_MS 10000  /* "drover -t" of the new binary must answer by then */
 
-enum sup_worker_state { SW_STARTING, SW_READY, SW_DRAINING };
+/* A worker's state has one encoding, the scoreboard's (and its names). */
+enum sup_worker_state { SW_STARTING = SLOT_STARTING, SW_READY = SLOT_READY, SW_DRAINING = SLOT_DRAINING };
 
 struct sup_worker {
 	struct sup_worker *next;
@@ -449,7 +450,7 @@ static void sup_status_text(char *out, size_t out_len)
 		uint64_t hb = s == &unknown ? now : sb_load(&s->heartbeat_ms);
 		SUP_PUT("worker pid %d generation %u #%u %s connections %llu requests %llu heartbeat %llums",
 			(int)w->pid, w->generation, w->index,
-			w->state == SW_STARTING ? "starting" : w->state == SW_READY ? "ready" : "draining",
+			scoreboard_state_name(w->state),
 			(unsigned long long)sb_load(&s->connections), (unsigned long long)sb_load(&s->requests),
 			(unsigned long long)(now > hb ? now - hb : 0));
 		if (w->state == SW_DRAINING)

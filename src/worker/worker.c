@@ -29,9 +29,7 @@
 struct worker {
 	const struct config *cfg;
 	struct loop *loop;
-	struct scoreboard *sb;
 	struct scoreboard_slot *slot;
-	uint32_t generation;
 	int chan_fd;
 	int signal_fd;
 	struct worker_listener *listeners;
@@ -361,45 +359,11 @@ static int worker_init_protocols(struct worker *w)
 	return 0;
 }
 
-void worker_main(const struct worker_params *p)
+/* Our own signals: the supervisor blocks the ones it reads from its
+ * signalfd; take those through ours, and never die of SIGPIPE (sendfile can
+ * raise it). */
+static int worker_setup_signals(struct worker *w)
 {
-	struct worker *w = &worker_self;
-	char role[48];
-	snprintf(role, sizeof(role), "worker %u.%u", p->generation, p->index);
-	log_set_role(role);
-	prctl(PR_SET_NAME, "drover-worker", 0, 0, 0);
-
-	memset(w, 0, sizeof(*w));
-	w->cfg = p->cfg;
-	w->sb = p->sb;
-	w->slot = &p->sb->slots[p->slot];
-	w->generation = p->generation;
-	w->chan_fd = p->chan_fd;
-	w->n_listeners = p->n_listeners;
-	w->listeners = calloc(p->n_listeners ? p->n_listeners : 1, sizeof(*w->listeners));
-	w->registered = calloc(p->n_listeners ? p->n_listeners : 1, sizeof(*w->registered));
-	w->loop = loop_new();
-	if (!w->listeners || !w->registered || !w->loop) {
-		log_error("out of memory starting");
-		_exit(1);
-	}
-	conn_set_init(&w->conns, worker_conn_closed, worker_conns_empty, w, w->slot);
-	w->env = (struct proto_env){
-		.loop = w->loop,
-		.cfg = w->cfg,
-		.slot = w->slot,
-		.sb = w->sb,
-		.conns = &w->conns,
-		.draining = &w->draining,
-		.request_done = worker_request_done,
-		.worker = w,
-	};
-	memcpy(w->listeners, p->listeners, p->n_listeners * sizeof(*w->listeners));
-	__atomic_store_n(&w->slot->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
-	sb_store(&w->slot->heartbeat_ms, loop_now_ms(w->loop));
-
-	/* The supervisor blocks the signals it reads from its signalfd; take our
-	 * own instead, and never die of SIGPIPE (sendfile can raise it). */
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);
@@ -411,11 +375,69 @@ void worker_main(const struct worker_params *p)
 	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_SETMASK, &mask, NULL);
 	w->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (w->signal_fd < 0 || loop_add_fd(w->loop, w->signal_fd, LOOP_READ, worker_signal, w) < 0) {
-		log_errno(LOG_ERR, -errno, "cannot set up signals");
+	if (w->signal_fd < 0)
+		return -errno;
+	return loop_add_fd(w->loop, w->signal_fd, LOOP_READ, worker_signal, w);
+}
+
+/* Fill in w from the supervisor's parameters; 0 or -ENOMEM. */
+static int worker_setup(struct worker *w, const struct worker_params *p)
+{
+	memset(w, 0, sizeof(*w));
+	w->cfg = p->cfg;
+	w->slot = &p->sb->slots[p->slot];
+	w->chan_fd = p->chan_fd;
+	w->n_listeners = p->n_listeners;
+	w->listeners = calloc(p->n_listeners ? p->n_listeners : 1, sizeof(*w->listeners));
+	w->registered = calloc(p->n_listeners ? p->n_listeners : 1, sizeof(*w->registered));
+	w->loop = loop_new();
+	if (!w->listeners || !w->registered || !w->loop)
+		return -ENOMEM;
+	memcpy(w->listeners, p->listeners, p->n_listeners * sizeof(*w->listeners));
+	conn_set_init(&w->conns, worker_conn_closed, worker_conns_empty, w, w->slot);
+	w->env = (struct proto_env){
+		.loop = w->loop,
+		.cfg = w->cfg,
+		.slot = w->slot,
+		.sb = p->sb,
+		.conns = &w->conns,
+		.draining = &w->draining,
+		.request_done = worker_request_done,
+		.worker = w,
+	};
+	if (w->cfg->server.max_requests) {
+		uint64_t jitter = w->cfg->server.max_requests_jitter;
+		/* Jitter so that workers started together are not recycled together. */
+		w->recycle_at = w->cfg->server.max_requests +
+				(jitter ? (uint64_t)(((unsigned)getpid() * 2654435761u) % (jitter + 1)) : 0);
+	}
+	loop_timer_init(&w->heartbeat, worker_heartbeat, w);
+	loop_timer_init(&w->fd_pause_timer, worker_fd_pause_done, w);
+	loop_timer_init(&w->drain_timer, worker_drain_deadline, w);
+	return 0;
+}
+
+void worker_main(const struct worker_params *p)
+{
+	struct worker *w = &worker_self;
+	char role[48];
+	snprintf(role, sizeof(role), "worker %u.%u", p->generation, p->index);
+	log_set_role(role);
+	prctl(PR_SET_NAME, "drover-worker", 0, 0, 0);
+
+	if (worker_setup(w, p) < 0) {
+		log_error("out of memory starting");
 		_exit(1);
 	}
-	int r = worker_drop_privileges(w->cfg);
+	__atomic_store_n(&w->slot->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
+	sb_store(&w->slot->heartbeat_ms, loop_now_ms(w->loop));
+
+	int r = worker_setup_signals(w);
+	if (r < 0) {
+		log_errno(LOG_ERR, r, "cannot set up signals");
+		_exit(1);
+	}
+	r = worker_drop_privileges(w->cfg);
 	if (r < 0) {
 		log_errno(LOG_ERR, r, "cannot switch to user '%s' / group '%s'",
 			  w->cfg->server.user ? w->cfg->server.user : "-",
@@ -425,16 +447,6 @@ void worker_main(const struct worker_params *p)
 	if (worker_init_protocols(w) < 0)
 		worker_exit(w, 1);
 
-	if (w->cfg->server.max_requests) {
-		uint64_t jitter = w->cfg->server.max_requests_jitter;
-		/* Jitter so that workers started together are not recycled together. */
-		w->recycle_at = w->cfg->server.max_requests +
-				(jitter ? (uint64_t)(((unsigned)getpid() * 2654435761u) % (jitter + 1)) : 0);
-	}
-
-	loop_timer_init(&w->heartbeat, worker_heartbeat, w);
-	loop_timer_init(&w->fd_pause_timer, worker_fd_pause_done, w);
-	loop_timer_init(&w->drain_timer, worker_drain_deadline, w);
 	loop_timer_arm(w->loop, &w->heartbeat, WORKER_HEARTBEAT_MS);
 	if (loop_add_fd(w->loop, w->chan_fd, LOOP_READ, worker_control, w) < 0) {
 		log_error("cannot watch the control channel");
