@@ -1,6 +1,8 @@
-/* listen: where listening sockets come from. Order of preference for each
- * [listener NAME]: the one we already hold (reload), one passed in under
- * its name (systemd socket unit, fd store, previous image), then bind(). */
+/* listeners: where listening sockets come from, and the supervisor's set
+ * of them. Order of preference for each [listener NAME]: the one we
+ * already hold (reload), one passed in under its name (systemd socket
+ * unit, fd store, previous image), then bind(). A listener a reload drops
+ * is retired: kept until the generations that may accept on it are gone. */
 #include "supervisor/listeners.h"
 
 #include <errno.h>
@@ -16,6 +18,9 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "supervisor/generation.h"
+#include "supervisor/notify.h"
+#include "supervisor/sup.h"
 
 int listen_pool_add(struct listen_pool *pool, int fd, const char *name)
 {
@@ -115,7 +120,8 @@ static int listen_unix_stale(const struct sockaddr_un *sun, socklen_t len)
 	return 0;
 }
 
-int listen_bind(const struct config_address *a, int backlog, unsigned mode)
+/* Bind and listen on an address (non-blocking, CLOEXEC, SO_REUSEADDR). fd or -errno. */
+static int listen_bind(const struct config_address *a, int backlog, unsigned mode)
 {
 	int family = a->sa.ss_family;
 	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -195,4 +201,194 @@ void listen_close(struct listener *l)
 	l->fd = -1;
 	if (l->unix_bound && strncmp(l->address, "unix:", 5) == 0)
 		unlink(l->address + 5);
+}
+
+/* ------------------------------------------------ the supervisor's set */
+
+int listen_set_open(const struct config *cfg, struct listen_pool *pool, char *err, size_t err_len)
+{
+	struct listener fresh[CONFIG_MAX_LISTENERS];
+	struct listener old[CONFIG_MAX_LISTENERS];
+	size_t n_old = sup.lst.n;
+	memcpy(old, sup.lst.cur, sizeof(old[0]) * n_old);
+	size_t n = 0;
+	int r = 0;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		r = listen_open(&cfg->listeners[i], old, n_old, pool, cfg->n_listeners == 1, &fresh[n], err, err_len);
+		if (r < 0)
+			break;
+		n++;
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++) {
+			bool reused = false;
+			for (size_t j = 0; j < n_old && !reused; j++)
+				reused = fresh[i].fd == sup.lst.cur[j].fd;
+			if (!reused)
+				listen_close(&fresh[i]);
+		}
+		return r;
+	}
+	/* Listeners the new config dropped are closed once nobody uses them. */
+	for (size_t j = 0; j < n_old; j++)
+		if (old[j].fd >= 0)
+			listen_retire(&old[j], sup.gen.current);
+	memcpy(sup.lst.cur, fresh, sizeof(fresh[0]) * n);
+	sup.lst.n = n;
+	return 0;
+}
+
+/* The handed-over description of fd, or NULL. */
+static const struct upgrade_listener *listen_adopted(const struct upgrade_state *st, int fd)
+{
+	for (size_t j = 0; j < st->n_listeners; j++)
+		if (st->listeners[j].fd == fd)
+			return &st->listeners[j];
+	return NULL;
+}
+
+/* After a binary upgrade: listeners come from what the previous image
+ * handed over, never closed because of a problem here (the old workers
+ * still serve on them). A listener the new config moved to another address
+ * is bound anew; one that cannot be opened is skipped and logged; the old
+ * ones nobody takes are retired, closed when the old generation is gone.
+ * If nothing could be opened at all, the previous set is kept. */
+void listen_set_open_adopted(const struct config *cfg, struct listen_pool *pool, const struct upgrade_state *st)
+{
+	for (size_t i = 0; i < pool->n; i++) {
+		const struct upgrade_listener *u = listen_adopted(st, pool->fds[i]);
+		const struct config_listener *cl = config_find_listener(cfg, pool->names[i]);
+		/* A socket systemd passed keeps its name whatever the address says. */
+		if (u && cl && !u->from_systemd && strcmp(u->address, cl->address.text) != 0)
+			pool->names[i][0] = '\0';
+	}
+	char err[512];
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		struct listener *l = &sup.lst.cur[n];
+		if (listen_open(&cfg->listeners[i], NULL, 0, pool, false, l, err, sizeof(err)) < 0) {
+			log_error("binary upgrade: %s; not serving it", err);
+			continue;
+		}
+		const struct upgrade_listener *u = listen_adopted(st, l->fd);
+		if (u) {
+			l->from_systemd = u->from_systemd;
+			l->unix_bound = u->unix_bound;
+		}
+		n++;
+	}
+	sup.lst.n = n;
+	for (size_t i = 0; i < pool->n; i++) {
+		if (pool->fds[i] < 0)
+			continue;
+		const struct upgrade_listener *u = listen_adopted(st, pool->fds[i]);
+		struct listener old = { .fd = pool->fds[i], .from_systemd = u ? u->from_systemd : true,
+					.unix_bound = u ? u->unix_bound : false };
+		snprintf(old.name, sizeof(old.name), "%s", u ? u->name : pool->names[i]);
+		snprintf(old.address, sizeof(old.address), "%s", u ? u->address : "");
+		pool->fds[i] = -1;
+		if (sup.lst.n == 0 && cfg->n_listeners > 0) {
+			log_error("binary upgrade: no configured listener could be opened; keeping '%s'", old.name);
+			sup.lst.cur[sup.lst.n++] = old;
+			continue;
+		}
+		listen_retire(&old, st->generation);
+	}
+}
+
+/* systemd's fd store lets go of a retired listener now, or the next start
+ * would get it back. */
+void listen_retire(const struct listener *l, uint32_t until_generation)
+{
+	if (!l->from_systemd)
+		notify_fdstore_remove(l->name);
+	if (sup.lst.n_retired < sizeof(sup.lst.retired) / sizeof(sup.lst.retired[0])) {
+		sup.lst.retired[sup.lst.n_retired].l = *l;
+		sup.lst.retired[sup.lst.n_retired].until_generation = until_generation;
+		sup.lst.n_retired++;
+	} else {
+		struct listener copy = *l;
+		listen_close(&copy);
+	}
+}
+
+void listen_close_retired(void)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < sup.lst.n_retired; i++) {
+		struct sup_retired *r = &sup.lst.retired[i];
+		if (gen_count(sup.pool.workers, r->until_generation + 1, -1, true) == 0) {
+			log_info("closing listener '%s' (%s): removed by reload", r->l.name,
+				 r->l.address[0] ? r->l.address : "systemd");
+			listen_close(&r->l);
+		} else {
+			sup.lst.retired[j++] = *r;
+		}
+	}
+	sup.lst.n_retired = j;
+}
+
+void listen_close_all(void)
+{
+	for (size_t i = 0; i < sup.lst.n; i++)
+		listen_close(&sup.lst.cur[i]);
+	for (size_t i = 0; i < sup.lst.n_retired; i++)
+		listen_close(&sup.lst.retired[i].l);
+	sup.lst.n_retired = 0;
+}
+
+void listen_build_worker(void)
+{
+	for (size_t i = 0; i < sup.lst.n; i++) {
+		const struct config_listener *cl = config_find_listener(sup.cfg, sup.lst.cur[i].name);
+		struct worker_listener *wl = &sup.lst.wl[i];
+		wl->fd = sup.lst.cur[i].fd;
+		snprintf(wl->name, sizeof(wl->name), "%s", sup.lst.cur[i].name);
+		wl->proto = cl ? proto_find(cl->protocol) : proto_table()[0];
+		wl->status = cl ? cl->status : false;
+	}
+}
+
+void listen_push_fdstore(void)
+{
+	int fds[CONFIG_MAX_LISTENERS];
+	const char *names[CONFIG_MAX_LISTENERS];
+	unsigned n = 0;
+	for (size_t i = 0; i < sup.lst.n; i++) {
+		if (sup.lst.cur[i].from_systemd)
+			continue;
+		fds[n] = sup.lst.cur[i].fd;
+		names[n] = sup.lst.cur[i].name;
+		n++;
+	}
+	/* With FileDescriptorStoreMax= systemd keeps them across a restart and
+	 * passes them back in LISTEN_FDS; without it, it drops them. */
+	if (n)
+		notify_fdstore(fds, names, n);
+}
+
+void listen_snapshot(void)
+{
+	memcpy(sup.lst.prev, sup.lst.cur, sizeof(sup.lst.cur[0]) * sup.lst.n);
+	sup.lst.prev_n = sup.lst.n;
+	sup.lst.prev_n_retired = sup.lst.n_retired;
+}
+
+/* Listeners the failed attempt retired serve again; ones it opened go. */
+void listen_rollback(uint32_t failed_generation)
+{
+	struct listener opened[CONFIG_MAX_LISTENERS];
+	size_t n_opened = 0;
+	for (size_t i = 0; i < sup.lst.n; i++) {
+		bool old = false;
+		for (size_t j = 0; j < sup.lst.prev_n && !old; j++)
+			old = sup.lst.prev[j].fd == sup.lst.cur[i].fd;
+		if (!old)
+			opened[n_opened++] = sup.lst.cur[i];
+	}
+	sup.lst.n_retired = sup.lst.prev_n_retired;
+	memcpy(sup.lst.cur, sup.lst.prev, sizeof(sup.lst.cur[0]) * sup.lst.prev_n);
+	sup.lst.n = sup.lst.prev_n;
+	for (size_t i = 0; i < n_opened; i++)
+		listen_retire(&opened[i], failed_generation);
 }

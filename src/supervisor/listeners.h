@@ -1,4 +1,4 @@
-/* listen: obtain the listening sockets, from systemd socket activation
+/* listeners: obtain the listening sockets, from systemd socket activation
  * (or the fd store), from the previous image during a binary upgrade, or by
  * binding them here. */
 #ifndef DROVER_LISTEN_H
@@ -39,8 +39,6 @@ void listen_pool_close(struct listen_pool *pool);
  * message naming the listener and address. */
 int listen_open(const struct config_listener *cfg, struct listener *old, size_t n_old,
 		struct listen_pool *pool, bool single, struct listener *out, char *err, size_t err_len);
-/* Bind and listen on an address (non-blocking, CLOEXEC, SO_REUSEADDR). fd or -errno. */
-int listen_bind(const struct config_address *a, int backlog, unsigned mode);
 /* Close a listener (unlinking a unix socket file we created). */
 void listen_close(struct listener *l);
 

@@ -1,4 +1,12 @@
-/* upgrade: a small text format for the binary-upgrade hand-over:
+/* upgrade: the binary upgrade. SIGUSR2 or "droverctl upgrade" first runs
+ * the installed binary with -t on the current config, as a child whose
+ * result arrives through the loop (pipe + SIGCHLD, with its own timeout),
+ * so the supervisor goes on reaping, answering and feeding the watchdog
+ * meanwhile. If it passes, execve() the binary in the same PID, handing
+ * over listeners, scoreboard, workers and the waiting client; the new image
+ * adopts them as the serving generation and starts its own.
+ *
+ * The hand-over is a small text format in one environment variable:
  *   v1 g=GEN sb=FD ctl=FD cl=FD
  *   L=fd,flags,name,address   (one per listener; address last, may hold ',')
  *   W=pid,gen,index,slot,ctlfd,state,deadline
@@ -9,10 +17,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "supervisor/notify.h"
+#include "supervisor/sup.h"
+
+#define UPGRADE_CHECK_MS 10000 /* "drover -t" of the new binary must answer by then */
 
 static int upgrade_append(char *out, size_t out_len, size_t *pos, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -152,4 +169,384 @@ void upgrade_set_inherit(const struct upgrade_state *s, bool inherit)
 		upgrade_fd_inherit(s->listeners[i].fd, inherit);
 	for (size_t i = 0; i < s->n_workers; i++)
 		upgrade_fd_inherit(s->workers[i].chan_fd, inherit);
+}
+
+/* ------------------------------------------------------- the old image */
+
+void upgrade_resolve_exe(const char *argv0)
+{
+	char *exe = sup.upg.exe;
+	size_t len = sizeof(sup.upg.exe);
+	/* The binary upgrade runs the *installed* path again, not
+	 * /proc/self/exe (which still names the replaced file). */
+	if (strchr(argv0, '/')) {
+		if (!realpath(argv0, exe))
+			snprintf(exe, len, "%s", argv0);
+		return;
+	}
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		char cand[PATH_MAX];
+		snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, path, argv0);
+		if (access(cand, X_OK) == 0) {
+			if (!realpath(cand, exe))
+				snprintf(exe, len, "%s", cand);
+			return;
+		}
+		path += n;
+		if (*path == ':')
+			path++;
+	}
+	snprintf(exe, len, "%s", argv0);
+}
+
+bool upgrade_checking(void)
+{
+	return sup.upg.check_pid > 0;
+}
+
+/* The upgrade did not happen (how: "failed", "refused", "cancelled"): the
+ * old binary serves on; say why in the log, STATUS= and to the client. */
+static void upgrade_failed(const char *how, const char *err)
+{
+	log_error("binary upgrade %s, the old binary keeps running: %s", how, err);
+	snprintf(sup.reload_result, sizeof(sup.reload_result), "failed: upgrade: %.480s", err);
+	notify_status("serving: generation %u; binary upgrade %s", sup.gen.current, how);
+	char line[2500];
+	snprintf(line, sizeof(line), "ERR upgrade %s: %s\n", how, err);
+	for (struct sup_client *c = sup.admin.clients, *next; c; c = next) {
+		next = c->next;
+		if (c->waiting == WAIT_UPGRADE)
+			admin_reply(c, line);
+	}
+}
+
+/* The hand-over spells a worker's state 0 starting, 1 ready, 2 draining,
+ * whatever the enum's values in either build. */
+static int upgrade_state_code(enum sup_worker_state s)
+{
+	return s == SW_STARTING ? 0 : s == SW_READY ? 1 : 2;
+}
+
+static enum sup_worker_state upgrade_state_of(int code)
+{
+	return code == 0 ? SW_STARTING : code == 1 ? SW_READY : SW_DRAINING;
+}
+
+/* Describe what the new image takes over; 0 or -errno with why. */
+static int upgrade_describe(struct upgrade_state *st, int client_fd, const char **why)
+{
+	memset(st, 0, sizeof(*st));
+	st->generation = sup.gen.current;
+	st->scoreboard_fd = sup.sb_fd;
+	st->ctl_fd = sup.admin.fd;
+	st->client_fd = client_fd;
+	if (sup.lst.n + sup.lst.n_retired > sizeof(st->listeners) / sizeof(st->listeners[0])) {
+		*why = "too many listeners to hand over";
+		return -E2BIG;
+	}
+	for (size_t i = 0; i < sup.lst.n + sup.lst.n_retired; i++) {
+		const struct listener *l = i < sup.lst.n ? &sup.lst.cur[i] : &sup.lst.retired[i - sup.lst.n].l;
+		struct upgrade_listener *u = &st->listeners[st->n_listeners++];
+		u->fd = l->fd;
+		snprintf(u->name, sizeof(u->name), "%s", l->name);
+		snprintf(u->address, sizeof(u->address), "%s", l->address);
+		u->from_systemd = l->from_systemd;
+		u->unix_bound = l->unix_bound;
+	}
+	for (struct sup_worker *w = sup.pool.workers; w && st->n_workers < UPGRADE_MAX_WORKERS; w = w->next) {
+		struct upgrade_worker *u = &st->workers[st->n_workers++];
+		u->pid = w->pid;
+		u->generation = w->generation;
+		u->index = w->index;
+		u->slot = w->slot;
+		u->chan_fd = w->chan_fd;
+		u->state = upgrade_state_code(w->state);
+		u->drain_deadline_ms = w->drain_deadline_ms;
+	}
+	return 0;
+}
+
+/* Our environment without a previous hand-over or socket activation, plus
+ * entry; NULL when out of memory. */
+static char **upgrade_environment(char *entry)
+{
+	extern char **environ;
+	size_t n_env = 0;
+	while (environ[n_env])
+		n_env++;
+	char **envp = calloc(n_env + 2, sizeof(*envp));
+	if (!envp)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < n_env; i++)
+		if (strncmp(environ[i], UPGRADE_ENV "=", sizeof(UPGRADE_ENV)) != 0 &&
+		    strncmp(environ[i], "LISTEN_", 7) != 0)
+			envp[k++] = environ[i];
+	envp[k++] = entry;
+	envp[k] = NULL;
+	return envp;
+}
+
+/* The preflight passed: hand everything over and become the new binary.
+ * Returns only if that failed (then the old image serves on). */
+static void upgrade_exec(void)
+{
+	struct sup_client *c = NULL;
+	for (struct sup_client *k = sup.admin.clients; k && !c; k = k->next)
+		if (k->waiting == WAIT_UPGRADE)
+			c = k;
+	static struct upgrade_state st;
+	static char env_entry[65536];
+	const char *why = NULL;
+	if (upgrade_describe(&st, c ? c->fd : -1, &why) < 0 ||
+	    (upgrade_encode(&st, env_entry, sizeof(env_entry)) < 0 && (why = "too much state to hand over"))) {
+		upgrade_failed("refused", why);
+		return;
+	}
+	char **envp = upgrade_environment(env_entry);
+	if (!envp) {
+		upgrade_failed("failed", "out of memory");
+		return;
+	}
+	notify_reloading("binary upgrade: starting the new binary");
+	notify_flush();
+	log_notice("binary upgrade: executing %s (generation %u and its listeners are handed over)", sup.upg.exe,
+		   sup.gen.current);
+	upgrade_set_inherit(&st, true);
+	execve(sup.upg.exe, sup.upg.argv, envp);
+	int r = -errno;
+	upgrade_set_inherit(&st, false);
+	free(envp);
+	char err[2300];
+	snprintf(err, sizeof(err), "execve(%.2000s): %.200s", sup.upg.exe, strerror(-r));
+	upgrade_failed("failed", err);
+	notify_ready("serving: binary upgrade failed, old binary still running");
+}
+
+/* The preflight's output so far; EOF closes our end. */
+static void upgrade_check_output(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	for (;;) {
+		char *buf = sup.upg.check_out + sup.upg.check_len;
+		size_t room = sizeof(sup.upg.check_out) - 1 - sup.upg.check_len;
+		char sink[512];
+		ssize_t n = read(fd, room ? buf : sink, room ? room : sizeof(sink));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0)
+			break;
+		if (room)
+			sup.upg.check_len += (size_t)n;
+	}
+	loop_del_fd(loop, fd);
+	close(fd);
+	sup.upg.check_fd = -1;
+}
+
+static void upgrade_check_timeout(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	/* A new binary that hangs is killed; its exit ends the check. */
+	sup.upg.check_timed_out = true;
+	kill(sup.upg.check_pid, SIGKILL);
+}
+
+/* Forget the preflight child (it was reaped, or is being killed). */
+static void upgrade_check_done(void)
+{
+	if (sup.upg.check_fd >= 0) {
+		upgrade_check_output(sup.loop, sup.upg.check_fd, LOOP_READ, NULL);
+		if (sup.upg.check_fd >= 0) {
+			/* Something the check started still holds the pipe. */
+			loop_del_fd(sup.loop, sup.upg.check_fd);
+			close(sup.upg.check_fd);
+			sup.upg.check_fd = -1;
+		}
+	}
+	loop_timer_cancel(sup.loop, &sup.upg.check_timer);
+	sup.upg.check_pid = 0;
+	sup.upg.check_out[sup.upg.check_len] = '\0';
+}
+
+/* Start "exe -t -c config" with its output into a pipe; 0 or -errno and
+ * the call that failed in *what. */
+static int upgrade_check_start(const char **what)
+{
+	int pfd[2];
+	*what = "pipe";
+	if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	*what = "fork";
+	pid_t pid = fork();
+	if (pid < 0) {
+		int r = -errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return r;
+	}
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		int fl = fcntl(1, F_GETFL);
+		fcntl(1, F_SETFL, fl & ~O_NONBLOCK);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execl(sup.upg.exe, sup.upg.exe, "-t", "-c", sup.cfg->path, (char *)NULL);
+		dprintf(2, "cannot execute %s: %s\n", sup.upg.exe, strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+	int r = loop_add_fd(sup.loop, pfd[0], LOOP_READ, upgrade_check_output, NULL);
+	if (r < 0) {
+		kill(pid, SIGKILL);
+		close(pfd[0]);
+		pfd[0] = -1; /* the exit is still reaped; its output is lost */
+	}
+	sup.upg.check_pid = pid;
+	sup.upg.check_fd = pfd[0];
+	sup.upg.check_len = 0;
+	sup.upg.check_timed_out = false;
+	loop_timer_arm(sup.loop, &sup.upg.check_timer, UPGRADE_CHECK_MS);
+	return 0;
+}
+
+void upgrade_request(struct sup_client *c)
+{
+	if (sup.stop.stopping || sup.gen.change != GEN_STEADY || upgrade_checking()) {
+		const char *why = sup.stop.stopping ? "drover is stopping" : "a reload or upgrade is in progress";
+		log_warning("binary upgrade refused: %s", why);
+		if (c) {
+			char line[128];
+			snprintf(line, sizeof(line), "ERR upgrade refused: %s\n", why);
+			admin_reply(c, line);
+		}
+		return;
+	}
+	if (c)
+		c->waiting = WAIT_UPGRADE;
+	log_notice("binary upgrade: checking %s", sup.upg.exe);
+	loop_timer_init(&sup.upg.check_timer, upgrade_check_timeout, NULL);
+	const char *what;
+	int r = upgrade_check_start(&what);
+	if (r < 0) {
+		char err[128];
+		snprintf(err, sizeof(err), "%s: %s", what, strerror(-r));
+		upgrade_failed("failed", err);
+	}
+}
+
+bool upgrade_reaped(pid_t pid, int status)
+{
+	if (pid != sup.upg.check_pid || pid <= 0)
+		return false;
+	upgrade_check_done();
+	if (sup.upg.check_timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char err[2300];
+		char *buf = sup.upg.check_out;
+		size_t len = sup.upg.check_len;
+		while (len && buf[len - 1] == '\n')
+			buf[--len] = '\0';
+		for (char *p = buf; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
+		if (sup.upg.check_timed_out)
+			snprintf(err, sizeof(err), "%.1000s -t did not finish within %d s", sup.upg.exe,
+				 UPGRADE_CHECK_MS / 1000);
+		else
+			snprintf(err, sizeof(err), "%.1000s -t failed: %.1000s", sup.upg.exe, buf[0] ? buf : "no output");
+		upgrade_failed("failed", err);
+	} else {
+		upgrade_exec();
+	}
+	/* A reload asked for meanwhile runs now (after an exec, the new image
+	 * reads the configuration anyway). */
+	if (sup.gen.reload_pending && !sup.stop.stopping) {
+		sup.gen.reload_pending = false;
+		gen_reload();
+	}
+	return true;
+}
+
+void upgrade_cancel(const char *why)
+{
+	if (!upgrade_checking())
+		return;
+	kill(sup.upg.check_pid, SIGKILL);
+	upgrade_check_done(); /* its exit is reaped as nobody's */
+	upgrade_failed("cancelled", why);
+}
+
+/* --------------------------------------------------------- the new image */
+
+static struct upgrade_state upgrade_handed; /* what the previous image handed over */
+
+const struct upgrade_state *upgrade_adopted(void)
+{
+	return &upgrade_handed;
+}
+
+/* Take over the previous image's workers as sup.pool's. */
+static int upgrade_adopt_workers(const struct upgrade_state *st, bool own_board)
+{
+	for (size_t i = 0; i < st->n_workers; i++) {
+		struct sup_worker *w = calloc(1, sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+		const struct upgrade_worker *u = &st->workers[i];
+		w->pid = u->pid;
+		w->generation = u->generation;
+		w->index = u->index;
+		w->slot = own_board ? -1 : u->slot;
+		w->chan_fd = u->chan_fd;
+		w->state = upgrade_state_of(u->state);
+		w->drain_deadline_ms = u->drain_deadline_ms;
+		w->started_ms = loop_clock_ms() - SUP_QUICK_DEATH_MS;
+		w->next = sup.pool.workers;
+		sup.pool.workers = w;
+		if (pool_watch(w) < 0)
+			log_warning("cannot watch adopted worker pid %d", (int)w->pid);
+	}
+	return 0;
+}
+
+int upgrade_adopt(const char *value, struct listen_pool *pool)
+{
+	struct upgrade_state *st = &upgrade_handed;
+	int r = upgrade_decode(value, st);
+	if (r < 0) {
+		log_error("cannot parse %s from the previous image", UPGRADE_ENV);
+		return r;
+	}
+	upgrade_set_inherit(st, false);
+	bool own_board = false;
+	r = scoreboard_attach(st->scoreboard_fd, &sup.sb);
+	if (r < 0) {
+		/* Another layout (an older or newer build): serve on with a fresh
+		 * board; the adopted workers go unwatched until they are drained. */
+		log_errno(LOG_WARNING, r, "cannot attach the previous scoreboard, starting a new one");
+		close(st->scoreboard_fd);
+		r = scoreboard_create(&sup.sb, &st->scoreboard_fd);
+		if (r < 0)
+			return log_errno(LOG_ERR, r, "cannot create the scoreboard");
+		own_board = true;
+	}
+	sup.sb_fd = st->scoreboard_fd;
+	sup.sb->hdr.supervisor_pid = getpid();
+	sup.gen.current = st->generation;
+	sup.admin.fd = st->ctl_fd;
+	sup.admin.upgrade_client_fd = st->client_fd;
+	for (size_t i = 0; i < st->n_listeners; i++)
+		listen_pool_add(pool, st->listeners[i].fd, st->listeners[i].name);
+	r = upgrade_adopt_workers(st, own_board);
+	if (r < 0)
+		return r;
+	log_notice("binary upgrade: adopted generation %u (%zu worker(s), %zu listener(s))", st->generation,
+		   st->n_workers, st->n_listeners);
+	return 0;
 }

@@ -1,0 +1,522 @@
+/* pool: the worker processes. Forks them with only the fds they need,
+ * talks to them over their control channels, reaps them, replaces the ones
+ * that die (backing off when they die right after start) and ends the ones
+ * that hang or overstay a drain. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "supervisor/generation.h"
+#include "supervisor/sup.h"
+#include "worker/worker.h"
+
+#define POOL_BACKOFF_FIRST_MS 100
+#define POOL_BACKOFF_MAX_MS 30000
+#define POOL_ABORT_GRACE_MS 2000 /* SIGABRT, then SIGKILL this much later */
+#define POOL_DRAIN_GRACE_MS 1000 /* past a drain deadline, SIGKILL */
+
+/* ------------------------------------------------------------ counting */
+
+struct scoreboard_slot *pool_slot(const struct sup_worker *w)
+{
+	return w->slot >= 0 && w->slot < SCOREBOARD_SLOTS ? &sup.sb->slots[w->slot] : NULL;
+}
+
+size_t pool_count_all(void)
+{
+	size_t n = 0;
+	for (struct sup_worker *w = sup.pool.workers; w; w = w->next)
+		n++;
+	return n;
+}
+
+uint64_t pool_connections(void)
+{
+	uint64_t n = 0;
+	for (struct sup_worker *w = sup.pool.workers; w; w = w->next)
+		if (pool_slot(w))
+			n += sb_load(&pool_slot(w)->connections);
+	return n;
+}
+
+/* ------------------------------------------------- the control channel */
+
+/* Messages a full channel holds, in the order they are sent once it has
+ * room (a worker's life runs START, REOPEN_LOGS, DRAIN, STOP). */
+static const struct {
+	enum chan_type type;
+	unsigned bit;
+} pool_unsent_order[] = {
+	{ CHAN_START, POOL_UNSENT_START },
+	{ CHAN_REOPEN_LOGS, POOL_UNSENT_REOPEN },
+	{ CHAN_DRAIN, POOL_UNSENT_DRAIN },
+	{ CHAN_STOP, POOL_UNSENT_STOP },
+};
+
+static unsigned pool_unsent_bit(enum chan_type type)
+{
+	for (size_t i = 0; i < sizeof(pool_unsent_order) / sizeof(pool_unsent_order[0]); i++)
+		if (pool_unsent_order[i].type == type)
+			return pool_unsent_order[i].bit;
+	return 0;
+}
+
+void pool_kill(struct sup_worker *w)
+{
+	w->killed = true;
+	kill(w->pid, SIGKILL);
+}
+
+/* One attempt: 0 sent, -EAGAIN the channel is full, else the worker is
+ * gone (SIGCHLD reaps it) or has been ended here (and is replaced when
+ * reaped, like one that crashed). */
+static int pool_try_send(struct sup_worker *w, enum chan_type type)
+{
+	int r = chan_send(w->chan_fd, type, type == CHAN_DRAIN ? w->drain_deadline_ms : 0);
+	if (r == 0 || r == -EAGAIN || r == -EPIPE || r == -ECONNRESET)
+		return r;
+	log_errno(LOG_ERR, r, "cannot send %s to worker pid %d (generation %u); ending it", chan_type_name(type),
+		  (int)w->pid, w->generation);
+	pool_kill(w);
+	return r;
+}
+
+void pool_send(struct sup_worker *w, enum chan_type type)
+{
+	unsigned bit = pool_unsent_bit(type);
+	if (w->unsent) {
+		w->unsent |= bit; /* behind what the full channel already holds */
+		return;
+	}
+	if (pool_try_send(w, type) != -EAGAIN)
+		return;
+	/* A worker that stops reading stops heartbeating too: if it never
+	 * reads again, the hung-worker path in pool_tick ends it. */
+	log_warning("control channel to worker pid %d (generation %u) is full; %s held until it has room",
+		    (int)w->pid, w->generation, chan_type_name(type));
+	w->unsent |= bit;
+	loop_mod_fd(sup.loop, w->chan_fd, LOOP_READ | LOOP_WRITE);
+}
+
+/* The channel has room: send what it held, in order. */
+static void pool_flush(struct sup_worker *w)
+{
+	for (size_t i = 0; i < sizeof(pool_unsent_order) / sizeof(pool_unsent_order[0]) && w->unsent; i++) {
+		if (!(w->unsent & pool_unsent_order[i].bit))
+			continue;
+		int r = pool_try_send(w, pool_unsent_order[i].type);
+		if (r == -EAGAIN)
+			return;
+		w->unsent &= ~pool_unsent_order[i].bit;
+		if (r < 0)
+			w->unsent = 0;
+	}
+	loop_mod_fd(sup.loop, w->chan_fd, LOOP_READ);
+}
+
+void pool_drain(struct sup_worker *w, uint64_t deadline_ms)
+{
+	if (w->state == SW_DRAINING && w->drain_deadline_ms <= deadline_ms)
+		return;
+	w->state = SW_DRAINING;
+	w->drain_deadline_ms = deadline_ms;
+	pool_send(w, CHAN_DRAIN);
+}
+
+/* READY from a worker: it serves, or drains at once if it is not wanted. */
+static void pool_on_ready(struct sup_worker *w)
+{
+	uint64_t drain_by = loop_now_ms(sup.loop) + sup.cfg->server.shutdown_timeout_ms;
+	if (w->state == SW_STARTING)
+		w->state = SW_READY;
+	if (sup.stop.stopping) {
+		pool_drain(w, pool_stop_deadline());
+		return;
+	}
+	if (w->replaces) {
+		for (struct sup_worker *o = sup.pool.workers; o; o = o->next)
+			if (o->pid == w->replaces && o->state != SW_DRAINING)
+				pool_drain(o, drain_by);
+		w->replaces = 0;
+	}
+	if (w->generation != sup.gen.current) {
+		pool_drain(w, drain_by);
+		return;
+	}
+	if (sup.gen.serving)
+		pool_send(w, CHAN_START);
+	gen_check_ready();
+	sup_update_status();
+}
+
+/* RECYCLE_ME: pool_fill starts the replacement (and retries it, backing
+ * off, if it dies before READY); its READY drains this one. */
+static void pool_on_recycle(struct sup_worker *w)
+{
+	if (w->wants_recycle || w->state != SW_READY || sup.stop.stopping)
+		return;
+	if (w->generation != sup.gen.current) {
+		pool_drain(w, loop_now_ms(sup.loop) + sup.cfg->server.shutdown_timeout_ms);
+		return;
+	}
+	w->wants_recycle = true;
+	log_info("worker pid %d reached max_requests; starting its replacement", (int)w->pid);
+	pool_fill();
+}
+
+static void pool_control(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	struct sup_worker *w = arg;
+	if ((events & LOOP_WRITE) && w->unsent)
+		pool_flush(w);
+	for (;;) {
+		struct chan_msg m;
+		int r = chan_recv(fd, &m);
+		if (r == -EAGAIN)
+			return;
+		if (r == -EBADMSG) {
+			/* One message we do not understand (another build's); keep listening. */
+			log_warning("unreadable control message from worker pid %d", (int)w->pid);
+			continue;
+		}
+		if (r <= 0) {
+			/* The worker is gone or going; SIGCHLD does the bookkeeping. */
+			w->unsent = 0;
+			loop_del_fd(loop, fd);
+			return;
+		}
+		switch (m.type) {
+		case CHAN_READY:
+			pool_on_ready(w);
+			break;
+		case CHAN_RECYCLE_ME:
+			pool_on_recycle(w);
+			break;
+		case CHAN_DRAINING:
+			w->state = SW_DRAINING;
+			break;
+		default:
+			log_warning("unexpected %s from worker pid %d", chan_type_name(m.type), (int)w->pid);
+			break;
+		}
+	}
+}
+
+int pool_watch(struct sup_worker *w)
+{
+	return loop_add_fd(sup.loop, w->chan_fd, LOOP_READ, pool_control, w);
+}
+
+/* ------------------------------------------------------------- forking */
+
+/* Close every fd the new worker must not hold: other workers' control
+ * sockets (or their EOF would never come), the supervisor's loop, signalfd
+ * and control socket, listeners of other generations. */
+static void pool_child_close_fds(const int *keep, size_t n_keep)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d) {
+		for (int fd = 3; fd < 65536; fd++) {
+			bool k = false;
+			for (size_t i = 0; i < n_keep; i++)
+				k |= keep[i] == fd;
+			if (!k)
+				close(fd);
+		}
+		return;
+	}
+	int fds[4096];
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) && n < sizeof(fds) / sizeof(fds[0])) {
+		int fd = atoi(de->d_name);
+		if (fd < 3 || fd == dirfd(d) || de->d_name[0] == '.')
+			continue;
+		bool k = false;
+		for (size_t i = 0; i < n_keep; i++)
+			k |= keep[i] == fd;
+		if (!k)
+			fds[n++] = fd;
+	}
+	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* In the child: keep the control channel and the listeners, then run. */
+__attribute__((noreturn)) static void pool_child(int chan_fd, int slot, uint32_t index)
+{
+	int keep[CONFIG_MAX_LISTENERS + 1];
+	size_t n_keep = 0;
+	keep[n_keep++] = chan_fd;
+	for (size_t i = 0; i < sup.lst.n; i++)
+		keep[n_keep++] = sup.lst.wl[i].fd;
+	pool_child_close_fds(keep, n_keep);
+	struct worker_params p = {
+		.cfg = sup.cfg,
+		.sb = sup.sb,
+		.slot = slot,
+		.generation = sup.gen.current,
+		.index = index,
+		.chan_fd = chan_fd,
+		.listeners = sup.lst.wl,
+		.n_listeners = sup.lst.n,
+	};
+	worker_main(&p);
+}
+
+static struct sup_worker *pool_fork(uint32_t index, pid_t replaces)
+{
+	int sv[2];
+	int r = chan_pair(sv);
+	if (r < 0) {
+		log_errno(LOG_ERR, r, "cannot create a control channel");
+		return NULL;
+	}
+	int slot = scoreboard_slot_alloc(sup.sb, sup.gen.current, index);
+	struct sup_worker *w = slot >= 0 ? calloc(1, sizeof(*w)) : NULL;
+	pid_t pid = w ? fork() : -1;
+	if (pid < 0) {
+		if (slot < 0)
+			log_error("scoreboard full: too many workers alive at once");
+		else if (w)
+			log_errno(LOG_ERR, -errno, "fork failed");
+		if (slot >= 0)
+			scoreboard_slot_free(sup.sb, slot);
+		close(sv[0]);
+		close(sv[1]);
+		free(w);
+		return NULL;
+	}
+	if (pid == 0)
+		pool_child(sv[1], slot, index);
+	close(sv[1]);
+	__atomic_store_n(&sup.sb->slots[slot].pid, (int32_t)pid, __ATOMIC_RELAXED);
+	w->pid = pid;
+	w->generation = sup.gen.current;
+	w->index = index;
+	w->slot = slot;
+	w->chan_fd = sv[0];
+	w->state = SW_STARTING;
+	w->replaces = replaces;
+	w->started_ms = loop_clock_ms();
+	w->next = sup.pool.workers;
+	sup.pool.workers = w;
+	r = pool_watch(w);
+	if (r < 0)
+		log_errno(LOG_ERR, r, "cannot watch worker pid %d", (int)pid);
+	log_info("started worker pid %d (generation %u, #%u)", (int)pid, sup.gen.current, index);
+	return w;
+}
+
+static void pool_arm_respawn_timer(void)
+{
+	uint64_t next = UINT64_MAX;
+	for (unsigned i = 0; i < SCOREBOARD_SLOTS; i++)
+		if (sup.pool.respawn[i].pending && sup.pool.respawn[i].not_before_ms < next)
+			next = sup.pool.respawn[i].not_before_ms;
+	if (next == UINT64_MAX)
+		loop_timer_cancel(sup.loop, &sup.pool.respawn_timer);
+	else
+		loop_timer_arm_at(sup.loop, &sup.pool.respawn_timer, next);
+}
+
+/* Start the workers the current generation is missing, and the replacement
+ * of a worker that asked to be recycled. A slot that needs nothing has no
+ * pending respawn (or its timer would fire forever). */
+void pool_fill(void)
+{
+	if (sup.stop.stopping)
+		return;
+	uint64_t now = loop_clock_ms();
+	for (uint32_t i = 0; i < sup.cfg->server.workers; i++) {
+		struct sup_worker *holder = NULL;
+		bool replacement = false;
+		for (struct sup_worker *w = sup.pool.workers; w; w = w->next) {
+			if (w->generation != sup.gen.current || w->index != i || w->state == SW_DRAINING)
+				continue;
+			if (w->replaces)
+				replacement = true;
+			else
+				holder = w;
+		}
+		struct sup_respawn *rs = &sup.pool.respawn[i];
+		bool want = !replacement && (!holder || holder->wants_recycle);
+		if (!want) {
+			rs->pending = false;
+			continue;
+		}
+		if (rs->pending && rs->not_before_ms > now)
+			continue;
+		rs->pending = false;
+		if (!pool_fork(i, holder ? holder->pid : 0)) {
+			/* fork or fd trouble: try again later instead of spinning. */
+			rs->pending = true;
+			rs->delay_ms = rs->delay_ms ? rs->delay_ms : POOL_BACKOFF_FIRST_MS;
+			rs->not_before_ms = now + rs->delay_ms;
+		}
+	}
+	pool_arm_respawn_timer();
+}
+
+static void pool_respawn_due(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	pool_fill();
+	sup_update_status();
+}
+
+void pool_reset_backoff(void)
+{
+	memset(sup.pool.respawn, 0, sizeof(sup.pool.respawn));
+}
+
+void pool_cancel_respawns(void)
+{
+	for (unsigned i = 0; i < SCOREBOARD_SLOTS; i++)
+		sup.pool.respawn[i].pending = false;
+	loop_timer_cancel(sup.loop, &sup.pool.respawn_timer);
+}
+
+void pool_init(void)
+{
+	loop_timer_init(&sup.pool.respawn_timer, pool_respawn_due, NULL);
+}
+
+/* -------------------------------------------------------------- reaping */
+
+/* Take pid off the list; NULL if it is not a worker. */
+static struct sup_worker *pool_unlink(pid_t pid)
+{
+	struct sup_worker **pp = &sup.pool.workers;
+	while (*pp && (*pp)->pid != pid)
+		pp = &(*pp)->next;
+	struct sup_worker *w = *pp;
+	if (w)
+		*pp = w->next;
+	return w;
+}
+
+/* A worker of the serving generation died unasked: start another, after a
+ * back-off if it died right after its start (no fork loop). */
+static void pool_schedule_respawn(const struct sup_worker *w, uint64_t now)
+{
+	struct sup_respawn *rs = &sup.pool.respawn[w->index];
+	if (now - w->started_ms < SUP_QUICK_DEATH_MS && !w->killed) {
+		rs->delay_ms = rs->delay_ms ? rs->delay_ms * 2 : POOL_BACKOFF_FIRST_MS;
+		if (rs->delay_ms > POOL_BACKOFF_MAX_MS)
+			rs->delay_ms = POOL_BACKOFF_MAX_MS;
+		log_warning("worker #%u died %llums after start; next start in %llums", w->index,
+			    (unsigned long long)(now - w->started_ms), (unsigned long long)rs->delay_ms);
+	} else {
+		rs->delay_ms = 0;
+	}
+	rs->pending = true;
+	rs->not_before_ms = now + rs->delay_ms;
+}
+
+static void pool_reaped(struct sup_worker *w, int status)
+{
+	uint64_t now = loop_clock_ms();
+	bool expected = w->state == SW_DRAINING || sup.stop.stopping;
+	char how[96];
+	if (WIFEXITED(status))
+		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+	else
+		snprintf(how, sizeof(how), "killed by signal %d (%s)%s", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)), w->killed ? ", by the supervisor" : "");
+	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	log_msg(expected && clean ? LOG_INFO : LOG_WARNING, "worker pid %d (generation %u, #%u) %s",
+		(int)w->pid, w->generation, w->index, how);
+	loop_del_fd(sup.loop, w->chan_fd);
+	close(w->chan_fd);
+	scoreboard_slot_free(sup.sb, w->slot);
+	if (!expected && w->generation == sup.gen.current && w->index < SCOREBOARD_SLOTS)
+		pool_schedule_respawn(w, now);
+	/* A replacement starting for it now simply takes its place. */
+	for (struct sup_worker *o = sup.pool.workers; o; o = o->next)
+		if (o->replaces == w->pid)
+			o->replaces = 0;
+	free(w);
+}
+
+void pool_reap(void)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			break;
+		struct sup_worker *w = pool_unlink(pid);
+		if (w)
+			pool_reaped(w, status);
+		else
+			upgrade_reaped(pid, status); /* the upgrade's preflight, or nothing of ours */
+	}
+	listen_close_retired();
+	if (sup.stop.stopping) {
+		if (!sup.pool.workers)
+			loop_stop(sup.loop);
+		return;
+	}
+	pool_fill();
+	sup_update_status();
+}
+
+/* ---------------------------------------------------- hung and overdue */
+
+bool pool_tick(uint64_t now)
+{
+	bool healthy = true;
+	for (struct sup_worker *w = sup.pool.workers; w; w = w->next) {
+		if (w->killed || !pool_slot(w))
+			continue;
+		uint64_t hb = sb_load(&pool_slot(w)->heartbeat_ms);
+		uint64_t age = now > hb ? now - hb : 0;
+		if (age > sup.cfg->server.worker_timeout_ms) {
+			healthy = false;
+			if (!w->abort_sent_ms) {
+				/* SIGABRT first: its core dump shows where the loop hung. */
+				log_error("worker pid %d (generation %u) stuck for %llums (worker_timeout), sending SIGABRT",
+					  (int)w->pid, w->generation, (unsigned long long)age);
+				w->abort_sent_ms = now;
+				kill(w->pid, SIGABRT);
+			} else if (now - w->abort_sent_ms >= POOL_ABORT_GRACE_MS) {
+				log_error("worker pid %d (generation %u) still stuck %llums after SIGABRT, killed",
+					  (int)w->pid, w->generation, (unsigned long long)(now - w->abort_sent_ms));
+				pool_kill(w);
+			}
+		}
+		if (w->state == SW_DRAINING && !sup.stop.stopping && w->drain_deadline_ms &&
+		    now > w->drain_deadline_ms + POOL_DRAIN_GRACE_MS) {
+			log_warning("worker pid %d (generation %u) still draining past its deadline, killed",
+				    (int)w->pid, w->generation);
+			pool_kill(w);
+		}
+	}
+	return healthy;
+}
+
+/* Workers are told to be done a little before shutdown_timeout, so that one
+ * finishing at its own deadline exits cleanly instead of racing our SIGKILL. */
+uint64_t pool_stop_deadline(void)
+{
+	uint64_t margin = sup.cfg->server.shutdown_timeout_ms / 10;
+	if (margin > 500)
+		margin = 500;
+	return sup.stop.deadline_ms - margin;
+}
+
+void pool_kill_all(void)
+{
+	for (struct sup_worker *w = sup.pool.workers; w; w = w->next) {
+		log_warning("worker pid %d (generation %u) still running at shutdown_timeout: killed",
+			    (int)w->pid, w->generation);
+		pool_kill(w);
+	}
+}

@@ -1,0 +1,278 @@
+/* sup: the supervisor's private state, shared by its files (supervisor,
+ * pool, generation, listeners, upgrade, admin). One struct, grouped by the
+ * role that owns each part; nothing outside src/supervisor includes this. */
+#ifndef DROVER_SUP_H
+#define DROVER_SUP_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/chan.h"
+#include "core/config.h"
+#include "core/loop.h"
+#include "core/scoreboard.h"
+#include "supervisor/admin.h"
+#include "supervisor/listeners.h"
+#include "supervisor/upgrade.h"
+#include "worker/proto.h"
+
+#define SUP_TICK_MS 250             /* hung detection, drain deadlines, STATUS= */
+#define SUP_QUICK_DEATH_MS 10000    /* a worker dying sooner than this after start backs off */
+#define SUP_RELOAD_TIMEOUT_MS 60000 /* a new generation not ready by then: reload failed */
+
+/* ------------------------------------------------------------ the pool */
+
+/* A worker's state has one encoding, the scoreboard's (and its names). */
+enum sup_worker_state { SW_STARTING = SLOT_STARTING, SW_READY = SLOT_READY, SW_DRAINING = SLOT_DRAINING };
+
+struct sup_worker {
+	struct sup_worker *next;
+	pid_t pid;
+	uint32_t generation;
+	uint32_t index;
+	int slot;
+	int chan_fd;
+	enum sup_worker_state state;
+	bool wants_recycle;     /* sent RECYCLE_ME: start a replacement, then drain it */
+	bool killed;            /* we sent SIGKILL; say so when reaped */
+	unsigned unsent;        /* POOL_UNSENT_* held while the channel is full */
+	pid_t replaces;         /* drain this pid once we are READY (max_requests) */
+	uint64_t started_ms;
+	uint64_t drain_deadline_ms;
+	uint64_t abort_sent_ms; /* hung: SIGABRT sent at */
+};
+
+struct sup_respawn {
+	uint64_t delay_ms;
+	uint64_t not_before_ms;
+	bool pending;
+};
+
+struct sup_pool {
+	struct sup_worker *workers;
+	struct sup_respawn respawn[SCOREBOARD_SLOTS];
+	struct loop_timer respawn_timer;
+};
+
+/* ------------------------------------------------------ the generations */
+
+enum gen_change { GEN_STEADY, GEN_RELOADING, GEN_UPGRADING };
+
+/* Which generation serves and which one is coming up. Pure data: the
+ * functions on it in generation.h never fork, signal or send. */
+struct gen_book {
+	uint32_t current;        /* the newest generation (coming up or serving) */
+	uint32_t previous;       /* what serves until current is READY; the rollback target */
+	enum gen_change change;  /* a reload or upgrade is bringing current up */
+	bool announced;          /* current was READY once */
+	bool serving;            /* READY=1 was sent once: new workers START at once */
+	bool reload_pending;     /* one more reload once this change is over */
+	uint64_t change_started_ms;
+	uint64_t seq_started;    /* reloads asked for / answered, for waiting clients */
+	uint64_t seq_done;
+};
+
+/* ------------------------------------------------------- the listeners */
+
+struct sup_retired {
+	struct listener l;
+	uint32_t until_generation; /* close once no worker of a generation <= this is left */
+};
+
+struct sup_listeners {
+	struct listener cur[CONFIG_MAX_LISTENERS];
+	size_t n;
+	struct sup_retired retired[CONFIG_MAX_LISTENERS * 4];
+	size_t n_retired;
+	struct worker_listener wl[CONFIG_MAX_LISTENERS]; /* what a worker forked now gets */
+	/* What served before the change in progress, to roll back to. */
+	struct listener prev[CONFIG_MAX_LISTENERS];
+	size_t prev_n;
+	size_t prev_n_retired;
+};
+
+/* --------------------------------------------------------- admin socket */
+
+enum sup_wait { WAIT_NONE, WAIT_RELOAD, WAIT_UPGRADE };
+
+struct sup_client {
+	struct sup_client *next;
+	int fd;
+	char in[ADMIN_LINE_MAX];
+	size_t in_len;
+	enum sup_wait waiting;
+	uint64_t reload_seq;
+	char *out;          /* answer not yet written (the client reads slowly) */
+	size_t out_len, out_off;
+	bool closing;       /* answered: close once out is written */
+};
+
+struct sup_admin {
+	int fd;
+	char path[108];
+	bool owned;             /* we created the socket file */
+	struct sup_client *clients;
+	int upgrade_client_fd;  /* inherited droverctl waiting for our READY */
+};
+
+/* ------------------------------------------------------------- upgrade */
+
+struct sup_upgrade {
+	char exe[PATH_MAX];     /* the installed binary to run again */
+	char *const *argv;
+	pid_t check_pid;        /* "exe -t" running, 0 if none */
+	int check_fd;           /* its stdout and stderr */
+	char check_out[2048];
+	size_t check_len;
+	bool check_timed_out;
+	struct loop_timer check_timer;
+};
+
+/* ------------------------------------------------------------ the stop */
+
+struct sup_stop {
+	bool stopping;
+	bool fast;
+	uint64_t deadline_ms;
+	struct loop_timer timer;
+};
+
+struct supervisor {
+	struct config *cfg;
+	struct config *prev_cfg; /* the config before a reload; NULL after an upgrade */
+	struct loop *loop;
+	struct scoreboard *sb;
+	int sb_fd;
+	struct gen_book gen;
+	struct sup_pool pool;
+	struct sup_listeners lst;
+	struct sup_admin admin;
+	struct sup_upgrade upg;
+	struct sup_stop stop;
+	char reload_result[512]; /* "ok: ..." or "failed: ...", for status */
+	struct loop_timer tick;
+	uint64_t last_watchdog_ms;
+};
+
+extern struct supervisor sup;
+
+/* supervisor.c: the run loop, signals and the periodic tick. */
+/* Graceful (fast = false) or fast stop; idempotent, a fast one may follow. */
+void sup_stop(bool fast);
+/* Refresh the STATUS= line from the current state. */
+void sup_update_status(void);
+/* Send REOPEN_LOGS to every worker. */
+void sup_reopen_logs(void);
+
+/* pool.c: workers (fork, reap, back-off, hung-worker kill). */
+enum {
+	POOL_UNSENT_START = 1u << 0,
+	POOL_UNSENT_REOPEN = 1u << 1,
+	POOL_UNSENT_DRAIN = 1u << 2,
+	POOL_UNSENT_STOP = 1u << 3,
+};
+/* A worker's scoreboard slot; NULL for an adopted worker not watched. */
+struct scoreboard_slot *pool_slot(const struct sup_worker *w);
+/* How many workers are alive. */
+size_t pool_count_all(void);
+/* Open connections over all workers. */
+uint64_t pool_connections(void);
+/* Send START, REOPEN_LOGS or STOP to w (DRAIN: pool_drain); a full channel
+ * holds it until the channel has room, a failure ends the worker. */
+void pool_send(struct sup_worker *w, enum chan_type type);
+/* Tell w to drain by deadline_ms (never later than an earlier DRAIN). */
+void pool_drain(struct sup_worker *w, uint64_t deadline_ms);
+/* SIGKILL w, remembering that we did. */
+void pool_kill(struct sup_worker *w);
+/* Start the workers the current generation is missing. */
+void pool_fill(void);
+/* Reap exited children, replace workers that died, finish a stop. */
+void pool_reap(void);
+/* Watch the control channel of an (adopted or forked) worker. */
+int pool_watch(struct sup_worker *w);
+/* Hung workers and drains past their deadline; false if a worker is hung. */
+bool pool_tick(uint64_t now);
+/* Forget every back-off (a new generation starts afresh). */
+void pool_reset_backoff(void);
+/* Cancel every pending respawn (stopping). */
+void pool_cancel_respawns(void);
+/* The deadline given to workers at a stop (a little before ours). */
+uint64_t pool_stop_deadline(void);
+/* SIGKILL every worker (shutdown_timeout reached). */
+void pool_kill_all(void);
+/* Set up the respawn timer. */
+void pool_init(void);
+
+/* generation.c: reloads, rollback, ready (the stateful half; the pure
+ * bookkeeping is declared in generation.h). */
+/* Re-read the config and start a new generation, or fail with why. */
+void gen_reload(void);
+/* Ask for a reload now or after the change in progress. */
+void gen_request_reload(void);
+/* The current generation may have become ready: drain the old one. */
+void gen_check_ready(void);
+/* A reload or upgrade failed: say why, answer clients, run a pending reload. */
+void gen_change_failed(const char *why);
+/* Remember what serves now, to roll back to. */
+void gen_snapshot(void);
+/* A change that did not get ready in time: roll back and fail it. */
+void gen_tick(uint64_t now);
+/* user/group must exist, and without root we must already be them; 0 or
+ * -errno with a message in err. */
+int gen_check_identity(const struct config *cfg, char *err, size_t err_len);
+
+/* listeners.c (supervisor side): the set of listeners in use. */
+/* Open every configured listener, reusing what we hold; on failure nothing
+ * changes. 0 or -errno with err. */
+int listen_set_open(const struct config *cfg, struct listen_pool *pool, char *err, size_t err_len);
+/* After an upgrade: take the handed-over listeners (never failing). */
+void listen_set_open_adopted(const struct config *cfg, struct listen_pool *pool,
+			     const struct upgrade_state *adopted);
+/* Keep a listener nobody configures until generation until_generation is gone. */
+void listen_retire(const struct listener *l, uint32_t until_generation);
+/* Close retired listeners whose generations have all exited. */
+void listen_close_retired(void);
+/* Close every listener (stopping). */
+void listen_close_all(void);
+/* Rebuild what a new worker is given from the current set and config. */
+void listen_build_worker(void);
+/* Push the listeners we bound into systemd's fd store. */
+void listen_push_fdstore(void);
+/* Remember / restore the set around a change (rollback). */
+void listen_snapshot(void);
+void listen_rollback(uint32_t failed_generation);
+
+/* upgrade.c (supervisor side): the binary upgrade. */
+/* Where the installed binary is (argv0 resolved through PATH). */
+void upgrade_resolve_exe(const char *argv0);
+/* Start an upgrade (preflight first); c is the asking client or NULL. */
+void upgrade_request(struct sup_client *c);
+/* Whether a preflight check is running. */
+bool upgrade_checking(void);
+/* A child exited: true if it was the preflight check (then handled). */
+bool upgrade_reaped(pid_t pid, int status);
+/* Stop any preflight in progress, answering its client with why. */
+void upgrade_cancel(const char *why);
+/* Adopt what the previous image handed over (value of UPGRADE_ENV). */
+int upgrade_adopt(const char *value, struct listen_pool *pool);
+/* The state handed over by the previous image (zeroed if none). */
+const struct upgrade_state *upgrade_adopted(void);
+
+/* admin.c (supervisor side): the droverctl socket. */
+/* Listen on the configured control socket (or keep the inherited one); 0
+ * or -1 if an explicitly configured socket cannot be used. */
+int admin_start(void);
+/* Close the socket and every client, unlinking the socket file. */
+void admin_stop(void);
+/* Serve a connected client (non-blocking fd, closed on failure); NULL on failure. */
+struct sup_client *admin_client_add(int fd);
+/* Queue an answer to c and close it once written; a client holding more
+ * than ADMIN_OUT_MAX unread is dropped. */
+void admin_reply(struct sup_client *c, const char *text);
+/* Answer reload/upgrade waiters whose change is over. */
+void admin_answer_changes(bool ok, const char *text);
+
+#endif

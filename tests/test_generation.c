@@ -1,0 +1,165 @@
+/* Unit tests for the supervisor's generation bookkeeping (generation.h):
+ * which generation serves, which drains, which is killed for
+ * max_generations, what a reload and a rollback do to the book. Worker
+ * lists are built by hand; nothing forks. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "supervisor/generation.h"
+
+/* A list of n workers with the given generations and states, linked in order. */
+static struct sup_worker ws[16];
+
+static struct sup_worker *list_of(size_t n, const uint32_t *gens, const enum sup_worker_state *states)
+{
+	memset(ws, 0, sizeof(ws));
+	for (size_t i = 0; i < n; i++) {
+		ws[i].pid = (pid_t)(100 + i);
+		ws[i].generation = gens[i];
+		ws[i].state = states[i];
+		ws[i].next = i + 1 < n ? &ws[i + 1] : NULL;
+	}
+	return n ? &ws[0] : NULL;
+}
+
+START_TEST(a_generation_is_complete_only_once_all_its_workers_are_ready)
+{
+	struct gen_book g = { .current = 2 };
+	uint32_t gens[] = { 1, 1, 2, 2 };
+	enum sup_worker_state st[] = { SW_READY, SW_READY, SW_READY, SW_STARTING };
+	struct sup_worker *l = list_of(4, gens, st);
+	ck_assert(!gen_is_complete(&g, l, 2));
+	ws[3].state = SW_READY;
+	ck_assert(gen_is_complete(&g, l, 2));
+	/* Ready workers of another generation do not count for this one. */
+	ck_assert(!gen_is_complete(&g, l, 3));
+	/* Announced once: a worker replaced later does not announce it again. */
+	g.announced = true;
+	ck_assert(!gen_is_complete(&g, l, 2));
+}
+END_TEST
+
+START_TEST(at_ready_every_older_worker_drains_and_the_new_generation_does_not)
+{
+	struct gen_book g = { .current = 3 };
+	uint32_t gens[] = { 1, 2, 2, 3 };
+	enum sup_worker_state st[] = { SW_DRAINING, SW_READY, SW_STARTING, SW_READY };
+	list_of(4, gens, st);
+	ck_assert(!gen_drains_at_ready(&g, &ws[0])); /* already draining: keeps its deadline */
+	ck_assert(gen_drains_at_ready(&g, &ws[1]));
+	ck_assert(gen_drains_at_ready(&g, &ws[2])); /* an old worker still starting drains too */
+	ck_assert(!gen_drains_at_ready(&g, &ws[3]));
+}
+END_TEST
+
+START_TEST(counting_older_generations_excludes_the_given_one)
+{
+	uint32_t gens[] = { 1, 2, 2, 3, 3, 3 };
+	enum sup_worker_state st[] = { SW_DRAINING, SW_READY, SW_DRAINING, SW_READY, SW_READY, SW_STARTING };
+	struct sup_worker *l = list_of(6, gens, st);
+	ck_assert_uint_eq(gen_count(l, 3, -1, false), 3);
+	ck_assert_uint_eq(gen_count(l, 3, SW_READY, false), 2);
+	ck_assert_uint_eq(gen_count(l, 3, -1, true), 3);
+	ck_assert_uint_eq(gen_count(l, 3, SW_DRAINING, true), 2);
+	ck_assert_uint_eq(gen_count(l, 1, -1, true), 0);
+	ck_assert_uint_eq(gen_count(NULL, 1, -1, false), 0);
+}
+END_TEST
+
+START_TEST(a_reload_brings_up_the_next_generation_while_the_current_one_serves)
+{
+	struct gen_book g = { .current = 4, .announced = true, .serving = true };
+	gen_begin(&g, GEN_RELOADING, 1000);
+	ck_assert_uint_eq(g.current, 5);
+	ck_assert_uint_eq(g.previous, 4);
+	ck_assert_int_eq(g.change, GEN_RELOADING);
+	ck_assert(!g.announced);
+	ck_assert(g.serving);
+	ck_assert(!gen_timed_out(&g, 1000 + SUP_RELOAD_TIMEOUT_MS));
+	ck_assert(gen_timed_out(&g, 1000 + SUP_RELOAD_TIMEOUT_MS + 1));
+}
+END_TEST
+
+START_TEST(a_steady_book_never_times_out)
+{
+	struct gen_book g = { .current = 1, .change_started_ms = 0 };
+	ck_assert(!gen_timed_out(&g, 10 * SUP_RELOAD_TIMEOUT_MS));
+}
+END_TEST
+
+START_TEST(the_end_of_a_change_answers_every_reload_asked_for_so_far)
+{
+	struct gen_book g = { .current = 1, .seq_started = 3, .seq_done = 1 };
+	gen_begin(&g, GEN_UPGRADING, 0);
+	gen_end(&g);
+	ck_assert_int_eq(g.change, GEN_STEADY);
+	ck_assert_uint_eq(g.seq_done, 3);
+}
+END_TEST
+
+START_TEST(a_rollback_makes_the_previous_generation_current_and_announced)
+{
+	struct gen_book g = { .current = 7, .announced = true, .serving = true };
+	gen_begin(&g, GEN_RELOADING, 0);
+	ck_assert_uint_eq(gen_rollback(&g), 8);
+	ck_assert_uint_eq(g.current, 7);
+	ck_assert(g.announced); /* it was ready before: no second READY=1, no re-drain */
+	uint32_t gens[] = { 7, 8 };
+	enum sup_worker_state st[] = { SW_READY, SW_STARTING };
+	list_of(2, gens, st);
+	/* The failed generation is newer than current: never drained "at ready". */
+	ck_assert(!gen_drains_at_ready(&g, &ws[1]));
+	ck_assert(!gen_drains_at_ready(&g, &ws[0]));
+}
+END_TEST
+
+START_TEST(max_generations_counts_the_generation_about_to_start)
+{
+	struct gen_book g = { .current = 3 };
+	uint32_t gens[] = { 1, 1, 2, 2 };
+	enum sup_worker_state st[] = { SW_DRAINING, SW_DRAINING, SW_READY, SW_READY };
+	struct sup_worker *l = list_of(4, gens, st);
+	/* 1 and 2 alive, 3 about to start: three generations. */
+	ck_assert_uint_eq(gen_over_cap(&g, l, 3), 0);
+	ck_assert_uint_eq(gen_over_cap(&g, l, 2), 1);
+	/* Once 3 has workers it is counted as alive, not as "about to start". */
+	uint32_t gens2[] = { 1, 2, 3 };
+	enum sup_worker_state st2[] = { SW_DRAINING, SW_READY, SW_STARTING };
+	l = list_of(3, gens2, st2);
+	ck_assert_uint_eq(gen_over_cap(&g, l, 3), 0);
+	ck_assert_uint_eq(gen_over_cap(&g, l, 2), 1);
+}
+END_TEST
+
+START_TEST(the_cap_never_kills_the_current_generation)
+{
+	struct gen_book g = { .current = 2 };
+	uint32_t gens[] = { 2, 2 };
+	enum sup_worker_state st[] = { SW_READY, SW_READY };
+	struct sup_worker *l = list_of(2, gens, st);
+	ck_assert_uint_eq(gen_over_cap(&g, l, 1), 0);
+	ck_assert_uint_eq(gen_over_cap(&g, NULL, 1), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("generation");
+	TCase *tc = tcase_create("generation");
+	tcase_add_test(tc, a_generation_is_complete_only_once_all_its_workers_are_ready);
+	tcase_add_test(tc, at_ready_every_older_worker_drains_and_the_new_generation_does_not);
+	tcase_add_test(tc, counting_older_generations_excludes_the_given_one);
+	tcase_add_test(tc, a_reload_brings_up_the_next_generation_while_the_current_one_serves);
+	tcase_add_test(tc, a_steady_book_never_times_out);
+	tcase_add_test(tc, the_end_of_a_change_answers_every_reload_asked_for_so_far);
+	tcase_add_test(tc, a_rollback_makes_the_previous_generation_current_and_announced);
+	tcase_add_test(tc, max_generations_counts_the_generation_about_to_start);
+	tcase_add_test(tc, the_cap_never_kills_the_current_generation);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
