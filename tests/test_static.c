@@ -1,4 +1,5 @@
-/* test_static: path normalisation, MIME, validators, Range and static_open
+/* test_static: path normalisation and safe opening (path.c), MIME (mime.c),
+ * validators, dates and Range (fields.c)
  * against a real temporary tree (symlinks in and out, FIFO, socket). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -23,7 +24,9 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 
-#include "proto/http/static.h"
+#include "proto/http/fields.h"
+#include "proto/http/mime.h"
+#include "proto/http/path.h"
 
 /* ------------------------------------------------------- normalisation */
 
@@ -108,7 +111,7 @@ START_TEST(test_normalize_table)
 	int rc;
 
 	memset(out, 'X', sizeof(out));
-	rc = static_normalize_path(c->in, len, out, sizeof(out));
+	rc = http_path_normalize(c->in, len, out, sizeof(out));
 	ck_assert_msg(rc == c->rc, "normalize(\"%s\") = %d, want %d", c->in, rc, c->rc);
 	if (c->out != NULL)
 		ck_assert_msg(strcmp(out, c->out) == 0, "normalize(\"%s\") = \"%s\", want \"%s\"",
@@ -123,21 +126,21 @@ START_TEST(test_normalize_bounds)
 	size_t n = 5000;
 
 	/* Exactly fitting, and one byte short (the NUL counts). */
-	ck_assert_int_eq(static_normalize_path("/abc", 4, out, 5), 0);
+	ck_assert_int_eq(http_path_normalize("/abc", 4, out, 5), 0);
 	ck_assert_str_eq(out, "/abc");
-	ck_assert_int_eq(static_normalize_path("/abc", 4, out, 4), -ENAMETOOLONG);
-	ck_assert_int_eq(static_normalize_path("/abc/", 5, out, 6), 0);
+	ck_assert_int_eq(http_path_normalize("/abc", 4, out, 4), -ENAMETOOLONG);
+	ck_assert_int_eq(http_path_normalize("/abc/", 5, out, 6), 0);
 	ck_assert_str_eq(out, "/abc/");
-	ck_assert_int_eq(static_normalize_path("/abc/", 5, out, 5), -ENAMETOOLONG);
-	ck_assert_int_eq(static_normalize_path("/", 1, out, 2), 0);
+	ck_assert_int_eq(http_path_normalize("/abc/", 5, out, 5), -ENAMETOOLONG);
+	ck_assert_int_eq(http_path_normalize("/", 1, out, 2), 0);
 	ck_assert_str_eq(out, "/");
-	ck_assert_int_eq(static_normalize_path("/", 1, out, 1), -ENAMETOOLONG);
-	ck_assert_int_eq(static_normalize_path("/", 1, out, 0), -ENAMETOOLONG);
+	ck_assert_int_eq(http_path_normalize("/", 1, out, 1), -ENAMETOOLONG);
+	ck_assert_int_eq(http_path_normalize("/", 1, out, 0), -ENAMETOOLONG);
 	/* Decoding shrinks: "%41" is one byte of output. */
-	ck_assert_int_eq(static_normalize_path("/%41%42%43", 10, out, 5), 0);
+	ck_assert_int_eq(http_path_normalize("/%41%42%43", 10, out, 5), 0);
 	ck_assert_str_eq(out, "/ABC");
 	/* A path that would be long is refused even if ".." would shorten it. */
-	ck_assert_int_eq(static_normalize_path("/aaaaaaaaaaaaaaaaaaaa/..", 24, out, sizeof(out)),
+	ck_assert_int_eq(http_path_normalize("/aaaaaaaaaaaaaaaaaaaa/..", 24, out, sizeof(out)),
 			 -ENAMETOOLONG);
 
 	big = malloc(n + 1);
@@ -148,25 +151,25 @@ START_TEST(test_normalize_bounds)
 	{
 		char path[PATH_MAX];
 
-		ck_assert_int_eq(static_normalize_path(big, n, path, sizeof(path)), -ENAMETOOLONG);
+		ck_assert_int_eq(http_path_normalize(big, n, path, sizeof(path)), -ENAMETOOLONG);
 	}
 	free(big);
 	/* in_len bounds the input: bytes after it are never read. */
-	ck_assert_int_eq(static_normalize_path("/ab/../../x", 3, out, sizeof(out)), 0);
+	ck_assert_int_eq(http_path_normalize("/ab/../../x", 3, out, sizeof(out)), 0);
 	ck_assert_str_eq(out, "/ab");
 }
 END_TEST
 
 START_TEST(test_dotfile)
 {
-	ck_assert(static_path_has_dotfile("/.git/config"));
-	ck_assert(static_path_has_dotfile("/a/.env"));
-	ck_assert(static_path_has_dotfile("/a/.hidden/"));
-	ck_assert(static_path_has_dotfile("/..."));
-	ck_assert(!static_path_has_dotfile("/"));
-	ck_assert(!static_path_has_dotfile("/a/b"));
-	ck_assert(!static_path_has_dotfile("/a.b/c.d"));
-	ck_assert(!static_path_has_dotfile("/a/b/"));
+	ck_assert(http_path_has_dotfile("/.git/config"));
+	ck_assert(http_path_has_dotfile("/a/.env"));
+	ck_assert(http_path_has_dotfile("/a/.hidden/"));
+	ck_assert(http_path_has_dotfile("/..."));
+	ck_assert(!http_path_has_dotfile("/"));
+	ck_assert(!http_path_has_dotfile("/a/b"));
+	ck_assert(!http_path_has_dotfile("/a.b/c.d"));
+	ck_assert(!http_path_has_dotfile("/a/b/"));
 }
 END_TEST
 
@@ -200,42 +203,42 @@ START_TEST(test_mime_file)
 			       "   \t  \n"
 			       "text/x-noext\n"
 			       "image/svg+xml svg");
-	struct static_mime *m = static_mime_load(path);
+	struct http_mime *m = http_mime_load(path);
 	const char *fb = "application/octet-stream";
 	const char *p1, *p2;
 
 	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(static_mime_lookup(m, "index.html", fb), "text/html; charset=utf-8");
-	ck_assert_str_eq(static_mime_lookup(m, "INDEX.HTML", fb), "text/html; charset=utf-8");
-	ck_assert_str_eq(static_mime_lookup(m, "a.htm", fb), "text/html; charset=utf-8");
-	ck_assert_str_eq(static_mime_lookup(m, "a.cus", fb), "application/x-custom");
-	ck_assert_str_eq(static_mime_lookup(m, "a.Foo", fb), "application/x-custom");
-	ck_assert_str_eq(static_mime_lookup(m, "a.json", fb), "application/json; charset=utf-8");
-	ck_assert_str_eq(static_mime_lookup(m, "logo.png", fb), "image/png");
-	ck_assert_str_eq(static_mime_lookup(m, "pic.svg", fb), "image/svg+xml; charset=utf-8");
+	ck_assert_str_eq(http_mime_lookup(m, "index.html", fb), "text/html; charset=utf-8");
+	ck_assert_str_eq(http_mime_lookup(m, "INDEX.HTML", fb), "text/html; charset=utf-8");
+	ck_assert_str_eq(http_mime_lookup(m, "a.htm", fb), "text/html; charset=utf-8");
+	ck_assert_str_eq(http_mime_lookup(m, "a.cus", fb), "application/x-custom");
+	ck_assert_str_eq(http_mime_lookup(m, "a.Foo", fb), "application/x-custom");
+	ck_assert_str_eq(http_mime_lookup(m, "a.json", fb), "application/json; charset=utf-8");
+	ck_assert_str_eq(http_mime_lookup(m, "logo.png", fb), "image/png");
+	ck_assert_str_eq(http_mime_lookup(m, "pic.svg", fb), "image/svg+xml; charset=utf-8");
 	/* The file overrides the built-in table. */
-	ck_assert_str_eq(static_mime_lookup(m, "app.js", fb), "application/x-javascript");
+	ck_assert_str_eq(http_mime_lookup(m, "app.js", fb), "application/x-javascript");
 	/* First definition of an extension wins. */
-	ck_assert_str_eq(static_mime_lookup(m, "x.dup", fb), "application/x-first");
+	ck_assert_str_eq(http_mime_lookup(m, "x.dup", fb), "application/x-first");
 	/* A line without a type is ignored. */
-	ck_assert_str_eq(static_mime_lookup(m, "x.abc", fb), fb);
+	ck_assert_str_eq(http_mime_lookup(m, "x.abc", fb), fb);
 	/* Not in the file: the built-in table answers. */
-	ck_assert_str_eq(static_mime_lookup(m, "style.css", fb), "text/css; charset=utf-8");
-	ck_assert_str_eq(static_mime_lookup(m, "a.tar.gz", fb), "application/gzip");
-	ck_assert_str_eq(static_mime_lookup(m, "f.woff2", fb), "font/woff2");
+	ck_assert_str_eq(http_mime_lookup(m, "style.css", fb), "text/css; charset=utf-8");
+	ck_assert_str_eq(http_mime_lookup(m, "a.tar.gz", fb), "application/gzip");
+	ck_assert_str_eq(http_mime_lookup(m, "f.woff2", fb), "font/woff2");
 	/* No extension, dotfile, empty extension, dot in a directory name. */
-	ck_assert_str_eq(static_mime_lookup(m, "README", fb), fb);
-	ck_assert_str_eq(static_mime_lookup(m, ".bashrc", fb), fb);
-	ck_assert_str_eq(static_mime_lookup(m, "a.", fb), fb);
-	ck_assert_str_eq(static_mime_lookup(m, "dir.html/file", fb), fb);
-	ck_assert_str_eq(static_mime_lookup(m, "", fb), fb);
-	ck_assert_str_eq(static_mime_lookup(m, "a.unknownextension", fb), fb);
-	ck_assert_str_eq(static_mime_lookup(m, "a.averyveryveryveryveryveryveryveryverylongext", fb), fb);
+	ck_assert_str_eq(http_mime_lookup(m, "README", fb), fb);
+	ck_assert_str_eq(http_mime_lookup(m, ".bashrc", fb), fb);
+	ck_assert_str_eq(http_mime_lookup(m, "a.", fb), fb);
+	ck_assert_str_eq(http_mime_lookup(m, "dir.html/file", fb), fb);
+	ck_assert_str_eq(http_mime_lookup(m, "", fb), fb);
+	ck_assert_str_eq(http_mime_lookup(m, "a.unknownextension", fb), fb);
+	ck_assert_str_eq(http_mime_lookup(m, "a.averyveryveryveryveryveryveryveryverylongext", fb), fb);
 	/* The returned string is the table's, stable across lookups. */
-	p1 = static_mime_lookup(m, "a.html", fb);
-	p2 = static_mime_lookup(m, "b.HTM", fb);
+	p1 = http_mime_lookup(m, "a.html", fb);
+	p2 = http_mime_lookup(m, "b.HTM", fb);
 	ck_assert_ptr_eq(p1, p2);
-	static_mime_free(m);
+	http_mime_free(m);
 	unlink(path);
 	free(path);
 }
@@ -244,7 +247,7 @@ END_TEST
 START_TEST(test_mime_builtin)
 {
 	const char *fb = "application/octet-stream";
-	struct static_mime *m = static_mime_load("/nonexistent/mime.types");
+	struct http_mime *m = http_mime_load("/nonexistent/mime.types");
 	static const char *const want[][2] = {
 		{ "a.html", "text/html; charset=utf-8" },
 		{ "a.htm", "text/html; charset=utf-8" },
@@ -280,20 +283,20 @@ START_TEST(test_mime_builtin)
 
 	ck_assert_ptr_nonnull(m);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		const char *got = static_mime_lookup(m, want[i][0], fb);
+		const char *got = http_mime_lookup(m, want[i][0], fb);
 
 		ck_assert_msg(strcmp(got, want[i][1] ? want[i][1] : fb) == 0, "%s -> %s", want[i][0], got);
 	}
-	static_mime_free(m);
+	http_mime_free(m);
 
 	/* NULL path: the built-in table alone. */
-	m = static_mime_load(NULL);
+	m = http_mime_load(NULL);
 	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(static_mime_lookup(m, "x.png", fb), "image/png");
-	static_mime_free(m);
+	ck_assert_str_eq(http_mime_lookup(m, "x.png", fb), "image/png");
+	http_mime_free(m);
 	/* A NULL table answers the fallback (the caller may have failed to load). */
-	ck_assert_str_eq(static_mime_lookup(NULL, "x.png", fb), fb);
-	static_mime_free(NULL);
+	ck_assert_str_eq(http_mime_lookup(NULL, "x.png", fb), fb);
+	http_mime_free(NULL);
 }
 END_TEST
 
@@ -303,34 +306,34 @@ START_TEST(test_mime_many_and_system)
 	size_t cap = 3000 * 24 + 64, len = 0;
 	char *text = malloc(cap);
 	char *path, name[32];
-	struct static_mime *m;
+	struct http_mime *m;
 
 	ck_assert_ptr_nonnull(text);
 	for (int i = 0; i < 3000; i++)
 		len += (size_t)snprintf(text + len, cap - len, "application/x-t%d e%d\n", i % 7, i);
 	path = tmp_write(text);
-	m = static_mime_load(path);
+	m = http_mime_load(path);
 	ck_assert_ptr_nonnull(m);
 	for (int i = 0; i < 3000; i++) {
 		char want[32];
 
 		snprintf(name, sizeof(name), "f.E%d", i);
 		snprintf(want, sizeof(want), "application/x-t%d", i % 7);
-		ck_assert_str_eq(static_mime_lookup(m, name, "?"), want);
+		ck_assert_str_eq(http_mime_lookup(m, name, "?"), want);
 	}
-	ck_assert_str_eq(static_mime_lookup(m, "f.html", "?"), "text/html; charset=utf-8");
-	static_mime_free(m);
+	ck_assert_str_eq(http_mime_lookup(m, "f.html", "?"), "text/html; charset=utf-8");
+	http_mime_free(m);
 	unlink(path);
 	free(path);
 	free(text);
 
 	/* The system file, when present, must at least know HTML. */
 	if (access("/etc/mime.types", R_OK) == 0) {
-		m = static_mime_load("/etc/mime.types");
+		m = http_mime_load("/etc/mime.types");
 		ck_assert_ptr_nonnull(m);
-		ck_assert_str_eq(static_mime_lookup(m, "i.html", "?"), "text/html; charset=utf-8");
-		ck_assert_str_eq(static_mime_lookup(m, "i.png", "?"), "image/png");
-		static_mime_free(m);
+		ck_assert_str_eq(http_mime_lookup(m, "i.html", "?"), "text/html; charset=utf-8");
+		ck_assert_str_eq(http_mime_lookup(m, "i.png", "?"), "image/png");
+		http_mime_free(m);
 	}
 }
 END_TEST
@@ -346,25 +349,25 @@ START_TEST(test_etag)
 	st.st_size = 1234;
 	st.st_mtim.tv_sec = 1;
 	st.st_mtim.tv_nsec = 2;
-	static_etag(&st, out, sizeof(out));
+	http_etag_format(&st, out, sizeof(out));
 	ck_assert_str_eq(out, "\"4d2-3b9aca02\"");
 
 	st.st_size = 0;
 	st.st_mtim.tv_sec = 1700000000;
 	st.st_mtim.tv_nsec = 123456789;
-	static_etag(&st, out, sizeof(out));
+	http_etag_format(&st, out, sizeof(out));
 	ck_assert_str_eq(out, "\"0-17979cfe3d85cd15\"");
 
 	/* Truncates, never overruns. */
 	memset(small, 'X', sizeof(small));
-	static_etag(&st, small, sizeof(small));
+	http_etag_format(&st, small, sizeof(small));
 	ck_assert_int_eq(small[sizeof(small) - 1], '\0');
 	/* Different mtime nanoseconds, different tag. */
 	{
 		char other[64];
 
 		st.st_mtim.tv_nsec++;
-		static_etag(&st, other, sizeof(other));
+		http_etag_format(&st, other, sizeof(other));
 		ck_assert_str_ne(out, other);
 	}
 }
@@ -374,13 +377,13 @@ START_TEST(test_http_date_format)
 {
 	char out[64];
 
-	static_http_date(784111777, out, sizeof(out));
+	http_date_format(784111777, out, sizeof(out));
 	ck_assert_str_eq(out, "Sun, 06 Nov 1994 08:49:37 GMT");
-	static_http_date(0, out, sizeof(out));
+	http_date_format(0, out, sizeof(out));
 	ck_assert_str_eq(out, "Thu, 01 Jan 1970 00:00:00 GMT");
-	static_http_date(951782400, out, sizeof(out));
+	http_date_format(951782400, out, sizeof(out));
 	ck_assert_str_eq(out, "Tue, 29 Feb 2000 00:00:00 GMT");
-	static_http_date(4102444800, out, sizeof(out)); /* past 2038 */
+	http_date_format(4102444800, out, sizeof(out)); /* past 2038 */
 	ck_assert_str_eq(out, "Fri, 01 Jan 2100 00:00:00 GMT");
 	ck_assert_uint_eq(strlen(out), 29);
 }
@@ -434,7 +437,7 @@ START_TEST(test_http_date_parse_table)
 {
 	const struct date_case *c = &date_cases[_i];
 	time_t t = 12345;
-	int rc = static_parse_http_date(c->in, strlen(c->in), &t);
+	int rc = http_date_parse(c->in, strlen(c->in), &t);
 
 	ck_assert_msg(rc == c->rc, "parse(\"%s\") = %d, want %d", c->in, rc, c->rc);
 	if (rc == 0)
@@ -454,8 +457,8 @@ START_TEST(test_http_date_roundtrip)
 	for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
 		time_t back = -2;
 
-		static_http_date(ts[i], buf, sizeof(buf));
-		ck_assert_int_eq(static_parse_http_date(buf, strlen(buf), &back), 0);
+		http_date_format(ts[i], buf, sizeof(buf));
+		ck_assert_int_eq(http_date_parse(buf, strlen(buf), &back), 0);
 		ck_assert_msg(back == ts[i], "%s -> %lld", buf, (long long)back);
 	}
 	/* len bounds the input: a longer string is not read past len. */
@@ -463,7 +466,7 @@ START_TEST(test_http_date_roundtrip)
 		const char *s = "Sun, 06 Nov 1994 08:49:37 GMTxxxx";
 		time_t t;
 
-		ck_assert_int_eq(static_parse_http_date(s, 29, &t), 0);
+		ck_assert_int_eq(http_date_parse(s, 29, &t), 0);
 		ck_assert_int_eq(t, 784111777);
 	}
 }
@@ -484,13 +487,13 @@ START_TEST(test_http_date_rfc850_century)
 	/* Next year's two digits: next year. */
 	yy = (cur + 1) % 100;
 	snprintf(buf, sizeof(buf), "Monday, 01-Jan-%02d 00:00:00 GMT", yy);
-	ck_assert_int_eq(static_parse_http_date(buf, strlen(buf), &t), 0);
+	ck_assert_int_eq(http_date_parse(buf, strlen(buf), &t), 0);
 	gmtime_r(&t, &tm);
 	ck_assert_int_eq(tm.tm_year + 1900, cur + 1);
 	/* 60 years ahead reads as 40 years ago. */
 	yy = (cur + 60) % 100;
 	snprintf(buf, sizeof(buf), "Monday, 01-Jan-%02d 00:00:00 GMT", yy);
-	ck_assert_int_eq(static_parse_http_date(buf, strlen(buf), &t), 0);
+	ck_assert_int_eq(http_date_parse(buf, strlen(buf), &t), 0);
 	gmtime_r(&t, &tm);
 	ck_assert_int_eq(tm.tm_year + 1900, cur - 40);
 }
@@ -531,7 +534,7 @@ START_TEST(test_etag_matches_table)
 {
 	const struct inm_case *c = &inm_cases[_i];
 
-	ck_assert_msg(static_etag_matches(c->header, strlen(c->header), c->etag) == c->match,
+	ck_assert_msg(http_etag_matches(c->header, strlen(c->header), c->etag) == c->match,
 		      "If-None-Match: %s vs %s: want %d", c->header, c->etag, c->match);
 }
 END_TEST
@@ -541,7 +544,7 @@ END_TEST
 struct range_case {
 	const char *header;
 	uint64_t size;
-	enum static_range_result r;
+	enum http_range_result r;
 	uint64_t first, last;
 };
 
@@ -604,7 +607,7 @@ START_TEST(test_range_table)
 {
 	const struct range_case *c = &range_cases[_i];
 	uint64_t first = 77, last = 77;
-	enum static_range_result r = static_parse_range(c->header, strlen(c->header), c->size, &first, &last);
+	enum http_range_result r = http_range_parse(c->header, strlen(c->header), c->size, &first, &last);
 
 	ck_assert_msg(r == c->r, "Range: %s (size %ju) = %d, want %d", c->header, (uintmax_t)c->size,
 		      (int)r, (int)c->r);
@@ -621,7 +624,7 @@ START_TEST(test_range_len_bounds)
 	uint64_t first, last;
 
 	/* Only len bytes are the header: "bytes=0-1" of "bytes=0-1,2-3". */
-	ck_assert_int_eq(static_parse_range("bytes=0-1,2-3", 9, 100, &first, &last), RANGE_OK);
+	ck_assert_int_eq(http_range_parse("bytes=0-1,2-3", 9, 100, &first, &last), RANGE_OK);
 	ck_assert_uint_eq(first, 0);
 	ck_assert_uint_eq(last, 1);
 }
@@ -741,17 +744,29 @@ static void tree_teardown(void)
 	nftw(tree_parent, tree_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static const struct static_options opts_default = { "index.html", false, false, false };
+/* http_path_open() and its convention: 0 exactly when it answers 200 (an
+ * open fd), else -errno; the HTTP status is f->status, returned here. */
+static int open_status(int root, const char *path, const struct http_path_options *o,
+		       struct http_path_file *f)
+{
+	int rc = http_path_open(root, path, o, f);
+
+	ck_assert_msg(rc <= 0 && (rc == 0) == (f->status == 200),
+		      "http_path_open(%s) = %d with status %d", path, rc, f->status);
+	return f->status;
+}
+
+static const struct http_path_options opts_default = { "index.html", false, false, false };
 
 /* Open path and check status, that fd is open exactly on 200, and name. */
-static void expect_open(const struct static_options *o, const char *path, int status, const char *name)
+static void expect_open(const struct http_path_options *o, const char *path, int status, const char *name)
 {
-	struct static_file f;
+	struct http_path_file f;
 	int rc;
 
 	memset(&f, 0x5a, sizeof(f));
-	rc = static_open(root_fd, path, o, &f);
-	ck_assert_msg(rc == status && f.status == status, "static_open(%s) = %d (f.status %d), want %d",
+	rc = open_status(root_fd, path, o, &f);
+	ck_assert_msg(rc == status && f.status == status, "open_status(%s) = %d (f.status %d), want %d",
 		      path, rc, f.status, status);
 	if (status == 200) {
 		ck_assert_msg(f.fd >= 0, "%s: no fd", path);
@@ -762,19 +777,19 @@ static void expect_open(const struct static_options *o, const char *path, int st
 		close(f.fd);
 	} else {
 		ck_assert_msg(f.fd == -1, "%s: status %d with fd %d", path, status, f.fd);
-		ck_assert(!f.directory_listing);
+		ck_assert(f.kind != HTTP_PATH_LISTING);
 	}
 }
 
 START_TEST(test_open_basic)
 {
-	struct static_file f;
+	struct http_path_file f;
 	char buf[16];
 
-	ck_assert_int_eq(static_open(root_fd, "/file.txt", &opts_default, &f), 200);
+	ck_assert_int_eq(open_status(root_fd, "/file.txt", &opts_default, &f), 200);
 	ck_assert(S_ISREG(f.st.st_mode));
 	ck_assert_int_eq(f.st.st_size, 5);
-	ck_assert(!f.directory_listing);
+	ck_assert(f.kind != HTTP_PATH_LISTING);
 	ck_assert_str_eq(f.type_name, "file.txt");
 	ck_assert_int_eq(pread(f.fd, buf, sizeof(buf), 0), 5);
 	ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
@@ -810,15 +825,15 @@ END_TEST
 
 START_TEST(test_open_directories)
 {
-	struct static_options o = opts_default;
-	struct static_file f;
+	struct http_path_options o = opts_default;
+	struct http_path_file f;
 
 	expect_open(&o, "/withindex", 301, NULL);
 	expect_open(&o, "/withindex/", 200, "index.html");
-	ck_assert_int_eq(static_open(root_fd, "/withindex/", &o, &f), 200);
+	ck_assert_int_eq(open_status(root_fd, "/withindex/", &o, &f), 200);
 	ck_assert(S_ISREG(f.st.st_mode));
 	ck_assert_int_eq(f.st.st_size, 9);
-	ck_assert(!f.directory_listing);
+	ck_assert(f.kind != HTTP_PATH_LISTING);
 	close(f.fd);
 
 	/* No index: 403 like nginx, unless autoindex. */
@@ -831,8 +846,8 @@ START_TEST(test_open_directories)
 	expect_open(&o, "/indexlinkin/", 200, "index.html");
 
 	o.autoindex = true;
-	ck_assert_int_eq(static_open(root_fd, "/noindex/", &o, &f), 200);
-	ck_assert(f.directory_listing);
+	ck_assert_int_eq(open_status(root_fd, "/noindex/", &o, &f), 200);
+	ck_assert(f.kind == HTTP_PATH_LISTING);
 	ck_assert(S_ISDIR(f.st.st_mode));
 	{
 		/* The fd is readable as a directory. */
@@ -846,13 +861,13 @@ START_TEST(test_open_directories)
 		ck_assert(seen);
 		closedir(d);
 	}
-	ck_assert_int_eq(static_open(root_fd, "/", &o, &f), 200);
-	ck_assert(f.directory_listing);
+	ck_assert_int_eq(open_status(root_fd, "/", &o, &f), 200);
+	ck_assert(f.kind == HTTP_PATH_LISTING);
 	close(f.fd);
 	expect_open(&o, "/noindex", 301, NULL);
 	/* An index still wins over the listing. */
-	ck_assert_int_eq(static_open(root_fd, "/withindex/", &o, &f), 200);
-	ck_assert(!f.directory_listing);
+	ck_assert_int_eq(open_status(root_fd, "/withindex/", &o, &f), 200);
+	ck_assert(f.kind != HTTP_PATH_LISTING);
 	close(f.fd);
 
 	/* No index configured. */
@@ -869,7 +884,7 @@ END_TEST
 
 START_TEST(test_open_dotfiles)
 {
-	struct static_options o = opts_default;
+	struct http_path_options o = opts_default;
 
 	expect_open(&o, "/.secret", 404, NULL);
 	expect_open(&o, "/.git/config", 404, NULL);
@@ -884,8 +899,8 @@ END_TEST
 
 START_TEST(test_open_symlinks)
 {
-	struct static_options o = opts_default;
-	struct static_file f;
+	struct http_path_options o = opts_default;
+	struct http_path_file f;
 	char buf[16];
 
 	/* Inside the root: fine. */
@@ -902,7 +917,7 @@ START_TEST(test_open_symlinks)
 
 	o.follow_symlinks = true;
 	expect_open(&o, "/link-in", 200, "link-in");
-	ck_assert_int_eq(static_open(root_fd, "/link-out-rel", &o, &f), 200);
+	ck_assert_int_eq(open_status(root_fd, "/link-out-rel", &o, &f), 200);
 	ck_assert_int_eq(pread(f.fd, buf, sizeof(buf), 0), 6);
 	ck_assert_int_eq(memcmp(buf, "secret", 6), 0);
 	close(f.fd);
@@ -925,7 +940,7 @@ START_TEST(test_open_special_files)
 		expect_open(&opts_default, "/sock", 403, NULL);
 	/* Permissions: root reads everything, so only check as a user. */
 	if (geteuid() != 0) {
-		struct static_options o = opts_default;
+		struct http_path_options o = opts_default;
 
 		expect_open(&opts_default, "/noread.txt", 403, NULL);
 		/* Searchable but unreadable directory: its index is served,
@@ -962,16 +977,16 @@ START_TEST(test_open_no_fd_leak)
 		"/indexlinkout/", "/.secret", "/fifo", "/link-out-abs", "/loop-a", "/sock", "x",
 		"/dirlink-in",
 	};
-	struct static_options o = opts_default;
+	struct http_path_options o = opts_default;
 	size_t before = count_fds();
 
 	for (int round = 0; round < 2; round++) {
 		o.follow_symlinks = round == 1;
 		for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-			struct static_file f;
+			struct http_path_file f;
 
 			/* follow_symlinks serves the links leaving the root. */
-			if (static_open(root_fd, paths[i], &o, &f) == 200)
+			if (open_status(root_fd, paths[i], &o, &f) == 200)
 				close(f.fd);
 			else
 				ck_assert_int_eq(f.fd, -1);
@@ -1018,8 +1033,8 @@ static int fallback_child(void)
 		/* follow_symlinks never used openat2. */
 		{ "/link-out-rel", true, 200 },
 	};
-	struct static_options o = opts_default;
-	struct static_file f;
+	struct http_path_options o = opts_default;
+	struct http_path_file f;
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
@@ -1028,7 +1043,7 @@ static int fallback_child(void)
 		return 101;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		o.follow_symlinks = cases[i].follow;
-		if (static_open(root_fd, cases[i].path, &o, &f) != cases[i].status)
+		if (open_status(root_fd, cases[i].path, &o, &f) != cases[i].status)
 			return (int)i + 1;
 		if ((f.status == 200) != (f.fd >= 0))
 			return (int)i + 1;

@@ -9,9 +9,14 @@
  * only on bytes already seen, in order, so how the bytes were split across
  * calls never changes the answer.
  *
+ * Pass two's checks answer 0, or the status to refuse the request with
+ * (400, 413, 417, 431, 505); the public entry points turn that into
+ * -EBADMSG with the status in the parser or body reader.
+ *
  * Nothing here allocates; results point into the caller's buffer. */
 #include "proto/http/parse.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <string.h>
 
@@ -136,12 +141,20 @@ void http_parser_init(struct http_parser *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* Refuse the request being parsed: the status goes in p, the return value
+ * is the errno every refusal shares. */
+static int http_parse_refuse(struct http_parser *p, int status)
+{
+	p->status = status;
+	return -EBADMSG;
+}
+
 /* Pass one: find the end of the head in buf[p->scanned, len), enforcing, at
  * the byte that breaks them: CRLF-only line endings (RFC 9112 §2.2: no bare
  * CR, and we choose not to accept a bare LF), the request-line limit (414),
  * the header-line, header-count and head-size limits (431). Line lengths
  * exclude the CRLF; the head size includes every byte of the head.
- * Returns head_len, 0 for more, or -status. */
+ * Returns head_len, 0 for more, or -EBADMSG with p->status set. */
 static int http_parse_scan(struct http_parser *p, const char *buf, size_t len,
 			   const struct http_limits *lim)
 {
@@ -168,7 +181,7 @@ static int http_parse_scan(struct http_parser *p, const char *buf, size_t len,
 			const char *cr = memchr(buf + i, '\r', end - i);
 			if (cr != NULL) {
 				if ((size_t)(cr - buf) + 1 < end)
-					return -400; /* bare CR */
+					return http_parse_refuse(p, 400); /* bare CR */
 				i = end - 1; /* the CR itself trips nothing */
 				continue;
 			}
@@ -179,19 +192,19 @@ static int http_parse_scan(struct http_parser *p, const char *buf, size_t len,
 
 		unsigned char c = (unsigned char)buf[i];
 		if (i >= max_size)
-			return -431;
+			return http_parse_refuse(p, 431);
 		if (c == '\n') {
 			if (!after_cr)
-				return -400; /* bare LF */
+				return http_parse_refuse(p, 400); /* bare LF */
 			if (i - 1 == ls) { /* an empty line */
 				if (p->lines > 0)
 					return (int)(i + 1);
 				if (++p->empty_lines > HTTP_PARSE_MAX_EMPTY_LINES)
-					return -400;
+					return http_parse_refuse(p, 400);
 			} else {
 				/* Line p->lines ends; lines 1.. are header fields. */
 				if (p->lines > 0 && p->lines > max_headers)
-					return -431;
+					return http_parse_refuse(p, 431);
 				p->lines++;
 				line_max = lim->max_header_line;
 			}
@@ -200,9 +213,9 @@ static int http_parse_scan(struct http_parser *p, const char *buf, size_t len,
 			continue;
 		}
 		if (after_cr)
-			return -400; /* bare CR */
+			return http_parse_refuse(p, 400); /* bare CR */
 		if (c != '\r' && i - ls + 1 > line_max)
-			return p->lines == 0 ? -414 : -431;
+			return http_parse_refuse(p, p->lines == 0 ? 414 : 431);
 	}
 	p->scanned = i;
 	return 0;
@@ -230,23 +243,23 @@ static int http_parse_absolute(struct http_request *req, struct http_parse_seen 
 	size_t i = 0;
 
 	if (!((t[0] | 0x20) >= 'a' && (t[0] | 0x20) <= 'z'))
-		return -400;
+		return 400;
 	while (i < n && http_parse_is((unsigned char)t[i], HTTP_PARSE_SCHEME))
 		i++;
 	struct http_str scheme = { t, i };
 	if (!http_str_eq_ci(scheme, "http") && !http_str_eq_ci(scheme, "https"))
-		return -400;
+		return 400;
 	if (n - i < 3 || memcmp(t + i, "://", 3) != 0)
-		return -400;
+		return 400;
 	i += 3;
 	size_t a = i;
 	while (i < n && t[i] != '/' && t[i] != '?') {
 		if (!http_parse_is((unsigned char)t[i], HTTP_PARSE_HOST))
-			return -400;
+			return 400;
 		i++;
 	}
 	if (i == a)
-		return -400;
+		return 400;
 	seen->target_host = (struct http_str){ t + a, i - a };
 	if (i == n || t[i] == '?') {
 		/* An empty path means "/" (RFC 9110 §4.2.3): point at the last
@@ -272,15 +285,15 @@ static int http_parse_authority(const struct http_request *req)
 
 	for (size_t i = 0; i < n; i++) {
 		if (!http_parse_is((unsigned char)t[i], HTTP_PARSE_HOST))
-			return -400;
+			return 400;
 		if (t[i] == ':')
 			colon = i;
 	}
 	if (colon == 0 || colon >= n - 1)
-		return -400;
+		return 400;
 	for (size_t i = colon + 1; i < n; i++)
 		if (t[i] < '0' || t[i] > '9')
-			return -400;
+			return 400;
 	return 0;
 }
 
@@ -305,7 +318,7 @@ static int http_parse_target(struct http_request *req, struct http_parse_seen *s
 	}
 	if (n == 1 && t[0] == '*') {
 		if (req->method != HTTP_METHOD_OPTIONS)
-			return -400;
+			return 400;
 		req->path = req->target;
 		return 0;
 	}
@@ -322,7 +335,7 @@ static int http_parse_request_line(const char *s, size_t n, struct http_request 
 	while (i < n && http_parse_is((unsigned char)s[i], HTTP_PARSE_TCHAR))
 		i++;
 	if (i == 0 || i == n || s[i] != ' ')
-		return -400;
+		return 400;
 	req->method_str = (struct http_str){ s, i };
 	req->method = http_parse_method(s, i);
 
@@ -332,7 +345,7 @@ static int http_parse_request_line(const char *s, size_t n, struct http_request 
 	while (i < n && http_parse_is((unsigned char)s[i], HTTP_PARSE_TARGET))
 		i++;
 	if (i == t || i == n || s[i] != ' ')
-		return -400;
+		return 400;
 	req->target = (struct http_str){ s + t, i - t };
 	i++;
 
@@ -341,9 +354,9 @@ static int http_parse_request_line(const char *s, size_t n, struct http_request 
 	const char *v = s + i;
 	if (n - i != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
 	    v[6] != '.' || v[7] < '0' || v[7] > '9')
-		return -400;
+		return 400;
 	if (v[5] != '1' || v[7] > '1')
-		return -505;
+		return 505;
 	req->version_minor = (unsigned)(v[7] - '0');
 
 	return http_parse_target(req, seen);
@@ -363,14 +376,14 @@ static int http_parse_content_length(struct http_str v, struct http_parse_seen *
 		while (i < v.len && v.p[i] >= '0' && v.p[i] <= '9') {
 			unsigned digit = (unsigned)(v.p[i] - '0');
 			if (n > ((uint64_t)INT64_MAX - digit) / 10)
-				return -400;
+				return 400;
 			n = n * 10 + digit;
 			i++;
 		}
 		if (i == d)
-			return -400;
+			return 400;
 		if (seen->cl && n != req->content_length)
-			return -400;
+			return 400;
 		seen->cl = true;
 		req->content_length = n;
 		while (i < v.len && http_parse_ows((unsigned char)v.p[i]))
@@ -378,7 +391,7 @@ static int http_parse_content_length(struct http_str v, struct http_parse_seen *
 		if (i == v.len)
 			return 0;
 		if (v.p[i] != ',')
-			return -400;
+			return 400;
 		i++;
 		while (i < v.len && http_parse_ows((unsigned char)v.p[i]))
 			i++;
@@ -401,7 +414,7 @@ static int http_parse_connection(struct http_str v, struct http_parse_seen *seen
 		while (i < v.len && http_parse_ows((unsigned char)v.p[i]))
 			i++;
 		if (i < v.len && v.p[i] != ',')
-			return -400;
+			return 400;
 		if (http_str_eq_ci(opt, "close"))
 			seen->conn_close = true;
 		else if (http_str_eq_ci(opt, "keep-alive"))
@@ -429,10 +442,10 @@ static int http_parse_field(const struct http_header *h, struct http_parse_seen 
 			/* RFC 9112 §3.2: more than one Host, or an invalid one, is 400.
 			 * An empty value is valid syntax. */
 			if (++seen->hosts > 1)
-				return -400;
+				return 400;
 			for (size_t i = 0; i < v.len; i++)
 				if (!http_parse_is((unsigned char)v.p[i], HTTP_PARSE_HOST))
-					return -400;
+					return 400;
 			req->host = v;
 		}
 		break;
@@ -481,7 +494,7 @@ static int http_parse_field(const struct http_header *h, struct http_parse_seen 
 			 * coding differently is exactly how requests get smuggled, and
 			 * a hard stop closes the connection. */
 			if (seen->te || !http_str_eq_ci(v, "chunked"))
-				return -400;
+				return 400;
 			seen->te = true;
 		}
 		break;
@@ -523,7 +536,7 @@ static int http_parse_field_line(const char *s, size_t n, struct http_header *h)
 		i++;
 	/* No whitespace between name and colon (RFC 9112 §5.1). */
 	if (i == 0 || i == n || s[i] != ':')
-		return -400;
+		return 400;
 	h->name = (struct http_str){ s, i };
 	i++;
 	while (i < n && http_parse_ows((unsigned char)s[i]))
@@ -532,7 +545,7 @@ static int http_parse_field_line(const char *s, size_t n, struct http_header *h)
 	while (e > i && http_parse_ows((unsigned char)s[e - 1]))
 		e--;
 	if (!http_parse_value_ok(s + i, e - i))
-		return -400;
+		return 400;
 	h->value = (struct http_str){ s + i, e - i };
 	return 0;
 }
@@ -562,39 +575,39 @@ static int http_parse_head(const char *buf, size_t start, size_t head_len,
 
 	cr = memchr(s, '\r', (size_t)(end - s));
 	if (cr == NULL)
-		return -400;
+		return 400;
 	r = http_parse_request_line(s, (size_t)(cr - s), req, &seen);
-	if (r < 0)
+	if (r)
 		return r;
 
 	for (s = cr + 2; s < end; s = cr + 2) {
 		cr = memchr(s, '\r', (size_t)(end - s));
 		if (cr == NULL || req->n_headers >= HTTP_MAX_HEADERS)
-			return cr == NULL ? -400 : -431;
+			return cr == NULL ? 400 : 431;
 		struct http_header *h = &req->headers[req->n_headers];
 		r = http_parse_field_line(s, (size_t)(cr - s), h);
-		if (r < 0)
+		if (r)
 			return r;
 		req->n_headers++;
 		r = http_parse_field(h, &seen, req);
-		if (r < 0)
+		if (r)
 			return r;
 	}
 
 	/* RFC 9112 §3.2: HTTP/1.1 needs exactly one Host. */
 	if (req->version_minor == 1 && seen.hosts != 1)
-		return -400;
+		return 400;
 	if (seen.target_host.p != NULL)
 		req->host = seen.target_host;
 	if (seen.te) {
 		/* RFC 9112 §6.1: chunked is not HTTP/1.0, and Transfer-Encoding
 		 * with Content-Length is a smuggling attempt, not a message. */
 		if (req->version_minor == 0 || seen.cl)
-			return -400;
+			return 400;
 		req->body = HTTP_BODY_CHUNKED;
 	} else if (seen.cl) {
 		if (req->content_length > lim->max_body_size)
-			return -413;
+			return 413;
 		req->body = req->content_length > 0 ? HTTP_BODY_LENGTH : HTTP_BODY_NONE;
 	}
 	/* RFC 9110 §10.1.1: an HTTP/1.0 expectation is ignored; in HTTP/1.1
@@ -602,7 +615,7 @@ static int http_parse_head(const char *buf, size_t start, size_t head_len,
 	 * no second look at Expect. */
 	if (req->version_minor == 1) {
 		if (seen.expect_other)
-			return -417;
+			return 417;
 		req->expect_continue = seen.expect_continue;
 	}
 	/* RFC 9112 §9.3: persistent by default in 1.1, by keep-alive in 1.0;
@@ -626,15 +639,15 @@ int http_parse_request(struct http_parser *p, const char *buf, size_t len,
 	} else if (p->result > 0) {
 		/* Asked again for a head already found: parse the same bytes. */
 		r = http_parse_head(buf, 2 * (size_t)p->empty_lines, (size_t)p->result, lim, req);
-		return r < 0 ? r : p->result;
+		return r ? http_parse_refuse(p, r) : p->result;
 	}
 
 	r = http_parse_scan(p, buf, len, lim);
 	if (r > 0) {
 		p->scanned = (size_t)r;
-		int h = http_parse_head(buf, 2 * (size_t)p->empty_lines, (size_t)r, lim, req);
-		if (h < 0)
-			r = h;
+		int status = http_parse_head(buf, 2 * (size_t)p->empty_lines, (size_t)r, lim, req);
+		if (status)
+			r = http_parse_refuse(p, status);
 	}
 	if (r != 0)
 		p->result = r;
@@ -677,25 +690,32 @@ void http_body_init(struct http_body_reader *r, const struct http_request *req, 
 		r->remaining = req->content_length;
 }
 
+/* Refuse the body being read: the status goes in r. */
+static int http_body_refuse(struct http_body_reader *r, int status)
+{
+	r->status = status;
+	return -EBADMSG;
+}
+
 /* One byte of the chunked framing (not chunk-data). Returns 1 when the body
- * is complete, 0 to go on, or -status. */
+ * is complete, 0 to go on, or -EBADMSG with r->status set. */
 static int http_parse_chunk_byte(struct http_body_reader *r, unsigned char c)
 {
 	bool line = r->state < HTTP_BODY_S_SIZE_LF ||
 		    (r->state >= HTTP_BODY_S_TRAILER0 && r->state <= HTTP_BODY_S_TR_VALUE);
 
 	if (line && c != '\r' && ++r->line_len > HTTP_PARSE_CHUNK_LINE_MAX)
-		return -400;
+		return http_body_refuse(r, 400);
 	/* Extensions are not body data, so max_body_size does not bound them:
 	 * without this cap a "body" of endless extensions would be parsed for
 	 * as long as the client sends (RFC 9112 §7.1.1 lets us limit them). */
 	if (r->state >= HTTP_BODY_S_EXT_NAME0 && r->state <= HTTP_BODY_S_EXT_QEND &&
 	    ++r->ext_len > HTTP_PARSE_CHUNK_EXT_TOTAL_MAX)
-		return -400;
+		return http_body_refuse(r, 400);
 	if (r->state >= HTTP_BODY_S_TRAILER0 && r->state <= HTTP_BODY_S_END_LF) {
 		/* remaining is free after the last chunk: it counts the trailers. */
 		if (++r->remaining > HTTP_PARSE_TRAILER_MAX)
-			return -413;
+			return http_body_refuse(r, 413);
 	}
 
 	switch (r->state) {
@@ -703,7 +723,7 @@ static int http_parse_chunk_byte(struct http_body_reader *r, unsigned char c)
 		if (http_parse_is(c, HTTP_PARSE_HEX)) {
 			/* 16 hex digits fill a uint64_t; more is an overflow. */
 			if (r->line_len > 16)
-				return -400;
+				return http_body_refuse(r, 400);
 			unsigned d = c <= '9' ? (unsigned)(c - '0') : (unsigned)(http_parse_lower(c) - 'a' + 10);
 			r->remaining = r->remaining * 16 + d;
 			return 0;
@@ -712,7 +732,7 @@ static int http_parse_chunk_byte(struct http_body_reader *r, unsigned char c)
 		 * there, but no real client sends it and parsers disagree on it, so
 		 * it is refused like every other ambiguity. */
 		if (r->line_len <= 1 && c != '\r')
-			return -400;
+			return http_body_refuse(r, 400);
 		if (c == ';') {
 			r->state = HTTP_BODY_S_EXT_NAME0;
 			return 0;
@@ -721,10 +741,10 @@ static int http_parse_chunk_byte(struct http_body_reader *r, unsigned char c)
 			r->state = HTTP_BODY_S_SIZE_LF;
 			return 0;
 		}
-		return -400;
+		return http_body_refuse(r, 400);
 	case HTTP_BODY_S_EXT_NAME0:
 		if (!http_parse_is(c, HTTP_PARSE_TCHAR))
-			return -400;
+			return http_body_refuse(r, 400);
 		r->state = HTTP_BODY_S_EXT_NAME;
 		return 0;
 	case HTTP_BODY_S_EXT_NAME:
@@ -742,7 +762,7 @@ static int http_parse_chunk_byte(struct http_body_reader *r, unsigned char c)
 		else if (http_parse_is(c, HTTP_PARSE_TCHAR))
 			r->state = HTTP_BODY_S_EXT_TOKEN;
 		else
-			return -400;
+			return http_body_refuse(r, 400);
 		return 0;
 	case HTTP_BODY_S_EXT_QUOTED:
 		if (c == '"')
@@ -750,36 +770,36 @@ static int http_parse_chunk_byte(struct http_body_reader *r, unsigned char c)
 		else if (c == '\\')
 			r->state = HTTP_BODY_S_EXT_QPAIR;
 		else if (!http_parse_is(c, HTTP_PARSE_QDTEXT))
-			return -400;
+			return http_body_refuse(r, 400);
 		return 0;
 	case HTTP_BODY_S_EXT_QPAIR:
 		/* quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) */
 		if (!http_parse_is(c, HTTP_PARSE_FVALUE))
-			return -400;
+			return http_body_refuse(r, 400);
 		r->state = HTTP_BODY_S_EXT_QUOTED;
 		return 0;
 	case HTTP_BODY_S_EXT_QEND:
 		break;
 	case HTTP_BODY_S_SIZE_LF:
 		if (c != '\n')
-			return -400;
+			return http_body_refuse(r, 400);
 		r->line_len = 0;
 		if (r->remaining == 0) {
 			r->state = HTTP_BODY_S_TRAILER0; /* last-chunk */
 			return 0;
 		}
 		if (r->remaining > r->max - r->total)
-			return -413;
+			return http_body_refuse(r, 413);
 		r->state = HTTP_BODY_S_DATA;
 		return 0;
 	case HTTP_BODY_S_DATA_CR:
 		if (c != '\r')
-			return -400;
+			return http_body_refuse(r, 400);
 		r->state = HTTP_BODY_S_DATA_LF;
 		return 0;
 	case HTTP_BODY_S_DATA_LF:
 		if (c != '\n')
-			return -400;
+			return http_body_refuse(r, 400);
 		r->state = HTTP_BODY_S_SIZE;
 		r->remaining = 0;
 		r->line_len = 0;
@@ -791,34 +811,34 @@ static int http_parse_chunk_byte(struct http_body_reader *r, unsigned char c)
 		}
 		/* A trailer line is a field line: no obs-fold, a token name. */
 		if (!http_parse_is(c, HTTP_PARSE_TCHAR))
-			return -400;
+			return http_body_refuse(r, 400);
 		r->state = HTTP_BODY_S_TR_NAME;
 		return 0;
 	case HTTP_BODY_S_TR_NAME:
 		if (c == ':')
 			r->state = HTTP_BODY_S_TR_VALUE;
 		else if (!http_parse_is(c, HTTP_PARSE_TCHAR))
-			return -400;
+			return http_body_refuse(r, 400);
 		return 0;
 	case HTTP_BODY_S_TR_VALUE:
 		if (c == '\r')
 			r->state = HTTP_BODY_S_TR_LF;
 		else if (!http_parse_is(c, HTTP_PARSE_FVALUE))
-			return -400;
+			return http_body_refuse(r, 400);
 		return 0;
 	case HTTP_BODY_S_TR_LF:
 		if (c != '\n')
-			return -400;
+			return http_body_refuse(r, 400);
 		r->line_len = 0;
 		r->state = HTTP_BODY_S_TRAILER0;
 		return 0;
 	case HTTP_BODY_S_END_LF:
 		if (c != '\n')
-			return -400;
+			return http_body_refuse(r, 400);
 		r->state = HTTP_BODY_S_DONE;
 		return 1;
 	default:
-		return -400;
+		return http_body_refuse(r, 400);
 	}
 
 	/* The end of a chunk-ext name or value: another extension or the CR. */
@@ -830,7 +850,7 @@ static int http_parse_chunk_byte(struct http_body_reader *r, unsigned char c)
 		r->state = HTTP_BODY_S_SIZE_LF;
 		return 0;
 	}
-	return -400;
+	return http_body_refuse(r, 400);
 }
 
 int http_body_consume(struct http_body_reader *r, const char *buf, size_t len, size_t *used)
@@ -843,7 +863,7 @@ int http_body_consume(struct http_body_reader *r, const char *buf, size_t len, s
 		return 1;
 	case HTTP_BODY_LENGTH: {
 		if (r->remaining > r->max - r->total)
-			return -413;
+			return http_body_refuse(r, 413);
 		size_t n = r->remaining < len ? (size_t)r->remaining : len;
 		r->remaining -= n;
 		r->total += n;
@@ -853,16 +873,16 @@ int http_body_consume(struct http_body_reader *r, const char *buf, size_t len, s
 	case HTTP_BODY_CHUNKED:
 		break;
 	default:
-		return -400;
+		return http_body_refuse(r, 400);
 	}
 
 	switch (r->state) {
 	case HTTP_BODY_S_DONE:
 		return 1;
 	case HTTP_BODY_S_ERR400:
-		return -400;
+		return http_body_refuse(r, 400);
 	case HTTP_BODY_S_ERR413:
-		return -413;
+		return http_body_refuse(r, 413);
 	default:
 		break;
 	}
@@ -879,7 +899,7 @@ int http_body_consume(struct http_body_reader *r, const char *buf, size_t len, s
 		}
 		int ret = http_parse_chunk_byte(r, (unsigned char)buf[i]);
 		if (ret < 0) {
-			r->state = ret == -413 ? HTTP_BODY_S_ERR413 : HTTP_BODY_S_ERR400;
+			r->state = r->status == 413 ? HTTP_BODY_S_ERR413 : HTTP_BODY_S_ERR400;
 			*used = i;
 			return ret;
 		}

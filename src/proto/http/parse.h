@@ -78,11 +78,13 @@ struct http_parser {
 	/* Private to http_parse.c (http_parser_init() zeroes them; scanned == 0
 	 * also resets them): where the line being searched starts, lines ended
 	 * so far (request line included), leading empty lines skipped, and the
-	 * result once decided (head_len or -status) so repeated calls agree. */
+	 * result once decided (head_len or -EBADMSG) so repeated calls agree. */
 	size_t line_start;
 	unsigned lines;
 	unsigned empty_lines;
 	int result;
+	/* After -EBADMSG: the status to answer (400, 413, 414, 417, 431, 505). */
+	int status;
 };
 
 /* Reset for a new request. */
@@ -90,9 +92,10 @@ void http_parser_init(struct http_parser *p);
 
 /* Parse a request head from buf[0, len) (which holds everything received
  * for this request so far). Returns >0 = head_len when the head is complete
- * and valid (req is filled in), 0 = need more bytes, <0 = -status to answer
- * (-400, -413, -414, -417, -431, -505; never -501: an unknown method is
- * HTTP_METHOD_OTHER for the caller to answer); after an error the connection closes. */
+ * and valid (req is filled in), 0 = need more bytes, -EBADMSG = refused,
+ * with the status to answer in p->status (400, 413, 414, 417, 431, 505;
+ * never 501: an unknown method is HTTP_METHOD_OTHER for the caller to
+ * answer); after a refusal the connection closes. */
 int http_parse_request(struct http_parser *p, const char *buf, size_t len,
 		       const struct http_limits *lim, struct http_request *req);
 
@@ -105,12 +108,13 @@ struct http_body_reader {
 	uint64_t max;
 	size_t line_len;    /* bytes of the current chunk-size/trailer line */
 	size_t ext_len;     /* chunk-ext bytes of the whole body (bounded, not data) */
+	int status;         /* after -EBADMSG: 400 malformed, 413 too large */
 };
 
 /* Prepare to read the body req announces. */
 void http_body_init(struct http_body_reader *r, const struct http_request *req, uint64_t max_body_size);
 /* Consume body bytes from buf[0, len); *used = bytes that belonged to the body.
- * Returns 1 = body complete, 0 = need more, -400 malformed, -413 too large. */
+ * Returns 1 = body complete, 0 = need more, -EBADMSG = refused (r->status). */
 int http_body_consume(struct http_body_reader *r, const char *buf, size_t len, size_t *used);
 
 /* Case-insensitive compare of a slice with a NUL-terminated string. */

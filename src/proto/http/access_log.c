@@ -1,0 +1,206 @@
+/* http access_log: the combined log format, one write(2) per line to an
+ * O_APPEND file so that lines stay whole among all workers. The line is
+ * prepared when a response starts (the request line is still in the input
+ * buffer then) and written with the body size when it ends. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* dup3 */
+#endif
+#include "proto/http/access_log.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+static int http_log_fd = -1;
+static bool http_log_is_file;
+/* Access-log timestamp, formatted at most once a second. */
+static time_t http_logtime_sec = -1;
+static char http_logtime_buf[64];
+
+/* The cached "%d/%b/%Y:%H:%M:%S %z" local time for the access log. */
+static const char *http_logtime_now(void)
+{
+	time_t now = time(NULL);
+	if (now != http_logtime_sec) {
+		struct tm tm;
+		if (!localtime_r(&now, &tm) ||
+		    strftime(http_logtime_buf, sizeof(http_logtime_buf), "%d/%b/%Y:%H:%M:%S %z", &tm) == 0)
+			snprintf(http_logtime_buf, sizeof(http_logtime_buf), "-");
+		http_logtime_sec = now;
+	}
+	return http_logtime_buf;
+}
+
+/* Append src to dst[*pos, cap) escaping '"', '\\' and bytes outside
+ * printable ASCII as \xHH; stops (truncates) before overflowing. */
+static void http_log_escape(char *dst, size_t cap, size_t *pos, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t p = *pos;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)src[i];
+		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+			if (p + 1 >= cap)
+				break;
+			dst[p++] = (char)ch;
+		} else {
+			if (p + 4 >= cap)
+				break;
+			dst[p++] = '\\';
+			dst[p++] = 'x';
+			dst[p++] = hex[ch >> 4];
+			dst[p++] = hex[ch & 15];
+		}
+	}
+	*pos = p;
+}
+
+static void http_log_lit(char *dst, size_t cap, size_t *pos, const char *s)
+{
+	size_t n = strlen(s);
+	if (*pos >= cap)
+		return;
+	if (*pos + n >= cap)
+		n = cap - 1 - *pos;
+	memcpy(dst + *pos, s, n);
+	*pos += n;
+}
+
+/* Length of the first line of buf (up to CR or LF). */
+static size_t http_first_line_len(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] == '\r' || buf[i] == '\n')
+			return i;
+	return len;
+}
+
+/* Each field is bounded so the line always fits in HTTP_LOG_MAX. */
+void http_log_prepare(struct http_conn *hc, const struct http_request *req)
+{
+	if (!hc->log)
+		return;
+	char *L = hc->log;
+	size_t pos = 0;
+	char peer[128];
+	conn_peer_str(&hc->base, peer, sizeof(peer));
+	http_log_lit(L, 200, &pos, peer);
+	http_log_lit(L, 260, &pos, " - - [");
+	http_log_lit(L, 320, &pos, http_logtime_now());
+	http_log_lit(L, 330, &pos, "] \"");
+	/* %r: the request line as received (after the empty lines RFC 9112
+	 * §2.2 lets a client send first). */
+	const char *line = hc->in.data + hc->in.start;
+	size_t avail = conn_buf_len(&hc->in);
+	while (avail && (*line == '\r' || *line == '\n')) {
+		line++;
+		avail--;
+	}
+	size_t line_len = http_first_line_len(line, avail);
+	if (line_len)
+		http_log_escape(L, 2300, &pos, line, line_len);
+	else
+		http_log_lit(L, 2300, &pos, "-");
+	char st[16];
+	snprintf(st, sizeof(st), "\" %d ", hc->status);
+	http_log_lit(L, 2320, &pos, st);
+	hc->log_mid = pos;
+	struct http_str ref = { NULL, 0 }, ua = { NULL, 0 };
+	if (req) {
+		ref = req->referer;
+		ua = req->user_agent;
+	}
+	http_log_lit(L, 2330, &pos, " \"");
+	if (ref.len)
+		http_log_escape(L, 3100, &pos, ref.p, ref.len);
+	else
+		http_log_lit(L, 3100, &pos, "-");
+	http_log_lit(L, 3110, &pos, "\" \"");
+	if (ua.len)
+		http_log_escape(L, 4000, &pos, ua.p, ua.len);
+	else
+		http_log_lit(L, 4000, &pos, "-");
+	http_log_lit(L, 4010, &pos, "\"\n");
+	hc->log_len = pos;
+}
+
+/* Write the prepared line with the body size: one write() per line, which
+ * O_APPEND keeps whole among all workers. */
+void http_log_write(struct http_conn *hc)
+{
+	if (!hc->log || http_log_fd < 0 || hc->log_len == 0)
+		return;
+	char line[HTTP_LOG_MAX];
+	size_t pos = hc->log_mid;
+	memcpy(line, hc->log, pos);
+	int n;
+	if (hc->body_sent)
+		n = snprintf(line + pos, 24, "%" PRIu64, hc->body_sent);
+	else
+		n = snprintf(line + pos, 24, "-");
+	if (n > 0)
+		pos += (size_t)n;
+	size_t tail = hc->log_len - hc->log_mid;
+	memcpy(line + pos, hc->log + hc->log_mid, tail);
+	pos += tail;
+	ssize_t w = write(http_log_fd, line, pos);
+	(void)w; /* a full disk must not stop serving */
+	hc->log_len = 0;
+}
+
+bool http_log_enabled(void)
+{
+	return http_log_fd >= 0;
+}
+
+/* The fd for path, and whether it is a file of ours to close; 0 or -errno. */
+static int http_log_open_fd(const char *path, int *fd_out, bool *is_file)
+{
+	*is_file = false;
+	if (!path || !*path || strcmp(path, "off") == 0) {
+		*fd_out = -1;
+		return 0;
+	}
+	if (strcmp(path, "stderr") == 0) {
+		*fd_out = STDERR_FILENO;
+		return 0;
+	}
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd < 0)
+		return log_errno(LOG_ERR, -errno, "http: cannot open access log %s", path);
+	*fd_out = fd;
+	*is_file = true;
+	return 0;
+}
+
+int http_log_open(const char *path)
+{
+	return http_log_open_fd(path, &http_log_fd, &http_log_is_file);
+}
+
+void http_log_reopen(const char *path)
+{
+	if (!http_log_is_file || http_log_fd < 0)
+		return;
+	int fd;
+	bool is_file;
+	if (http_log_open_fd(path, &fd, &is_file) < 0)
+		return; /* keep writing to the old file */
+	/* Replace in place so nothing ever sees a closed log fd. */
+	if (dup3(fd, http_log_fd, O_CLOEXEC) < 0)
+		log_errno(LOG_ERR, -errno, "http: reopening access log");
+	close(fd);
+}
+
+void http_log_close(void)
+{
+	if (http_log_fd >= 0 && http_log_is_file)
+		close(http_log_fd);
+	http_log_fd = -1;
+	http_log_is_file = false;
+}

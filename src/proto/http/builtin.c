@@ -1,0 +1,92 @@
+/* http builtin: health_path (200 "ok", 503 while draining) and status_path
+ * (the scoreboard as JSON, on listeners with status = yes). */
+#include "proto/http/builtin.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/loop.h"
+#include "core/scoreboard.h"
+#include "proto/http/response.h"
+
+/* health_path: 200 "ok", 503 while this worker drains so a load balancer
+ * stops sending traffic before the stop. */
+static void http_builtin_health(struct http_conn *hc)
+{
+	if (proto_env_draining(http_w.env))
+		http_respond_small(hc, 503, HTTP_CLOSE, "text/plain; charset=utf-8",
+				   "Cache-Control: no-store\r\n", "draining\n", 9);
+	else
+		http_respond_small(hc, 200, HTTP_PERSIST, "text/plain; charset=utf-8",
+				   "Cache-Control: no-store\r\n", "ok\n", 3);
+}
+
+/* status_path: the scoreboard as JSON. */
+static void http_builtin_status(struct http_conn *hc)
+{
+	const struct scoreboard *sb = http_w.env->sb;
+	size_t cap = 512 + (size_t)SCOREBOARD_SLOTS * 320;
+	char *buf = malloc(cap);
+	if (!buf || !sb) {
+		free(buf);
+		http_respond_error(hc, 500, HTTP_PERSIST);
+		return;
+	}
+	time_t now = time(NULL);
+	uint64_t started = __atomic_load_n(&sb->hdr.started_realtime_s, __ATOMIC_RELAXED);
+	uint64_t uptime = (uint64_t)now > started ? (uint64_t)now - started : 0;
+	uint64_t mono = loop_clock_ms();
+	size_t pos = 0;
+	int n = snprintf(buf, cap,
+			 "{\"supervisor_pid\":%" PRId32 ",\"generation\":%" PRIu32
+			 ",\"uptime_s\":%" PRIu64 ",\"workers\":[",
+			 __atomic_load_n(&sb->hdr.supervisor_pid, __ATOMIC_RELAXED),
+			 __atomic_load_n(&sb->hdr.generation, __ATOMIC_RELAXED), uptime);
+	pos = (size_t)n;
+	bool first = true;
+	for (size_t i = 0; i < SCOREBOARD_SLOTS; i++) {
+		const struct scoreboard_slot *s = &sb->slots[i];
+		uint32_t state = sb_load32(&s->state);
+		if (state == SLOT_FREE)
+			continue;
+		uint64_t hb = sb_load(&s->heartbeat_ms);
+		n = snprintf(buf + pos, cap - pos,
+			     "%s{\"pid\":%" PRId32 ",\"generation\":%" PRIu32 ",\"index\":%" PRIu32
+			     ",\"state\":\"%s\",\"connections\":%" PRIu64 ",\"accepted\":%" PRIu64
+			     ",\"requests\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+			     ",\"heartbeat_age_ms\":%" PRIu64 "}",
+			     first ? "" : ",", __atomic_load_n(&s->pid, __ATOMIC_RELAXED),
+			     sb_load32(&s->generation), sb_load32(&s->index),
+			     scoreboard_state_name(state), sb_load(&s->connections),
+			     sb_load(&s->accepted), sb_load(&s->requests), sb_load(&s->bytes_in),
+			     sb_load(&s->bytes_out), mono > hb ? mono - hb : 0);
+		if (n < 0 || (size_t)n >= cap - pos)
+			break;
+		pos += (size_t)n;
+		first = false;
+	}
+	if (pos + 3 < cap) {
+		memcpy(buf + pos, "]}\n", 3);
+		pos += 3;
+	}
+	http_respond_dyn(hc, 200, "application/json", buf, pos);
+}
+
+bool http_builtin_respond(struct http_conn *hc, const char *norm)
+{
+	const char *health = http_w.cfg->http.health_path;
+	if (health && *health && strcmp(norm, health) == 0) {
+		http_builtin_health(hc);
+		return true;
+	}
+	const char *status = http_w.cfg->http.status_path;
+	if (hc->base.listener && hc->base.listener->status && status && *status &&
+	    strcmp(norm, status) == 0) {
+		http_builtin_status(hc);
+		return true;
+	}
+	return false;
+}

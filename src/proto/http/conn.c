@@ -1,0 +1,675 @@
+/* http conn: an HTTP/1.1 connection (RFC 9110, RFC 9112): its state
+ * machine, socket I/O, timeouts and drain.
+ *
+ * One struct http_conn per connection, driven by an explicit state machine:
+ *
+ *   IDLE --first byte--> HEAD --head complete--> [BODY] --> SEND --done--+
+ *    ^                                                                   |
+ *    +------------------ keep-alive, next request ----------------------+
+ *
+ *   IDLE  waiting for a request: header_timeout on a fresh connection,
+ *         keepalive_timeout between requests; expiry closes silently.
+ *   HEAD  part of a request head is buffered; header_timeout runs from its
+ *         first byte and is not extended (slowloris) -> 408 + close.
+ *   BODY  the head is complete and its body is read and discarded
+ *         (RFC 9112 §6.3, §7.1); the head stays at the front of the input
+ *         buffer so the parsed request's slices stay valid. The "client body
+ *         timeout" is header_timeout again, counted from the last byte that
+ *         made progress -> 408 + close.
+ *   SEND  a response is being written: header block (and small bodies) from
+ *         the output buffer, large bodies with sendfile(2). send_timeout
+ *         counts from the last write that made progress -> close.
+ *
+ * Requests are handled strictly one at a time and in order (pipelining,
+ * RFC 9112 §9.3.2): bytes of later requests stay in the input buffer while a
+ * response is written, and reading stops while that buffer is full.
+ *
+ * Drain (proto_env_draining): every response from then on says
+ * Connection: close; an idle keep-alive connection is closed at once unless
+ * its next request is already in the socket, which is answered first; a
+ * connection mid-request or mid-response finishes it and then closes. Closes
+ * that may race with a client's next request are lingering (RFC 9112 §9.6).
+ *
+ * Framing errors from the parser are answered with Connection: close
+ * because the request stream cannot be trusted.
+ *
+ * Memory: every buffer is allocated once per connection at accept; nothing
+ * is allocated per request except the bodies of the two non-hot-path
+ * responses (directory listings and the status JSON).
+ *
+ * Packets: TCP_NODELAY is set at accept. Header blocks and small bodies go
+ * out in a single sendmsg(); before a sendfile() body the header block is
+ * sent with MSG_MORE so the kernel coalesces it with the first file bytes.
+ * So Nagle would only ever delay the final partial segment of a response,
+ * which NODELAY avoids without adding packets. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "proto/http/conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/scoreboard.h"
+#include "proto/http/access_log.h"
+#include "proto/http/response.h"
+
+#define HTTP_OUT_CAP (24 * 1024)         /* header block + small bodies */
+#define HTTP_SENDFILE_CHUNK (512 * 1024) /* per wake-up, so one download cannot starve others */
+#define HTTP_DRAIN_IDLE_GRACE_MS 1000    /* draining: an idle keep-alive may send one more request */
+
+static const struct conn_ops http_conn_ops;
+static int http_conn_process(struct http_conn *hc);
+
+/* ------------------------------------------------------------ timers */
+
+/* Set the state's timeout to ms from now. Lazy: the heap is touched only
+ * when the timer is not armed or armed too late; a timer that fires before
+ * hc->deadline re-arms itself for the remainder. So a keep-alive request
+ * answered without blocking costs no timer operation at all. */
+static void http_timer_set(struct http_conn *hc, uint64_t ms)
+{
+	struct conn *c = &hc->base;
+	hc->deadline = loop_now_ms(c->loop) + ms;
+	if (!loop_timer_armed(&c->timer) || c->timer.deadline_ms > hc->deadline)
+		loop_timer_arm_at(c->loop, &c->timer, hc->deadline);
+}
+
+/* ------------------------------------------------------------ I/O */
+
+static void http_count_out(struct http_conn *hc, size_t n, bool is_body)
+{
+	sb_add(&http_w.env->slot->bytes_out, n);
+	if (is_body) {
+		hc->body_sent += n;
+		return;
+	}
+	if (hc->out_skip >= n) {
+		hc->out_skip -= n;
+	} else {
+		hc->body_sent += n - hc->out_skip;
+		hc->out_skip = 0;
+	}
+}
+
+/* The response is waiting for the socket: send_timeout counts from the
+ * last write that made progress (or from the first time it blocked). */
+static void http_send_progress(struct http_conn *hc, bool progress)
+{
+	if (hc->state != HTTP_SEND || (http_has(hc, HC_SEND_WAITING) && !progress))
+		return;
+	http_set(hc, HC_SEND_WAITING);
+	http_timer_set(hc, http_w.cfg->http.send_timeout_ms);
+}
+
+/* sendmsg() the output buffer and a generated body (dyn) together.
+ * 1 = all written, 0 = the socket is full, HTTP_GONE. */
+static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
+{
+	struct conn *c = &hc->base;
+	while (conn_buf_len(&hc->out) || hc->dyn_off < hc->dyn_len) {
+		struct iovec iov[2];
+		int n_iov = 0;
+		if (conn_buf_len(&hc->out)) {
+			iov[n_iov].iov_base = hc->out.data + hc->out.start;
+			iov[n_iov++].iov_len = conn_buf_len(&hc->out);
+		}
+		if (hc->dyn_off < hc->dyn_len) {
+			iov[n_iov].iov_base = hc->dyn + hc->dyn_off;
+			iov[n_iov++].iov_len = hc->dyn_len - hc->dyn_off;
+		}
+		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n_iov };
+		/* MSG_MORE: let the header block share packets with the file. */
+		ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | (hc->file_left ? MSG_MORE : 0));
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			conn_close(c);
+			return HTTP_GONE;
+		}
+		size_t left = (size_t)w;
+		size_t from_out = left < conn_buf_len(&hc->out) ? left : conn_buf_len(&hc->out);
+		if (from_out) {
+			conn_buf_consume(&hc->out, from_out);
+			http_count_out(hc, from_out, false);
+			left -= from_out;
+		}
+		if (left) {
+			hc->dyn_off += left;
+			http_count_out(hc, left, true);
+		}
+		*progress += (uint64_t)w;
+	}
+	if (hc->dyn) {
+		free(hc->dyn);
+		hc->dyn = NULL;
+		hc->dyn_len = hc->dyn_off = 0;
+	}
+	return 1;
+}
+
+/* sendfile() the file body, at most HTTP_SENDFILE_CHUNK per wake-up.
+ * 1 = all sent, 0 = the socket is full, 2 = this wake-up's share is used,
+ * HTTP_GONE. */
+static int http_write_file(struct http_conn *hc, uint64_t *progress)
+{
+	struct conn *c = &hc->base;
+	uint64_t sent_now = 0;
+	while (hc->file_left) {
+		if (sent_now >= HTTP_SENDFILE_CHUNK)
+			return 2;
+		size_t chunk = HTTP_SENDFILE_CHUNK - sent_now;
+		if (chunk > hc->file_left)
+			chunk = hc->file_left;
+		ssize_t w = sendfile(c->fd, hc->file_fd, &hc->file_off, chunk);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			conn_close(c);
+			return HTTP_GONE;
+		}
+		if (w == 0) {
+			/* The file shrank: Content-Length cannot be kept. */
+			log_warning("http: file shrank while being sent, closing connection");
+			conn_close(c);
+			return HTTP_GONE;
+		}
+		hc->file_left -= (uint64_t)w;
+		sent_now += (uint64_t)w;
+		*progress += (uint64_t)w;
+		http_count_out(hc, (size_t)w, true);
+	}
+	if (hc->file_fd >= 0) {
+		close(hc->file_fd);
+		hc->file_fd = -1;
+	}
+	return 1;
+}
+
+/* Write what is queued. 1 = everything written, 0 = the socket is full (or
+ * this wake-up's share is used: LOOP_WRITE brings us back), HTTP_GONE. */
+static int http_conn_write(struct http_conn *hc)
+{
+	uint64_t progress = 0;
+	int r = http_write_buffered(hc, &progress);
+	if (r == 1 && hc->state == HTTP_SEND)
+		r = http_write_file(hc, &progress);
+	if (r < 0)
+		return r;
+	if (r == 1) {
+		http_clear(hc, HC_WANT_WRITE);
+		return 1;
+	}
+	http_set(hc, HC_WANT_WRITE);
+	http_send_progress(hc, r == 2 || progress > 0);
+	return 0;
+}
+
+/* Register the events the state needs. A connection that wants nothing at
+ * all would be stuck (and an error or hang-up would spin): close it.
+ * 0 or HTTP_GONE. */
+static int http_update_mask(struct http_conn *hc)
+{
+	struct conn *c = &hc->base;
+	unsigned m = 0;
+	if (!http_has(hc, HC_PEER_EOF) && conn_buf_room(&hc->in) > 0)
+		m |= LOOP_READ;
+	if (http_has(hc, HC_WANT_WRITE))
+		m |= LOOP_WRITE;
+	if (m == 0) {
+		conn_close(c);
+		return HTTP_GONE;
+	}
+	if (m != hc->mask) {
+		int r = loop_mod_fd(c->loop, c->fd, m);
+		if (r < 0) {
+			log_errno(LOG_ERR, r, "http: loop_mod_fd");
+			conn_close(c);
+			return HTTP_GONE;
+		}
+		hc->mask = m;
+	}
+	return 0;
+}
+
+/* The current response has been written completely: log it, then the
+ * next request or the close. 0 or HTTP_GONE. */
+static int http_response_done(struct http_conn *hc)
+{
+	struct conn *c = &hc->base;
+	http_clear(hc, HC_RESPONDING);
+	http_log_write(hc);
+	hc->responses++;
+	http_w.env->request_done(http_w.env);
+	if (http_has(hc, HC_CLOSE_AFTER)) {
+		/* Lingering only where a reset could hurt: the client asked for
+		 * the close, sent no body (some HTTP/1.0 clients add a CRLF after
+		 * one) and nothing more, so it is not writing. Otherwise (our
+		 * close, or bytes unread) FIN first, then discard. */
+		if (!hc->req.keep_alive && http_has(hc, HC_CLOSE_REQUESTED) && conn_buf_len(&hc->in) == 0 &&
+		    hc->req.body == HTTP_BODY_NONE)
+			conn_close(c);
+		else
+			conn_close_lingering(c, http_w.cfg->server.lingering_timeout_ms);
+		return HTTP_GONE;
+	}
+	hc->state = HTTP_IDLE;
+	http_parser_init(&hc->parser);
+	hc->deadline = 0; /* IDLE sets its own */
+	return 0;
+}
+
+/* Move unparsed bytes to the front when that makes room (never while a
+ * parsed head is held: BODY keeps it at offset 0 anyway). */
+static void http_in_make_room(struct http_conn *hc)
+{
+	if (conn_buf_len(&hc->in) == 0)
+		hc->in.start = hc->in.end = 0;
+	else if (hc->state != HTTP_BODY && hc->in.start > 0 && hc->in.cap - hc->in.end < hc->in.cap / 4)
+		conn_buf_compact(&hc->in);
+}
+
+/* Read once. 1 = got bytes, 0 = nothing now, HTTP_GONE. */
+static int http_conn_read(struct http_conn *hc)
+{
+	struct conn *c = &hc->base;
+	if (http_has(hc, HC_PEER_EOF))
+		return 0;
+	http_in_make_room(hc);
+	ssize_t n = conn_buf_read(&hc->in, c->fd);
+	if (n > 0) {
+		hc->rx_total += (uint64_t)n;
+		sb_add(&http_w.env->slot->bytes_in, (uint64_t)n);
+		return 1;
+	}
+	if (n == -EAGAIN || n == -ENOBUFS)
+		return 0;
+	if (n == 0) {
+		/* The client finished sending: requests already received are
+		 * still answered (a half-close is not an abort). */
+		http_set(hc, HC_PEER_EOF);
+		if (hc->state == HTTP_SEND)
+			return 0;
+		if (hc->state == HTTP_IDLE && conn_buf_len(&hc->in) == 0) {
+			conn_close(c);
+			return HTTP_GONE;
+		}
+		return 1;
+	}
+	conn_close(c); /* ECONNRESET and friends */
+	return HTTP_GONE;
+}
+
+/* Queue "100 Continue" (RFC 9110 §10.1.1): only for HTTP/1.1 clients. */
+static void http_send_continue(struct http_conn *hc)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	if (hc->req.version_minor == 0)
+		return;
+	if (conn_buf_room(&hc->out) < sizeof(cont) - 1)
+		return;
+	conn_buf_compact(&hc->out);
+	memcpy(hc->out.data + hc->out.end, cont, sizeof(cont) - 1);
+	hc->out.end += sizeof(cont) - 1;
+	hc->out_skip = conn_buf_len(&hc->out);
+}
+
+/* Feed buffered bytes after the head to the body reader, removing them
+ * from the buffer. 1 = body complete, 0 = need more, -EBADMSG = refused
+ * (hc->body.status). */
+static int http_body_feed(struct http_conn *hc)
+{
+	size_t head = hc->req.head_len;
+	char *p = hc->in.data + hc->in.start + head;
+	size_t avail = conn_buf_len(&hc->in) - head;
+	size_t used = 0;
+	int r = http_body_consume(&hc->body, p, avail, &used);
+	if (used > avail)
+		used = avail;
+	if (used) {
+		memmove(p, p + used, avail - used);
+		hc->in.end -= used;
+	}
+	return r;
+}
+
+/* What a step of the state machine asks of its driver. */
+enum http_step {
+	HTTP_STEP_GONE = HTTP_GONE, /* the connection was closed: touch nothing */
+	HTTP_STEP_WAIT = 0,  /* wait for an event */
+	HTTP_STEP_AGAIN = 1, /* the state changed: run the next step */
+};
+
+/* The whole request (head and body) is in: answer it. */
+static void http_request_complete(struct http_conn *hc)
+{
+	http_route(hc);
+	/* The body bytes were already removed behind the head. */
+	conn_buf_consume(&hc->in, hc->req.head_len);
+}
+
+/* After feeding body bytes. */
+static enum http_step http_body_result(struct http_conn *hc, int r)
+{
+	if (r > 0) {
+		http_request_complete(hc);
+		return HTTP_STEP_AGAIN;
+	}
+	if (r < 0) {
+		/* Malformed chunking or too large (RFC 9112 §7.1): the stream
+		 * cannot be resynchronised. */
+		http_respond_error(hc, hc->body.status, HTTP_CLOSE);
+		return HTTP_STEP_AGAIN;
+	}
+	if (http_has(hc, HC_PEER_EOF)) {
+		conn_close(&hc->base);
+		return HTTP_STEP_GONE;
+	}
+	return HTTP_STEP_WAIT;
+}
+
+/* The head just parsed as complete: read the body if any, else answer. */
+static enum http_step http_head_complete(struct http_conn *hc)
+{
+	http_put(hc, HC_HEAD_ONLY, hc->req.method == HTTP_METHOD_HEAD);
+	if (hc->req.body == HTTP_BODY_NONE) {
+		http_request_complete(hc);
+		return HTTP_STEP_AGAIN;
+	}
+	/* Keep the head at offset 0 while the body is read, so the request's
+	 * slices stay valid and the buffer's room is all after it: move it and
+	 * parse again (cheap, and only for requests with bodies). */
+	if (hc->in.start > 0) {
+		conn_buf_compact(&hc->in);
+		http_parser_init(&hc->parser);
+		int r = http_parse_request(&hc->parser, hc->in.data, conn_buf_len(&hc->in), &http_w.lim,
+					   &hc->req);
+		if (r <= 0) {
+			http_respond_error(hc, r < 0 ? hc->parser.status : 400, HTTP_UNPARSED | HTTP_CLOSE);
+			return HTTP_STEP_AGAIN;
+		}
+	}
+	http_body_init(&hc->body, &hc->req, http_w.cfg->http.max_body_size);
+	hc->state = HTTP_BODY;
+	http_timer_set(hc, http_w.cfg->http.header_timeout_ms);
+	int r = http_body_feed(hc);
+	if (r == 0 && hc->req.expect_continue && !http_has(hc, HC_PEER_EOF)) {
+		http_send_continue(hc);
+		if (http_conn_write(hc) < 0)
+			return HTTP_STEP_GONE;
+	}
+	return http_body_result(hc, r);
+}
+
+/* IDLE or HEAD: parse what is buffered. */
+static enum http_step http_step_head(struct http_conn *hc)
+{
+	struct conn *c = &hc->base;
+	size_t len = conn_buf_len(&hc->in);
+	if (len == 0) {
+		if (http_has(hc, HC_PEER_EOF)) {
+			conn_close(c);
+			return HTTP_STEP_GONE;
+		}
+		if (proto_env_draining(http_w.env) && hc->responses > 0) {
+			/* A request that already reached the socket is still
+			 * answered; otherwise this is an idle keep-alive: close
+			 * without resetting a racing request (RFC 9112 §9.6). */
+			int r = http_conn_read(hc);
+			if (r < 0)
+				return HTTP_STEP_GONE;
+			if (r > 0)
+				return HTTP_STEP_AGAIN;
+			if (!http_has(hc, HC_DRAIN_GRACE)) {
+				/* A busy keep-alive client sends its next request a
+				 * moment after reading a response; closing now would
+				 * make it retry. Give it a short grace to send one
+				 * more, answered with Connection: close; the timeout
+				 * then closes the connection lingering. */
+				http_set(hc, HC_DRAIN_GRACE);
+				hc->state = HTTP_IDLE;
+				http_timer_set(hc, HTTP_DRAIN_IDLE_GRACE_MS);
+				return HTTP_STEP_WAIT;
+			}
+			return HTTP_STEP_WAIT;
+		}
+		if (hc->state != HTTP_IDLE || hc->deadline == 0) {
+			hc->state = HTTP_IDLE;
+			http_timer_set(hc, hc->responses ? http_w.cfg->http.keepalive_timeout_ms
+							 : http_w.cfg->http.header_timeout_ms);
+		}
+		return HTTP_STEP_WAIT;
+	}
+	int r = http_parse_request(&hc->parser, hc->in.data + hc->in.start, len, &http_w.lim, &hc->req);
+	if (r > 0)
+		return http_head_complete(hc);
+	if (r < 0) {
+		http_respond_error(hc, hc->parser.status, HTTP_UNPARSED | HTTP_CLOSE);
+		return HTTP_STEP_AGAIN;
+	}
+	if (http_has(hc, HC_PEER_EOF)) {
+		conn_close(c); /* a partial request, and nothing more will come */
+		return HTTP_STEP_GONE;
+	}
+	if (len >= http_w.in_cap) {
+		/* Only a parser that ignored max_header_size gets here. */
+		http_respond_error(hc, 431, HTTP_UNPARSED | HTTP_CLOSE);
+		return HTTP_STEP_AGAIN;
+	}
+	if (hc->state == HTTP_IDLE) {
+		/* First byte of a request: the header timeout runs from here
+		 * and is never extended (slowloris). */
+		hc->state = HTTP_HEAD;
+		http_timer_set(hc, http_w.cfg->http.header_timeout_ms);
+	}
+	return HTTP_STEP_WAIT;
+}
+
+/* SEND: write; when done, go on to the next request or close. */
+static enum http_step http_step_send(struct http_conn *hc)
+{
+	int r = http_conn_write(hc);
+	if (r < 0)
+		return HTTP_STEP_GONE;
+	if (r == 0)
+		return HTTP_STEP_WAIT;
+	if (http_response_done(hc) < 0)
+		return HTTP_STEP_GONE;
+	return HTTP_STEP_AGAIN;
+}
+
+/* Drive the state machine as far as the buffered bytes allow; 0 or
+ * HTTP_GONE. */
+static int http_conn_process(struct http_conn *hc)
+{
+	for (;;) {
+		enum http_step step;
+		switch (hc->state) {
+		case HTTP_IDLE:
+		case HTTP_HEAD:
+			step = http_step_head(hc);
+			break;
+		case HTTP_BODY:
+			step = http_body_result(hc, http_body_feed(hc));
+			break;
+		case HTTP_SEND:
+		default:
+			step = http_step_send(hc);
+			break;
+		}
+		if (step == HTTP_STEP_GONE)
+			return HTTP_GONE;
+		if (step == HTTP_STEP_WAIT)
+			return 0;
+	}
+}
+
+static void http_conn_io(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	struct http_conn *hc = arg;
+	(void)loop;
+	(void)fd;
+	if (events & LOOP_WRITE) {
+		if (hc->state == HTTP_SEND) {
+			if (http_conn_process(hc) < 0)
+				return;
+		} else if (conn_buf_len(&hc->out)) {
+			/* 100 Continue while the body is read. */
+			if (http_conn_write(hc) < 0)
+				return;
+		} else {
+			http_clear(hc, HC_WANT_WRITE);
+		}
+	}
+	if (events & LOOP_READ) {
+		int r = http_conn_read(hc);
+		if (r < 0)
+			return;
+		if (r > 0) {
+			if (hc->state == HTTP_BODY)
+				http_timer_set(hc, http_w.cfg->http.header_timeout_ms);
+			if (hc->state != HTTP_SEND && http_conn_process(hc) < 0)
+				return;
+		}
+	}
+	http_update_mask(hc);
+}
+
+static void http_conn_timeout(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	struct http_conn *hc = arg;
+	struct conn *c = &hc->base;
+	(void)t;
+	if (loop_now_ms(loop) < hc->deadline) {
+		loop_timer_arm_at(loop, &c->timer, hc->deadline);
+		return;
+	}
+	switch (hc->state) {
+	case HTTP_IDLE:
+		/* No byte of a request: nothing to answer (keepalive or header
+		 * timeout). After a response, a request may race with our close:
+		 * close lingering so it sees a clean EOF, not a reset (RFC 9112 §9.6). */
+		if (hc->responses > 0)
+			conn_close_lingering(c, http_w.cfg->server.lingering_timeout_ms);
+		else
+			conn_close(c);
+		return;
+	case HTTP_HEAD:
+	case HTTP_BODY:
+		/* RFC 9110 §15.5.9; the request stream is abandoned. */
+		http_respond_error(hc, 408, (hc->state == HTTP_BODY ? HTTP_PERSIST : HTTP_UNPARSED) | HTTP_CLOSE);
+		if (http_conn_process(hc) < 0)
+			return;
+		http_update_mask(hc);
+		return;
+	case HTTP_SEND:
+		if (!http_has(hc, HC_SEND_WAITING)) {
+			/* A stale deadline of the previous state. */
+			loop_timer_cancel(loop, &c->timer);
+			return;
+		}
+		/* send_timeout: the client stopped reading. */
+		log_debug("http: send timeout, closing connection");
+		conn_close(c);
+		return;
+	}
+}
+
+/* ------------------------------------------------------------ conn ops */
+
+static void http_conn_drain(struct conn *c)
+{
+	struct http_conn *hc = (struct http_conn *)c;
+	if (c->lingering)
+		return;
+	/* Take in what has already arrived and remember how much: every request
+	 * in it is answered (pipelined ones too), the last with Connection:
+	 * close (response.c). An idle keep-alive connection gets a short
+	 * grace for one more request, then closes lingering, so a request
+	 * racing with the close sees a clean EOF, not a reset (RFC 9112 §9.6);
+	 * http_step_head() does that. A fresh connection that has not sent its
+	 * first request yet is left to send it (bounded by header_timeout): the
+	 * client is certainly about to, and must not see its connection
+	 * dropped by a reload. Everything in flight finishes. */
+	if (http_conn_read(hc) < 0)
+		return;
+	http_set(hc, HC_DRAIN_MARKED);
+	hc->drain_limit = hc->rx_total;
+	if (http_conn_process(hc) < 0)
+		return;
+	http_update_mask(hc);
+}
+
+static void http_conn_free(struct conn *c)
+{
+	struct http_conn *hc = (struct http_conn *)c;
+	if (http_has(hc, HC_RESPONDING))
+		http_log_write(hc); /* an aborted response is still logged */
+	if (hc->file_fd >= 0)
+		close(hc->file_fd);
+	free(hc->dyn);
+	conn_buf_free(&hc->in);
+	conn_buf_free(&hc->out);
+	free(hc->log);
+	free(hc);
+}
+
+static const struct conn_ops http_conn_ops = {
+	.drain = http_conn_drain,
+	.free = http_conn_free,
+};
+
+int http_conn_accept(const struct proto_env *env, const struct worker_listener *l, int fd,
+		     const struct sockaddr *peer, socklen_t peer_len)
+{
+	struct http_conn *hc = calloc(1, sizeof(*hc));
+	if (!hc)
+		return -ENOMEM;
+	hc->file_fd = -1;
+	int r = conn_buf_init(&hc->in, http_w.in_cap);
+	if (r == 0)
+		r = conn_buf_init(&hc->out, HTTP_OUT_CAP);
+	if (r == 0 && http_log_enabled()) {
+		hc->log = malloc(HTTP_LOG_MAX);
+		if (!hc->log)
+			r = -ENOMEM;
+	}
+	if (r < 0) {
+		conn_buf_free(&hc->in);
+		conn_buf_free(&hc->out);
+		free(hc->log);
+		free(hc);
+		return r;
+	}
+	struct conn *c = &hc->base;
+	conn_init(c, env, l, fd, peer, peer_len, &http_conn_ops);
+	loop_timer_init(&c->timer, http_conn_timeout, hc);
+	http_parser_init(&hc->parser);
+	if (peer && (peer->sa_family == AF_INET || peer->sa_family == AF_INET6)) {
+		int one = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	hc->state = HTTP_IDLE;
+	hc->mask = LOOP_READ;
+	r = loop_add_fd(c->loop, fd, LOOP_READ, http_conn_io, hc);
+	if (r < 0) {
+		c->fd = -1; /* the caller closes fd */
+		conn_close(c);
+		return r;
+	}
+	http_timer_set(hc, http_w.cfg->http.header_timeout_ms);
+	return 0;
+}

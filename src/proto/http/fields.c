@@ -1,0 +1,385 @@
+/* fields: the grammar of the HTTP fields a file response reads and writes:
+ * HTTP-dates (RFC 9110 §5.6.7), entity-tags (§8.8.3) and byte ranges
+ * (§14.1). Pure functions, no allocation; unit-tested in test_static. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* timegm; autoconf defines it in the real build */
+#endif
+#include "proto/http/fields.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/http/ascii.h"
+
+/* ------------------------------------------------------------- validators */
+
+void http_etag_format(const struct stat *st, char *out, size_t out_len)
+{
+	/* Size and mtime in ns change whenever a file is rewritten in the
+	 * common ways; unsigned arithmetic so an odd mtime cannot overflow. */
+	uint64_t ns = (uint64_t)st->st_mtim.tv_sec * UINT64_C(1000000000) + (uint64_t)st->st_mtim.tv_nsec;
+
+	if (out_len == 0)
+		return;
+	snprintf(out, out_len, "\"%jx-%jx\"", (uintmax_t)st->st_size, (uintmax_t)ns);
+}
+
+static const char fields_day_names[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+static const char *const fields_day_long[7] = {
+	"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+};
+static const char fields_month_names[12][4] = {
+	"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+};
+
+/* Our own names, not strftime: the C locale must not matter (RFC 9110
+ * §5.6.7 names are case-sensitive English). */
+void http_date_format(time_t t, char *out, size_t out_len)
+{
+	struct tm tm;
+
+	if (out_len == 0)
+		return;
+	if (gmtime_r(&t, &tm) == NULL) {
+		t = 0;
+		gmtime_r(&t, &tm);
+	}
+	snprintf(out, out_len, "%s, %02d %s %04d %02d:%02d:%02d GMT", fields_day_names[tm.tm_wday],
+		 tm.tm_mday, fields_month_names[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+		 tm.tm_sec);
+}
+
+/* A tiny cursor over the header value: each step consumes exactly what the
+ * grammar says or fails. */
+struct fields_scan {
+	const char *p, *end;
+};
+
+static bool fields_scan_lit(struct fields_scan *sc, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, lit, n) != 0)
+		return false;
+	sc->p += n;
+	return true;
+}
+
+static bool fields_scan_digits(struct fields_scan *sc, size_t n, int *out)
+{
+	int v = 0;
+
+	if ((size_t)(sc->end - sc->p) < n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (sc->p[i] < '0' || sc->p[i] > '9')
+			return false;
+		v = v * 10 + (sc->p[i] - '0');
+	}
+	sc->p += n;
+	*out = v;
+	return true;
+}
+
+static bool fields_scan_month(struct fields_scan *sc, int *mon)
+{
+	for (int i = 0; i < 12; i++) {
+		if (fields_scan_lit(sc, fields_month_names[i])) {
+			*mon = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* time-of-day = hour ":" minute ":" second */
+static bool fields_scan_time(struct fields_scan *sc, struct tm *tm)
+{
+	return fields_scan_digits(sc, 2, &tm->tm_hour) && fields_scan_lit(sc, ":") &&
+	       fields_scan_digits(sc, 2, &tm->tm_min) && fields_scan_lit(sc, ":") &&
+	       fields_scan_digits(sc, 2, &tm->tm_sec);
+}
+
+static bool fields_date_valid(const struct tm *tm)
+{
+	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y = tm->tm_year + 1900;
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	if (tm->tm_mday < 1 || tm->tm_mday > mdays[tm->tm_mon])
+		return false;
+	if (tm->tm_mon == 1 && tm->tm_mday == 29 && !leap)
+		return false;
+	/* second 60: a leap second is a valid IMF time (RFC 5322 §3.3). */
+	return tm->tm_hour <= 23 && tm->tm_min <= 59 && tm->tm_sec <= 60;
+}
+
+/* RFC 9110 §5.6.7: two-digit years more than 50 years in the future are
+ * in the past century. */
+static int fields_rfc850_year(int yy)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	int cur, y;
+
+	if (gmtime_r(&now, &tm) == NULL)
+		return 1900 + yy;
+	cur = tm.tm_year + 1900;
+	y = cur - cur % 100 + yy;
+	if (y > cur + 50)
+		y -= 100;
+	return y;
+}
+
+int http_date_parse(const char *s, size_t len, time_t *out)
+{
+	struct fields_scan sc = { s, s + len };
+	struct tm tm;
+	int year = 0, wday = -1;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	/* Field values arrive already trimmed by the parser, but OWS around a
+	 * field value is never part of it (RFC 9110 §5.5). */
+	while (sc.p < sc.end && (*sc.p == ' ' || *sc.p == '\t'))
+		sc.p++;
+	while (sc.end > sc.p && (sc.end[-1] == ' ' || sc.end[-1] == '\t'))
+		sc.end--;
+
+	for (int i = 0; i < 7; i++) {
+		/* Long names first: "Sunday" must not match as "Sun" + junk. */
+		if (fields_scan_lit(&sc, fields_day_long[i])) {
+			wday = i;
+			/* rfc850-date = day-name-l "," SP date2 SP time-of-day SP GMT
+			 * date2 = day "-" month "-" 2DIGIT */
+			if (!fields_scan_lit(&sc, ", ") || !fields_scan_digits(&sc, 2, &tm.tm_mday) ||
+			    !fields_scan_lit(&sc, "-") || !fields_scan_month(&sc, &tm.tm_mon) ||
+			    !fields_scan_lit(&sc, "-") || !fields_scan_digits(&sc, 2, &year) ||
+			    !fields_scan_lit(&sc, " ") || !fields_scan_time(&sc, &tm) ||
+			    !fields_scan_lit(&sc, " GMT"))
+				return -EINVAL;
+			year = fields_rfc850_year(year);
+			goto done;
+		}
+	}
+	for (int i = 0; i < 7; i++) {
+		if (fields_scan_lit(&sc, fields_day_names[i])) {
+			wday = i;
+			break;
+		}
+	}
+	if (wday < 0)
+		return -EINVAL;
+	if (fields_scan_lit(&sc, ", ")) {
+		/* IMF-fixdate = day-name "," SP date1 SP time-of-day SP GMT
+		 * date1 = day SP month SP year */
+		if (!fields_scan_digits(&sc, 2, &tm.tm_mday) || !fields_scan_lit(&sc, " ") ||
+		    !fields_scan_month(&sc, &tm.tm_mon) || !fields_scan_lit(&sc, " ") ||
+		    !fields_scan_digits(&sc, 4, &year) || !fields_scan_lit(&sc, " ") ||
+		    !fields_scan_time(&sc, &tm) || !fields_scan_lit(&sc, " GMT"))
+			return -EINVAL;
+	} else if (fields_scan_lit(&sc, " ")) {
+		/* asctime-date = day-name SP date3 SP time-of-day SP year
+		 * date3 = month SP ( 2DIGIT / ( SP DIGIT )) */
+		if (!fields_scan_month(&sc, &tm.tm_mon) || !fields_scan_lit(&sc, " "))
+			return -EINVAL;
+		if (fields_scan_lit(&sc, " ")) {
+			if (!fields_scan_digits(&sc, 1, &tm.tm_mday))
+				return -EINVAL;
+		} else if (!fields_scan_digits(&sc, 2, &tm.tm_mday)) {
+			return -EINVAL;
+		}
+		if (!fields_scan_lit(&sc, " ") || !fields_scan_time(&sc, &tm) ||
+		    !fields_scan_lit(&sc, " ") || !fields_scan_digits(&sc, 4, &year))
+			return -EINVAL;
+	} else {
+		return -EINVAL;
+	}
+
+done:
+	if (sc.p != sc.end)
+		return -EINVAL;
+	tm.tm_year = year - 1900;
+	if (!fields_date_valid(&tm))
+		return -EINVAL;
+	/* The day name is redundant; like other servers we do not insist it
+	 * agrees with the date (RFC 9110 §5.6.7 asks recipients to be lenient
+	 * with dates). */
+	t = timegm(&tm);
+	if (t == (time_t)-1 && !(year == 1969 && tm.tm_mon == 11 && tm.tm_mday == 31))
+		return -EINVAL;
+	*out = t;
+	return 0;
+}
+
+static bool fields_is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Skip W/ and return the opaque-tag (with its quotes) of an entity-tag at
+ * *p, advancing *p; false if it is not an entity-tag (RFC 9110 §8.8.3). */
+static bool fields_etag_scan(const char **p, const char *end, const char **tag, size_t *tag_len)
+{
+	const char *q = *p;
+
+	if (end - q >= 2 && q[0] == 'W' && q[1] == '/')
+		q += 2;
+	if (q >= end || *q != '"')
+		return false;
+	*tag = q++;
+	/* etagc = %x21 / %x23-7E / obs-text */
+	while (q < end && *q != '"') {
+		unsigned char c = (unsigned char)*q;
+
+		if (c < 0x21 || c == 0x7f)
+			return false;
+		q++;
+	}
+	if (q >= end)
+		return false;
+	q++;
+	*tag_len = (size_t)(q - *tag);
+	*p = q;
+	return true;
+}
+
+bool http_etag_matches(const char *header, size_t len, const char *etag)
+{
+	const char *p = header, *end = header + len;
+	const char *cur = etag, *mine;
+	size_t mine_len;
+
+	/* Weak comparison (RFC 9110 §8.8.3.2) is what If-None-Match uses
+	 * (§13.1.2): opaque-tags equal, W/ ignored on either side. */
+	if (!fields_etag_scan(&cur, etag + strlen(etag), &mine, &mine_len))
+		return false;
+
+	while (p < end && fields_is_ows(*p))
+		p++;
+	while (end > p && fields_is_ows(end[-1]))
+		end--;
+	if (end - p == 1 && *p == '*')
+		return true;
+
+	/* #entity-tag; empty list elements are allowed (RFC 9110 §5.6.1.2). */
+	while (p < end) {
+		const char *tag;
+		size_t tag_len;
+
+		if (*p == ',' || fields_is_ows(*p)) {
+			p++;
+			continue;
+		}
+		if (!fields_etag_scan(&p, end, &tag, &tag_len))
+			return false; /* malformed: no match, the full response is safe */
+		if (tag_len == mine_len && memcmp(tag, mine, mine_len) == 0)
+			return true;
+		while (p < end && fields_is_ows(*p))
+			p++;
+		if (p < end && *p != ',')
+			return false;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------ Range */
+
+/* 1*DIGIT into a uint64_t; false on no digits or overflow. */
+static bool fields_range_number(const char **p, const char *end, uint64_t *out)
+{
+	const char *q = *p;
+	uint64_t v = 0;
+
+	if (q >= end || *q < '0' || *q > '9')
+		return false;
+	while (q < end && *q >= '0' && *q <= '9') {
+		unsigned d = (unsigned)(*q - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+		q++;
+	}
+	*p = q;
+	*out = v;
+	return true;
+}
+
+enum http_range_result http_range_parse(const char *header, size_t len, uint64_t size,
+					    uint64_t *first, uint64_t *last)
+{
+	const char *p = header, *end = header + len;
+	const char *spec = NULL, *spec_end = NULL;
+	uint64_t a = 0, b = 0;
+	bool have_first = false, have_last = false;
+
+	while (p < end && fields_is_ows(*p))
+		p++;
+	while (end > p && fields_is_ows(end[-1]))
+		end--;
+	/* range-unit is case-insensitive (RFC 9110 §14.1); only "bytes" is ours. */
+	if (end - p < 6 || !http_ascii_caseeq(p, "bytes=", 6))
+		return RANGE_NONE;
+	p += 6;
+
+	/* range-set = 1#range-spec. Find the one non-empty element; more than
+	 * one is a multipart request we answer with 200 (§14.2 allows
+	 * ignoring Range). */
+	while (p < end) {
+		const char *e;
+
+		if (*p == ',' || fields_is_ows(*p)) {
+			p++;
+			continue;
+		}
+		if (spec != NULL)
+			return RANGE_NONE;
+		e = p;
+		while (e < end && *e != ',' && !fields_is_ows(*e))
+			e++;
+		spec = p;
+		spec_end = e;
+		p = e;
+	}
+	if (spec == NULL)
+		return RANGE_NONE;
+
+	p = spec;
+	if (p < spec_end && *p != '-') {
+		if (!fields_range_number(&p, spec_end, &a))
+			return RANGE_NONE;
+		have_first = true;
+	}
+	if (p >= spec_end || *p != '-')
+		return RANGE_NONE;
+	p++;
+	if (p < spec_end) {
+		if (!fields_range_number(&p, spec_end, &b))
+			return RANGE_NONE;
+		have_last = true;
+	}
+	if (p != spec_end || (!have_first && !have_last))
+		return RANGE_NONE;
+
+	if (have_first) {
+		/* int-range: last < first makes the range-spec invalid (§14.1.1). */
+		if (have_last && b < a)
+			return RANGE_NONE;
+		/* §14.1.1: satisfiable iff first-pos < length. */
+		if (a >= size)
+			return RANGE_UNSATISFIABLE;
+		*first = a;
+		*last = (!have_last || b >= size) ? size - 1 : b;
+		return RANGE_OK;
+	}
+	/* suffix-range: satisfiable iff suffix-length > 0 and length > 0. */
+	if (b == 0 || size == 0)
+		return RANGE_UNSATISFIABLE;
+	*first = b >= size ? 0 : size - b;
+	*last = size - 1;
+	return RANGE_OK;
+}
+

@@ -1,0 +1,10 @@
+/* http listing: autoindex, the HTML list of a directory without an index. */
+#ifndef DROVER_HTTP_LISTING_H
+#define DROVER_HTTP_LISTING_H
+
+#include "proto/http/conn.h"
+
+/* Answer GET/HEAD of directory norm (open as dir_fd, not taken over). */
+void http_listing_respond(struct http_conn *hc, const char *norm, int dir_fd);
+
+#endif
