@@ -111,6 +111,18 @@ static void http_send_progress(struct http_conn *hc, bool progress)
 	http_timer_set(hc, http_w.cfg->http.send_timeout_ms);
 }
 
+/* After a write to the socket failed (errno): 1 = retry (EINTR), 0 = the
+ * socket is full, HTTP_GONE = the connection is closed now. */
+static int http_write_failed(struct http_conn *hc)
+{
+	if (errno == EINTR)
+		return 1;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return 0;
+	conn_close(&hc->base);
+	return HTTP_GONE;
+}
+
 /* sendmsg() the output buffer and a generated body (dyn) together.
  * 1 = all written, 0 = the socket is full, HTTP_GONE. */
 static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
@@ -131,12 +143,10 @@ static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
 		/* MSG_MORE: let the header block share packets with the file. */
 		ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | (hc->file_left ? MSG_MORE : 0));
 		if (w < 0) {
-			if (errno == EINTR)
+			int r = http_write_failed(hc);
+			if (r > 0)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			conn_close(c);
-			return HTTP_GONE;
+			return r;
 		}
 		size_t left = (size_t)w;
 		size_t from_out = left < conn_buf_len(&hc->out) ? left : conn_buf_len(&hc->out);
@@ -174,12 +184,10 @@ static int http_write_file(struct http_conn *hc, uint64_t *progress)
 			chunk = hc->file_left;
 		ssize_t w = sendfile(c->fd, hc->file_fd, &hc->file_off, chunk);
 		if (w < 0) {
-			if (errno == EINTR)
+			int r = http_write_failed(hc);
+			if (r > 0)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			conn_close(c);
-			return HTTP_GONE;
+			return r;
 		}
 		if (w == 0) {
 			/* The file shrank: Content-Length cannot be kept. */

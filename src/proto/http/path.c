@@ -40,6 +40,45 @@ static bool path_byte_ok(unsigned char c)
 	return c >= 0x20 && c != 0x7f && c != '\\';
 }
 
+/* Decode the raw segment at in[*i] (up to the next literal '/' or the
+ * end) into seg (room bytes, one kept for the final NUL); *n = its length.
+ * 0, -EINVAL (bad escape or byte), -ENAMETOOLONG. */
+static int path_decode_segment(const char *in, size_t in_len, size_t *i, char *seg, size_t room,
+			       size_t *n)
+{
+	size_t k = *i;
+
+	*n = 0;
+	while (k < in_len && in[k] != '/') {
+		unsigned char c = (unsigned char)in[k];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (in_len - k < 3)
+				return -EINVAL; /* truncated escape */
+			hi = path_hexval((unsigned char)in[k + 1]);
+			lo = path_hexval((unsigned char)in[k + 2]);
+			if (hi < 0 || lo < 0)
+				return -EINVAL;
+			c = (unsigned char)(hi << 4 | lo);
+			if (c == '/')
+				return -EINVAL;
+			k += 3;
+		} else {
+			k++;
+		}
+		if (!path_byte_ok(c))
+			return -EINVAL;
+		/* Room for this byte and the final NUL. */
+		if (*n + 1 >= room)
+			return -ENAMETOOLONG;
+		seg[(*n)++] = (char)c;
+	}
+	*i = k;
+	return 0;
+}
+
 /* The output is built as "" (the root) or "/seg/seg": every segment is
  * appended as '/' + its decoded bytes, ".." truncates back to the previous
  * '/'. Decoding happens in place in out, so nothing is copied twice and a
@@ -61,32 +100,9 @@ int http_path_normalize(const char *in, size_t in_len, char *out, size_t out_len
 		size_t n = 0;
 
 		/* Decode one raw segment (up to the next literal '/'). */
-		while (i < in_len && in[i] != '/') {
-			unsigned char c = (unsigned char)in[i];
-
-			if (c == '%') {
-				int hi, lo;
-
-				if (in_len - i < 3)
-					return -EINVAL; /* truncated escape */
-				hi = path_hexval((unsigned char)in[i + 1]);
-				lo = path_hexval((unsigned char)in[i + 2]);
-				if (hi < 0 || lo < 0)
-					return -EINVAL;
-				c = (unsigned char)(hi << 4 | lo);
-				if (c == '/')
-					return -EINVAL;
-				i += 3;
-			} else {
-				i++;
-			}
-			if (!path_byte_ok(c))
-				return -EINVAL;
-			/* Room for this byte and the final NUL. */
-			if (seg + n + 1 >= out_len)
-				return -ENAMETOOLONG;
-			out[seg + n++] = (char)c;
-		}
+		int r = path_decode_segment(in, in_len, &i, out + seg, out_len - seg, &n);
+		if (r < 0)
+			return r;
 
 		if (n == 0) {
 			/* Empty segment: "//" collapses; a trailing '/' is kept. */
