@@ -42,9 +42,9 @@ static void echo_idle_timeout(struct loop *loop, struct loop_timer *t, void *arg
 	conn_close(arg);
 }
 
-/* Move bytes until the socket would block either way. Returns false when
+/* Move bytes until the socket would block either way. 0, or CONN_GONE when
  * the connection was closed; *moved tells whether any byte went either way. */
-static bool echo_pump(struct echo_conn *ec, bool *moved)
+static int echo_pump(struct echo_conn *ec, bool *moved)
 {
 	struct conn *c = &ec->base;
 	struct scoreboard_slot *slot = c->env->slot;
@@ -66,7 +66,7 @@ static bool echo_pump(struct echo_conn *ec, bool *moved)
 				read_eagain = true;
 			} else {
 				conn_close(c);
-				return false;
+				return CONN_GONE;
 			}
 		}
 		if (conn_buf_len(&ec->buf) > 0) {
@@ -76,7 +76,7 @@ static bool echo_pump(struct echo_conn *ec, bool *moved)
 				progress = true;
 			} else if (n != -EAGAIN) {
 				conn_close(c);
-				return false;
+				return CONN_GONE;
 			}
 		}
 		if (!progress)
@@ -87,16 +87,16 @@ static bool echo_pump(struct echo_conn *ec, bool *moved)
 		read_eagain = true;
 	if (ec->draining && read_eagain && conn_buf_len(&ec->buf) == 0) {
 		conn_close_lingering(c, c->env->cfg->server.lingering_timeout_ms);
-		return false;
+		return CONN_GONE;
 	}
-	return true;
+	return 0;
 }
 
 static void echo_io(struct loop *loop, int fd, unsigned events, void *arg)
 {
 	struct echo_conn *ec = arg;
 	bool moved = false;
-	if (!echo_pump(ec, &moved))
+	if (echo_pump(ec, &moved) < 0)
 		return;
 	echo_update_events(ec);
 	/* Idle means no byte moved: a client that stops reading times out too. */
@@ -112,7 +112,7 @@ static void echo_drain(struct conn *c)
 	/* Echo back whatever the client had already sent, then close. */
 	ec->draining = true;
 	bool moved = false;
-	if (echo_pump(ec, &moved))
+	if (echo_pump(ec, &moved) == 0)
 		echo_update_events(ec);
 }
 

@@ -4,6 +4,7 @@
 #ifndef DROVER_CONN_H
 #define DROVER_CONN_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,10 @@
 #include "worker/proto.h"
 
 struct conn;
+
+/* What a protocol's function returns when it closed (and freed) the
+ * connection: the caller must not touch it again. */
+#define CONN_GONE (-ENOTCONN)
 
 /* A fixed-capacity byte buffer: bytes live in data[start, end). */
 struct conn_buf {

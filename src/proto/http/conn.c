@@ -112,7 +112,7 @@ static void http_send_progress(struct http_conn *hc, bool progress)
 }
 
 /* After a write to the socket failed (errno): 1 = retry (EINTR), 0 = the
- * socket is full, HTTP_GONE = the connection is closed now. */
+ * socket is full, CONN_GONE = the connection is closed now. */
 static int http_write_failed(struct http_conn *hc)
 {
 	if (errno == EINTR)
@@ -120,11 +120,11 @@ static int http_write_failed(struct http_conn *hc)
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
 		return 0;
 	conn_close(&hc->base);
-	return HTTP_GONE;
+	return CONN_GONE;
 }
 
 /* sendmsg() the output buffer and a generated body (dyn) together.
- * 1 = all written, 0 = the socket is full, HTTP_GONE. */
+ * 1 = all written, 0 = the socket is full, CONN_GONE. */
 static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
 {
 	struct conn *c = &hc->base;
@@ -171,7 +171,7 @@ static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
 
 /* sendfile() the file body, at most HTTP_SENDFILE_CHUNK per wake-up.
  * 1 = all sent, 0 = the socket is full, 2 = this wake-up's share is used,
- * HTTP_GONE. */
+ * CONN_GONE. */
 static int http_write_file(struct http_conn *hc, uint64_t *progress)
 {
 	struct conn *c = &hc->base;
@@ -193,7 +193,7 @@ static int http_write_file(struct http_conn *hc, uint64_t *progress)
 			/* The file shrank: Content-Length cannot be kept. */
 			log_warning("http: file shrank while being sent, closing connection");
 			conn_close(c);
-			return HTTP_GONE;
+			return CONN_GONE;
 		}
 		hc->file_left -= (uint64_t)w;
 		sent_now += (uint64_t)w;
@@ -208,7 +208,7 @@ static int http_write_file(struct http_conn *hc, uint64_t *progress)
 }
 
 /* Write what is queued. 1 = everything written, 0 = the socket is full (or
- * this wake-up's share is used: LOOP_WRITE brings us back), HTTP_GONE. */
+ * this wake-up's share is used: LOOP_WRITE brings us back), CONN_GONE. */
 static int http_conn_write(struct http_conn *hc)
 {
 	uint64_t progress = 0;
@@ -228,7 +228,7 @@ static int http_conn_write(struct http_conn *hc)
 
 /* Register the events the state needs. A connection that wants nothing at
  * all would be stuck (and an error or hang-up would spin): close it.
- * 0 or HTTP_GONE. */
+ * 0 or CONN_GONE. */
 static int http_update_mask(struct http_conn *hc)
 {
 	struct conn *c = &hc->base;
@@ -239,14 +239,14 @@ static int http_update_mask(struct http_conn *hc)
 		m |= LOOP_WRITE;
 	if (m == 0) {
 		conn_close(c);
-		return HTTP_GONE;
+		return CONN_GONE;
 	}
 	if (m != hc->mask) {
 		int r = loop_mod_fd(c->loop, c->fd, m);
 		if (r < 0) {
 			log_errno(LOG_ERR, r, "http: loop_mod_fd");
 			conn_close(c);
-			return HTTP_GONE;
+			return CONN_GONE;
 		}
 		hc->mask = m;
 	}
@@ -254,7 +254,7 @@ static int http_update_mask(struct http_conn *hc)
 }
 
 /* The current response has been written completely: log it, then the
- * next request or the close. 0 or HTTP_GONE. */
+ * next request or the close. 0 or CONN_GONE. */
 static int http_response_done(struct http_conn *hc)
 {
 	struct conn *c = &hc->base;
@@ -272,7 +272,7 @@ static int http_response_done(struct http_conn *hc)
 			conn_close(c);
 		else
 			conn_close_lingering(c, http_w.cfg->server.lingering_timeout_ms);
-		return HTTP_GONE;
+		return CONN_GONE;
 	}
 	hc->state = HTTP_IDLE;
 	http_parser_init(&hc->parser);
@@ -290,7 +290,7 @@ static void http_in_make_room(struct http_conn *hc)
 		conn_buf_compact(&hc->in);
 }
 
-/* Read once. 1 = got bytes, 0 = nothing now, HTTP_GONE. */
+/* Read once. 1 = got bytes, 0 = nothing now, CONN_GONE. */
 static int http_conn_read(struct http_conn *hc)
 {
 	struct conn *c = &hc->base;
@@ -313,12 +313,12 @@ static int http_conn_read(struct http_conn *hc)
 			return 0;
 		if (hc->state == HTTP_IDLE && conn_buf_len(&hc->in) == 0) {
 			conn_close(c);
-			return HTTP_GONE;
+			return CONN_GONE;
 		}
 		return 1;
 	}
 	conn_close(c); /* ECONNRESET and friends */
-	return HTTP_GONE;
+	return CONN_GONE;
 }
 
 /* Queue "100 Continue" (RFC 9110 §10.1.1): only for HTTP/1.1 clients. */
@@ -356,7 +356,7 @@ static int http_body_feed(struct http_conn *hc)
 
 /* What a step of the state machine asks of its driver. */
 enum http_step {
-	HTTP_STEP_GONE = HTTP_GONE, /* the connection was closed: touch nothing */
+	HTTP_STEP_GONE = CONN_GONE, /* the connection was closed: touch nothing */
 	HTTP_STEP_WAIT = 0,  /* wait for an event */
 	HTTP_STEP_AGAIN = 1, /* the state changed: run the next step */
 };
@@ -500,7 +500,7 @@ static enum http_step http_step_send(struct http_conn *hc)
 }
 
 /* Drive the state machine as far as the buffered bytes allow; 0 or
- * HTTP_GONE. */
+ * CONN_GONE. */
 static int http_conn_process(struct http_conn *hc)
 {
 	for (;;) {
@@ -519,7 +519,7 @@ static int http_conn_process(struct http_conn *hc)
 			break;
 		}
 		if (step == HTTP_STEP_GONE)
-			return HTTP_GONE;
+			return CONN_GONE;
 		if (step == HTTP_STEP_WAIT)
 			return 0;
 	}

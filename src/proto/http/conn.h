@@ -4,7 +4,6 @@
 #ifndef DROVER_HTTP_CONN_H
 #define DROVER_HTTP_CONN_H
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,10 +14,6 @@
 #include "proto/http/path.h"
 #include "worker/conn.h"
 #include "worker/proto.h"
-
-/* The result of a function that may have closed (and freed) the
- * connection: the caller must not touch it again. */
-#define HTTP_GONE (-ENOTCONN)
 
 /* The states drawn at the top of conn.c. */
 enum http_state {
