@@ -7,26 +7,17 @@
  * NUL, control byte or backslash, fits its buffer; normalising it again
  * (percent-encoded, as a Location or link carries it) gives the same path;
  * a smaller buffer either gives the same path or -ENAMETOOLONG, never
- * another path; and a buffer as large as the input is always enough. Any broken invariant aborts. The input is copied into a
- * buffer of exactly its length, so ASan sees any read past it. */
+ * another path; and a buffer as large as the input is always enough. Any
+ * broken invariant aborts. The input is copied into a buffer of exactly
+ * its length, so ASan sees any read past it. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "proto/http/path.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(cond)                                                        \
-	do {                                                                    \
-		if (!(cond)) {                                                  \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, \
-				__LINE__, #cond);                               \
-			abort();                                                \
-		}                                                               \
-	} while (0)
 
 #define FUZZ_OUT 4096
 
