@@ -41,6 +41,7 @@ struct h_opts {
 	const char *const *extra_args;  /* more argv after "-c CONFIG", NULL-terminated */
 	const char *const *extra_env;   /* "K=V" strings, NULL-terminated */
 	bool no_wait_ready;             /* do not wait for READY=1 / the listeners */
+	int stderr_fd;                  /* > 0: drover's stdout and stderr (else log_path) */
 };
 
 /* A fresh private directory under $TMPDIR (or /tmp); caller frees. */
@@ -55,7 +56,8 @@ int h_listen_tcp(int *port);
 int h_listen_unix(const char *path);
 
 /* Start drover with config text (the string "@DIR@" in it is replaced by the
- * private dir). Unless opts->no_wait_ready, waits until READY=1 (with notify)
+ * private dir). $DROVER_WRAPPER, if set, is a command line put before the
+ * binary (words split on spaces; e.g. "valgrind --trace-children=yes"). Unless opts->no_wait_ready, waits until READY=1 (with notify)
  * or until drover's log says it is ready ("ready" line). */
 struct h_drover *h_drover_start(const char *config, const struct h_opts *opts);
 /* Run "drover -t -c FILE" (or other args) on config text; returns exit code,

@@ -4,6 +4,7 @@
 #define DROVER_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <syslog.h>
 
 /* Decide prefixing from the environment and set the role shown in lines. */
@@ -18,6 +19,10 @@ int log_level_from_name(const char *name);
 /* Write one line at a LOG_* priority. */
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(int prio, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Write line (len bytes, ending in '\n', at most PIPE_BUF) to stderr as log
+ * lines go: whole or not at all, never waiting, counted when dropped. For text that is not
+ * a diagnostic but shares stderr (an access log set to "stderr"). */
+void log_write_line(const char *line, size_t len);
 /* Write one line with ": strerror(-err)" appended; returns err (negative errno) for chaining. */
 int log_errno(int prio, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
