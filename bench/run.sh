@@ -1,300 +1,700 @@
 #!/usr/bin/env bash
-# bench/run.sh: drover against nginx, side by side, on this machine, in one run.
+# bench/run.sh: drover against nginx, lighttpd and h2o on this machine, in one
+# command. It installs what is missing (Debian), builds drover with -O2 out of
+# tree, starts the four servers side by side on 127.0.0.1 with the same number
+# of workers (server on one CPU, client on another), runs every case against
+# every server interleaved, and writes results.md and chart.png (drover ÷ best
+# peer) into a results directory. It reports; it never fails on a threshold.
+# How to read it: bench/README.md.
 #
-# Usage: bench/run.sh [BUILD_DIR]
-#   The drover binary is $DROVER, else BUILD_DIR/src/drover (BUILD_DIR defaults
-#   to the current directory). Nothing is built. nginx, wrk and curl are
-#   installed with apt-get only if `command -v` cannot find them.
+# Usage: bench/run.sh            (from anywhere; the repository is this file's ..)
 #
 # Environment (all optional):
-#   DROVER          path of the drover binary
-#   BENCH_WORKERS   worker processes for BOTH servers (default 2)
-#   BENCH_THREADS   wrk threads      (default 2)
-#   BENCH_CONNS     wrk connections  (default 64)
-#   BENCH_DURATION  seconds per measured wrk run (default 10)
-#   BENCH_WARMUP    seconds of unmeasured wrk before each run (default 1; 0 = none)
-#   BENCH_ROUNDS    rounds over all cases; the server order flips every round
-#                   (default 2: drover first, then nginx first)
-#   BENCH_CASES     space-separated subset of: 1k 64k 1m 1k-close (default all)
-#   BENCH_OUT       file to write the results to (default: results.md in the temp dir)
-#   BENCH_KEEP      1 = keep the temp dir (configs, logs, raw wrk output) even on success
+#   ROUNDS              rounds over everything, order rotated each round (5)
+#   BENCH_DURATION      seconds per measured load run (3)
+#   BENCH_WARMUP        seconds of unmeasured load before each (1; 0 = none)
+#   BENCH_WORKERS       worker processes (h2o: threads) of every server (1)
+#   BENCH_CONNS         connections of the 1 KB, pipelined, close and 64 KB cases (50)
+#   BENCH_CONNS_HIGH    connections of the second keep-alive case and latency (500)
+#   BENCH_BIG_CONNS     connections of the 1 MB case (10)
+#   BENCH_IDLE_CONNS    idle keep-alive connections for the memory case (10000)
+#   BENCH_STOP_CONNS    idle keep-alive connections during the stop case (1000)
+#   BENCH_SERVER_CPUS   taskset CPU list of the servers (0)
+#   BENCH_CLIENT_CPUS   taskset CPU list of the clients (1)
+#   BENCH_RESULTS       results directory ($TMPDIR/drover-bench-YYYYmmdd-HHMMSS)
+#   DROVER              a drover binary to use instead of building one
+#   BENCH_CFLAGS        CFLAGS of that build ("-O2 -g")
+#   BENCH_KEEP          1 keeps the work directory (site, build) after the run
 #
-# All traffic is to 127.0.0.1. Both servers and wrk share the same CPUs, so
-# absolute numbers are low and only the ratios mean anything.
+# All traffic is to 127.0.0.1; every wait and loop is bounded.
 set -eu   # no pipefail: "seq | head -c" ends seq with SIGPIPE on purpose
 
-BUILD_DIR=${1:-.}
-DROVER=${DROVER:-$BUILD_DIR/src/drover}
-WORKERS=${BENCH_WORKERS:-2}
-THREADS=${BENCH_THREADS:-2}
-CONNS=${BENCH_CONNS:-64}
-DURATION=${BENCH_DURATION:-10}
-WARMUP=${BENCH_WARMUP:-1}
-ROUNDS=${BENCH_ROUNDS:-2}
-CASES=${BENCH_CASES:-"1k 64k 1m 1k-close"}
-
+top=$(cd "$(dirname "$0")/.." && pwd)
 die() { echo "bench: $*" >&2; exit 1; }
+say() { echo "bench: $*" >&2; }
 
-for v in WORKERS THREADS CONNS DURATION WARMUP ROUNDS; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "BENCH_$v must be a whole number (got '${!v}')"
-done
-(( DURATION > 0 && ROUNDS > 0 && WORKERS > 0 && THREADS > 0 && CONNS >= THREADS )) \
-    || die "need DURATION, ROUNDS, WORKERS, THREADS > 0 and CONNS >= THREADS"
-for c in $CASES; do
-    case $c in 1k|64k|1m|1k-close) ;; *) die "unknown case '$c' (1k 64k 1m 1k-close)";; esac
-done
-[[ -x $DROVER ]] || die "no drover binary at '$DROVER' (set DROVER or pass the build dir)"
-DROVER=$(cd "$(dirname "$DROVER")" && pwd)/$(basename "$DROVER")
+ROUNDS=${ROUNDS:-${BENCH_ROUNDS:-5}}
+DURATION=${BENCH_DURATION:-3}
+WARMUP=${BENCH_WARMUP:-1}
+WORKERS=${BENCH_WORKERS:-1}
+CONNS=${BENCH_CONNS:-50}
+CONNS_HIGH=${BENCH_CONNS_HIGH:-500}
+BIG_CONNS=${BENCH_BIG_CONNS:-10}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
+STOP_CONNS=${BENCH_STOP_CONNS:-1000}
+SERVER_CPUS=${BENCH_SERVER_CPUS:-0}
+CLIENT_CPUS=${BENCH_CLIENT_CPUS:-1}
+CFLAGS_BENCH=${BENCH_CFLAGS:--O2 -g}
+PIPELINE=16
+SERVERS=(drover nginx lighttpd h2o)
+PEERS=(nginx lighttpd h2o)
+PM_SERVERS=(drover nginx)   # process-model cases: drover against nginx
 
-# --- tools: install only what is missing -----------------------------------
-need=()
-command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
-command -v wrk   >/dev/null 2>&1 || need+=(wrk)
-command -v curl  >/dev/null 2>&1 || need+=(curl)
-if (( ${#need[@]} )); then
-    echo "bench: installing ${need[*]}" >&2
-    SUDO=; (( EUID == 0 )) || SUDO=sudo
-    $SUDO apt-get update -qq
-    if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${need[@]}"; then
-        # newer Debian releases dropped nginx-light; plain nginx is the same server
-        need=("${need[@]/nginx-light/nginx}")
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${need[@]}"
-    fi
+for v in ROUNDS DURATION WARMUP WORKERS CONNS CONNS_HIGH BIG_CONNS IDLE_CONNS STOP_CONNS; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
+done
+(( ROUNDS > 0 && DURATION > 0 && WORKERS > 0 && CONNS > 0 && CONNS_HIGH > 0 &&
+   BIG_CONNS > 0 && IDLE_CONNS > 0 && STOP_CONNS > 0 )) || die "every count and duration must be > 0"
+(( ROUNDS <= 100 && DURATION <= 600 && WARMUP <= 60 && IDLE_CONNS <= 100000 )) \
+	|| die "ROUNDS <= 100, BENCH_DURATION <= 600, BENCH_WARMUP <= 60, BENCH_IDLE_CONNS <= 100000"
+if [[ -n ${DROVER:-} ]]; then
+	[[ -x $DROVER ]] || die "DROVER='$DROVER' is not an executable"
+	DROVER=$(cd "$(dirname "$DROVER")" && pwd)/$(basename "$DROVER")
 fi
-NGINX=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
 
-# --- temp dir, cleanup ------------------------------------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/drover-bench.XXXXXX")
-OUT=${BENCH_OUT:-$TMP/results.md}
-DROVER_PID='' NGINX_PID='' WRK_PID='' ok=0
+# --- tools: install only what is missing -------------------------------------
+SUDO=; (( EUID == 0 )) || SUDO=sudo
+have() { command -v "$1" >/dev/null 2>&1 || [[ -x /usr/sbin/$1 ]]; }
+apt_install() {
+	say "installing $*"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+need=()
+have nginx    || need+=(nginx-light)
+have lighttpd || need+=(lighttpd)
+have h2o      || need+=(h2o)
+have wrk      || need+=(wrk)
+have h2load   || need+=(nghttp2-client)
+have gnuplot  || need+=(gnuplot-nox)
+have curl     || need+=(curl)
+have cc       || need+=(gcc libc6-dev)
+have taskset  || need+=(util-linux)
+have ss       || need+=(iproute2)
+if (( ${#need[@]} )); then
+	# newer Debian releases dropped nginx-light; plain nginx is the same server
+	apt_install "${need[@]}" || apt_install "${need[@]/nginx-light/nginx}"
+fi
+bin() { command -v "$1" 2>/dev/null || echo "/usr/sbin/$1"; }
+NGINX=$(bin nginx) LIGHTTPD=$(bin lighttpd) H2O=$(bin h2o)
 
-stop_pid() {   # stop_pid PID SIGNAL: signal, wait up to 10 s, then SIGKILL
-    local pid=$1 sig=$2 i
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -"$sig" "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "bench: pid $pid ignored SIG$sig for 10 s, killing it" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
+# --- directories, cleanup ----------------------------------------------------
+RESULTS=${BENCH_RESULTS:-${TMPDIR:-/tmp}/drover-bench-$(date -u +%Y%m%d-%H%M%S)}
+mkdir -p "$RESULTS"
+RESULTS=$(cd "$RESULTS" && pwd)
+[[ -z $(ls -A "$RESULTS") ]] || die "results directory $RESULTS is not empty"
+CONF=$RESULTS/conf LOGS=$RESULTS/logs RAW=$RESULTS/raw
+mkdir -p "$CONF" "$LOGS" "$RAW"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/drover-bench-work.XXXXXX")
+chmod 755 "$WORK"
+declare -A PID PORT NPROC ROOT_OF VALS ERRS
+CHILD=''   # the load tool or client running now
+
+tree_pids() {   # tree_pids PID: PID and all its descendants
+	ps -e -o pid=,ppid= | awk -v root="$1" '{ kids[$2] = kids[$2] " " $1 }
+		END { n = split(root, q, " ")
+		      for (i = 1; i <= n; i++) { printf "%s ", q[i]; m = split(kids[q[i]], c, " ")
+		                                 for (j = 1; j <= m; j++) q[++n] = c[j] } }'
+}
+running() {   # running PID: alive and not a zombie waiting to be reaped
+	local st
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n $st && $st != Z ]]
+}
+started() { awk '{ print $22 }' "/proc/$1/stat" 2>/dev/null || true; }   # start time, to tell a reused pid
+stop_server() {   # stop_server NAME: its own graceful stop, SIGKILL after 10 s
+	local name=$1 pid=${PID[$1]:-} sig=TERM i p tree=()
+	[[ -n $pid ]] || return 0
+	for p in $(tree_pids "$pid"); do tree+=("$p:$(started "$p")"); done
+	case $name in nginx) sig=QUIT;; lighttpd) sig=INT;; esac
+	{ running "$pid" && kill -"$sig" "$pid" 2>/dev/null; } || true
+	for ((i = 0; i < 100; i++)); do running "$pid" || break; sleep 0.1; done
+	# what is left of its processes (the same pid and start time) is killed
+	for p in "${tree[@]}"; do
+		[[ $(started "${p%%:*}") == "${p#*:}" ]] && running "${p%%:*}" && { kill -KILL "${p%%:*}" 2>/dev/null || true; }
+	done
+	wait "$pid" 2>/dev/null || true
+	PID[$name]=
 }
 cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    set +e
-    if [[ -n $WRK_PID ]]; then kill "$WRK_PID" 2>/dev/null; wait "$WRK_PID" 2>/dev/null; fi
-    stop_pid "$DROVER_PID" TERM    # graceful stop: drains and reaps its workers
-    stop_pid "$NGINX_PID" QUIT     # graceful stop of the nginx master
-    rm -rf "$TMP/site" "$TMP/nginx-tmp"
-    if (( ok )) && [[ ${BENCH_KEEP:-0} != 1 && -n ${BENCH_OUT:-} ]]; then
-        rm -rf "$TMP"
-    else
-        echo "bench: configs, logs and raw wrk output are in $TMP" >&2
-    fi
-    exit "$rc"
+	local rc=$? s
+	trap - EXIT INT TERM
+	set +e
+	[[ -n $CHILD ]] && { kill "$CHILD" 2>/dev/null; wait "$CHILD" 2>/dev/null; }
+	for s in "${SERVERS[@]}"; do stop_server "$s"; done
+	if [[ ${BENCH_KEEP:-0} == 1 ]]; then say "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+	(( rc == 0 )) || say "failed; configs, logs and raw output are in $RESULTS"
+	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-        return
-    fi
-    local p used
-    used=$(ss -Htan 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
-    while :; do
-        p=$((20000 + RANDOM % 12000))
-        grep -qx "$p" <<<"$used" || { echo "$p"; return; }
-    done
-}
+# --- build drover (out of tree, from a copy, so no configure in the source
+#     tree is touched or gets in the way) and the benchmark's client ----------
+if [[ -z ${DROVER:-} ]]; then
+	say "building drover ($CFLAGS_BENCH) in $WORK/build"
+	"$top/.ci/deps" >"$LOGS/build.log" 2>&1 || { tail -n 20 "$LOGS/build.log" >&2; die "installing build dependencies failed"; }
+	mkdir -p "$WORK/src" "$WORK/build"
+	if git -C "$top" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		# tracked and new files as they are in the work tree, nothing ignored
+		(cd "$top" && git ls-files -z -co --exclude-standard |
+			tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -xf - -C "$WORK/src"
+	else
+		cp -a "$top/." "$WORK/src"
+		[[ ! -f $WORK/src/Makefile ]] || make -C "$WORK/src" distclean >/dev/null 2>&1 || true
+	fi
+	( cd "$WORK/src" && autoreconf -fi && cd "$WORK/build" &&
+	  "$WORK/src/configure" CFLAGS="$CFLAGS_BENCH" && make -j"$(nproc)" ) >>"$LOGS/build.log" 2>&1 \
+		|| { tail -n 30 "$LOGS/build.log" >&2; die "building drover failed (log: $LOGS/build.log)"; }
+	DROVER=$WORK/build/src/drover
+fi
+CLIENT=$WORK/client
+cc -O2 -Wall -Wextra -Werror -o "$CLIENT" "$top/bench/client.c" || die "cannot build bench/client.c"
 
-# --- the site: deterministic content, every line numbered --------------------
-mkdir -p "$TMP/site" "$TMP/nginx-tmp"
-mkfile() { seq -f '%015g drover bench line' 1 $(( $2 / 16 + 1 )) | head -c "$2" > "$TMP/site/$1"; }
+# --- pinning and descriptor limits ------------------------------------------
+PIN_SERVER=() PIN_CLIENT=() pinning="none (fewer than 2 CPUs)"
+if (( $(nproc) >= 2 )); then
+	PIN_SERVER=(taskset -c "$SERVER_CPUS") PIN_CLIENT=(taskset -c "$CLIENT_CPUS")
+	pinning="servers on CPU $SERVER_CPUS, clients on CPU $CLIENT_CPUS (taskset)"
+fi
+# connection limits well above the idle connections; lighttpd allows at
+# most half its descriptors as connections, so it gets twice as many fds
+MAXCONN=$(( 2 * (IDLE_CONNS > STOP_CONNS ? IDLE_CONNS : STOP_CONNS) ))
+(( MAXCONN >= 20000 )) || MAXCONN=20000
+NOFILE=$(( 2 * MAXCONN + 1024 ))
+hard=$(ulimit -Hn)
+[[ $hard == unlimited ]] && hard=$NOFILE
+(( hard >= NOFILE )) || { ulimit -Hn "$NOFILE" 2>/dev/null && hard=$NOFILE; } || true
+(( hard >= NOFILE )) || NOFILE=$hard   # no CAP_SYS_RESOURCE: live with the hard limit
+ulimit -Sn "$NOFILE"
+(( MAXCONN <= NOFILE - 1024 )) || MAXCONN=$(( NOFILE - 1024 ))
+LIGHTTPD_MAXCONN=$(( MAXCONN < NOFILE / 2 ? MAXCONN : NOFILE / 2 ))
+(( IDLE_CONNS + 16 <= MAXCONN )) || die "RLIMIT_NOFILE is $NOFILE: too low for $IDLE_CONNS connections (run as root or lower BENCH_IDLE_CONNS)"
+limits_note="RLIMIT_NOFILE $NOFILE; connection limits $MAXCONN (lighttpd $LIGHTTPD_MAXCONN: at most half its fds)"
+(( IDLE_CONNS <= LIGHTTPD_MAXCONN )) || say "warning: RLIMIT_NOFILE $NOFILE lets lighttpd hold only $LIGHTTPD_MAXCONN of the $IDLE_CONNS idle connections"
+
+# --- the site: two roots with the same files (hard links) and a marker that
+#     tells which one answered, so a reload's new generation can be seen ------
+mkdir -p "$WORK/site-a" "$WORK/site-b" "$WORK/nginx"
+chmod 755 "$WORK/site-a" "$WORK/site-b"
+mkfile() { seq -f '%015g drover bench line' 1 $(( $2 / 16 + 1 )) | head -c "$2" > "$WORK/site-a/$1"; }
 mkfile 1k.bin 1024
 mkfile 64k.bin 65536
 mkfile 1m.bin 1048576
+for f in 1k.bin 64k.bin 1m.bin; do ln "$WORK/site-a/$f" "$WORK/site-b/$f"; done
+echo a > "$WORK/site-a/gen.txt"
+echo b > "$WORK/site-b/gen.txt"
 
-# --- configs -----------------------------------------------------------------
-DPORT=$(free_port)
-NPORT=$(free_port)
-[[ $DPORT != "$NPORT" ]] || NPORT=$(free_port)
-
-cat > "$TMP/drover.ini" <<EOF
-[server]
-workers = $WORKERS
-control_socket = off
-
-[listener web]
-address = 127.0.0.1:$DPORT
-protocol = http
-
-[http]
-root = $TMP/site
-access_log = off
-keepalive_requests = 10000
-EOF
-
-nginx_user=
-(( EUID == 0 )) && nginx_user="user root;"   # as root nginx would switch to nobody, who may not read $TMP
-nginx_types="default_type application/octet-stream;"
-[[ -r /etc/nginx/mime.types ]] && nginx_types="include /etc/nginx/mime.types; $nginx_types"
-cat > "$TMP/nginx.conf" <<EOF
-$nginx_user
-worker_processes $WORKERS;
-daemon off;
-master_process on;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-    $nginx_types
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 10000;
-    client_body_temp_path $TMP/nginx-tmp/body;
-    proxy_temp_path $TMP/nginx-tmp/proxy;
-    fastcgi_temp_path $TMP/nginx-tmp/fastcgi;
-    uwsgi_temp_path $TMP/nginx-tmp/uwsgi;
-    scgi_temp_path $TMP/nginx-tmp/scgi;
-    server {
-        listen 127.0.0.1:$NPORT;
-        root $TMP/site;
-    }
+# --- ports and configs ---------------------------------------------------------
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null && return
+	local p
+	for ((p = 20000 + RANDOM % 10000; p < 65000; p += 7)); do
+		[[ -z $(ss -Htan "( sport = :$p )") ]] && { echo "$p"; return; }
+	done
+	die "no free port"
 }
-EOF
-
-# --- start both ----------------------------------------------------------------
-"$DROVER" -t -c "$TMP/drover.ini" >/dev/null 2>"$TMP/drover-t.log" \
-    || { cat "$TMP/drover-t.log" >&2; die "drover rejected $TMP/drover.ini"; }
-"$NGINX" -t -q -p "$TMP" -e "$TMP/nginx-error.log" -c "$TMP/nginx.conf" 2>"$TMP/nginx-t.log" \
-    || { cat "$TMP/nginx-t.log" >&2; die "nginx rejected $TMP/nginx.conf"; }
-
-"$DROVER" -c "$TMP/drover.ini" >"$TMP/drover.log" 2>&1 &
-DROVER_PID=$!
-"$NGINX" -p "$TMP" -e "$TMP/nginx-error.log" -c "$TMP/nginx.conf" >"$TMP/nginx.log" 2>&1 &
-NGINX_PID=$!
-
-wait_up() {   # wait_up NAME PID PORT
-    local i
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$2" 2>/dev/null || { cat "$TMP/$1"*.log >&2; die "$1 exited at start"; }
-        curl -fs -o /dev/null "http://127.0.0.1:$3/1k.bin" && return 0
-        sleep 0.1
-    done
-    die "$1 did not answer on 127.0.0.1:$3 within 10 s"
-}
-wait_up drover "$DROVER_PID" "$DPORT"
-wait_up nginx "$NGINX_PID" "$NPORT"
-
-# --- both must serve identical bytes ------------------------------------------
-for f in 1k.bin 64k.bin 1m.bin; do
-    curl -fsS -o "$TMP/got-drover-$f" "http://127.0.0.1:$DPORT/$f"
-    curl -fsS -o "$TMP/got-nginx-$f"  "http://127.0.0.1:$NPORT/$f"
-    cmp "$TMP/got-drover-$f" "$TMP/site/$f" || die "drover served different bytes for /$f"
-    cmp "$TMP/got-nginx-$f"  "$TMP/site/$f" || die "nginx served different bytes for /$f"
-    cmp "$TMP/got-drover-$f" "$TMP/got-nginx-$f"
-    rm -f "$TMP/got-drover-$f" "$TMP/got-nginx-$f"
+for s in "${SERVERS[@]}"; do
+	for ((i = 0; i < 20; i++)); do
+		p=$(free_port)
+		[[ " ${PORT[*]} " == *" $p "* ]] || break
+	done
+	PORT[$s]=$p
+	ROOT_OF[$s]=$WORK/site-a
 done
+as_root=0; (( EUID == 0 )) && as_root=1
 
-# --- measure -------------------------------------------------------------------
-ncases=$(wc -w <<<"$CASES")
-est=$(( ncases * 2 * ROUNDS * (DURATION + WARMUP) ))
-drover_ver=$("$DROVER" --version 2>&1 | head -1)
-nginx_ver=$("$NGINX" -v 2>&1 | head -1)
-{
-    echo "# drover vs nginx, $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo
-    echo "- machine: $(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)), kernel $(uname -r)"
-    echo "- $drover_ver ($DROVER), $nginx_ver, $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
-    echo "- $WORKERS workers each; wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, ${WARMUP}s warm-up, $ROUNDS round(s), order flipped each round"
-    echo "- load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine adds noise)"
-    echo "- wrk runs on the same $(nproc) CPUs as the server under test: absolute numbers are"
-    echo "  depressed by that competition, only the ratios are meant to be read."
-    echo
-} | tee "$OUT"
-echo "bench: about $est s of load to go" >&2
+write_conf() {   # write_conf NAME: its config for ROOT_OF[NAME]
+	local root=${ROOT_OF[$1]} port=${PORT[$1]}
+	case $1 in
+	drover) cat > "$CONF/drover.ini" <<-EOF
+		[server]
+		workers = $WORKERS
+		control_socket = off
+		max_connections = $MAXCONN
 
-url_of() { case $1 in drover) echo "http://127.0.0.1:$DPORT";; nginx) echo "http://127.0.0.1:$NPORT";; esac; }
-path_of() { case $1 in 1k|1k-close) echo /1k.bin;; 64k) echo /64k.bin;; 1m) echo /1m.bin;; esac; }
+		[listener web]
+		address = 127.0.0.1:$port
+		protocol = http
+		backlog = 4096
 
-# to_ms VALUE: wrk prints 812.00us, 1.23ms, 1.02s, 2.00m
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-        printf "%.3f", n }'
+		[http]
+		root = $root
+		access_log = off
+		keepalive_timeout = 120s
+		keepalive_requests = 1000000
+		EOF
+		;;
+	nginx) cat > "$CONF/nginx.conf" <<-EOF
+		$( (( as_root )) && echo "user root;" )
+		worker_processes $WORKERS;
+		worker_rlimit_nofile $NOFILE;
+		daemon off;
+		master_process on;
+		pid $WORK/nginx/nginx.pid;
+		error_log $LOGS/nginx-error.log warn;
+		events { worker_connections $MAXCONN; }
+		http {
+		    $( [[ -r /etc/nginx/mime.types ]] && echo "include /etc/nginx/mime.types;" )
+		    default_type application/octet-stream;
+		    access_log off;
+		    sendfile on;
+		    tcp_nopush on;
+		    tcp_nodelay on;
+		    keepalive_timeout 120s;
+		    keepalive_requests 1000000;
+		    # the example of the nginx documentation (ngx_http_core_module)
+		    open_file_cache max=1000 inactive=20s;
+		    open_file_cache_valid 30s;
+		    open_file_cache_min_uses 2;
+		    open_file_cache_errors on;
+		    client_body_temp_path $WORK/nginx/body;
+		    proxy_temp_path $WORK/nginx/proxy;
+		    fastcgi_temp_path $WORK/nginx/fastcgi;
+		    uwsgi_temp_path $WORK/nginx/uwsgi;
+		    scgi_temp_path $WORK/nginx/scgi;
+		    server {
+		        listen 127.0.0.1:$port backlog=4096;
+		        root $root;
+		    }
+		}
+		EOF
+		;;
+	lighttpd) cat > "$CONF/lighttpd.conf" <<-EOF
+		server.document-root = "$root"
+		server.bind = "127.0.0.1"
+		server.port = $port
+		server.pid-file = "$WORK/lighttpd.pid"
+		server.errorlog = "$LOGS/lighttpd-error.log"
+		$( (( WORKERS > 1 )) && echo "server.max-worker = $WORKERS" )
+		server.max-fds = $NOFILE
+		server.max-connections = $LIGHTTPD_MAXCONN
+		server.listen-backlog = 4096
+		server.network-backend = "sendfile"
+		server.stat-cache-engine = "simple"
+		server.max-keep-alive-requests = 65535
+		server.max-keep-alive-idle = 120
+		server.max-read-idle = 120
+		mimetype.assign = ( ".bin" => "application/octet-stream", ".txt" => "text/plain" )
+		EOF
+		;;
+	h2o) cat > "$CONF/h2o.conf" <<-EOF
+		$( (( as_root )) && echo "user: root" )
+		pid-file: $WORK/h2o.pid
+		error-log: $LOGS/h2o-error.log
+		num-threads: $WORKERS
+		max-connections: $MAXCONN
+		http1-request-timeout: 120
+		listen:
+		  host: 127.0.0.1
+		  port: $port
+		hosts:
+		  "127.0.0.1:$port":
+		    paths:
+		      /:
+		        file.dir: $root
+		EOF
+		;;
+	esac
+}
+check_conf() {
+	local out=$LOGS/$1-check.log
+	case $1 in
+	drover)   "$DROVER" -t -c "$CONF/drover.ini" ;;
+	nginx)    "$NGINX" -t -q -p "$WORK/nginx" -e "$LOGS/nginx-error.log" -c "$CONF/nginx.conf" ;;
+	lighttpd) "$LIGHTTPD" -tt -f "$CONF/lighttpd.conf" ;;
+	h2o)      "$H2O" -m test -c "$CONF/h2o.conf" ;;
+	esac >"$out" 2>&1 || { cat "$out" >&2; die "$1 rejected its config ($CONF)"; }
+}
+wait_up() {   # wait_up NAME: until it serves /1k.bin (10 s at most)
+	local i
+	for ((i = 0; i < 100; i++)); do
+		running "${PID[$1]}" || { tail -n 20 "$LOGS/$1.log" >&2; die "$1 exited at start"; }
+		curl -fs -o /dev/null "http://127.0.0.1:${PORT[$1]}/1k.bin" && return 0
+		sleep 0.1
+	done
+	die "$1 did not answer on 127.0.0.1:${PORT[$1]} within 10 s"
+}
+nprocs() { tree_pids "${PID[$1]}" | wc -w; }
+start_server() {   # start_server NAME, pinned; waits until it answers
+	local cmd
+	case $1 in
+	drover)   cmd=("$DROVER" -c "$CONF/drover.ini") ;;
+	nginx)    cmd=("$NGINX" -p "$WORK/nginx" -e "$LOGS/nginx-error.log" -c "$CONF/nginx.conf") ;;
+	lighttpd) cmd=("$LIGHTTPD" -D -f "$CONF/lighttpd.conf") ;;
+	h2o)      cmd=("$H2O" -m worker -c "$CONF/h2o.conf") ;;
+	esac
+	"${PIN_SERVER[@]}" "${cmd[@]}" >>"$LOGS/$1.log" 2>&1 &
+	PID[$1]=$!
+	wait_up "$1"
+	# workers may still be starting: the count is the largest seen in 1 s
+	local i n
+	NPROC[$1]=0
+	for ((i = 0; i < 10; i++)); do
+		n=$(nprocs "$1"); (( n > NPROC[$1] )) && NPROC[$1]=$n
+		sleep 0.1
+	done
+}
+rss_kb() {   # rss_kb NAME: VmRSS of all its processes, summed (KiB)
+	local p
+	for p in $(tree_pids "${PID[$1]}"); do
+		awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null
+	done | awk '{ s += $1 } END { print s + 0 }'
+}
+quiesce() {   # quiesce NAME: until no connection to it is open (10 s at most)
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[[ -z $(ss -Htn state connected exclude time-wait "( sport = :${PORT[$1]} )" | head -n 1) ]] && return 0
+		sleep 0.1
+	done
+	say "warning: $1 still has connections open after 10 s"
+}
+alive() { running "${PID[$1]}" || die "$1 died (log: $LOGS/$1.log)"; }
+
+for s in "${SERVERS[@]}"; do write_conf "$s"; check_conf "$s"; done
+for s in "${SERVERS[@]}"; do start_server "$s"; done
+
+# every server must serve the same bytes
+for s in "${SERVERS[@]}"; do
+	for f in 1k.bin 64k.bin 1m.bin; do
+		curl -fsS -o "$WORK/got" "http://127.0.0.1:${PORT[$s]}/$f" || die "$s: GET /$f failed"
+		cmp -s "$WORK/got" "$WORK/site-a/$f" || die "$s served different bytes for /$f"
+	done
+done
+rm -f "$WORK/got"
+
+# --- the cases -------------------------------------------------------------------
+record() {   # record METRIC SERVER ROUND VALUE ERRORS
+	VALS[$1,$2]+="$4 "
+	ERRS[$1,$2]=$(( ${ERRS[$1,$2]:-0} + $5 ))
+	printf '%s\t%s\t%s\t%s\t%s\n' "$3" "$1" "$2" "$4" "$5" >> "$RESULTS/rounds.tsv"
+}
+bg_wait() {   # bg_wait CMD...: run in the background and wait, so a signal stops it at once
+	"$@" &
+	CHILD=$!
+	local rc=0
+	wait "$CHILD" || rc=$?
+	CHILD=
+	return "$rc"
+}
+to_ms() {   # wrk prints 812.00us, 1.23ms, 1.02s, 2.00m
+	awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+		printf "%.3f", n }'
+}
+wrk_errors() {
+	awk '/Socket errors:/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 }
+	     /Non-2xx or 3xx/ { s += $NF } END { print s + 0 }' "$1"
+}
+# run_wrk SERVER ROUND NAME CONNS PATH [wrk options]: prints the raw output's path
+run_wrk() {
+	local srv=$1 r=$2 name=$3 c=$4 url="http://127.0.0.1:${PORT[$1]}$5" raw
+	shift 5
+	raw=$RAW/$name-$srv-r$r.txt
+	(( WARMUP == 0 )) || bg_wait "${PIN_CLIENT[@]}" wrk -t1 -c"$c" -d"${WARMUP}s" "$@" "$url" >/dev/null 2>&1 || true
+	bg_wait "${PIN_CLIENT[@]}" wrk -t1 -c"$c" -d"${DURATION}s" --latency "$@" "$url" >"$raw" 2>&1 \
+		|| die "wrk failed against $srv: $(cat "$raw")"
+	grep -q '^Requests/sec:' "$raw" || die "cannot read $raw"
+	echo "$raw"
+}
+rps_of() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
+mib_of() { awk -v size="$2" '/^Requests\/sec:/ { printf "%.1f", $2 * size / 1048576 }' "$1"; }
+
+run_case() {   # run_case CASE SERVER ROUND
+	local c=$1 srv=$2 r=$3 raw e
+	case $c in
+	ka)
+		raw=$(run_wrk "$srv" "$r" ka "$CONNS" /1k.bin)
+		record ka "$srv" "$r" "$(rps_of "$raw")" "$(wrk_errors "$raw")" ;;
+	ka_high)
+		raw=$(run_wrk "$srv" "$r" ka_high "$CONNS_HIGH" /1k.bin)
+		e=$(wrk_errors "$raw")
+		record ka_high "$srv" "$r" "$(rps_of "$raw")" "$e"
+		record p50 "$srv" "$r" "$(to_ms "$(awk '$1 == "50%" { print $2 }' "$raw")")" "$e"
+		record p99 "$srv" "$r" "$(to_ms "$(awk '$1 == "99%" { print $2 }' "$raw")")" "$e" ;;
+	pipe)
+		raw=$RAW/pipe-$srv-r$r.txt
+		local warm=()
+		(( WARMUP == 0 )) || warm=(--warm-up-time="$WARMUP")
+		bg_wait "${PIN_CLIENT[@]}" h2load --h1 -t1 -c"$CONNS" -m"$PIPELINE" -D "$DURATION" "${warm[@]}" \
+			"http://127.0.0.1:${PORT[$srv]}/1k.bin" >"$raw" 2>&1 || die "h2load failed against $srv: $(tail -n 5 "$raw")"
+		grep -q '^finished in' "$raw" || die "cannot read $raw"
+		record pipe "$srv" "$r" "$(awk '/^finished in/ { print $4 }' "$raw")" \
+			"$(awk '/^requests:/ { s += $10 + $12 + $14 } /^status codes:/ { s += $7 + $9 }
+				END { print s + 0 }' "$raw")" ;;
+	close)
+		raw=$(run_wrk "$srv" "$r" close "$CONNS" /1k.bin -H 'Connection: close')
+		record close "$srv" "$r" "$(rps_of "$raw")" "$(wrk_errors "$raw")" ;;
+	64k)
+		raw=$(run_wrk "$srv" "$r" 64k "$CONNS" /64k.bin)
+		record 64k "$srv" "$r" "$(mib_of "$raw" 65536)" "$(wrk_errors "$raw")" ;;
+	1m)
+		raw=$(run_wrk "$srv" "$r" 1m "$BIG_CONNS" /1m.bin)
+		record 1m "$srv" "$r" "$(mib_of "$raw" 1048576)" "$(wrk_errors "$raw")" ;;
+	esac
+	alive "$srv"
+	quiesce "$srv"
+	say "round $r $(printf '%-8s %-8s' "$c" "$srv") $(awk '{ print $NF }' <<<"${VALS[$c,$srv]}")"
 }
 
-declare -A RPS P99 ERR
-run_wrk() {   # run_wrk SERVER CASE ROUND
-    local srv=$1 c=$2 r=$3 hdr=() raw rps p99 err
-    [[ $c == *-close ]] && hdr=(-H 'Connection: close')
-    raw="$TMP/wrk-$c-$srv-r$r.txt"
-    # wrk runs in the background and is waited for, so that a signal to this
-    # script runs the cleanup at once instead of after wrk's duration
-    if (( WARMUP > 0 )); then
-        wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "${hdr[@]}" "$(url_of "$srv")$(path_of "$c")" >/dev/null 2>&1 &
-        WRK_PID=$!
-        wait "$WRK_PID" || true
-    fi
-    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${hdr[@]}" \
-        "$(url_of "$srv")$(path_of "$c")" > "$raw" 2>&1 &
-    WRK_PID=$!
-    wait "$WRK_PID" || die "wrk failed against $srv ($c): $(cat "$raw")"
-    WRK_PID=
-    rps=$(awk '/^Requests\/sec:/ {print $2}' "$raw")
-    p99=$(awk '$1 == "99%" {print $2}' "$raw")
-    [[ -n $rps && -n $p99 ]] || die "cannot parse wrk output $raw"
-    err=$(awk '/Socket errors:/ {gsub(/,/, ""); s += $4 + $6 + $8 + $10}
-               /Non-2xx or 3xx/ {s += $NF} END {print s + 0}' "$raw")
-    kill -0 "$DROVER_PID" 2>/dev/null || die "drover died during the run (see $TMP/drover.log)"
-    kill -0 "$NGINX_PID" 2>/dev/null || die "nginx died during the run (see $TMP/nginx-error.log)"
-    RPS[$srv,$c]+="$rps "
-    P99[$srv,$c]+="$(to_ms "$p99") "
-    ERR[$srv,$c]=$(( ${ERR[$srv,$c]:-0} + err ))
-    printf 'bench: round %d %-8s %-6s %12s req/s  p99 %s  errors %s\n' "$r" "$c" "$srv" "$rps" "$p99" "$err" >&2
+# RSS idle, then with IDLE_CONNS idle keep-alive connections open
+run_memory() {   # run_memory SERVER ROUND
+	local srv=$1 r=$2 idle full line held=0 failed=0 dropped=0 win i
+	local in=$WORK/hold.in out=$WORK/hold.out
+	idle=$(rss_kb "$srv")
+	rm -f "$in" "$out"; mkfifo "$in"
+	"${PIN_CLIENT[@]}" "$CLIENT" hold "${PORT[$srv]}" "$IDLE_CONNS" /1k.bin <"$in" >"$out" 2>>"$LOGS/client.log" &
+	CHILD=$!
+	exec {win}>"$in"   # the client holds its connections until this closes
+	for ((i = 0; i < 900; i++)); do   # 90 s at most (the client gives up after 60)
+		line=$(grep '^held' "$out" 2>/dev/null || true)
+		[[ -n $line ]] && break
+		running "$CHILD" || break
+		sleep 0.1
+	done
+	[[ -n $line ]] || die "the hold client did not report (log: $LOGS/client.log)"
+	full=$(rss_kb "$srv")
+	read -r _ held _ failed <<<"$line"
+	exec {win}>&-
+	wait "$CHILD" || true
+	CHILD=
+	line=$(grep '^dropped' "$out" || echo "dropped 0")
+	dropped=${line#dropped }
+	(( held > 0 )) || die "$srv: none of $IDLE_CONNS connections could be opened"
+	record rss_idle "$srv" "$r" "$idle" 0
+	record rss_conns "$srv" "$r" "$full" 0
+	record per_conn "$srv" "$r" "$(( (full - idle) * 1024 / held ))" "$(( failed + dropped ))"
+	echo "$srv round $r: idle $idle KiB, $full KiB with $held held ($failed failed, $dropped dropped)" >> "$RAW/memory.txt"
+	alive "$srv"
+	quiesce "$srv"
+	say "round $r memory   $(printf '%-8s' "$srv") $(( (full - idle) * 1024 / held )) B/connection"
 }
+
+# SIGHUP until the new generation (the other root) answers
+run_reload() {   # run_reload SERVER ROUND
+	local srv=$1 r=$2 want line ms failed i
+	if [[ ${ROOT_OF[$srv]} == "$WORK/site-a" ]]; then ROOT_OF[$srv]=$WORK/site-b want=b
+	else ROOT_OF[$srv]=$WORK/site-a want=a; fi
+	write_conf "$srv"
+	line=$(bg_wait "${PIN_CLIENT[@]}" "$CLIENT" reload "${PORT[$srv]}" /gen.txt "$want" "${PID[$srv]}" HUP) || true
+	echo "$srv round $r: $line" >> "$RAW/reload.txt"
+	read -r _ ms _ _ _ failed <<<"$line"
+	[[ -n ${ms:-} && $ms != -1.000 ]] || die "$srv: no answer from a new generation within 10 s after SIGHUP"
+	record reload "$srv" "$r" "$ms" "$failed"
+	# the old generation leaves before anything else is measured
+	for ((i = 0; i < 100; i++)); do (( $(nprocs "$srv") <= NPROC[$srv] )) && break; sleep 0.1; done
+	alive "$srv"
+	say "round $r reload   $(printf '%-8s' "$srv") $ms ms"
+}
+
+# graceful stop with STOP_CONNS idle keep-alive connections, then a restart
+run_stop() {   # run_stop SERVER ROUND
+	local srv=$1 r=$2 sig=TERM line held failed fin ex resets open
+	[[ $srv == nginx ]] && sig=QUIT   # nginx's graceful stop
+	line=$(bg_wait "${PIN_CLIENT[@]}" "$CLIENT" stop "${PORT[$srv]}" "$STOP_CONNS" /1k.bin "${PID[$srv]}" "$sig") || true
+	echo "$srv round $r: $line" >> "$RAW/stop.txt"
+	read -r _ held _ failed _ fin _ ex _ resets _ open <<<"$line"
+	[[ -n ${open:-} ]] || die "$srv: the stop client did not report (log: $LOGS/client.log)"
+	record stop "$srv" "$r" "$ex" "$(( failed + resets + open ))"
+	record stop_fin "$srv" "$r" "$fin" "$(( failed + resets + open ))"
+	stop_server "$srv"
+	start_server "$srv"
+	say "round $r stop     $(printf '%-8s' "$srv") $ex ms (last FIN $fin ms)"
+}
+
+CASES=(ka ka_high pipe close 64k 1m)
+per_round=$(( ${#CASES[@]} * ${#SERVERS[@]} * (2 * (DURATION + WARMUP) + 1) / 2 + ${#SERVERS[@]} * (1 + IDLE_CONNS / 5000) + 8 ))
+ver() { "$@" 2>&1 | head -n 1; }
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+start_time=$(date -u '+%Y-%m-%d %H:%M UTC')
+for s in "${SERVERS[@]}"; do record rss_fresh "$s" 0 "$(rss_kb "$s")" 0; done
+say "results go to $RESULTS; about $(( ROUNDS * per_round / 60 + 1 )) min of measuring"
+measure_start=$SECONDS
 
 for ((r = 1; r <= ROUNDS; r++)); do
-    order=(drover nginx)
-    (( r % 2 == 0 )) && order=(nginx drover)
-    for c in $CASES; do
-        for s in "${order[@]}"; do run_wrk "$s" "$c" "$r"; done
-    done
+	order=() pm=()
+	for ((i = 0; i < ${#SERVERS[@]}; i++)); do order+=("${SERVERS[(i + r - 1) % ${#SERVERS[@]}]}"); done
+	for ((i = 0; i < ${#PM_SERVERS[@]}; i++)); do pm+=("${PM_SERVERS[(i + r - 1) % ${#PM_SERVERS[@]}]}"); done
+	for c in "${CASES[@]}"; do
+		for s in "${order[@]}"; do run_case "$c" "$s" "$r"; done
+	done
+	for s in "${order[@]}"; do run_memory "$s" "$r"; done
+	for s in "${pm[@]}"; do run_reload "$s" "$r"; done
+	for s in "${pm[@]}"; do run_stop "$s" "$r"; done
 done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+measured=$(( SECONDS - measure_start ))
 
-# --- table -------------------------------------------------------------------
-mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.0f", s / NF }' <<<"$1"; }
-meanf() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.2f", s / NF }' <<<"$1"; }
-each() { awk '{ for (i = 1; i <= NF; i++) printf "%s%.0f", (i > 1 ? ", " : ""), $i }' <<<"$1"; }
+# --- the report ------------------------------------------------------------------
+median() {   # median "v1 v2 ...": the middle value (mean of the two middle ones)
+	tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g |
+		awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'
+}
+# One row per metric: key, label, better (hi|lo), target: "rN" = ratio to the
+# best peer, "aN" = an absolute value of drover's, "" = reported only; format.
+ROWS=(
+	"ka|1 KB keep-alive, $CONNS connections (req/s)|hi|r1.2|%.0f"
+	"ka_high|1 KB keep-alive, $CONNS_HIGH connections (req/s)|hi|r1.2|%.0f"
+	"pipe|1 KB pipelined ×$PIPELINE, $CONNS connections (req/s)|hi|r1.2|%.0f"
+	"close|1 KB Connection: close, $CONNS connections (req/s)|hi|r1.1|%.0f"
+	"64k|64 KB keep-alive, $CONNS connections (MiB/s)|hi|r1.0|%.0f"
+	"1m|1 MB keep-alive, $BIG_CONNS connections (MiB/s)|hi|r1.0|%.0f"
+	"p50|p50 latency, 1 KB at $CONNS_HIGH connections (ms)|lo||%.2f"
+	"p99|p99 latency, 1 KB at $CONNS_HIGH connections (ms)|lo|r1.0|%.2f"
+	"rss_fresh|RSS idle, all processes, fresh start (KiB)|lo||%.0f"
+	"rss_idle|RSS idle, all processes, after a round of load (KiB)|lo||%.0f"
+	"per_conn|RSS per idle keep-alive connection, $IDLE_CONNS open (bytes)|lo|a512|%.0f"
+	"reload|SIGHUP to new generation serving (ms)|lo|a10|%.2f"
+	"stop|graceful stop, $STOP_CONNS idle keep-alive connections, to exit (ms)|lo|a100|%.1f"
+	"stop_fin|graceful stop, $STOP_CONNS idle keep-alive connections, to last FIN (ms)|lo||%.1f"
+)
+declare -A SHORT
+SHORT=([ka]="1K ka c$CONNS" [ka_high]="1K ka c$CONNS_HIGH" [pipe]="1K pipe x$PIPELINE" [close]="1K close"
+       [64k]="64K MiB/s" [1m]="1M MiB/s" [p50]="p50 c$CONNS_HIGH" [p99]="p99 c$CONNS_HIGH"
+       [rss_fresh]="RSS fresh" [rss_idle]="RSS after load" [per_conn]="B/idle conn"
+       [reload]="reload (÷ nginx)" [stop]="stop (÷ nginx)" [stop_fin]="last FIN (÷ nginx)")
+: > "$RESULTS/ratios-hi.dat"; : > "$RESULTS/ratios-lo.dat"
+table() {
+	local row key label better target fmt s v best ratio ratio_cell met tgt cells
+	declare -A med
+	echo "| case | drover | nginx | lighttpd | h2o | drover ÷ best peer | target | met |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+	for row in "${ROWS[@]}"; do
+		IFS='|' read -r key label better target fmt <<<"$row"
+		med=()
+		cells=
+		for s in "${SERVERS[@]}"; do
+			v=$(median "${VALS[$key,$s]:-}")
+			med[$s]=$v
+			if [[ -z $v ]]; then cells+=" — |"; else cells+=" $(printf "$fmt" "$v") |"; fi
+		done
+		best=
+		for s in "${PEERS[@]}"; do
+			v=${med[$s]}
+			[[ -n $v ]] || continue
+			if [[ -z $best ]] || awk -v a="$v" -v b="$best" -v d="$better" 'BEGIN { exit !(d == "hi" ? a > b : a < b) }'; then
+				best=$v
+			fi
+		done
+		ratio=$(awk -v d="${med[drover]}" -v b="$best" 'BEGIN { if (d == "" || b == "" || b == 0) print ""; else printf "%.2f", d / b }')
+		met="—" tgt="—"
+		case $target in
+		r*) tgt="$( [[ $better == hi ]] && echo "≥" || echo "≤" ) ${target#r}× best"
+		    [[ -n $ratio ]] && met=$(awk -v x="$ratio" -v t="${target#r}" -v d="$better" \
+			'BEGIN { print ((d == "hi" ? x >= t : x <= t) ? "yes" : "**no**") }') ;;
+		a*) tgt="≤ ${target#a}"
+		    [[ -n ${med[drover]} ]] && met=$(awk -v x="${med[drover]}" -v t="${target#a}" \
+			'BEGIN { print (x <= t ? "yes" : "**no**") }') ;;
+		esac
+		if [[ -n $ratio ]]; then ratio_cell="**$ratio**"; else ratio_cell="—"; fi
+		echo "| $label |$cells $ratio_cell | $tgt | $met |"
+		if [[ -n $ratio ]]; then
+			# the chart shows an absolute target as the ratio drover would have at it
+			local t=NaN
+			case $target in
+			r*) t=${target#r} ;;
+			a*) t=$(awk -v t="${target#a}" -v b="$best" 'BEGIN { printf "%.3f", t / b }') ;;
+			esac
+			printf '"%s" %s %s\n' "${SHORT[$key]}" "$ratio" "$t" >> "$RESULTS/ratios-$better.dat"
+		fi
+	done
+}
+errors_note() {
+	local key s n=0
+	for key in ka ka_high pipe close 64k 1m per_conn reload stop; do
+		for s in "${SERVERS[@]}"; do
+			(( ${ERRS[$key,$s]:-0} == 0 )) || { echo "- $s, $key: ${ERRS[$key,$s]} errors (failed, reset or dropped requests or connections) over all rounds"; n=1; }
+		done
+	done
+	(( n )) || echo "- no errors: every request was answered 2xx, no connection was refused, reset or dropped."
+}
+per_round_table() {
+	local row key label s
+	echo "| case | drover | nginx | lighttpd | h2o |"
+	echo "| --- | --- | --- | --- | --- |"
+	for row in "${ROWS[@]}"; do
+		IFS='|' read -r key label _ <<<"$row"
+		printf '| %s |' "$label"
+		for s in "${SERVERS[@]}"; do printf ' %s |' "$(sed 's/ *$//; s/ /, /g' <<<"${VALS[$key,$s]:-—}")"; done
+		echo
+	done
+}
+drover_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo "?")
 {
-    echo "| case | drover req/s | nginx req/s | drover/nginx | drover p99 ms | nginx p99 ms | errors d/n |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-    for c in $CASES; do
-        d=$(mean "${RPS[drover,$c]}"); n=$(mean "${RPS[nginx,$c]}")
-        ratio=$(awk -v d="$d" -v n="$n" 'BEGIN { printf "%.2f", (n > 0 ? d / n : 0) }')
-        label=$c
-        case $c in 1k) label="1 KiB keep-alive";; 64k) label="64 KiB keep-alive";;
-                   1m) label="1 MiB keep-alive";; 1k-close) label="1 KiB Connection: close";; esac
-        printf '| %s | %s | %s | **%s** | %s | %s | %s/%s |\n' "$label" "$d" "$n" "$ratio" \
-            "$(meanf "${P99[drover,$c]}")" "$(meanf "${P99[nginx,$c]}")" "${ERR[drover,$c]}" "${ERR[nginx,$c]}"
-    done
-    echo
-    echo "req/s and p99 are means over $ROUNDS round(s); load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)."
-    echo "req/s of each round, in order:"
-    echo
-    for c in $CASES; do
-        echo "- $c: drover $(each "${RPS[drover,$c]}"); nginx $(each "${RPS[nginx,$c]}")"
-    done
-} | tee -a "$OUT"
-echo >&2
-echo "bench: results written to $OUT" >&2
-ok=1
+	echo "# drover against nginx, lighttpd and h2o, $start_time"
+	echo
+	echo "- machine: $(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)), kernel $(uname -r)"
+	echo "- $(ver "$DROVER" --version) (source $drover_rev, CFLAGS \"$CFLAGS_BENCH\"), $(ver "$NGINX" -v), $(ver "$LIGHTTPD" -v), $(ver "$H2O" -v)"
+	echo "- clients: $(ver wrk -v | cut -d' ' -f1-2), $(ver h2load --version); all traffic on 127.0.0.1"
+	echo "- $WORKERS worker(s) each (h2o: threads); $pinning; $limits_note"
+	echo "- $ROUNDS round(s), server order rotated each round; load runs ${DURATION} s after ${WARMUP} s unmeasured warm-up;"
+	echo "  \`wrk -t1\`, \`h2load --h1 -t1 -m$PIPELINE\`; figures are medians over the rounds"
+	echo "- load average before $load_before, after $load_after (other work on the machine adds noise); measuring took $measured s"
+	echo
+	echo "## Results"
+	echo
+	table
+	echo
+	echo "drover ÷ best peer: the best of nginx, lighttpd and h2o (the process-model rows: nginx only)."
+	echo "For rows measured in time or memory lower is better, so there a ratio under 1 means drover is ahead."
+	echo
+	echo "![drover ÷ best peer](chart.png)"
+	echo
+	echo "## Errors"
+	echo
+	errors_note
+	echo
+	echo "## Every round, in order"
+	echo
+	per_round_table
+	echo
+	echo "Raw tool output: \`raw/\`; configs: \`conf/\`; server logs: \`logs/\`; one line per measurement: \`rounds.tsv\`."
+} > "$RESULTS/results.md"
+
+# --- the chart -----------------------------------------------------------------
+# y ranges with room for the value labels: linear from 0, log around the
+# data (a line of the .dat files is: "label" ratio target)
+hi_max=$(awk 'BEGIN { m = 1 } { for (i = NF - 1; i <= NF; i++) if ($i != "NaN" && $i + 0 > m) m = $i + 0 }
+	END { printf "%.2f", m * 1.15 }' "$RESULTS/ratios-hi.dat")
+lo_min=$(awk 'BEGIN { m = 1 } { if ($(NF - 1) + 0 < m) m = $(NF - 1) + 0 } END { printf "%g", m / 2 }' "$RESULTS/ratios-lo.dat")
+lo_max=$(awk 'BEGIN { m = 1 } { if ($(NF - 1) + 0 > m) m = $(NF - 1) + 0 } END { printf "%g", m * 3 }' "$RESULTS/ratios-lo.dat")
+cat > "$RESULTS/chart.gp" <<EOF
+set terminal pngcairo size 1400,640 font "sans,10"
+set output "$RESULTS/chart.png"
+set multiplot layout 1,2 title "drover ÷ best peer (nginx, lighttpd, h2o), medians of $ROUNDS round(s), $start_time" font "sans,12"
+set style fill solid 0.85 border -1
+set boxwidth 0.6
+set grid ytics
+set xtics rotate by -35 noenhanced
+unset key
+set title "throughput: higher is better (red: target)"
+set yrange [0:$hi_max]
+plot "$RESULTS/ratios-hi.dat" using 0:2:xtic(1) with boxes lc rgb "#4477aa", \\
+     "" using (\$0 - 0.3):3:(0.6):(0) with vectors nohead lw 3 lc rgb "#cc3311" notitle, \\
+     1 with lines dt 2 lc rgb "black" notitle, \\
+     "" using 0:2:(sprintf("%.2f", \$2)) with labels offset 0,0.8 notitle
+set title "time and memory: lower is better (log scale; red: target, as a ratio)"
+set rmargin 9
+set logscale y
+set yrange [$lo_min:$lo_max]
+plot "$RESULTS/ratios-lo.dat" using 0:2:xtic(1) with boxes lc rgb "#228833", \\
+     "" using (\$0 - 0.3):3:(0.6):(0) with vectors nohead lw 3 lc rgb "#cc3311" notitle, \\
+     1 with lines dt 2 lc rgb "black" notitle, \\
+     "" using 0:2:(sprintf("%.2f", \$2)) with labels offset 0,0.8 notitle
+unset multiplot
+EOF
+gnuplot "$RESULTS/chart.gp" 2>"$LOGS/gnuplot.log" || say "warning: gnuplot failed (log: $LOGS/gnuplot.log)"
+
+sed -n '/^## Results/,/^## Errors/p' "$RESULTS/results.md" | sed '$d'
+say "results: $RESULTS/results.md, chart: $RESULTS/chart.png"
