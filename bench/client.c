@@ -284,8 +284,11 @@ static int cmd_hold(int n)
 	fflush(stdout);
 	ep = watch_idle(cs, n);
 	struct epoll_event in = { .events = EPOLLIN, .data.ptr = NULL };
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, STDIN_FILENO, &in) < 0)
-		die("epoll_ctl stdin");
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, STDIN_FILENO, &in) < 0) {
+		if (errno != EPERM)
+			die("epoll_ctl stdin");
+		goto done;	/* a file or /dev/null: its end is already there */
+	}
 	for (;;) {
 		int k = epoll_wait(ep, evs, 256, -1);
 
@@ -306,6 +309,8 @@ static int cmd_hold(int n)
 	}
 done:
 	printf("dropped %d\n", dropped);
+	fflush(stdout);
+	free(cs);
 	return 0;
 }
 
@@ -361,6 +366,8 @@ static int cmd_stop(int n, pid_t pid, int sig)
 	}
 	printf("held %d failed %d fin_ms %.3f exit_ms %.3f resets %d open %d\n", held, failed,
 	       fin < 0 ? -1.0 : fin / 1000.0, exited < 0 ? -1.0 : exited / 1000.0, resets, open);
+	fflush(stdout);
+	free(cs);
 	return open > 0 || exited < 0 ? 2 : 0;
 }
 
@@ -406,7 +413,10 @@ static int cmd_reload(const char *want, pid_t pid, int sig)
 	while (r != 1 && now_us() < deadline) {
 		r = probe(want);
 		probes++;
-		failed += r < 0;
+		if (r < 0) {	/* refused or reset: do not spin on it */
+			failed++;
+			usleep(1000);
+		}
 	}
 	printf("ms %.3f probes %d failed %d\n", r == 1 ? (now_us() - t0) / 1000.0 : -1.0,
 	       probes, failed);

@@ -97,7 +97,7 @@ CONF=$RESULTS/conf LOGS=$RESULTS/logs RAW=$RESULTS/raw
 mkdir -p "$CONF" "$LOGS" "$RAW"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/drover-bench-work.XXXXXX")
 chmod 755 "$WORK"
-declare -A PID PORT NPROC ROOT_OF VALS ERRS
+declare -A PID STARTED PORT NPROC ROOT_OF VALS ERRS
 CHILD=''   # the load tool or client running now
 
 tree_pids() {   # tree_pids PID: PID and all its descendants
@@ -117,7 +117,9 @@ stop_server() {   # stop_server NAME: its own graceful stop, SIGKILL after 10 s
 	[[ -n $pid ]] || return 0
 	for p in $(tree_pids "$pid"); do tree+=("$p:$(started "$p")"); done
 	case $name in nginx) sig=QUIT;; lighttpd) sig=INT;; esac
-	{ running "$pid" && kill -"$sig" "$pid" 2>/dev/null; } || true
+	if running "$pid" && [[ $(started "$pid") == "${STARTED[$name]}" ]]; then
+		kill -"$sig" "$pid" 2>/dev/null || true
+	fi
 	for ((i = 0; i < 100; i++)); do running "$pid" || break; sleep 0.1; done
 	# what is left of its processes (the same pid and start time) is killed
 	for p in "${tree[@]}"; do
@@ -337,6 +339,7 @@ start_server() {   # start_server NAME, pinned; waits until it answers
 	esac
 	"${PIN_SERVER[@]}" "${cmd[@]}" >>"$LOGS/$1.log" 2>&1 &
 	PID[$1]=$!
+	STARTED[$1]=$(started "${PID[$1]}")
 	wait_up "$1"
 	# workers may still be starting: the count is the largest seen in 1 s
 	local i n
@@ -397,16 +400,15 @@ wrk_errors() {
 	awk '/Socket errors:/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 }
 	     /Non-2xx or 3xx/ { s += $NF } END { print s + 0 }' "$1"
 }
-# run_wrk SERVER ROUND NAME CONNS PATH [wrk options]: prints the raw output's path
+# run_wrk SERVER ROUND NAME CONNS PATH [wrk options]: the raw output's path is left in $raw
 run_wrk() {
-	local srv=$1 r=$2 name=$3 c=$4 url="http://127.0.0.1:${PORT[$1]}$5" raw
+	local srv=$1 r=$2 name=$3 c=$4 url="http://127.0.0.1:${PORT[$1]}$5"
 	shift 5
 	raw=$RAW/$name-$srv-r$r.txt
 	(( WARMUP == 0 )) || bg_wait "${PIN_CLIENT[@]}" wrk -t1 -c"$c" -d"${WARMUP}s" "$@" "$url" >/dev/null 2>&1 || true
 	bg_wait "${PIN_CLIENT[@]}" wrk -t1 -c"$c" -d"${DURATION}s" --latency "$@" "$url" >"$raw" 2>&1 \
 		|| die "wrk failed against $srv: $(cat "$raw")"
 	grep -q '^Requests/sec:' "$raw" || die "cannot read $raw"
-	echo "$raw"
 }
 rps_of() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
 mib_of() { awk -v size="$2" '/^Requests\/sec:/ { printf "%.1f", $2 * size / 1048576 }' "$1"; }
@@ -415,10 +417,10 @@ run_case() {   # run_case CASE SERVER ROUND
 	local c=$1 srv=$2 r=$3 raw e
 	case $c in
 	ka)
-		raw=$(run_wrk "$srv" "$r" ka "$CONNS" /1k.bin)
+		run_wrk "$srv" "$r" ka "$CONNS" /1k.bin
 		record ka "$srv" "$r" "$(rps_of "$raw")" "$(wrk_errors "$raw")" ;;
 	ka_high)
-		raw=$(run_wrk "$srv" "$r" ka_high "$CONNS_HIGH" /1k.bin)
+		run_wrk "$srv" "$r" ka_high "$CONNS_HIGH" /1k.bin
 		e=$(wrk_errors "$raw")
 		record ka_high "$srv" "$r" "$(rps_of "$raw")" "$e"
 		record p50 "$srv" "$r" "$(to_ms "$(awk '$1 == "50%" { print $2 }' "$raw")")" "$e"
@@ -434,13 +436,13 @@ run_case() {   # run_case CASE SERVER ROUND
 			"$(awk '/^requests:/ { s += $10 + $12 + $14 } /^status codes:/ { s += $7 + $9 }
 				END { print s + 0 }' "$raw")" ;;
 	close)
-		raw=$(run_wrk "$srv" "$r" close "$CONNS" /1k.bin -H 'Connection: close')
+		run_wrk "$srv" "$r" close "$CONNS" /1k.bin -H 'Connection: close'
 		record close "$srv" "$r" "$(rps_of "$raw")" "$(wrk_errors "$raw")" ;;
 	64k)
-		raw=$(run_wrk "$srv" "$r" 64k "$CONNS" /64k.bin)
+		run_wrk "$srv" "$r" 64k "$CONNS" /64k.bin
 		record 64k "$srv" "$r" "$(mib_of "$raw" 65536)" "$(wrk_errors "$raw")" ;;
 	1m)
-		raw=$(run_wrk "$srv" "$r" 1m "$BIG_CONNS" /1m.bin)
+		run_wrk "$srv" "$r" 1m "$BIG_CONNS" /1m.bin
 		record 1m "$srv" "$r" "$(mib_of "$raw" 1048576)" "$(wrk_errors "$raw")" ;;
 	esac
 	alive "$srv"
@@ -487,7 +489,9 @@ run_reload() {   # run_reload SERVER ROUND
 	if [[ ${ROOT_OF[$srv]} == "$WORK/site-a" ]]; then ROOT_OF[$srv]=$WORK/site-b want=b
 	else ROOT_OF[$srv]=$WORK/site-a want=a; fi
 	write_conf "$srv"
-	line=$(bg_wait "${PIN_CLIENT[@]}" "$CLIENT" reload "${PORT[$srv]}" /gen.txt "$want" "${PID[$srv]}" HUP) || true
+	bg_wait "${PIN_CLIENT[@]}" "$CLIENT" reload "${PORT[$srv]}" /gen.txt "$want" "${PID[$srv]}" HUP \
+		>"$WORK/client.out" 2>>"$LOGS/client.log" || true
+	line=$(cat "$WORK/client.out")
 	echo "$srv round $r: $line" >> "$RAW/reload.txt"
 	read -r _ ms _ _ _ failed <<<"$line"
 	[[ -n ${ms:-} && $ms != -1.000 ]] || die "$srv: no answer from a new generation within 10 s after SIGHUP"
@@ -502,12 +506,16 @@ run_reload() {   # run_reload SERVER ROUND
 run_stop() {   # run_stop SERVER ROUND
 	local srv=$1 r=$2 sig=TERM line held failed fin ex resets open
 	[[ $srv == nginx ]] && sig=QUIT   # nginx's graceful stop
-	line=$(bg_wait "${PIN_CLIENT[@]}" "$CLIENT" stop "${PORT[$srv]}" "$STOP_CONNS" /1k.bin "${PID[$srv]}" "$sig") || true
+	bg_wait "${PIN_CLIENT[@]}" "$CLIENT" stop "${PORT[$srv]}" "$STOP_CONNS" /1k.bin "${PID[$srv]}" "$sig" \
+		>"$WORK/client.out" 2>>"$LOGS/client.log" || true
+	line=$(cat "$WORK/client.out")
 	echo "$srv round $r: $line" >> "$RAW/stop.txt"
 	read -r _ held _ failed _ fin _ ex _ resets _ open <<<"$line"
 	[[ -n ${open:-} ]] || die "$srv: the stop client did not report (log: $LOGS/client.log)"
-	record stop "$srv" "$r" "$ex" "$(( failed + resets + open ))"
-	record stop_fin "$srv" "$r" "$fin" "$(( failed + resets + open ))"
+	# a server still running at the client's deadline (60 s) has no time, only errors
+	[[ $ex == -1.000 ]] && { ERRS[stop,$srv]=$(( ${ERRS[stop,$srv]:-0} + 1 )); say "warning: $srv did not exit within 60 s"; }
+	[[ $ex == -1.000 ]] || record stop "$srv" "$r" "$ex" "$(( failed + resets + open ))"
+	[[ $fin == -1.000 ]] || record stop_fin "$srv" "$r" "$fin" "$(( failed + resets + open ))"
 	stop_server "$srv"
 	start_server "$srv"
 	say "round $r stop     $(printf '%-8s' "$srv") $ex ms (last FIN $fin ms)"
@@ -667,7 +675,7 @@ drover_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo "?")
 # data (a line of the .dat files is: "label" ratio target)
 hi_max=$(awk 'BEGIN { m = 1 } { for (i = NF - 1; i <= NF; i++) if ($i != "NaN" && $i + 0 > m) m = $i + 0 }
 	END { printf "%.2f", m * 1.15 }' "$RESULTS/ratios-hi.dat")
-lo_min=$(awk 'BEGIN { m = 1 } { if ($(NF - 1) + 0 < m) m = $(NF - 1) + 0 } END { printf "%g", m / 2 }' "$RESULTS/ratios-lo.dat")
+lo_min=$(awk 'BEGIN { m = 1 } { v = $(NF - 1) + 0; if (v > 0 && v < m) m = v } END { printf "%g", m / 2 }' "$RESULTS/ratios-lo.dat")
 lo_max=$(awk 'BEGIN { m = 1 } { if ($(NF - 1) + 0 > m) m = $(NF - 1) + 0 } END { printf "%g", m * 3 }' "$RESULTS/ratios-lo.dat")
 cat > "$RESULTS/chart.gp" <<EOF
 set terminal pngcairo size 1400,640 font "sans,10"
