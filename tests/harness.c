@@ -994,6 +994,12 @@ void h_drover_free(struct h_drover *d)
 {
 	if (!d)
 		return;
+	/* Under a wrapper such as valgrind, a graceful stop first: the
+	 * wrapper's report on each process is written at its exit. */
+	if (d->pid > 0 && getenv("DROVER_WRAPPER") && !h_reaped(d)) {
+		kill(d->pid, SIGTERM);
+		h_drover_wait(d);
+	}
 	if (d->pid > 0) {
 		pid_t kids[256];
 		size_t n = 0;
@@ -1015,7 +1021,6 @@ void h_drover_free(struct h_drover *d)
 				d->exit_status = st;
 		}
 	}
-	h_guard_fire(d);
 	if (d->notify_fd >= 0)
 		close(d->notify_fd);
 	/* A sanitizer report from any drover process fails the test, even when
@@ -1037,6 +1042,8 @@ void h_drover_free(struct h_drover *d)
 	if (hit)
 		snprintf(report, sizeof report, "%s", hit);
 	free(log);
+	/* Only now: the guard removes the directory, log and all. */
+	h_guard_fire(d);
 	h_rm_rf(d->dir);
 	free(d);
 	ck_assert_msg(!report[0], "drover reported a sanitizer error:\n%s", report);
