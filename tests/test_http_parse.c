@@ -248,10 +248,11 @@ static const struct pcase cases[] = {
 	BAD("GET 1http://h/ HTTP/1.1\r\n" H "\r\n", 400),
 	/* versions */
 	BAD("GET / HTTP/2.0\r\n" H "\r\n", 505),
-	BAD("GET / HTTP/1.2\r\n" H "\r\n", 505),
+	/* a higher minor version is HTTP/1.1 (RFC 9110 §2.5) */
+	OK("GET / HTTP/1.2\r\n" H "\r\n", GET, "/", NULL, 1, 1),
+	OK("GET / HTTP/1.9\r\n" H "\r\n", GET, "/", NULL, 1, 1),
 	BAD("GET / HTTP/0.9\r\n" H "\r\n", 505),
 	BAD("GET / HTTP/3.0\r\n" H "\r\n", 505),
-	BAD("GET / HTTP/1.9\r\n" H "\r\n", 505),
 	BAD("GET / HTTP/1\r\n" H "\r\n", 400),
 	BAD("GET / http/1.1\r\n" H "\r\n", 400),
 	BAD("GET / Http/1.1\r\n" H "\r\n", 400),

@@ -203,7 +203,7 @@ START_TEST(test_mime_file)
 			       "   \t  \n"
 			       "text/x-noext\n"
 			       "image/svg+xml svg");
-	struct http_mime *m = http_mime_load(path);
+	struct http_mime *m = http_mime_load(path, "utf-8");
 	const char *fb = "application/octet-stream";
 	const char *p1, *p2;
 
@@ -247,7 +247,7 @@ END_TEST
 START_TEST(test_mime_builtin)
 {
 	const char *fb = "application/octet-stream";
-	struct http_mime *m = http_mime_load("/nonexistent/mime.types");
+	struct http_mime *m = http_mime_load("/nonexistent/mime.types", "utf-8");
 	static const char *const want[][2] = {
 		{ "a.html", "text/html; charset=utf-8" },
 		{ "a.htm", "text/html; charset=utf-8" },
@@ -290,7 +290,7 @@ START_TEST(test_mime_builtin)
 	http_mime_free(m);
 
 	/* NULL path: the built-in table alone. */
-	m = http_mime_load(NULL);
+	m = http_mime_load(NULL, "utf-8");
 	ck_assert_ptr_nonnull(m);
 	ck_assert_str_eq(http_mime_lookup(m, "x.png", fb), "image/png");
 	http_mime_free(m);
@@ -312,7 +312,7 @@ START_TEST(test_mime_many_and_system)
 	for (int i = 0; i < 3000; i++)
 		len += (size_t)snprintf(text + len, cap - len, "application/x-t%d e%d\n", i % 7, i);
 	path = tmp_write(text);
-	m = http_mime_load(path);
+	m = http_mime_load(path, "utf-8");
 	ck_assert_ptr_nonnull(m);
 	for (int i = 0; i < 3000; i++) {
 		char want[32];
@@ -329,7 +329,7 @@ START_TEST(test_mime_many_and_system)
 
 	/* The system file, when present, must at least know HTML. */
 	if (access("/etc/mime.types", R_OK) == 0) {
-		m = http_mime_load("/etc/mime.types");
+		m = http_mime_load("/etc/mime.types", "utf-8");
 		ck_assert_ptr_nonnull(m);
 		ck_assert_str_eq(http_mime_lookup(m, "i.html", "?"), "text/html; charset=utf-8");
 		ck_assert_str_eq(http_mime_lookup(m, "i.png", "?"), "image/png");
@@ -534,8 +534,30 @@ START_TEST(test_etag_matches_table)
 {
 	const struct inm_case *c = &inm_cases[_i];
 
-	ck_assert_msg(http_etag_matches(c->header, strlen(c->header), c->etag) == c->match,
+	ck_assert_msg(http_etag_matches(c->header, strlen(c->header), c->etag, HTTP_ETAG_WEAK) == c->match,
 		      "If-None-Match: %s vs %s: want %d", c->header, c->etag, c->match);
+}
+END_TEST
+
+/* If-Match compares strongly (RFC 9110 §8.8.3.2): a weak tag on either
+ * side never matches; "*" still does. */
+START_TEST(test_etag_strong_comparison_refuses_weak_tags)
+{
+	static const struct inm_case cases[] = {
+		{ "\"abc\"", "\"abc\"", true },
+		{ "*", "\"abc\"", true },
+		{ "\"x\", \"abc\"", "\"abc\"", true },
+		{ "W/\"abc\"", "\"abc\"", false },
+		{ "\"abc\"", "W/\"abc\"", false },
+		{ "W/\"abc\", \"abc\"", "\"abc\"", true },
+		{ "\"nope\"", "\"abc\"", false },
+		{ "W/\"nope\"", "\"abc\"", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(http_etag_matches(cases[i].header, strlen(cases[i].header), cases[i].etag,
+						HTTP_ETAG_STRONG) == cases[i].match,
+			      "If-Match: %s vs %s: want %d", cases[i].header, cases[i].etag, cases[i].match);
 }
 END_TEST
 
@@ -566,8 +588,6 @@ static const struct range_case range_cases[] = {
 	{ "bytes=0-", 1, RANGE_OK, 0, 0 },
 	{ "bytes=5-3", 1000, RANGE_NONE, 0, 0 },
 	{ "bytes=5-3", 0, RANGE_NONE, 0, 0 },
-	{ "bytes=0-1,5-6", 1000, RANGE_NONE, 0, 0 },
-	{ "bytes=0-1, 5-6", 1000, RANGE_NONE, 0, 0 },
 	{ "bytes=0-1,", 1000, RANGE_OK, 0, 1 },
 	{ "bytes=, 0-1", 1000, RANGE_OK, 0, 1 },
 	{ "BYTES=0-1", 1000, RANGE_OK, 0, 1 },
@@ -597,7 +617,8 @@ static const struct range_case range_cases[] = {
 	{ "bytes=0-18446744073709551615", 1000, RANGE_OK, 0, 999 },
 	{ "bytes=0-", 0, RANGE_UNSATISFIABLE, 0, 0 },
 	{ "bytes=0-0", 0, RANGE_UNSATISFIABLE, 0, 0 },
-	{ "bytes=-5", 0, RANGE_UNSATISFIABLE, 0, 0 },
+	/* A suffix of an empty file is all of it: 200 (RFC 9110 §14.1.2). */
+	{ "bytes=-5", 0, RANGE_NONE, 0, 0 },
 	{ "bytes=100-199", UINT64_C(5000000000), RANGE_OK, 100, 199 },
 	{ "bytes=4999999999-", UINT64_C(5000000000), RANGE_OK, UINT64_C(4999999999),
 	  UINT64_C(4999999999) },
@@ -606,12 +627,14 @@ static const struct range_case range_cases[] = {
 START_TEST(test_range_table)
 {
 	const struct range_case *c = &range_cases[_i];
-	uint64_t first = 77, last = 77;
-	enum http_range_result r = http_range_parse(c->header, strlen(c->header), c->size, &first, &last);
+	struct http_ranges rs;
+	enum http_range_result r = http_range_parse(c->header, strlen(c->header), c->size, 16, &rs);
+	uint64_t first = rs.n ? rs.r[0].first : 77, last = rs.n ? rs.r[0].last : 77;
 
 	ck_assert_msg(r == c->r, "Range: %s (size %ju) = %d, want %d", c->header, (uintmax_t)c->size,
 		      (int)r, (int)c->r);
 	if (r == RANGE_OK) {
+		ck_assert_msg(rs.n == 1, "Range: %s: %zu ranges", c->header, rs.n);
 		ck_assert_msg(first == c->first && last == c->last, "Range: %s = %ju-%ju, want %ju-%ju",
 			      c->header, (uintmax_t)first, (uintmax_t)last, (uintmax_t)c->first,
 			      (uintmax_t)c->last);
@@ -621,12 +644,57 @@ END_TEST
 
 START_TEST(test_range_len_bounds)
 {
-	uint64_t first, last;
+	struct http_ranges rs;
 
 	/* Only len bytes are the header: "bytes=0-1" of "bytes=0-1,2-3". */
-	ck_assert_int_eq(http_range_parse("bytes=0-1,2-3", 9, 100, &first, &last), RANGE_OK);
-	ck_assert_uint_eq(first, 0);
-	ck_assert_uint_eq(last, 1);
+	ck_assert_int_eq(http_range_parse("bytes=0-1,2-3", 9, 100, 16, &rs), RANGE_OK);
+	ck_assert_uint_eq(rs.n, 1);
+	ck_assert_uint_eq(rs.r[0].first, 0);
+	ck_assert_uint_eq(rs.r[0].last, 1);
+}
+END_TEST
+
+/* Expect header on a file of size to give the ranges want ("a-b,c-d"). */
+static void expect_ranges(const char *header, uint64_t size, unsigned max, const char *want)
+{
+	struct http_ranges rs;
+	char got[256] = "";
+	size_t pos = 0;
+
+	ck_assert_msg(http_range_parse(header, strlen(header), size, max, &rs) == RANGE_OK,
+		      "Range: %s not OK", header);
+	for (size_t i = 0; i < rs.n; i++)
+		pos += (size_t)snprintf(got + pos, sizeof(got) - pos, "%s%ju-%ju", i ? "," : "",
+					(uintmax_t)rs.r[i].first, (uintmax_t)rs.r[i].last);
+	ck_assert_msg(strcmp(got, want) == 0, "Range: %s = %s, want %s", header, got, want);
+}
+
+START_TEST(test_multiple_ranges_sorted_and_coalesced)
+{
+	struct http_ranges rs;
+	char many[512];
+	size_t pos;
+
+	expect_ranges("bytes=0-1,5-6", 1000, 16, "0-1,5-6");
+	expect_ranges("bytes=0-1, 5-6", 1000, 16, "0-1,5-6");
+	expect_ranges("bytes=5-6,0-1", 1000, 16, "0-1,5-6");
+	/* Adjacent and overlapping ranges are merged (RFC 9110 §14.6). */
+	expect_ranges("bytes=0-1,2-3", 1000, 16, "0-3");
+	expect_ranges("bytes=0-10,5-15,-3", 1000, 16, "0-15,997-999");
+	/* An unsatisfiable member is dropped when another is satisfiable. */
+	expect_ranges("bytes=0-1,2000-3000", 1000, 16, "0-1");
+	ck_assert_int_eq(http_range_parse("bytes=2000-,3000-", 17, 1000, 16, &rs), RANGE_UNSATISFIABLE);
+	/* One bad member: the header is ignored. */
+	ck_assert_int_eq(http_range_parse("bytes=0-1,x", 11, 1000, 16, &rs), RANGE_NONE);
+	/* More than the file in total: the whole file, as nginx. */
+	ck_assert_int_eq(http_range_parse("bytes=0-999,0-999", 17, 1000, 16, &rs), RANGE_NONE);
+	/* max_ranges members are fine, one more is the whole file. */
+	pos = (size_t)snprintf(many, sizeof(many), "bytes=");
+	for (int i = 0; i < 17; i++)
+		pos += (size_t)snprintf(many + pos, sizeof(many) - pos, "%s%d-%d", i ? "," : "", 3 * i, 3 * i);
+	ck_assert_int_eq(http_range_parse(many, strlen(many), 1000, 16, &rs), RANGE_NONE);
+	ck_assert_int_eq(http_range_parse(many, strlen(many), 1000, 17, &rs), RANGE_OK);
+	ck_assert_uint_eq(rs.n, 17);
 }
 END_TEST
 
@@ -1098,11 +1166,13 @@ static Suite *static_suite(void)
 	tcase_add_test(tc, test_http_date_roundtrip);
 	tcase_add_test(tc, test_http_date_rfc850_century);
 	tcase_add_loop_test(tc, test_etag_matches_table, 0, (int)(sizeof(inm_cases) / sizeof(inm_cases[0])));
+	tcase_add_test(tc, test_etag_strong_comparison_refuses_weak_tags);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("range");
 	tcase_add_loop_test(tc, test_range_table, 0, (int)(sizeof(range_cases) / sizeof(range_cases[0])));
 	tcase_add_test(tc, test_range_len_bounds);
+	tcase_add_test(tc, test_multiple_ranges_sorted_and_coalesced);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("open");

@@ -99,6 +99,9 @@ static const struct config_key config_http_keys[] = {
 	{ "max_header_line", config_key_size, CONFIG_HTTP(max_header_line), 64, 1u << 20 },
 	{ "max_header_size", config_key_size, CONFIG_HTTP(max_header_size), 64, 16u << 20 },
 	{ "max_headers", config_key_count, CONFIG_HTTP(max_headers), 1, 128 },
+	{ "file_cache_valid", config_key_duration, CONFIG_HTTP(file_cache_valid_ms), 0, CONFIG_DURATION_MAX_MS },
+	{ "max_ranges", config_key_count, CONFIG_HTTP(max_ranges), 1, CONFIG_HTTP_MAX_RANGES },
+	{ "charset", config_key_charset, CONFIG_HTTP(charset), 0, 0 },
 };
 
 static const struct config_key config_listener_keys[] = {
@@ -647,6 +650,9 @@ struct config *config_new_default(void)
 	h->max_header_line = 8192;
 	h->max_header_size = 32768;
 	h->max_headers = 100;
+	h->file_cache_valid_ms = 1000;
+	h->max_ranges = 16;
+	h->charset = NULL; /* none, as nginx */
 	if (!h->root || !h->index || !h->mime_types || !h->default_type || !h->access_log ||
 	    !h->health_path || !h->status_path) {
 		config_free(cfg);
@@ -671,6 +677,7 @@ void config_free(struct config *cfg)
 	free(cfg->http.access_log);
 	free(cfg->http.health_path);
 	free(cfg->http.status_path);
+	free(cfg->http.charset);
 	free(cfg);
 }
 

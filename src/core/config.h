@@ -56,6 +56,9 @@ struct config_echo {
 	size_t buffer_size;          /* per connection; reading pauses when full */
 };
 
+/* Upper bound of [http] max_ranges. */
+#define CONFIG_HTTP_MAX_RANGES 100
+
 struct config_http {
 	char *root;                  /* absolute (relative ones resolved against the file's directory) */
 	char *index;
@@ -77,6 +80,9 @@ struct config_http {
 	size_t max_header_line;
 	size_t max_header_size;
 	unsigned max_headers;
+	uint64_t file_cache_valid_ms; /* how long a looked-up root (or file) is trusted; 0 = not at all */
+	unsigned max_ranges;         /* ranges in one Range header; more: the whole file */
+	char *charset;               /* added to text types' Content-Type; NULL = none */
 };
 
 struct config {

@@ -672,3 +672,22 @@ CONFIG_KEY_PARSER(config_key_mode)
 	memcpy(field, &m, sizeof(m));
 	return 0;
 }
+
+CONFIG_KEY_PARSER(config_key_charset)
+{
+	(void)key;
+	if (value[0] == '\0' || strcmp(value, "none") == 0) {
+		config_set_string(ctx, field, NULL);
+		return 0;
+	}
+	/* Goes into Content-Type as "; charset=VALUE": a token (RFC 9110 §5.6.2). */
+	for (const char *c = value; *c; c++) {
+		if (!strchr("!#$%&'*+-.^_`|~", *c) && !(*c >= '0' && *c <= '9') &&
+		    !(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z')) {
+			snprintf(why, why_len, "expected a charset name like utf-8, or none");
+			return -EINVAL;
+		}
+	}
+	config_set_string(ctx, field, value);
+	return 0;
+}

@@ -109,6 +109,8 @@ CONFIG_KEY_PARSER(config_key_index);
 CONFIG_KEY_PARSER(config_key_mime_type);
 CONFIG_KEY_PARSER(config_key_url_path);
 CONFIG_KEY_PARSER(config_key_health_path);
+/* A charset name (RFC 9110 §8.3.2: a token), or "none"/"" for none. */
+CONFIG_KEY_PARSER(config_key_charset);
 
 /* Replace a string field with a copy of value (NULL clears it); on
  * allocation failure ctx->oom is set and the field is left alone. */

@@ -61,6 +61,7 @@
 #include "core/loop.h"
 #include "core/scoreboard.h"
 #include "proto/http/access_log.h"
+#include "proto/http/file.h"
 #include "proto/http/response.h"
 
 #define HTTP_OUT_CAP (24 * 1024)         /* header block + small bodies */
@@ -200,7 +201,7 @@ static int http_write_file(struct http_conn *hc, uint64_t *progress)
 		*progress += (uint64_t)w;
 		http_count_out(hc, (size_t)w, true);
 	}
-	if (hc->file_fd >= 0) {
+	if (hc->file_fd >= 0 && !hc->parts) { /* multipart: later parts read it too */
 		close(hc->file_fd);
 		hc->file_fd = -1;
 	}
@@ -212,9 +213,16 @@ static int http_write_file(struct http_conn *hc, uint64_t *progress)
 static int http_conn_write(struct http_conn *hc)
 {
 	uint64_t progress = 0;
-	int r = http_write_buffered(hc, &progress);
-	if (r == 1 && hc->state == HTTP_SEND)
-		r = http_write_file(hc, &progress);
+	int r;
+	/* Buffered bytes, then the file; a multipart body queues its next
+	 * part's header and bytes (file.c) and goes round again. */
+	for (;;) {
+		r = http_write_buffered(hc, &progress);
+		if (r == 1 && hc->state == HTTP_SEND)
+			r = http_write_file(hc, &progress);
+		if (r != 1 || !http_file_next_part(hc))
+			break;
+	}
 	if (r < 0)
 		return r;
 	if (r == 1) {
@@ -260,6 +268,7 @@ static int http_response_done(struct http_conn *hc)
 	struct conn *c = &hc->base;
 	http_clear(hc, HC_RESPONDING);
 	http_log_write(hc);
+	http_file_parts_free(hc);
 	hc->responses++;
 	http_w.env->request_done(http_w.env);
 	if (http_has(hc, HC_CLOSE_AFTER)) {
@@ -628,6 +637,7 @@ static void http_conn_free(struct conn *c)
 		http_log_write(hc); /* an aborted response is still logged */
 	if (hc->file_fd >= 0)
 		close(hc->file_fd);
+	http_file_parts_free(hc);
 	free(hc->dyn);
 	conn_buf_free(&hc->in);
 	conn_buf_free(&hc->out);

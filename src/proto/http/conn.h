@@ -55,6 +55,7 @@ struct http_conn {
 	int file_fd;
 	off_t file_off;
 	uint64_t file_left;
+	struct http_multipart *parts; /* a multipart/byteranges body still being queued (file.c) */
 	char *dyn;           /* malloc'd body (listing, status JSON) */
 	size_t dyn_len, dyn_off;
 	/* For the access log. */
@@ -85,7 +86,6 @@ struct http_worker {
 	struct http_limits lim;
 	struct http_path_options popts;
 	size_t in_cap; /* input buffer of a connection */
-	int root_fd;   /* O_PATH of [http] root, or -1 (answered 500) */
 };
 extern struct http_worker http_w;
 

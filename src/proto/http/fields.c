@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/http/ascii.h"
@@ -246,14 +247,16 @@ static bool fields_etag_scan(const char **p, const char *end, const char **tag, 
 	return true;
 }
 
-bool http_etag_matches(const char *header, size_t len, const char *etag)
+bool http_etag_matches(const char *header, size_t len, const char *etag, enum http_etag_cmp cmp)
 {
 	const char *p = header, *end = header + len;
 	const char *cur = etag, *mine;
 	size_t mine_len;
 
-	/* Weak comparison (RFC 9110 §8.8.3.2) is what If-None-Match uses
-	 * (§13.1.2): opaque-tags equal, W/ ignored on either side. */
+	/* Weak comparison (RFC 9110 §8.8.3.2, for If-None-Match, §13.1.2):
+	 * opaque-tags equal, W/ ignored on either side. Strong (If-Match,
+	 * §13.1.1): both must also be strong. */
+	bool mine_weak = etag[0] == 'W';
 	if (!fields_etag_scan(&cur, etag + strlen(etag), &mine, &mine_len))
 		return false;
 
@@ -273,8 +276,11 @@ bool http_etag_matches(const char *header, size_t len, const char *etag)
 			p++;
 			continue;
 		}
+		bool weak = *p == 'W';
 		if (!fields_etag_scan(&p, end, &tag, &tag_len))
 			return false; /* malformed: no match, the full response is safe */
+		if (cmp == HTTP_ETAG_STRONG && (weak || mine_weak))
+			continue;
 		if (tag_len == mine_len && memcmp(tag, mine, mine_len) == 0)
 			return true;
 		while (p < end && fields_is_ows(*p))
@@ -286,6 +292,12 @@ bool http_etag_matches(const char *header, size_t len, const char *etag)
 }
 
 /* ------------------------------------------------------------------ Range */
+
+/* One range-spec as written. */
+struct http_range_spec {
+	uint64_t first, last;
+	bool have_first, have_last;
+};
 
 /* 1*DIGIT into a uint64_t; false on no digits or overflow. */
 static bool fields_range_number(const char **p, const char *end, uint64_t *out)
@@ -308,14 +320,66 @@ static bool fields_range_number(const char **p, const char *end, uint64_t *out)
 	return true;
 }
 
+/* One range-spec (RFC 9110 §14.1.1) in spec[0, n): int-range "a-[b]" or
+ * suffix-range "-b". Syntax only; false if it is not one. */
+static bool fields_range_spec(const char *spec, size_t n, struct http_range_spec *out)
+{
+	const char *p = spec, *end = spec + n;
+
+	out->have_first = out->have_last = false;
+	if (p < end && *p != '-') {
+		if (!fields_range_number(&p, end, &out->first))
+			return false;
+		out->have_first = true;
+	}
+	if (p >= end || *p != '-')
+		return false;
+	p++;
+	if (p < end) {
+		if (!fields_range_number(&p, end, &out->last))
+			return false;
+		out->have_last = true;
+	}
+	if (p != end || (!out->have_first && !out->have_last))
+		return false;
+	/* int-range: last < first makes the range-spec invalid (§14.1.1). */
+	return !(out->have_first && out->have_last && out->last < out->first);
+}
+
+static int fields_range_cmp(const void *a, const void *b)
+{
+	const struct http_range *x = a, *y = b;
+
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Sort and merge overlapping or adjacent ranges (§14.6 lets a server
+ * coalesce; a client asking 0-1,1-2 gets one part). */
+static void fields_range_coalesce(struct http_ranges *rs)
+{
+	size_t n = 0;
+
+	qsort(rs->r, rs->n, sizeof(rs->r[0]), fields_range_cmp);
+	for (size_t i = 0; i < rs->n; i++) {
+		if (n > 0 && rs->r[i].first <= rs->r[n - 1].last + 1) {
+			if (rs->r[i].last > rs->r[n - 1].last)
+				rs->r[n - 1].last = rs->r[i].last;
+			continue;
+		}
+		rs->r[n++] = rs->r[i];
+	}
+	rs->n = n;
+}
+
 enum http_range_result http_range_parse(const char *header, size_t len, uint64_t size,
-					    uint64_t *first, uint64_t *last)
+					unsigned max_ranges, struct http_ranges *out)
 {
 	const char *p = header, *end = header + len;
-	const char *spec = NULL, *spec_end = NULL;
-	uint64_t a = 0, b = 0;
-	bool have_first = false, have_last = false;
+	uint64_t total = 0;
+	unsigned specs = 0;
+	bool empty_whole = false;
 
+	out->n = 0;
 	while (p < end && fields_is_ows(*p))
 		p++;
 	while (end > p && fields_is_ows(end[-1]))
@@ -325,61 +389,55 @@ enum http_range_result http_range_parse(const char *header, size_t len, uint64_t
 		return RANGE_NONE;
 	p += 6;
 
-	/* range-set = 1#range-spec. Find the one non-empty element; more than
-	 * one is a multipart request we answer with 200 (§14.2 allows
-	 * ignoring Range). */
+	/* range-set = 1#range-spec; empty list elements are allowed. Any
+	 * invalid element makes the whole header one we ignore (§14.2). */
 	while (p < end) {
+		struct http_range_spec sp;
 		const char *e;
 
 		if (*p == ',' || fields_is_ows(*p)) {
 			p++;
 			continue;
 		}
-		if (spec != NULL)
-			return RANGE_NONE;
 		e = p;
 		while (e < end && *e != ',' && !fields_is_ows(*e))
 			e++;
-		spec = p;
-		spec_end = e;
+		if (!fields_range_spec(p, (size_t)(e - p), &sp))
+			return RANGE_NONE;
 		p = e;
+		if (++specs > max_ranges || specs > HTTP_RANGES_MAX)
+			return RANGE_NONE; /* as nginx: as if there were no Range */
+		if (sp.have_first) {
+			/* §14.1.1: satisfiable iff first-pos < length. */
+			if (sp.first >= size)
+				continue;
+			out->r[out->n].first = sp.first;
+			out->r[out->n].last = (!sp.have_last || sp.last >= size) ? size - 1 : sp.last;
+		} else {
+			/* suffix-range: satisfiable iff suffix-length > 0; of an
+			 * empty representation the answer is all of it, which is
+			 * nothing (§14.1.2; nginx answers 200 too). */
+			if (sp.last == 0)
+				continue;
+			if (size == 0) {
+				empty_whole = true;
+				continue;
+			}
+			out->r[out->n].first = sp.last >= size ? 0 : size - sp.last;
+			out->r[out->n].last = size - 1;
+		}
+		total += out->r[out->n].last - out->r[out->n].first + 1;
+		out->n++;
 	}
-	if (spec == NULL)
+	if (specs == 0 || empty_whole)
 		return RANGE_NONE;
-
-	p = spec;
-	if (p < spec_end && *p != '-') {
-		if (!fields_range_number(&p, spec_end, &a))
-			return RANGE_NONE;
-		have_first = true;
-	}
-	if (p >= spec_end || *p != '-')
-		return RANGE_NONE;
-	p++;
-	if (p < spec_end) {
-		if (!fields_range_number(&p, spec_end, &b))
-			return RANGE_NONE;
-		have_last = true;
-	}
-	if (p != spec_end || (!have_first && !have_last))
-		return RANGE_NONE;
-
-	if (have_first) {
-		/* int-range: last < first makes the range-spec invalid (§14.1.1). */
-		if (have_last && b < a)
-			return RANGE_NONE;
-		/* §14.1.1: satisfiable iff first-pos < length. */
-		if (a >= size)
-			return RANGE_UNSATISFIABLE;
-		*first = a;
-		*last = (!have_last || b >= size) ? size - 1 : b;
-		return RANGE_OK;
-	}
-	/* suffix-range: satisfiable iff suffix-length > 0 and length > 0. */
-	if (b == 0 || size == 0)
+	if (out->n == 0)
 		return RANGE_UNSATISFIABLE;
-	*first = b >= size ? 0 : size - b;
-	*last = size - 1;
+	/* Ranges that add up to more than the file are cheaper as the file
+	 * (and how a client asks for the same bytes many times over). */
+	if (total > size)
+		return RANGE_NONE;
+	fields_range_coalesce(out);
 	return RANGE_OK;
 }
 

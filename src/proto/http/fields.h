@@ -16,17 +16,40 @@ void http_etag_format(const struct stat *st, char *out, size_t out_len);
 void http_date_format(time_t t, char *out, size_t out_len);
 /* Parse an HTTP-date (IMF-fixdate, and the obsolete RFC 850/asctime forms); 0 or -EINVAL. */
 int http_date_parse(const char *s, size_t len, time_t *out);
-/* If-None-Match against etag (weak comparison, "*" matches). */
-bool http_etag_matches(const char *header, size_t len, const char *etag);
+/* How two entity-tags are compared (RFC 9110 §8.8.3.2). */
+enum http_etag_cmp {
+	HTTP_ETAG_WEAK,   /* If-None-Match: the opaque-tags are equal */
+	HTTP_ETAG_STRONG, /* If-Match: and neither is weak */
+};
+/* Whether a list of entity-tags (a field line's value) matches etag;
+ * "*" matches any. A malformed list matches nothing. */
+bool http_etag_matches(const char *header, size_t len, const char *etag, enum http_etag_cmp cmp);
 
 enum http_range_result {
 	RANGE_NONE = 0,      /* no usable Range: send the whole file (200) */
-	RANGE_OK,            /* one satisfiable range (206) */
+	RANGE_OK,            /* one or more satisfiable ranges (206) */
 	RANGE_UNSATISFIABLE, /* 416 */
 };
-/* Parse a Range header value for a file of size bytes (RFC 9110 §14.2);
- * multiple ranges, and syntax we ignore, answer RANGE_NONE. */
+
+/* Ceiling of [http] max_ranges. */
+#define HTTP_RANGES_MAX 100
+
+/* Bytes first..last (inclusive) of the representation. */
+struct http_range {
+	uint64_t first, last;
+};
+
+struct http_ranges {
+	size_t n;
+	struct http_range r[HTTP_RANGES_MAX];
+};
+
+/* Parse a Range header value for a file of size bytes (RFC 9110 §14.1,
+ * §14.2) into out: the satisfiable ranges, sorted, overlapping and adjacent
+ * ones merged. RANGE_NONE for syntax we ignore, more than max_ranges specs,
+ * ranges adding up to more than the file, or a suffix range of an empty
+ * file (all of it is nothing: 200). */
 enum http_range_result http_range_parse(const char *header, size_t len, uint64_t size,
-					uint64_t *first, uint64_t *last);
+					unsigned max_ranges, struct http_ranges *out);
 
 #endif

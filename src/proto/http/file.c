@@ -1,29 +1,73 @@
 /* http file: responses from the document root. A path resolves through
- * path.c (the only place that opens under the root); this file decides
- * what to send: 304 from the validators, 206/416 from Range, 301 for a
- * directory without its '/', and the body, either copied into the output
- * buffer with the header block (small files) or left to sendfile(2) in
- * conn.c. */
+ * path.c (the only place that opens under the root, whose fd root.c keeps
+ * current); this file decides what to send:
+ *
+ *   - the preconditions of RFC 9110 §13.2.2, in its order: If-Match (412),
+ *     If-Unmodified-Since (412), If-None-Match (304), If-Modified-Since
+ *     (304), then If-Range for the Range;
+ *   - the validators, with Last-Modified (and the ETag's time) never later
+ *     than Date (§8.8.2.1), so a file dated in the future cannot make a
+ *     client keep a copy that is later rewritten;
+ *   - Range: one range is a 206 with Content-Range, several a 206
+ *     multipart/byteranges (§14.6) whose parts are queued one at a time
+ *     while conn.c sends them (http_file_next_part); 416 when none is
+ *     satisfiable. Range is for GET only (§14.2): HEAD gets the 200 head;
+ *   - 301 for a directory without its '/';
+ *   - the body, copied into the output buffer with the header block (small
+ *     files) or left to sendfile(2) in conn.c.
+ *
+ * Repeated fields: If-None-Match and If-Match are lists, so every line
+ * counts (§5.3). A singleton sent twice (If-Modified-Since,
+ * If-Unmodified-Since, If-Range) is invalid and ignored as such
+ * (§13.1.3, §13.1.4); an ignored If-Range means the Range is too, so the
+ * answer is the whole file, which is always safe. */
 #include "proto/http/file.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/loop.h"
 #include "proto/http/fields.h"
 #include "proto/http/listing.h"
 #include "proto/http/mime.h"
 #include "proto/http/path.h"
 #include "proto/http/response.h"
+#include "proto/http/root.h"
 
 #define HTTP_INLINE_BODY_MAX (16 * 1024) /* bodies up to this go out with the header block */
 
-/* The validators of the file being answered. */
+/* The validators of the file being answered, clamped to Date. */
 struct http_validators {
+	time_t mtime; /* Last-Modified as a time */
 	char etag[96];
 	char lastmod[64];
+};
+
+/* The parts of a multipart/byteranges body still to be queued. */
+struct http_multipart {
+	struct http_ranges ranges;
+	size_t next;      /* the part whose header is queued next */
+	uint64_t size;    /* of the file, for Content-Range */
+	bool ended;       /* the closing delimiter is queued */
+	char boundary[24];
+	char ctype[160];  /* of each part */
+};
+
+enum http_precondition {
+	HTTP_PRE_PROCEED, /* answer the request */
+	HTTP_PRE_304,
+	HTTP_PRE_412,
+};
+
+/* How a list field compares with the validator. */
+enum http_list_result {
+	HTTP_LIST_ABSENT, /* no line of it with a value */
+	HTTP_LIST_NO_MATCH,
+	HTTP_LIST_MATCH,
 };
 
 static void http_file_close(struct http_path_file *f)
@@ -59,35 +103,84 @@ static void http_file_redirect(struct http_conn *hc, const char *norm)
 	hc->state = HTTP_SEND;
 }
 
+/* ------------------------------------------------------------ preconditions */
+
+/* ETag and Last-Modified of st as sent with a response dated now: a
+ * modification time in the future is sent as now (RFC 9110 §8.8.2.1). */
+static void http_file_validators(const struct stat *st, time_t now, struct http_validators *v)
+{
+	struct stat clamped = *st;
+	if (clamped.st_mtim.tv_sec > now) {
+		clamped.st_mtim.tv_sec = now;
+		clamped.st_mtim.tv_nsec = 0;
+	}
+	v->mtime = clamped.st_mtim.tv_sec;
+	http_etag_format(&clamped, v->etag, sizeof(v->etag));
+	http_date_format(v->mtime, v->lastmod, sizeof(v->lastmod));
+}
+
+/* Every line of the list field name against etag. */
+static enum http_list_result http_file_list(const struct http_request *req, const char *name,
+					    const char *etag, enum http_etag_cmp cmp)
+{
+	enum http_list_result res = HTTP_LIST_ABSENT;
+	for (unsigned i = 0; i < req->n_headers; i++) {
+		const struct http_header *h = &req->headers[i];
+		if (h->value.len == 0 || !http_str_eq_ci(h->name, name))
+			continue;
+		if (http_etag_matches(h->value.p, h->value.len, etag, cmp))
+			return HTTP_LIST_MATCH;
+		res = HTTP_LIST_NO_MATCH;
+	}
+	return res;
+}
+
+/* A singleton date field: false if absent, sent twice, or not a date. */
+static bool http_file_date_field(const struct http_request *req, struct http_str v, unsigned repeated_bit,
+				 time_t *t)
+{
+	if (v.len == 0 || (req->repeated & repeated_bit))
+		return false;
+	return http_date_parse(v.p, v.len, t) == 0;
+}
+
+/* RFC 9110 §13.2.2 steps 1-4 for GET/HEAD of an existing file. */
+static enum http_precondition http_file_preconditions(const struct http_request *req,
+						      const struct http_validators *v)
+{
+	time_t t;
+	enum http_list_result im = http_file_list(req, "if-match", v->etag, HTTP_ETAG_STRONG);
+	if (im == HTTP_LIST_NO_MATCH)
+		return HTTP_PRE_412; /* §13.1.1; "*" matches any existing file */
+	if (im == HTTP_LIST_ABSENT &&
+	    http_file_date_field(req, req->if_unmodified_since, HTTP_REPEATED_IF_UNMODIFIED_SINCE, &t) &&
+	    v->mtime > t)
+		return HTTP_PRE_412; /* §13.1.4 */
+	enum http_list_result inm = http_file_list(req, "if-none-match", v->etag, HTTP_ETAG_WEAK);
+	if (inm == HTTP_LIST_MATCH)
+		return HTTP_PRE_304; /* §13.1.2: GET and HEAD */
+	if (inm == HTTP_LIST_ABSENT &&
+	    http_file_date_field(req, req->if_modified_since, HTTP_REPEATED_IF_MODIFIED_SINCE, &t) &&
+	    v->mtime <= t)
+		return HTTP_PRE_304; /* §13.1.3 */
+	return HTTP_PRE_PROCEED;
+}
+
 /* If-Range (RFC 9110 §13.1.5): an entity-tag must match strongly and
  * exactly; a date must equal Last-Modified. Otherwise ignore Range. */
-static bool http_if_range_ok(const struct http_request *req, const char *etag, time_t mtime)
+static bool http_if_range_ok(const struct http_request *req, const struct http_validators *val)
 {
 	struct http_str v = req->if_range;
 	if (v.len == 0)
 		return true;
+	if (req->repeated & HTTP_REPEATED_IF_RANGE)
+		return false;
 	if (v.p[0] == '"' || (v.len >= 2 && v.p[0] == 'W' && v.p[1] == '/'))
-		return v.p[0] == '"' && v.len == strlen(etag) && memcmp(v.p, etag, v.len) == 0;
+		return v.p[0] == '"' && v.len == strlen(val->etag) && memcmp(v.p, val->etag, v.len) == 0;
 	time_t t;
 	if (http_date_parse(v.p, v.len, &t) < 0)
 		return false;
-	return t == mtime;
-}
-
-/* Preconditions in the order of RFC 9110 §13.2.2: If-None-Match, and only
- * without it If-Modified-Since (GET/HEAD only). Whether to answer 304. */
-static bool http_file_not_modified(const struct http_request *req, const struct http_path_file *f,
-				   const struct http_validators *v)
-{
-	if (req->if_none_match.len)
-		return http_etag_matches(req->if_none_match.p, req->if_none_match.len, v->etag);
-	if (req->if_modified_since.len) {
-		time_t ims;
-		if (http_date_parse(req->if_modified_since.p, req->if_modified_since.len, &ims) == 0 &&
-		    f->st.st_mtime <= ims)
-			return true;
-	}
-	return false;
+	return t == val->mtime;
 }
 
 static void http_file_304(struct http_conn *hc, const struct http_validators *v)
@@ -108,6 +201,115 @@ static void http_file_416(struct http_conn *hc, uint64_t size)
 	http_respond_small(hc, 416, HTTP_PERSIST, "text/plain; charset=utf-8", extra, body,
 			   sizeof(body) - 1);
 }
+
+/* ------------------------------------------------------------ multipart */
+
+/* The delimiter and header of part i (i == n: the closing delimiter),
+ * into out (cap bytes, or NULL to measure); its length. */
+static size_t http_multipart_head(const struct http_multipart *mp, size_t i, char *out, size_t cap)
+{
+	int n;
+	if (i == mp->ranges.n) {
+		n = snprintf(out, cap, "\r\n--%s--\r\n", mp->boundary);
+	} else {
+		const struct http_range *r = &mp->ranges.r[i];
+		n = snprintf(out, cap,
+			     "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %" PRIu64 "-%" PRIu64
+			     "/%" PRIu64 "\r\n\r\n",
+			     mp->boundary, mp->ctype, r->first, r->last, mp->size);
+	}
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* The whole multipart body's length (Content-Length). */
+static uint64_t http_multipart_length(const struct http_multipart *mp)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i <= mp->ranges.n; i++) {
+		total += http_multipart_head(mp, i, NULL, 0);
+		if (i < mp->ranges.n)
+			total += mp->ranges.r[i].last - mp->ranges.r[i].first + 1;
+	}
+	return total;
+}
+
+/* A boundary that the file's bytes are not going to contain by accident
+ * (RFC 2046 §5.1.1): 64 bits that differ per response and per worker. */
+static void http_multipart_boundary(char *out, size_t cap)
+{
+	static uint64_t state;
+	if (state == 0)
+		state = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ 0x9e3779b97f4a7c15ULL;
+	state ^= state << 13;
+	state ^= state >> 7;
+	state ^= state << 17;
+	snprintf(out, cap, "%016" PRIx64, state);
+}
+
+bool http_file_next_part(struct http_conn *hc)
+{
+	struct http_multipart *mp = hc->parts;
+	if (!mp || mp->ended)
+		return false;
+	char head[512];
+	size_t n = http_multipart_head(mp, mp->next, head, sizeof(head));
+	http_out_add(hc, head, n);
+	if (mp->next == mp->ranges.n) {
+		mp->ended = true;
+		if (hc->file_fd >= 0)
+			close(hc->file_fd);
+		hc->file_fd = -1;
+		return true;
+	}
+	const struct http_range *r = &mp->ranges.r[mp->next++];
+	hc->file_off = (off_t)r->first;
+	hc->file_left = r->last - r->first + 1;
+	return true;
+}
+
+void http_file_parts_free(struct http_conn *hc)
+{
+	free(hc->parts);
+	hc->parts = NULL;
+}
+
+/* 206 multipart/byteranges for the ranges of f (RFC 9110 §14.6). */
+static void http_file_multipart(struct http_conn *hc, struct http_path_file *f,
+				const struct http_validators *v, const struct http_ranges *rs,
+				const char *ctype)
+{
+	struct http_multipart *mp = calloc(1, sizeof(*mp));
+	if (!mp) {
+		http_file_close(f);
+		http_respond_error(hc, 500, HTTP_PERSIST);
+		return;
+	}
+	mp->ranges = *rs;
+	mp->size = (uint64_t)f->st.st_size;
+	snprintf(mp->ctype, sizeof(mp->ctype), "%s", ctype);
+	http_multipart_boundary(mp->boundary, sizeof(mp->boundary));
+
+	size_t mark = conn_buf_len(&hc->out);
+	http_resp_begin(hc, 206, HTTP_PERSIST);
+	http_out_printf(hc,
+			"Content-Type: multipart/byteranges; boundary=%s\r\nETag: %s\r\nLast-Modified: %s\r\n"
+			"Accept-Ranges: bytes\r\n",
+			mp->boundary, v->etag, v->lastmod);
+	http_resp_end_head(hc, http_multipart_length(mp));
+	hc->state = HTTP_SEND;
+	if (http_has(hc, HC_OUT_OVERFLOW)) {
+		free(mp);
+		http_file_close(f);
+		http_resp_check_overflow(hc, mark, HTTP_PERSIST);
+		return;
+	}
+	hc->parts = mp;
+	hc->file_fd = f->fd;
+	f->fd = -1;
+	http_file_next_part(hc); /* the first part's header rides with the head */
+}
+
+/* ------------------------------------------------------------ bodies */
 
 /* Copy length bytes at first of f into the output buffer behind the header
  * block (which starts at mark): small bodies ride with it in one write.
@@ -135,40 +337,22 @@ static void http_file_inline(struct http_conn *hc, struct http_path_file *f, uin
 	hc->out.end += length;
 }
 
-/* GET/HEAD of a regular file: validators, conditionals, Range, body. */
-static void http_file_send(struct http_conn *hc, struct http_path_file *f)
+/* 200 or a single-range 206: the head, then the body inline or by sendfile. */
+static void http_file_single(struct http_conn *hc, struct http_path_file *f,
+			     const struct http_validators *v, const struct http_range *range,
+			     const char *ctype)
 {
-	const struct http_request *req = &hc->req;
-	struct http_validators v;
-	http_etag_format(&f->st, v.etag, sizeof(v.etag));
-	http_date_format(f->st.st_mtime, v.lastmod, sizeof(v.lastmod));
 	uint64_t size = (uint64_t)f->st.st_size;
-
-	if (http_file_not_modified(req, f, &v)) {
-		http_file_close(f);
-		http_file_304(hc, &v);
-		return;
-	}
-	/* Range applies to GET only (RFC 9110 §14.2). */
-	uint64_t first = 0, last = size ? size - 1 : 0;
-	enum http_range_result rr = RANGE_NONE;
-	if (req->method == HTTP_METHOD_GET && req->range.len && http_if_range_ok(req, v.etag, f->st.st_mtime))
-		rr = http_range_parse(req->range.p, req->range.len, size, &first, &last);
-	if (rr == RANGE_UNSATISFIABLE) {
-		http_file_close(f);
-		http_file_416(hc, size);
-		return;
-	}
-	uint64_t length = rr == RANGE_OK ? last - first + 1 : size;
-	const char *ctype = http_mime_lookup(http_w.mime, f->type_name, http_w.cfg->http.default_type);
+	uint64_t first = range ? range->first : 0;
+	uint64_t length = range ? range->last - range->first + 1 : size;
 
 	size_t mark = conn_buf_len(&hc->out);
-	http_resp_begin(hc, rr == RANGE_OK ? 206 : 200, HTTP_PERSIST);
+	http_resp_begin(hc, range ? 206 : 200, HTTP_PERSIST);
 	http_out_printf(hc, "Content-Type: %s\r\nETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n",
-			ctype, v.etag, v.lastmod);
-	if (rr == RANGE_OK)
-		http_out_printf(hc, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", first,
-				last, size);
+			ctype, v->etag, v->lastmod);
+	if (range)
+		http_out_printf(hc, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
+				range->first, range->last, size);
 	http_resp_end_head(hc, length);
 	hc->state = HTTP_SEND;
 	if (http_has(hc, HC_OUT_OVERFLOW)) {
@@ -190,16 +374,55 @@ static void http_file_send(struct http_conn *hc, struct http_path_file *f)
 	hc->file_left = length;
 }
 
+/* GET/HEAD of a regular file: validators, preconditions, Range, body. */
+static void http_file_send(struct http_conn *hc, struct http_path_file *f)
+{
+	const struct http_request *req = &hc->req;
+	time_t now;
+	http_date_now(&now);
+	struct http_validators v;
+	http_file_validators(&f->st, now, &v);
+
+	switch (http_file_preconditions(req, &v)) {
+	case HTTP_PRE_412:
+		http_file_close(f);
+		http_respond_error(hc, 412, HTTP_PERSIST);
+		return;
+	case HTTP_PRE_304:
+		http_file_close(f);
+		http_file_304(hc, &v);
+		return;
+	case HTTP_PRE_PROCEED:
+		break;
+	}
+	struct http_ranges rs;
+	enum http_range_result rr = RANGE_NONE;
+	if (req->method == HTTP_METHOD_GET && req->range.len && http_if_range_ok(req, &v))
+		rr = http_range_parse(req->range.p, req->range.len, (uint64_t)f->st.st_size,
+				      http_w.cfg->http.max_ranges, &rs);
+	if (rr == RANGE_UNSATISFIABLE) {
+		http_file_close(f);
+		http_file_416(hc, (uint64_t)f->st.st_size);
+		return;
+	}
+	const char *ctype = http_mime_lookup(http_w.mime, f->type_name, http_w.cfg->http.default_type);
+	if (rr == RANGE_OK && rs.n > 1)
+		http_file_multipart(hc, f, &v, &rs, ctype);
+	else
+		http_file_single(hc, f, &v, rr == RANGE_OK ? &rs.r[0] : NULL, ctype);
+}
+
 void http_file_respond(struct http_conn *hc, const char *norm)
 {
-	if (http_w.root_fd < 0) {
+	int root_fd = http_root_fd(loop_now_ms(hc->base.loop));
+	if (root_fd < 0) {
 		http_respond_error(hc, 500, HTTP_PERSIST);
 		return;
 	}
 	struct http_path_file f;
-	if (http_path_open(http_w.root_fd, norm, &http_w.popts, &f) == 0) {
+	if (http_path_open(root_fd, norm, &http_w.popts, &f) == 0) {
 		if (f.kind == HTTP_PATH_LISTING)
-			http_listing_respond(hc, norm, f.fd);
+			http_listing_respond(hc, norm, root_fd, f.fd);
 		else
 			http_file_send(hc, &f);
 		http_file_close(&f);

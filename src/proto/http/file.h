@@ -3,9 +3,17 @@
 #ifndef DROVER_HTTP_FILE_H
 #define DROVER_HTTP_FILE_H
 
+#include <stdbool.h>
+
 #include "proto/http/conn.h"
 
 /* Answer GET/HEAD of norm (a normalised path) from the document root. */
 void http_file_respond(struct http_conn *hc, const char *norm);
+/* A multipart/byteranges body: after a part's bytes are sent, queue the
+ * next part's header and bytes (or the closing delimiter). false when
+ * nothing is left to queue. */
+bool http_file_next_part(struct http_conn *hc);
+/* Release the multipart state of the response (done or aborted). */
+void http_file_parts_free(struct http_conn *hc);
 
 #endif

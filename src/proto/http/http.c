@@ -9,9 +9,10 @@
  *   listing.c     autoindex pages
  *   builtin.c     health_path and status_path
  *   access_log.c  the combined-format access log
- *   parse.c       request heads and bodies
+ *   parse.c       request heads; body.c request bodies
  *   fields.c      HTTP-dates, entity-tags, Range grammar
  *   path.c        path decoding and normalisation, safe opening under the root
+ *   root.c        the root directory fd, following a swapped symlink
  *   mime.c        Content-Type by extension
  *
  * Methods: GET and HEAD serve files, OPTIONS answers 200 with Allow (not
@@ -34,6 +35,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/loop.h"
 #include "proto/http/access_log.h"
 #include "proto/http/builtin.h"
 #include "proto/http/conn.h"
@@ -41,10 +43,11 @@
 #include "proto/http/mime.h"
 #include "proto/http/path.h"
 #include "proto/http/response.h"
+#include "proto/http/root.h"
 
 #define HTTP_IN_SLACK (16 * 1024) /* room for pipelined bytes beyond max_header_size */
 
-struct http_worker http_w = { .root_fd = -1 };
+struct http_worker http_w;
 
 /* ------------------------------------------------------------ routing */
 
@@ -92,9 +95,7 @@ static void http_worker_done(void)
 {
 	http_mime_free(http_w.mime);
 	http_w.mime = NULL;
-	if (http_w.root_fd >= 0)
-		close(http_w.root_fd);
-	http_w.root_fd = -1;
+	http_root_close();
 	http_log_close();
 }
 
@@ -125,19 +126,11 @@ static int http_worker_init(const struct proto_env *env)
 		need = h->max_request_line;
 	http_w.in_cap = need + HTTP_IN_SLACK;
 
-	http_w.mime = http_mime_load(h->mime_types);
+	http_w.mime = http_mime_load(h->mime_types, h->charset);
 	if (!http_w.mime)
 		return log_errno(LOG_ERR, -ENOMEM, "http: loading MIME types");
 
-	/* A root that cannot be opened is logged and answered with 500, so the
-	 * health and status endpoints keep working and the worker does not
-	 * crash-loop. */
-	http_w.root_fd = -1;
-	if (h->root) {
-		http_w.root_fd = open(h->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (http_w.root_fd < 0)
-			log_errno(LOG_ERR, -errno, "http: cannot open root directory %s", h->root);
-	}
+	http_root_open(h->root, h->file_cache_valid_ms, loop_now_ms(env->loop));
 	int r = http_log_open(h->access_log);
 	if (r < 0) {
 		http_worker_done();

@@ -23,6 +23,7 @@
 struct http_listing_names {
 	char **v;
 	size_t n, cap;
+	size_t total; /* entries that would be shown, kept or not */
 };
 
 static void http_listing_names_free(struct http_listing_names *ln)
@@ -67,7 +68,7 @@ static int http_name_cmp(const void *a, const void *b)
 
 /* Whether the symlink name in directory norm may be shown: it resolves
  * inside the root (or follow_symlinks allows anything). */
-static bool http_listing_link_ok(const char *norm, const char *name)
+static bool http_listing_link_ok(int root_fd, const char *norm, const char *name)
 {
 	if (http_w.cfg->http.follow_symlinks)
 		return true;
@@ -76,14 +77,15 @@ static bool http_listing_link_ok(const char *norm, const char *name)
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return false;
 	struct http_path_file f;
-	http_path_open(http_w.root_fd, path, &http_w.popts, &f);
+	http_path_open(root_fd, path, &http_w.popts, &f);
 	if (f.fd >= 0)
 		close(f.fd);
 	return f.status != 404 && f.status != 400;
 }
 
 /* Whether entry de of d is listed; *isdir says whether it is a directory. */
-static bool http_listing_shown(DIR *d, const struct dirent *de, const char *norm, bool *isdir)
+static bool http_listing_shown(int root_fd, DIR *d, const struct dirent *de, const char *norm,
+			       bool *isdir)
 {
 	const char *nm = de->d_name;
 	if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0)
@@ -94,7 +96,7 @@ static bool http_listing_shown(DIR *d, const struct dirent *de, const char *norm
 	if (de->d_type == DT_UNKNOWN || de->d_type == DT_LNK) {
 		struct stat st;
 		if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode) &&
-		    !http_listing_link_ok(norm, nm))
+		    !http_listing_link_ok(root_fd, norm, nm))
 			return false; /* leads out of the root: do not even name it */
 		if (fstatat(dirfd(d), nm, &st, 0) == 0)
 			*isdir = S_ISDIR(st.st_mode);
@@ -124,8 +126,10 @@ static int http_listing_names_add(struct http_listing_names *ln, const char *nm,
 	return 0;
 }
 
-/* Read the shown names of dir_fd (directory norm), sorted; 0 or -errno. */
-static int http_listing_read(int dir_fd, const char *norm, struct http_listing_names *ln)
+/* Read the shown names of dir_fd (directory norm), sorted; 0 or -errno.
+ * Beyond HTTP_LISTING_ENTRIES (or when memory runs out) names are counted
+ * but not kept, and the page says so (http_listing_render). */
+static int http_listing_read(int root_fd, int dir_fd, const char *norm, struct http_listing_names *ln)
 {
 	int fd = dup(dir_fd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -136,12 +140,14 @@ static int http_listing_read(int dir_fd, const char *norm, struct http_listing_n
 		return r;
 	}
 	struct dirent *de;
-	while (ln->n < HTTP_LISTING_ENTRIES && (de = readdir(d))) {
+	bool keep = true;
+	while ((de = readdir(d))) {
 		bool isdir;
-		if (!http_listing_shown(d, de, norm, &isdir))
+		if (!http_listing_shown(root_fd, d, de, norm, &isdir))
 			continue;
-		if (http_listing_names_add(ln, de->d_name, isdir) < 0)
-			break; /* short of memory: list what we have */
+		ln->total++;
+		if (keep && (ln->n >= HTTP_LISTING_ENTRIES || http_listing_names_add(ln, de->d_name, isdir) < 0))
+			keep = false;
 	}
 	closedir(d);
 	if (ln->n)
@@ -150,7 +156,9 @@ static int http_listing_read(int dir_fd, const char *norm, struct http_listing_n
 }
 
 /* The HTML page for the names of directory norm, into body (cap bytes);
- * its length. */
+ * its length. The end of the page (and the note on a cut listing) always
+ * has room: HTTP_LISTING_TAIL bytes are kept for it. */
+#define HTTP_LISTING_TAIL 160
 static size_t http_listing_render(const char *norm, const struct http_listing_names *ln, char *body,
 				  size_t cap)
 {
@@ -163,6 +171,7 @@ static size_t http_listing_render(const char *norm, const struct http_listing_na
 	size_t pos = r > 0 && (size_t)r < cap ? (size_t)r : 0;
 	if (strcmp(norm, "/") != 0 && pos + 64 < cap)
 		pos += (size_t)snprintf(body + pos, cap - pos, "<li><a href=\"../\">../</a></li>\n");
+	size_t shown = 0;
 	for (size_t i = 0; i < ln->n; i++) {
 		char name_esc[256 * 6 + 8];
 		if (!http_path_encode(ln->v[i], enc, sizeof(enc)))
@@ -172,20 +181,27 @@ static size_t http_listing_render(const char *norm, const struct http_listing_na
 		/* "./": a name with ':' must not read as a URL scheme
 		 * ("javascript:..."), RFC 3986 §4.2. */
 		r = snprintf(body + pos, cap - pos, "<li><a href=\"./%s\">%s</a></li>\n", esc, name_esc);
-		if (r < 0 || (size_t)r + 32 >= cap - pos)
+		if (r < 0 || (size_t)r + HTTP_LISTING_TAIL >= cap - pos)
 			break;
 		pos += (size_t)r;
+		shown++;
 	}
-	r = snprintf(body + pos, cap - pos, "</ul></body></html>\n");
+	/* Never a silent subset: say how many there are. */
+	if (shown < ln->total)
+		r = snprintf(body + pos, cap - pos,
+			     "</ul>\n<p>Listing cut: %zu of %zu entries shown.</p></body></html>\n", shown,
+			     ln->total);
+	else
+		r = snprintf(body + pos, cap - pos, "</ul></body></html>\n");
 	if (r > 0 && (size_t)r < cap - pos)
 		pos += (size_t)r;
 	return pos;
 }
 
-void http_listing_respond(struct http_conn *hc, const char *norm, int dir_fd)
+void http_listing_respond(struct http_conn *hc, const char *norm, int root_fd, int dir_fd)
 {
-	struct http_listing_names ln = { NULL, 0, 0 };
-	if (http_listing_read(dir_fd, norm, &ln) < 0) {
+	struct http_listing_names ln = { NULL, 0, 0, 0 };
+	if (http_listing_read(root_fd, dir_fd, norm, &ln) < 0) {
 		http_respond_error(hc, 500, HTTP_PERSIST);
 		return;
 	}

@@ -4,7 +4,8 @@
 
 #include "proto/http/conn.h"
 
-/* Answer GET/HEAD of directory norm (open as dir_fd, not taken over). */
-void http_listing_respond(struct http_conn *hc, const char *norm, int dir_fd);
+/* Answer GET/HEAD of directory norm (open as dir_fd, not taken over) of
+ * the root root_fd. */
+void http_listing_respond(struct http_conn *hc, const char *norm, int root_fd, int dir_fd);
 
 #endif

@@ -4,11 +4,15 @@
 #include "proto/http/mime.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "core/log.h"
 #include "proto/http/ascii.h"
 
 
@@ -16,6 +20,7 @@
  * one in a file name simply has no type. */
 #define MIME_EXT_MAX 32
 #define MIME_TYPE_MAX 128
+#define MIME_CHARSET_MAX 40
 
 static const char *const mime_builtin[][2] = {
 	{ "html", "text/html" },
@@ -64,6 +69,7 @@ struct http_mime {
 	size_t count;
 	char *arena;
 	size_t arena_len, arena_cap;
+	const char *charset; /* [http] charset for text types, or NULL (only while loading) */
 };
 
 /* FNV-1a over the lowercased extension: short keys, good spread. */
@@ -145,9 +151,10 @@ static int mime_grow(struct http_mime *m)
 	return 0;
 }
 
-/* Text types are served as UTF-8: without a charset browsers guess
- * (RFC 9110 §8.3.2 lets us state it; RFC 8259 §11 and RFC 7303 say JSON/XML
- * are UTF-8 anyway, so saying it is harmless and stops the sniffing). */
+/* Text types get [http] charset when one is set (RFC 9110 §8.3.2 lets us
+ * state it). The default is none, as nginx: a charset in the header
+ * overrides the document's own <meta>, which would mis-decode a legacy
+ * Latin-1 page. */
 static bool mime_wants_charset(const char *type, size_t len)
 {
 	static const char *const with[] = {
@@ -197,20 +204,39 @@ static int mime_add(struct http_mime *m, const char *ext, size_t len, uint32_t t
 	return 0;
 }
 
-/* Store "type" or "type; charset=utf-8" in the arena. */
+/* Store "type" or "type; charset=CHARSET" in the arena. */
 static int mime_add_type(struct http_mime *m, const char *type, size_t len, uint32_t *off)
 {
-	char buf[MIME_TYPE_MAX + sizeof("; charset=utf-8")];
-	size_t n = len;
+	char buf[MIME_TYPE_MAX + sizeof("; charset=") + MIME_CHARSET_MAX];
+	int n = (int)len;
 
 	if (len == 0 || len > MIME_TYPE_MAX)
 		return -EINVAL;
-	memcpy(buf, type, len);
-	if (mime_wants_charset(type, len)) {
-		memcpy(buf + n, "; charset=utf-8", sizeof("; charset=utf-8") - 1);
-		n += sizeof("; charset=utf-8") - 1;
+	if (m->charset && mime_wants_charset(type, len))
+		n = snprintf(buf, sizeof(buf), "%.*s; charset=%s", (int)len, type, m->charset);
+	else
+		memcpy(buf, type, len);
+	return mime_arena_add(m, buf, (size_t)n, off);
+}
+
+/* The mime.types file at path, opened so that it cannot block the worker
+ * (a FIFO there would wait for a writer for ever): non-blocking, and only a
+ * regular file is read. NULL when there is nothing to read. */
+static FILE *mime_open(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_warning("http: mime_types %s is not a regular file; using the built-in types", path);
+		close(fd);
+		return NULL;
 	}
-	return mime_arena_add(m, buf, n, off);
+	FILE *fp = fdopen(fd, "r");
+	if (!fp)
+		close(fd);
+	return fp;
 }
 
 /* One mime.types line: "type ext ext ...", '#' starts a comment. Lines
@@ -242,7 +268,7 @@ static int mime_parse_line(struct http_mime *m, char *line)
 	return 0;
 }
 
-struct http_mime *http_mime_load(const char *path)
+struct http_mime *http_mime_load(const char *path, const char *charset)
 {
 	struct http_mime *m = calloc(1, sizeof(*m));
 	uint32_t dummy;
@@ -250,6 +276,9 @@ struct http_mime *http_mime_load(const char *path)
 
 	if (m == NULL)
 		return NULL;
+	if (charset && strlen(charset) > MIME_CHARSET_MAX)
+		charset = NULL; /* config allows no such name; never truncate one */
+	m->charset = charset;
 	m->mask = 255;
 	m->slots = calloc(m->mask + 1, sizeof(*m->slots));
 	/* Offset 0 marks an empty slot, so spend one byte on it. */
@@ -257,7 +286,7 @@ struct http_mime *http_mime_load(const char *path)
 		goto fail;
 
 	if (path != NULL) {
-		FILE *fp = fopen(path, "re");
+		FILE *fp = mime_open(path);
 
 		/* Missing or unreadable: the built-in table alone is a
 		 * working configuration, not an error. */
@@ -287,6 +316,7 @@ struct http_mime *http_mime_load(const char *path)
 		    mime_add(m, ext, strlen(ext), off) < 0)
 			goto fail;
 	}
+	m->charset = NULL;
 	return m;
 
 fail:

@@ -333,9 +333,11 @@ static int http_parse_request_line(const char *s, size_t n, struct http_request 
 	if (n - i != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
 	    v[6] != '.' || v[7] < '0' || v[7] > '9')
 		return 400;
-	if (v[5] != '1' || v[7] > '1')
+	/* A higher minor version is answered as the highest we support, 1.1
+	 * (RFC 9110 §2.5); only another major version is 505. */
+	if (v[5] != '1')
 		return 505;
-	req->version_minor = (unsigned)(v[7] - '0');
+	req->version_minor = v[7] > '1' ? 1 : (unsigned)(v[7] - '0');
 
 	return http_parse_target(req, seen);
 }
@@ -408,6 +410,17 @@ static void http_parse_first(struct http_str *field, struct http_str v)
 		*field = v;
 }
 
+/* A singleton field (RFC 9110 §5.3): the first is kept, and a second one
+ * marks it repeated (bit of req->repeated) for the caller to ignore. */
+static void http_parse_single(struct http_request *req, struct http_str *field, struct http_str v,
+			      unsigned bit)
+{
+	if (field->p != NULL)
+		req->repeated |= bit;
+	else
+		*field = v;
+}
+
 /* The fields drover interprets; all others are only kept in headers[]. */
 static int http_parse_field(const struct http_header *h, struct http_parse_seen *seen,
 			    struct http_request *req)
@@ -446,7 +459,9 @@ static int http_parse_field(const struct http_header *h, struct http_parse_seen 
 		break;
 	case 8:
 		if (http_str_eq_ci(h->name, "if-range"))
-			http_parse_first(&req->if_range, v);
+			http_parse_single(req, &req->if_range, v, HTTP_REPEATED_IF_RANGE);
+		else if (http_str_eq_ci(h->name, "if-match"))
+			http_parse_first(&req->if_match, v); /* a list: all lines count */
 		break;
 	case 10:
 		if (http_str_eq_ci(h->name, "connection"))
@@ -456,7 +471,7 @@ static int http_parse_field(const struct http_header *h, struct http_parse_seen 
 		break;
 	case 13:
 		if (http_str_eq_ci(h->name, "if-none-match"))
-			http_parse_first(&req->if_none_match, v);
+			http_parse_first(&req->if_none_match, v); /* a list: all lines count */
 		break;
 	case 14:
 		if (http_str_eq_ci(h->name, "content-length"))
@@ -464,7 +479,7 @@ static int http_parse_field(const struct http_header *h, struct http_parse_seen 
 		break;
 	case 17:
 		if (http_str_eq_ci(h->name, "if-modified-since")) {
-			http_parse_first(&req->if_modified_since, v);
+			http_parse_single(req, &req->if_modified_since, v, HTTP_REPEATED_IF_MODIFIED_SINCE);
 		} else if (http_str_eq_ci(h->name, "transfer-encoding")) {
 			/* We decode no coding but chunked, so any other value, a list,
 			 * or a second field is refused with 400 rather than the 501
@@ -475,6 +490,11 @@ static int http_parse_field(const struct http_header *h, struct http_parse_seen 
 				return 400;
 			seen->te = true;
 		}
+		break;
+	case 19:
+		if (http_str_eq_ci(h->name, "if-unmodified-since"))
+			http_parse_single(req, &req->if_unmodified_since, v,
+					  HTTP_REPEATED_IF_UNMODIFIED_SINCE);
 		break;
 	default:
 		break;
@@ -542,7 +562,9 @@ static int http_parse_head(const char *buf, size_t start, size_t head_len,
 	req->method = HTTP_METHOD_OTHER;
 	req->method_str = req->target = req->path = req->query = (struct http_str){ NULL, 0 };
 	req->host = req->if_none_match = req->if_modified_since = req->range =
-		req->if_range = req->user_agent = req->referer = (struct http_str){ NULL, 0 };
+		req->if_range = req->user_agent = req->referer = req->if_match =
+		req->if_unmodified_since = (struct http_str){ NULL, 0 };
+	req->repeated = 0;
 	req->version_minor = 0;
 	req->n_headers = 0;
 	req->keep_alive = false;

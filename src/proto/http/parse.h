@@ -23,6 +23,13 @@ enum http_method {
 	HTTP_METHOD_PATCH,
 };
 
+/* Singleton fields a request sent more than once (bits of req->repeated). */
+enum http_repeated {
+	HTTP_REPEATED_IF_MODIFIED_SINCE = 1u << 0,
+	HTTP_REPEATED_IF_UNMODIFIED_SINCE = 1u << 1,
+	HTTP_REPEATED_IF_RANGE = 1u << 2,
+};
+
 /* A slice of the caller's buffer. */
 struct http_str {
 	const char *p;
@@ -54,17 +61,20 @@ struct http_request {
 	struct http_str target;   /* request-target as sent */
 	struct http_str path;     /* origin-form path (or from absolute-form), still percent-encoded */
 	struct http_str query;    /* after '?', without it; len 0 if none */
-	unsigned version_minor;   /* HTTP/1.<minor>: 0 or 1 */
+	unsigned version_minor;   /* HTTP/1.<minor>: 0 or 1 (a higher minor is 1, RFC 9110 §2.5) */
 	struct http_header headers[HTTP_MAX_HEADERS];
 	unsigned n_headers;
 	/* Interpreted fields (the header values, or len 0 when absent). */
 	struct http_str host;
-	struct http_str if_none_match;
+	struct http_str if_none_match;     /* the first line; list fields may have more (headers[]) */
+	struct http_str if_match;          /* the first line, as if_none_match */
 	struct http_str if_modified_since;
+	struct http_str if_unmodified_since;
 	struct http_str range;
 	struct http_str if_range;
 	struct http_str user_agent;
 	struct http_str referer;
+	unsigned repeated;        /* singleton fields sent more than once (enum http_repeated) */
 	bool keep_alive;          /* by version and Connection: close / keep-alive */
 	bool expect_continue;     /* Expect: 100-continue */
 	enum http_body_kind body;
