@@ -7,17 +7,26 @@
 #endif
 #include "proto/http/access_log.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/loop.h"
 
 static int http_log_fd = -1;
 static bool http_log_is_file;
+/* Lines not written since the last report, the error of the last one, and
+ * when the last report was logged (loop_clock_ms). */
+static uint64_t http_log_dropped;
+static int http_log_drop_err;
+static uint64_t http_log_report_ms;
+static bool http_log_reported;
 /* Access-log timestamp, formatted at most once a second. */
 static time_t http_logtime_sec = -1;
 static char http_logtime_buf[64];
@@ -129,6 +138,60 @@ void http_log_prepare(struct http_conn *hc, const struct http_request *req)
 	hc->log_len = pos;
 }
 
+/* Say how many lines were dropped, at most once a second. */
+static void http_log_report(void)
+{
+	uint64_t now = loop_clock_ms();
+	if (http_log_reported && now - http_log_report_ms < 1000)
+		return;
+	http_log_reported = true;
+	http_log_report_ms = now;
+	log_warning("access log: %" PRIu64 " lines dropped: %s", http_log_dropped,
+		    strerror(http_log_drop_err));
+	http_log_dropped = 0;
+}
+
+/* A write put only n bytes of a line at the end of the file: cut them off
+ * again, so the file holds whole lines only and the next line does not
+ * glue onto a torn one. Only if nobody appended after them (the file ends
+ * where our write ended); on a full file system nobody else can. */
+static void http_log_untear(size_t n)
+{
+	off_t end = lseek(http_log_fd, 0, SEEK_CUR); /* O_APPEND: just after our bytes */
+	struct stat st;
+	if (end < (off_t)n || fstat(http_log_fd, &st) < 0 || st.st_size != end)
+		return;
+	if (ftruncate(http_log_fd, end - (off_t)n) < 0)
+		log_errno(LOG_WARNING, -errno, "access log: removing a partial line");
+}
+
+/* One whole line, or none: a full disk must not stop serving, tear a line,
+ * or flood the log. A line that does not fit is dropped and counted. */
+static void http_log_emit(const char *line, size_t len)
+{
+	ssize_t w;
+	do
+		w = write(http_log_fd, line, len);
+	while (w < 0 && errno == EINTR);
+	if (w == (ssize_t)len) {
+		if (http_log_dropped)
+			http_log_report(); /* space came back: say what was lost */
+		return;
+	}
+	int err = errno;
+	if (w >= 0) {
+		/* Short: the file system had room for only part of it. A
+		 * second write for the rest could land behind another worker's
+		 * line, so the part is taken back and the line dropped. */
+		err = ENOSPC;
+		if (http_log_is_file)
+			http_log_untear((size_t)w);
+	}
+	http_log_dropped++;
+	http_log_drop_err = err;
+	http_log_report();
+}
+
 /* Write the prepared line with the body size: one write() per line, which
  * O_APPEND keeps whole among all workers. */
 void http_log_write(struct http_conn *hc)
@@ -148,8 +211,7 @@ void http_log_write(struct http_conn *hc)
 	size_t tail = hc->log_len - hc->log_mid;
 	memcpy(line + pos, hc->log + hc->log_mid, tail);
 	pos += tail;
-	ssize_t w = write(http_log_fd, line, pos);
-	(void)w; /* a full disk must not stop serving */
+	http_log_emit(line, pos);
 	hc->log_len = 0;
 }
 
