@@ -1430,3 +1430,45 @@ void h_pause_ms(int ms)
 {
 	poll(NULL, 0, ms);
 }
+
+/* ------------------------------------------------------ control socket */
+
+const char *h_log_end(struct h_drover *d)
+{
+	static char buf[H_LOG_TAIL + 64];
+	return h_log_tail(d, buf, sizeof buf);
+}
+
+size_t h_log_count(struct h_drover *d, const char *needle)
+{
+	size_t len, n = 0;
+	char *all = h_slurp(d->log_path, &len);
+	for (char *p = all; p && (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	free(all);
+	return n;
+}
+
+int h_ctl_send(struct h_drover *d, const char *cmd)
+{
+	char path[400];
+	snprintf(path, sizeof path, "%s/control.sock", d->dir);
+	int fd = h_connect_unix(path);
+	ck_assert_msg(fd >= 0, "connect %s: %s", path, strerror(-fd));
+	char line[256];
+	snprintf(line, sizeof line, "%s\n", cmd);
+	h_write_all(fd, line, strlen(line));
+	return fd;
+}
+
+void h_ctl_ok(struct h_drover *d, const char *cmd, char *out, size_t cap)
+{
+	int fd = h_ctl_send(d, cmd);
+	ssize_t n = h_read_all(fd, out, cap);
+	close(fd);
+	ck_assert_msg(n > 0, "no answer to %s; log:\n%s", cmd, h_log_end(d));
+	char *last = out + n - 1;
+	while (last > out && last[-1] != '\n')
+		last--;
+	ck_assert_msg(strncmp(last, "OK", 2) == 0, "%s answered: %s\nlog:\n%s", cmd, out, h_log_end(d));
+}

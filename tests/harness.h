@@ -125,4 +125,15 @@ char h_proc_state(pid_t pid);
 /* Run a shell command line, wait, return its exit code; output into out if non-NULL. */
 int h_run(const char *cmdline, char *out, size_t out_len);
 
+/* The end of drover's log, for failure messages (a static buffer). */
+const char *h_log_end(struct h_drover *d);
+/* How often needle occurs in drover's log. */
+size_t h_log_count(struct h_drover *d, const char *needle);
+/* Connect to DIR/control.sock (the config's control_socket) and send one
+ * command line; the fd, to read the answer from. */
+int h_ctl_send(struct h_drover *d, const char *cmd);
+/* One command and its whole answer, which must end in a line "OK ..."
+ * (asserts, with the answer and the log). */
+void h_ctl_ok(struct h_drover *d, const char *cmd, char *out, size_t cap);
+
 #endif

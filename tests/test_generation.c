@@ -1,8 +1,10 @@
 /* Unit tests for the supervisor's generation bookkeeping (generation.h):
  * which generation serves, which drains, which is killed for
- * max_generations, what a reload and a rollback do to the book. Worker
- * lists are built by hand; nothing forks. */
+ * max_generations, what a reload and a rollback do to the book, and how
+ * generation numbers cross a binary upgrade. Worker lists are built by
+ * hand; nothing forks. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,6 +116,60 @@ START_TEST(a_rollback_makes_the_previous_generation_current_and_announced)
 }
 END_TEST
 
+START_TEST(generation_numbers_never_repeat_even_after_a_rollback)
+{
+	struct gen_book g = { .current = 1 };
+	gen_begin(&g, GEN_RELOADING, 0); /* 2 */
+	gen_end(&g);
+	gen_begin(&g, GEN_RELOADING, 0); /* 3 never gets ready */
+	ck_assert_uint_eq(gen_rollback(&g), 3);
+	gen_end(&g);
+	ck_assert_uint_eq(g.current, 2);
+	gen_begin(&g, GEN_RELOADING, 0);
+	ck_assert_uint_eq(g.current, 4);
+	ck_assert_uint_eq(g.previous, 2);
+}
+END_TEST
+
+START_TEST(the_highest_generation_and_every_waiting_client_travel_in_the_hand_over)
+{
+	static struct upgrade_state in, out;
+	memset(&in, 0, sizeof(in));
+	in.generation = 5;
+	in.highest_generation = 9;
+	in.scoreboard_fd = 3;
+	in.ctl_fd = 4;
+	in.client_fd = 7;
+	in.more_client_fds[0] = 8;
+	in.more_client_fds[1] = 11;
+	in.n_more_clients = 2;
+	char env[4096];
+	ck_assert_int_eq(upgrade_encode(&in, env, sizeof(env)), 0);
+	const char *value = strchr(env, '=') + 1;
+	ck_assert_int_eq(upgrade_decode(value, &out), 0);
+	ck_assert_uint_eq(out.generation, 5);
+	ck_assert_uint_eq(out.highest_generation, 9);
+	ck_assert_int_eq(out.client_fd, 7);
+	ck_assert_uint_eq(out.n_more_clients, 2);
+	ck_assert_int_eq(out.more_client_fds[0], 8);
+	ck_assert_int_eq(out.more_client_fds[1], 11);
+	/* An older build reads "g=%u" and "cl=%d" and stops at the comma. */
+	unsigned g = 0;
+	int cl = 0;
+	const char *pg = strstr(value, ";g=") ? strstr(value, ";g=") + 1 : NULL;
+	const char *pc = strstr(value, ";cl=") + 1;
+	ck_assert(pg && sscanf(pg, "g=%u", &g) == 1 && g == 5);
+	ck_assert(sscanf(pc, "cl=%d", &cl) == 1 && cl == 7);
+	/* Without a rollback behind it, the format is what it always was. */
+	in.highest_generation = 5;
+	in.n_more_clients = 0;
+	ck_assert_int_eq(upgrade_encode(&in, env, sizeof(env)), 0);
+	ck_assert(strstr(env, ";g=5;sb=3;ctl=4;cl=7") != NULL);
+	ck_assert_int_eq(upgrade_decode(strchr(env, '=') + 1, &out), 0);
+	ck_assert_uint_eq(out.highest_generation, 5);
+}
+END_TEST
+
 START_TEST(max_generations_counts_the_generation_about_to_start)
 {
 	struct gen_book g = { .current = 3 };
@@ -154,6 +210,8 @@ int main(void)
 	tcase_add_test(tc, a_steady_book_never_times_out);
 	tcase_add_test(tc, the_end_of_a_change_answers_every_reload_asked_for_so_far);
 	tcase_add_test(tc, a_rollback_makes_the_previous_generation_current_and_announced);
+	tcase_add_test(tc, generation_numbers_never_repeat_even_after_a_rollback);
+	tcase_add_test(tc, the_highest_generation_and_every_waiting_client_travel_in_the_hand_over);
 	tcase_add_test(tc, max_generations_counts_the_generation_about_to_start);
 	tcase_add_test(tc, the_cap_never_kills_the_current_generation);
 	suite_add_tcase(s, tc);

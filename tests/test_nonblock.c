@@ -50,56 +50,6 @@ static char *config_for(const char *shutdown_timeout, const char *worker_timeout
 	return text;
 }
 
-static char *log_tail(struct h_drover *d)
-{
-	static char buf[8192];
-	size_t len;
-	char *all = h_slurp(d->log_path, &len);
-	if (!all)
-		return strcpy(buf, "(no log)");
-	size_t from = len > sizeof buf - 1 ? len - (sizeof buf - 1) : 0;
-	snprintf(buf, sizeof buf, "%s", all + from);
-	free(all);
-	return buf;
-}
-
-/* Connect to drover's control socket and send one command line; the fd. */
-static int ctl_send(struct h_drover *d, const char *cmd)
-{
-	char path[400];
-	snprintf(path, sizeof path, "%s/control.sock", d->dir);
-	int fd = h_connect_unix(path);
-	ck_assert_msg(fd >= 0, "connect %s: %s", path, strerror(-fd));
-	char line[128];
-	snprintf(line, sizeof line, "%s\n", cmd);
-	h_write_all(fd, line, strlen(line));
-	return fd;
-}
-
-/* One command, its whole answer (asserts it ends in a line "OK..."). */
-static void ctl_ok(struct h_drover *d, const char *cmd, char *out, size_t cap)
-{
-	int fd = ctl_send(d, cmd);
-	ssize_t n = h_read_all(fd, out, cap);
-	close(fd);
-	ck_assert_msg(n > 0, "no answer to %s; log:\n%s", cmd, log_tail(d));
-	char *last = out + n - 1;
-	while (last > out && last[-1] != '\n')
-		last--;
-	ck_assert_msg(strncmp(last, "OK", 2) == 0, "%s answered: %s\nlog:\n%s", cmd, out, log_tail(d));
-}
-
-/* How often needle occurs in drover's log. */
-static size_t log_count(struct h_drover *d, const char *needle)
-{
-	size_t len, n = 0;
-	char *all = h_slurp(d->log_path, &len);
-	for (char *p = all; p && (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	free(all);
-	return n;
-}
-
 /* The first log line with prefix that is not a "started ..." line, into
  * out; false if none yet. */
 static bool log_line(struct h_drover *d, const char *prefix, char *out, size_t cap)
@@ -143,7 +93,7 @@ static void kill_one_worker_and_wait_replacement(struct h_drover *d, pid_t spare
 		if (!pid_listed(pids, got, victim) && got == n)
 			return;
 		ck_assert_msg(h_left_ms(deadline) > 0, "worker %d not replaced (%zu children); log:\n%s", (int)victim,
-			      got, log_tail(d));
+			      got, h_log_end(d));
 		h_pause_ms(SLICE_MS);
 	}
 }
@@ -151,7 +101,7 @@ static void kill_one_worker_and_wait_replacement(struct h_drover *d, pid_t spare
 static void expect_clean_exit(struct h_drover *d)
 {
 	int st = h_drover_wait(d);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "drover ended with status %#x; log:\n%s", st, log_tail(d));
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "drover ended with status %#x; log:\n%s", st, h_log_end(d));
 }
 
 /* A datagram socket bound at addr (a path, or "@name" for an abstract
@@ -243,14 +193,14 @@ START_TEST(a_notify_socket_nobody_reads_holds_back_no_reload_replacement_or_stop
 	 * reloads; sd_notify() would block the supervisor from there on. */
 	for (unsigned i = 0; i < 30; i++) {
 		char out[4096];
-		ctl_ok(d, "reload", out, sizeof out);
+		h_ctl_ok(d, "reload", out, sizeof out);
 		char want[64];
 		snprintf(want, sizeof want, "OK ok: generation %u serving (reload)", i + 2);
 		ck_assert_msg(strstr(out, want), "reload %u answered: %s", i + 1, out);
 	}
 	/* Every old generation drains away. */
-	ck_assert_msg(h_wait_workers(d, 2), "old generations still alive; log:\n%s", log_tail(d));
-	ck_assert_uint_eq(log_count(d, "ready: generation"), 31);
+	ck_assert_msg(h_wait_workers(d, 2), "old generations still alive; log:\n%s", h_log_end(d));
+	ck_assert_uint_eq(h_log_count(d, "ready: generation"), 31);
 	kill_one_worker_and_wait_replacement(d, 0, 2);
 	h_drover_kill(d, SIGTERM);
 	expect_clean_exit(d);
@@ -293,7 +243,7 @@ START_TEST(notifications_held_for_a_slow_reader_arrive_in_order_and_none_is_lost
 	free(cfg);
 	for (unsigned i = 0; i < 10; i++) {
 		char out[4096];
-		ctl_ok(d, "reload", out, sizeof out);
+		h_ctl_ok(d, "reload", out, sizeof out);
 	}
 	/* Now read: what was held comes, in order, as the socket has room. */
 	char seq[256] = "";
@@ -303,7 +253,7 @@ START_TEST(notifications_held_for_a_slow_reader_arrive_in_order_and_none_is_lost
 	bool stopped = false;
 	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	while (stoppings == 0) {
-		ck_assert_msg(h_left_ms(deadline) > 0, "only [%s] arrived; log:\n%s", seq, log_tail(d));
+		ck_assert_msg(h_left_ms(deadline) > 0, "only [%s] arrived; log:\n%s", seq, h_log_end(d));
 		if (notify_recv(nfd, msg, sizeof msg, &sender, h_left_ms(deadline)) < 0)
 			continue;
 		ck_assert_msg(sender == d->pid, "credentials say pid %d, drover is %d", (int)sender, (int)d->pid);
@@ -391,7 +341,7 @@ static pid_t slow_upgrade_wait_check(struct slow_upgrade *u, struct h_drover *d)
 			free(text);
 			return pid;
 		}
-		ck_assert_msg(h_left_ms(deadline) > 0, "the upgrade check never started; log:\n%s", log_tail(d));
+		ck_assert_msg(h_left_ms(deadline) > 0, "the upgrade check never started; log:\n%s", h_log_end(d));
 		h_pause_ms(SLICE_MS);
 	}
 }
@@ -414,14 +364,14 @@ START_TEST(a_slow_upgrade_check_does_not_stop_reaping_status_or_the_watchdog)
 	struct h_drover *d = h_drover_start(cfg, &o);
 	free(cfg);
 	ck_assert(h_wait_workers(d, 2));
-	int up = ctl_send(d, "upgrade");
+	int up = h_ctl_send(d, "upgrade");
 	pid_t check = slow_upgrade_wait_check(&u, d);
 	/* While the check waits at the gate: */
 	char out[16384];
-	ctl_ok(d, "status", out, sizeof out);
+	h_ctl_ok(d, "status", out, sizeof out);
 	ck_assert_msg(strstr(out, "upgrade: checking"), "status during the check: %s", out);
 	size_t from = d->notify_len;
-	ck_assert_msg(h_notify_wait(d, "WATCHDOG=1", &from), "no WATCHDOG=1 during the check; log:\n%s", log_tail(d));
+	ck_assert_msg(h_notify_wait(d, "WATCHDOG=1", &from), "no WATCHDOG=1 during the check; log:\n%s", h_log_end(d));
 	kill_one_worker_and_wait_replacement(d, check, 3);
 	ck_assert_msg(h_proc_state(check) != 0 && h_proc_state(check) != 'Z',
 		      "the check ended before the supervisor had done all that");
@@ -429,8 +379,43 @@ START_TEST(a_slow_upgrade_check_does_not_stop_reaping_status_or_the_watchdog)
 	ssize_t n = h_read_all(up, out, sizeof out);
 	close(up);
 	ck_assert_msg(n > 0 && strstr(out, "OK ok: generation") && strstr(out, "(binary upgrade)"),
-		      "upgrade answered: %s\nlog:\n%s", n > 0 ? out : "", log_tail(d));
-	ck_assert_uint_eq(log_count(d, "binary upgrade: adopted generation"), 1);
+		      "upgrade answered: %s\nlog:\n%s", n > 0 ? out : "", h_log_end(d));
+	ck_assert_uint_eq(h_log_count(d, "binary upgrade: adopted generation"), 1);
+	h_drover_kill(d, SIGTERM);
+	expect_clean_exit(d);
+	h_drover_free(d);
+	slow_upgrade_restore(&u);
+}
+END_TEST
+
+START_TEST(a_reload_asked_during_the_upgrade_check_is_answered_by_the_upgrade)
+{
+	struct slow_upgrade u;
+	slow_upgrade_setup(&u);
+	struct h_opts o = { .notify = true };
+	char *cfg = config_for("10s", "30s");
+	struct h_drover *d = h_drover_start(cfg, &o);
+	free(cfg);
+	int up = h_ctl_send(d, "upgrade");
+	slow_upgrade_wait_check(&u, d);
+	char out[16384];
+	h_ctl_ok(d, "status", out, sizeof out);
+	ck_assert_msg(strstr(out, ", upgrading\n"), "status during the check: %s", out);
+	int reload = h_ctl_send(d, "reload");
+	/* The reload waits (the upgrade's new image reads the file again). */
+	ck_assert_msg(h_log_wait(d, "reload queued until the upgrade in progress ends"), "log:\n%s", h_log_end(d));
+	slow_upgrade_open_gate(&u);
+	ssize_t n = h_read_all(up, out, sizeof out);
+	close(up);
+	ck_assert_msg(n > 0 && strstr(out, "OK ok: generation 2 serving (binary upgrade)"), "upgrade answered: %s",
+		      n > 0 ? out : "");
+	n = h_read_all(reload, out, sizeof out);
+	close(reload);
+	ck_assert_msg(n > 0 && strstr(out, "OK ok: generation 2 serving (binary upgrade)"), "reload answered: %s\nlog:\n%s",
+		      n > 0 ? out : "", h_log_end(d));
+	h_ctl_ok(d, "status", out, sizeof out);
+	ck_assert_msg(strstr(out, ", serving\n") && strstr(out, "last reload: ok: generation 2 serving (binary upgrade)"),
+		      "status after the upgrade: %s", out);
 	h_drover_kill(d, SIGTERM);
 	expect_clean_exit(d);
 	h_drover_free(d);
@@ -446,7 +431,7 @@ START_TEST(sigterm_during_a_slow_upgrade_check_cancels_it_and_stops)
 	char *cfg = config_for("10s", "30s");
 	struct h_drover *d = h_drover_start(cfg, &o);
 	free(cfg);
-	int up = ctl_send(d, "upgrade");
+	int up = h_ctl_send(d, "upgrade");
 	pid_t check = slow_upgrade_wait_check(&u, d);
 	h_drover_kill(d, SIGTERM);
 	char out[4096];
@@ -456,7 +441,7 @@ START_TEST(sigterm_during_a_slow_upgrade_check_cancels_it_and_stops)
 		      n > 0 ? out : "");
 	expect_clean_exit(d);
 	ck_assert(h_notify_wait(d, "STOPPING=1", NULL));
-	ck_assert_msg(!h_log_contains(d, "did not finish"), "the check ran out its time; log:\n%s", log_tail(d));
+	ck_assert_msg(!h_log_contains(d, "did not finish"), "the check ran out its time; log:\n%s", h_log_end(d));
 	/* The check was killed, not left waiting at the gate. */
 	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	while (h_proc_state(check) != 0 && h_proc_state(check) != 'Z') {
@@ -488,12 +473,12 @@ START_TEST(a_worker_that_stops_reading_its_channel_gets_what_was_held_once_it_re
 	for (int i = 0; i < 20000 && !h_log_contains(d, full); i += 100)
 		for (int j = 0; j < 100; j++) {
 			char out[256];
-			ctl_ok(d, "reopen-logs", out, sizeof out);
+			h_ctl_ok(d, "reopen-logs", out, sizeof out);
 		}
-	ck_assert_msg(h_log_contains(d, full), "the channel never filled; log:\n%s", log_tail(d));
+	ck_assert_msg(h_log_contains(d, full), "the channel never filled; log:\n%s", h_log_end(d));
 	/* A reload: the stopped worker's DRAIN waits in the supervisor. */
 	char out[4096];
-	ctl_ok(d, "reload", out, sizeof out);
+	h_ctl_ok(d, "reload", out, sizeof out);
 	ck_assert_msg(strstr(out, "generation 2 serving"), "reload answered: %s", out);
 	ck_assert_int_eq(kill(stopped, SIGCONT), 0);
 	/* Continued, it reads what the supervisor held for it: DRAIN among
@@ -503,7 +488,7 @@ START_TEST(a_worker_that_stops_reading_its_channel_gets_what_was_held_once_it_re
 	snprintf(prefix, sizeof prefix, "worker pid %d (generation 1, #", (int)stopped);
 	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	while (!log_line(d, prefix, line, sizeof line)) {
-		ck_assert_msg(h_left_ms(deadline) > 0, "the continued worker never ended; log:\n%s", log_tail(d));
+		ck_assert_msg(h_left_ms(deadline) > 0, "the continued worker never ended; log:\n%s", h_log_end(d));
 		h_pause_ms(SLICE_MS);
 	}
 	ck_assert_msg(strstr(line, "exited with status 0"), "not a clean exit: %s", line);
@@ -525,15 +510,15 @@ START_TEST(droverctl_clients_that_never_read_do_not_stop_others_being_answered)
 	snprintf(path, sizeof path, "%s/control.sock", d->dir);
 	int stuck[20];
 	for (size_t i = 0; i < 20; i++)
-		stuck[i] = ctl_send(d, "status");
+		stuck[i] = h_ctl_send(d, "status");
 	int silent = h_connect_unix(path);   /* connects, never sends */
 	ck_assert(silent >= 0);
 	int partial = h_connect_unix(path);  /* half a command line */
 	ck_assert(partial >= 0);
 	h_write_all(partial, "sta", 3);
 	char out[16384];
-	ctl_ok(d, "status", out, sizeof out);
-	ctl_ok(d, "reload", out, sizeof out);
+	h_ctl_ok(d, "status", out, sizeof out);
+	h_ctl_ok(d, "reload", out, sizeof out);
 	ck_assert_msg(strstr(out, "generation 2 serving"), "reload answered: %s", out);
 	/* Each stuck client, read at last, has its whole answer. */
 	for (size_t i = 0; i < 20; i++) {
@@ -558,6 +543,7 @@ int main(void)
 	tcase_add_test(tc, a_notify_socket_nobody_reads_holds_back_no_reload_replacement_or_stop);
 	tcase_add_test(tc, notifications_held_for_a_slow_reader_arrive_in_order_and_none_is_lost);
 	tcase_add_test(tc, a_slow_upgrade_check_does_not_stop_reaping_status_or_the_watchdog);
+	tcase_add_test(tc, a_reload_asked_during_the_upgrade_check_is_answered_by_the_upgrade);
 	tcase_add_test(tc, sigterm_during_a_slow_upgrade_check_cancels_it_and_stops);
 	tcase_add_test(tc, a_worker_that_stops_reading_its_channel_gets_what_was_held_once_it_reads);
 	tcase_add_test(tc, droverctl_clients_that_never_read_do_not_stop_others_being_answered);

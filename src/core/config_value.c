@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -544,6 +545,14 @@ CONFIG_KEY_PARSER(config_key_control_socket)
 		free(resolved);
 		snprintf(why, why_len, "expected 'off' or a unix socket path of at most %zu bytes",
 			 (size_t)CONFIG_SUN_PATH_MAX);
+		return -EINVAL;
+	}
+	/* drover replaces a stale socket there, never anything else. */
+	struct stat st;
+	if (lstat(resolved, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		snprintf(why, why_len, "expected 'off' or a unix socket path; %.200s exists and is not a socket",
+			 resolved);
+		free(resolved);
 		return -EINVAL;
 	}
 	free(*(char **)field);

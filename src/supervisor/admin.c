@@ -105,6 +105,10 @@ int admin_listen(const char *path)
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 			return -errno;
 	}
+	/* Only a socket nobody answers on is replaced, never another file. */
+	struct stat st;
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
 	int probe = admin_connect(path);
 	if (probe >= 0) {
 		close(probe);
@@ -191,17 +195,16 @@ void admin_answer_changes(bool ok, const char *text)
 		next = c->next;
 		if (c->waiting == WAIT_RELOAD && c->reload_seq <= sup.gen.seq_done)
 			admin_reply(c, line);
-		else if (c->waiting == WAIT_UPGRADE && !upgrade_checking() && sup.gen.change != GEN_UPGRADING)
-			admin_reply(c, line);
 	}
-	if (sup.admin.upgrade_client_fd >= 0) {
-		/* Carried across the exec: the old image's client, answered once. */
+	/* Carried across the exec (the upgrade's client, reloads asked for
+	 * meanwhile): the outcome of the upgrade is theirs, answered once. */
+	for (size_t i = 0; i < sup.admin.n_carried; i++) {
 		size_t len = strlen(line);
-		if (send(sup.admin.upgrade_client_fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
-			log_warning("the droverctl that asked for the upgrade did not take its answer");
-		close(sup.admin.upgrade_client_fd);
-		sup.admin.upgrade_client_fd = -1;
+		if (send(sup.admin.carried[i], line, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
+			log_warning("a droverctl waiting for the upgrade did not take its answer");
+		close(sup.admin.carried[i]);
 	}
+	sup.admin.n_carried = 0;
 }
 
 static void admin_status_workers(FILE *f, uint64_t now)
@@ -237,8 +240,7 @@ static char *admin_status_text(void)
 		return NULL;
 	uint64_t now = loop_clock_ms();
 	fprintf(f, "supervisor pid %d, generation %u, uptime %llus, %s\n", (int)getpid(), sup.gen.current,
-		(unsigned long long)((now - sup.sb->hdr.started_ms) / 1000),
-		sup.stop.stopping ? "stopping" : sup.gen.change == GEN_RELOADING ? "reloading" : "serving");
+		(unsigned long long)((now - sup.sb->hdr.started_ms) / 1000), sup_state_word());
 	fprintf(f, "config %s\n", sup.cfg->path);
 	fprintf(f, "last reload: %s\n", sup.reload_result[0] ? sup.reload_result : "none");
 	admin_status_workers(f, now);

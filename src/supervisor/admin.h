@@ -34,8 +34,9 @@ const struct admin_command *admin_command_find(const char *name);
 void admin_socket_path(const char *configured, char *out, size_t out_len);
 /* Connect to the control socket; fd or -errno. */
 int admin_connect(const char *path);
-/* Bind and listen on the control socket (mode 0600, stale file replaced,
- * parent directory created 0755); fd or -errno. */
+/* Bind and listen on the control socket (mode 0600, a stale socket
+ * replaced, parent directory created 0755); fd or -errno (-ENOTSOCK when
+ * something else than a socket is there: it is left alone). */
 int admin_listen(const char *path);
 
 #endif

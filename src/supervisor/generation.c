@@ -63,8 +63,10 @@ uint32_t gen_over_cap(const struct gen_book *g, const struct sup_worker *list, u
 
 void gen_begin(struct gen_book *g, enum gen_change change, uint64_t now_ms)
 {
+	if (g->highest < g->current)
+		g->highest = g->current;
 	g->previous = g->current;
-	g->current++;
+	g->current = ++g->highest;
 	g->change = change;
 	g->announced = false;
 	g->change_started_ms = now_ms;
@@ -111,24 +113,33 @@ int gen_check_identity(const struct config *cfg, char *err, size_t err_len)
 	return 0;
 }
 
-/* A reload asked for while a change was in progress runs now. */
-static void gen_run_pending(void)
+/* A reload asked for while a change was in progress runs now; an upgrade
+ * asked for meanwhile once no reload is left. */
+void gen_run_pending(void)
 {
-	if (!sup.gen.reload_pending)
+	if (sup.stop.stopping)
 		return;
-	sup.gen.reload_pending = false;
-	gen_reload();
+	if (sup.gen.reload_pending) {
+		sup.gen.reload_pending = false;
+		gen_reload();
+		return;
+	}
+	upgrade_run_pending();
 }
 
 void gen_request_reload(void)
 {
 	if (sup.stop.stopping)
 		return;
-	/* Coalesced: one more reload after this change, not one per request. */
-	if (sup.gen.change != GEN_STEADY || upgrade_checking())
-		sup.gen.reload_pending = true;
-	else
+	if (sup.gen.change == GEN_STEADY && !upgrade_checking()) {
 		gen_reload();
+		return;
+	}
+	/* Coalesced: one more reload after this change, not one per request. */
+	if (!sup.gen.reload_pending)
+		log_notice("reload queued until the %s in progress ends",
+			   sup.gen.change == GEN_RELOADING ? "reload" : "upgrade");
+	sup.gen.reload_pending = true;
 }
 
 void gen_change_failed(const char *why)
@@ -231,6 +242,7 @@ void gen_check_ready(void)
 	}
 	log_info("ready: generation %u, %u workers%s", sup.gen.current, sup.cfg->server.workers,
 		 drained ? ", draining the previous generation" : "");
+	listen_close_retired(sup.gen.current);
 	char status[256];
 	snprintf(status, sizeof(status), "serving: generation %u, %u workers", sup.gen.current,
 		 sup.cfg->server.workers);

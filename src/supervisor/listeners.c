@@ -312,12 +312,13 @@ void listen_retire(const struct listener *l, uint32_t until_generation)
 	}
 }
 
-void listen_close_retired(void)
+void listen_close_retired(uint32_t ready_generation)
 {
 	size_t j = 0;
 	for (size_t i = 0; i < sup.lst.n_retired; i++) {
 		struct sup_retired *r = &sup.lst.retired[i];
-		if (gen_count(sup.pool.workers, r->until_generation + 1, -1, true) == 0) {
+		if (r->until_generation < ready_generation ||
+		    gen_count(sup.pool.workers, r->until_generation + 1, -1, true) == 0) {
 			log_info("closing listener '%s' (%s): removed by reload", r->l.name,
 				 r->l.address[0] ? r->l.address : "systemd");
 			listen_close(&r->l);

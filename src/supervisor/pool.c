@@ -315,6 +315,14 @@ static struct sup_worker *pool_fork(uint32_t index, pid_t replaces)
 	return w;
 }
 
+/* The next delay: the first one, then doubling up to the cap. */
+static void pool_back_off(struct sup_respawn *rs)
+{
+	rs->delay_ms = rs->delay_ms ? rs->delay_ms * 2 : POOL_BACKOFF_FIRST_MS;
+	if (rs->delay_ms > POOL_BACKOFF_MAX_MS)
+		rs->delay_ms = POOL_BACKOFF_MAX_MS;
+}
+
 static void pool_arm_respawn_timer(void)
 {
 	uint64_t next = UINT64_MAX;
@@ -356,10 +364,13 @@ void pool_fill(void)
 			continue;
 		rs->pending = false;
 		if (!pool_fork(i, holder ? holder->pid : 0)) {
-			/* fork or fd trouble: try again later instead of spinning. */
+			/* fork or fd trouble: try again later, backing off as for
+			 * workers that die at start, instead of spinning. */
+			pool_back_off(rs);
 			rs->pending = true;
-			rs->delay_ms = rs->delay_ms ? rs->delay_ms : POOL_BACKOFF_FIRST_MS;
 			rs->not_before_ms = now + rs->delay_ms;
+			log_warning("worker #%u not started; next attempt in %llums", i,
+				    (unsigned long long)rs->delay_ms);
 		}
 	}
 	pool_arm_respawn_timer();
@@ -408,9 +419,7 @@ static void pool_schedule_respawn(const struct sup_worker *w, uint64_t now)
 {
 	struct sup_respawn *rs = &sup.pool.respawn[w->index];
 	if (now - w->started_ms < SUP_QUICK_DEATH_MS && !w->killed) {
-		rs->delay_ms = rs->delay_ms ? rs->delay_ms * 2 : POOL_BACKOFF_FIRST_MS;
-		if (rs->delay_ms > POOL_BACKOFF_MAX_MS)
-			rs->delay_ms = POOL_BACKOFF_MAX_MS;
+		pool_back_off(rs);
 		log_warning("worker #%u died %llums after start; next start in %llums", w->index,
 			    (unsigned long long)(now - w->started_ms), (unsigned long long)rs->delay_ms);
 	} else {
@@ -458,7 +467,7 @@ void pool_reap(void)
 		else
 			upgrade_reaped(pid, status); /* the upgrade's preflight, or nothing of ours */
 	}
-	listen_close_retired();
+	listen_close_retired(0);
 	if (sup.stop.stopping) {
 		if (!sup.pool.workers)
 			loop_stop(sup.loop);

@@ -66,10 +66,12 @@ enum gen_change { GEN_STEADY, GEN_RELOADING, GEN_UPGRADING };
 struct gen_book {
 	uint32_t current;        /* the newest generation (coming up or serving) */
 	uint32_t previous;       /* what serves until current is READY; the rollback target */
+	uint32_t highest;        /* the highest number used: never used again, even after a rollback */
 	enum gen_change change;  /* a reload or upgrade is bringing current up */
 	bool announced;          /* current was READY once */
 	bool serving;            /* READY=1 was sent once: new workers START at once */
 	bool reload_pending;     /* one more reload once this change is over */
+	bool upgrade_pending;    /* a binary upgrade once this change (and a pending reload) is over */
 	uint64_t change_started_ms;
 	uint64_t seq_started;    /* reloads asked for / answered, for waiting clients */
 	uint64_t seq_done;
@@ -115,7 +117,8 @@ struct sup_admin {
 	char path[108];
 	bool owned;             /* we created the socket file */
 	struct sup_client *clients;
-	int upgrade_client_fd;  /* inherited droverctl waiting for our READY */
+	int carried[1 + UPGRADE_MAX_CLIENTS]; /* droverctl clients the previous image handed over */
+	size_t n_carried;
 };
 
 /* ------------------------------------------------------------- upgrade */
@@ -162,6 +165,8 @@ extern struct supervisor sup;
 /* supervisor.c: the run loop, signals and the periodic tick. */
 /* Graceful (fast = false) or fast stop; idempotent, a fast one may follow. */
 void sup_stop(bool fast);
+/* "serving", "reloading", "upgrading" or "stopping". */
+const char *sup_state_word(void);
 /* Refresh the STATUS= line from the current state. */
 void sup_update_status(void);
 /* Send REOPEN_LOGS to every worker. */
@@ -210,6 +215,8 @@ void pool_init(void);
  * bookkeeping is declared in generation.h). */
 /* Re-read the config and start a new generation, or fail with why. */
 void gen_reload(void);
+/* Run what waited for the change that just ended (a reload, then an upgrade). */
+void gen_run_pending(void);
 /* Ask for a reload now or after the change in progress. */
 void gen_request_reload(void);
 /* The current generation may have become ready: drain the old one. */
@@ -233,8 +240,11 @@ void listen_set_open_adopted(const struct config *cfg, struct listen_pool *pool,
 			     const struct upgrade_state *adopted);
 /* Keep a listener nobody configures until generation until_generation is gone. */
 void listen_retire(const struct listener *l, uint32_t until_generation);
-/* Close retired listeners whose generations have all exited. */
-void listen_close_retired(void);
+/* Close retired listeners whose generations have all exited, or that a
+ * generation older than ready_generation was kept for (0: none): once the
+ * change that retired them is ready, the old workers drain and close their
+ * copies, and nobody may be left accepting on them. */
+void listen_close_retired(uint32_t ready_generation);
 /* Close every listener (stopping). */
 void listen_close_all(void);
 /* Rebuild what a new worker is given from the current set and config. */
@@ -254,7 +264,9 @@ void upgrade_request(struct sup_client *c);
 bool upgrade_checking(void);
 /* A child exited: true if it was the preflight check (then handled). */
 bool upgrade_reaped(pid_t pid, int status);
-/* Stop any preflight in progress, answering its client with why. */
+/* Start an upgrade that waited for a reload to end. */
+void upgrade_run_pending(void);
+/* Stop any preflight in progress or upgrade waiting, answering with why. */
 void upgrade_cancel(const char *why);
 /* Adopt what the previous image handed over (value of UPGRADE_ENV). */
 int upgrade_adopt(const char *value, struct listen_pool *pool);
@@ -272,7 +284,8 @@ struct sup_client *admin_client_add(int fd);
 /* Queue an answer to c and close it once written; a client holding more
  * than ADMIN_OUT_MAX unread is dropped. */
 void admin_reply(struct sup_client *c, const char *text);
-/* Answer reload/upgrade waiters whose change is over. */
+/* Answer the reload waiters whose change is over, and the clients carried
+ * across an upgrade. */
 void admin_answer_changes(bool ok, const char *text);
 
 #endif

@@ -46,6 +46,17 @@ static void sup_status_extra(char *extra, size_t len, uint64_t now)
 		snprintf(extra + pos, len - pos, "; last reload %.200s", sup.reload_result);
 }
 
+const char *sup_state_word(void)
+{
+	if (sup.stop.stopping)
+		return "stopping";
+	if (sup.gen.change == GEN_RELOADING)
+		return "reloading";
+	if (sup.gen.change == GEN_UPGRADING || upgrade_checking())
+		return "upgrading";
+	return "serving";
+}
+
 void sup_update_status(void)
 {
 	uint64_t now = loop_now_ms(sup.loop);
@@ -58,8 +69,7 @@ void sup_update_status(void)
 	}
 	char extra[256];
 	sup_status_extra(extra, sizeof(extra), now);
-	notify_status("%s: generation %u, %zu/%u workers ready, %llu connection(s)%s",
-		      sup.gen.change == GEN_RELOADING ? "reloading" : "serving", sup.gen.current,
+	notify_status("%s: generation %u, %zu/%u workers ready, %llu connection(s)%s", sup_state_word(), sup.gen.current,
 		      gen_count(sup.pool.workers, sup.gen.current, SW_READY, false), sup.cfg->server.workers,
 		      (unsigned long long)pool_connections(), extra);
 }
@@ -212,7 +222,6 @@ static int sup_init(struct config *cfg, const char *argv0, char *const argv[])
 	sup.upg.argv = argv;
 	sup.upg.check_fd = -1;
 	sup.admin.fd = -1;
-	sup.admin.upgrade_client_fd = -1;
 	sup.sb_fd = -1;
 	upgrade_resolve_exe(argv0);
 	log_set_role("supervisor");

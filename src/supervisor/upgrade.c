@@ -3,15 +3,21 @@
  * result arrives through the loop (pipe + SIGCHLD, with its own timeout),
  * so the supervisor goes on reaping, answering and feeding the watchdog
  * meanwhile. If it passes, execve() the binary in the same PID, handing
- * over listeners, scoreboard, workers and the waiting client; the new image
- * adopts them as the serving generation and starts its own.
+ * over listeners, scoreboard, workers and the waiting clients; the new
+ * image adopts them as the serving generation, starts its own and answers
+ * the clients once it serves. An upgrade asked for during a reload waits
+ * for the reload to end.
  *
  * The hand-over is a small text format in one environment variable:
- *   v1 g=GEN sb=FD ctl=FD cl=FD
+ *   v1 g=GEN[,HIGHEST] sb=FD ctl=FD cl=FD[,FD...]
  *   L=fd,flags,name,address   (one per listener; address last, may hold ',')
  *   W=pid,gen,index,slot,ctlfd,state,deadline
  * fields separated by ';'. Names never contain ';' (config refuses them);
- * addresses are percent-escaped. */
+ * addresses are percent-escaped. The ",..." tails are read by builds that
+ * know them and ignored (sscanf stops) by older ones, so that an upgrade
+ * to an older build still adopts: HIGHEST is the highest generation
+ * number used so far (after a rollback it is above GEN), the further
+ * client fds are more droverctl clients waiting for the change. */
 #include "supervisor/upgrade.h"
 
 #include <errno.h>
@@ -77,8 +83,13 @@ static void upgrade_unescape(const char *in, size_t len, char *out, size_t out_l
 int upgrade_encode(const struct upgrade_state *s, char *out, size_t out_len)
 {
 	size_t pos = 0;
-	int r = upgrade_append(out, out_len, &pos, "%s=v1;g=%" PRIu32 ";sb=%d;ctl=%d;cl=%d", UPGRADE_ENV,
-			       s->generation, s->scoreboard_fd, s->ctl_fd, s->client_fd);
+	int r = upgrade_append(out, out_len, &pos, "%s=v1;g=%" PRIu32, UPGRADE_ENV, s->generation);
+	if (r == 0 && s->highest_generation > s->generation)
+		r = upgrade_append(out, out_len, &pos, ",%" PRIu32, s->highest_generation);
+	if (r == 0)
+		r = upgrade_append(out, out_len, &pos, ";sb=%d;ctl=%d;cl=%d", s->scoreboard_fd, s->ctl_fd, s->client_fd);
+	for (size_t i = 0; r == 0 && i < s->n_more_clients; i++)
+		r = upgrade_append(out, out_len, &pos, ",%d", s->more_client_fds[i]);
 	for (size_t i = 0; r == 0 && i < s->n_listeners; i++) {
 		const struct upgrade_listener *l = &s->listeners[i];
 		char addr[sizeof(l->address) * 3 + 1];
@@ -111,8 +122,28 @@ int upgrade_decode(const char *value, struct upgrade_state *s)
 		memcpy(field, p, len);
 		field[len] = '\0';
 		p += len;
-		if (sscanf(field, "g=%" SCNu32, &s->generation) == 1 || sscanf(field, "sb=%d", &s->scoreboard_fd) == 1 ||
-		    sscanf(field, "ctl=%d", &s->ctl_fd) == 1 || sscanf(field, "cl=%d", &s->client_fd) == 1)
+		if (strncmp(field, "g=", 2) == 0) {
+			int n = sscanf(field, "g=%" SCNu32 ",%" SCNu32, &s->generation, &s->highest_generation);
+			if (n < 1)
+				return -EINVAL;
+			if (n < 2 || s->highest_generation < s->generation)
+				s->highest_generation = s->generation;
+			continue;
+		}
+		if (strncmp(field, "cl=", 3) == 0) {
+			if (sscanf(field, "cl=%d", &s->client_fd) != 1)
+				return -EINVAL;
+			for (const char *c = strchr(field, ','); c; c = strchr(c + 1, ',')) {
+				char *end;
+				long fd = strtol(c + 1, &end, 10);
+				if (end == c + 1 || (*end && *end != ',') || fd < 0 || fd > INT32_MAX ||
+				    s->n_more_clients >= UPGRADE_MAX_CLIENTS)
+					return -EINVAL;
+				s->more_client_fds[s->n_more_clients++] = (int)fd;
+			}
+			continue;
+		}
+		if (sscanf(field, "sb=%d", &s->scoreboard_fd) == 1 || sscanf(field, "ctl=%d", &s->ctl_fd) == 1)
 			continue;
 		if (strncmp(field, "L=", 2) == 0) {
 			if (s->n_listeners >= sizeof(s->listeners) / sizeof(s->listeners[0]))
@@ -165,6 +196,8 @@ void upgrade_set_inherit(const struct upgrade_state *s, bool inherit)
 	upgrade_fd_inherit(s->scoreboard_fd, inherit);
 	upgrade_fd_inherit(s->ctl_fd, inherit);
 	upgrade_fd_inherit(s->client_fd, inherit);
+	for (size_t i = 0; i < s->n_more_clients; i++)
+		upgrade_fd_inherit(s->more_client_fds[i], inherit);
 	for (size_t i = 0; i < s->n_listeners; i++)
 		upgrade_fd_inherit(s->listeners[i].fd, inherit);
 	for (size_t i = 0; i < s->n_workers; i++)
@@ -236,14 +269,31 @@ static enum sup_worker_state upgrade_state_of(int code)
 	return code == 0 ? SW_STARTING : code == 1 ? SW_READY : SW_DRAINING;
 }
 
+/* The clients waiting for the upgrade or for a reload asked for during
+ * its check: the new image answers them once it serves (it reads the
+ * configuration again, so their reload is done by it). */
+static void upgrade_describe_clients(struct upgrade_state *st)
+{
+	st->client_fd = -1;
+	for (struct sup_client *c = sup.admin.clients; c; c = c->next) {
+		if (c->waiting != WAIT_UPGRADE && c->waiting != WAIT_RELOAD)
+			continue;
+		if (st->client_fd < 0)
+			st->client_fd = c->fd;
+		else if (st->n_more_clients < UPGRADE_MAX_CLIENTS)
+			st->more_client_fds[st->n_more_clients++] = c->fd;
+	}
+}
+
 /* Describe what the new image takes over; 0 or -errno with why. */
-static int upgrade_describe(struct upgrade_state *st, int client_fd, const char **why)
+static int upgrade_describe(struct upgrade_state *st, const char **why)
 {
 	memset(st, 0, sizeof(*st));
 	st->generation = sup.gen.current;
+	st->highest_generation = sup.gen.highest > sup.gen.current ? sup.gen.highest : sup.gen.current;
 	st->scoreboard_fd = sup.sb_fd;
 	st->ctl_fd = sup.admin.fd;
-	st->client_fd = client_fd;
+	upgrade_describe_clients(st);
 	if (sup.lst.n + sup.lst.n_retired > sizeof(st->listeners) / sizeof(st->listeners[0])) {
 		*why = "too many listeners to hand over";
 		return -E2BIG;
@@ -295,14 +345,10 @@ static char **upgrade_environment(char *entry)
  * Returns only if that failed (then the old image serves on). */
 static void upgrade_exec(void)
 {
-	struct sup_client *c = NULL;
-	for (struct sup_client *k = sup.admin.clients; k && !c; k = k->next)
-		if (k->waiting == WAIT_UPGRADE)
-			c = k;
 	static struct upgrade_state st;
 	static char env_entry[65536];
 	const char *why = NULL;
-	if (upgrade_describe(&st, c ? c->fd : -1, &why) < 0 ||
+	if (upgrade_describe(&st, &why) < 0 ||
 	    (upgrade_encode(&st, env_entry, sizeof(env_entry)) < 0 && (why = "too much state to hand over"))) {
 		upgrade_failed("refused", why);
 		return;
@@ -416,20 +462,9 @@ static int upgrade_check_start(const char **what)
 	return 0;
 }
 
-void upgrade_request(struct sup_client *c)
+/* Run the preflight check; its exit (pool_reap) decides. */
+static void upgrade_start(void)
 {
-	if (sup.stop.stopping || sup.gen.change != GEN_STEADY || upgrade_checking()) {
-		const char *why = sup.stop.stopping ? "drover is stopping" : "a reload or upgrade is in progress";
-		log_warning("binary upgrade refused: %s", why);
-		if (c) {
-			char line[128];
-			snprintf(line, sizeof(line), "ERR upgrade refused: %s\n", why);
-			admin_reply(c, line);
-		}
-		return;
-	}
-	if (c)
-		c->waiting = WAIT_UPGRADE;
 	log_notice("binary upgrade: checking %s", sup.upg.exe);
 	loop_timer_init(&sup.upg.check_timer, upgrade_check_timeout, NULL);
 	const char *what;
@@ -439,6 +474,38 @@ void upgrade_request(struct sup_client *c)
 		snprintf(err, sizeof(err), "%s: %s", what, strerror(-r));
 		upgrade_failed("failed", err);
 	}
+	sup_update_status();
+}
+
+void upgrade_request(struct sup_client *c)
+{
+	if (sup.stop.stopping) {
+		log_warning("binary upgrade refused: drover is stopping");
+		if (c)
+			admin_reply(c, "ERR upgrade refused: drover is stopping\n");
+		return;
+	}
+	if (c)
+		c->waiting = WAIT_UPGRADE;
+	if (upgrade_checking())
+		return; /* this client waits for the same outcome */
+	if (sup.gen.change != GEN_STEADY) {
+		/* Like a second SIGHUP: done once the change in progress is over. */
+		if (!sup.gen.upgrade_pending)
+			log_notice("binary upgrade: waiting for the %s in progress to end",
+				   sup.gen.change == GEN_RELOADING ? "reload" : "upgrade");
+		sup.gen.upgrade_pending = true;
+		return;
+	}
+	upgrade_start();
+}
+
+void upgrade_run_pending(void)
+{
+	if (!sup.gen.upgrade_pending || sup.stop.stopping || sup.gen.change != GEN_STEADY || upgrade_checking())
+		return;
+	sup.gen.upgrade_pending = false;
+	upgrade_start();
 }
 
 bool upgrade_reaped(pid_t pid, int status)
@@ -464,21 +531,20 @@ bool upgrade_reaped(pid_t pid, int status)
 	} else {
 		upgrade_exec();
 	}
-	/* A reload asked for meanwhile runs now (after an exec, the new image
-	 * reads the configuration anyway). */
-	if (sup.gen.reload_pending && !sup.stop.stopping) {
-		sup.gen.reload_pending = false;
-		gen_reload();
-	}
+	/* The upgrade failed: a reload asked for meanwhile runs now. */
+	gen_run_pending();
 	return true;
 }
 
 void upgrade_cancel(const char *why)
 {
-	if (!upgrade_checking())
+	if (!upgrade_checking() && !sup.gen.upgrade_pending)
 		return;
-	kill(sup.upg.check_pid, SIGKILL);
-	upgrade_check_done(); /* its exit is reaped as nobody's */
+	if (upgrade_checking()) {
+		kill(sup.upg.check_pid, SIGKILL);
+		upgrade_check_done(); /* its exit is reaped as nobody's */
+	}
+	sup.gen.upgrade_pending = false;
 	upgrade_failed("cancelled", why);
 }
 
@@ -539,8 +605,13 @@ int upgrade_adopt(const char *value, struct listen_pool *pool)
 	sup.sb_fd = st->scoreboard_fd;
 	sup.sb->hdr.supervisor_pid = getpid();
 	sup.gen.current = st->generation;
+	sup.gen.highest = st->highest_generation;
 	sup.admin.fd = st->ctl_fd;
-	sup.admin.upgrade_client_fd = st->client_fd;
+	if (st->client_fd >= 0)
+		sup.admin.carried[sup.admin.n_carried++] = st->client_fd;
+	for (size_t i = 0; i < st->n_more_clients; i++)
+		if (st->more_client_fds[i] >= 0)
+			sup.admin.carried[sup.admin.n_carried++] = st->more_client_fds[i];
 	for (size_t i = 0; i < st->n_listeners; i++)
 		listen_pool_add(pool, st->listeners[i].fd, st->listeners[i].name);
 	r = upgrade_adopt_workers(st, own_board);

@@ -14,6 +14,7 @@
 
 #define UPGRADE_ENV "DROVER_UPGRADE_STATE"
 #define UPGRADE_MAX_WORKERS 256
+#define UPGRADE_MAX_CLIENTS 16 /* droverctl clients carried besides client_fd */
 
 struct upgrade_listener {
 	int fd;
@@ -35,9 +36,12 @@ struct upgrade_worker {
 
 struct upgrade_state {
 	uint32_t generation;
+	uint32_t highest_generation; /* never below generation */
 	int scoreboard_fd;
 	int ctl_fd;        /* the control socket, -1 if none */
 	int client_fd;     /* the droverctl that asked for the upgrade, -1 if none */
+	int more_client_fds[UPGRADE_MAX_CLIENTS]; /* others waiting (a reload asked for meanwhile) */
+	size_t n_more_clients;
 	struct upgrade_listener listeners[CONFIG_MAX_LISTENERS * 5]; /* current + retired */
 	size_t n_listeners;
 	struct upgrade_worker workers[UPGRADE_MAX_WORKERS];

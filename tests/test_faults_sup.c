@@ -1,0 +1,300 @@
+/* test_faults_sup: faults on the supervisor's side (issue 12), against the
+ * real binary. A listener a reload retires stops accepting at once even
+ * while the old generation drains; fork failures (a pids cgroup that
+ * allows no more tasks) back off, doubling, and an upgrade that cannot
+ * fork says so; a control_socket path holding another file is refused and
+ * left alone; a reload and an upgrade asked at the same moment are both
+ * done and answered.
+ *
+ * Waits are bounded only to turn a hang into a failure; where no event
+ * exists (a port refusing, the process table) the condition is polled at a
+ * short interval under the same bound. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define SLICE_MS 10
+
+/* workers, shutdown_timeout, then the [listener main] port. */
+static char *echo_config(unsigned workers, const char *shutdown_timeout, int port)
+{
+	char *text = NULL;
+	ck_assert(asprintf(&text,
+			   "[server]\n"
+			   "workers = %u\n"
+			   "control_socket = @DIR@/control.sock\n"
+			   "shutdown_timeout = %s\n"
+			   "[listener main]\n"
+			   "address = 127.0.0.1:%d\n"
+			   "protocol = echo\n",
+			   workers, shutdown_timeout, port) > 0);
+	return text;
+}
+
+static void rewrite_config(struct h_drover *d, const char *text)
+{
+	char tmp[400];
+	snprintf(tmp, sizeof tmp, "%s.new", d->config_path);
+	h_write_file(tmp, text);
+	ck_assert(rename(tmp, d->config_path) == 0);
+}
+
+static void expect_clean_exit(struct h_drover *d)
+{
+	int st = h_drover_wait(d);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "drover ended with status %#x; log:\n%s", st,
+		      h_log_end(d));
+}
+
+/* ------------------------------------------------ a retired listener */
+
+/* An HTTP config serving site on port, with the control socket in dir
+ * (NULL before the start: the harness fills it in). */
+static char *http_config(const char *dir, const char *site, int port)
+{
+	char *text = NULL;
+	ck_assert(asprintf(&text,
+			   "[server]\n"
+			   "workers = 1\n"
+			   "control_socket = %s/control.sock\n"
+			   "shutdown_timeout = 60s\n"
+			   "[listener main]\n"
+			   "address = 127.0.0.1:%d\n"
+			   "protocol = http\n"
+			   "[http]\n"
+			   "root = %s\n",
+			   dir ? dir : "@DIR@", port, site) > 0);
+	return text;
+}
+
+START_TEST(a_listener_a_reload_retires_refuses_at_once_while_the_old_generation_drains)
+{
+	char *site = h_tmpdir();
+	char big[300];
+	snprintf(big, sizeof big, "%s/big", site);
+	int bfd = open(big, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert(bfd >= 0 && ftruncate(bfd, 256 << 20) == 0);
+	close(bfd);
+	int old_port = h_free_port();
+	char *cfg = http_config(NULL, site, old_port);
+	struct h_opts o = { 0 };
+	struct h_drover *d = h_drover_start(cfg, &o);
+	free(cfg);
+	/* A download nobody reads keeps the old worker draining until its
+	 * deadline, a minute away. */
+	int stuck = h_connect_tcp(old_port);
+	ck_assert(stuck >= 0);
+	static const char get[] = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+	h_write_all(stuck, get, sizeof get - 1);
+	char first[16];
+	ck_assert(h_read_exact(stuck, first, sizeof first)); /* the response has begun */
+	int new_port = h_free_port();
+	cfg = http_config(d->dir, site, new_port);
+	rewrite_config(d, cfg);
+	free(cfg);
+	char out[4096];
+	h_ctl_ok(d, "reload", out, sizeof out);
+	ck_assert_msg(strstr(out, "generation 2 serving"), "reload answered: %s", out);
+	/* Nobody may accept on the old port any more: refused, not queued. */
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
+	for (;;) {
+		int fd = h_connect_tcp(old_port);
+		if (fd == -ECONNREFUSED)
+			break;
+		if (fd >= 0)
+			close(fd);
+		ck_assert_msg(h_left_ms(deadline) > 0, "port %d still accepts after the reload; log:\n%s", old_port,
+			      h_log_end(d));
+		h_pause_ms(SLICE_MS);
+	}
+	/* ...while the old generation is still there, draining. */
+	h_ctl_ok(d, "status", out, sizeof out);
+	ck_assert_msg(strstr(out, "generation 1 #0 draining"), "status: %s", out);
+	struct h_response r;
+	ck_assert(h_http_request(new_port, "GET /big HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\n\r\n", &r));
+	ck_assert_int_eq(r.status, 206);
+	h_http_response_free(&r);
+	close(stuck);
+	h_drover_kill(d, SIGTERM);
+	expect_clean_exit(d);
+	h_drover_free(d);
+	h_rm_rf(site);
+	free(site);
+}
+END_TEST
+
+/* ------------------------------------------------ fork failures */
+
+#define PIDS_ROOT "/sys/fs/cgroup/pids"
+
+static bool write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+	close(fd);
+	return ok;
+}
+
+START_TEST(fork_failures_back_off_doubling_and_an_upgrade_says_fork_failed)
+{
+	char group[300];
+	snprintf(group, sizeof group, PIDS_ROOT "/drover-test-%d", (int)getpid());
+	if (access(PIDS_ROOT "/cgroup.procs", W_OK) != 0 || mkdir(group, 0755) != 0) {
+		fprintf(stderr, "skipped: no writable pids cgroup at %s (%s)\n", PIDS_ROOT, strerror(errno));
+		return;
+	}
+	char path[400], pid[32];
+	char *cfg = echo_config(2, "10s", h_free_port());
+	struct h_opts o = { 0 };
+	struct h_drover *d = h_drover_start(cfg, &o);
+	free(cfg);
+	ck_assert(h_wait_workers(d, 2));
+	/* The supervisor alone in a group that allows no more tasks. */
+	snprintf(path, sizeof path, "%s/pids.max", group);
+	ck_assert(write_text(path, "1"));
+	snprintf(path, sizeof path, "%s/cgroup.procs", group);
+	snprintf(pid, sizeof pid, "%d", (int)d->pid);
+	ck_assert(write_text(path, pid));
+	pid_t pids[4];
+	ck_assert_uint_eq(h_worker_pids(d, pids, 4), 2);
+	ck_assert(kill(pids[0], SIGKILL) == 0);
+	/* Its quick death took the first 100ms; each failed fork doubles it. */
+	ck_assert_msg(h_log_wait(d, "not started; next attempt in 1600ms"), "log:\n%s", h_log_end(d));
+	ck_assert_uint_eq(h_log_count(d, "not started; next attempt in 200ms"), 1);
+	ck_assert_uint_eq(h_log_count(d, "not started; next attempt in 400ms"), 1);
+	ck_assert_uint_eq(h_log_count(d, "not started; next attempt in 800ms"), 1);
+	ck_assert_msg(h_log_contains(d, "fork failed: Resource temporarily unavailable"), "log:\n%s", h_log_end(d));
+	int up = h_ctl_send(d, "upgrade");
+	char out[4096];
+	ssize_t n = h_read_all(up, out, sizeof out);
+	close(up);
+	ck_assert_msg(n > 0 && strstr(out, "ERR upgrade failed: fork: Resource temporarily unavailable"),
+		      "upgrade answered: %s", n > 0 ? out : "");
+	/* Room again: the worker comes back. */
+	snprintf(path, sizeof path, "%s/pids.max", group);
+	ck_assert(write_text(path, "max"));
+	ck_assert_msg(h_wait_workers(d, 2), "not replaced; log:\n%s", h_log_end(d));
+	ck_assert(write_text(PIDS_ROOT "/cgroup.procs", pid));
+	rmdir(group);
+	h_drover_kill(d, SIGTERM);
+	expect_clean_exit(d);
+	h_drover_free(d);
+}
+END_TEST
+
+/* -------------------------------- a control_socket that is not a socket */
+
+START_TEST(a_control_socket_path_holding_another_file_is_refused_and_left_alone)
+{
+	char *dir = h_tmpdir();
+	char file[300];
+	snprintf(file, sizeof file, "%s/precious", dir);
+	h_write_file(file, "keep me\n");
+	char *cfg = NULL;
+	ck_assert(asprintf(&cfg,
+			   "[server]\n"
+			   "workers = 1\n"
+			   "control_socket = %s\n"
+			   "[listener main]\n"
+			   "address = 127.0.0.1:%d\n"
+			   "protocol = echo\n",
+			   file, h_free_port()) > 0);
+	char out[4096];
+	int rc = h_drover_check(cfg, NULL, out, sizeof out);
+	ck_assert_msg(rc == 1 && strstr(out, ":3: [server] control_socket:") && strstr(out, "is not a socket"),
+		      "drover -t exited %d: %s", rc, out);
+	struct h_opts o = { .no_wait_ready = true };
+	struct h_drover *d = h_drover_start(cfg, &o);
+	int st = h_drover_wait(d);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "drover started: status %#x; log:\n%s", st, h_log_end(d));
+	char *left = h_slurp(file, NULL);
+	ck_assert_msg(left && strcmp(left, "keep me\n") == 0, "the file was replaced");
+	free(left);
+	free(cfg);
+	h_drover_free(d);
+	h_rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
+/* ----------------------------------------------- racing commands */
+
+START_TEST(a_reload_and_an_upgrade_asked_at_once_are_both_done_and_answered)
+{
+	char *cfg = echo_config(2, "10s", h_free_port());
+	struct h_opts o = { 0 };
+	struct h_drover *d = h_drover_start(cfg, &o);
+	free(cfg);
+	/* Both lines are in before drover reads either. */
+	int reload = h_ctl_send(d, "reload");
+	int up = h_ctl_send(d, "upgrade");
+	char out[4096];
+	ssize_t n = h_read_all(reload, out, sizeof out);
+	close(reload);
+	ck_assert_msg(n > 0 && strncmp(out, "OK ok: generation", 17) == 0, "reload answered: %s\nlog:\n%s",
+		      n > 0 ? out : "", h_log_end(d));
+	n = h_read_all(up, out, sizeof out);
+	close(up);
+	ck_assert_msg(n > 0 && strstr(out, "OK ok: generation") && strstr(out, "(binary upgrade)"),
+		      "upgrade answered: %s\nlog:\n%s", n > 0 ? out : "", h_log_end(d));
+	ck_assert_uint_eq(h_log_count(d, "binary upgrade: adopted generation"), 1);
+	/* SIGHUP and SIGUSR2 back to back: the upgrade waits for the reload. */
+	h_drover_kill(d, SIGHUP);
+	h_drover_kill(d, SIGUSR2);
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
+	while (h_log_count(d, "binary upgrade: adopted generation") < 2) {
+		ck_assert_msg(h_left_ms(deadline) > 0, "the second upgrade never happened; log:\n%s", h_log_end(d));
+		h_pause_ms(SLICE_MS);
+	}
+	ck_assert_msg(!h_log_contains(d, "binary upgrade refused"), "log:\n%s", h_log_end(d));
+	/* "upgrading" until the new image's generation serves, then "serving". */
+	deadline = h_now_ms() + H_WAIT_MS;
+	for (;;) {
+		h_ctl_ok(d, "status", out, sizeof out);
+		if (strstr(out, ", serving\n"))
+			break;
+		ck_assert_msg(strstr(out, ", upgrading\n") && h_left_ms(deadline) > 0, "status: %s", out);
+		h_pause_ms(SLICE_MS);
+	}
+	unsigned gen = 0;
+	ck_assert(sscanf(out, "supervisor pid %*d, generation %u", &gen) == 1);
+	char want[96];
+	snprintf(want, sizeof want, "last reload: ok: generation %u serving (binary upgrade)", gen);
+	ck_assert_msg(strstr(out, want), "status: %s", out);
+	h_drover_kill(d, SIGTERM);
+	expect_clean_exit(d);
+	h_drover_free(d);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("faults_sup");
+	TCase *tc = tcase_create("faults_sup");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, a_listener_a_reload_retires_refuses_at_once_while_the_old_generation_drains);
+	tcase_add_test(tc, fork_failures_back_off_doubling_and_an_upgrade_says_fork_failed);
+	tcase_add_test(tc, a_control_socket_path_holding_another_file_is_refused_and_left_alone);
+	tcase_add_test(tc, a_reload_and_an_upgrade_asked_at_once_are_both_done_and_answered);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
