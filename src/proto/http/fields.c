@@ -134,6 +134,8 @@ static int fields_rfc850_year(int yy)
 	return y;
 }
 
+/* The three HTTP-date forms of RFC 9110 §5.6.7, told apart by what follows
+ * the day name; one piece so the grammar of each reads as a single chain. */
 int http_date_parse(const char *s, size_t len, time_t *out)
 {
 	struct fields_scan sc = { s, s + len };
