@@ -102,6 +102,9 @@ static const struct config_key config_http_keys[] = {
 	{ "file_cache_valid", config_key_duration, CONFIG_HTTP(file_cache_valid_ms), 0, CONFIG_DURATION_MAX_MS },
 	{ "max_ranges", config_key_count, CONFIG_HTTP(max_ranges), 1, CONFIG_HTTP_MAX_RANGES },
 	{ "charset", config_key_charset, CONFIG_HTTP(charset), 0, 0 },
+	{ "file_cache_entries", config_key_count, CONFIG_HTTP(file_cache_entries), 1, 1u << 20 },
+	{ "file_cache_max_file", config_key_size, CONFIG_HTTP(file_cache_max_file), 0, 32u << 10 },
+	{ "file_cache_size", config_key_size, CONFIG_HTTP(file_cache_size), 0, 1u << 30 },
 };
 
 static const struct config_key config_listener_keys[] = {
@@ -653,6 +656,9 @@ struct config *config_new_default(void)
 	h->file_cache_valid_ms = 1000;
 	h->max_ranges = 16;
 	h->charset = NULL; /* none, as nginx */
+	h->file_cache_entries = 512;
+	h->file_cache_max_file = 16 * 1024;
+	h->file_cache_size = 4u << 20;
 	if (!h->root || !h->index || !h->mime_types || !h->default_type || !h->access_log ||
 	    !h->health_path || !h->status_path) {
 		config_free(cfg);

@@ -83,6 +83,9 @@ struct config_http {
 	uint64_t file_cache_valid_ms; /* how long a looked-up root (or file) is trusted; 0 = not at all */
 	unsigned max_ranges;         /* ranges in one Range header; more: the whole file */
 	char *charset;               /* added to text types' Content-Type; NULL = none */
+	unsigned file_cache_entries; /* open-file cache: most files per worker */
+	size_t file_cache_max_file;  /* largest file whose bytes are cached */
+	size_t file_cache_size;      /* cached bytes per worker, all files together */
 };
 
 struct config {

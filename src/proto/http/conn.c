@@ -64,7 +64,7 @@
 #include "proto/http/file.h"
 #include "proto/http/response.h"
 
-#define HTTP_OUT_CAP (24 * 1024)         /* header block + small bodies */
+#define HTTP_OUT_CAP (40 * 1024)         /* header blocks + small bodies, several when pipelined */
 #define HTTP_SENDFILE_CHUNK (512 * 1024) /* per wake-up, so one download cannot starve others */
 #define HTTP_DRAIN_IDLE_GRACE_MS 1000    /* draining: an idle keep-alive may send one more request */
 

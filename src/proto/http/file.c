@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "core/loop.h"
+#include "proto/http/cache.h"
 #include "proto/http/fields.h"
 #include "proto/http/listing.h"
 #include "proto/http/mime.h"
@@ -39,13 +40,6 @@
 #include "proto/http/root.h"
 
 #define HTTP_INLINE_BODY_MAX (16 * 1024) /* bodies up to this go out with the header block */
-
-/* The validators of the file being answered, clamped to Date. */
-struct http_validators {
-	time_t mtime; /* Last-Modified as a time */
-	char etag[96];
-	char lastmod[64];
-};
 
 /* The parts of a multipart/byteranges body still to be queued. */
 struct http_multipart {
@@ -107,7 +101,7 @@ static void http_file_redirect(struct http_conn *hc, const char *norm)
 
 /* ETag and Last-Modified of st as sent with a response dated now: a
  * modification time in the future is sent as now (RFC 9110 §8.8.2.1). */
-static void http_file_validators(const struct stat *st, time_t now, struct http_validators *v)
+void http_file_validators(const struct stat *st, time_t now, struct http_validators *v)
 {
 	struct stat clamped = *st;
 	if (clamped.st_mtim.tv_sec > now) {
@@ -405,11 +399,16 @@ static void http_file_send(struct http_conn *hc, struct http_path_file *f)
 		http_file_416(hc, (uint64_t)f->st.st_size);
 		return;
 	}
-	const char *ctype = http_mime_lookup(http_w.mime, f->type_name, http_w.cfg->http.default_type);
+	const char *ctype = http_file_type(f);
 	if (rr == RANGE_OK && rs.n > 1)
 		http_file_multipart(hc, f, &v, &rs, ctype);
 	else
 		http_file_single(hc, f, &v, rr == RANGE_OK ? &rs.r[0] : NULL, ctype);
+}
+
+const char *http_file_type(const struct http_path_file *f)
+{
+	return http_mime_lookup(http_w.mime, f->type_name, http_w.cfg->http.default_type);
 }
 
 void http_file_respond(struct http_conn *hc, const char *norm)
@@ -419,6 +418,8 @@ void http_file_respond(struct http_conn *hc, const char *norm)
 		http_respond_error(hc, 500, HTTP_PERSIST);
 		return;
 	}
+	if (http_cache_respond(hc, root_fd, norm))
+		return;
 	struct http_path_file f;
 	if (http_path_open(root_fd, norm, &http_w.popts, &f) == 0) {
 		if (f.kind == HTTP_PATH_LISTING)

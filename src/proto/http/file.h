@@ -4,8 +4,22 @@
 #define DROVER_HTTP_FILE_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "proto/http/conn.h"
+#include "proto/http/path.h"
+
+/* The validators of a file (RFC 9110 §8.8) as a response dated now
+ * carries them: a modification time in the future is sent as now. */
+struct http_validators {
+	time_t mtime; /* Last-Modified as a time */
+	char etag[96];
+	char lastmod[64];
+};
+void http_file_validators(const struct stat *st, time_t now, struct http_validators *v);
+/* The Content-Type of a file http_path_open() found. */
+const char *http_file_type(const struct http_path_file *f);
 
 /* Answer GET/HEAD of norm (a normalised path) from the document root. */
 void http_file_respond(struct http_conn *hc, const char *norm);

@@ -6,6 +6,7 @@
  *   conn.c        the connection state machine, socket I/O, timeouts, drain
  *   response.c    status line, Date, header block, errors, bodies from memory
  *   file.c        files: validators, conditionals, Range, 301, sendfile hand-off
+ *   cache.c       the open-file cache: plain GET/HEAD answered without a lookup
  *   listing.c     autoindex pages
  *   builtin.c     health_path and status_path
  *   access_log.c  the combined-format access log
@@ -38,6 +39,7 @@
 #include "core/loop.h"
 #include "proto/http/access_log.h"
 #include "proto/http/builtin.h"
+#include "proto/http/cache.h"
 #include "proto/http/conn.h"
 #include "proto/http/file.h"
 #include "proto/http/mime.h"
@@ -93,6 +95,7 @@ void http_route(struct http_conn *hc)
 
 static void http_worker_done(void)
 {
+	http_cache_done();
 	http_mime_free(http_w.mime);
 	http_w.mime = NULL;
 	http_root_close();
@@ -131,7 +134,9 @@ static int http_worker_init(const struct proto_env *env)
 		return log_errno(LOG_ERR, -ENOMEM, "http: loading MIME types");
 
 	http_root_open(h->root, h->file_cache_valid_ms, loop_now_ms(env->loop));
-	int r = http_log_open(h->access_log);
+	int r = http_cache_init();
+	if (r == 0)
+		r = http_log_open(h->access_log);
 	if (r < 0) {
 		http_worker_done();
 		return r;

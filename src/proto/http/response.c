@@ -22,9 +22,12 @@
 #define HTTP_SERVER_NAME "drover/0.1"
 #endif
 
-/* Date header, formatted at most once a second. */
+/* Date header, formatted at most once a second, and the "Date: ...\r\n
+ * Server: ...\r\n" lines every response carries, built with it. */
 static time_t http_date_sec = -1;
 static char http_date_buf[64];
+static char http_date_lines[128];
+static size_t http_date_lines_len;
 
 const char *http_reason(int status)
 {
@@ -60,6 +63,9 @@ const char *http_date_now(time_t *now_out)
 	if (now != http_date_sec) {
 		http_date_format(now, http_date_buf, sizeof(http_date_buf));
 		http_date_sec = now;
+		int n = snprintf(http_date_lines, sizeof(http_date_lines),
+				 "Date: %s\r\nServer: " HTTP_SERVER_NAME "\r\n", http_date_buf);
+		http_date_lines_len = n > 0 && (size_t)n < sizeof(http_date_lines) ? (size_t)n : 0;
 	}
 	if (now_out)
 		*now_out = now;
@@ -85,6 +91,19 @@ void http_out_add(struct http_conn *hc, const char *p, size_t n)
 void http_out_str(struct http_conn *hc, const char *s)
 {
 	http_out_add(hc, s, strlen(s));
+}
+
+size_t http_u64_dec(uint64_t v, char out[static 20])
+{
+	char tmp[20];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
 }
 
 void http_out_printf(struct http_conn *hc, const char *fmt, ...)
@@ -142,16 +161,32 @@ void http_resp_begin(struct http_conn *hc, int status, unsigned how)
 	hc->file_left = 0;
 	http_set(hc, HC_RESPONDING);
 	http_log_prepare(hc, have_req ? &hc->req : NULL);
-	/* HTTP/1.0 requests are answered as HTTP/1.1 (RFC 9110 §6.2). */
-	http_out_printf(hc, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: " HTTP_SERVER_NAME "\r\n",
-			status, http_reason(status), http_date_now(NULL));
+	/* HTTP/1.0 requests are answered as HTTP/1.1 (RFC 9110 §6.2). No
+	 * printf: this runs for every response. */
+	const char *reason = http_reason(status);
+	size_t reason_len = strlen(reason);
+	char line[64]; /* the longest reason is 31 bytes; status is 100..599 */
+	memcpy(line, "HTTP/1.1 ", 9);
+	line[9] = (char)('0' + status / 100);
+	line[10] = (char)('0' + status / 10 % 10);
+	line[11] = (char)('0' + status % 10);
+	line[12] = ' ';
+	memcpy(line + 13, reason, reason_len);
+	memcpy(line + 13 + reason_len, "\r\n", 2);
+	http_out_add(hc, line, 15 + reason_len);
+	http_date_now(NULL);
+	http_out_add(hc, http_date_lines, http_date_lines_len);
 }
 
 void http_resp_end_head(struct http_conn *hc, uint64_t length)
 {
 	/* No Content-Length on a 304 (RFC 9110 §15.4.5). */
-	if (length != HTTP_NO_LENGTH)
-		http_out_printf(hc, "Content-Length: %" PRIu64 "\r\n", length);
+	if (length != HTTP_NO_LENGTH) {
+		char line[48] = "Content-Length: ";
+		size_t n = 16 + http_u64_dec(length, line + 16);
+		memcpy(line + n, "\r\n", 2);
+		http_out_add(hc, line, n + 2);
+	}
 	if (http_has(hc, HC_CLOSE_AFTER))
 		http_out_str(hc, "Connection: close\r\n");
 	else if (hc->req.version_minor == 0)

@@ -28,6 +28,8 @@ const char *http_date_now(time_t *now);
 /* Append to the header block; an overflow sets HC_OUT_OVERFLOW. */
 void http_out_add(struct http_conn *hc, const char *p, size_t n);
 void http_out_str(struct http_conn *hc, const char *s);
+/* v in decimal into out (no NUL); its length. */
+size_t http_u64_dec(uint64_t v, char out[static 20]);
 __attribute__((format(printf, 2, 3)))
 void http_out_printf(struct http_conn *hc, const char *fmt, ...);
 

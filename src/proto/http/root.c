@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "proto/http/cache.h"
 
 static struct {
 	char *path;
@@ -48,6 +49,7 @@ static int http_root_reopen(void)
 	http_root.fd = fd;
 	http_root.dev = st.st_dev;
 	http_root.ino = st.st_ino;
+	http_cache_flush(); /* its entries were found under the old root */
 	return 0;
 }
 
