@@ -65,6 +65,7 @@
 #include "proto/http/response.h"
 
 #define HTTP_OUT_CAP (40 * 1024)         /* header blocks + small bodies, several when pipelined */
+#define HTTP_BATCH_ROOM (20 * 1024)      /* batch pipelined responses while this much output room is left */
 #define HTTP_SENDFILE_CHUNK (512 * 1024) /* per wake-up, so one download cannot starve others */
 #define HTTP_DRAIN_IDLE_GRACE_MS 1000    /* draining: an idle keep-alive may send one more request */
 
@@ -421,6 +422,10 @@ static enum http_step http_head_complete(struct http_conn *hc)
 	}
 	http_body_init(&hc->body, &hc->req, http_w.cfg->http.max_body_size);
 	hc->state = HTTP_BODY;
+	/* Answers batched before this request go out now: the client may wait
+	 * for them before it sends the body. */
+	if (conn_buf_len(&hc->out) && http_conn_write(hc) < 0)
+		return HTTP_STEP_GONE;
 	http_timer_set(hc, http_w.cfg->http.header_timeout_ms);
 	int r = http_body_feed(hc);
 	if (r == 0 && hc->req.expect_continue && !http_has(hc, HC_PEER_EOF)) {
@@ -495,17 +500,60 @@ static enum http_step http_step_head(struct http_conn *hc)
 	return HTTP_STEP_WAIT;
 }
 
-/* SEND: write; when done, go on to the next request or close. */
+/* Whether the response just queued may wait in the output buffer while
+ * the next pipelined request is answered: it is all in the buffer, does
+ * not close the connection, more request bytes are already here, and
+ * the buffer has room for another response with a small body. */
+static bool http_may_batch(const struct http_conn *hc)
+{
+	return !hc->file_left && !hc->dyn && !hc->parts &&
+	       !http_has(hc, HC_CLOSE_AFTER | HC_FLUSH_ONLY | HC_PEER_EOF) &&
+	       conn_buf_len(&hc->in) > 0 && conn_buf_room(&hc->out) >= HTTP_BATCH_ROOM;
+}
+
+/* SEND: write; when done, go on to the next request or close. Pipelined
+ * responses that are all in the output buffer are not written one by one:
+ * each is finished (logged, counted) as queued, and the buffer goes out in
+ * one write when the requests buffered so far are answered (in order, as
+ * they are queued) or the buffer is full. */
 static enum http_step http_step_send(struct http_conn *hc)
 {
+	if (http_may_batch(hc)) {
+		hc->body_sent = conn_buf_len(&hc->out) - hc->out_skip;
+		hc->out_skip = conn_buf_len(&hc->out);
+		if (http_response_done(hc) < 0)
+			return HTTP_STEP_GONE;
+		return HTTP_STEP_AGAIN;
+	}
 	int r = http_conn_write(hc);
 	if (r < 0)
 		return HTTP_STEP_GONE;
 	if (r == 0)
 		return HTTP_STEP_WAIT;
+	if (http_has(hc, HC_FLUSH_ONLY)) {
+		/* The batched answers are out: back to reading requests. */
+		http_clear(hc, HC_FLUSH_ONLY);
+		hc->state = HTTP_IDLE;
+		hc->deadline = 0;
+		return HTTP_STEP_AGAIN;
+	}
 	if (http_response_done(hc) < 0)
 		return HTTP_STEP_GONE;
 	return HTTP_STEP_AGAIN;
+}
+
+/* Before waiting for more request bytes: write the batched answers. If the
+ * socket is full they are written in SEND (HC_FLUSH_ONLY), so send_timeout
+ * and back-pressure apply to them as to any response. */
+static enum http_step http_flush_batch(struct http_conn *hc)
+{
+	if ((hc->state != HTTP_IDLE && hc->state != HTTP_HEAD) || conn_buf_len(&hc->out) == 0)
+		return HTTP_STEP_WAIT;
+	hc->state = HTTP_SEND;
+	http_set(hc, HC_FLUSH_ONLY);
+	http_clear(hc, HC_SEND_WAITING);
+	hc->out_skip = conn_buf_len(&hc->out); /* all of it was counted as queued */
+	return http_step_send(hc);
 }
 
 /* Drive the state machine as far as the buffered bytes allow; 0 or
@@ -527,6 +575,8 @@ static int http_conn_process(struct http_conn *hc)
 			step = http_step_send(hc);
 			break;
 		}
+		if (step == HTTP_STEP_WAIT)
+			step = http_flush_batch(hc);
 		if (step == HTTP_STEP_GONE)
 			return CONN_GONE;
 		if (step == HTTP_STEP_WAIT)

@@ -35,6 +35,7 @@ enum http_flag {
 	HC_SEND_WAITING = 1u << 7,     /* the response blocked once: send_timeout is running */
 	HC_DRAIN_GRACE = 1u << 8,      /* draining and idle: one last request may still come */
 	HC_DRAIN_MARKED = 1u << 9,     /* drain_limit is set */
+	HC_FLUSH_ONLY = 1u << 10,      /* SEND writes answers already done (batched pipelining) */
 };
 
 struct http_conn {
