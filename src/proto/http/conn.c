@@ -22,7 +22,11 @@
  *
  * Requests are handled strictly one at a time and in order (pipelining,
  * RFC 9112 §9.3.2): bytes of later requests stay in the input buffer while a
- * response is written, and reading stops while that buffer is full.
+ * response is written, and reading stops while that buffer is full. A
+ * response that is all in the output buffer waits there while the next
+ * buffered request is answered behind it; the buffer goes out in one write
+ * when the buffered requests are answered or it is nearly full (a batch
+ * that blocks is finished in SEND with HC_FLUSH_ONLY).
  *
  * Drain (proto_env_draining): every response from then on says
  * Connection: close; an idle keep-alive connection is closed at once unless
