@@ -57,6 +57,7 @@ root = $dir/www
 keepalive_requests = 100000
 EOF
 
+: >"$dir/drover.log" # exists before tail -f looks for it
 "$drover" -c "$dir/drover.ini" 2>"$dir/drover.log" &
 pid=$!
 # Wait for the supervisor's "ready" line as it is written (tail -f), 20 s at most.
