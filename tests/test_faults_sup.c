@@ -1,5 +1,8 @@
 /* test_faults_sup: faults on the supervisor's side (issue 12), against the
- * real binary. A listener a reload retires stops accepting at once even
+ * real binary. A new binary that passes "-t" but cannot run (/bin/true, one
+ * that crashes at start, one that hangs before READY) fails the upgrade
+ * while the old one serves on, under load, without a failed request. A
+ * listener a reload retires stops accepting at once even
  * while the old generation drains; fork failures (a pids cgroup that
  * allows no more tasks) back off, doubling, and an upgrade that cannot
  * fork says so; a control_socket path holding another file is refused and
@@ -19,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -58,6 +63,165 @@ static void expect_clean_exit(struct h_drover *d)
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "drover ended with status %#x; log:\n%s", st,
 		      h_log_end(d));
 }
+
+/* ------------------------------------------------ a broken new binary */
+
+/* "The installed binary": a file the test can replace, first a wrapper that
+ * runs the real drover under that name (so an upgrade runs it again). */
+struct installed {
+	char dir[300];
+	char path[400];
+	char *real;
+};
+
+static void installed_write(struct installed *in, const void *data, size_t len)
+{
+	char tmp[420];
+	snprintf(tmp, sizeof tmp, "%s.new", in->path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	ck_assert(fd >= 0);
+	h_write_all(fd, data, len);
+	close(fd);
+	ck_assert(rename(tmp, in->path) == 0);
+}
+
+static void installed_real(struct installed *in)
+{
+	char script[1024];
+	snprintf(script, sizeof script, "#!/bin/bash\nexec -a \"$0\" '%s' \"$@\"\n", in->real);
+	installed_write(in, script, strlen(script));
+}
+
+static void installed_setup(struct installed *in)
+{
+	char *dir = h_tmpdir();
+	snprintf(in->dir, sizeof in->dir, "%s", dir);
+	free(dir);
+	snprintf(in->path, sizeof in->path, "%s/drover", in->dir);
+	const char *real = getenv("DROVER_BIN");
+	ck_assert_msg(real && *real, "DROVER_BIN not set");
+	in->real = strdup(real);
+	installed_real(in);
+	setenv("DROVER_BIN", in->path, 1);
+}
+
+static void installed_free(struct installed *in)
+{
+	setenv("DROVER_BIN", in->real, 1);
+	free(in->real);
+	h_rm_rf(in->dir);
+}
+
+/* A client in a child process: echo round trips on new connections until
+ * told to stop, counting the ones that did not come back whole. */
+struct load {
+	volatile int stop;
+	volatile unsigned long ok, failed;
+};
+
+static bool load_one(int port)
+{
+	int fd = h_connect_tcp(port);
+	if (fd < 0)
+		return false;
+	bool ok = write(fd, "hi\n", 3) == 3;
+	char buf[4];
+	size_t got = 0;
+	while (ok && got < 3) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n = poll(&p, 1, H_WAIT_MS) == 1 ? read(fd, buf + got, 3 - got) : -1;
+		ok = n > 0;
+		got += ok ? (size_t)n : 0;
+	}
+	close(fd);
+	return ok && memcmp(buf, "hi\n", 3) == 0;
+}
+
+static struct load *load_start(int port, pid_t *pid)
+{
+	struct load *l = mmap(NULL, sizeof *l, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert(l != MAP_FAILED);
+	*pid = fork();
+	ck_assert(*pid >= 0);
+	if (*pid == 0) {
+		for (unsigned long i = 0; i < 1000000 && !l->stop; i++) {
+			if (load_one(port))
+				l->ok++;
+			else
+				l->failed++;
+			h_pause_ms(1); /* pacing, not waiting for anything */
+		}
+		_exit(0);
+	}
+	return l;
+}
+
+static void load_stop(struct load *l, pid_t pid)
+{
+	l->stop = 1;
+	int st;
+	ck_assert(waitpid(pid, &st, 0) == pid);
+}
+
+START_TEST(a_new_binary_that_cannot_run_never_loses_the_service)
+{
+	struct installed in;
+	installed_setup(&in);
+	int port = h_free_port();
+	char *cfg = echo_config(2, "10s", port);
+	struct h_opts o = { .notify = true };
+	struct h_drover *d = h_drover_start(cfg, &o);
+	free(cfg);
+	pid_t load_pid;
+	struct load *l = load_start(port, &load_pid);
+	static const char crash[] = "#!/bin/bash\n"
+				    "if [ \"$1\" = -t ]; then echo 'drover: configuration OK'; exit 0; fi\n"
+				    "kill -SEGV $$\n";
+	static const char hang[] = "#!/bin/bash\n"
+				   "if [ \"$1\" = -t ]; then echo 'drover: configuration OK'; exit 0; fi\n"
+				   "exec sleep 600\n";
+	size_t true_len;
+	char *true_bin = h_slurp("/bin/true", &true_len);
+	ck_assert(true_bin);
+	const struct {
+		const char *data;
+		size_t len;
+		const char *reason;
+	} broken[] = {
+		{ true_bin, true_len, "exited with status 0 before its generation was ready" },
+		{ crash, sizeof crash - 1, "was killed by signal 11" },
+		{ hang, sizeof hang - 1, "did not bring a generation up within 15 s" },
+	};
+	char out[4096];
+	for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+		installed_write(&in, broken[i].data, broken[i].len);
+		size_t from = d->notify_len;
+		int up = h_ctl_send(d, "upgrade");
+		ssize_t n = h_read_all(up, out, sizeof out);
+		close(up);
+		ck_assert_msg(n > 0 && strstr(out, "ERR upgrade failed: ") && strstr(out, broken[i].reason),
+			      "case %zu: upgrade answered: %s\nlog:\n%s", i, n > 0 ? out : "", h_log_end(d));
+		ck_assert_msg(h_notify_wait(d, "STATUS=serving: generation 1; binary upgrade failed", &from),
+			      "case %zu: no STATUS=; notify: %s", i, d->notify_buf);
+		h_ctl_ok(d, "status", out, sizeof out);
+		char want[64];
+		snprintf(want, sizeof want, "supervisor pid %d, generation 1,", (int)d->pid);
+		ck_assert_msg(strstr(out, want) && strstr(out, ", serving\n"), "case %zu: status: %s", i, out);
+	}
+	free(true_bin);
+	ck_assert_uint_eq(h_log_count(d, "binary upgrade failed, the old binary keeps running"), 3);
+	/* The real binary again: the old image was never harmed. */
+	installed_real(&in);
+	h_ctl_ok(d, "upgrade", out, sizeof out);
+	ck_assert_msg(strstr(out, "(binary upgrade)"), "upgrade answered: %s", out);
+	load_stop(l, load_pid);
+	ck_assert_msg(l->failed == 0 && l->ok > 0, "%lu of %lu requests failed", l->failed, l->ok + l->failed);
+	h_drover_kill(d, SIGTERM);
+	expect_clean_exit(d);
+	h_drover_free(d);
+	installed_free(&in);
+}
+END_TEST
 
 /* ------------------------------------------------ a retired listener */
 
@@ -287,6 +451,7 @@ int main(void)
 	Suite *s = suite_create("faults_sup");
 	TCase *tc = tcase_create("faults_sup");
 	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, a_new_binary_that_cannot_run_never_loses_the_service);
 	tcase_add_test(tc, a_listener_a_reload_retires_refuses_at_once_while_the_old_generation_drains);
 	tcase_add_test(tc, fork_failures_back_off_doubling_and_an_upgrade_says_fork_failed);
 	tcase_add_test(tc, a_control_socket_path_holding_another_file_is_refused_and_left_alone);

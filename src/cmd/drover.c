@@ -15,6 +15,8 @@
 #define PACKAGE_VERSION "0.1.0"
 #endif
 
+enum { MAIN_OPT_TRIAL = 1000 };
+
 static void main_usage(FILE *out)
 {
 	fprintf(out,
@@ -41,10 +43,13 @@ int main(int argc, char *argv[])
 		{ "test", no_argument, NULL, 't' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
+		/* Internal: a binary upgrade's trial run (see supervisor.h). */
+		{ "upgrade-trial", required_argument, NULL, MAIN_OPT_TRIAL },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = CONFIG_DEFAULT_PATH;
 	bool test = false;
+	int trial_fd = -1;
 	int c;
 	while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
 		switch (c) {
@@ -53,6 +58,13 @@ int main(int argc, char *argv[])
 			break;
 		case 't':
 			test = true;
+			break;
+		case MAIN_OPT_TRIAL:
+			trial_fd = (int)strtol(optarg, NULL, 10);
+			if (trial_fd < 3) {
+				fprintf(stderr, "drover: --upgrade-trial needs a file descriptor\n");
+				return 2;
+			}
 			break;
 		case 'V':
 			printf("drover %s\n", PACKAGE_VERSION);
@@ -93,5 +105,5 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	log_set_level(cfg->server.log_level);
-	return supervisor_run(cfg, argv[0], argv);
+	return supervisor_run(cfg, argv[0], argv, trial_fd);
 }

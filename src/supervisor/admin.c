@@ -244,8 +244,10 @@ static char *admin_status_text(void)
 	fprintf(f, "config %s\n", sup.cfg->path);
 	fprintf(f, "last reload: %s\n", sup.reload_result[0] ? sup.reload_result : "none");
 	admin_status_workers(f, now);
-	if (upgrade_checking())
+	if (sup.upg.phase == UPG_CHECK)
 		fprintf(f, "upgrade: checking %s -t\n", sup.upg.exe);
+	else if (sup.upg.phase == UPG_TRIAL)
+		fprintf(f, "upgrade: checking %s with a trial generation\n", sup.upg.exe);
 	fprintf(f, "OK\n");
 	if (fclose(f) != 0) {
 		free(text);

@@ -230,6 +230,12 @@ void gen_check_ready(void)
 	if (sup.stop.stopping || !gen_is_complete(&sup.gen, sup.pool.workers, sup.cfg->server.workers))
 		return;
 	sup.gen.announced = true;
+	if (sup.upg.trial_fd >= 0) {
+		/* A trial: the new binary can bring a generation up. Done. */
+		upgrade_trial_report();
+		sup_stop(true);
+		return;
+	}
 	/* Only now does the old generation stop accepting: the new one is
 	 * already taking connections from the same queues. */
 	uint64_t deadline = loop_now_ms(sup.loop) + sup.cfg->server.shutdown_timeout_ms;

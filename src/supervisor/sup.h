@@ -123,15 +123,23 @@ struct sup_admin {
 
 /* ------------------------------------------------------------- upgrade */
 
+/* An upgrade runs two children of the installed binary before the
+ * execve(): "exe -t" (the config check), then a trial: the new binary
+ * brings up a whole generation on our listeners without accepting, and
+ * reports "ready". Only then is it executed in our PID. */
+enum upgrade_phase { UPG_IDLE, UPG_CHECK, UPG_TRIAL };
+
 struct sup_upgrade {
 	char exe[PATH_MAX];     /* the installed binary to run again */
 	char *const *argv;
-	pid_t check_pid;        /* "exe -t" running, 0 if none */
-	int check_fd;           /* its stdout and stderr */
-	char check_out[2048];
-	size_t check_len;
-	bool check_timed_out;
-	struct loop_timer check_timer;
+	enum upgrade_phase phase;
+	pid_t child;            /* the check or the trial, 0 if none */
+	int child_fd;           /* check: its output; trial: its report */
+	char out[2048];
+	size_t out_len;
+	bool timed_out;
+	struct loop_timer timer;
+	int trial_fd;           /* we are a trial: report "ready" here; else -1 */
 };
 
 /* ------------------------------------------------------------ the stop */
@@ -260,8 +268,12 @@ void listen_rollback(uint32_t failed_generation);
 void upgrade_resolve_exe(const char *argv0);
 /* Start an upgrade (preflight first); c is the asking client or NULL. */
 void upgrade_request(struct sup_client *c);
-/* Whether a preflight check is running. */
+/* Whether the check or the trial of an upgrade is running. */
 bool upgrade_checking(void);
+/* In a trial image: take the listeners the old image lent us. 0 or -errno. */
+int upgrade_trial_listeners(const char *value, struct listen_pool *pool);
+/* In a trial image: our generation is ready; tell the old image. */
+void upgrade_trial_report(void);
 /* A child exited: true if it was the preflight check (then handled). */
 bool upgrade_reaped(pid_t pid, int status);
 /* Start an upgrade that waited for a reload to end. */

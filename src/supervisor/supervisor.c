@@ -215,16 +215,19 @@ static void sup_write_pid_file(void)
 }
 
 /* State, identity check, loop, notify, signals and timers; 0 or -errno. */
-static int sup_init(struct config *cfg, const char *argv0, char *const argv[])
+static int sup_init(struct config *cfg, const char *argv0, char *const argv[], int trial_fd)
 {
 	memset(&sup, 0, sizeof(sup));
 	sup.cfg = cfg;
 	sup.upg.argv = argv;
-	sup.upg.check_fd = -1;
+	sup.upg.child_fd = -1;
+	sup.upg.trial_fd = trial_fd;
 	sup.admin.fd = -1;
 	sup.sb_fd = -1;
 	upgrade_resolve_exe(argv0);
-	log_set_role("supervisor");
+	log_set_role(trial_fd >= 0 ? "upgrade trial" : "supervisor");
+	if (trial_fd >= 0)
+		log_set_level(LOG_WARNING); /* the old image reports the outcome */
 	char err[4096] = "";
 	int r = gen_check_identity(cfg, err, sizeof(err));
 	if (r < 0) {
@@ -271,11 +274,33 @@ static int sup_obtain_fresh(struct listen_pool *pool)
 	return r;
 }
 
+/* A trial: the old image's listeners (lent, never unlinked) and a
+ * scoreboard of our own. */
+static int sup_obtain_trial(struct listen_pool *pool)
+{
+	const char *lent = getenv(UPGRADE_ENV);
+	int r = lent ? upgrade_trial_listeners(lent, pool) : -EINVAL;
+	if (r < 0)
+		return r;
+	unsetenv(UPGRADE_ENV);
+	r = scoreboard_create(&sup.sb, &sup.sb_fd);
+	if (r < 0)
+		return log_errno(LOG_ERR, r, "cannot create the scoreboard");
+	listen_set_open_adopted(sup.cfg, pool, upgrade_adopted());
+	for (size_t i = 0; i < sup.lst.n; i++)
+		sup.lst.cur[i].unix_bound = false;
+	for (size_t i = 0; i < sup.lst.n_retired; i++)
+		sup.lst.retired[i].l.unix_bound = false;
+	return 0;
+}
+
 /* Listeners and scoreboard, adopted from a previous image or fresh; sets
  * *upgraded; 0 or -errno. */
 static int sup_obtain(bool *upgraded)
 {
 	struct listen_pool pool = { .n = 0 };
+	if (sup.upg.trial_fd >= 0)
+		return sup_obtain_trial(&pool);
 	const char *handover = getenv(UPGRADE_ENV);
 	*upgraded = handover && *handover;
 	int r;
@@ -306,6 +331,8 @@ static void sup_start_generation(bool upgraded)
 		gen_snapshot();
 		gen_begin(&sup.gen, GEN_UPGRADING, loop_now_ms(sup.loop));
 		sup.gen.serving = true;
+	} else if (sup.upg.trial_fd >= 0) {
+		sup.gen.current = upgrade_adopted()->highest_generation + 1; /* only for the log */
 	} else {
 		sup.gen.current = 1;
 	}
@@ -323,17 +350,19 @@ static void sup_start_generation(bool upgraded)
 	pool_reap(); /* adopted workers may have exited while we were exec'ing */
 }
 
-int supervisor_run(struct config *cfg, const char *argv0, char *const argv[])
+int supervisor_run(struct config *cfg, const char *argv0, char *const argv[], int trial_fd)
 {
 	bool upgraded = false;
-	int r = sup_init(cfg, argv0, argv);
+	bool trial = trial_fd >= 0;
+	int r = sup_init(cfg, argv0, argv, trial_fd);
 	if (r >= 0)
 		r = sup_obtain(&upgraded);
-	if (r >= 0)
+	if (r >= 0 && !trial)
 		r = admin_start();
 	if (r < 0)
 		return 1;
-	sup_write_pid_file();
+	if (!trial)
+		sup_write_pid_file();
 	loop_timer_arm(sup.loop, &sup.tick, SUP_TICK_MS);
 	sup_start_generation(upgraded);
 
@@ -343,7 +372,7 @@ int supervisor_run(struct config *cfg, const char *argv0, char *const argv[])
 
 	listen_close_all();
 	admin_stop();
-	if (sup.cfg->server.pid_file)
+	if (sup.cfg->server.pid_file && !trial)
 		unlink(sup.cfg->server.pid_file);
 	log_notice("stopped");
 	notify_done();

@@ -7,7 +7,10 @@
 struct config;
 
 /* Run the supervisor until it stops; returns the process exit status.
- * argv0 is the path to execve() on a binary upgrade. */
-int supervisor_run(struct config *cfg, const char *argv0, char *const argv[]);
+ * argv0 is the path to execve() on a binary upgrade. trial_fd >= 0: this
+ * is an upgrade's trial run (--upgrade-trial=FD): bring one generation up
+ * on the listeners the old image lends, without accepting, write "ready"
+ * to trial_fd and stop; -1 otherwise. */
+int supervisor_run(struct config *cfg, const char *argv0, char *const argv[], int trial_fd);
 
 #endif

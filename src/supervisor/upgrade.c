@@ -36,6 +36,7 @@
 #include "supervisor/sup.h"
 
 #define UPGRADE_CHECK_MS 10000 /* "drover -t" of the new binary must answer by then */
+#define UPGRADE_TRIAL_MS 15000 /* its trial generation must be ready by then */
 
 static int upgrade_append(char *out, size_t out_len, size_t *pos, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -238,7 +239,7 @@ void upgrade_resolve_exe(const char *argv0)
 
 bool upgrade_checking(void)
 {
-	return sup.upg.check_pid > 0;
+	return sup.upg.phase != UPG_IDLE;
 }
 
 /* The upgrade did not happen (how: "failed", "refused", "cancelled"): the
@@ -373,59 +374,99 @@ static void upgrade_exec(void)
 	notify_ready("serving: binary upgrade failed, old binary still running");
 }
 
-/* The preflight's output so far; EOF closes our end. */
-static void upgrade_check_output(struct loop *loop, int fd, unsigned events, void *arg)
+/* What the check or the trial writes; EOF closes our end. A trial's
+ * "ready" line means its generation came up: execute the new binary. */
+static void upgrade_child_output(struct loop *loop, int fd, unsigned events, void *arg)
 {
 	for (;;) {
-		char *buf = sup.upg.check_out + sup.upg.check_len;
-		size_t room = sizeof(sup.upg.check_out) - 1 - sup.upg.check_len;
+		char *buf = sup.upg.out + sup.upg.out_len;
+		size_t room = sizeof(sup.upg.out) - 1 - sup.upg.out_len;
 		char sink[512];
 		ssize_t n = read(fd, room ? buf : sink, room ? room : sizeof(sink));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n <= 0)
 			break;
+		if (n <= 0) {
+			loop_del_fd(loop, fd);
+			close(fd);
+			sup.upg.child_fd = -1;
+			break;
+		}
 		if (room)
-			sup.upg.check_len += (size_t)n;
+			sup.upg.out_len += (size_t)n;
 	}
-	loop_del_fd(loop, fd);
-	close(fd);
-	sup.upg.check_fd = -1;
+	sup.upg.out[sup.upg.out_len] = '\0';
 }
 
-static void upgrade_check_timeout(struct loop *loop, struct loop_timer *t, void *arg)
+static void upgrade_child_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 {
-	/* A new binary that hangs is killed; its exit ends the check. */
-	sup.upg.check_timed_out = true;
-	kill(sup.upg.check_pid, SIGKILL);
+	/* A new binary that hangs is killed; its exit ends this step. */
+	sup.upg.timed_out = true;
+	kill(sup.upg.child, SIGKILL);
 }
 
-/* Forget the preflight child (it was reaped, or is being killed). */
-static void upgrade_check_done(void)
+/* Forget the child (reaped, being killed, or a trial that reported). */
+static void upgrade_child_done(void)
 {
-	if (sup.upg.check_fd >= 0) {
-		upgrade_check_output(sup.loop, sup.upg.check_fd, LOOP_READ, NULL);
-		if (sup.upg.check_fd >= 0) {
-			/* Something the check started still holds the pipe. */
-			loop_del_fd(sup.loop, sup.upg.check_fd);
-			close(sup.upg.check_fd);
-			sup.upg.check_fd = -1;
+	if (sup.upg.child_fd >= 0) {
+		upgrade_child_output(sup.loop, sup.upg.child_fd, LOOP_READ, NULL);
+		if (sup.upg.child_fd >= 0) {
+			/* Something the child started still holds the pipe. */
+			loop_del_fd(sup.loop, sup.upg.child_fd);
+			close(sup.upg.child_fd);
+			sup.upg.child_fd = -1;
 		}
 	}
-	loop_timer_cancel(sup.loop, &sup.upg.check_timer);
-	sup.upg.check_pid = 0;
-	sup.upg.check_out[sup.upg.check_len] = '\0';
+	loop_timer_cancel(sup.loop, &sup.upg.timer);
+	sup.upg.child = 0;
+	sup.upg.phase = UPG_IDLE;
 }
 
-/* Start "exe -t -c config" with its output into a pipe; 0 or -errno and
- * the call that failed in *what. */
-static int upgrade_check_start(const char **what)
+/* In the trial child: lend it our listeners (and nothing else), without
+ * the service manager's variables, and run "exe --upgrade-trial=FD". */
+__attribute__((noreturn)) static void upgrade_trial_exec(int report_fd)
+{
+	static struct upgrade_state st;
+	static char entry[65536];
+	memset(&st, 0, sizeof(st));
+	st.generation = sup.gen.current;
+	st.highest_generation = sup.gen.highest;
+	st.scoreboard_fd = sup.sb_fd; /* the format wants one; the trial makes its own */
+	st.ctl_fd = st.client_fd = -1;
+	for (size_t i = 0; i < sup.lst.n && st.n_listeners < sizeof(st.listeners) / sizeof(st.listeners[0]); i++) {
+		struct upgrade_listener *u = &st.listeners[st.n_listeners++];
+		u->fd = sup.lst.cur[i].fd;
+		snprintf(u->name, sizeof(u->name), "%s", sup.lst.cur[i].name);
+		snprintf(u->address, sizeof(u->address), "%s", sup.lst.cur[i].address);
+		u->from_systemd = true; /* never the trial's to unlink */
+	}
+	if (upgrade_encode(&st, entry, sizeof(entry)) < 0)
+		_exit(126);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	char **envp = upgrade_environment(entry);
+	if (!envp)
+		_exit(126);
+	upgrade_set_inherit(&st, true);
+	int fl = fcntl(report_fd, F_GETFD);
+	fcntl(report_fd, F_SETFD, fl & ~FD_CLOEXEC);
+	char flag[64];
+	snprintf(flag, sizeof(flag), "--upgrade-trial=%d", report_fd);
+	char *argv[] = { sup.upg.exe, flag, "-c", sup.cfg->path, NULL };
+	execve(sup.upg.exe, argv, envp);
+	dprintf(2, "cannot execute %s: %s\n", sup.upg.exe, strerror(errno));
+	_exit(127);
+}
+
+/* Start the check ("exe -t -c config", its output into the pipe) or the
+ * trial (its report into the pipe); 0 or -errno and the failed call. */
+static int upgrade_child_start(enum upgrade_phase phase, const char **what)
 {
 	int pfd[2];
 	*what = "pipe";
-	if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
 	*what = "fork";
 	pid_t pid = fork();
@@ -436,43 +477,50 @@ static int upgrade_check_start(const char **what)
 		return r;
 	}
 	if (pid == 0) {
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		int fl = fcntl(1, F_GETFL);
-		fcntl(1, F_SETFL, fl & ~O_NONBLOCK);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (phase == UPG_TRIAL)
+			upgrade_trial_exec(pfd[1]);
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
 		execl(sup.upg.exe, sup.upg.exe, "-t", "-c", sup.cfg->path, (char *)NULL);
 		dprintf(2, "cannot execute %s: %s\n", sup.upg.exe, strerror(errno));
 		_exit(127);
 	}
 	close(pfd[1]);
-	int r = loop_add_fd(sup.loop, pfd[0], LOOP_READ, upgrade_check_output, NULL);
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	int r = loop_add_fd(sup.loop, pfd[0], LOOP_READ, upgrade_child_output, NULL);
 	if (r < 0) {
 		kill(pid, SIGKILL);
 		close(pfd[0]);
 		pfd[0] = -1; /* the exit is still reaped; its output is lost */
 	}
-	sup.upg.check_pid = pid;
-	sup.upg.check_fd = pfd[0];
-	sup.upg.check_len = 0;
-	sup.upg.check_timed_out = false;
-	loop_timer_arm(sup.loop, &sup.upg.check_timer, UPGRADE_CHECK_MS);
+	sup.upg.phase = phase;
+	sup.upg.child = pid;
+	sup.upg.child_fd = pfd[0];
+	sup.upg.out_len = 0;
+	sup.upg.out[0] = '\0';
+	sup.upg.timed_out = false;
+	loop_timer_init(&sup.upg.timer, upgrade_child_timeout, NULL);
+	loop_timer_arm(sup.loop, &sup.upg.timer, phase == UPG_CHECK ? UPGRADE_CHECK_MS : UPGRADE_TRIAL_MS);
 	return 0;
 }
 
-/* Run the preflight check; its exit (pool_reap) decides. */
-static void upgrade_start(void)
+/* Run the next step; its end (pool_reap, or the trial's report) decides. */
+static void upgrade_step(enum upgrade_phase phase)
 {
-	log_notice("binary upgrade: checking %s", sup.upg.exe);
-	loop_timer_init(&sup.upg.check_timer, upgrade_check_timeout, NULL);
+	if (phase == UPG_CHECK)
+		log_notice("binary upgrade: checking %s", sup.upg.exe);
+	else
+		log_notice("binary upgrade: trying %s: a generation that does not accept yet", sup.upg.exe);
 	const char *what;
-	int r = upgrade_check_start(&what);
+	int r = upgrade_child_start(phase, &what);
 	if (r < 0) {
 		char err[128];
 		snprintf(err, sizeof(err), "%s: %s", what, strerror(-r));
 		upgrade_failed("failed", err);
+		gen_run_pending();
 	}
 	sup_update_status();
 }
@@ -497,7 +545,7 @@ void upgrade_request(struct sup_client *c)
 		sup.gen.upgrade_pending = true;
 		return;
 	}
-	upgrade_start();
+	upgrade_step(UPG_CHECK);
 }
 
 void upgrade_run_pending(void)
@@ -505,31 +553,61 @@ void upgrade_run_pending(void)
 	if (!sup.gen.upgrade_pending || sup.stop.stopping || sup.gen.change != GEN_STEADY || upgrade_checking())
 		return;
 	sup.gen.upgrade_pending = false;
-	upgrade_start();
+	upgrade_step(UPG_CHECK);
+}
+
+/* Why the check failed, from its exit and output. */
+static void upgrade_check_failure(int status, char *err, size_t len)
+{
+	char *buf = sup.upg.out;
+	size_t n = sup.upg.out_len;
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	for (char *p = buf; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	if (sup.upg.timed_out)
+		snprintf(err, len, "%.1000s -t did not finish within %d s", sup.upg.exe, UPGRADE_CHECK_MS / 1000);
+	else
+		snprintf(err, len, "%.1000s -t failed: %.1000s", sup.upg.exe, buf[0] ? buf : "no output");
+}
+
+/* Why the trial failed, from how it ended. */
+static void upgrade_trial_failure(int status, char *err, size_t len)
+{
+	char how[96];
+	if (sup.upg.timed_out)
+		snprintf(how, sizeof(how), "did not bring a generation up within %d s", UPGRADE_TRIAL_MS / 1000);
+	else if (WIFEXITED(status))
+		snprintf(how, sizeof(how), "exited with status %d before its generation was ready", WEXITSTATUS(status));
+	else
+		snprintf(how, sizeof(how), "was killed by signal %d (%s) before its generation was ready",
+			 WTERMSIG(status), strsignal(WTERMSIG(status)));
+	snprintf(err, len, "%.1000s %s", sup.upg.exe, how);
 }
 
 bool upgrade_reaped(pid_t pid, int status)
 {
-	if (pid != sup.upg.check_pid || pid <= 0)
+	if (pid != sup.upg.child || pid <= 0)
 		return false;
-	upgrade_check_done();
-	if (sup.upg.check_timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		char err[2300];
-		char *buf = sup.upg.check_out;
-		size_t len = sup.upg.check_len;
-		while (len && buf[len - 1] == '\n')
-			buf[--len] = '\0';
-		for (char *p = buf; *p; p++)
-			if (*p == '\n')
-				*p = ' ';
-		if (sup.upg.check_timed_out)
-			snprintf(err, sizeof(err), "%.1000s -t did not finish within %d s", sup.upg.exe,
-				 UPGRADE_CHECK_MS / 1000);
-		else
-			snprintf(err, sizeof(err), "%.1000s -t failed: %.1000s", sup.upg.exe, buf[0] ? buf : "no output");
-		upgrade_failed("failed", err);
+	enum upgrade_phase phase = sup.upg.phase;
+	bool timed_out = sup.upg.timed_out;
+	upgrade_child_done();
+	sup.upg.timed_out = timed_out;
+	bool ok = !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (phase == UPG_CHECK && ok) {
+		upgrade_step(UPG_TRIAL);
+		return true;
+	}
+	if (phase == UPG_TRIAL && strstr(sup.upg.out, "ready\n")) {
+		upgrade_exec(); /* it reported just before it ended */
 	} else {
-		upgrade_exec();
+		char err[2300];
+		if (phase == UPG_CHECK)
+			upgrade_check_failure(status, err, sizeof(err));
+		else
+			upgrade_trial_failure(status, err, sizeof(err));
+		upgrade_failed("failed", err);
 	}
 	/* The upgrade failed: a reload asked for meanwhile runs now. */
 	gen_run_pending();
@@ -541,8 +619,8 @@ void upgrade_cancel(const char *why)
 	if (!upgrade_checking() && !sup.gen.upgrade_pending)
 		return;
 	if (upgrade_checking()) {
-		kill(sup.upg.check_pid, SIGKILL);
-		upgrade_check_done(); /* its exit is reaped as nobody's */
+		kill(sup.upg.child, SIGKILL);
+		upgrade_child_done(); /* its exit is reaped as nobody's */
 	}
 	sup.gen.upgrade_pending = false;
 	upgrade_failed("cancelled", why);
@@ -620,4 +698,29 @@ int upgrade_adopt(const char *value, struct listen_pool *pool)
 	log_notice("binary upgrade: adopted generation %u (%zu worker(s), %zu listener(s))", st->generation,
 		   st->n_workers, st->n_listeners);
 	return 0;
+}
+
+/* ------------------------------------------------------- a trial image */
+
+int upgrade_trial_listeners(const char *value, struct listen_pool *pool)
+{
+	struct upgrade_state *st = &upgrade_handed;
+	int r = upgrade_decode(value, st);
+	if (r < 0) {
+		log_error("cannot parse %s from the image that runs this trial", UPGRADE_ENV);
+		return r;
+	}
+	upgrade_set_inherit(st, false);
+	for (size_t i = 0; i < st->n_listeners; i++)
+		listen_pool_add(pool, st->listeners[i].fd, st->listeners[i].name);
+	return 0;
+}
+
+void upgrade_trial_report(void)
+{
+	static const char ready[] = "ready\n";
+	if (write(sup.upg.trial_fd, ready, sizeof(ready) - 1) != (ssize_t)(sizeof(ready) - 1))
+		log_errno(LOG_ERR, -errno, "cannot report the trial's result");
+	close(sup.upg.trial_fd);
+	sup.upg.trial_fd = -1;
 }
