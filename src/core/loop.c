@@ -219,6 +219,14 @@ void loop_timer_cancel(struct loop *loop, struct loop_timer *t)
 	loop_heap_down(loop, last->heap_index);
 }
 
+void loop_timer_move(struct loop *loop, struct loop_timer *to, struct loop_timer *from)
+{
+	*to = *from;
+	if (from->heap_index)
+		loop->heap[from->heap_index] = to;
+	from->heap_index = 0;
+}
+
 void loop_timer_arm_at(struct loop *loop, struct loop_timer *t, uint64_t deadline_ms)
 {
 	if (t->heap_index) {

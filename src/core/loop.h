@@ -59,6 +59,9 @@ void loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t delay_ms);
 void loop_timer_arm_at(struct loop *loop, struct loop_timer *t, uint64_t deadline_ms);
 /* Disarm the timer; harmless when it is not armed. */
 void loop_timer_cancel(struct loop *loop, struct loop_timer *t);
+/* The timer from now lives at to (its owner moved): same deadline, fn and
+ * arg, armed or not as from was; from is left unarmed. O(1). */
+void loop_timer_move(struct loop *loop, struct loop_timer *to, struct loop_timer *from);
 /* Whether the timer is armed. */
 bool loop_timer_armed(const struct loop_timer *t);
 

@@ -117,6 +117,22 @@ void conn_init(struct conn *c, const struct proto_env *env, const struct worker_
 	conn_set_attach(env->conns, c);
 }
 
+void conn_move(struct conn *to, struct conn *from)
+{
+	*to = *from;
+	loop_timer_move(from->loop, &to->timer, &from->timer);
+	if (to->timer.arg == from)
+		to->timer.arg = to;
+	if (to->prev)
+		to->prev->next = to;
+	else
+		to->set->head = to;
+	if (to->next)
+		to->next->prev = to;
+	from->prev = from->next = NULL;
+	from->fd = -1;
+}
+
 void conn_close(struct conn *c)
 {
 	loop_timer_cancel(c->loop, &c->timer);

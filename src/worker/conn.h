@@ -90,6 +90,11 @@ void conn_set_close_all(struct conn_set *s);
 /* Fill in c and link it into env's set; the protocol then registers c->fd. */
 void conn_init(struct conn *c, const struct proto_env *env, const struct worker_listener *l, int fd,
 	       const struct sockaddr *peer, socklen_t peer_len, const struct conn_ops *ops);
+/* The connection from now lives at to (the protocol moved it to another
+ * struct): the set's list and the timer follow (a timer arg that was from
+ * becomes to); the protocol re-points its fd handler (loop_set_handler).
+ * from is left unlinked. */
+void conn_move(struct conn *to, struct conn *from);
 /* Close now: unregister, close the fd, unlink, call ops->free, then the
  * set's callbacks. */
 void conn_close(struct conn *c);

@@ -66,6 +66,7 @@
 #include "core/scoreboard.h"
 #include "proto/http/access_log.h"
 #include "proto/http/file.h"
+#include "proto/http/pool.h"
 #include "proto/http/response.h"
 
 #define HTTP_OUT_CAP (40 * 1024)         /* header blocks + small bodies, several when pipelined */
@@ -75,6 +76,7 @@
 
 static const struct conn_ops http_conn_ops;
 static int http_conn_process(struct http_conn *hc);
+static void http_maybe_sleep(struct http_conn *hc);
 
 /* ------------------------------------------------------------ timers */
 
@@ -616,7 +618,8 @@ static void http_conn_io(struct loop *loop, int fd, unsigned events, void *arg)
 				return;
 		}
 	}
-	http_update_mask(hc);
+	if (http_update_mask(hc) == 0)
+		http_maybe_sleep(hc);
 }
 
 static void http_conn_timeout(struct loop *loop, struct loop_timer *t, void *arg)
@@ -691,12 +694,11 @@ static void http_conn_free(struct conn *c)
 		http_log_write(hc); /* an aborted response is still logged */
 	if (hc->file_fd >= 0)
 		close(hc->file_fd);
+	hc->file_fd = -1;
 	http_file_parts_free(hc);
 	free(hc->dyn);
-	conn_buf_free(&hc->in);
-	conn_buf_free(&hc->out);
-	free(hc->log);
-	free(hc);
+	hc->dyn = NULL;
+	http_pool_give(hc); /* with its buffers */
 }
 
 static const struct conn_ops http_conn_ops = {
@@ -704,44 +706,148 @@ static const struct conn_ops http_conn_ops = {
 	.free = http_conn_free,
 };
 
+/* ------------------------------------------------------------ idle form */
+
+/* Between requests a keep-alive connection is a struct http_idle: its
+ * buffers and request state go back to the pool, so an idle connection
+ * costs a few hundred bytes. A read event (or a drain) wakes it. */
+
+static void http_idle_io(struct loop *loop, int fd, unsigned events, void *arg);
+static void http_idle_timeout(struct loop *loop, struct loop_timer *t, void *arg);
+static void http_idle_drain(struct conn *c);
+
+static void http_idle_free(struct conn *c)
+{
+	http_pool_give_idle((struct http_idle *)c);
+}
+
+static const struct conn_ops http_idle_ops = {
+	.drain = http_idle_drain,
+	.free = http_idle_free,
+};
+
+/* The idle connection becomes a full one; NULL when there is no memory for
+ * one: then it is closed, and that connection alone fails. */
+static struct http_conn *http_wake(struct http_idle *idle)
+{
+	struct http_conn *hc = http_pool_take();
+	if (!hc) {
+		log_warning("http: out of memory for a request, closing its connection");
+		conn_close(&idle->base);
+		return NULL;
+	}
+	conn_move(&hc->base, &idle->base);
+	hc->base.ops = &http_conn_ops;
+	hc->base.timer.fn = http_conn_timeout;
+	hc->state = HTTP_IDLE;
+	hc->flags = idle->flags;
+	hc->mask = idle->mask;
+	hc->responses = idle->responses;
+	hc->deadline = idle->deadline;
+	hc->rx_total = idle->rx_total;
+	hc->drain_limit = idle->drain_limit;
+	hc->in.start = hc->in.end = 0;
+	hc->out.start = hc->out.end = 0;
+	http_parser_init(&hc->parser);
+	hc->file_fd = -1;
+	hc->file_off = 0;
+	hc->file_left = 0;
+	hc->dyn_len = hc->dyn_off = 0;
+	hc->parts = NULL;
+	hc->out_skip = 0;
+	hc->log_len = hc->log_mid = 0;
+	loop_set_handler(hc->base.loop, hc->base.fd, http_conn_io, hc);
+	http_pool_give_idle(idle);
+	return hc;
+}
+
+/* After an event: a connection with nothing buffered, nothing to send and
+ * only the next request to wait for goes idle. Not while draining (a few
+ * connections, soon closed). */
+static void http_maybe_sleep(struct http_conn *hc)
+{
+	if (hc->state != HTTP_IDLE || conn_buf_len(&hc->in) || conn_buf_len(&hc->out) ||
+	    hc->file_fd >= 0 || hc->dyn || hc->parts || hc->base.lingering ||
+	    http_has(hc, HC_RESPONDING | HC_PEER_EOF | HC_WANT_WRITE) || proto_env_draining(http_w.env))
+		return;
+	struct http_idle *idle = http_pool_take_idle();
+	if (!idle)
+		return; /* stays in its full form: correct, only larger */
+	conn_move(&idle->base, &hc->base);
+	idle->base.ops = &http_idle_ops;
+	idle->base.timer.fn = http_idle_timeout;
+	idle->flags = hc->flags;
+	idle->mask = hc->mask;
+	idle->responses = hc->responses;
+	idle->deadline = hc->deadline;
+	idle->rx_total = hc->rx_total;
+	idle->drain_limit = hc->drain_limit;
+	loop_set_handler(idle->base.loop, idle->base.fd, http_idle_io, idle);
+	http_pool_give(hc);
+}
+
+static void http_idle_io(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	struct http_conn *hc = http_wake(arg);
+	if (hc)
+		http_conn_io(loop, fd, events, hc);
+}
+
+/* As http_conn_timeout() in HTTP_IDLE. */
+static void http_idle_timeout(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	struct http_idle *idle = arg;
+	struct conn *c = &idle->base;
+	(void)t;
+	if (loop_now_ms(loop) < idle->deadline) {
+		loop_timer_arm_at(loop, &c->timer, idle->deadline);
+		return;
+	}
+	if (idle->responses > 0)
+		conn_close_lingering(c, http_w.cfg->server.lingering_timeout_ms);
+	else
+		conn_close(c);
+}
+
+static void http_idle_drain(struct conn *c)
+{
+	if (c->lingering)
+		return;
+	struct http_conn *hc = http_wake((struct http_idle *)c);
+	if (hc)
+		http_conn_drain(&hc->base);
+}
+
+void http_conn_pool_init(void)
+{
+	http_pool_init(http_w.in_cap, HTTP_OUT_CAP, http_log_enabled());
+}
+
+/* A new connection starts idle: no buffers until its first byte. */
 int http_conn_accept(const struct proto_env *env, const struct worker_listener *l, int fd,
 		     const struct sockaddr *peer, socklen_t peer_len)
 {
-	struct http_conn *hc = calloc(1, sizeof(*hc));
-	if (!hc)
+	struct http_idle *idle = http_pool_take_idle();
+	if (!idle)
 		return -ENOMEM;
-	hc->file_fd = -1;
-	int r = conn_buf_init(&hc->in, http_w.in_cap);
-	if (r == 0)
-		r = conn_buf_init(&hc->out, HTTP_OUT_CAP);
-	if (r == 0 && http_log_enabled()) {
-		hc->log = malloc(HTTP_LOG_MAX);
-		if (!hc->log)
-			r = -ENOMEM;
-	}
-	if (r < 0) {
-		conn_buf_free(&hc->in);
-		conn_buf_free(&hc->out);
-		free(hc->log);
-		free(hc);
-		return r;
-	}
-	struct conn *c = &hc->base;
-	conn_init(c, env, l, fd, peer, peer_len, &http_conn_ops);
-	loop_timer_init(&c->timer, http_conn_timeout, hc);
-	http_parser_init(&hc->parser);
+	struct conn *c = &idle->base;
+	conn_init(c, env, l, fd, peer, peer_len, &http_idle_ops);
+	loop_timer_init(&c->timer, http_idle_timeout, idle);
 	if (peer && (peer->sa_family == AF_INET || peer->sa_family == AF_INET6)) {
 		int one = 1;
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	hc->state = HTTP_IDLE;
-	hc->mask = LOOP_READ;
-	r = loop_add_fd(c->loop, fd, LOOP_READ, http_conn_io, hc);
+	idle->flags = 0;
+	idle->responses = 0;
+	idle->rx_total = idle->drain_limit = 0;
+	idle->mask = LOOP_READ;
+	int r = loop_add_fd(c->loop, fd, LOOP_READ, http_idle_io, idle);
 	if (r < 0) {
 		c->fd = -1; /* the caller closes fd */
 		conn_close(c);
 		return r;
 	}
-	http_timer_set(hc, http_w.cfg->http.header_timeout_ms);
+	idle->deadline = loop_now_ms(c->loop) + http_w.cfg->http.header_timeout_ms;
+	loop_timer_arm_at(c->loop, &c->timer, idle->deadline);
 	return 0;
 }

@@ -68,6 +68,20 @@ struct http_conn {
 	size_t log_len;
 };
 
+/* An idle keep-alive connection (state HTTP_IDLE, nothing buffered,
+ * nothing to send): what survives between requests, so the buffers and the
+ * request state can go back to the pool (pool.c). conn.c moves a
+ * connection between the two forms (conn_move). */
+struct http_idle {
+	struct conn base;
+	unsigned flags;
+	unsigned mask;
+	unsigned responses;
+	uint64_t deadline;
+	uint64_t rx_total;
+	uint64_t drain_limit;
+};
+
 static inline bool http_has(const struct http_conn *hc, unsigned flag) { return (hc->flags & flag) != 0; }
 static inline void http_set(struct http_conn *hc, unsigned flag) { hc->flags |= flag; }
 static inline void http_clear(struct http_conn *hc, unsigned flag) { hc->flags &= ~flag; }
@@ -95,6 +109,9 @@ extern struct http_worker http_w;
 /* Build the response to the complete request in hc->req (http.c). */
 void http_route(struct http_conn *hc);
 
+/* Set up the pool of connection state (pool.c) for this worker, after the
+ * access log is open. */
+void http_conn_pool_init(void);
 /* Take a freshly accepted fd (proto_http.accept). */
 int http_conn_accept(const struct proto_env *env, const struct worker_listener *l, int fd,
 		     const struct sockaddr *peer, socklen_t peer_len);

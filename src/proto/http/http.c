@@ -44,6 +44,7 @@
 #include "proto/http/file.h"
 #include "proto/http/mime.h"
 #include "proto/http/path.h"
+#include "proto/http/pool.h"
 #include "proto/http/response.h"
 #include "proto/http/root.h"
 
@@ -96,6 +97,7 @@ void http_route(struct http_conn *hc)
 static void http_worker_done(void)
 {
 	http_cache_done();
+	http_pool_done();
 	http_mime_free(http_w.mime);
 	http_w.mime = NULL;
 	http_root_close();
@@ -141,6 +143,7 @@ static int http_worker_init(const struct proto_env *env)
 		http_worker_done();
 		return r;
 	}
+	http_conn_pool_init();
 	return 0;
 }
 
