@@ -41,11 +41,14 @@
  * is allocated per request except the bodies of the two non-hot-path
  * responses (directory listings and the status JSON).
  *
- * Packets: TCP_NODELAY is set at accept. Header blocks and small bodies go
- * out in a single sendmsg(); before a sendfile() body the header block is
- * sent with MSG_MORE so the kernel coalesces it with the first file bytes.
- * So Nagle would only ever delay the final partial segment of a response,
- * which NODELAY avoids without adding packets. */
+ * Packets: header blocks and small bodies go out in a single sendmsg();
+ * before a sendfile() body the header block is sent with MSG_MORE so the
+ * kernel coalesces it with the first file bytes. So Nagle could only delay
+ * the final partial segment of a write that is more than one segment, or
+ * that follows a write the socket did not take whole; before the first
+ * such write TCP_NODELAY is set (once), which avoids that without adding
+ * packets. A connection whose answers are all small (the common
+ * Connection: close case) never needs the setsockopt() call. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -131,6 +134,19 @@ static int http_write_failed(struct http_conn *hc)
 	return CONN_GONE;
 }
 
+#define HTTP_NAGLE_SAFE 1400 /* a write this small is one segment on any usual path MTU */
+
+/* Before a write of len bytes (or a sendfile, len 0): TCP_NODELAY once it
+ * can matter (see "Packets" above). */
+static void http_nodelay(struct http_conn *hc, size_t len, bool file)
+{
+	if (http_has(hc, HC_NODELAY) || (!file && len <= HTTP_NAGLE_SAFE && !http_has(hc, HC_SEND_WAITING)))
+		return;
+	http_set(hc, HC_NODELAY);
+	int one = 1;
+	(void)setsockopt(hc->base.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 /* sendmsg() the output buffer and a generated body (dyn) together.
  * 1 = all written, 0 = the socket is full, CONN_GONE. */
 static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
@@ -147,6 +163,8 @@ static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
 			iov[n_iov].iov_base = hc->dyn + hc->dyn_off;
 			iov[n_iov++].iov_len = hc->dyn_len - hc->dyn_off;
 		}
+		size_t total = iov[0].iov_len + (n_iov > 1 ? iov[1].iov_len : 0);
+		http_nodelay(hc, total, false);
 		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n_iov };
 		/* MSG_MORE: let the header block share packets with the file. */
 		ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | (hc->file_left ? MSG_MORE : 0));
@@ -156,6 +174,8 @@ static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
 				continue;
 			return r;
 		}
+		if ((size_t)w < total)
+			http_nodelay(hc, 0, true); /* the rest follows unacknowledged bytes */
 		size_t left = (size_t)w;
 		size_t from_out = left < conn_buf_len(&hc->out) ? left : conn_buf_len(&hc->out);
 		if (from_out) {
@@ -190,6 +210,7 @@ static int http_write_file(struct http_conn *hc, uint64_t *progress)
 		size_t chunk = HTTP_SENDFILE_CHUNK - sent_now;
 		if (chunk > hc->file_left)
 			chunk = hc->file_left;
+		http_nodelay(hc, 0, true);
 		ssize_t w = sendfile(c->fd, hc->file_fd, &hc->file_off, chunk);
 		if (w < 0) {
 			int r = http_write_failed(hc);
@@ -833,11 +854,9 @@ int http_conn_accept(const struct proto_env *env, const struct worker_listener *
 	struct conn *c = &idle->base;
 	conn_init(c, env, l, fd, peer, peer_len, &http_idle_ops);
 	loop_timer_init(&c->timer, http_idle_timeout, idle);
-	if (peer && (peer->sa_family == AF_INET || peer->sa_family == AF_INET6)) {
-		int one = 1;
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
-	idle->flags = 0;
+	/* TCP_NODELAY waits for the first write that needs it (http_nodelay). */
+	bool tcp = peer && (peer->sa_family == AF_INET || peer->sa_family == AF_INET6);
+	idle->flags = tcp ? 0 : HC_NODELAY;
 	idle->responses = 0;
 	idle->rx_total = idle->drain_limit = 0;
 	idle->mask = LOOP_READ;

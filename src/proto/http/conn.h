@@ -36,6 +36,7 @@ enum http_flag {
 	HC_DRAIN_GRACE = 1u << 8,      /* draining and idle: one last request may still come */
 	HC_DRAIN_MARKED = 1u << 9,     /* drain_limit is set */
 	HC_FLUSH_ONLY = 1u << 10,      /* SEND writes answers already done (batched pipelining) */
+	HC_NODELAY = 1u << 11,         /* TCP_NODELAY is set (or not needed: not TCP) */
 };
 
 struct http_conn {
