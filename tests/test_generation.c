@@ -2,11 +2,17 @@
  * which generation serves, which drains, which is killed for
  * max_generations, what a reload and a rollback do to the book, and how
  * generation numbers cross a binary upgrade. Worker lists are built by
- * hand; nothing forks. */
+ * hand; nothing forks. Also the pool's control sends (pool_send), on
+ * socketpairs made here: a full channel holds a message, a broken one ends
+ * the worker so that it is replaced. */
 #include <check.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "supervisor/generation.h"
 
@@ -199,6 +205,89 @@ START_TEST(the_cap_never_kills_the_current_generation)
 }
 END_TEST
 
+/* ------------------------------------------------ control sends */
+
+static void stop_loop(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	loop_stop(loop);
+}
+
+static void loop_once(void)
+{
+	struct loop_timer t;
+	loop_timer_init(&t, stop_loop, NULL);
+	loop_timer_arm(sup.loop, &t, 0);
+	ck_assert_int_eq(loop_run(sup.loop), 0);
+}
+
+START_TEST(a_start_that_meets_a_full_channel_is_held_and_sent_once_there_is_room)
+{
+	memset(&sup, 0, sizeof(sup));
+	sup.loop = loop_new();
+	int sv[2];
+	ck_assert_int_eq(chan_pair(sv), 0);
+	size_t filled = 0;
+	while (chan_send(sv[0], CHAN_REOPEN_LOGS, 0) == 0)
+		filled++;
+	ck_assert_uint_gt(filled, 0);
+	static struct sup_worker w;
+	memset(&w, 0, sizeof(w));
+	w.pid = 999999; /* never signalled: nothing here may end it */
+	w.chan_fd = sv[0];
+	w.slot = -1;
+	ck_assert_int_eq(pool_watch(&w), 0);
+	pool_send(&w, CHAN_START);
+	ck_assert(w.unsent & POOL_UNSENT_START);
+	ck_assert(!w.killed);
+	/* The worker reads again: what it finds last is START. */
+	struct chan_msg m, last = { 0 };
+	size_t got = 0;
+	for (int round = 0; round < 1000 && last.type != CHAN_START; round++) {
+		while (chan_recv(sv[1], &m) == 1) {
+			last = m;
+			got++;
+		}
+		loop_once();
+	}
+	ck_assert_int_eq(last.type, CHAN_START);
+	ck_assert_uint_eq(got, filled + 1);
+	ck_assert_uint_eq(w.unsent, 0);
+	close(sv[0]);
+	close(sv[1]);
+	loop_free(sup.loop);
+}
+END_TEST
+
+START_TEST(a_worker_whose_start_cannot_be_sent_at_all_is_ended_to_be_replaced)
+{
+	memset(&sup, 0, sizeof(sup));
+	sup.loop = loop_new();
+	pid_t child = fork();
+	ck_assert(child >= 0);
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	/* A control fd that is no socket: send() fails with ENOTSOCK. */
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	static struct sup_worker w;
+	memset(&w, 0, sizeof(w));
+	w.pid = child;
+	w.chan_fd = p[1];
+	w.slot = -1;
+	pool_send(&w, CHAN_START);
+	ck_assert(w.killed);
+	ck_assert_uint_eq(w.unsent, 0);
+	int st;
+	ck_assert_int_eq(waitpid(child, &st, 0), child);
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	close(p[0]);
+	close(p[1]);
+	loop_free(sup.loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("generation");
@@ -214,6 +303,8 @@ int main(void)
 	tcase_add_test(tc, the_highest_generation_and_every_waiting_client_travel_in_the_hand_over);
 	tcase_add_test(tc, max_generations_counts_the_generation_about_to_start);
 	tcase_add_test(tc, the_cap_never_kills_the_current_generation);
+	tcase_add_test(tc, a_start_that_meets_a_full_channel_is_held_and_sent_once_there_is_room);
+	tcase_add_test(tc, a_worker_whose_start_cannot_be_sent_at_all_is_ended_to_be_replaced);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
