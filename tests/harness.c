@@ -1470,5 +1470,5 @@ void h_ctl_ok(struct h_drover *d, const char *cmd, char *out, size_t cap)
 	char *last = out + n - 1;
 	while (last > out && last[-1] != '\n')
 		last--;
-	ck_assert_msg(strncmp(last, "OK", 2) == 0, "%s answered: %s\nlog:\n%s", cmd, out, h_log_end(d));
+	ck_assert_msg(strncmp(last, "OK", 2) == 0, "%s answered: %.2500s\nlog:\n%s", cmd, out, h_log_end(d));
 }

@@ -92,7 +92,7 @@ static void kill_one_worker_and_wait_replacement(struct h_drover *d, pid_t spare
 		got = h_worker_pids(d, pids, 16);
 		if (!pid_listed(pids, got, victim) && got == n)
 			return;
-		ck_assert_msg(h_left_ms(deadline) > 0, "worker %d not replaced (%zu children); log:\n%s", (int)victim,
+		ck_assert_msg(h_left_ms(deadline) > 0, "worker %d not replaced (%zu children); log:\n%.2500s", (int)victim,
 			      got, h_log_end(d));
 		h_pause_ms(SLICE_MS);
 	}
@@ -101,7 +101,7 @@ static void kill_one_worker_and_wait_replacement(struct h_drover *d, pid_t spare
 static void expect_clean_exit(struct h_drover *d)
 {
 	int st = h_drover_wait(d);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "drover ended with status %#x; log:\n%s", st, h_log_end(d));
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "drover ended with status %#x; log:\n%.2500s", st, h_log_end(d));
 }
 
 /* A datagram socket bound at addr (a path, or "@name" for an abstract
@@ -196,10 +196,10 @@ START_TEST(a_notify_socket_nobody_reads_holds_back_no_reload_replacement_or_stop
 		h_ctl_ok(d, "reload", out, sizeof out);
 		char want[64];
 		snprintf(want, sizeof want, "OK ok: generation %u serving (reload)", i + 2);
-		ck_assert_msg(strstr(out, want), "reload %u answered: %s", i + 1, out);
+		ck_assert_msg(strstr(out, want), "reload %u answered: %.2500s", i + 1, out);
 	}
 	/* Every old generation drains away. */
-	ck_assert_msg(h_wait_workers(d, 2), "old generations still alive; log:\n%s", h_log_end(d));
+	ck_assert_msg(h_wait_workers(d, 2), "old generations still alive; log:\n%.2500s", h_log_end(d));
 	ck_assert_uint_eq(h_log_count(d, "ready: generation"), 31);
 	kill_one_worker_and_wait_replacement(d, 0, 2);
 	h_drover_kill(d, SIGTERM);
@@ -253,7 +253,7 @@ START_TEST(notifications_held_for_a_slow_reader_arrive_in_order_and_none_is_lost
 	bool stopped = false;
 	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	while (stoppings == 0) {
-		ck_assert_msg(h_left_ms(deadline) > 0, "only [%s] arrived; log:\n%s", seq, h_log_end(d));
+		ck_assert_msg(h_left_ms(deadline) > 0, "only [%s] arrived; log:\n%.2500s", seq, h_log_end(d));
 		if (notify_recv(nfd, msg, sizeof msg, &sender, h_left_ms(deadline)) < 0)
 			continue;
 		ck_assert_msg(sender == d->pid, "credentials say pid %d, drover is %d", (int)sender, (int)d->pid);
@@ -341,7 +341,7 @@ static pid_t slow_upgrade_wait_check(struct slow_upgrade *u, struct h_drover *d)
 			free(text);
 			return pid;
 		}
-		ck_assert_msg(h_left_ms(deadline) > 0, "the upgrade check never started; log:\n%s", h_log_end(d));
+		ck_assert_msg(h_left_ms(deadline) > 0, "the upgrade check never started; log:\n%.2500s", h_log_end(d));
 		h_pause_ms(SLICE_MS);
 	}
 }
@@ -371,7 +371,7 @@ START_TEST(a_slow_upgrade_check_does_not_stop_reaping_status_or_the_watchdog)
 	h_ctl_ok(d, "status", out, sizeof out);
 	ck_assert_msg(strstr(out, "upgrade: checking"), "status during the check: %s", out);
 	size_t from = d->notify_len;
-	ck_assert_msg(h_notify_wait(d, "WATCHDOG=1", &from), "no WATCHDOG=1 during the check; log:\n%s", h_log_end(d));
+	ck_assert_msg(h_notify_wait(d, "WATCHDOG=1", &from), "no WATCHDOG=1 during the check; log:\n%.2500s", h_log_end(d));
 	kill_one_worker_and_wait_replacement(d, check, 3);
 	ck_assert_msg(h_proc_state(check) != 0 && h_proc_state(check) != 'Z',
 		      "the check ended before the supervisor had done all that");
@@ -379,7 +379,7 @@ START_TEST(a_slow_upgrade_check_does_not_stop_reaping_status_or_the_watchdog)
 	ssize_t n = h_read_all(up, out, sizeof out);
 	close(up);
 	ck_assert_msg(n > 0 && strstr(out, "OK ok: generation") && strstr(out, "(binary upgrade)"),
-		      "upgrade answered: %s\nlog:\n%s", n > 0 ? out : "", h_log_end(d));
+		      "upgrade answered: %.2500s\nlog:\n%.2500s", n > 0 ? out : "", h_log_end(d));
 	ck_assert_uint_eq(h_log_count(d, "binary upgrade: adopted generation"), 1);
 	h_drover_kill(d, SIGTERM);
 	expect_clean_exit(d);
@@ -403,15 +403,15 @@ START_TEST(a_reload_asked_during_the_upgrade_check_is_answered_by_the_upgrade)
 	ck_assert_msg(strstr(out, ", upgrading\n"), "status during the check: %s", out);
 	int reload = h_ctl_send(d, "reload");
 	/* The reload waits (the upgrade's new image reads the file again). */
-	ck_assert_msg(h_log_wait(d, "reload queued until the upgrade in progress ends"), "log:\n%s", h_log_end(d));
+	ck_assert_msg(h_log_wait(d, "reload queued until the upgrade in progress ends"), "log:\n%.2500s", h_log_end(d));
 	slow_upgrade_open_gate(&u);
 	ssize_t n = h_read_all(up, out, sizeof out);
 	close(up);
-	ck_assert_msg(n > 0 && strstr(out, "OK ok: generation 2 serving (binary upgrade)"), "upgrade answered: %s",
+	ck_assert_msg(n > 0 && strstr(out, "OK ok: generation 2 serving (binary upgrade)"), "upgrade answered: %.2500s",
 		      n > 0 ? out : "");
 	n = h_read_all(reload, out, sizeof out);
 	close(reload);
-	ck_assert_msg(n > 0 && strstr(out, "OK ok: generation 2 serving (binary upgrade)"), "reload answered: %s\nlog:\n%s",
+	ck_assert_msg(n > 0 && strstr(out, "OK ok: generation 2 serving (binary upgrade)"), "reload answered: %.2500s\nlog:\n%.2500s",
 		      n > 0 ? out : "", h_log_end(d));
 	h_ctl_ok(d, "status", out, sizeof out);
 	ck_assert_msg(strstr(out, ", serving\n") && strstr(out, "last reload: ok: generation 2 serving (binary upgrade)"),
@@ -437,11 +437,11 @@ START_TEST(sigterm_during_a_slow_upgrade_check_cancels_it_and_stops)
 	char out[4096];
 	ssize_t n = h_read_all(up, out, sizeof out);
 	close(up);
-	ck_assert_msg(n > 0 && strstr(out, "ERR upgrade cancelled: drover is stopping"), "upgrade answered: %s",
+	ck_assert_msg(n > 0 && strstr(out, "ERR upgrade cancelled: drover is stopping"), "upgrade answered: %.2500s",
 		      n > 0 ? out : "");
 	expect_clean_exit(d);
 	ck_assert(h_notify_wait(d, "STOPPING=1", NULL));
-	ck_assert_msg(!h_log_contains(d, "did not finish"), "the check ran out its time; log:\n%s", h_log_end(d));
+	ck_assert_msg(!h_log_contains(d, "did not finish"), "the check ran out its time; log:\n%.2500s", h_log_end(d));
 	/* The check was killed, not left waiting at the gate. */
 	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	while (h_proc_state(check) != 0 && h_proc_state(check) != 'Z') {
@@ -475,11 +475,11 @@ START_TEST(a_worker_that_stops_reading_its_channel_gets_what_was_held_once_it_re
 			char out[256];
 			h_ctl_ok(d, "reopen-logs", out, sizeof out);
 		}
-	ck_assert_msg(h_log_contains(d, full), "the channel never filled; log:\n%s", h_log_end(d));
+	ck_assert_msg(h_log_contains(d, full), "the channel never filled; log:\n%.2500s", h_log_end(d));
 	/* A reload: the stopped worker's DRAIN waits in the supervisor. */
 	char out[4096];
 	h_ctl_ok(d, "reload", out, sizeof out);
-	ck_assert_msg(strstr(out, "generation 2 serving"), "reload answered: %s", out);
+	ck_assert_msg(strstr(out, "generation 2 serving"), "reload answered: %.2500s", out);
 	ck_assert_int_eq(kill(stopped, SIGCONT), 0);
 	/* Continued, it reads what the supervisor held for it: DRAIN among
 	 * it, so it ends on its own and cleanly, not by a SIGKILL at the
@@ -488,7 +488,7 @@ START_TEST(a_worker_that_stops_reading_its_channel_gets_what_was_held_once_it_re
 	snprintf(prefix, sizeof prefix, "worker pid %d (generation 1, #", (int)stopped);
 	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	while (!log_line(d, prefix, line, sizeof line)) {
-		ck_assert_msg(h_left_ms(deadline) > 0, "the continued worker never ended; log:\n%s", h_log_end(d));
+		ck_assert_msg(h_left_ms(deadline) > 0, "the continued worker never ended; log:\n%.2500s", h_log_end(d));
 		h_pause_ms(SLICE_MS);
 	}
 	ck_assert_msg(strstr(line, "exited with status 0"), "not a clean exit: %s", line);
@@ -519,7 +519,7 @@ START_TEST(droverctl_clients_that_never_read_do_not_stop_others_being_answered)
 	char out[16384];
 	h_ctl_ok(d, "status", out, sizeof out);
 	h_ctl_ok(d, "reload", out, sizeof out);
-	ck_assert_msg(strstr(out, "generation 2 serving"), "reload answered: %s", out);
+	ck_assert_msg(strstr(out, "generation 2 serving"), "reload answered: %.2500s", out);
 	/* Each stuck client, read at last, has its whole answer. */
 	for (size_t i = 0; i < 20; i++) {
 		ssize_t n = h_read_all(stuck[i], out, sizeof out);
