@@ -7,7 +7,9 @@
  * or swapped for a symlink out of the root is noticed (polled until a
  * bounded deadline: file_cache_valid is a time, no event reports it);
  * traversal and dotfile rules hold on paths whose neighbours are cached.
- * Fifty pipelined requests in one write are answered in order. */
+ * Fifty pipelined requests in one write are answered in order, and many
+ * to a client that does not read at first keep their order through
+ * back-pressure. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -20,7 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -423,6 +428,55 @@ START_TEST(fifty_pipelined_requests_in_one_write_are_answered_in_order)
 }
 END_TEST
 
+/* Many pipelined requests to a client that reads nothing until all are
+ * sent: the batched answers fill the socket, the server stops (back-
+ * pressure: its output and input buffers are bounded) and goes on as the
+ * client reads; every answer arrives, in order. */
+START_TEST(batched_answers_keep_order_under_back_pressure)
+{
+	struct srv s;
+	srv_start(&s, "keepalive_requests = 100000\n", NULL);
+	static char body[12002]; /* cached, and two fit in one batch */
+	for (int i = 0; i < 12000; i++)
+		body[i] = (char)('A' + i % 26);
+	body[12000] = '\n';
+	body[12001] = '\0';
+	www_file(&s, "k.txt", body);
+	enum { N = 600 };
+	char *all = malloc(N * 64);
+	ck_assert(all);
+	size_t len = 0;
+	for (int i = 0; i < N; i++) /* every 50th is a miss: a different answer */
+		len += (size_t)snprintf(all + len, N * 64 - len, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n",
+					i % 50 == 49 ? "/none" : "/k.txt");
+	/* A small receive buffer: the answers cannot all fit in the socket. */
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert(fd >= 0);
+	int small = 4096;
+	ck_assert(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)s.port) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+	/* ~20 kB of requests, ~7 MB of answers: more than the socket
+	 * buffers hold, so the server blocks mid-batch. */
+	h_write_all(fd, all, len);
+	for (int i = 0; i < N; i++) {
+		struct h_response r;
+		ck_assert_msg(h_http_read_response(fd, &r, false), "response %d missing", i);
+		if (i % 50 == 49) {
+			ck_assert_int_eq(r.status, 404);
+		} else {
+			ck_assert_int_eq(r.status, 200);
+			ck_assert_str_eq(r.body, body);
+		}
+		h_http_response_free(&r);
+	}
+	close(fd);
+	free(all);
+	srv_stop(&s);
+}
+END_TEST
+
 static Suite *cache_suite(void)
 {
 	Suite *su = suite_create("http_cache");
@@ -437,6 +491,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, a_cached_file_swapped_for_a_symlink_out_of_the_root_is_refused);
 	tcase_add_test(tc, traversal_and_dotfiles_are_refused_next_to_cached_files);
 	tcase_add_test(tc, fifty_pipelined_requests_in_one_write_are_answered_in_order);
+	tcase_add_test(tc, batched_answers_keep_order_under_back_pressure);
 	suite_add_tcase(su, tc);
 	return su;
 }

@@ -37,9 +37,12 @@
  * Framing errors from the parser are answered with Connection: close
  * because the request stream cannot be trusted.
  *
- * Memory: every buffer is allocated once per connection at accept; nothing
- * is allocated per request except the bodies of the two non-hot-path
- * responses (directory listings and the status JSON).
+ * Memory: an IDLE connection with nothing buffered is a small struct
+ * http_idle; its first byte wakes it into a struct http_conn that comes,
+ * buffers and all, from the worker's pool (pool.c) and goes back when the
+ * connection is idle again ("idle form" below). Nothing else is allocated
+ * per request except the bodies of the two non-hot-path responses
+ * (directory listings and the status JSON).
  *
  * Packets: header blocks and small bodies go out in a single sendmsg();
  * before a sendfile() body the header block is sent with MSG_MORE so the

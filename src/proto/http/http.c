@@ -7,6 +7,7 @@
  *   response.c    status line, Date, header block, errors, bodies from memory
  *   file.c        files: validators, conditionals, Range, 301, sendfile hand-off
  *   cache.c       the open-file cache: plain GET/HEAD answered without a lookup
+ *   pool.c        idle connection structs and in-flight buffers, per worker
  *   listing.c     autoindex pages
  *   builtin.c     health_path and status_path
  *   access_log.c  the combined-format access log
@@ -21,9 +22,10 @@
  * registered methods get 405 with Allow, and a method token we do not know
  * gets 501 (RFC 9110 §15.6.2).
  *
- * Memory: every buffer is allocated once per connection at accept; nothing
- * is allocated per request except the bodies of the two non-hot-path
- * responses (directory listings and the status JSON). */
+ * Memory: connection buffers come from a per-worker pool while a request
+ * is in flight (pool.c, conn.c); nothing is allocated per request except
+ * the bodies of the two non-hot-path responses (directory listings and the
+ * status JSON). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* O_PATH */
 #endif
