@@ -46,6 +46,8 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include "core/loop.h"
+
 extern char **environ;
 
 #define H_LOG_TAIL 2000             /* bytes of drover's log quoted in failures */
@@ -1471,4 +1473,21 @@ void h_ctl_ok(struct h_drover *d, const char *cmd, char *out, size_t cap)
 	while (last > out && last[-1] != '\n')
 		last--;
 	ck_assert_msg(strncmp(last, "OK", 2) == 0, "%s answered: %.2500s\nlog:\n%s", cmd, out, h_log_end(d));
+}
+
+/* ------------------------------------------------------------- loops */
+
+static void h_loop_stop(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	loop_stop(loop);
+}
+
+void h_loop_once(struct loop *loop)
+{
+	struct loop_timer t;
+	loop_timer_init(&t, h_loop_stop, NULL);
+	loop_timer_arm(loop, &t, 0);
+	ck_assert_int_eq(loop_run(loop), 0);
 }

@@ -125,6 +125,10 @@ char h_proc_state(pid_t pid);
 /* Run a shell command line, wait, return its exit code; output into out if non-NULL. */
 int h_run(const char *cmdline, char *out, size_t out_len);
 
+struct loop;
+/* Unit tests of loop users: dispatch what is ready now, once. */
+void h_loop_once(struct loop *loop);
+
 /* The end of drover's log, for failure messages (a static buffer). */
 const char *h_log_end(struct h_drover *d);
 /* How often needle occurs in drover's log. */

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "supervisor/admin.h"
 #include "supervisor/sup.h"
 
@@ -70,20 +71,6 @@ START_TEST(the_socket_path_is_configured_off_or_from_the_runtime_directory)
 }
 END_TEST
 
-static void stop_loop(struct loop *loop, struct loop_timer *t, void *arg)
-{
-	loop_stop(loop);
-}
-
-/* Dispatch whatever is ready once. */
-static void loop_once(void)
-{
-	struct loop_timer t;
-	loop_timer_init(&t, stop_loop, NULL);
-	loop_timer_arm(sup.loop, &t, 0);
-	ck_assert_int_eq(loop_run(sup.loop), 0);
-}
-
 /* A server end with a small send buffer and the client end. */
 static struct sup_client *small_pair(int *peer)
 {
@@ -123,7 +110,7 @@ START_TEST(a_client_that_reads_slowly_gets_its_whole_answer)
 			eof = true;
 		} else {
 			ck_assert_int_eq(errno, EAGAIN);
-			loop_once();
+			h_loop_once(sup.loop);
 		}
 	}
 	ck_assert(eof);

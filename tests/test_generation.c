@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "supervisor/generation.h"
 
 /* A list of n workers with the given generations and states, linked in order. */
@@ -207,19 +208,6 @@ END_TEST
 
 /* ------------------------------------------------ control sends */
 
-static void stop_loop(struct loop *loop, struct loop_timer *t, void *arg)
-{
-	loop_stop(loop);
-}
-
-static void loop_once(void)
-{
-	struct loop_timer t;
-	loop_timer_init(&t, stop_loop, NULL);
-	loop_timer_arm(sup.loop, &t, 0);
-	ck_assert_int_eq(loop_run(sup.loop), 0);
-}
-
 START_TEST(a_start_that_meets_a_full_channel_is_held_and_sent_once_there_is_room)
 {
 	memset(&sup, 0, sizeof(sup));
@@ -247,7 +235,7 @@ START_TEST(a_start_that_meets_a_full_channel_is_held_and_sent_once_there_is_room
 			last = m;
 			got++;
 		}
-		loop_once();
+		h_loop_once(sup.loop);
 	}
 	ck_assert_int_eq(last.type, CHAN_START);
 	ck_assert_uint_eq(got, filled + 1);

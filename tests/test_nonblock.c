@@ -346,6 +346,21 @@ static pid_t slow_upgrade_wait_check(struct slow_upgrade *u, struct h_drover *d)
 	}
 }
 
+/* drover started as the wrapper (notify on), an upgrade asked for, and its
+ * check waiting at the gate; the upgrade client's fd. */
+static int slow_upgrade_start(struct slow_upgrade *u, struct h_drover **d, const char *const *extra_env, pid_t *check)
+{
+	slow_upgrade_setup(u);
+	struct h_opts o = { .notify = true, .extra_env = extra_env };
+	char *cfg = config_for("10s", "30s");
+	*d = h_drover_start(cfg, &o);
+	free(cfg);
+	ck_assert(h_wait_workers(*d, 2));
+	int up = h_ctl_send(*d, "upgrade");
+	*check = slow_upgrade_wait_check(u, *d);
+	return up;
+}
+
 static void slow_upgrade_open_gate(struct slow_upgrade *u)
 {
 	int fd = open(u->gate, O_WRONLY | O_CLOEXEC);
@@ -357,15 +372,10 @@ static void slow_upgrade_open_gate(struct slow_upgrade *u)
 START_TEST(a_slow_upgrade_check_does_not_stop_reaping_status_or_the_watchdog)
 {
 	struct slow_upgrade u;
-	slow_upgrade_setup(&u);
+	struct h_drover *d;
+	pid_t check;
 	const char *extra_env[] = { "WATCHDOG_USEC=1000000", NULL };
-	struct h_opts o = { .notify = true, .extra_env = extra_env };
-	char *cfg = config_for("10s", "30s");
-	struct h_drover *d = h_drover_start(cfg, &o);
-	free(cfg);
-	ck_assert(h_wait_workers(d, 2));
-	int up = h_ctl_send(d, "upgrade");
-	pid_t check = slow_upgrade_wait_check(&u, d);
+	int up = slow_upgrade_start(&u, &d, extra_env, &check);
 	/* While the check waits at the gate: */
 	char out[16384];
 	h_ctl_ok(d, "status", out, sizeof out);
@@ -391,13 +401,9 @@ END_TEST
 START_TEST(a_reload_asked_during_the_upgrade_check_is_answered_by_the_upgrade)
 {
 	struct slow_upgrade u;
-	slow_upgrade_setup(&u);
-	struct h_opts o = { .notify = true };
-	char *cfg = config_for("10s", "30s");
-	struct h_drover *d = h_drover_start(cfg, &o);
-	free(cfg);
-	int up = h_ctl_send(d, "upgrade");
-	slow_upgrade_wait_check(&u, d);
+	struct h_drover *d;
+	pid_t check;
+	int up = slow_upgrade_start(&u, &d, NULL, &check);
 	char out[16384];
 	h_ctl_ok(d, "status", out, sizeof out);
 	ck_assert_msg(strstr(out, ", upgrading\n"), "status during the check: %s", out);
@@ -426,13 +432,9 @@ END_TEST
 START_TEST(sigterm_during_a_slow_upgrade_check_cancels_it_and_stops)
 {
 	struct slow_upgrade u;
-	slow_upgrade_setup(&u);
-	struct h_opts o = { .notify = true };
-	char *cfg = config_for("10s", "30s");
-	struct h_drover *d = h_drover_start(cfg, &o);
-	free(cfg);
-	int up = h_ctl_send(d, "upgrade");
-	pid_t check = slow_upgrade_wait_check(&u, d);
+	struct h_drover *d;
+	pid_t check;
+	int up = slow_upgrade_start(&u, &d, NULL, &check);
 	h_drover_kill(d, SIGTERM);
 	char out[4096];
 	ssize_t n = h_read_all(up, out, sizeof out);
