@@ -400,6 +400,35 @@ END_TEST
 
 /* ----------------------------------------------- racing commands */
 
+START_TEST(a_droverctl_connection_open_across_an_upgrade_is_served_by_the_new_image)
+{
+	char *cfg = echo_config(1, "10s", h_free_port());
+	struct h_opts o = { 0 };
+	struct h_drover *d = h_drover_start(cfg, &o);
+	free(cfg);
+	char path[400];
+	snprintf(path, sizeof path, "%s/control.sock", d->dir);
+	int early = h_connect_unix(path);
+	ck_assert(early >= 0);
+	char out[4096];
+	/* drover has taken the connection in before the upgrade starts. */
+	h_ctl_ok(d, "status", out, sizeof out);
+	h_ctl_ok(d, "upgrade", out, sizeof out);
+	ck_assert_msg(strstr(out, "(binary upgrade)"), "upgrade answered: %.2500s", out);
+	/* Its command comes only now: the new image reads and answers it. */
+	h_write_all(early, "status\n", 7);
+	ssize_t n = h_read_all(early, out, sizeof out);
+	close(early);
+	char want[64];
+	snprintf(want, sizeof want, "supervisor pid %d, generation 2,", (int)d->pid);
+	ck_assert_msg(n > 0 && strstr(out, want) && strstr(out, "\nOK\n"), "answered: %.2500s\nlog:\n%.2500s",
+		      n > 0 ? out : "", h_log_end(d));
+	h_drover_kill(d, SIGTERM);
+	expect_clean_exit(d);
+	h_drover_free(d);
+}
+END_TEST
+
 START_TEST(a_reload_and_an_upgrade_asked_at_once_are_both_done_and_answered)
 {
 	char *cfg = echo_config(2, "10s", h_free_port());
@@ -457,6 +486,7 @@ int main(void)
 	tcase_add_test(tc, a_listener_a_reload_retires_refuses_at_once_while_the_old_generation_drains);
 	tcase_add_test(tc, fork_failures_back_off_doubling_and_an_upgrade_says_fork_failed);
 	tcase_add_test(tc, a_control_socket_path_holding_another_file_is_refused_and_left_alone);
+	tcase_add_test(tc, a_droverctl_connection_open_across_an_upgrade_is_served_by_the_new_image);
 	tcase_add_test(tc, a_reload_and_an_upgrade_asked_at_once_are_both_done_and_answered);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -150,6 +150,8 @@ START_TEST(the_highest_generation_and_every_waiting_client_travel_in_the_hand_ov
 	in.more_client_fds[0] = 8;
 	in.more_client_fds[1] = 11;
 	in.n_more_clients = 2;
+	in.idle_client_fds[0] = 12;
+	in.n_idle_clients = 1;
 	char env[4096];
 	ck_assert_int_eq(upgrade_encode(&in, env, sizeof(env)), 0);
 	const char *value = strchr(env, '=') + 1;
@@ -160,6 +162,8 @@ START_TEST(the_highest_generation_and_every_waiting_client_travel_in_the_hand_ov
 	ck_assert_uint_eq(out.n_more_clients, 2);
 	ck_assert_int_eq(out.more_client_fds[0], 8);
 	ck_assert_int_eq(out.more_client_fds[1], 11);
+	ck_assert_uint_eq(out.n_idle_clients, 1);
+	ck_assert_int_eq(out.idle_client_fds[0], 12);
 	/* An older build reads "g=%u" and "cl=%d" and stops at the comma. */
 	unsigned g = 0;
 	int cl = 0;
@@ -170,6 +174,7 @@ START_TEST(the_highest_generation_and_every_waiting_client_travel_in_the_hand_ov
 	/* Without a rollback behind it, the format is what it always was. */
 	in.highest_generation = 5;
 	in.n_more_clients = 0;
+	in.n_idle_clients = 0;
 	ck_assert_int_eq(upgrade_encode(&in, env, sizeof(env)), 0);
 	ck_assert(strstr(env, ";g=5;sb=3;ctl=4;cl=7") != NULL);
 	ck_assert_int_eq(upgrade_decode(strchr(env, '=') + 1, &out), 0);

@@ -9,7 +9,7 @@
  * for the reload to end.
  *
  * The hand-over is a small text format in one environment variable:
- *   v1 g=GEN[,HIGHEST] sb=FD ctl=FD cl=FD[,FD...]
+ *   v1 g=GEN[,HIGHEST] sb=FD ctl=FD cl=FD[,FD...][,rFD...]
  *   L=fd,flags,name,address   (one per listener; address last, may hold ',')
  *   W=pid,gen,index,slot,ctlfd,state,deadline
  * fields separated by ';'. Names never contain ';' (config refuses them);
@@ -17,7 +17,9 @@
  * know them and ignored (sscanf stops) by older ones, so that an upgrade
  * to an older build still adopts: HIGHEST is the highest generation
  * number used so far (after a rollback it is above GEN), the further
- * client fds are more droverctl clients waiting for the change. */
+ * client fds are more droverctl clients waiting for the change, and rFD
+ * ones are connected clients whose command was not read yet (the new
+ * image reads and serves them). */
 #include "supervisor/upgrade.h"
 
 #include <errno.h>
@@ -91,6 +93,8 @@ int upgrade_encode(const struct upgrade_state *s, char *out, size_t out_len)
 		r = upgrade_append(out, out_len, &pos, ";sb=%d;ctl=%d;cl=%d", s->scoreboard_fd, s->ctl_fd, s->client_fd);
 	for (size_t i = 0; r == 0 && i < s->n_more_clients; i++)
 		r = upgrade_append(out, out_len, &pos, ",%d", s->more_client_fds[i]);
+	for (size_t i = 0; r == 0 && i < s->n_idle_clients; i++)
+		r = upgrade_append(out, out_len, &pos, ",r%d", s->idle_client_fds[i]);
 	for (size_t i = 0; r == 0 && i < s->n_listeners; i++) {
 		const struct upgrade_listener *l = &s->listeners[i];
 		char addr[sizeof(l->address) * 3 + 1];
@@ -135,12 +139,14 @@ int upgrade_decode(const char *value, struct upgrade_state *s)
 			if (sscanf(field, "cl=%d", &s->client_fd) != 1)
 				return -EINVAL;
 			for (const char *c = strchr(field, ','); c; c = strchr(c + 1, ',')) {
+				bool idle = c[1] == 'r';
+				const char *num = c + 1 + idle;
 				char *end;
-				long fd = strtol(c + 1, &end, 10);
-				if (end == c + 1 || (*end && *end != ',') || fd < 0 || fd > INT32_MAX ||
-				    s->n_more_clients >= UPGRADE_MAX_CLIENTS)
+				long fd = strtol(num, &end, 10);
+				size_t *n = idle ? &s->n_idle_clients : &s->n_more_clients;
+				if (end == num || (*end && *end != ',') || fd < 0 || fd > INT32_MAX || *n >= UPGRADE_MAX_CLIENTS)
 					return -EINVAL;
-				s->more_client_fds[s->n_more_clients++] = (int)fd;
+				(idle ? s->idle_client_fds : s->more_client_fds)[(*n)++] = (int)fd;
 			}
 			continue;
 		}
@@ -199,6 +205,8 @@ void upgrade_set_inherit(const struct upgrade_state *s, bool inherit)
 	upgrade_fd_inherit(s->client_fd, inherit);
 	for (size_t i = 0; i < s->n_more_clients; i++)
 		upgrade_fd_inherit(s->more_client_fds[i], inherit);
+	for (size_t i = 0; i < s->n_idle_clients; i++)
+		upgrade_fd_inherit(s->idle_client_fds[i], inherit);
 	for (size_t i = 0; i < s->n_listeners; i++)
 		upgrade_fd_inherit(s->listeners[i].fd, inherit);
 	for (size_t i = 0; i < s->n_workers; i++)
@@ -272,11 +280,15 @@ static enum sup_worker_state upgrade_state_of(int code)
 
 /* The clients waiting for the upgrade or for a reload asked for during
  * its check: the new image answers them once it serves (it reads the
- * configuration again, so their reload is done by it). */
+ * configuration again, so their reload is done by it). Clients connected
+ * whose command we have not read yet are served by the new image. */
 static void upgrade_describe_clients(struct upgrade_state *st)
 {
 	st->client_fd = -1;
 	for (struct sup_client *c = sup.admin.clients; c; c = c->next) {
+		if (c->waiting == WAIT_NONE && !c->closing && c->in_len == 0 &&
+		    st->n_idle_clients < UPGRADE_MAX_CLIENTS)
+			st->idle_client_fds[st->n_idle_clients++] = c->fd;
 		if (c->waiting != WAIT_UPGRADE && c->waiting != WAIT_RELOAD)
 			continue;
 		if (st->client_fd < 0)
@@ -690,6 +702,8 @@ int upgrade_adopt(const char *value, struct listen_pool *pool)
 	for (size_t i = 0; i < st->n_more_clients; i++)
 		if (st->more_client_fds[i] >= 0)
 			sup.admin.carried[sup.admin.n_carried++] = st->more_client_fds[i];
+	for (size_t i = 0; i < st->n_idle_clients; i++)
+		admin_client_add(st->idle_client_fds[i]); /* its command is still unread */
 	for (size_t i = 0; i < st->n_listeners; i++)
 		listen_pool_add(pool, st->listeners[i].fd, st->listeners[i].name);
 	r = upgrade_adopt_workers(st, own_board);

@@ -42,6 +42,8 @@ struct upgrade_state {
 	int client_fd;     /* the droverctl that asked for the upgrade, -1 if none */
 	int more_client_fds[UPGRADE_MAX_CLIENTS]; /* others waiting (a reload asked for meanwhile) */
 	size_t n_more_clients;
+	int idle_client_fds[UPGRADE_MAX_CLIENTS]; /* connected, no command read yet: served on */
+	size_t n_idle_clients;
 	struct upgrade_listener listeners[CONFIG_MAX_LISTENERS * 5]; /* current + retired */
 	size_t n_listeners;
 	struct upgrade_worker workers[UPGRADE_MAX_WORKERS];
