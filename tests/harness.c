@@ -263,9 +263,19 @@ int h_listen_unix(const char *path)
 
 int h_connect_tcp(int port)
 {
+	return h_connect_tcp_rcvbuf(port, 0);
+}
+
+int h_connect_tcp_rcvbuf(int port, int rcvbuf)
+{
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	int r;

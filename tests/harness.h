@@ -83,6 +83,9 @@ bool h_wait_workers(struct h_drover *d, size_t n);
 
 /* Blocking TCP connect to 127.0.0.1:port (fd, or -errno without asserting). */
 int h_connect_tcp(int port);
+/* The same with SO_RCVBUF set to rcvbuf first (0: the default), so that a
+ * large response stays in flight on the server side. */
+int h_connect_tcp_rcvbuf(int port, int rcvbuf);
 /* Blocking unix connect (fd, or -errno without asserting). */
 int h_connect_unix(const char *path);
 /* Write all bytes (asserts). */

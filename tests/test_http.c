@@ -192,13 +192,8 @@ static int web_connect(struct srv *s)
  * is still in flight on the server while the test does something else. */
 static int web_connect_small_rcvbuf(struct srv *s)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert(fd >= 0);
-	int sz = 4096;
-	ck_assert(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz) == 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)s->port) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+	int fd = h_connect_tcp_rcvbuf(s->port, 4096);
+	ck_assert_msg(fd >= 0, "connect: %s", strerror(-fd));
 	return fd;
 }
 

@@ -646,24 +646,38 @@ static void http_conn_io(struct loop *loop, int fd, unsigned events, void *arg)
 		http_maybe_sleep(hc);
 }
 
+/* A timer fired for c whose state's deadline is later: re-arm it for the
+ * rest and say so. */
+static bool http_not_yet(struct loop *loop, struct conn *c, uint64_t deadline)
+{
+	if (loop_now_ms(loop) >= deadline)
+		return false;
+	loop_timer_arm_at(loop, &c->timer, deadline);
+	return true;
+}
+
+/* The keepalive or header timeout of a connection waiting for a request:
+ * no byte of one, nothing to answer. After a response, a request may race
+ * with our close: close lingering so it sees a clean EOF, not a reset
+ * (RFC 9112 §9.6). */
+static void http_idle_expired(struct conn *c, unsigned responses)
+{
+	if (responses > 0)
+		conn_close_lingering(c, http_w.cfg->server.lingering_timeout_ms);
+	else
+		conn_close(c);
+}
+
 static void http_conn_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	struct http_conn *hc = arg;
 	struct conn *c = &hc->base;
 	(void)t;
-	if (loop_now_ms(loop) < hc->deadline) {
-		loop_timer_arm_at(loop, &c->timer, hc->deadline);
+	if (http_not_yet(loop, c, hc->deadline))
 		return;
-	}
 	switch (hc->state) {
 	case HTTP_IDLE:
-		/* No byte of a request: nothing to answer (keepalive or header
-		 * timeout). After a response, a request may race with our close:
-		 * close lingering so it sees a clean EOF, not a reset (RFC 9112 §9.6). */
-		if (hc->responses > 0)
-			conn_close_lingering(c, http_w.cfg->server.lingering_timeout_ms);
-		else
-			conn_close(c);
+		http_idle_expired(c, hc->responses);
 		return;
 	case HTTP_HEAD:
 	case HTTP_BODY:
@@ -821,16 +835,9 @@ static void http_idle_io(struct loop *loop, int fd, unsigned events, void *arg)
 static void http_idle_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	struct http_idle *idle = arg;
-	struct conn *c = &idle->base;
 	(void)t;
-	if (loop_now_ms(loop) < idle->deadline) {
-		loop_timer_arm_at(loop, &c->timer, idle->deadline);
-		return;
-	}
-	if (idle->responses > 0)
-		conn_close_lingering(c, http_w.cfg->server.lingering_timeout_ms);
-	else
-		conn_close(c);
+	if (!http_not_yet(loop, &idle->base, idle->deadline))
+		http_idle_expired(&idle->base, idle->responses);
 }
 
 static void http_idle_drain(struct conn *c)
