@@ -14,11 +14,18 @@ enum chan_type {
 	CHAN_RECYCLE_ME = 2, /* reached max_requests: start my replacement */
 	CHAN_DRAINING = 3,   /* acknowledged DRAIN; arg = open connections */
 	/* supervisor -> worker */
-	CHAN_DRAIN = 16,       /* stop accepting, finish, exit; arg = deadline (CLOCK_MONOTONIC ms) */
+	CHAN_DRAIN = 16,       /* stop accepting, finish, exit; arg = deadline (CLOCK_MONOTONIC ms),
+				* | CHAN_DRAIN_STOP on a stop */
 	CHAN_STOP = 17,        /* close everything now and exit */
 	CHAN_REOPEN_LOGS = 18, /* reopen log files (logrotate) */
 	CHAN_START = 19,       /* begin accepting (sent once READY=1 went to systemd) */
 };
+
+/* In DRAIN's arg: no newer generation takes over (a graceful stop), so idle
+ * keep-alive connections get their FIN at once instead of a grace for one
+ * more request. A build without the bit reads a far deadline and is ended
+ * by the supervisor's shutdown_timeout as before. */
+#define CHAN_DRAIN_STOP (UINT64_C(1) << 63)
 
 struct chan_msg {
 	enum chan_type type;

@@ -78,7 +78,10 @@ void pool_kill(struct sup_worker *w)
  * reaped, like one that crashed). */
 static int pool_try_send(struct sup_worker *w, enum chan_type type)
 {
-	int r = chan_send(w->chan_fd, type, type == CHAN_DRAIN ? w->drain_deadline_ms : 0);
+	uint64_t arg = 0;
+	if (type == CHAN_DRAIN)
+		arg = w->drain_deadline_ms | (sup.stop.stopping ? CHAN_DRAIN_STOP : 0);
+	int r = chan_send(w->chan_fd, type, arg);
 	if (r == 0 || r == -EAGAIN || r == -EPIPE || r == -ECONNRESET)
 		return r;
 	log_errno(LOG_ERR, r, "cannot send %s to worker pid %d (generation %u); ending it", chan_type_name(type),

@@ -40,12 +40,17 @@ struct proto_env {
 	const struct scoreboard *sb;   /* everyone's, for the status endpoint */
 	struct conn_set *conns;        /* the worker's connections */
 	const bool *draining;          /* true once the worker drains */
+	const bool *stopping;          /* ...and no newer generation takes over */
 	/* Count one finished request (counters, max_requests). */
 	void (*request_done)(const struct proto_env *env);
 	void *worker;                  /* the worker's own, for request_done */
 };
 
 static inline bool proto_env_draining(const struct proto_env *env) { return *env->draining; }
+/* Draining for a stop: nobody serves after us, so an idle keep-alive
+ * connection is closed at once (its client re-sends elsewhere, RFC 9112
+ * §9.3.1) rather than given a grace for one more request. */
+static inline bool proto_env_stopping(const struct proto_env *env) { return *env->stopping; }
 
 struct proto {
 	const char *name;        /* as written in [listener] protocol = */

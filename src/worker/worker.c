@@ -38,6 +38,7 @@ struct worker {
 	bool fd_pause;     /* EMFILE/ENFILE back-off in progress */
 	bool started;      /* the supervisor said START: accept */
 	bool draining;
+	bool stopping;     /* draining for a stop: no newer generation */
 	const struct proto *ready[CONFIG_MAX_PROTOCOLS]; /* protocols whose init() ran */
 	size_t n_ready;
 	uint64_t drain_deadline_ms;
@@ -231,13 +232,17 @@ static void worker_drain(struct worker *w, uint64_t deadline_ms)
 	int r = chan_send(w->chan_fd, CHAN_DRAINING, n);
 	if (r < 0 && r != -EPIPE)
 		log_errno(LOG_DEBUG, r, "cannot report draining");
-	log_info("draining %zu connection(s)", n);
-	if (n == 0)
+	if (n == 0) {
+		log_info("draining 0 connection(s)");
 		worker_exit(w, 0);
+	}
 	loop_timer_arm_at(w->loop, &w->drain_timer, deadline_ms);
 	/* 2-3. Each connection closes when idle or after its current response;
-	 * the last one to close calls worker_conns_empty(). */
+	 * the last one to close calls worker_conns_empty() (and so may end the
+	 * worker right here). Logged after: once the line is out, every
+	 * connection has been told. */
 	conn_set_drain_all(&w->conns);
+	log_info("draining %zu connection(s)%s", n, w->stopping ? " for a stop" : "");
 }
 
 static void worker_reopen_logs(struct worker *w)
@@ -266,7 +271,8 @@ static void worker_control(struct loop *loop, int fd, unsigned events, void *arg
 		}
 		switch (m.type) {
 		case CHAN_DRAIN:
-			worker_drain(w, m.arg);
+			w->stopping |= (m.arg & CHAN_DRAIN_STOP) != 0;
+			worker_drain(w, m.arg & ~CHAN_DRAIN_STOP);
 			break;
 		case CHAN_STOP:
 			worker_close_all(w);
@@ -295,6 +301,7 @@ static void worker_signal(struct loop *loop, int fd, unsigned events, void *arg)
 		case SIGINT:
 			/* Normally only the supervisor is signalled (KillMode=mixed);
 			 * a signal sent to the whole group still drains cleanly. */
+			w->stopping = true;
 			worker_drain(w, loop_now_ms(loop) + w->cfg->server.shutdown_timeout_ms);
 			break;
 		case SIGQUIT:
@@ -402,6 +409,7 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 		.sb = p->sb,
 		.conns = &w->conns,
 		.draining = &w->draining,
+		.stopping = &w->stopping,
 		.request_done = worker_request_done,
 		.worker = w,
 	};

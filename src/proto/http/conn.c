@@ -485,6 +485,12 @@ static enum http_step http_step_head(struct http_conn *hc)
 				return HTTP_STEP_GONE;
 			if (r > 0)
 				return HTTP_STEP_AGAIN;
+			if (proto_env_stopping(http_w.env)) {
+				/* A stop: nobody serves after us. FIN now; a racing
+				 * request sees a clean EOF and is re-sent. */
+				conn_close_lingering(c, http_w.cfg->server.lingering_timeout_ms);
+				return HTTP_STEP_GONE;
+			}
 			if (!http_has(hc, HC_DRAIN_GRACE)) {
 				/* A busy keep-alive client sends its next request a
 				 * moment after reading a response; closing now would
