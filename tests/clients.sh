@@ -60,13 +60,10 @@ EOF
 : >"$dir/drover.log" # exists before tail -f looks for it
 "$drover" -c "$dir/drover.ini" 2>"$dir/drover.log" &
 pid=$!
-# Wait for the supervisor's "ready" line as it is written (tail -f), 20 s at most.
-coproc LOGTAIL { exec tail -n +1 -f "$dir/drover.log"; }
-while IFS= read -r -t 20 line <&"${LOGTAIL[0]}"; do
-	[[ $line == *"ready: generation 1"* ]] && break
-done
-kill "$LOGTAIL_PID" 2>/dev/null
-wait "$LOGTAIL_PID" 2>/dev/null
+# Wait for the supervisor's "ready" line as it is written (tail -f), 20 s at
+# most. tail ends with drover (--pid); no coproc, whose variables bash unsets
+# as soon as it exits.
+timeout 20 grep -q -m1 "ready: generation 1" < <(exec tail -n +1 -f --pid="$pid" "$dir/drover.log") || true
 if ! grep -q "ready: generation 1" "$dir/drover.log"; then
 	echo "FAIL: drover did not start"
 	cat "$dir/drover.log"
