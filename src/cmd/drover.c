@@ -87,6 +87,14 @@ int main(int argc, char *argv[])
 	char err[8192] = "";
 	struct config *cfg = NULL;
 	int r = config_load(path, &cfg, err, sizeof(err));
+	if (test && r >= 0) {
+		/* The files workers write must open (the supervisor opens them,
+		 * as root if it runs as root). */
+		struct proto_fileset files;
+		r = proto_files_open(cfg, &files, true, err, sizeof(err));
+		if (r < 0)
+			config_free(cfg);
+	}
 	if (test) {
 		if (r < 0) {
 			fprintf(stderr, "%s%s", err, err[0] && err[strlen(err) - 1] != '\n' ? "\n" : "");

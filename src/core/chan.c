@@ -3,8 +3,10 @@
 #include "core/chan.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define CHAN_MAGIC 0x44u /* 'D' */
@@ -32,6 +34,7 @@ static int chan_type_valid(uint32_t t)
 	case CHAN_READY:
 	case CHAN_RECYCLE_ME:
 	case CHAN_DRAINING:
+	case CHAN_START_FAILED:
 	case CHAN_DRAIN:
 	case CHAN_STOP:
 	case CHAN_REOPEN_LOGS:
@@ -70,12 +73,25 @@ const char *chan_type_name(enum chan_type type)
 	case CHAN_READY: return "READY";
 	case CHAN_RECYCLE_ME: return "RECYCLE_ME";
 	case CHAN_DRAINING: return "DRAINING";
+	case CHAN_START_FAILED: return "START_FAILED";
 	case CHAN_DRAIN: return "DRAIN";
 	case CHAN_STOP: return "STOP";
 	case CHAN_REOPEN_LOGS: return "REOPEN_LOGS";
 	case CHAN_START: return "START";
 	}
 	return "?";
+}
+
+const char *chan_start_stage_name(unsigned stage)
+{
+	switch (stage) {
+	case CHAN_STAGE_SETUP: return "setting up";
+	case CHAN_STAGE_SIGNALS: return "setting up signals";
+	case CHAN_STAGE_PRIVILEGES: return "switching to [server] user/group";
+	case CHAN_STAGE_PROTOCOL: return "starting its protocol";
+	case CHAN_STAGE_LOOP: return "watching its control channel";
+	}
+	return "starting";
 }
 
 int chan_pair(int sv[2])
@@ -85,32 +101,103 @@ int chan_pair(int sv[2])
 	return 0;
 }
 
-int chan_send(int fd, enum chan_type type, uint64_t arg)
+int chan_send_fds(int fd, enum chan_type type, uint64_t arg, const int *fds, size_t n)
 {
 	unsigned char buf[CHAN_MSG_SIZE];
 	struct chan_msg m = { .type = type, .arg = arg };
 	chan_encode(&m, buf);
-	ssize_t n;
+	if (n > CHAN_MAX_FDS)
+		return -EINVAL;
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	union {
+		char raw[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (n) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.raw;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+	}
+	ssize_t w;
 	do
-		n = send(fd, buf, sizeof(buf), MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
+		w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
 		return -errno;
-	return n == (ssize_t)sizeof(buf) ? 0 : -EIO;
+	return w == (ssize_t)sizeof(buf) ? 0 : -EIO;
 }
 
-int chan_recv(int fd, struct chan_msg *m)
+int chan_send(int fd, enum chan_type type, uint64_t arg)
+{
+	return chan_send_fds(fd, type, arg, NULL, 0);
+}
+
+/* The fds of a received message: kept in fds if they fit, else closed. */
+static size_t chan_take_fds(struct msghdr *mh, int *fds, size_t max)
+{
+	size_t n = 0;
+	bool fit = !(mh->msg_flags & MSG_CTRUNC);
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		const unsigned char *data = CMSG_DATA(c);
+		for (size_t i = 0; i < k; i++) {
+			int one;
+			memcpy(&one, data + i * sizeof(int), sizeof(int));
+			if (fit && n < max)
+				fds[n++] = one;
+			else
+				close(one);
+		}
+	}
+	if (!fit) {
+		for (size_t i = 0; i < n; i++)
+			close(fds[i]);
+		n = 0;
+	}
+	return n;
+}
+
+int chan_recv_fds(int fd, struct chan_msg *m, int *fds, size_t max, size_t *n_fds)
 {
 	unsigned char buf[CHAN_MSG_SIZE + 1];
+	union {
+		char raw[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
+		struct cmsghdr align;
+	} ctl;
+	*n_fds = 0;
 	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.raw,
+				     .msg_controllen = sizeof(ctl.raw) };
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 		if (n == 0)
 			return 0;
+		*n_fds = chan_take_fds(&mh, fds, max);
 		int r = chan_decode(buf, (size_t)n, m);
-		return r < 0 ? r : 1;
+		if (r < 0) {
+			for (size_t i = 0; i < *n_fds; i++)
+				close(fds[i]);
+			*n_fds = 0;
+			return r;
+		}
+		return 1;
 	}
+}
+
+int chan_recv(int fd, struct chan_msg *m)
+{
+	size_t n;
+	return chan_recv_fds(fd, m, NULL, 0, &n);
 }

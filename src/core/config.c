@@ -588,6 +588,10 @@ static void config_check_all(struct config_parser *p)
 		}
 	}
 
+	const size_t access_log = config_key_slot(config_http_keys, CONFIG_ARRAY_SIZE(config_http_keys),
+						  "access_log");
+	cfg->http.access_log_line = p->http_seen[access_log];
+
 	const struct config_http *h = &cfg->http;
 	if (h->health_path && h->status_path && h->health_path[0] &&
 	    strcmp(h->health_path, h->status_path) == 0) {

@@ -68,6 +68,7 @@ struct config_http {
 	char *mime_types;
 	char *default_type;
 	char *access_log;            /* path, "stderr" or "off" */
+	unsigned access_log_line;    /* where access_log is set (0: default), for messages */
 	char *health_path;           /* "" disables */
 	char *status_path;
 	uint64_t header_timeout_ms;

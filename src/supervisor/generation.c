@@ -157,6 +157,7 @@ void gen_snapshot(void)
 {
 	config_free(sup.prev_cfg);
 	sup.prev_cfg = NULL;
+	proto_files_close(&sup.prev_files);
 	listen_snapshot();
 }
 
@@ -176,13 +177,16 @@ static void gen_cap(void)
 	}
 }
 
-/* The new config is valid and its listeners are open: start its generation. */
-static void gen_start(struct config *cfg)
+/* The new config is valid and its listeners and files are open: start its
+ * generation. */
+static void gen_start(struct config *cfg, const struct proto_fileset *files)
 {
 	notify_reloading("reloading: starting a new generation");
 	log_set_level(cfg->server.log_level);
 	sup.prev_cfg = sup.cfg;
 	sup.cfg = cfg;
+	sup.prev_files = sup.files;
+	sup.files = *files;
 	gen_begin(&sup.gen, GEN_RELOADING, loop_now_ms(sup.loop));
 	sup.sb->hdr.generation = sup.gen.current;
 	sup.sb->hdr.reloads++;
@@ -214,15 +218,23 @@ void gen_reload(void)
 		return;
 	}
 	gen_snapshot();
+	/* The files its workers write are opened here, as root, before the
+	 * fork: one that cannot be opened fails the reload now, by name. */
+	struct proto_fileset files = { .n = 0 };
 	r = gen_check_identity(cfg, err, sizeof(err));
 	if (r >= 0)
+		r = proto_files_open(cfg, &files, false, err, sizeof(err));
+	if (r >= 0) {
 		r = listen_set_open(cfg, NULL, err, sizeof(err));
+		if (r < 0)
+			proto_files_close(&files);
+	}
 	if (r < 0) {
 		config_free(cfg);
 		gen_change_failed(err);
 		return;
 	}
-	gen_start(cfg);
+	gen_start(cfg, &files);
 }
 
 void gen_check_ready(void)
@@ -266,6 +278,7 @@ void gen_check_ready(void)
 	gen_end(&sup.gen);
 	config_free(sup.prev_cfg);
 	sup.prev_cfg = NULL;
+	proto_files_close(&sup.prev_files); /* the old workers have their own copies */
 	snprintf(sup.reload_result, sizeof(sup.reload_result), "ok: generation %u serving (%s)",
 		 sup.gen.current, was_upgrade ? "binary upgrade" : "reload");
 	admin_answer_changes(true, sup.reload_result);
@@ -287,6 +300,9 @@ static void gen_roll_back(void)
 		sup.cfg = sup.prev_cfg;
 		sup.prev_cfg = NULL;
 		log_set_level(sup.cfg->server.log_level);
+		proto_files_close(&sup.files);
+		sup.files = sup.prev_files;
+		sup.prev_files.n = 0;
 	}
 	gen_rollback(&sup.gen);
 	sup.sb->hdr.generation = sup.gen.current;
@@ -303,4 +319,16 @@ void gen_tick(uint64_t now)
 		return;
 	gen_roll_back();
 	gen_change_failed("the new generation did not become ready in time");
+}
+
+void gen_workers_failed(const char *why)
+{
+	if (sup.stop.stopping || sup.gen.announced)
+		return;
+	if (sup.gen.change == GEN_STEADY) {
+		sup_fail(why); /* the first generation: there is nothing to roll back to */
+		return;
+	}
+	gen_roll_back();
+	gen_change_failed(why);
 }

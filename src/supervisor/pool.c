@@ -73,15 +73,38 @@ void pool_kill(struct sup_worker *w)
 	kill(w->pid, SIGKILL);
 }
 
+/* The files a worker of w's generation writes, as opened now (none if its
+ * config is no longer known). */
+static const struct proto_fileset *pool_files(const struct sup_worker *w)
+{
+	static const struct proto_fileset none = { .n = 0 };
+	if (w->generation == sup.gen.current)
+		return &sup.files;
+	if (sup.prev_cfg && w->generation == sup.gen.previous)
+		return &sup.prev_files;
+	return &none;
+}
+
 /* One attempt: 0 sent, -EAGAIN the channel is full, else the worker is
  * gone (SIGCHLD reaps it) or has been ended here (and is replaced when
  * reaped, like one that crashed). */
+
 static int pool_try_send(struct sup_worker *w, enum chan_type type)
 {
-	uint64_t arg = 0;
-	if (type == CHAN_DRAIN)
-		arg = w->drain_deadline_ms | (sup.stop.stopping ? CHAN_DRAIN_STOP : 0);
-	int r = chan_send(w->chan_fd, type, arg);
+	int r;
+	if (type == CHAN_REOPEN_LOGS) {
+		/* The new files themselves go along (SCM_RIGHTS). */
+		const struct proto_fileset *fs = pool_files(w);
+		int fds[PROTO_FILESET_MAX];
+		for (size_t i = 0; i < fs->n; i++)
+			fds[i] = fs->f[i].fd;
+		r = chan_send_fds(w->chan_fd, type, fs->n, fds, fs->n);
+	} else {
+		uint64_t arg = 0;
+		if (type == CHAN_DRAIN)
+			arg = w->drain_deadline_ms | (sup.stop.stopping ? CHAN_DRAIN_STOP : 0);
+		r = chan_send(w->chan_fd, type, arg);
+	}
 	if (r == 0 || r == -EAGAIN || r == -EPIPE || r == -ECONNRESET)
 		return r;
 	log_errno(LOG_ERR, r, "cannot send %s to worker pid %d (generation %u); ending it", chan_type_name(type),
@@ -173,6 +196,36 @@ static void pool_on_recycle(struct sup_worker *w)
 	pool_fill();
 }
 
+/* START_FAILED: the worker says why it cannot start; it exits next, and
+ * pool_reaped() reports it (and fails the change coming up). */
+static void pool_on_start_failed(struct sup_worker *w, uint64_t arg)
+{
+	w->start_failed = true;
+	w->start_error = arg;
+}
+
+/* Why w could not start, from its START_FAILED or else its exit (how). */
+static void pool_start_error(const struct sup_worker *w, const char *how, char *why, size_t len)
+{
+	if (!w->start_failed) {
+		snprintf(why, len, "worker pid %d (generation %u) could not start: it %s before it was ready",
+			 (int)w->pid, w->generation, how);
+		return;
+	}
+	unsigned stage = CHAN_START_STAGE(w->start_error);
+	char proto[64] = "";
+	const struct proto *const *t = proto_table();
+	if (stage == CHAN_STAGE_PROTOCOL && t) {
+		unsigned n = 0;
+		while (t[n])
+			n++;
+		if (CHAN_START_INDEX(w->start_error) < n)
+			snprintf(proto, sizeof(proto), " %s", t[CHAN_START_INDEX(w->start_error)]->name);
+	}
+	snprintf(why, len, "worker pid %d (generation %u) could not start: %s%s: %s", (int)w->pid, w->generation,
+		 chan_start_stage_name(stage), proto, strerror(CHAN_START_ERRNO(w->start_error)));
+}
+
 static void pool_control(struct loop *loop, int fd, unsigned events, void *arg)
 {
 	struct sup_worker *w = arg;
@@ -203,6 +256,9 @@ static void pool_control(struct loop *loop, int fd, unsigned events, void *arg)
 			break;
 		case CHAN_DRAINING:
 			w->state = SW_DRAINING;
+			break;
+		case CHAN_START_FAILED:
+			pool_on_start_failed(w, m.arg);
 			break;
 		default:
 			log_warning("unexpected %s from worker pid %d", chan_type_name(m.type), (int)w->pid);
@@ -255,9 +311,11 @@ static void pool_child_close_fds(const int *keep, size_t n_keep)
 /* In the child: keep the control channel and the listeners, then run. */
 __attribute__((noreturn)) static void pool_child(int chan_fd, int slot, uint32_t index)
 {
-	int keep[CONFIG_MAX_LISTENERS + 1];
+	int keep[CONFIG_MAX_LISTENERS + 1 + PROTO_FILESET_MAX];
 	size_t n_keep = 0;
 	keep[n_keep++] = chan_fd;
+	for (size_t i = 0; i < sup.files.n; i++)
+		keep[n_keep++] = sup.files.f[i].fd;
 	for (size_t i = 0; i < sup.lst.n; i++)
 		keep[n_keep++] = sup.lst.wl[i].fd;
 	pool_child_close_fds(keep, n_keep);
@@ -270,12 +328,16 @@ __attribute__((noreturn)) static void pool_child(int chan_fd, int slot, uint32_t
 		.chan_fd = chan_fd,
 		.listeners = sup.lst.wl,
 		.n_listeners = sup.lst.n,
+		.files = &sup.files,
 	};
 	worker_main(&p);
 }
 
+static int pool_fork_errno; /* of the last fork that failed, 0 if none */
+
 static struct sup_worker *pool_fork(uint32_t index, pid_t replaces)
 {
+	pool_fork_errno = 0;
 	int sv[2];
 	int r = chan_pair(sv);
 	if (r < 0) {
@@ -289,7 +351,9 @@ static struct sup_worker *pool_fork(uint32_t index, pid_t replaces)
 		if (slot < 0)
 			log_error("scoreboard full: too many workers alive at once");
 		else if (w)
-			log_errno(LOG_ERR, -errno, "fork failed");
+			pool_fork_errno = errno;
+		if (pool_fork_errno)
+			log_errno(LOG_ERR, -pool_fork_errno, "fork failed");
 		if (slot >= 0)
 			scoreboard_slot_free(sup.sb, slot);
 		close(sv[0]);
@@ -367,6 +431,14 @@ void pool_fill(void)
 			continue;
 		rs->pending = false;
 		if (!pool_fork(i, holder ? holder->pid : 0)) {
+			if (pool_fork_errno && !sup.gen.announced) {
+				/* The generation coming up cannot have its workers:
+				 * the reload or start fails now, not after a timeout. */
+				char why[160];
+				snprintf(why, sizeof(why), "cannot start a worker: fork: %s", strerror(pool_fork_errno));
+				gen_workers_failed(why);
+				return;
+			}
 			/* fork or fd trouble: try again later, backing off as for
 			 * workers that die at start, instead of spinning. */
 			pool_back_off(rs);
@@ -445,16 +517,30 @@ static void pool_reaped(struct sup_worker *w, int status)
 	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	log_msg(expected && clean ? LOG_INFO : LOG_WARNING, "worker pid %d (generation %u, #%u) %s",
 		(int)w->pid, w->generation, w->index, how);
+	/* What it said last (START_FAILED) may still be unread. */
+	if (w->state == SW_STARTING)
+		pool_control(sup.loop, w->chan_fd, LOOP_READ, w);
 	loop_del_fd(sup.loop, w->chan_fd);
 	close(w->chan_fd);
 	scoreboard_slot_free(sup.sb, w->slot);
-	if (!expected && w->generation == sup.gen.current && w->index < SCOREBOARD_SLOTS)
+	/* One of the generation coming up could not start: the change (or
+	 * the first start) fails now, with its reason, not after a timeout. */
+	char why[320] = "";
+	bool failed_start = !expected && w->state == SW_STARTING && w->generation == sup.gen.current &&
+			    !sup.gen.announced;
+	if (failed_start || w->start_failed) {
+		pool_start_error(w, how, why, sizeof(why));
+		log_error("%s", why);
+	}
+	if (!expected && w->generation == sup.gen.current && w->index < SCOREBOARD_SLOTS && !failed_start)
 		pool_schedule_respawn(w, now);
 	/* A replacement starting for it now simply takes its place. */
 	for (struct sup_worker *o = sup.pool.workers; o; o = o->next)
 		if (o->replaces == w->pid)
 			o->replaces = 0;
 	free(w);
+	if (failed_start)
+		gen_workers_failed(why);
 }
 
 void pool_reap(void)

@@ -38,6 +38,8 @@ struct sup_worker {
 	enum sup_worker_state state;
 	bool wants_recycle;     /* sent RECYCLE_ME: start a replacement, then drain it */
 	bool killed;            /* we sent SIGKILL; say so when reaped */
+	bool start_failed;      /* said START_FAILED before exiting */
+	uint64_t start_error;   /* its arg: why */
 	unsigned unsent;        /* POOL_UNSENT_* held while the channel is full */
 	pid_t replaces;         /* drain this pid once we are READY (max_requests) */
 	uint64_t started_ms;
@@ -164,6 +166,9 @@ struct supervisor {
 	struct sup_upgrade upg;
 	struct sup_stop stop;
 	char reload_result[512]; /* "ok: ..." or "failed: ...", for status */
+	struct proto_fileset files;      /* what cfg's protocols write, opened for new workers */
+	struct proto_fileset prev_files; /* prev_cfg's, while a reload may roll back to it */
+	bool failed;             /* the first generation could not start: exit 1 */
 	struct loop_timer tick;
 	uint64_t last_watchdog_ms;
 };
@@ -177,8 +182,10 @@ void sup_stop(bool fast);
 const char *sup_state_word(void);
 /* Refresh the STATUS= line from the current state. */
 void sup_update_status(void);
-/* Send REOPEN_LOGS to every worker. */
+/* Open the log files again and hand them to every worker (REOPEN_LOGS). */
 void sup_reopen_logs(void);
+/* The first generation cannot start: say why (log, STATUS=), stop, exit 1. */
+void sup_fail(const char *why);
 
 /* pool.c: workers (fork, reap, back-off, hung-worker kill). */
 enum {
@@ -235,6 +242,9 @@ void gen_change_failed(const char *why);
 void gen_snapshot(void);
 /* A change that did not get ready in time: roll back and fail it. */
 void gen_tick(uint64_t now);
+/* A worker of the generation coming up cannot start (why): a reload or
+ * upgrade fails now, rolled back; a first start fails (sup_fail). */
+void gen_workers_failed(const char *why);
 /* user/group must exist, and without root we must already be them; 0 or
  * -errno with a message in err. */
 int gen_check_identity(const struct config *cfg, char *err, size_t err_len);

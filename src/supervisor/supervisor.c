@@ -126,11 +126,40 @@ static void sup_stop_deadline(struct loop *loop, struct loop_timer *t, void *arg
 	pool_kill_all();
 }
 
+/* Open cfg's files again into *set (closing the old ones); false, keeping
+ * the old ones, if one cannot be opened. */
+static bool sup_reopen_set(const struct config *cfg, struct proto_fileset *set)
+{
+	char err[1024] = "";
+	struct proto_fileset fresh;
+	int r = proto_files_open(cfg, &fresh, false, err, sizeof(err));
+	if (r < 0) {
+		log_error("reopen-logs: %s; writing on to the old file", err);
+		return false;
+	}
+	proto_files_close(set);
+	*set = fresh;
+	return true;
+}
+
+/* The files are opened here (workers may lack the rights) and handed to
+ * every worker, which puts them in place of its own. */
 void sup_reopen_logs(void)
 {
 	log_info("reopening log files");
+	sup_reopen_set(sup.cfg, &sup.files);
+	if (sup.prev_cfg)
+		sup_reopen_set(sup.prev_cfg, &sup.prev_files);
 	for (struct sup_worker *w = sup.pool.workers; w; w = w->next)
 		pool_send(w, CHAN_REOPEN_LOGS);
+}
+
+void sup_fail(const char *why)
+{
+	log_error("not starting: %s", why);
+	notify_status("failed: %.400s", why);
+	sup.failed = true;
+	sup_stop(true);
 }
 
 /* ------------------------------------------------------ signals, tick */
@@ -350,6 +379,18 @@ static void sup_start_generation(bool upgraded)
 	pool_reap(); /* adopted workers may have exited while we were exec'ing */
 }
 
+/* Before any worker drops privileges: the files workers write. 0 or -errno. */
+static int sup_open_files(void)
+{
+	char err[1024] = "";
+	int r = proto_files_open(sup.cfg, &sup.files, false, err, sizeof(err));
+	if (r < 0) {
+		log_error("not starting: %s", err);
+		notify_status("failed: %.400s", err);
+	}
+	return r;
+}
+
 int supervisor_run(struct config *cfg, const char *argv0, char *const argv[], int trial_fd)
 {
 	bool upgraded = false;
@@ -357,6 +398,8 @@ int supervisor_run(struct config *cfg, const char *argv0, char *const argv[], in
 	int r = sup_init(cfg, argv0, argv, trial_fd);
 	if (r >= 0)
 		r = sup_obtain(&upgraded);
+	if (r >= 0)
+		r = sup_open_files();
 	if (r >= 0 && !trial)
 		r = admin_start();
 	if (r < 0)
@@ -366,12 +409,15 @@ int supervisor_run(struct config *cfg, const char *argv0, char *const argv[], in
 	loop_timer_arm(sup.loop, &sup.tick, SUP_TICK_MS);
 	sup_start_generation(upgraded);
 
-	r = loop_run(sup.loop);
+	/* A start that failed at once (fork) may have nothing left to wait for. */
+	r = sup.stop.stopping && !sup.pool.workers ? 0 : loop_run(sup.loop);
 	if (r < 0)
 		log_errno(LOG_ERR, r, "event loop failed");
 
 	listen_close_all();
 	admin_stop();
+	proto_files_close(&sup.files);
+	proto_files_close(&sup.prev_files);
 	if (sup.cfg->server.pid_file && !trial)
 		unlink(sup.cfg->server.pid_file);
 	log_notice("stopped");
@@ -379,5 +425,5 @@ int supervisor_run(struct config *cfg, const char *argv0, char *const argv[], in
 	loop_free(sup.loop);
 	config_free(sup.prev_cfg);
 	config_free(sup.cfg);
-	return r < 0 ? 1 : 0;
+	return r < 0 || sup.failed ? 1 : 0;
 }

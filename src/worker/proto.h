@@ -8,7 +8,14 @@
  *
  * What a protocol may ask of its worker is struct proto_env: the loop, the
  * configuration, the scoreboard slot, whether the worker is draining, a
- * "request done" hook, and the connection set. No calls into worker.c. */
+ * "request done" hook, the connection set, and the files it writes. No
+ * calls into worker.c.
+ *
+ * Files a protocol's workers write (an access log) are named by its
+ * files() operation and opened by the supervisor, before the workers drop
+ * privileges (proto_files_open); a worker inherits them and finds them with
+ * proto_env_file(). On reopen-logs the supervisor opens them again and the
+ * worker puts the new ones in place of the old, under the same fd. */
 #ifndef DROVER_WORKER_PROTO_H
 #define DROVER_WORKER_PROTO_H
 
@@ -32,6 +39,28 @@ struct worker_listener {
 	bool status; /* serve the status endpoint here */
 };
 
+/* Files one protocol writes. */
+#define PROTO_MAX_FILES 4
+/* Files of all protocols together. */
+#define PROTO_FILESET_MAX 16
+
+/* A file a protocol's workers write, as its files() operation names it. */
+struct proto_file {
+	const char *path; /* absolute */
+	const char *key;  /* "[http] access_log", for messages */
+	unsigned line;    /* of that key in the config file; 0: not set there */
+};
+
+/* The files of every protocol a config's listeners use, opened. */
+struct proto_fileset {
+	size_t n;
+	struct proto_open_file {
+		const struct proto *proto;
+		size_t index; /* in what proto->files() returned */
+		int fd;
+	} f[PROTO_FILESET_MAX];
+};
+
 /* What a protocol may ask of the worker that runs it. */
 struct proto_env {
 	struct loop *loop;
@@ -44,6 +73,7 @@ struct proto_env {
 	/* Count one finished request (counters, max_requests). */
 	void (*request_done)(const struct proto_env *env);
 	void *worker;                  /* the worker's own, for request_done */
+	const struct proto_fileset *files; /* opened by the supervisor */
 };
 
 static inline bool proto_env_draining(const struct proto_env *env) { return *env->draining; }
@@ -64,8 +94,9 @@ struct proto {
 	 * now. -errno: it does not (the caller closes fd). */
 	int (*accept)(const struct proto_env *env, const struct worker_listener *l, int fd,
 		      const struct sockaddr *peer, socklen_t peer_len);
-	/* Reopen log files (SIGUSR1 / REOPEN_LOGS); may be NULL. */
-	void (*reopen_logs)(void);
+	/* The files this protocol's workers write under cfg, into out (at most
+	 * PROTO_MAX_FILES); returns how many. May be NULL: none. */
+	size_t (*files)(const struct config *cfg, struct proto_file *out);
 	/* This protocol's own per-worker connection limit; 0 = only
 	 * [server] max_connections applies. May be NULL. */
 	unsigned (*max_connections)(const struct config *cfg);
@@ -78,5 +109,16 @@ void proto_register(const struct proto *const *table);
 const struct proto *proto_find(const char *name);
 /* The registered table (NULL-terminated), or NULL before proto_register(). */
 const struct proto *const *proto_table(void);
+
+/* Open (append, create 0640, never blocking) the files of every protocol
+ * cfg's listeners use. 0, or -errno with "FILE:LINE: [http] access_log:
+ * cannot open PATH: why" in err and nothing left open. check: only see
+ * that they can be opened (drover -t), a FIFO nobody reads yet is fine. */
+int proto_files_open(const struct config *cfg, struct proto_fileset *set, bool check, char *err,
+		     size_t err_len);
+/* Close what proto_files_open() opened; the set is then empty. */
+void proto_files_close(struct proto_fileset *set);
+/* The fd of p's index-th file (in the order of its files()), or -1. */
+int proto_env_file(const struct proto_env *env, const struct proto *p, size_t index);
 
 #endif

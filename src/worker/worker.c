@@ -2,7 +2,11 @@
  * one loop, no threads: every connection is read and written only here. */
 #include "worker/worker.h"
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* dup3 */
+#endif
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -44,9 +48,11 @@ struct worker {
 	uint64_t drain_deadline_ms;
 	struct conn_set conns;
 	struct proto_env env; /* what the protocols see of us */
+	struct proto_fileset files; /* inherited from the supervisor */
 	uint64_t requests;
 	uint64_t recycle_at; /* 0 = never */
 	bool recycle_sent;
+	unsigned fail_index; /* the protocol whose init() failed */
 	struct loop_timer heartbeat;
 	struct loop_timer fd_pause_timer;
 	struct loop_timer drain_timer;
@@ -245,11 +251,20 @@ static void worker_drain(struct worker *w, uint64_t deadline_ms)
 	log_info("draining %zu connection(s)%s", n, w->stopping ? " for a stop" : "");
 }
 
-static void worker_reopen_logs(struct worker *w)
+/* REOPEN_LOGS: the supervisor opened our files again; each new one takes
+ * the place of the old under the same fd (dup3), so a protocol writing to
+ * it never sees a closed fd. fds are closed here. */
+static void worker_reopen_logs(struct worker *w, const int *fds, size_t n, uint64_t expected)
 {
-	for (size_t i = 0; i < w->n_ready; i++)
-		if (w->ready[i]->reopen_logs)
-			w->ready[i]->reopen_logs();
+	if (n != expected || n != w->files.n)
+		log_warning("reopen-logs: %zu file(s) handed over, %zu expected; keeping the old ones", n,
+			    w->files.n);
+	else
+		for (size_t i = 0; i < n; i++)
+			if (dup3(fds[i], w->files.f[i].fd, O_CLOEXEC) < 0)
+				log_errno(LOG_ERR, -errno, "reopen-logs: putting the new file in place");
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
 }
 
 static void worker_control(struct loop *loop, int fd, unsigned events, void *arg)
@@ -257,7 +272,9 @@ static void worker_control(struct loop *loop, int fd, unsigned events, void *arg
 	struct worker *w = arg;
 	for (;;) {
 		struct chan_msg m;
-		int r = chan_recv(fd, &m);
+		int fds[CHAN_MAX_FDS];
+		size_t n_fds;
+		int r = chan_recv_fds(fd, &m, fds, CHAN_MAX_FDS, &n_fds);
 		if (r == -EAGAIN)
 			return;
 		if (r <= 0) {
@@ -278,7 +295,8 @@ static void worker_control(struct loop *loop, int fd, unsigned events, void *arg
 			worker_close_all(w);
 			worker_exit(w, 0);
 		case CHAN_REOPEN_LOGS:
-			worker_reopen_logs(w);
+			worker_reopen_logs(w, fds, n_fds, m.arg);
+			n_fds = 0;
 			break;
 		case CHAN_START:
 			w->started = true;
@@ -288,6 +306,8 @@ static void worker_control(struct loop *loop, int fd, unsigned events, void *arg
 			log_warning("unexpected %s on the control channel", chan_type_name(m.type));
 			break;
 		}
+		for (size_t i = 0; i < n_fds; i++)
+			close(fds[i]);
 	}
 }
 
@@ -308,7 +328,9 @@ static void worker_signal(struct loop *loop, int fd, unsigned events, void *arg)
 			worker_close_all(w);
 			worker_exit(w, 0);
 		case SIGUSR1:
-			worker_reopen_logs(w);
+			/* Files are reopened by the supervisor (we may no longer
+			 * be allowed to), which hands them over. */
+			log_debug("SIGUSR1: log files are reopened by the supervisor");
 			break;
 		}
 	}
@@ -359,8 +381,13 @@ static int worker_init_protocols(struct worker *w)
 		if (w->n_ready == CONFIG_MAX_PROTOCOLS)
 			return log_errno(LOG_ERR, -E2BIG, "too many protocols");
 		int r = p->init ? p->init(&w->env) : 0;
-		if (r < 0)
+		if (r < 0) {
+			unsigned index = 0;
+			for (const struct proto *const *t = proto_table(); t && t[index] && t[index] != p;)
+				index++;
+			w->fail_index = index;
 			return log_errno(LOG_ERR, r, "cannot start the %s protocol", p->name);
+		}
 		w->ready[w->n_ready++] = p;
 	}
 	return 0;
@@ -412,7 +439,10 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 		.stopping = &w->stopping,
 		.request_done = worker_request_done,
 		.worker = w,
+		.files = &w->files,
 	};
+	if (p->files)
+		w->files = *p->files;
 	if (w->cfg->server.max_requests) {
 		uint64_t jitter = w->cfg->server.max_requests_jitter;
 		/* Jitter so that workers started together are not recycled together. */
@@ -425,6 +455,15 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 	return 0;
 }
 
+/* Tell the supervisor why we cannot start, so that a reload or start fails
+ * at once with our reason; best effort, we exit next. */
+static void worker_start_failed(int chan_fd, unsigned stage, unsigned index, int err)
+{
+	int r = chan_send(chan_fd, CHAN_START_FAILED, CHAN_START_ERROR(stage, index, err));
+	if (r < 0)
+		log_errno(LOG_DEBUG, r, "cannot report the start failure");
+}
+
 void worker_main(const struct worker_params *p)
 {
 	struct worker *w = &worker_self;
@@ -435,6 +474,7 @@ void worker_main(const struct worker_params *p)
 
 	if (worker_setup(w, p) < 0) {
 		log_error("out of memory starting");
+		worker_start_failed(p->chan_fd, CHAN_STAGE_SETUP, 0, ENOMEM);
 		_exit(1);
 	}
 	__atomic_store_n(&w->slot->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
@@ -443,6 +483,7 @@ void worker_main(const struct worker_params *p)
 	int r = worker_setup_signals(w);
 	if (r < 0) {
 		log_errno(LOG_ERR, r, "cannot set up signals");
+		worker_start_failed(w->chan_fd, CHAN_STAGE_SIGNALS, 0, -r);
 		_exit(1);
 	}
 	r = worker_drop_privileges(w->cfg);
@@ -450,14 +491,20 @@ void worker_main(const struct worker_params *p)
 		log_errno(LOG_ERR, r, "cannot switch to user '%s' / group '%s'",
 			  w->cfg->server.user ? w->cfg->server.user : "-",
 			  w->cfg->server.group ? w->cfg->server.group : "-");
+		worker_start_failed(w->chan_fd, CHAN_STAGE_PRIVILEGES, 0, -r);
 		_exit(1);
 	}
-	if (worker_init_protocols(w) < 0)
+	r = worker_init_protocols(w);
+	if (r < 0) {
+		worker_start_failed(w->chan_fd, CHAN_STAGE_PROTOCOL, w->fail_index, -r);
 		worker_exit(w, 1);
+	}
 
 	loop_timer_arm(w->loop, &w->heartbeat, WORKER_HEARTBEAT_MS);
-	if (loop_add_fd(w->loop, w->chan_fd, LOOP_READ, worker_control, w) < 0) {
+	r = loop_add_fd(w->loop, w->chan_fd, LOOP_READ, worker_control, w);
+	if (r < 0) {
 		log_error("cannot watch the control channel");
+		worker_start_failed(w->chan_fd, CHAN_STAGE_LOOP, 0, -r);
 		_exit(1);
 	}
 	/* READY now, accept on START: systemd hears READY=1 before anyone is served. */

@@ -22,6 +22,7 @@ struct worker_params {
 	int chan_fd;
 	const struct worker_listener *listeners;
 	size_t n_listeners;
+	const struct proto_fileset *files; /* the files its protocols write, opened */
 };
 
 /* Run a worker in the current (just forked) process; never returns. */

@@ -3,7 +3,7 @@
  * prepared when a response starts (the request line is still in the input
  * buffer then) and written with the body size when it ends. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* dup3 */
+#define _GNU_SOURCE
 #endif
 #include "proto/http/access_log.h"
 
@@ -220,49 +220,29 @@ bool http_log_enabled(void)
 	return http_log_fd >= 0;
 }
 
-/* The fd for path, and whether it is a file of ours to close; 0 or -errno. */
-static int http_log_open_fd(const char *path, int *fd_out, bool *is_file)
+int http_log_open(const char *path, int fd)
 {
-	*is_file = false;
-	if (!path || !*path || strcmp(path, "off") == 0) {
-		*fd_out = -1;
+	http_log_fd = -1;
+	http_log_is_file = false;
+	if (!path || !*path || strcmp(path, "off") == 0)
 		return 0;
-	}
 	if (strcmp(path, "stderr") == 0) {
-		*fd_out = STDERR_FILENO;
+		http_log_fd = STDERR_FILENO;
 		return 0;
 	}
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	/* A file: the supervisor opened it before we dropped privileges, and
+	 * puts a new one under the same fd on reopen-logs. */
 	if (fd < 0)
-		return log_errno(LOG_ERR, -errno, "http: cannot open access log %s", path);
-	*fd_out = fd;
-	*is_file = true;
+		return log_errno(LOG_ERR, -EBADF, "http: the access log %s was not handed over", path);
+	struct stat st;
+	http_log_fd = fd;
+	http_log_is_file = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	return 0;
-}
-
-int http_log_open(const char *path)
-{
-	return http_log_open_fd(path, &http_log_fd, &http_log_is_file);
-}
-
-void http_log_reopen(const char *path)
-{
-	if (!http_log_is_file || http_log_fd < 0)
-		return;
-	int fd;
-	bool is_file;
-	if (http_log_open_fd(path, &fd, &is_file) < 0)
-		return; /* keep writing to the old file */
-	/* Replace in place so nothing ever sees a closed log fd. */
-	if (dup3(fd, http_log_fd, O_CLOEXEC) < 0)
-		log_errno(LOG_ERR, -errno, "http: reopening access log");
-	close(fd);
 }
 
 void http_log_close(void)
 {
-	if (http_log_fd >= 0 && http_log_is_file)
-		close(http_log_fd);
+	/* The fd is the worker's (it came with the fork): not closed here. */
 	http_log_fd = -1;
 	http_log_is_file = false;
 }

@@ -1,5 +1,6 @@
 /* http access_log: one line per response in the combined log format,
- * written with a single write(2) to an O_APPEND file (or stderr). */
+ * written with a single write(2) to an O_APPEND file (or stderr) that the
+ * supervisor opened and hands over. */
 #ifndef DROVER_HTTP_ACCESS_LOG_H
 #define DROVER_HTTP_ACCESS_LOG_H
 
@@ -10,11 +11,10 @@
 /* Bytes of one line; longer fields are truncated. */
 #define HTTP_LOG_MAX 4096
 
-/* Open [http] access_log (a path, "stderr", or "off"/empty); 0 or -errno. */
-int http_log_open(const char *path);
-/* Reopen the file in place (logrotate); keeps the old one on failure. */
-void http_log_reopen(const char *path);
-/* Close what http_log_open() opened. */
+/* Use [http] access_log (a path, "stderr", or "off"/empty); for a path,
+ * fd is the file the supervisor opened for it. 0 or -errno. */
+int http_log_open(const char *path, int fd);
+/* Stop writing lines (the fd stays the worker's). */
 void http_log_close(void);
 /* Whether lines are written at all (connections then get a line buffer). */
 bool http_log_enabled(void);

@@ -140,7 +140,7 @@ static int http_worker_init(const struct proto_env *env)
 	http_root_open(h->root, h->file_cache_valid_ms, loop_now_ms(env->loop));
 	int r = http_cache_init();
 	if (r == 0)
-		r = http_log_open(h->access_log);
+		r = http_log_open(h->access_log, proto_env_file(env, &proto_http, 0));
 	if (r < 0) {
 		http_worker_done();
 		return r;
@@ -149,9 +149,14 @@ static int http_worker_init(const struct proto_env *env)
 	return 0;
 }
 
-static void http_reopen_logs(void)
+/* The access log when it is a file: the supervisor opens it for us. */
+static size_t http_files(const struct config *cfg, struct proto_file *out)
 {
-	http_log_reopen(http_w.cfg->http.access_log);
+	const char *path = cfg->http.access_log;
+	if (!path || !*path || strcmp(path, "off") == 0 || strcmp(path, "stderr") == 0)
+		return 0;
+	out[0] = (struct proto_file){ .path = path, .key = "[http] access_log", .line = cfg->http.access_log_line };
+	return 1;
 }
 
 static unsigned http_max_connections(const struct config *cfg)
@@ -165,6 +170,6 @@ const struct proto proto_http = {
 	.init = http_worker_init,
 	.done = http_worker_done,
 	.accept = http_conn_accept,
-	.reopen_logs = http_reopen_logs,
+	.files = http_files,
 	.max_connections = http_max_connections,
 };
