@@ -66,6 +66,49 @@ bool http_str_eq_ci(struct http_str s, const char *lit)
 	return true;
 }
 
+/* The 0x20 bit of every byte of w that is a lowercase ASCII letter (each
+ * byte of w is ASCII, so no sum carries into the next byte). */
+static inline uint64_t http_parse_lower_bits(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	uint64_t ge_a = w + (0x80 - 'a') * ones;    /* high bit: byte >= 'a' */
+	uint64_t gt_z = w + (0x80 - 'z' - 1) * ones; /* high bit: byte > 'z' */
+	return ((ge_a & ~gt_z) & 0x8080808080808080ULL) >> 2;
+}
+
+/* Whether s[0, n) is lit[0, n), a lowercase ASCII literal of n >= 4 bytes,
+ * ignoring the case of letters only: each letter of lit matches itself or
+ * its capital, any other byte only itself. Two overlapping loads of 4, or
+ * loads of 8 and an overlapping last 8: a few instructions per name, where
+ * inlining with a literal folds the masks into constants. */
+static inline bool http_parse_name_is(const char *s, const char *lit, size_t n)
+{
+	if (n < 8) {
+		uint32_t a, b, x, y;
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		memcpy(&x, lit, 4);
+		memcpy(&y, lit + n - 4, 4);
+		return ((a | (uint32_t)http_parse_lower_bits(x)) == x) &
+		       ((b | (uint32_t)http_parse_lower_bits(y)) == y);
+	}
+	for (size_t i = 0;; i += 8) {
+		size_t at = i + 8 <= n ? i : n - 8;
+		uint64_t a, x;
+		memcpy(&a, s + at, 8);
+		memcpy(&x, lit + at, 8);
+		if ((a | http_parse_lower_bits(x)) != x)
+			return false;
+		if (at + 8 == n)
+			return true;
+	}
+}
+
+/* A header name (whose length the caller already matched) against lit. */
+#define HTTP_NAME_IS(name, lit) http_parse_name_is((name).p, lit, sizeof(lit) - 1)
+/* A slice of any length against lit, as http_str_eq_ci. */
+#define HTTP_STR_IS(str, lit) ((str).len == sizeof(lit) - 1 && HTTP_NAME_IS(str, lit))
+
 static const char *const http_parse_method_names[] = {
 	[HTTP_METHOD_OTHER] = "OTHER",
 	[HTTP_METHOD_GET] = "GET",
@@ -225,7 +268,7 @@ static int http_parse_absolute(struct http_request *req, struct http_parse_seen 
 	while (i < n && http_parse_is((unsigned char)t[i], HTTP_PARSE_SCHEME))
 		i++;
 	struct http_str scheme = { t, i };
-	if (!http_str_eq_ci(scheme, "http") && !http_str_eq_ci(scheme, "https"))
+	if (!HTTP_STR_IS(scheme, "http") && !HTTP_STR_IS(scheme, "https"))
 		return 400;
 	if (n - i < 3 || memcmp(t + i, "://", 3) != 0)
 		return 400;
@@ -395,9 +438,9 @@ static int http_parse_connection(struct http_str v, struct http_parse_seen *seen
 			i++;
 		if (i < v.len && v.p[i] != ',')
 			return 400;
-		if (http_str_eq_ci(opt, "close"))
+		if (HTTP_STR_IS(opt, "close"))
 			seen->conn_close = true;
-		else if (http_str_eq_ci(opt, "keep-alive"))
+		else if (HTTP_STR_IS(opt, "keep-alive"))
 			seen->conn_keep_alive = true;
 	}
 	return 0;
@@ -431,7 +474,7 @@ static int http_parse_field(const struct http_header *h, struct http_parse_seen 
 
 	switch (h->name.len) {
 	case 4:
-		if (http_str_eq_ci(h->name, "host")) {
+		if (HTTP_NAME_IS(h->name, "host")) {
 			/* RFC 9112 §3.2: more than one Host, or an invalid one, is 400.
 			 * An empty value is valid syntax. */
 			if (++seen->hosts > 1)
@@ -443,58 +486,58 @@ static int http_parse_field(const struct http_header *h, struct http_parse_seen 
 		}
 		break;
 	case 5:
-		if (http_str_eq_ci(h->name, "range"))
+		if (HTTP_NAME_IS(h->name, "range"))
 			http_parse_first(&req->range, v);
 		break;
 	case 6:
-		if (http_str_eq_ci(h->name, "expect")) {
+		if (HTTP_NAME_IS(h->name, "expect")) {
 			/* RFC 9110 §10.1.1: 100-continue is the only expectation. */
-			if (http_str_eq_ci(v, "100-continue"))
+			if (HTTP_STR_IS(v, "100-continue"))
 				seen->expect_continue = true;
 			else
 				seen->expect_other = true;
 		}
 		break;
 	case 7:
-		if (http_str_eq_ci(h->name, "referer"))
+		if (HTTP_NAME_IS(h->name, "referer"))
 			http_parse_first(&req->referer, v);
 		break;
 	case 8:
-		if (http_str_eq_ci(h->name, "if-range"))
+		if (HTTP_NAME_IS(h->name, "if-range"))
 			http_parse_single(req, &req->if_range, v, HTTP_REPEATED_IF_RANGE);
-		else if (http_str_eq_ci(h->name, "if-match"))
+		else if (HTTP_NAME_IS(h->name, "if-match"))
 			http_parse_first(&req->if_match, v); /* a list: all lines count */
 		break;
 	case 10:
-		if (http_str_eq_ci(h->name, "connection"))
+		if (HTTP_NAME_IS(h->name, "connection"))
 			return http_parse_connection(v, seen);
-		if (http_str_eq_ci(h->name, "user-agent"))
+		if (HTTP_NAME_IS(h->name, "user-agent"))
 			http_parse_first(&req->user_agent, v);
 		break;
 	case 13:
-		if (http_str_eq_ci(h->name, "if-none-match"))
+		if (HTTP_NAME_IS(h->name, "if-none-match"))
 			http_parse_first(&req->if_none_match, v); /* a list: all lines count */
 		break;
 	case 14:
-		if (http_str_eq_ci(h->name, "content-length"))
+		if (HTTP_NAME_IS(h->name, "content-length"))
 			return http_parse_content_length(v, seen, req);
 		break;
 	case 17:
-		if (http_str_eq_ci(h->name, "if-modified-since")) {
+		if (HTTP_NAME_IS(h->name, "if-modified-since")) {
 			http_parse_single(req, &req->if_modified_since, v, HTTP_REPEATED_IF_MODIFIED_SINCE);
-		} else if (http_str_eq_ci(h->name, "transfer-encoding")) {
+		} else if (HTTP_NAME_IS(h->name, "transfer-encoding")) {
 			/* We decode no coding but chunked, so any other value, a list,
 			 * or a second field is refused with 400 rather than the 501
 			 * RFC 9112 §6.1 allows: a front end that understands the
 			 * coding differently is exactly how requests get smuggled, and
 			 * a hard stop closes the connection. */
-			if (seen->te || !http_str_eq_ci(v, "chunked"))
+			if (seen->te || !HTTP_STR_IS(v, "chunked"))
 				return 400;
 			seen->te = true;
 		}
 		break;
 	case 19:
-		if (http_str_eq_ci(h->name, "if-unmodified-since"))
+		if (HTTP_NAME_IS(h->name, "if-unmodified-since"))
 			http_parse_single(req, &req->if_unmodified_since, v,
 					  HTTP_REPEATED_IF_UNMODIFIED_SINCE);
 		break;
@@ -550,17 +593,9 @@ static int http_parse_field_line(const char *s, size_t n, struct http_header *h)
 	return 0;
 }
 
-/* Pass two, over the complete head buf[start, head_len): every line ends in
- * CRLF and holds no other CR or LF, and the limits hold (pass one). */
-static int http_parse_head(const char *buf, size_t start, size_t head_len,
-			   const struct http_limits *lim, struct http_request *req)
+/* Every field of req as for a head that has none of them yet. */
+static void http_parse_req_reset(struct http_request *req)
 {
-	struct http_parse_seen seen = { 0 };
-	const char *end = buf + head_len - 2; /* the final empty line */
-	const char *s = buf + start;
-	const char *cr;
-	int r;
-
 	req->method = HTTP_METHOD_OTHER;
 	req->method_str = req->target = req->path = req->query = (struct http_str){ NULL, 0 };
 	req->host = req->if_none_match = req->if_modified_since = req->range =
@@ -574,7 +609,68 @@ static int http_parse_head(const char *buf, size_t start, size_t head_len,
 	req->body = HTTP_BODY_NONE;
 	req->content_length = 0;
 	req->head_len = 0;
+}
 
+/* One field line s[0, n) of a head: headers[] and what it means. */
+static int http_parse_add_field(const char *s, size_t n, struct http_parse_seen *seen,
+				struct http_request *req)
+{
+	struct http_header *h = &req->headers[req->n_headers];
+	int r = http_parse_field_line(s, n, h);
+	if (r)
+		return r;
+	req->n_headers++;
+	return http_parse_field(h, seen, req);
+}
+
+/* The checks on the head as a whole, once every line was read. */
+static int http_parse_finish(const struct http_parse_seen *seen, size_t head_len,
+			     const struct http_limits *lim, struct http_request *req)
+{
+	/* RFC 9112 §3.2: HTTP/1.1 needs exactly one Host. */
+	if (req->version_minor == 1 && seen->hosts != 1)
+		return 400;
+	if (seen->target_host.p != NULL)
+		req->host = seen->target_host;
+	if (seen->te) {
+		/* RFC 9112 §6.1: chunked is not HTTP/1.0, and Transfer-Encoding
+		 * with Content-Length is a smuggling attempt, not a message. */
+		if (req->version_minor == 0 || seen->cl)
+			return 400;
+		req->body = HTTP_BODY_CHUNKED;
+	} else if (seen->cl) {
+		if (req->content_length > lim->max_body_size)
+			return 413;
+		req->body = req->content_length > 0 ? HTTP_BODY_LENGTH : HTTP_BODY_NONE;
+	}
+	/* RFC 9110 §10.1.1: an HTTP/1.0 expectation is ignored; in HTTP/1.1
+	 * anything but 100-continue is answered 417 here, so the caller needs
+	 * no second look at Expect. */
+	if (req->version_minor == 1) {
+		if (seen->expect_other)
+			return 417;
+		req->expect_continue = seen->expect_continue;
+	}
+	/* RFC 9112 §9.3: persistent by default in 1.1, by keep-alive in 1.0;
+	 * close always wins. */
+	req->keep_alive = !seen->conn_close &&
+			  (req->version_minor == 1 || seen->conn_keep_alive);
+	req->head_len = head_len;
+	return 0;
+}
+
+/* Pass two, over the complete head buf[start, head_len): every line ends in
+ * CRLF and holds no other CR or LF, and the limits hold (pass one). */
+static int http_parse_head(const char *buf, size_t start, size_t head_len,
+			   const struct http_limits *lim, struct http_request *req)
+{
+	struct http_parse_seen seen = { 0 };
+	const char *end = buf + head_len - 2; /* the final empty line */
+	const char *s = buf + start;
+	const char *cr;
+	int r;
+
+	http_parse_req_reset(req);
 	cr = memchr(s, '\r', (size_t)(end - s));
 	if (cr == NULL)
 		return 400;
@@ -586,46 +682,62 @@ static int http_parse_head(const char *buf, size_t start, size_t head_len,
 		cr = memchr(s, '\r', (size_t)(end - s));
 		if (cr == NULL || req->n_headers >= HTTP_MAX_HEADERS)
 			return cr == NULL ? 400 : 431;
-		struct http_header *h = &req->headers[req->n_headers];
-		r = http_parse_field_line(s, (size_t)(cr - s), h);
-		if (r)
-			return r;
-		req->n_headers++;
-		r = http_parse_field(h, &seen, req);
+		r = http_parse_add_field(s, (size_t)(cr - s), &seen, req);
 		if (r)
 			return r;
 	}
+	return http_parse_finish(&seen, head_len, lim, req);
+}
 
-	/* RFC 9112 §3.2: HTTP/1.1 needs exactly one Host. */
-	if (req->version_minor == 1 && seen.hosts != 1)
-		return 400;
-	if (seen.target_host.p != NULL)
-		req->host = seen.target_host;
-	if (seen.te) {
-		/* RFC 9112 §6.1: chunked is not HTTP/1.0, and Transfer-Encoding
-		 * with Content-Length is a smuggling attempt, not a message. */
-		if (req->version_minor == 0 || seen.cl)
-			return 400;
-		req->body = HTTP_BODY_CHUNKED;
-	} else if (seen.cl) {
-		if (req->content_length > lim->max_body_size)
-			return 413;
-		req->body = req->content_length > 0 ? HTTP_BODY_LENGTH : HTTP_BODY_NONE;
+/* The common case in one pass: a new request whose whole head is in buf,
+ * valid, with no empty line before it. Each line is found with one memchr
+ * for its LF; pass two's checks of every byte of a line also reject any CR
+ * in it, so with the CR before each LF, the line limits, the header count
+ * and the head inside max_header_size checked here, a head accepted here is
+ * exactly one pass one would have delimited and pass two accepted. Returns
+ * head_len (p set as after the two passes), or 0 for anything else: the
+ * caller then runs the two passes from the start, which decide every
+ * incomplete or refused head exactly as they always do. */
+static int http_parse_fast(struct http_parser *p, const char *buf, size_t len,
+			   const struct http_limits *lim, struct http_request *req)
+{
+	size_t max_size = lim->max_header_size < (size_t)INT_MAX ? lim->max_header_size : (size_t)INT_MAX;
+	unsigned max_headers = lim->max_headers < HTTP_MAX_HEADERS ? lim->max_headers : HTTP_MAX_HEADERS;
+	const char *end = buf + (len < max_size ? len : max_size); /* the head ends before */
+	struct http_parse_seen seen = { 0 };
+	const char *lf = memchr(buf, '\n', (size_t)(end - buf));
+	size_t n;
+
+	if (lf == NULL || lf == buf || lf[-1] != '\r')
+		return 0;
+	n = (size_t)(lf - 1 - buf);
+	if (n == 0 || n > lim->max_request_line)
+		return 0;
+	http_parse_req_reset(req);
+	if (http_parse_request_line(buf, n, req, &seen))
+		return 0;
+	for (;;) {
+		const char *s = lf + 1;
+		lf = memchr(s, '\n', (size_t)(end - s));
+		if (lf == NULL || lf == s || lf[-1] != '\r')
+			return 0;
+		n = (size_t)(lf - 1 - s);
+		if (n == 0)
+			break; /* the empty line */
+		if (n > lim->max_header_line || req->n_headers >= max_headers ||
+		    http_parse_add_field(s, n, &seen, req))
+			return 0;
 	}
-	/* RFC 9110 §10.1.1: an HTTP/1.0 expectation is ignored; in HTTP/1.1
-	 * anything but 100-continue is answered 417 here, so the caller needs
-	 * no second look at Expect. */
-	if (req->version_minor == 1) {
-		if (seen.expect_other)
-			return 417;
-		req->expect_continue = seen.expect_continue;
-	}
-	/* RFC 9112 §9.3: persistent by default in 1.1, by keep-alive in 1.0;
-	 * close always wins. */
-	req->keep_alive = !seen.conn_close &&
-			  (req->version_minor == 1 || seen.conn_keep_alive);
-	req->head_len = head_len;
-	return 0;
+	size_t head_len = (size_t)(lf + 1 - buf);
+	if (http_parse_finish(&seen, head_len, lim, req))
+		return 0;
+	p->scanned = head_len;
+	p->line_start = head_len - 2;
+	p->lines = 1 + req->n_headers;
+	p->empty_lines = 0;
+	p->result = (int)head_len;
+	p->status = 0;
+	return (int)head_len;
 }
 
 int http_parse_request(struct http_parser *p, const char *buf, size_t len,
@@ -635,6 +747,9 @@ int http_parse_request(struct http_parser *p, const char *buf, size_t len,
 
 	if (p->scanned == 0 || p->scanned > len) {
 		/* A new request, or a caller that only reset scanned. */
+		r = http_parse_fast(p, buf, len, lim, req);
+		if (r > 0)
+			return r;
 		http_parser_init(p);
 	} else if (p->result < 0) {
 		return p->result;
