@@ -208,7 +208,7 @@ static void pool_on_start_failed(struct sup_worker *w, uint64_t arg)
 static void pool_start_error(const struct sup_worker *w, const char *how, char *why, size_t len)
 {
 	if (!w->start_failed) {
-		snprintf(why, len, "worker pid %d (generation %u) could not start: it %s before it was ready",
+		snprintf(why, len, "worker pid %d (generation %u) could not start: %s before it was ready",
 			 (int)w->pid, w->generation, how);
 		return;
 	}
