@@ -16,6 +16,8 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -375,6 +377,146 @@ START_TEST(a_start_whose_access_log_cannot_be_opened_exits_1_with_the_reason)
 }
 END_TEST
 
+/* ------------------------------------------- fork failing (RLIMIT_NPROC) */
+
+/* A drover run as a uid nobody else uses, so that RLIMIT_NPROC counts its
+ * own processes only (root's fork ignores the limit). Everything it needs
+ * is in a world-readable directory it owns: a copy of the binary, the
+ * config, the site, its log. */
+#define NPROC_UID 54321
+
+struct plain {
+	char *dir;
+	char bin[600], cfg[600], log[600];
+	int port;
+	pid_t pid;
+	struct h_drover ctl; /* only dir, for h_ctl_send */
+};
+
+static void plain_start(struct plain *p, rlim_t nproc)
+{
+	memset(p, 0, sizeof(*p));
+	p->dir = h_tmpdir();
+	ck_assert(chmod(p->dir, 0755) == 0 && chown(p->dir, NPROC_UID, NPROC_UID) == 0);
+	snprintf(p->bin, sizeof p->bin, "%s/drover", p->dir);
+	snprintf(p->cfg, sizeof p->cfg, "%s/drover.ini", p->dir);
+	snprintf(p->log, sizeof p->log, "%s/drover.log", p->dir);
+	const char *src = getenv("DROVER_BIN") && *getenv("DROVER_BIN") ? getenv("DROVER_BIN") : "./src/drover";
+	char cmd[1400], page[700];
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chmod 0755 '%s'", src, p->bin, p->bin);
+	ck_assert_int_eq(h_run(cmd, NULL, 0), 0);
+	snprintf(page, sizeof page, "%s/page.txt", p->dir);
+	h_write_file(page, "page\n");
+	p->port = h_free_port();
+	char text[2048];
+	snprintf(text, sizeof text,
+		 "[server]\nworkers = 2\ncontrol_socket = %s/control.sock\nshutdown_timeout = 5s\n\n"
+		 "[listener web]\naddress = 127.0.0.1:%d\n\n[http]\nroot = %s\n",
+		 p->dir, p->port, p->dir);
+	h_write_file(p->cfg, text);
+	snprintf(p->ctl.dir, sizeof p->ctl.dir, "%s", p->dir);
+	int out = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert(out >= 0);
+	p->pid = fork();
+	ck_assert(p->pid >= 0);
+	if (p->pid == 0) {
+		struct rlimit lim;
+		getrlimit(RLIMIT_NPROC, &lim);
+		lim.rlim_cur = nproc < lim.rlim_max ? nproc : lim.rlim_max;
+		/* the limit after the uid change: set_user() would flag an exec
+		 * over it, and it is drover's forks this is about */
+		if (dup2(out, 1) < 0 || dup2(out, 2) < 0 || setgroups(0, NULL) < 0 ||
+		    setresgid(NPROC_UID, NPROC_UID, NPROC_UID) < 0 || setresuid(NPROC_UID, NPROC_UID, NPROC_UID) < 0 ||
+		    setrlimit(RLIMIT_NPROC, &lim) < 0)
+			_exit(121);
+		execl(p->bin, p->bin, "-c", p->cfg, (char *)NULL);
+		_exit(122);
+	}
+	close(out);
+}
+
+/* Its exit status, waiting (bounded); -1 if it did not exit. */
+static int plain_wait(struct plain *p)
+{
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
+	for (;;) {
+		int st;
+		pid_t r = waitpid(p->pid, &st, WNOHANG);
+		if (r == p->pid) {
+			p->pid = 0;
+			return st;
+		}
+		if (h_left_ms(deadline) == 0)
+			return -1;
+		h_pause_ms(10);
+	}
+}
+
+static bool plain_log_wait(struct plain *p, const char *needle)
+{
+	return file_wait(p->log, needle);
+}
+
+static void plain_free(struct plain *p)
+{
+	if (p->pid > 0) {
+		pid_t workers[8];
+		p->ctl.pid = p->pid;
+		size_t n = h_worker_pids(&p->ctl, workers, 8);
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+		for (size_t i = 0; i < n; i++)
+			kill(workers[i], SIGKILL);
+	}
+	h_rm_rf(p->dir);
+	free(p->dir);
+}
+
+START_TEST(a_start_whose_workers_cannot_be_forked_exits_1_with_the_reason)
+{
+	struct plain p;
+	plain_start(&p, 1); /* itself: no room for a worker */
+	int st = plain_wait(&p);
+	char *log = h_slurp(p.log, NULL);
+	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %#x; log:\n%s", st, log);
+	ck_assert_msg(strstr(log, "not starting: cannot start a worker: fork: Resource temporarily unavailable"),
+		      "log:\n%s", log);
+	free(log);
+	plain_free(&p);
+}
+END_TEST
+
+START_TEST(a_reload_whose_workers_cannot_be_forked_fails_at_once)
+{
+	struct plain p;
+	plain_start(&p, RLIM_INFINITY);
+	ck_assert_msg(plain_log_wait(&p, "ready: generation 1"), "drover did not start");
+	ck_assert_int_eq(get(p.port, "/page.txt"), 200);
+	/* the supervisor and its two workers: not one process more */
+	pid_t h = fork(); /* as its uid: prlimit of another uid needs CAP_SYS_RESOURCE */
+	ck_assert(h >= 0);
+	if (h == 0) {
+		struct rlimit cap;
+		_exit(setgroups(0, NULL) < 0 || setresgid(NPROC_UID, NPROC_UID, NPROC_UID) < 0 ||
+				      setresuid(NPROC_UID, NPROC_UID, NPROC_UID) < 0 ||
+				      prlimit(p.pid, RLIMIT_NPROC, NULL, &cap) < 0 ||
+				      (cap.rlim_cur = 3, prlimit(p.pid, RLIMIT_NPROC, &cap, NULL) < 0)
+			      ? 1
+			      : 0);
+	}
+	int st;
+	ck_assert(waitpid(h, &st, 0) == h && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	char out[4096];
+	ctl_reload(&p.ctl, out, sizeof out);
+	printf("reload that cannot fork: %s", out);
+	ck_assert_msg(strncmp(out, "ERR", 3) == 0 && strstr(out, "fork: Resource temporarily unavailable") &&
+			      !strstr(out, "in time"),
+		      "reload answered: %s", out);
+	ck_assert_int_eq(get(p.port, "/page.txt"), 200);
+	plain_free(&p);
+}
+END_TEST
+
 static Suite *logs_suite(void)
 {
 	Suite *s = suite_create("logs");
@@ -385,6 +527,8 @@ static Suite *logs_suite(void)
 	tcase_add_test(t, check_names_an_access_log_it_cannot_open_by_file_and_line);
 	tcase_add_test(t, a_reload_whose_workers_cannot_start_fails_at_once_and_the_old_generation_serves);
 	tcase_add_test(t, a_start_whose_access_log_cannot_be_opened_exits_1_with_the_reason);
+	tcase_add_test(t, a_start_whose_workers_cannot_be_forked_exits_1_with_the_reason);
+	tcase_add_test(t, a_reload_whose_workers_cannot_be_forked_fails_at_once);
 	suite_add_tcase(s, t);
 	return s;
 }
