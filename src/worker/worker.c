@@ -259,10 +259,12 @@ static void worker_reopen_logs(struct worker *w, const int *fds, size_t n, uint6
 	if (n != expected || n != w->files.n)
 		log_warning("reopen-logs: %zu file(s) handed over, %zu expected; keeping the old ones", n,
 			    w->files.n);
-	else
+	else if (n) {
 		for (size_t i = 0; i < n; i++)
 			if (dup3(fds[i], w->files.f[i].fd, O_CLOEXEC) < 0)
 				log_errno(LOG_ERR, -errno, "reopen-logs: putting the new file in place");
+		log_info("log files reopened (%zu)", n);
+	}
 	for (size_t i = 0; i < n; i++)
 		close(fds[i]);
 }
