@@ -24,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -384,6 +386,7 @@ struct plain {
 	char bin[600], cfg[600], log[600];
 	int port;
 	pid_t pid;
+	int notify_fd;       /* its NOTIFY_SOCKET, read by plain_notify() */
 	struct h_drover ctl; /* only dir, for h_ctl_send */
 };
 
@@ -411,6 +414,13 @@ static void plain_start(struct plain *p, rlim_t nproc)
 	snprintf(p->ctl.dir, sizeof p->ctl.dir, "%s", p->dir);
 	int out = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	ck_assert(out >= 0);
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/notify.sock", p->dir);
+	p->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	ck_assert(p->notify_fd >= 0 && bind(p->notify_fd, (struct sockaddr *)&sun, sizeof sun) == 0 &&
+		  chmod(sun.sun_path, 0666) == 0);
+	char notify_env[200];
+	snprintf(notify_env, sizeof notify_env, "NOTIFY_SOCKET=%s", sun.sun_path);
 	p->pid = fork();
 	ck_assert(p->pid >= 0);
 	if (p->pid == 0) {
@@ -421,7 +431,7 @@ static void plain_start(struct plain *p, rlim_t nproc)
 		 * over it, and it is drover's forks this is about */
 		if (dup2(out, 1) < 0 || dup2(out, 2) < 0 || setgroups(0, NULL) < 0 ||
 		    setresgid(NPROC_UID, NPROC_UID, NPROC_UID) < 0 || setresuid(NPROC_UID, NPROC_UID, NPROC_UID) < 0 ||
-		    setrlimit(RLIMIT_NPROC, &lim) < 0)
+		    setrlimit(RLIMIT_NPROC, &lim) < 0 || putenv(notify_env) != 0)
 			_exit(121);
 		execl(p->bin, p->bin, "-c", p->cfg, (char *)NULL);
 		_exit(122);
@@ -446,6 +456,20 @@ static int plain_wait(struct plain *p)
 	}
 }
 
+/* The last STATUS= it sent so far, into out ("" if none). */
+static void plain_last_status(struct plain *p, char *out, size_t cap)
+{
+	char dgram[4096];
+	ssize_t n;
+	out[0] = '\0';
+	while ((n = recv(p->notify_fd, dgram, sizeof dgram - 1, 0)) > 0) {
+		dgram[n] = '\0';
+		for (char *line = strtok(dgram, "\n"); line; line = strtok(NULL, "\n"))
+			if (strncmp(line, "STATUS=", 7) == 0)
+				snprintf(out, cap, "%s", line + 7);
+	}
+}
+
 static bool plain_log_wait(struct plain *p, const char *needle)
 {
 	return file_wait(p->log, needle);
@@ -462,6 +486,7 @@ static void plain_free(struct plain *p)
 		for (size_t i = 0; i < n; i++)
 			kill(workers[i], SIGKILL);
 	}
+	close(p->notify_fd);
 	h_rm_rf(p->dir);
 	free(p->dir);
 }
@@ -476,6 +501,10 @@ START_TEST(a_start_whose_workers_cannot_be_forked_exits_1_with_the_reason)
 	ck_assert_msg(strstr(log, "not starting: cannot start a worker: fork: Resource temporarily unavailable"),
 		      "log:\n%s", log);
 	free(log);
+	char status[1024];
+	plain_last_status(&p, status, sizeof status);
+	ck_assert_msg(strstr(status, "failed: cannot start a worker: fork: Resource temporarily unavailable"),
+		      "last STATUS=%s", status);
 	plain_free(&p);
 }
 END_TEST

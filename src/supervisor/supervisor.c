@@ -60,6 +60,10 @@ const char *sup_state_word(void)
 void sup_update_status(void)
 {
 	uint64_t now = loop_now_ms(sup.loop);
+	if (sup.stop.stopping && sup.failed) {
+		notify_status("%s; stopping", sup.reload_result); /* why stays in sight */
+		return;
+	}
 	if (sup.stop.stopping) {
 		uint64_t left = sup.stop.deadline_ms > now ? sup.stop.deadline_ms - now : 0;
 		notify_status("stopping: waiting for %zu worker(s) to drain, %llu connection(s) open, %llu.%llus left",
@@ -157,7 +161,8 @@ void sup_reopen_logs(void)
 void sup_fail(const char *why)
 {
 	log_error("not starting: %s", why);
-	notify_status("failed: %.400s", why);
+	snprintf(sup.reload_result, sizeof(sup.reload_result), "failed: %.400s", why);
+	notify_status("%s", sup.reload_result);
 	sup.failed = true;
 	sup_stop(true);
 }
