@@ -6,12 +6,14 @@
 #include "supervisor/admin.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -142,6 +144,8 @@ static void admin_client_close(struct sup_client *c)
 	close(c->fd);
 	free(c->out);
 	free(c);
+	if (sup.upg.phase == UPG_FLUSH && admin_answers_pending() == 0)
+		upgrade_answers_written();
 }
 
 /* Write what the socket takes now; the rest waits for LOOP_WRITE. */
@@ -207,6 +211,48 @@ void admin_answer_changes(bool ok, const char *text)
 	sup.admin.n_carried = 0;
 }
 
+void admin_history_push(int64_t at, const char *text)
+{
+	struct sup_history *h = &sup.history;
+	size_t keep = h->n < SUP_HISTORY ? h->n : SUP_HISTORY - 1;
+	memmove(&h->e[1], &h->e[0], keep * sizeof(h->e[0]));
+	h->n = keep + 1;
+	h->e[0].at = at;
+	snprintf(h->e[0].text, sizeof(h->e[0].text), "%s", text);
+	snprintf(sup.reload_result, sizeof(sup.reload_result), "%s", text);
+}
+
+void admin_record_change(const char *fmt, ...)
+{
+	char text[SUP_RESULT_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	admin_history_push((int64_t)time(NULL), text);
+}
+
+size_t admin_answers_pending(void)
+{
+	size_t n = 0;
+	for (const struct sup_client *c = sup.admin.clients; c; c = c->next)
+		n += c->closing && c->out_off < c->out_len;
+	return n;
+}
+
+/* Every reload and upgrade result kept, newest first, with its UTC time. */
+static void admin_status_history(FILE *f)
+{
+	for (size_t i = 0; i < sup.history.n; i++) {
+		time_t at = (time_t)sup.history.e[i].at;
+		struct tm tm;
+		char when[32] = "?";
+		if (gmtime_r(&at, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		fprintf(f, "reload history: %s %s\n", when, sup.history.e[i].text);
+	}
+}
+
 static void admin_status_workers(FILE *f, uint64_t now)
 {
 	for (struct sup_worker *w = sup.pool.workers; w; w = w->next) {
@@ -243,11 +289,15 @@ static char *admin_status_text(void)
 		(unsigned long long)((now - sup.sb->hdr.started_ms) / 1000), sup_state_word());
 	fprintf(f, "config %s\n", sup.cfg->path);
 	fprintf(f, "last reload: %s\n", sup.reload_result[0] ? sup.reload_result : "none");
+	admin_status_history(f);
 	admin_status_workers(f, now);
 	if (sup.upg.phase == UPG_CHECK)
 		fprintf(f, "upgrade: checking %s -t\n", sup.upg.exe);
 	else if (sup.upg.phase == UPG_TRIAL)
 		fprintf(f, "upgrade: checking %s with a trial generation\n", sup.upg.exe);
+	else if (sup.upg.phase == UPG_FLUSH)
+		fprintf(f, "upgrade: writing %zu answer(s), then executing %s\n", admin_answers_pending(),
+			sup.upg.exe);
 	fprintf(f, "OK\n");
 	if (fclose(f) != 0) {
 		free(text);

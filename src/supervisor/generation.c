@@ -145,7 +145,7 @@ void gen_request_reload(void)
 void gen_change_failed(const char *why)
 {
 	gen_end(&sup.gen);
-	snprintf(sup.reload_result, sizeof(sup.reload_result), "failed: %s", why);
+	admin_record_change("failed: %s", why);
 	log_error("reload failed, still serving generation %u with the previous configuration: %s",
 		  sup.gen.current, why);
 	notify_status("serving: generation %u; reload failed: %.300s", sup.gen.current, why);
@@ -279,8 +279,8 @@ void gen_check_ready(void)
 	config_free(sup.prev_cfg);
 	sup.prev_cfg = NULL;
 	proto_files_close(&sup.prev_files); /* the old workers have their own copies */
-	snprintf(sup.reload_result, sizeof(sup.reload_result), "ok: generation %u serving (%s)",
-		 sup.gen.current, was_upgrade ? "binary upgrade" : "reload");
+	admin_record_change("ok: generation %u serving (%s)", sup.gen.current,
+			    was_upgrade ? "binary upgrade" : "reload");
 	admin_answer_changes(true, sup.reload_result);
 	gen_run_pending();
 }

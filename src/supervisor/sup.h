@@ -129,7 +129,7 @@ struct sup_admin {
  * execve(): "exe -t" (the config check), then a trial: the new binary
  * brings up a whole generation on our listeners without accepting, and
  * reports "ready". Only then is it executed in our PID. */
-enum upgrade_phase { UPG_IDLE, UPG_CHECK, UPG_TRIAL };
+enum upgrade_phase { UPG_IDLE, UPG_CHECK, UPG_TRIAL, UPG_FLUSH /* answers in flight, then the execve */ };
 
 struct sup_upgrade {
 	char exe[PATH_MAX];     /* the installed binary to run again */
@@ -153,6 +153,22 @@ struct sup_stop {
 	struct loop_timer timer;
 };
 
+/* ------------------------------------------------- the reload history */
+
+#define SUP_HISTORY 8           /* reload and upgrade results status lists */
+#define SUP_RESULT_MAX 512
+
+struct sup_change {
+	int64_t at;                 /* wall clock, seconds since the epoch */
+	char text[SUP_RESULT_MAX];  /* "ok: ..." or "failed: ..." */
+};
+
+/* Newest first; carried across a binary upgrade. */
+struct sup_history {
+	struct sup_change e[SUP_HISTORY];
+	size_t n;
+};
+
 struct supervisor {
 	struct config *cfg;
 	struct config *prev_cfg; /* the config before a reload; NULL after an upgrade */
@@ -165,7 +181,8 @@ struct supervisor {
 	struct sup_admin admin;
 	struct sup_upgrade upg;
 	struct sup_stop stop;
-	char reload_result[512]; /* "ok: ..." or "failed: ...", for status */
+	char reload_result[SUP_RESULT_MAX]; /* the newest of history's texts, "" if none */
+	struct sup_history history;
 	struct proto_fileset files;      /* what cfg's protocols write, opened for new workers */
 	struct proto_fileset prev_files; /* prev_cfg's, while a reload may roll back to it */
 	bool failed;             /* the first generation could not start: exit 1 */
@@ -288,6 +305,8 @@ void upgrade_trial_report(void);
 bool upgrade_reaped(pid_t pid, int status);
 /* Start an upgrade that waited for a reload to end. */
 void upgrade_run_pending(void);
+/* During UPG_FLUSH: the last answer in flight was written; execve soon. */
+void upgrade_answers_written(void);
 /* Stop any preflight in progress or upgrade waiting, answering with why. */
 void upgrade_cancel(const char *why);
 /* Adopt what the previous image handed over (value of UPGRADE_ENV). */
@@ -309,5 +328,12 @@ void admin_reply(struct sup_client *c, const char *text);
 /* Answer the reload waiters whose change is over, and the clients carried
  * across an upgrade. */
 void admin_answer_changes(bool ok, const char *text);
+/* A reload or upgrade ended: its result becomes reload_result and the
+ * newest entry of the history. */
+void admin_record_change(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Add an entry that happened at the wall-clock time at (an adopted one). */
+void admin_history_push(int64_t at, const char *text);
+/* Answers not yet wholly written to their clients. */
+size_t admin_answers_pending(void);
 
 #endif

@@ -19,7 +19,21 @@
  * number used so far (after a rollback it is above GEN), the further
  * client fds are more droverctl clients waiting for the change, and rFD
  * ones are connected clients whose command was not read yet (the new
- * image reads and serves them). */
+ * image reads and serves them). A field the decoder does not know fails
+ * the hand-over.
+ *
+ * So the reload history that status shows travels in a second variable,
+ * which builds before it ignore (and builds after it skip fields of it
+ * they do not know):
+ *   UPGRADE_HISTORY_ENV=v1;g=GEN;H=TIME,TEXT;H=...   (newest first)
+ * TIME in seconds since the epoch, TEXT percent-escaped. GEN is the
+ * generation handed over with it: a variable an older image passed on
+ * untouched names an older one and is ignored.
+ *
+ * Answers written in part when the trial reports (a client reading
+ * slowly) are finished first: the execve waits for them, driven by the
+ * loop, at most UPGRADE_FLUSH_MS; a client that has not read it all by then
+ * is one that does not read, and is dropped with the old image. */
 #include "supervisor/upgrade.h"
 
 #include <errno.h>
@@ -39,6 +53,7 @@
 
 #define UPGRADE_CHECK_MS 10000 /* "drover -t" of the new binary must answer by then */
 #define UPGRADE_TRIAL_MS 15000 /* its trial generation must be ready by then */
+#define UPGRADE_FLUSH_MS 2000  /* answers in flight are written by then, or dropped */
 
 static int upgrade_append(char *out, size_t out_len, size_t *pos, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -255,7 +270,7 @@ bool upgrade_checking(void)
 static void upgrade_failed(const char *how, const char *err)
 {
 	log_error("binary upgrade %s, the old binary keeps running: %s", how, err);
-	snprintf(sup.reload_result, sizeof(sup.reload_result), "failed: upgrade: %.480s", err);
+	admin_record_change("failed: upgrade: %.480s", err);
 	notify_status("serving: generation %u; binary upgrade %s", sup.gen.current, how);
 	char line[2500];
 	snprintf(line, sizeof(line), "ERR upgrade %s: %s\n", how, err);
@@ -334,24 +349,41 @@ static int upgrade_describe(struct upgrade_state *st, const char **why)
 }
 
 /* Our environment without a previous hand-over or socket activation, plus
- * entry; NULL when out of memory. */
-static char **upgrade_environment(char *entry)
+ * entry and more (if not NULL); NULL when out of memory. */
+static char **upgrade_environment(char *entry, char *more)
 {
 	extern char **environ;
 	size_t n_env = 0;
 	while (environ[n_env])
 		n_env++;
-	char **envp = calloc(n_env + 2, sizeof(*envp));
+	char **envp = calloc(n_env + 3, sizeof(*envp));
 	if (!envp)
 		return NULL;
 	size_t k = 0;
 	for (size_t i = 0; i < n_env; i++)
 		if (strncmp(environ[i], UPGRADE_ENV "=", sizeof(UPGRADE_ENV)) != 0 &&
+		    strncmp(environ[i], UPGRADE_HISTORY_ENV "=", sizeof(UPGRADE_HISTORY_ENV)) != 0 &&
 		    strncmp(environ[i], "LISTEN_", 7) != 0)
 			envp[k++] = environ[i];
 	envp[k++] = entry;
+	if (more)
+		envp[k++] = more;
 	envp[k] = NULL;
 	return envp;
+}
+
+/* The reload history as UPGRADE_HISTORY_ENV's entry, handed over with
+ * generation; 0 or -ENOBUFS. */
+static int upgrade_history_encode(uint32_t generation, char *out, size_t out_len)
+{
+	size_t pos = 0;
+	int r = upgrade_append(out, out_len, &pos, "%s=v1;g=%" PRIu32, UPGRADE_HISTORY_ENV, generation);
+	for (size_t i = 0; r == 0 && i < sup.history.n; i++) {
+		char text[SUP_RESULT_MAX * 3 + 1];
+		upgrade_escape(sup.history.e[i].text, text, sizeof(text));
+		r = upgrade_append(out, out_len, &pos, ";H=%" PRId64 ",%s", sup.history.e[i].at, text);
+	}
+	return r;
 }
 
 /* The preflight passed: hand everything over and become the new binary.
@@ -360,13 +392,16 @@ static void upgrade_exec(void)
 {
 	static struct upgrade_state st;
 	static char env_entry[65536];
+	static char history_entry[SUP_HISTORY * (SUP_RESULT_MAX * 3 + 32) + 64];
 	const char *why = NULL;
 	if (upgrade_describe(&st, &why) < 0 ||
 	    (upgrade_encode(&st, env_entry, sizeof(env_entry)) < 0 && (why = "too much state to hand over"))) {
 		upgrade_failed("refused", why);
 		return;
 	}
-	char **envp = upgrade_environment(env_entry);
+	/* It fits by construction; were it not to, the upgrade goes on without it. */
+	bool history = upgrade_history_encode(st.generation, history_entry, sizeof(history_entry)) == 0;
+	char **envp = upgrade_environment(env_entry, history ? history_entry : NULL);
 	if (!envp) {
 		upgrade_failed("failed", "out of memory");
 		return;
@@ -458,7 +493,7 @@ __attribute__((noreturn)) static void upgrade_trial_exec(int report_fd)
 	unsetenv("NOTIFY_SOCKET");
 	unsetenv("WATCHDOG_USEC");
 	unsetenv("WATCHDOG_PID");
-	char **envp = upgrade_environment(entry);
+	char **envp = upgrade_environment(entry, NULL);
 	if (!envp)
 		_exit(126);
 	upgrade_set_inherit(&st, true);
@@ -598,6 +633,37 @@ static void upgrade_trial_failure(int status, char *err, size_t len)
 	snprintf(err, len, "%.1000s %s", sup.upg.exe, how);
 }
 
+static void upgrade_flush_end(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	size_t left = admin_answers_pending();
+	sup.upg.phase = UPG_IDLE;
+	if (left)
+		log_warning("binary upgrade: %zu droverctl client(s) did not read the rest of their answer within %d ms; dropped",
+			    left, UPGRADE_FLUSH_MS);
+	upgrade_exec();
+	gen_run_pending(); /* the exec failed: a reload asked for meanwhile runs now */
+}
+
+void upgrade_answers_written(void)
+{
+	if (sup.upg.phase == UPG_FLUSH)
+		loop_timer_arm(sup.loop, &sup.upg.timer, 0); /* from the loop, not from inside a client's close */
+}
+
+/* The trial reported: execute the new binary, once every answer written in
+ * part is complete (true: that is being waited for). */
+static bool upgrade_flush_first(void)
+{
+	size_t n = admin_answers_pending();
+	if (n == 0)
+		return false;
+	log_info("binary upgrade: writing %zu droverctl answer(s) before executing the new binary", n);
+	sup.upg.phase = UPG_FLUSH;
+	loop_timer_init(&sup.upg.timer, upgrade_flush_end, NULL);
+	loop_timer_arm(sup.loop, &sup.upg.timer, UPGRADE_FLUSH_MS);
+	return true;
+}
+
 bool upgrade_reaped(pid_t pid, int status)
 {
 	if (pid != sup.upg.child || pid <= 0)
@@ -612,6 +678,8 @@ bool upgrade_reaped(pid_t pid, int status)
 		return true;
 	}
 	if (phase == UPG_TRIAL && strstr(sup.upg.out, "ready\n")) {
+		if (upgrade_flush_first())
+			return true; /* upgrade_flush_end goes on */
 		upgrade_exec(); /* it reported just before it ended */
 	} else {
 		char err[2300];
@@ -631,7 +699,8 @@ void upgrade_cancel(const char *why)
 	if (!upgrade_checking() && !sup.gen.upgrade_pending)
 		return;
 	if (upgrade_checking()) {
-		kill(sup.upg.child, SIGKILL);
+		if (sup.upg.child > 0) /* none while answers are flushed */
+			kill(sup.upg.child, SIGKILL);
 		upgrade_child_done(); /* its exit is reaped as nobody's */
 	}
 	sup.gen.upgrade_pending = false;
@@ -671,6 +740,39 @@ static int upgrade_adopt_workers(const struct upgrade_state *st, bool own_board)
 	return 0;
 }
 
+/* The reload history handed over with generation, if any (an older image
+ * hands over none, or passes on one that is not about generation). */
+static void upgrade_history_adopt(uint32_t generation)
+{
+	const char *v = getenv(UPGRADE_HISTORY_ENV);
+	char prefix[32];
+	snprintf(prefix, sizeof(prefix), "v1;g=%" PRIu32, generation);
+	size_t plen = strlen(prefix);
+	if (!v || strncmp(v, prefix, plen) != 0 || (v[plen] != ';' && v[plen] != '\0')) {
+		unsetenv(UPGRADE_HISTORY_ENV);
+		return;
+	}
+	struct sup_change got[SUP_HISTORY];
+	size_t n = 0;
+	for (const char *p = v + plen; *p == ';' && n < SUP_HISTORY;) {
+		p++;
+		size_t len = strcspn(p, ";");
+		long long at;
+		int off = 0;
+		if (len > 2 && sscanf(p, "H=%lld,%n", &at, &off) == 1 && off > 0 && (size_t)off <= len) {
+			got[n].at = at;
+			upgrade_unescape(p + off, len - (size_t)off, got[n].text, sizeof(got[n].text));
+			n++;
+		}
+		p += len; /* other fields: a newer build's */
+	}
+	while (n > 0) {
+		n--;
+		admin_history_push(got[n].at, got[n].text);
+	}
+	unsetenv(UPGRADE_HISTORY_ENV);
+}
+
 int upgrade_adopt(const char *value, struct listen_pool *pool)
 {
 	struct upgrade_state *st = &upgrade_handed;
@@ -696,6 +798,7 @@ int upgrade_adopt(const char *value, struct listen_pool *pool)
 	sup.sb->hdr.supervisor_pid = getpid();
 	sup.gen.current = st->generation;
 	sup.gen.highest = st->highest_generation;
+	upgrade_history_adopt(st->generation);
 	sup.admin.fd = st->ctl_fd;
 	if (st->client_fd >= 0)
 		sup.admin.carried[sup.admin.n_carried++] = st->client_fd;

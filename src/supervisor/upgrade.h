@@ -13,6 +13,7 @@
 #include "core/config.h"
 
 #define UPGRADE_ENV "DROVER_UPGRADE_STATE"
+#define UPGRADE_HISTORY_ENV "DROVER_UPGRADE_HISTORY" /* the reload history, see upgrade.c */
 #define UPGRADE_MAX_WORKERS 256
 #define UPGRADE_MAX_CLIENTS 16 /* droverctl clients carried besides client_fd */
 
