@@ -89,8 +89,8 @@ static inline bool http_parse_name_is(const char *s, const char *lit, size_t n)
 		memcpy(&b, s + n - 4, 4);
 		memcpy(&x, lit, 4);
 		memcpy(&y, lit + n - 4, 4);
-		return ((a | (uint32_t)http_parse_lower_bits(x)) == x) &
-		       ((b | (uint32_t)http_parse_lower_bits(y)) == y);
+		return (((a | (uint32_t)http_parse_lower_bits(x)) ^ x) |
+			((b | (uint32_t)http_parse_lower_bits(y)) ^ y)) == 0;
 	}
 	for (size_t i = 0;; i += 8) {
 		size_t at = i + 8 <= n ? i : n - 8;
