@@ -1501,3 +1501,11 @@ void h_loop_once(struct loop *loop)
 	loop_timer_arm(loop, &t, 0);
 	ck_assert_int_eq(loop_run(loop), 0);
 }
+
+void h_config_replace(struct h_drover *d, const char *text)
+{
+	char tmp[sizeof(d->config_path) + 8];
+	snprintf(tmp, sizeof tmp, "%s.new", d->config_path);
+	h_write_file(tmp, text);
+	ck_assert_msg(rename(tmp, d->config_path) == 0, "rename(%s): %s", tmp, strerror(errno));
+}

@@ -69,6 +69,8 @@ void h_drover_kill(struct h_drover *d, int sig);
 int h_drover_wait(struct h_drover *d);
 /* SIGKILL what is left, remove the temp dir, free. */
 void h_drover_free(struct h_drover *d);
+/* Replace d's config file with text in one step (written beside it, renamed). */
+void h_config_replace(struct h_drover *d, const char *text);
 /* Wait for a notify datagram containing needle (searching everything
  * received, starting at *from if from != NULL, which is advanced past it). */
 bool h_notify_wait(struct h_drover *d, const char *needle, size_t *from);

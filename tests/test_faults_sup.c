@@ -49,14 +49,6 @@ static char *echo_config(unsigned workers, const char *shutdown_timeout, int por
 	return text;
 }
 
-static void rewrite_config(struct h_drover *d, const char *text)
-{
-	char tmp[400];
-	snprintf(tmp, sizeof tmp, "%s.new", d->config_path);
-	h_write_file(tmp, text);
-	ck_assert(rename(tmp, d->config_path) == 0);
-}
-
 static void expect_clean_exit(struct h_drover *d)
 {
 	int st = h_drover_wait(d);
@@ -269,7 +261,7 @@ START_TEST(a_listener_a_reload_retires_refuses_at_once_while_the_old_generation_
 	ck_assert(h_read_exact(stuck, first, sizeof first)); /* the response has begun */
 	int new_port = h_free_port();
 	cfg = http_config(d->dir, site, new_port);
-	rewrite_config(d, cfg);
+	h_config_replace(d, cfg);
 	free(cfg);
 	char out[4096];
 	h_ctl_ok(d, "reload", out, sizeof out);

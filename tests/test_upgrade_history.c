@@ -47,14 +47,6 @@ static char *config_now(struct h_drover *d)
 	return text;
 }
 
-static void config_write(struct h_drover *d, const char *text)
-{
-	char tmp[400];
-	snprintf(tmp, sizeof tmp, "%s.new", d->config_path);
-	h_write_file(tmp, text);
-	ck_assert(rename(tmp, d->config_path) == 0);
-}
-
 /* The "reload history:" lines of a status answer, in order, into lines. */
 static size_t history_lines(const char *status, char lines[][600], size_t max)
 {
@@ -105,13 +97,13 @@ START_TEST(after_an_upgrade_status_shows_it_as_the_last_reload_and_keeps_the_his
 	char *good = config_now(d);
 	char *bad = NULL;
 	ck_assert(asprintf(&bad, "%sno_such_key = a;b,c%%d\n", good) > 0);
-	config_write(d, bad);
+	h_config_replace(d, bad);
 	free(bad);
 	int fd = h_ctl_send(d, "reload");
 	ssize_t n = h_read_all(fd, out, sizeof out);
 	close(fd);
 	ck_assert_msg(n > 0 && strncmp(out, "ERR failed: ", 12) == 0, "bad reload answered: %.2500s", n > 0 ? out : "");
-	config_write(d, good);
+	h_config_replace(d, good);
 	free(good);
 	h_ctl_ok(d, "reload", out, sizeof out);
 	ck_assert_msg(strstr(out, "generation 3 serving (reload)"), "%.2500s", out);
