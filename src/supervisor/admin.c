@@ -219,6 +219,9 @@ void admin_history_push(int64_t at, const char *text)
 	h->n = keep + 1;
 	h->e[0].at = at;
 	snprintf(h->e[0].text, sizeof(h->e[0].text), "%s", text);
+	for (char *p = h->e[0].text; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' '; /* one status line per entry (a config with several errors) */
 	snprintf(sup.reload_result, sizeof(sup.reload_result), "%s", text);
 }
 
