@@ -29,6 +29,17 @@
                                     * of connections wakes the other workers too (EPOLLEXCLUSIVE) */
 #define WORKER_HEARTBEAT_MS 500    /* well under the 1 s the supervisor may expect */
 #define WORKER_EMFILE_PAUSE_MS 100 /* out of fds: stop accepting this long */
+#define WORKER_NOMEM_PAUSE_MS 1000 /* out of memory: this long (a replacement is coming) */
+#define WORKER_FAULT_LOG_MS 1000   /* a repeated fault is logged at most this often */
+
+/* A fault that may repeat at the rate of accepts: logged at most once per
+ * WORKER_FAULT_LOG_MS, with how often it happened since the last line. */
+struct worker_fault {
+	uint64_t logged_ms;  /* last line written; 0 = never */
+	unsigned long count; /* occurrences not logged yet */
+	int err;             /* the last one's -errno */
+	const char *unit;    /* what count counts, for the line */
+};
 
 struct worker {
 	const struct config *cfg;
@@ -39,7 +50,7 @@ struct worker {
 	struct worker_listener *listeners;
 	size_t n_listeners;
 	bool *registered;  /* per listener: in the loop now */
-	bool fd_pause;     /* EMFILE/ENFILE back-off in progress */
+	bool paused;       /* out of fds or memory: not accepting until accept_timer */
 	bool started;      /* the supervisor said START: accept */
 	bool draining;
 	bool stopping;     /* draining for a stop: no newer generation */
@@ -53,15 +64,21 @@ struct worker {
 	uint64_t recycle_at; /* 0 = never */
 	bool recycle_sent;
 	unsigned fail_index; /* the protocol whose init() failed */
+	struct worker_fault no_fds;  /* accept4(): EMFILE, ENFILE, ENOBUFS, ENOMEM */
+	struct worker_fault no_mem;  /* a protocol could not allocate for a connection */
 	struct loop_timer heartbeat;
-	struct loop_timer fd_pause_timer;
+	struct loop_timer accept_timer; /* the end of a pause */
 	struct loop_timer drain_timer;
 };
 
 static struct worker worker_self; /* one worker per process */
 
+static void worker_fault_flush(struct worker_fault *f);
+
 static __attribute__((noreturn)) void worker_exit(struct worker *w, int status)
 {
+	worker_fault_flush(&w->no_fds);
+	worker_fault_flush(&w->no_mem);
 	for (size_t i = w->n_ready; i-- > 0;)
 		if (w->ready[i]->done)
 			w->ready[i]->done();
@@ -81,26 +98,71 @@ static bool worker_has_room(const struct worker *w, const struct worker_listener
 	return own == 0 || conn_set_count_proto(&w->conns, l->proto) < own;
 }
 
-/* Accept up to one batch from l; stops at EAGAIN or the connection limit. */
-static void worker_accept_batch(struct worker *w, const struct worker_listener *l)
+/* Log what f counted so far, if anything. */
+static void worker_fault_flush(struct worker_fault *f)
 {
-	int fd = l->fd;
-	for (int i = 0; i < WORKER_ACCEPT_BATCH && !w->draining; i++) {
+	if (f->count == 0)
+		return;
+	log_warning("accept paused: %s; %lu %s since the last report", strerror(-f->err), f->count,
+		    f->unit);
+	f->count = 0;
+}
+
+/* Count one occurrence of f; write its line unless one went out less than
+ * WORKER_FAULT_LOG_MS ago (the count waits for the next one). */
+static void worker_fault(struct worker *w, struct worker_fault *f, int err)
+{
+	uint64_t now = loop_now_ms(w->loop);
+	f->count++;
+	f->err = err;
+	if (f->logged_ms && now - f->logged_ms < WORKER_FAULT_LOG_MS)
+		return;
+	f->logged_ms = now;
+	worker_fault_flush(f);
+}
+
+/* Stop accepting for ms; whatever waits stays in the kernel's queue (or goes
+ * to another worker) instead of being accepted and dropped. */
+static void worker_pause_accepting(struct worker *w, uint64_t ms)
+{
+	w->paused = true;
+	loop_timer_arm(w->loop, &w->accept_timer, ms);
+}
+
+/* Ask the supervisor for a replacement (max_requests, out of memory). Keep
+ * serving until it has one READY and sends DRAIN: capacity never dips. */
+static void worker_ask_replacement(struct worker *w, const char *why)
+{
+	if (w->recycle_sent || w->draining)
+		return;
+	w->recycle_sent = true;
+	log_info("%s, asking to be replaced", why);
+	int r = chan_send(w->chan_fd, CHAN_RECYCLE_ME, w->requests);
+	if (r < 0) {
+		/* Not fatal: the worker goes on serving, and asks again next time. */
+		log_errno(LOG_WARNING, r, "cannot ask to be replaced");
+		w->recycle_sent = false;
+	}
+}
+
+/* Accept up to max connections from l; stops at EAGAIN, the connection
+ * limit, or a fault that pauses accepting. */
+static void worker_accept_some(struct worker *w, const struct worker_listener *l, size_t max)
+{
+	for (size_t i = 0; i < max && !w->paused; i++) {
 		if (!worker_has_room(w, l))
 			break;
 		struct sockaddr_storage peer;
 		socklen_t peer_len = sizeof(peer);
-		int cfd = accept4(fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int cfd = accept4(l->fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 				/* The connection stays in the accept queue; retrying now would
 				 * spin. Serve what we have and try again shortly. */
-				log_errno(LOG_WARNING, -errno, "accept on '%s' paused for %d ms", l->name,
-					  WORKER_EMFILE_PAUSE_MS);
-				w->fd_pause = true;
-				loop_timer_arm(w->loop, &w->fd_pause_timer, WORKER_EMFILE_PAUSE_MS);
+				worker_fault(w, &w->no_fds, -errno);
+				worker_pause_accepting(w, WORKER_EMFILE_PAUSE_MS);
 				break;
 			}
 			/* ECONNABORTED and network errors belong to that one client. */
@@ -108,17 +170,26 @@ static void worker_accept_batch(struct worker *w, const struct worker_listener *
 		}
 		sb_add(&w->slot->accepted, 1);
 		int r = l->proto->accept(&w->env, l, cfd, (struct sockaddr *)&peer, peer_len);
-		if (r < 0) {
+		if (r >= 0)
+			continue;
+		close(cfd);
+		if (r != -ENOMEM) {
 			log_errno(LOG_WARNING, r, "cannot take a connection on '%s'", l->name);
-			close(cfd);
+			continue;
 		}
+		/* Out of memory (an address-space limit, a leak): every further
+		 * accept would be dropped the same way. Leave the queue to the
+		 * other workers and to our replacement. */
+		worker_fault(w, &w->no_mem, r);
+		worker_pause_accepting(w, WORKER_NOMEM_PAUSE_MS);
+		worker_ask_replacement(w, "out of memory for new connections");
 	}
 }
 
 static void worker_accept(struct loop *loop, int fd, unsigned events, void *arg)
 {
 	struct worker *w = &worker_self;
-	worker_accept_batch(w, arg);
+	worker_accept_some(w, arg, WORKER_ACCEPT_BATCH);
 	worker_update_accepting(w);
 }
 
@@ -129,7 +200,7 @@ static void worker_update_accepting(struct worker *w)
 {
 	for (size_t i = 0; i < w->n_listeners; i++) {
 		struct worker_listener *l = &w->listeners[i];
-		bool want = w->started && !w->draining && !w->fd_pause && l->fd >= 0 && worker_has_room(w, l);
+		bool want = w->started && !w->draining && !w->paused && l->fd >= 0 && worker_has_room(w, l);
 		if (want == w->registered[i])
 			continue;
 		if (want) {
@@ -145,10 +216,10 @@ static void worker_update_accepting(struct worker *w)
 	}
 }
 
-static void worker_fd_pause_done(struct loop *loop, struct loop_timer *t, void *arg)
+static void worker_pause_done(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	struct worker *w = arg;
-	w->fd_pause = false;
+	w->paused = false;
 	worker_update_accepting(w);
 }
 
@@ -176,17 +247,10 @@ static void worker_request_done(const struct proto_env *env)
 	sb_add(&w->slot->requests, 1);
 	w->requests++;
 	if (w->recycle_at && !w->recycle_sent && w->requests >= w->recycle_at && !w->draining) {
-		/* Keep serving until the supervisor has a replacement READY and
-		 * sends DRAIN: capacity never dips. */
-		w->recycle_sent = true;
-		log_info("served %llu requests (max_requests), asking to be replaced",
+		char why[64];
+		snprintf(why, sizeof(why), "served %llu requests (max_requests)",
 			 (unsigned long long)w->requests);
-		int r = chan_send(w->chan_fd, CHAN_RECYCLE_ME, w->requests);
-		if (r < 0) {
-			/* Not fatal: the worker goes on serving; ask again at the next request. */
-			log_errno(LOG_WARNING, r, "cannot ask to be replaced");
-			w->recycle_sent = false;
-		}
+		worker_ask_replacement(w, why);
 	}
 }
 
@@ -203,6 +267,17 @@ static void worker_drain_deadline(struct loop *loop, struct loop_timer *t, void 
 	worker_exit(w, 0);
 }
 
+/* The drain timer ends the worker at its deadline, if the loop runs. In
+ * case something holds the loop (a blocking call in a protocol), SIGALRM's
+ * default action ends it a second later whatever it is doing. */
+static void worker_drain_backstop(struct worker *w)
+{
+	uint64_t now = loop_clock_ms();
+	uint64_t left = w->drain_deadline_ms > now ? w->drain_deadline_ms - now : 0;
+	uint64_t s = left / 1000 + 2;
+	alarm(s > UINT32_MAX ? UINT32_MAX : (unsigned)s);
+}
+
 /* The seed's order: stop accepting, let live connections finish, exit;
  * the deadline forces what is left. */
 static void worker_drain(struct worker *w, uint64_t deadline_ms)
@@ -211,17 +286,21 @@ static void worker_drain(struct worker *w, uint64_t deadline_ms)
 		if (deadline_ms < w->drain_deadline_ms) {
 			w->drain_deadline_ms = deadline_ms;
 			loop_timer_arm_at(w->loop, &w->drain_timer, deadline_ms);
+			worker_drain_backstop(w);
 		}
 		return;
 	}
 	/* Connections the kernel already completed for us are served, not
 	 * reset: if this is the last copy of a listener (a stop without
-	 * systemd), closing it would reset what waits in its queue. */
+	 * systemd), closing it would reset what waits in its queue. So all of
+	 * them, up to the connection limit, not one batch. A paused worker
+	 * (out of fds or memory) leaves them to the others. */
 	for (size_t i = 0; i < w->n_listeners; i++)
 		if (w->registered[i])
-			worker_accept_batch(w, &w->listeners[i]);
+			worker_accept_some(w, &w->listeners[i], SIZE_MAX);
 	w->draining = true;
 	w->drain_deadline_ms = deadline_ms;
+	worker_drain_backstop(w);
 	/* 1. Stop accepting; the supervisor (or systemd) keeps the sockets, so
 	 * their accept queues survive for the next generation. */
 	for (size_t i = 0; i < w->n_listeners; i++) {
@@ -395,14 +474,41 @@ static int worker_init_protocols(struct worker *w)
 	return 0;
 }
 
-/* Our own signals: the supervisor blocks the ones it reads from its
- * signalfd; take those through ours, and never die of SIGPIPE (sendfile can
- * raise it). */
-static int worker_setup_signals(struct worker *w)
+/* Until the loop runs, a stop signal (or the supervisor's death, below)
+ * simply ends the worker, whatever it is blocked in: nothing is served yet.
+ * The signals the supervisor blocks for its signalfd are unblocked, those
+ * a worker never acts on are ignored, and SIGALRM keeps its default action
+ * for the drain's backstop. */
+static void worker_early_signals(void)
 {
-	signal(SIGPIPE, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN); /* sendfile can raise it */
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN); /* reopen logs: nothing to reopen yet */
+	signal(SIGALRM, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* No worker outlives its supervisor by more than shutdown_timeout: the
+ * kernel sends SIGTERM when the supervisor dies (which drains, like EOF on
+ * the control channel, or ends a worker still starting). Set again after
+ * each credential change, which clears it; and if the supervisor is gone
+ * already (before the first prctl), leave now. */
+static void worker_tie_to_supervisor(const struct worker_params *p)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0)
+		log_errno(LOG_WARNING, -errno, "cannot ask for SIGTERM at the supervisor's death");
+	if (getppid() != p->sb->hdr.supervisor_pid) {
+		log_warning("supervisor gone before this worker started, exiting");
+		_exit(1);
+	}
+}
+
+/* The loop's signals: stop, fast stop and reopen through our signalfd. */
+static int worker_setup_signals(struct worker *w)
+{
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -410,6 +516,7 @@ static int worker_setup_signals(struct worker *w)
 	sigaddset(&mask, SIGQUIT);
 	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_SETMASK, &mask, NULL);
+	signal(SIGUSR1, SIG_DFL); /* blocked: it only reaches the signalfd */
 	w->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (w->signal_fd < 0)
 		return -errno;
@@ -452,7 +559,9 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 				(jitter ? (uint64_t)(((unsigned)getpid() * 2654435761u) % (jitter + 1)) : 0);
 	}
 	loop_timer_init(&w->heartbeat, worker_heartbeat, w);
-	loop_timer_init(&w->fd_pause_timer, worker_fd_pause_done, w);
+	loop_timer_init(&w->accept_timer, worker_pause_done, w);
+	w->no_fds.unit = "time(s)";
+	w->no_mem.unit = "connection(s) dropped";
 	loop_timer_init(&w->drain_timer, worker_drain_deadline, w);
 	return 0;
 }
@@ -473,6 +582,8 @@ void worker_main(const struct worker_params *p)
 	snprintf(role, sizeof(role), "worker %u.%u", p->generation, p->index);
 	log_set_role(role);
 	prctl(PR_SET_NAME, "drover-worker", 0, 0, 0);
+	worker_early_signals();
+	worker_tie_to_supervisor(p);
 
 	if (worker_setup(w, p) < 0) {
 		log_error("out of memory starting");
@@ -482,13 +593,7 @@ void worker_main(const struct worker_params *p)
 	__atomic_store_n(&w->slot->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
 	sb_store(&w->slot->heartbeat_ms, loop_now_ms(w->loop));
 
-	int r = worker_setup_signals(w);
-	if (r < 0) {
-		log_errno(LOG_ERR, r, "cannot set up signals");
-		worker_start_failed(w->chan_fd, CHAN_STAGE_SIGNALS, 0, -r);
-		_exit(1);
-	}
-	r = worker_drop_privileges(w->cfg);
+	int r = worker_drop_privileges(w->cfg);
 	if (r < 0) {
 		log_errno(LOG_ERR, r, "cannot switch to user '%s' / group '%s'",
 			  w->cfg->server.user ? w->cfg->server.user : "-",
@@ -496,10 +601,19 @@ void worker_main(const struct worker_params *p)
 		worker_start_failed(w->chan_fd, CHAN_STAGE_PRIVILEGES, 0, -r);
 		_exit(1);
 	}
+	worker_tie_to_supervisor(p);
+	/* May block (a protocol reading its files); killable until the loop's
+	 * signals are set up below. */
 	r = worker_init_protocols(w);
 	if (r < 0) {
 		worker_start_failed(w->chan_fd, CHAN_STAGE_PROTOCOL, w->fail_index, -r);
 		worker_exit(w, 1);
+	}
+	r = worker_setup_signals(w);
+	if (r < 0) {
+		log_errno(LOG_ERR, r, "cannot set up signals");
+		worker_start_failed(w->chan_fd, CHAN_STAGE_SIGNALS, 0, -r);
+		_exit(1);
 	}
 
 	loop_timer_arm(w->loop, &w->heartbeat, WORKER_HEARTBEAT_MS);
