@@ -4,6 +4,7 @@
  * supervisor nor a worker: every reload completes, HTTP is answered, SIGTERM
  * stops it. Lines that could not be written are dropped whole and counted,
  * and "drover: N log lines dropped" is written once the reader catches up.
+ * An access log set to "stderr" shares the same rules.
  * Reload completion is seen on the notify socket (the log is the thing that
  * is stuck); nothing here sleeps in place of an event. */
 #ifndef _GNU_SOURCE
@@ -74,13 +75,15 @@ static size_t drain_to_eof(int fd, char *out, size_t len, size_t cap)
 	return len;
 }
 
-/* Every line is whole: it starts as drover's lines start and ends in '\n'. */
+/* Every line is whole: it starts as drover's lines start (or as an access
+ * log line from 127.0.0.1 does) and ends in '\n'. */
 static void assert_whole_lines(const char *text, size_t len)
 {
 	ck_assert_msg(len == 0 || text[len - 1] == '\n', "output ends in a torn line");
 	for (const char *l = text; l < text + len;) {
 		const char *nl = strchr(l, '\n');
-		ck_assert_msg(strncmp(l, "drover[", 7) == 0 || strncmp(l, "drover: ", 8) == 0,
+		ck_assert_msg(strncmp(l, "drover[", 7) == 0 || strncmp(l, "drover: ", 8) == 0 ||
+				      (strncmp(l, "127.0.0.1 - - [", 15) == 0 && nl[-1] == '"'),
 			      "torn or foreign line: %.*s", (int)(nl ? nl - l : 80), l);
 		l = nl + 1;
 	}
@@ -158,6 +161,8 @@ static void burst_with_unread_stderr(int rfd, int wfd)
 	unsigned long dropped = dropped_total(out, &notes);
 	ck_assert_msg(notes > 0 && dropped > 0, "no 'drover: N log lines dropped' line in:\n%.2000s",
 		      out);
+	/* Workers' lines are there too, not only the supervisor's. */
+	ck_assert_msg(strstr(out, "]: worker "), "no line from a worker in:\n%.2000s", out);
 	/* And lines written after the note are there too: the stop itself. */
 	const char *note = strstr(out, " log lines dropped\n");
 	ck_assert_msg(strstr(note, "drover["), "nothing logged after the note");
@@ -165,6 +170,54 @@ static void burst_with_unread_stderr(int rfd, int wfd)
 	close(rfd);
 	h_drover_free(d);
 }
+
+START_TEST(an_access_log_on_a_full_stderr_pipe_does_not_stop_serving)
+{
+	int p[2];
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_ge(fcntl(p[1], F_SETPIPE_SZ, 8192), 0);
+	int port;
+	int lfd = h_listen_tcp(&port);
+	struct h_activation act = { .name = "web", .fd = lfd };
+	struct h_opts o = { .notify = true, .fds = &act, .n_fds = 1, .stderr_fd = p[1] };
+	char text[sizeof config + 64];
+	snprintf(text, sizeof text, "%saccess_log = stderr\nkeepalive_requests = 10000\n", config);
+	struct h_drover *d = h_drover_start(text, &o);
+	close(p[1]);
+	char index[400];
+	snprintf(index, sizeof index, "%s/index.html", d->dir);
+	h_write_file(index, "logging test\n");
+	/* 1000 access log lines (about 100 KB) into an 8 KB pipe nobody reads:
+	 * every request is still answered. */
+	static const char req[] = "GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n";
+	int fd = h_connect_tcp(port);
+	ck_assert_int_ge(fd, 0);
+	for (int i = 0; i < 1000; i++) {
+		h_write_all(fd, req, sizeof req - 1);
+		struct h_response r;
+		ck_assert_msg(h_http_read_response(fd, &r, false), "request %d unanswered", i + 1);
+		ck_assert_int_eq(r.status, 200);
+		h_http_response_free(&r);
+	}
+	close(fd);
+	char *out = malloc(OUT_CAP);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_int_eq(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+	size_t len = drain_now(p[0], out, 0, OUT_CAP);
+	h_drover_kill(d, SIGTERM);
+	int st = h_drover_wait(d);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "drover did not stop cleanly: %#x", st);
+	len = drain_to_eof(p[0], out, len, OUT_CAP);
+	assert_whole_lines(out, len);
+	ck_assert_msg(strstr(out, "\n127.0.0.1 - - ["), "no access log line in:\n%.2000s", out);
+	size_t notes;
+	ck_assert_msg(dropped_total(out, &notes) > 0, "no 'drover: N log lines dropped' line in:\n%.2000s",
+		      out);
+	free(out);
+	close(p[0]);
+	h_drover_free(d);
+}
+END_TEST
 
 START_TEST(a_full_stderr_pipe_blocks_neither_reloads_nor_serving_nor_the_stop)
 {
@@ -196,6 +249,7 @@ static Suite *logging_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, a_full_stderr_pipe_blocks_neither_reloads_nor_serving_nor_the_stop);
 	tcase_add_test(tc, a_full_stderr_stream_socket_blocks_neither_reloads_nor_serving_nor_the_stop);
+	tcase_add_test(tc, an_access_log_on_a_full_stderr_pipe_does_not_stop_serving);
 	suite_add_tcase(s, tc);
 	return s;
 }

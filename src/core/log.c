@@ -175,6 +175,11 @@ static void log_emit(const char *line, size_t len)
 		log_dropped++;
 }
 
+int log_output_fd(void)
+{
+	return log_fd;
+}
+
 void log_write_line(const char *line, size_t len)
 {
 	if (len > PIPE_BUF) { /* could not be written whole: count it */

@@ -19,6 +19,9 @@ int log_level_from_name(const char *name);
 /* Write one line at a LOG_* priority. */
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(int prio, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* The fd log lines go to (2, or stderr's own non-blocking description):
+ * code that closes inherited fds in a child must keep it. */
+int log_output_fd(void);
 /* Write line (len bytes, ending in '\n', at most PIPE_BUF) to stderr as log
  * lines go: whole or not at all, never waiting, counted when dropped. For text that is not
  * a diagnostic but shares stderr (an access log set to "stderr"). */

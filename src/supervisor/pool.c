@@ -311,9 +311,10 @@ static void pool_child_close_fds(const int *keep, size_t n_keep)
 /* In the child: keep the control channel and the listeners, then run. */
 __attribute__((noreturn)) static void pool_child(int chan_fd, int slot, uint32_t index)
 {
-	int keep[CONFIG_MAX_LISTENERS + 1 + PROTO_FILESET_MAX];
+	int keep[CONFIG_MAX_LISTENERS + 2 + PROTO_FILESET_MAX];
 	size_t n_keep = 0;
 	keep[n_keep++] = chan_fd;
+	keep[n_keep++] = log_output_fd(); /* stderr's own non-blocking description */
 	for (size_t i = 0; i < sup.files.n; i++)
 		keep[n_keep++] = sup.files.f[i].fd;
 	for (size_t i = 0; i < sup.lst.n; i++)

@@ -169,6 +169,12 @@ static void http_log_untear(size_t n)
  * or flood the log. A line that does not fit is dropped and counted. */
 static void http_log_emit(const char *line, size_t len)
 {
+	if (http_log_fd == STDERR_FILENO) {
+		/* Shared with the diagnostics: whole lines, never blocking,
+		 * dropped lines counted and reported by core/log. */
+		log_write_line(line, len);
+		return;
+	}
 	ssize_t w;
 	do
 		w = write(http_log_fd, line, len);
