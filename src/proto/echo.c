@@ -17,6 +17,7 @@ struct echo_conn {
 	struct conn_buf buf;
 	bool draining;    /* finish what was sent, then close */
 	bool peer_eof;    /* the client shut down its side: nothing more to read */
+	bool heard;       /* a byte has arrived (a drain waits for a fresh one's first) */
 };
 
 static void echo_conn_free(struct conn *c)
@@ -57,6 +58,7 @@ static int echo_pump(struct echo_conn *ec, bool *moved)
 				sb_add(&slot->bytes_in, (uint64_t)n);
 				progress = true;
 				read_eagain = false;
+				ec->heard = true;
 			} else if (n == 0) {
 				/* Peer finished sending: flush the rest, then close. */
 				ec->peer_eof = true;
@@ -85,7 +87,10 @@ static int echo_pump(struct echo_conn *ec, bool *moved)
 	}
 	if (ec->peer_eof)
 		read_eagain = true;
-	if (ec->draining && read_eagain && conn_buf_len(&ec->buf) == 0) {
+	/* A connection accepted at drain whose client has not sent yet is
+	 * about to: it gets its echo (bounded by idle_timeout and the drain
+	 * deadline) rather than an EOF in place of it. */
+	if (ec->draining && read_eagain && conn_buf_len(&ec->buf) == 0 && (ec->heard || ec->peer_eof)) {
 		conn_close_lingering(c, c->env->cfg->server.lingering_timeout_ms);
 		return CONN_GONE;
 	}
