@@ -72,7 +72,11 @@ struct proto_env {
 	const bool *stopping;          /* ...and no newer generation takes over */
 	/* Count one finished request (counters, max_requests). */
 	void (*request_done)(const struct proto_env *env);
-	void *worker;                  /* the worker's own, for request_done */
+	/* The protocol could not allocate for a connection and is closing it:
+	 * the worker stops accepting for a while, asks to be replaced, and
+	 * logs it (at most once a second, with a count). May be NULL. */
+	void (*out_of_memory)(const struct proto_env *env);
+	void *worker;                  /* the worker's own, for the hooks */
 	const struct proto_fileset *files; /* opened by the supervisor */
 };
 

@@ -145,6 +145,18 @@ static void worker_ask_replacement(struct worker *w, const char *why)
 	}
 }
 
+/* A connection was dropped for lack of memory (an address-space limit, a
+ * leak): every further one would be dropped the same way. Leave the queue
+ * to the other workers and to our replacement. */
+static void worker_out_of_memory(const struct proto_env *env)
+{
+	struct worker *w = env->worker;
+	worker_fault(w, &w->no_mem, -ENOMEM);
+	worker_pause_accepting(w, WORKER_NOMEM_PAUSE_MS);
+	worker_update_accepting(w);
+	worker_ask_replacement(w, "out of memory for new connections");
+}
+
 /* Accept up to max connections from l; stops at EAGAIN, the connection
  * limit, or a fault that pauses accepting. */
 static void worker_accept_some(struct worker *w, const struct worker_listener *l, size_t max)
@@ -177,12 +189,7 @@ static void worker_accept_some(struct worker *w, const struct worker_listener *l
 			log_errno(LOG_WARNING, r, "cannot take a connection on '%s'", l->name);
 			continue;
 		}
-		/* Out of memory (an address-space limit, a leak): every further
-		 * accept would be dropped the same way. Leave the queue to the
-		 * other workers and to our replacement. */
-		worker_fault(w, &w->no_mem, r);
-		worker_pause_accepting(w, WORKER_NOMEM_PAUSE_MS);
-		worker_ask_replacement(w, "out of memory for new connections");
+		worker_out_of_memory(&w->env);
 	}
 }
 
@@ -547,6 +554,7 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 		.draining = &w->draining,
 		.stopping = &w->stopping,
 		.request_done = worker_request_done,
+		.out_of_memory = worker_out_of_memory,
 		.worker = w,
 		.files = &w->files,
 	};

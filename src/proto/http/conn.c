@@ -776,7 +776,11 @@ static struct http_conn *http_wake(struct http_idle *idle)
 {
 	struct http_conn *hc = http_pool_take();
 	if (!hc) {
-		log_warning("http: out of memory for a request, closing its connection");
+		const struct proto_env *env = idle->base.env;
+		if (env->out_of_memory)
+			env->out_of_memory(env); /* pauses accepting, logs, asks to be replaced */
+		else
+			log_warning("http: out of memory for a request, closing its connection");
 		conn_close(&idle->base);
 		return NULL;
 	}
