@@ -29,7 +29,8 @@
                                     * of connections wakes the other workers too (EPOLLEXCLUSIVE) */
 #define WORKER_HEARTBEAT_MS 500    /* well under the 1 s the supervisor may expect */
 #define WORKER_EMFILE_PAUSE_MS 100 /* out of fds: stop accepting this long */
-#define WORKER_NOMEM_PAUSE_MS 1000 /* out of memory: this long (a replacement is coming) */
+#define WORKER_NOMEM_PAUSE_MS 1000 /* out of memory: stop accepting this long */
+#define WORKER_NOMEM_FORGET_MS 10000 /* a shortage this long ago is over */
 #define WORKER_FAULT_LOG_MS 1000   /* a repeated fault is logged at most this often */
 
 /* A fault that may repeat at the rate of accepts: logged at most once per
@@ -66,6 +67,8 @@ struct worker {
 	unsigned fail_index; /* the protocol whose init() failed */
 	struct worker_fault no_fds;  /* accept4(): EMFILE, ENFILE, ENOBUFS, ENOMEM */
 	struct worker_fault no_mem;  /* a protocol could not allocate for a connection */
+	uint64_t nomem_since_ms;     /* the shortage began (0: none yet) */
+	uint64_t nomem_last_ms;      /* its latest dropped connection */
 	struct loop_timer heartbeat;
 	struct loop_timer accept_timer; /* the end of a pause */
 	struct loop_timer drain_timer;
@@ -145,16 +148,22 @@ static void worker_ask_replacement(struct worker *w, const char *why)
 	}
 }
 
-/* A connection was dropped for lack of memory (an address-space limit, a
- * leak): every further one would be dropped the same way. Leave the queue
- * to the other workers and to our replacement. */
+/* A connection was dropped for lack of memory: stop accepting for a while,
+ * leaving the queue to the other workers. A shortage that outlasts the
+ * pause (an address-space limit, a leak: memory is not coming back) asks
+ * for a replacement; a burst that passes does not. */
 static void worker_out_of_memory(const struct proto_env *env)
 {
 	struct worker *w = env->worker;
+	uint64_t now = loop_now_ms(w->loop);
+	if (!w->nomem_since_ms || now - w->nomem_last_ms > WORKER_NOMEM_FORGET_MS)
+		w->nomem_since_ms = now;
+	w->nomem_last_ms = now;
 	worker_fault(w, &w->no_mem, -ENOMEM);
 	worker_pause_accepting(w, WORKER_NOMEM_PAUSE_MS);
 	worker_update_accepting(w);
-	worker_ask_replacement(w, "out of memory for new connections");
+	if (now - w->nomem_since_ms >= WORKER_NOMEM_PAUSE_MS)
+		worker_ask_replacement(w, "out of memory for new connections");
 }
 
 /* Accept up to max connections from l; stops at EAGAIN, the connection
