@@ -36,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1508,4 +1510,107 @@ void h_config_replace(struct h_drover *d, const char *text)
 	snprintf(tmp, sizeof tmp, "%s.new", d->config_path);
 	h_write_file(tmp, text);
 	ck_assert_msg(rename(tmp, d->config_path) == 0, "rename(%s): %s", tmp, strerror(errno));
+}
+
+/* ------------------------------------------------ the fork gate */
+
+#define GATE_MAX_HELD 64
+
+/* In the tracer: one stop of the supervisor or of a new child. */
+static void gate_handle(pid_t sup, pid_t who, int st, pid_t *held, size_t *n_held)
+{
+	if (who != sup) {
+		if (*n_held < GATE_MAX_HELD)
+			held[(*n_held)++] = who; /* a new worker: keep it stopped */
+		return;
+	}
+	int event = st >> 16;
+	int sig = WSTOPSIG(st);
+	/* fork events and group stops are passed over; signals delivered */
+	ptrace(PTRACE_CONT, sup, NULL, (void *)(intptr_t)(event || sig == SIGTRAP ? 0 : sig));
+}
+
+__attribute__((noreturn)) static void gate_tracer(pid_t sup, int ready_fd, int open_fd)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0 || ptrace(PTRACE_SEIZE, sup, NULL, (void *)(intptr_t)PTRACE_O_TRACEFORK) < 0)
+		_exit(1);
+	if (write(ready_fd, "r", 1) != 1)
+		_exit(1);
+	close(ready_fd);
+	pid_t held[GATE_MAX_HELD];
+	size_t n_held = 0;
+	for (;;) {
+		struct pollfd pf[2] = { { .fd = sfd, .events = POLLIN }, { .fd = open_fd, .events = POLLIN } };
+		if (poll(pf, 2, -1) < 0 && errno != EINTR)
+			_exit(1);
+		struct signalfd_siginfo si;
+		while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+			;
+		int st;
+		pid_t who;
+		while ((who = waitpid(-1, &st, __WALL | WNOHANG)) > 0)
+			if (WIFSTOPPED(st))
+				gate_handle(sup, who, st, held, &n_held);
+		if (pf[1].revents)
+			break;
+	}
+	/* Open: stop the supervisor, let it go, then every worker held. */
+	ptrace(PTRACE_INTERRUPT, sup, NULL, NULL);
+	for (;;) {
+		int st;
+		pid_t who = waitpid(-1, &st, __WALL);
+		if (who < 0 && errno == EINTR)
+			continue;
+		if (who < 0)
+			break;
+		if (!WIFSTOPPED(st))
+			continue;
+		if (who == sup && (st >> 16) == PTRACE_EVENT_STOP) {
+			ptrace(PTRACE_DETACH, sup, NULL, NULL);
+			break;
+		}
+		gate_handle(sup, who, st, held, &n_held);
+	}
+	for (size_t i = 0; i < n_held; i++)
+		ptrace(PTRACE_DETACH, held[i], NULL, NULL);
+	/* a child forked just before the detach may not have stopped yet */
+	int st;
+	pid_t late;
+	while ((late = waitpid(-1, &st, __WALL | WNOHANG)) > 0 || (late < 0 && errno == EINTR))
+		if (late > 0 && WIFSTOPPED(st))
+			ptrace(PTRACE_DETACH, late, NULL, NULL);
+	_exit(0);
+}
+
+void h_fork_gate_close(struct h_fork_gate *g, pid_t sup)
+{
+	int ready[2], open_pipe[2];
+	ck_assert(pipe2(ready, O_CLOEXEC) == 0 && pipe2(open_pipe, O_CLOEXEC) == 0);
+	g->tracer = fork();
+	ck_assert(g->tracer >= 0);
+	if (g->tracer == 0) {
+		close(ready[0]);
+		close(open_pipe[1]);
+		gate_tracer(sup, ready[1], open_pipe[0]);
+	}
+	close(ready[1]);
+	close(open_pipe[0]);
+	g->open_fd = open_pipe[1];
+	char c;
+	ck_assert_msg(read(ready[0], &c, 1) == 1, "the tracer could not seize the supervisor");
+	close(ready[0]);
+}
+
+void h_fork_gate_open(struct h_fork_gate *g)
+{
+	close(g->open_fd);
+	int st;
+	ck_assert(waitpid(g->tracer, &st, 0) == g->tracer);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the tracer failed: %#x", st);
 }

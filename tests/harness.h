@@ -69,6 +69,20 @@ void h_drover_kill(struct h_drover *d, int sig);
 int h_drover_wait(struct h_drover *d);
 /* SIGKILL what is left, remove the temp dir, free. */
 void h_drover_free(struct h_drover *d);
+/* A fork gate: a tracer process seizes the supervisor (ptrace, with
+ * PTRACE_O_TRACEFORK), so that every worker it forks from now on is held
+ * stopped before it runs its first instruction, until the gate opens. The
+ * supervisor itself runs on (its fork events and the signals delivered to
+ * it are passed on at once). A worker must not be able to hang at start,
+ * so this is how a test keeps a new generation from becoming ready. */
+struct h_fork_gate {
+	pid_t tracer;
+	int open_fd; /* closing it (EOF) opens the gate */
+};
+/* Close the gate on supervisor pid sup (returns once it is seized). */
+void h_fork_gate_close(struct h_fork_gate *g, pid_t sup);
+/* Open it: every worker held runs; the supervisor is no longer traced. */
+void h_fork_gate_open(struct h_fork_gate *g);
 /* Replace d's config file with text in one step (written beside it, renamed). */
 void h_config_replace(struct h_drover *d, const char *text);
 /* Wait for a notify datagram containing needle (searching everything

@@ -7,7 +7,9 @@
  * allows no more tasks) back off, doubling, and an upgrade that cannot
  * fork says so; a control_socket path holding another file is refused and
  * left alone; a reload and an upgrade asked at the same moment are both
- * done and answered.
+ * done and answered; a START that meets a full control channel (a worker
+ * held before it runs while reopen-logs fills it) is delivered once the
+ * worker reads (issue 9).
  *
  * Waits are bounded only to turn a hang into a failure; where no event
  * exists (a port refusing, the process table) the condition is polled at a
@@ -469,6 +471,69 @@ START_TEST(a_reload_and_an_upgrade_asked_at_once_are_both_done_and_answered)
 }
 END_TEST
 
+/* ------------------------------------------- a START that cannot be sent */
+
+/* The replacement of a killed worker is held before it runs (the fork
+ * gate) while reopen-logs fills its control channel; once it runs, it
+ * reports READY before it reads, so its START meets a full channel. It
+ * must get START once it reads (or be replaced), never sit idle. */
+START_TEST(a_start_that_meets_a_full_control_channel_is_delivered_once_the_worker_reads)
+{
+	int port = h_free_port();
+	char *cfg = echo_config(1, "5s", port);
+	struct h_opts o = { 0 };
+	struct h_drover *d = h_drover_start(cfg, &o);
+	free(cfg);
+	pid_t pids[4];
+	ck_assert_uint_eq(h_worker_pids(d, pids, 4), 1);
+	struct h_fork_gate gate;
+	h_fork_gate_close(&gate, d->pid);
+	ck_assert(kill(pids[0], SIGKILL) == 0);
+	char out[8192];
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
+	for (;;) {
+		h_ctl_ok(d, "status", out, sizeof out);
+		if (strstr(out, " #0 starting ") && !strstr(out, "backing off"))
+			break;
+		ck_assert_msg(h_left_ms(deadline) > 0, "no replacement forked: %.2500s", out);
+		h_pause_ms(SLICE_MS);
+	}
+	const char *line = strstr(out, "worker pid ");
+	int held = 0;
+	ck_assert_msg(line && sscanf(line, "worker pid %d", &held) == 1 && held != pids[0], "%.2500s", out);
+	unsigned sent = 0;
+	while (!h_log_contains(d, "is full; REOPEN_LOGS held")) {
+		ck_assert_msg(sent < 100000 && h_left_ms(deadline) > 0, "channel never full after %u; log:\n%.2500s", sent,
+			      h_log_end(d));
+		h_ctl_ok(d, "reopen-logs", out, sizeof out);
+		sent++;
+	}
+	h_fork_gate_open(&gate);
+	/* Served: the worker got START (or its replacement did). */
+	bool echoed = false;
+	while (!echoed) {
+		ck_assert_msg(h_left_ms(deadline) > 0, "nobody serves after the channel was full; log:\n%.2500s",
+			      h_log_end(d));
+		int fd = h_connect_tcp(port);
+		if (fd >= 0) {
+			char got[6] = "";
+			h_write_all(fd, "hello\n", 6);
+			echoed = h_read_exact(fd, got, 6) && memcmp(got, "hello\n", 6) == 0;
+			close(fd);
+		}
+		if (!echoed)
+			h_pause_ms(SLICE_MS);
+	}
+	/* The worker that was held is the one serving: START reached it. */
+	ck_assert_uint_eq(h_worker_pids(d, pids, 4), 1);
+	ck_assert_int_eq(pids[0], held);
+	printf("full control channel: %u reopen-logs filled it; START delivered once the worker read\n", sent);
+	h_drover_kill(d, SIGTERM);
+	expect_clean_exit(d);
+	h_drover_free(d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("faults_sup");
@@ -480,6 +545,7 @@ int main(void)
 	tcase_add_test(tc, a_control_socket_path_holding_another_file_is_refused_and_left_alone);
 	tcase_add_test(tc, a_droverctl_connection_open_across_an_upgrade_is_served_by_the_new_image);
 	tcase_add_test(tc, a_reload_and_an_upgrade_asked_at_once_are_both_done_and_answered);
+	tcase_add_test(tc, a_start_that_meets_a_full_control_channel_is_delivered_once_the_worker_reads);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

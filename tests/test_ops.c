@@ -1848,118 +1848,6 @@ static bool signal_pending(pid_t pid, int sig)
 	return pending;
 }
 
-/* A fork gate: a tracer process seizes the supervisor (ptrace, with
- * PTRACE_O_TRACEFORK), so that every worker it forks from now on is held
- * stopped before it runs its first instruction, until the gate opens. The
- * supervisor itself runs on (its fork events and the signals delivered to
- * it are passed on at once). A worker must not be able to hang at start,
- * so this is how a test keeps a new generation from becoming ready. */
-struct fork_gate {
-	pid_t tracer;
-	int open_fd; /* closing it (EOF) opens the gate */
-};
-
-#define GATE_MAX_HELD 64
-
-/* In the tracer: one stop of the supervisor or of a new child. */
-static void gate_handle(pid_t sup, pid_t who, int st, pid_t *held, size_t *n_held)
-{
-	if (who != sup) {
-		if (*n_held < GATE_MAX_HELD)
-			held[(*n_held)++] = who; /* a new worker: keep it stopped */
-		return;
-	}
-	int event = st >> 16;
-	int sig = WSTOPSIG(st);
-	/* fork events and group stops are passed over; signals delivered */
-	ptrace(PTRACE_CONT, sup, NULL, (void *)(intptr_t)(event || sig == SIGTRAP ? 0 : sig));
-}
-
-__attribute__((noreturn)) static void gate_tracer(pid_t sup, int ready_fd, int open_fd)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0 || ptrace(PTRACE_SEIZE, sup, NULL, (void *)(intptr_t)PTRACE_O_TRACEFORK) < 0)
-		_exit(1);
-	if (write(ready_fd, "r", 1) != 1)
-		_exit(1);
-	close(ready_fd);
-	pid_t held[GATE_MAX_HELD];
-	size_t n_held = 0;
-	for (;;) {
-		struct pollfd pf[2] = { { .fd = sfd, .events = POLLIN }, { .fd = open_fd, .events = POLLIN } };
-		if (poll(pf, 2, -1) < 0 && errno != EINTR)
-			_exit(1);
-		struct signalfd_siginfo si;
-		while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-			;
-		int st;
-		pid_t who;
-		while ((who = waitpid(-1, &st, __WALL | WNOHANG)) > 0)
-			if (WIFSTOPPED(st))
-				gate_handle(sup, who, st, held, &n_held);
-		if (pf[1].revents)
-			break;
-	}
-	/* Open: stop the supervisor, let it go, then every worker held. */
-	ptrace(PTRACE_INTERRUPT, sup, NULL, NULL);
-	for (;;) {
-		int st;
-		pid_t who = waitpid(-1, &st, __WALL);
-		if (who < 0 && errno == EINTR)
-			continue;
-		if (who < 0)
-			break;
-		if (!WIFSTOPPED(st))
-			continue;
-		if (who == sup && (st >> 16) == PTRACE_EVENT_STOP) {
-			ptrace(PTRACE_DETACH, sup, NULL, NULL);
-			break;
-		}
-		gate_handle(sup, who, st, held, &n_held);
-	}
-	for (size_t i = 0; i < n_held; i++)
-		ptrace(PTRACE_DETACH, held[i], NULL, NULL);
-	/* a child forked just before the detach may not have stopped yet */
-	int st;
-	pid_t late;
-	while ((late = waitpid(-1, &st, __WALL | WNOHANG)) > 0 || (late < 0 && errno == EINTR))
-		if (late > 0 && WIFSTOPPED(st))
-			ptrace(PTRACE_DETACH, late, NULL, NULL);
-	_exit(0);
-}
-
-static void fork_gate_close(struct fork_gate *g, pid_t sup)
-{
-	int ready[2], open_pipe[2];
-	ck_assert(pipe2(ready, O_CLOEXEC) == 0 && pipe2(open_pipe, O_CLOEXEC) == 0);
-	g->tracer = fork();
-	ck_assert(g->tracer >= 0);
-	if (g->tracer == 0) {
-		close(ready[0]);
-		close(open_pipe[1]);
-		gate_tracer(sup, ready[1], open_pipe[0]);
-	}
-	close(ready[1]);
-	close(open_pipe[0]);
-	g->open_fd = open_pipe[1];
-	char c;
-	ck_assert_msg(read(ready[0], &c, 1) == 1, "the tracer could not seize the supervisor");
-	close(ready[0]);
-}
-
-static void fork_gate_open(struct fork_gate *g)
-{
-	close(g->open_fd);
-	int st;
-	ck_assert(waitpid(g->tracer, &st, 0) == g->tracer);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the tracer failed: %#x", st);
-}
-
 /* A reload stays in progress for as long as the test wants: the fork gate
  * holds the new generation's workers before they run. So the SIGHUPs
  * after the first one deterministically arrive while a reload is in
@@ -1968,7 +1856,7 @@ START_TEST(sighups_in_a_burst_are_coalesced_and_none_is_lost)
 {
 	char *site = site_create();
 	const char *http_extra = "";
-	struct fork_gate gate;
+	struct h_fork_gate gate;
 	int fd = h_listen_tcp(NULL);
 	struct h_activation act = { .name = "web", .fd = fd };
 	struct h_opts o = { .fds = &act, .n_fds = 1 };
@@ -1976,7 +1864,7 @@ START_TEST(sighups_in_a_burst_are_coalesced_and_none_is_lost)
 	struct h_drover *d = h_drover_start(text, &o);
 	free(text);
 	ck_assert_uint_eq(log_last_ready_generation(d), 1);
-	fork_gate_close(&gate, d->pid); /* from now on a new worker is held before READY */
+	h_fork_gate_close(&gate, d->pid); /* from now on a new worker is held before READY */
 
 	rewrite_config_from(d, 3, "", site, http_extra);
 	h_drover_kill(d, SIGHUP);
@@ -1999,7 +1887,7 @@ START_TEST(sighups_in_a_burst_are_coalesced_and_none_is_lost)
 		      log_tail(d));
 	struct status st;
 
-	fork_gate_open(&gate); /* let the workers start */
+	h_fork_gate_open(&gate); /* let the workers start */
 	ck_assert_msg(h_log_wait(d, "ready: generation 2, 3 workers"), "log:\n%s", log_tail(d));
 	/* the coalesced reload: one more generation, with the last file */
 	ck_assert_msg(h_log_wait(d, "ready: generation 3, 4 workers"), "the SIGHUPs after the first were lost; log:\n%s",
