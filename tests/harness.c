@@ -1614,3 +1614,12 @@ void h_fork_gate_open(struct h_fork_gate *g)
 	ck_assert(waitpid(g->tracer, &st, 0) == g->tracer);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the tracer failed: %#x", st);
 }
+
+int h_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed;
+}

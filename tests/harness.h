@@ -141,6 +141,11 @@ char *h_slurp(const char *path, size_t *len_out);
 /* The state letter of pid from /proc/PID/stat ('R', 'S', 'T', ...), 0 if gone. */
 char h_proc_state(pid_t pid);
 
+/* Run every test of s (Check's CK_ENV verbosity: CK_VERBOSITY=verbose lists
+ * each test), free the runner; the number of failed tests. */
+struct Suite;
+int h_run_suite(struct Suite *s);
+
 /* Run a shell command line, wait, return its exit code; output into out if non-NULL. */
 int h_run(const char *cmdline, char *out, size_t out_len);
 

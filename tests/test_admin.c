@@ -179,9 +179,6 @@ int main(void)
 	tcase_add_test(tc, a_client_that_reads_slowly_gets_its_whole_answer);
 	tcase_add_test(tc, a_client_holding_more_than_the_bound_unread_is_dropped_and_others_served);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -24,6 +24,8 @@
 #include "proto/protocols.h"
 #include "worker/proto.h"
 
+#include "harness.h"
+
 static char tdir[PATH_MAX];      /* private directory for every file written */
 static char tpath[PATH_MAX + 64]; /* the last config file written */
 static char terr[16384];         /* messages of the last config_load() */
@@ -1147,10 +1149,7 @@ int main(void)
 	}
 	free(cwd);
 
-	SRunner *sr = srunner_create(config_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(config_suite());
 	nftw(tdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return failed == 0 ? 0 : 1;
 }

@@ -10,6 +10,8 @@
 #include "core/chan.h"
 #include "supervisor/upgrade.h"
 
+#include "harness.h"
+
 START_TEST(test_encode_decode_round_trip)
 {
 	static const enum chan_type types[] = { CHAN_READY, CHAN_RECYCLE_ME, CHAN_DRAINING, CHAN_START,
@@ -176,9 +178,6 @@ int main(void)
 	tcase_add_test(tc, test_upgrade_state_rejects_garbage);
 	tcase_add_test(tc, test_upgrade_encode_reports_overflow);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

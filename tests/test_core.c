@@ -1366,9 +1366,6 @@ static Suite *core_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(core_suite());
-	srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY=verbose lists every test */
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(core_suite());
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

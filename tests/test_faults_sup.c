@@ -547,9 +547,6 @@ int main(void)
 	tcase_add_test(tc, a_reload_and_an_upgrade_asked_at_once_are_both_done_and_answered);
 	tcase_add_test(tc, a_start_that_meets_a_full_control_channel_is_delivered_once_the_worker_reads);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -299,9 +299,6 @@ int main(void)
 	tcase_add_test(tc, a_start_that_meets_a_full_channel_is_held_and_sent_once_there_is_room);
 	tcase_add_test(tc, a_worker_whose_start_cannot_be_sent_at_all_is_ended_to_be_replaced);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

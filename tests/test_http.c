@@ -1379,9 +1379,6 @@ int main(void)
 		tcase_add_test(tc, cases[i].t);
 		suite_add_tcase(su, tc);
 	}
-	SRunner *sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(su);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

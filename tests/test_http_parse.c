@@ -10,6 +10,8 @@
 
 #include "proto/http/parse.h"
 
+#include "harness.h"
+
 /* The table states a refusal as -status. The parser returns -EBADMSG with
  * the status in the parser (or body reader); these say the same thing in
  * the table's terms, and check that a refusal is always -EBADMSG. */
@@ -1036,9 +1038,6 @@ static Suite *http_parse_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(http_parse_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(http_parse_suite());
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -668,9 +668,6 @@ static Suite *semantics_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(semantics_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(semantics_suite());
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -15,6 +15,8 @@
 #include "proto/http/path.h"
 #include "proto/http/response.h"
 
+#include "harness.h"
+
 static struct config cfg;
 static bool draining;
 static struct proto_env env = { .cfg = &cfg, .draining = &draining };
@@ -213,9 +215,6 @@ static Suite *units_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(units_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(units_suite());
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -257,9 +257,6 @@ static Suite *logging_suite(void)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	SRunner *sr = srunner_create(logging_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(logging_suite());
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

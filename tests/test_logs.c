@@ -558,9 +558,6 @@ static Suite *logs_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(logs_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(logs_suite());
 	return failed ? 1 : 0;
 }

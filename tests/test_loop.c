@@ -10,6 +10,8 @@
 
 #include "core/loop.h"
 
+#include "harness.h"
+
 struct timer_log {
 	int order[64];
 	int n;
@@ -248,9 +250,6 @@ int main(void)
 	tcase_add_test(tc, test_many_timers_heap_stays_ordered);
 	tcase_add_test(tc, test_set_handler_and_close_fd);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -550,9 +550,6 @@ int main(void)
 	tcase_add_test(tc, a_worker_that_stops_reading_its_channel_gets_what_was_held_once_it_reads);
 	tcase_add_test(tc, droverctl_clients_that_never_read_do_not_stop_others_being_answered);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -95,9 +95,6 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, a_stop_closes_idle_keepalives_at_once_and_a_late_request_sees_eof_not_a_reset);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -23,6 +23,8 @@
 #include "worker/conn.h"
 #include "worker/proto.h"
 
+#include "harness.h"
+
 /* ------------------------------------------------------------ connection set */
 
 struct tconn {
@@ -439,9 +441,6 @@ static Suite *units_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(units_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(units_suite());
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

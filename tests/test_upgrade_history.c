@@ -263,9 +263,6 @@ int main(void)
 	tcase_add_test(tc, an_answer_written_in_part_is_finished_before_the_execve);
 	tcase_add_test(tc, a_client_that_reads_nothing_holds_the_execve_only_until_the_deadline);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

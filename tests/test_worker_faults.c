@@ -359,9 +359,6 @@ static Suite *faults_suite(void)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	SRunner *sr = srunner_create(faults_suite());
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int failed = h_run_suite(faults_suite());
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -362,8 +362,10 @@ static struct sup_worker *pool_fork(uint32_t index, pid_t replaces)
 		free(w);
 		return NULL;
 	}
-	if (pid == 0)
+	if (pid == 0) {
+		free(w); /* the supervisor's record of the child, not the child's */
 		pool_child(sv[1], slot, index);
+	}
 	close(sv[1]);
 	__atomic_store_n(&sup.sb->slots[slot].pid, (int32_t)pid, __ATOMIC_RELAXED);
 	w->pid = pid;
