@@ -537,6 +537,67 @@ START_TEST(droverctl_clients_that_never_read_do_not_stop_others_being_answered)
 }
 END_TEST
 
+/* A reload that adds a unix listener on a path where a live server that
+ * never accepts has a full queue: the supervisor's check for a stale socket
+ * must not block in connect(). The reload fails (in use), and the
+ * supervisor goes on answering. */
+START_TEST(a_reload_onto_a_unix_socket_with_a_full_queue_fails_and_does_not_block)
+{
+	char *cfg = config_for("10s", "30s");
+	struct h_opts o = { 0 };
+	struct h_drover *d = h_drover_start(cfg, &o);
+	char path[400];
+	snprintf(path, sizeof path, "%s/busy.sock", d->dir);
+	int busy = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(busy, 0);
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	ck_assert(strlen(path) < sizeof sun.sun_path);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	ck_assert(bind(busy, (struct sockaddr *)&sun, sizeof sun) == 0);
+	ck_assert(listen(busy, 0) == 0);
+	/* Fill its queue: connects that would block are refused with EAGAIN. */
+	int queued[64];
+	size_t n = 0;
+	for (; n < 64; n++) {
+		queued[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		ck_assert_int_ge(queued[n], 0);
+		if (connect(queued[n], (struct sockaddr *)&sun, sizeof sun) < 0) {
+			ck_assert_msg(errno == EAGAIN, "connect: %s", strerror(errno));
+			close(queued[n]);
+			break;
+		}
+	}
+	ck_assert_msg(n < 64, "the queue never filled");
+	char *more = NULL;
+	ck_assert(asprintf(&more, "%s[listener busy]\naddress = unix:%s\nprotocol = echo\n", cfg, path) > 0);
+	free(cfg);
+	char *text = strdup(more);
+	free(more);
+	/* @DIR@ is already expanded in the running config's path names. */
+	char *at = strstr(text, "@DIR@");
+	ck_assert(at != NULL);
+	char *expanded = NULL;
+	*at = '\0';
+	ck_assert(asprintf(&expanded, "%s%s%s", text, d->dir, at + 5) > 0);
+	free(text);
+	h_config_replace(d, expanded);
+	free(expanded);
+	int fd = h_ctl_send(d, "reload");
+	char out[16384];
+	ssize_t got = h_read_all(fd, out, sizeof out);
+	close(fd);
+	ck_assert_msg(got > 0, "reload was not answered: the supervisor is stuck\n%s", h_log_end(d));
+	ck_assert_msg(strstr(out, "ERR") && strstr(out, "in use"), "reload answered: %s", out);
+	h_ctl_ok(d, "status", out, sizeof out);
+	for (size_t i = 0; i < n; i++)
+		close(queued[i]);
+	close(busy);
+	h_drover_kill(d, SIGTERM);
+	expect_clean_exit(d);
+	h_drover_free(d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("nonblock");
@@ -549,6 +610,7 @@ int main(void)
 	tcase_add_test(tc, sigterm_during_a_slow_upgrade_check_cancels_it_and_stops);
 	tcase_add_test(tc, a_worker_that_stops_reading_its_channel_gets_what_was_held_once_it_reads);
 	tcase_add_test(tc, droverctl_clients_that_never_read_do_not_stop_others_being_answered);
+	tcase_add_test(tc, a_reload_onto_a_unix_socket_with_a_full_queue_fails_and_does_not_block);
 	suite_add_tcase(s, tc);
 	int failed = h_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -111,11 +111,16 @@ int admin_listen(const char *path)
 	struct stat st;
 	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
 		return -ENOTSOCK;
-	int probe = admin_connect(path);
-	if (probe >= 0) {
-		close(probe);
-		return -EADDRINUSE; /* another drover answers there */
-	}
+	/* Another drover answers there (or would: a full queue is EAGAIN
+	 * without blocking us): leave it alone. */
+	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return -errno;
+	r = connect(probe, (struct sockaddr *)&sun, sizeof(sun));
+	int e = errno;
+	close(probe);
+	if (r == 0 || e == EAGAIN || e == EINPROGRESS)
+		return -EADDRINUSE;
 	unlink(path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)

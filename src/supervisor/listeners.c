@@ -105,13 +105,16 @@ static int listen_unix_stale(const struct sockaddr_un *sun, socklen_t len)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(st.st_mode))
 		return -EEXIST;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a live listener whose queue is full (a stuck server, or
+	 * one of ours retired and no longer accepted on) must not block the
+	 * supervisor's loop in connect(); it is in use all the same. */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	int r = connect(fd, (const struct sockaddr *)sun, len);
 	int e = errno;
 	close(fd);
-	if (r == 0)
+	if (r == 0 || e == EAGAIN || e == EINPROGRESS)
 		return -EADDRINUSE;
 	if (e != ECONNREFUSED)
 		return -e;

@@ -256,10 +256,11 @@ static int notify_queue(const char *text, int fd, bool status_only)
 	return 0;
 }
 
-void notify_flush(void)
+size_t notify_flush(void)
 {
 	if (nt.on)
 		notify_pump(false);
+	return nt.queued;
 }
 
 void notify_done(void)
@@ -274,9 +275,10 @@ static void notify_with_status(const char *head, const char *status)
 {
 	char buf[768];
 	snprintf(buf, sizeof(buf), "%s%sSTATUS=%s", head, *head ? "\n" : "", status ? status : "");
-	if (status)
+	/* Remembered only once queued: a STATUS= the full queue refused is
+	 * sent again next time, not taken for a repeat. */
+	if (notify_queue(buf, -1, !*head) == 0 && status)
 		snprintf(nt.last_status, sizeof(nt.last_status), "%s", status);
-	notify_queue(buf, -1, !*head);
 }
 
 void notify_ready(const char *status)

@@ -5,6 +5,7 @@
 #ifndef DROVER_NOTIFY_H
 #define DROVER_NOTIFY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct loop;
@@ -14,8 +15,9 @@ struct loop;
 void notify_init(struct loop *loop);
 /* Send what the socket takes now, drop the rest, close (at exit). */
 void notify_done(void);
-/* Send what the socket takes now, without waiting (before an execve). */
-void notify_flush(void);
+/* Send what the socket takes now, without waiting (before an execve);
+ * how many messages are still queued. */
+size_t notify_flush(void);
 /* READY=1 with a STATUS= line. */
 void notify_ready(const char *status);
 /* RELOADING=1 with MONOTONIC_USEC= and a STATUS= line. */

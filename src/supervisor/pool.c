@@ -69,6 +69,8 @@ static unsigned pool_unsent_bit(enum chan_type type)
 
 void pool_kill(struct sup_worker *w)
 {
+	if (w->reaped)
+		return;
 	w->killed = true;
 	kill(w->pid, SIGKILL);
 }
@@ -247,6 +249,9 @@ static void pool_control(struct loop *loop, int fd, unsigned events, void *arg)
 			loop_del_fd(loop, fd);
 			return;
 		}
+		/* A reaped worker's last words: only why it could not start. */
+		if (w->reaped && m.type != CHAN_START_FAILED)
+			continue;
 		switch (m.type) {
 		case CHAN_READY:
 			pool_on_ready(w);
@@ -520,6 +525,7 @@ static void pool_reaped(struct sup_worker *w, int status)
 	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	log_msg(expected && clean ? LOG_INFO : LOG_WARNING, "worker pid %d (generation %u, #%u) %s",
 		(int)w->pid, w->generation, w->index, how);
+	w->reaped = true;
 	/* What it said last (START_FAILED) may still be unread. */
 	if (w->state == SW_STARTING)
 		pool_control(sup.loop, w->chan_fd, LOOP_READ, w);

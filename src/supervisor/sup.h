@@ -38,6 +38,7 @@ struct sup_worker {
 	enum sup_worker_state state;
 	bool wants_recycle;     /* sent RECYCLE_ME: start a replacement, then drain it */
 	bool killed;            /* we sent SIGKILL; say so when reaped */
+	bool reaped;            /* waited for: its pid may be reused, never signal it */
 	bool start_failed;      /* said START_FAILED before exiting */
 	uint64_t start_error;   /* its arg: why */
 	unsigned unsent;        /* POOL_UNSENT_* held while the channel is full */

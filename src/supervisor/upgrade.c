@@ -407,7 +407,12 @@ static void upgrade_exec(void)
 		return;
 	}
 	notify_reloading("binary upgrade: starting the new binary");
-	notify_flush();
+	size_t unsent = notify_flush();
+	if (unsent)
+		/* The queue is this image's memory: the new one sends READY=1
+		 * (and STATUS=) of its own once its generation serves. */
+		log_warning("binary upgrade: %zu notification(s) the service manager has not read yet are dropped "
+			    "with the exec", unsent);
 	log_notice("binary upgrade: executing %s (generation %u and its listeners are handed over)", sup.upg.exe,
 		   sup.gen.current);
 	upgrade_set_inherit(&st, true);
