@@ -1623,3 +1623,19 @@ int h_run_suite(Suite *s)
 	srunner_free(sr);
 	return failed;
 }
+
+void h_asan_may_return_null(void)
+{
+	const char *was = getenv("ASAN_OPTIONS");
+	if (!was)
+		return;
+	char opts[1024];
+	snprintf(opts, sizeof opts, "%s:allocator_may_return_null=1", was);
+	setenv("ASAN_OPTIONS", opts, 1);
+}
+
+void h_path_join(char *out, size_t cap, const char *a, const char *b)
+{
+	int n = snprintf(out, cap, "%s/%s", a, b);
+	ck_assert(n > 0 && (size_t)n < cap);
+}

@@ -141,6 +141,24 @@ char *h_slurp(const char *path, size_t *len_out);
 /* The state letter of pid from /proc/PID/stat ('R', 'S', 'T', ...), 0 if gone. */
 char h_proc_state(pid_t pid);
 
+/* Under AddressSanitizer, whose allocator cannot be made to fail the way an
+ * address-space limit makes malloc fail, such faults are not observable. */
+#if defined(__SANITIZE_ADDRESS__)
+#define H_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define H_UNDER_ASAN 1
+#endif
+#endif
+
+/* Allocation failure is the fault a test injects: under AddressSanitizer
+ * (ASAN_OPTIONS set by make check), let malloc return NULL as it does
+ * without, instead of a report that aborts the process. Affects drover
+ * processes started afterwards. */
+void h_asan_may_return_null(void);
+/* a/b into out (asserts it fits). */
+void h_path_join(char *out, size_t cap, const char *a, const char *b);
+
 /* Run every test of s (Check's CK_ENV verbosity: CK_VERBOSITY=verbose lists
  * each test), free the runner; the number of failed tests. */
 struct Suite;

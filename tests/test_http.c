@@ -45,30 +45,24 @@ struct srv {
 
 /* ------------------------------------------------------------ fixtures */
 
-static void path_join(char *out, size_t cap, const char *a, const char *b)
-{
-	int n = snprintf(out, cap, "%s/%s", a, b);
-	ck_assert(n > 0 && (size_t)n < cap);
-}
-
 static void www_file(struct srv *s, const char *rel, const char *content)
 {
 	char p[1024];
-	path_join(p, sizeof p, s->www, rel);
+	h_path_join(p, sizeof p, s->www, rel);
 	h_write_file(p, content);
 }
 
 static void www_dir(struct srv *s, const char *rel)
 {
 	char p[1024];
-	path_join(p, sizeof p, s->www, rel);
+	h_path_join(p, sizeof p, s->www, rel);
 	ck_assert_msg(mkdir(p, 0755) == 0, "mkdir %s: %s", p, strerror(errno));
 }
 
 static void www_symlink(struct srv *s, const char *target, const char *rel)
 {
 	char p[1024];
-	path_join(p, sizeof p, s->www, rel);
+	h_path_join(p, sizeof p, s->www, rel);
 	ck_assert_msg(symlink(target, p) == 0, "symlink %s: %s", p, strerror(errno));
 }
 
@@ -81,7 +75,7 @@ static unsigned char pattern_byte(size_t i)
 static void www_big(struct srv *s, const char *rel, size_t size, bool pattern)
 {
 	char p[1024];
-	path_join(p, sizeof p, s->www, rel);
+	h_path_join(p, sizeof p, s->www, rel);
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	ck_assert(fd >= 0);
 	if (!pattern) {
@@ -101,9 +95,9 @@ static void www_big(struct srv *s, const char *rel, size_t size, bool pattern)
 static void srv_files(struct srv *s)
 {
 	char p[1024];
-	path_join(s->www, sizeof s->www, s->tmp, "www");
+	h_path_join(s->www, sizeof s->www, s->tmp, "www");
 	ck_assert(mkdir(s->www, 0755) == 0);
-	path_join(p, sizeof p, s->tmp, "secret.txt");
+	h_path_join(p, sizeof p, s->tmp, "secret.txt");
 	h_write_file(p, SECRET "\n");
 
 	www_file(s, "index.html", "<html><body>home</body></html>\n");
@@ -148,7 +142,7 @@ static void srv_start_full(struct srv *s, const char *root, const char *http_ext
 	memset(s, 0, sizeof *s);
 	s->tmp = h_tmpdir();
 	srv_files(s);
-	path_join(s->admin, sizeof s->admin, s->tmp, "admin.sock");
+	h_path_join(s->admin, sizeof s->admin, s->tmp, "admin.sock");
 	int web = h_listen_tcp(&s->port);
 	int admin = h_listen_unix(s->admin);
 	struct h_activation fds[2] = { { "web", web }, { "admin", admin } };
@@ -1310,7 +1304,7 @@ START_TEST(file_shrinks_during_send)
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	ck_assert(poll(&p, 1, H_WAIT_MS) == 1);
 	char path[1024];
-	path_join(path, sizeof path, s.www, "shrink.bin");
+	h_path_join(path, sizeof path, s.www, "shrink.bin");
 	ck_assert(truncate(path, 4096) == 0);
 	static char buf[1 << 16];
 	size_t total = 0;

@@ -36,16 +36,10 @@ struct srv {
 	int port;
 };
 
-static void path_join(char *out, size_t cap, const char *a, const char *b)
-{
-	int n = snprintf(out, cap, "%s/%s", a, b);
-	ck_assert(n > 0 && (size_t)n < cap);
-}
-
 static void www_file(struct srv *s, const char *rel, const char *content)
 {
 	char p[1024];
-	path_join(p, sizeof p, s->www, rel);
+	h_path_join(p, sizeof p, s->www, rel);
 	h_write_file(p, content);
 }
 
@@ -67,15 +61,15 @@ static void srv_start(struct srv *s, const char *http_extra, const char *server_
 	memset(s, 0, sizeof *s);
 	s->tmp = h_tmpdir();
 	ck_assert(chmod(s->tmp, 0755) == 0); /* a worker may run as nobody */
-	path_join(s->www, sizeof s->www, s->tmp, "www");
+	h_path_join(s->www, sizeof s->www, s->tmp, "www");
 	ck_assert(mkdir(s->www, 0755) == 0);
 	char p[1024];
-	path_join(p, sizeof p, s->tmp, "secret.txt");
+	h_path_join(p, sizeof p, s->tmp, "secret.txt");
 	h_write_file(p, SECRET "\n");
 	www_file(s, "a.txt", "version one\n");
 	www_file(s, ".hidden", "dot " SECRET "\n");
 	char sub[1024];
-	path_join(sub, sizeof sub, s->www, "sub");
+	h_path_join(sub, sizeof sub, s->www, "sub");
 	ck_assert(mkdir(sub, 0755) == 0);
 	www_file(s, "sub/index.html", "sub index\n");
 	int web = h_listen_tcp(&s->port);
@@ -141,8 +135,8 @@ static void expect(struct srv *s, const char *path, int status, const char *body
 static void replace_by_rename(struct srv *s, const char *rel, const char *content)
 {
 	char tmp[1024], dst[1024];
-	path_join(tmp, sizeof tmp, s->www, "tmp.new");
-	path_join(dst, sizeof dst, s->www, rel);
+	h_path_join(tmp, sizeof tmp, s->www, "tmp.new");
+	h_path_join(dst, sizeof dst, s->www, rel);
 	h_write_file(tmp, content);
 	ck_assert(rename(tmp, dst) == 0);
 }
@@ -151,7 +145,7 @@ static void replace_by_rename(struct srv *s, const char *rel, const char *conten
 static void rewrite_in_place(struct srv *s, const char *rel, const char *content)
 {
 	char p[1024];
-	path_join(p, sizeof p, s->www, rel);
+	h_path_join(p, sizeof p, s->www, rel);
 	int fd = open(p, O_WRONLY | O_CLOEXEC);
 	ck_assert(fd >= 0);
 	ck_assert(pwrite(fd, content, strlen(content), 0) == (ssize_t)strlen(content));
@@ -284,14 +278,14 @@ static void change_rewrite(struct srv *s)
 static void change_unlink(struct srv *s)
 {
 	char p[1024];
-	path_join(p, sizeof p, s->www, "a.txt");
+	h_path_join(p, sizeof p, s->www, "a.txt");
 	ck_assert(unlink(p) == 0);
 }
 
 static void change_chmod(struct srv *s)
 {
 	char p[1024];
-	path_join(p, sizeof p, s->www, "a.txt");
+	h_path_join(p, sizeof p, s->www, "a.txt");
 	ck_assert(chmod(p, 0600) == 0); /* root's only */
 }
 
@@ -328,8 +322,8 @@ START_TEST(a_cached_file_swapped_for_a_symlink_out_of_the_root_is_refused)
 	expect(&s, "/a.txt", 200, "version one\n");
 	expect(&s, "/a.txt", 200, "version one\n");
 	char link[1024], tmp[1024];
-	path_join(link, sizeof link, s.www, "a.txt");
-	path_join(tmp, sizeof tmp, s.www, "a.lnk");
+	h_path_join(link, sizeof link, s.www, "a.txt");
+	h_path_join(tmp, sizeof tmp, s.www, "a.lnk");
 	ck_assert(symlink("../secret.txt", tmp) == 0);
 	ck_assert(rename(tmp, link) == 0);
 	/* Answered as a link out of the root is without the cache (404 or
@@ -362,9 +356,9 @@ START_TEST(traversal_and_dotfiles_are_refused_next_to_cached_files)
 	struct srv s;
 	srv_start(&s, "file_cache_valid = 1h\n", NULL);
 	char p[1024];
-	path_join(p, sizeof p, s.www, "inside.lnk");
+	h_path_join(p, sizeof p, s.www, "inside.lnk");
 	ck_assert(symlink("a.txt", p) == 0);
-	path_join(p, sizeof p, s.www, "outside.lnk");
+	h_path_join(p, sizeof p, s.www, "outside.lnk");
 	ck_assert(symlink("../secret.txt", p) == 0);
 	for (int round = 0; round < 3; round++) {
 		expect(&s, "/a.txt", 200, "version one\n");
@@ -391,7 +385,7 @@ START_TEST(fifty_pipelined_requests_in_one_write_are_answered_in_order)
 	struct srv s;
 	srv_start(&s, NULL, NULL);
 	char p[1024];
-	path_join(p, sizeof p, s.www, "p");
+	h_path_join(p, sizeof p, s.www, "p");
 	ck_assert(mkdir(p, 0755) == 0);
 	char *all = malloc(50 * 128);
 	ck_assert(all);

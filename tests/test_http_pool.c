@@ -197,19 +197,9 @@ END_TEST
 
 #define EXHAUST_CONNS 60
 
-/* AddressSanitizer's allocator treats a failed allocation as fatal by
- * design: the fault cannot be observed through it. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
 START_TEST(running_out_of_memory_closes_only_the_connections_without_buffers)
 {
-#ifdef UNDER_ASAN
+#ifdef H_UNDER_ASAN
 	return;
 #endif
 	struct srv s;

@@ -287,24 +287,11 @@ static void rewrite(struct site *s, const char *http_extra)
 	free(text);
 }
 
-/* Allocation failure is the fault injected here: under AddressSanitizer
- * (ASAN_OPTIONS set by make check), let malloc return NULL as it does
- * without, instead of a report that aborts the process. */
-static void asan_may_return_null(void)
-{
-	const char *was = getenv("ASAN_OPTIONS");
-	if (!was)
-		return;
-	char opts[1024];
-	snprintf(opts, sizeof opts, "%s:allocator_may_return_null=1", was);
-	setenv("ASAN_OPTIONS", opts, 1);
-}
-
 START_TEST(a_reload_whose_workers_cannot_start_fails_at_once_and_the_old_generation_serves)
 {
 	struct site s;
 	site_make(&s);
-	asan_may_return_null();
+	h_asan_may_return_null();
 	site_start(&s, 2, NULL, "file_cache_entries = 16\n");
 	pid_t before[4];
 	ck_assert_uint_eq(h_worker_pids(s.d, before, 4), 2);

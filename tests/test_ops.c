@@ -1407,19 +1407,6 @@ static int one_status(int port, const char *target)
 	return status;
 }
 
-/* Allocation failure is the fault injected here: under AddressSanitizer
- * (ASAN_OPTIONS set by make check), let malloc return NULL as it does
- * without, instead of a report that aborts the process. */
-static void asan_may_return_null(void)
-{
-	const char *was = getenv("ASAN_OPTIONS");
-	if (!was)
-		return;
-	char opts[1024];
-	snprintf(opts, sizeof opts, "%s:allocator_may_return_null=1", was);
-	setenv("ASAN_OPTIONS", opts, 1);
-}
-
 /* The supervisor's address space capped a little above what it uses now
  * (prlimit --as; a fork inherits the cap), remembering it in was; on =
  * false: back to was. */
@@ -1450,7 +1437,7 @@ START_TEST(a_recycle_whose_replacement_fails_is_retried_and_completes)
 	 * while the old worker keeps serving, and finishes the recycle once
 	 * it can. */
 	struct served s;
-	asan_may_return_null();
+	h_asan_may_return_null();
 	serve_start(&s, 1, "max_requests = 3\nmax_requests_jitter = 0\n", "file_cache_entries = 1048576\n");
 	pid_t first[2];
 	ck_assert_uint_eq(h_worker_pids(s.d, first, 2), 1);

@@ -201,19 +201,9 @@ static unsigned long dropped_logged(struct h_drover *d, unsigned *lines)
 	return sum;
 }
 
-/* AddressSanitizer's allocator lives in address space reserved up front:
- * an address-space limit cannot make it fail, so the fault is not there. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
 START_TEST(a_worker_that_cannot_allocate_stops_accepting_and_is_replaced)
 {
-#ifdef UNDER_ASAN
+#ifdef H_UNDER_ASAN
 	return;
 #endif
 	int port;
