@@ -198,7 +198,7 @@ static char *h_expand_config(const char *config, const char *dir)
 	return out;
 }
 
-static void h_path_join(char *out, size_t out_len, const char *dir, const char *name)
+void h_path_join(char *out, size_t out_len, const char *dir, const char *name)
 {
 	int n = snprintf(out, out_len, "%s/%s", dir, name);
 	ck_assert_msg(n > 0 && (size_t)n < out_len, "path too long: %s/%s", dir, name);
@@ -1632,10 +1632,4 @@ void h_asan_may_return_null(void)
 	char opts[1024];
 	snprintf(opts, sizeof opts, "%s:allocator_may_return_null=1", was);
 	setenv("ASAN_OPTIONS", opts, 1);
-}
-
-void h_path_join(char *out, size_t cap, const char *a, const char *b)
-{
-	int n = snprintf(out, cap, "%s/%s", a, b);
-	ck_assert(n > 0 && (size_t)n < cap);
 }
