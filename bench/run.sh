@@ -25,6 +25,8 @@
 #   DROVER              a drover binary to use instead of building one
 #   BENCH_CFLAGS        CFLAGS of that build ("-O2 -g")
 #   BENCH_KEEP          1 keeps the work directory (site, build) after the run
+#   BENCH_CASES         the cases to run, a subset of the default
+#                       "ka ka_high pipe close 64k 1m memory reload stop"
 #
 # All traffic is to 127.0.0.1; every wait and loop is bounded.
 set -eu   # no pipefail: "seq | head -c" ends seq with SIGPIPE on purpose
@@ -521,8 +523,19 @@ run_stop() {   # run_stop SERVER ROUND
 	say "round $r stop     $(printf '%-8s' "$srv") $ex ms (last FIN $fin ms)"
 }
 
-CASES=(ka ka_high pipe close 64k 1m)
-per_round=$(( ${#CASES[@]} * ${#SERVERS[@]} * (2 * (DURATION + WARMUP) + 1) / 2 + ${#SERVERS[@]} * (1 + IDLE_CONNS / 5000) + 8 ))
+ALL_CASES="ka ka_high pipe close 64k 1m memory reload stop"
+CASES=() EXTRA=()
+for c in ${BENCH_CASES:-$ALL_CASES}; do
+	case $c in
+	ka|ka_high|pipe|close|64k|1m) CASES+=("$c") ;;
+	memory|reload|stop) EXTRA+=("$c") ;;
+	*) die "BENCH_CASES: unknown case '$c' (known: $ALL_CASES)" ;;
+	esac
+done
+(( ${#CASES[@]} + ${#EXTRA[@]} )) || die "BENCH_CASES names no case"
+extra() { [[ " ${EXTRA[*]} " == *" $1 "* ]]; }
+per_round=$(( ${#CASES[@]} * ${#SERVERS[@]} * (2 * (DURATION + WARMUP) + 1) / 2 + 8 ))
+extra memory && per_round=$(( per_round + ${#SERVERS[@]} * (1 + IDLE_CONNS / 5000) ))
 ver() { "$@" 2>&1 | head -n 1; }
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start_time=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -537,9 +550,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	for c in "${CASES[@]}"; do
 		for s in "${order[@]}"; do run_case "$c" "$s" "$r"; done
 	done
-	for s in "${order[@]}"; do run_memory "$s" "$r"; done
-	for s in "${pm[@]}"; do run_reload "$s" "$r"; done
-	for s in "${pm[@]}"; do run_stop "$s" "$r"; done
+	if extra memory; then for s in "${order[@]}"; do run_memory "$s" "$r"; done; fi
+	if extra reload; then for s in "${pm[@]}"; do run_reload "$s" "$r"; done; fi
+	if extra stop; then for s in "${pm[@]}"; do run_stop "$s" "$r"; done; fi
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 measured=$(( SECONDS - measure_start ))

@@ -304,6 +304,7 @@ START_TEST(test_listener_defaults)
 	ck_assert_str_eq(l->address.text, "");
 	ck_assert_str_eq(l->protocol, "http");
 	ck_assert_int_eq(l->backlog, 511);
+	ck_assert_uint_eq(l->defer_accept_ms, 0); /* off */
 	ck_assert_uint_eq(l->mode, 0666);
 	ck_assert_int_eq(l->status, false);
 	ck_assert_uint_eq(l->line, 2);
@@ -453,6 +454,11 @@ START_TEST(test_duration_in_file)
 	assert_bad_value("server", "worker_timeout", "500ms", "expected a duration from 1s to 168h");
 	assert_bad_value("http", "keepalive_timeout", "0", "expected a duration from 1ms to 168h");
 	assert_bad_value("echo", "idle_timeout", "200h", "expected a duration from 1ms to 168h");
+	assert_bad_value("listener web", "defer_accept", "soon", "expected a duration like 500ms, 30s or 2m");
+	assert_bad_value("listener web", "defer_accept", "2h", "expected a duration from 0s to 1h");
+	struct config *cfg = load_ok("[listener web]\naddress = 127.0.0.1:8080\ndefer_accept = 1500ms\n");
+	ck_assert_uint_eq(cfg->listeners[0].defer_accept_ms, 1500);
+	config_free(cfg);
 }
 END_TEST
 

@@ -467,6 +467,67 @@ START_TEST(batched_answers_keep_order_under_back_pressure)
 }
 END_TEST
 
+/* Big cached files are sent from the entry's own fd, pinned by each
+ * download. Downloads that stall while their entry is replaced (the file
+ * renamed over) and evicted (file_cache_entries = 1) finish byte for byte
+ * with the old file; new requests get the new one; the old fd is closed
+ * with the last of them (under ASan: no use after free). */
+START_TEST(downloads_from_a_pinned_entry_finish_after_it_is_replaced_and_evicted)
+{
+	struct srv s;
+	srv_start(&s, "file_cache_valid = 10s\nfile_cache_entries = 1\n", NULL);
+	enum { BIG = 4 << 20 };
+	www_big(&s, "big.bin", BIG);
+	char *old = malloc(BIG), *got = malloc(BIG);
+	ck_assert(old && got);
+	char p[1024];
+	h_path_join(p, sizeof p, s.www, "big.bin");
+	size_t len;
+	char *f = h_slurp(p, &len);
+	ck_assert(f && len == BIG);
+	memcpy(old, f, BIG);
+	free(f);
+	/* Two downloads of the same entry, each stalled after its head and a
+	 * little body: the socket buffers are full, the rest is in flight. */
+	int fd[2];
+	struct h_response r;
+	for (int i = 0; i < 2; i++) {
+		fd[i] = h_connect_tcp_rcvbuf(s.port, 4096);
+		ck_assert(fd[i] >= 0);
+		const char *req = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+		h_write_all(fd[i], req, strlen(req));
+		ck_assert(h_http_read_response(fd[i], &r, true));
+		ck_assert_int_eq(r.status, 200);
+		h_http_response_free(&r);
+	}
+	/* Replaced: the next lookup (valid for 10s, so force it with another
+	 * file first: entries = 1 evicts big.bin) builds a new entry. */
+	char *next = malloc(BIG + 1);
+	ck_assert(next);
+	memset(next, 'N', BIG);
+	next[BIG] = '\0';
+	replace_by_rename(&s, "big.bin", next);
+	expect(&s, "/a.txt", 200, "version one\n");     /* evicts the pinned entry */
+	get(&s, "/big.bin", &r);                          /* a new entry, new content */
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_uint_eq(r.body_len, BIG);
+	ck_assert(memcmp(r.body, next, BIG) == 0);
+	h_http_response_free(&r);
+	expect(&s, "/a.txt", 200, "version one\n");     /* and evicts that one too */
+	/* The stalled downloads still send the old file, to its last byte. */
+	for (int i = 0; i < 2; i++) {
+		ck_assert(h_read_exact(fd[i], got, BIG));
+		ck_assert_msg(memcmp(got, old, BIG) == 0, "download %d changed under its feet", i);
+		close(fd[i]);
+	}
+	expect(&s, "/a.txt", 200, "version one\n"); /* the worker is fine */
+	free(next);
+	free(old);
+	free(got);
+	srv_stop(&s);
+}
+END_TEST
+
 static Suite *cache_suite(void)
 {
 	Suite *su = suite_create("http_cache");
@@ -482,6 +543,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, traversal_and_dotfiles_are_refused_next_to_cached_files);
 	tcase_add_test(tc, fifty_pipelined_requests_in_one_write_are_answered_in_order);
 	tcase_add_test(tc, batched_answers_keep_order_under_back_pressure);
+	tcase_add_test(tc, downloads_from_a_pinned_entry_finish_after_it_is_replaced_and_evicted);
 	suite_add_tcase(su, tc);
 	return su;
 }

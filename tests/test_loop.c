@@ -1,5 +1,6 @@
 /* Unit tests for the event loop: fd events, timers in deadline order,
- * cancel and re-arm, removal of an fd from inside a batch, stop. */
+ * cancel and re-arm, removal of an fd from inside a batch, stop, and fds
+ * added ready (read at the end of the round, watched after). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -240,6 +241,136 @@ START_TEST(test_set_handler_and_close_fd)
 }
 END_TEST
 
+/* ---- loop_add_fd_ready: read first, watch after ---- */
+
+struct ready_log {
+	int calls;
+	unsigned events[8];
+	bool close_in_call; /* close the fd from the callback */
+};
+
+static void ready_cb(struct loop *loop, int fd, unsigned events, void *arg)
+{
+	struct ready_log *log = arg;
+	if (log->calls < 8)
+		log->events[log->calls] = events;
+	log->calls++;
+	char buf[16];
+	if (events & LOOP_READ)
+		(void)!read(fd, buf, sizeof buf);
+	if (log->close_in_call)
+		loop_close_fd(loop, fd);
+}
+
+START_TEST(test_an_fd_added_ready_is_read_at_the_end_of_the_round_then_watched)
+{
+	struct loop *loop = loop_new();
+	ck_assert_ptr_nonnull(loop);
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	ck_assert_int_eq(write(sv[1], "x", 1), 1);
+	struct ready_log log = { 0 };
+	ck_assert_int_eq(loop_add_fd_ready(loop, sv[0], LOOP_READ, ready_cb, &log), 0);
+	ck_assert_uint_eq(loop_fd_mask(loop, sv[0]), LOOP_READ);
+	ck_assert_int_eq(log.calls, 0); /* not from inside the add */
+	h_loop_once(loop);
+	ck_assert_int_eq(log.calls, 1);
+	ck_assert_uint_eq(log.events[0], LOOP_READ);
+	/* Still open after its call: now it is in epoll like any fd. */
+	h_loop_once(loop);
+	ck_assert_int_eq(log.calls, 1); /* nothing new to read */
+	ck_assert_int_eq(write(sv[1], "y", 1), 1);
+	h_loop_once(loop);
+	ck_assert_int_eq(log.calls, 2);
+	ck_assert_uint_eq(log.events[1], LOOP_READ);
+	loop_close_fd(loop, sv[0]);
+	close(sv[1]);
+	loop_free(loop);
+}
+END_TEST
+
+START_TEST(test_an_fd_added_ready_and_closed_in_its_round_is_never_watched)
+{
+	struct loop *loop = loop_new();
+	ck_assert_ptr_nonnull(loop);
+	int a[2], b[2], c[2];
+	/* Closed before the round ends: never called. Its number reused by
+	 * another ready fd: only that one is called, once. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a), 0);
+	struct ready_log first = { 0 }, second = { 0 };
+	ck_assert_int_eq(loop_add_fd_ready(loop, a[0], LOOP_READ, ready_cb, &first), 0);
+	int num = a[0];
+	loop_close_fd(loop, a[0]);
+	ck_assert_uint_eq(loop_fd_mask(loop, num), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b), 0);
+	ck_assert_int_eq(b[0], num); /* the lowest free number */
+	ck_assert_int_eq(loop_add_fd_ready(loop, b[0], LOOP_READ, ready_cb, &second), 0);
+	h_loop_once(loop);
+	ck_assert_int_eq(first.calls, 0);
+	ck_assert_int_eq(second.calls, 1);
+	loop_close_fd(loop, b[0]);
+	/* Closed by its own call: nothing is left watched. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, c), 0);
+	struct ready_log third = { .close_in_call = true };
+	ck_assert_int_eq(write(c[1], "z", 1), 1);
+	ck_assert_int_eq(loop_add_fd_ready(loop, c[0], LOOP_READ, ready_cb, &third), 0);
+	int cnum = c[0];
+	h_loop_once(loop);
+	ck_assert_int_eq(third.calls, 1);
+	ck_assert_uint_eq(loop_fd_mask(loop, cnum), 0);
+	h_loop_once(loop);
+	ck_assert_int_eq(third.calls, 1);
+	/* Removed while waiting for its round: loop_del_fd needs no epoll. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a), 0);
+	ck_assert_int_eq(loop_add_fd_ready(loop, a[0], LOOP_READ, ready_cb, &first), 0);
+	ck_assert_int_eq(loop_del_fd(loop, a[0]), 0);
+	h_loop_once(loop);
+	ck_assert_int_eq(first.calls, 0);
+	close(a[0]);
+	close(a[1]);
+	close(b[1]);
+	close(c[1]);
+	loop_free(loop);
+}
+END_TEST
+
+START_TEST(test_an_fd_added_ready_keeps_a_changed_mask_and_reports_a_failed_watch)
+{
+	struct loop *loop = loop_new();
+	ck_assert_ptr_nonnull(loop);
+	/* Switched to LOOP_WRITE before its round: no read call, and it is
+	 * watched for writing (a fresh socket is writable at once). */
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	struct ready_log log = { 0 };
+	ck_assert_int_eq(loop_add_fd_ready(loop, sv[0], LOOP_READ, ready_cb, &log), 0);
+	ck_assert_int_eq(loop_mod_fd(loop, sv[0], LOOP_WRITE), 0);
+	ck_assert_uint_eq(loop_fd_mask(loop, sv[0]), LOOP_WRITE);
+	h_loop_once(loop); /* registered before the wait, reported by it */
+	ck_assert_int_eq(log.calls, 1);
+	ck_assert_uint_eq(log.events[0], LOOP_WRITE);
+	loop_close_fd(loop, sv[0]);
+	close(sv[1]);
+	/* epoll refuses a regular file: the callback hears LOOP_ERROR after
+	 * its read call, and the loop has forgotten the fd. */
+	char path[] = "/tmp/drover-test-loop-XXXXXX";
+	int f = mkstemp(path);
+	ck_assert_int_ge(f, 0);
+	unlink(path);
+	struct ready_log flog = { 0 };
+	ck_assert_int_eq(loop_add_fd_ready(loop, f, LOOP_READ, ready_cb, &flog), 0);
+	h_loop_once(loop);
+	ck_assert_int_eq(flog.calls, 2);
+	ck_assert_uint_eq(flog.events[0], LOOP_READ);
+	ck_assert_uint_eq(flog.events[1], LOOP_READ | LOOP_WRITE | LOOP_ERROR);
+	ck_assert_uint_eq(loop_fd_mask(loop, f), 0);
+	close(f);
+	/* Exclusive listeners are watched at once, never this way. */
+	ck_assert_int_eq(loop_add_fd_ready(loop, 0, LOOP_READ | LOOP_EXCLUSIVE, ready_cb, &flog), -EINVAL);
+	loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("loop");
@@ -249,6 +380,9 @@ int main(void)
 	tcase_add_test(tc, test_mod_switches_interest);
 	tcase_add_test(tc, test_many_timers_heap_stays_ordered);
 	tcase_add_test(tc, test_set_handler_and_close_fd);
+	tcase_add_test(tc, test_an_fd_added_ready_is_read_at_the_end_of_the_round_then_watched);
+	tcase_add_test(tc, test_an_fd_added_ready_and_closed_in_its_round_is_never_watched);
+	tcase_add_test(tc, test_an_fd_added_ready_keeps_a_changed_mask_and_reports_a_failed_watch);
 	suite_add_tcase(s, tc);
 	int failed = h_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -112,6 +112,7 @@ static const struct config_key config_listener_keys[] = {
 	{ "protocol", config_key_protocol, CONFIG_LISTENER(protocol), 0, 0 },
 	{ "backlog", config_key_count, CONFIG_LISTENER(backlog), 1, 65535 },
 	{ "mode", config_key_mode, CONFIG_LISTENER(mode), 0, 0777 },
+	{ "defer_accept", config_key_duration, CONFIG_LISTENER(defer_accept_ms), 0, 3600000 },
 	{ "status", config_key_bool, CONFIG_LISTENER(status), 0, 0 },
 };
 

@@ -10,6 +10,12 @@
 
 #define LOOP_BATCH 64
 
+/* Bits of loop_fd.mask above the LOOP_* ones. */
+#define LOOP_KNOWN 0x80000000u   /* registered: non-zero even with no events */
+#define LOOP_UNADDED 0x40000000u /* loop_add_fd_ready(): not in epoll yet */
+#define LOOP_TRY 0x20000000u     /* loop_add_fd_ready(): the read call is due */
+#define LOOP_OWN (LOOP_KNOWN | LOOP_UNADDED | LOOP_TRY)
+
 struct loop_fd {
 	loop_fd_fn fn;
 	void *arg;
@@ -25,6 +31,9 @@ struct loop {
 	struct loop_timer **heap; /* 1-based; heap[0] unused */
 	size_t heap_len;
 	size_t heap_cap;
+	int *ready;       /* loop_add_fd_ready() fds of this round, in order */
+	size_t ready_len;
+	size_t ready_cap;
 };
 
 uint64_t loop_clock_ms(void)
@@ -57,6 +66,7 @@ void loop_free(struct loop *loop)
 	close(loop->epfd);
 	free(loop->fds);
 	free(loop->heap);
+	free(loop->ready);
 	free(loop);
 }
 
@@ -103,8 +113,29 @@ int loop_add_fd(struct loop *loop, int fd, unsigned mask, loop_fd_fn fn, void *a
 	struct epoll_event ev = { .events = loop_epoll_events(mask), .data.fd = fd };
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
-	/* An fd registered with no events still needs a non-zero mark. */
-	loop->fds[fd] = (struct loop_fd){ .fn = fn, .arg = arg, .mask = mask | 0x80000000u };
+	loop->fds[fd] = (struct loop_fd){ .fn = fn, .arg = arg, .mask = mask | LOOP_KNOWN };
+	return 0;
+}
+
+int loop_add_fd_ready(struct loop *loop, int fd, unsigned mask, loop_fd_fn fn, void *arg)
+{
+	if (fd < 0 || !fn || (mask & LOOP_EXCLUSIVE))
+		return -EINVAL;
+	int r = loop_reserve_fd(loop, fd);
+	if (r < 0)
+		return r;
+	if (loop->fds[fd].mask)
+		return -EEXIST;
+	if (loop->ready_len == loop->ready_cap) {
+		size_t cap = loop->ready_cap ? loop->ready_cap * 2 : 64;
+		int *v = realloc(loop->ready, cap * sizeof(*v));
+		if (!v)
+			return loop_add_fd(loop, fd, mask, fn, arg); /* registered at once instead */
+		loop->ready = v;
+		loop->ready_cap = cap;
+	}
+	loop->ready[loop->ready_len++] = fd;
+	loop->fds[fd] = (struct loop_fd){ .fn = fn, .arg = arg, .mask = mask | LOOP_KNOWN | LOOP_UNADDED | LOOP_TRY };
 	return 0;
 }
 
@@ -112,15 +143,18 @@ int loop_mod_fd(struct loop *loop, int fd, unsigned mask)
 {
 	if (fd < 0 || (size_t)fd >= loop->n_fds || !loop->fds[fd].mask)
 		return -ENOENT;
-	unsigned old = loop->fds[fd].mask & ~0x80000000u;
+	unsigned own = loop->fds[fd].mask & LOOP_OWN;
+	unsigned old = loop->fds[fd].mask & ~LOOP_OWN;
 	if (old == mask)
 		return 0;
 	if (old & LOOP_EXCLUSIVE)
 		return -EINVAL; /* epoll refuses EPOLL_CTL_MOD on exclusive fds */
-	struct epoll_event ev = { .events = loop_epoll_events(mask), .data.fd = fd };
-	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
-		return -errno;
-	loop->fds[fd].mask = mask | 0x80000000u;
+	if (!(own & LOOP_UNADDED)) {
+		struct epoll_event ev = { .events = loop_epoll_events(mask), .data.fd = fd };
+		if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+			return -errno;
+	}
+	loop->fds[fd].mask = mask | own;
 	return 0;
 }
 
@@ -128,8 +162,9 @@ int loop_del_fd(struct loop *loop, int fd)
 {
 	if (fd < 0 || (size_t)fd >= loop->n_fds || !loop->fds[fd].mask)
 		return -ENOENT;
+	bool added = !(loop->fds[fd].mask & LOOP_UNADDED);
 	loop->fds[fd] = (struct loop_fd){ 0 };
-	if (epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
+	if (added && epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
 		return -errno;
 	return 0;
 }
@@ -154,7 +189,7 @@ unsigned loop_fd_mask(struct loop *loop, int fd)
 {
 	if (fd < 0 || (size_t)fd >= loop->n_fds)
 		return 0;
-	return loop->fds[fd].mask & ~0x80000000u;
+	return loop->fds[fd].mask & ~LOOP_OWN;
 }
 
 /* ---- timers: a 1-based binary min-heap keyed by deadline ---- */
@@ -279,11 +314,51 @@ static void loop_run_timers(struct loop *loop)
 	}
 }
 
+/* The fds added by loop_add_fd_ready() this round: their read call, then,
+ * for those still open, the epoll registration. A registration that fails
+ * is reported to the callback with LOOP_ERROR, the fd already forgotten. */
+static void loop_run_ready(struct loop *loop)
+{
+	size_t i;
+	for (i = 0; i < loop->ready_len && !loop->stop; i++) {
+		int fd = loop->ready[i];
+		struct loop_fd *f = &loop->fds[fd];
+		if (f->mask & LOOP_TRY) {
+			f->mask &= ~LOOP_TRY;
+			if (f->mask & LOOP_READ)
+				f->fn(loop, fd, LOOP_READ, f->arg);
+		}
+		/* The callback may have closed fd (or even reused its number,
+		 * whose own entry comes later in the list). */
+		f = &loop->fds[fd];
+		if (!(f->mask & LOOP_UNADDED) || (f->mask & LOOP_TRY))
+			continue;
+		struct epoll_event ev = { .events = loop_epoll_events(f->mask & ~LOOP_OWN), .data.fd = fd };
+		if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+			f->mask &= ~LOOP_UNADDED;
+			continue;
+		}
+		struct loop_fd gone = *f;
+		*f = (struct loop_fd){ 0 };
+		gone.fn(loop, fd, LOOP_READ | LOOP_WRITE | LOOP_ERROR, gone.arg);
+	}
+	/* What the callbacks added meanwhile was handled above (the list only
+	 * grows at its end); after a loop_stop() the rest waits for the next
+	 * loop_run(). */
+	memmove(loop->ready, loop->ready + i, (loop->ready_len - i) * sizeof(*loop->ready));
+	loop->ready_len -= i;
+}
+
 int loop_run(struct loop *loop)
 {
 	struct epoll_event evs[LOOP_BATCH];
 	loop->stop = false;
 	while (!loop->stop) {
+		if (loop->ready_len) {
+			loop_run_ready(loop);
+			if (loop->stop)
+				break;
+		}
 		int timeout = -1;
 		if (loop->heap_len) {
 			uint64_t d = loop->heap[1]->deadline_ms;

@@ -15,6 +15,10 @@ enum {
 	/* Wake only one of the processes waiting on this fd (shared listeners);
 	 * such an fd cannot be modified, only removed. */
 	LOOP_EXCLUSIVE = 1u << 2,
+	/* Only in events: an fd of loop_add_fd_ready() could not be watched
+	 * after all (epoll_ctl failed); the loop has forgotten it, and the
+	 * callback must close it. */
+	LOOP_ERROR = 1u << 3,
 };
 
 /* events is a mask of LOOP_READ/LOOP_WRITE; errors and hang-ups are reported
@@ -39,6 +43,15 @@ void loop_free(struct loop *loop);
 
 /* Watch fd for the LOOP_* events in mask; 0 or -errno. */
 int loop_add_fd(struct loop *loop, int fd, unsigned mask, loop_fd_fn fn, void *arg);
+/* As loop_add_fd(), for an fd that is probably readable already (a
+ * connection just accepted, its request arrived with it): fn is called with
+ * LOOP_READ once the events of this round are handled, and only an fd still
+ * open after that call is added to epoll. So a connection served and closed
+ * at once costs no epoll_ctl(), and its request no epoll wake-up. Until then
+ * loop_mod_fd(), loop_del_fd() and loop_close_fd() work on it as on any fd,
+ * without a syscall. If the late epoll_ctl() fails, fn gets LOOP_ERROR.
+ * 0 or -errno. */
+int loop_add_fd_ready(struct loop *loop, int fd, unsigned mask, loop_fd_fn fn, void *arg);
 /* Change the events watched on fd; 0 or -errno. */
 int loop_mod_fd(struct loop *loop, int fd, unsigned mask);
 /* Stop watching fd (before closing it); 0 or -errno. */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,27 @@ static int listen_unix_stale(const struct sockaddr_un *sun, socklen_t len)
 	return 0;
 }
 
+/* [listener] defer_accept on a TCP socket drover binds (a reload may
+ * change it on the socket it keeps); sockets from systemd keep what their
+ * unit's DeferAcceptSec= says. 0 or -errno. */
+static int listen_defer(int fd, const struct config_listener *cfg)
+{
+	if (cfg->address.kind == ADDR_UNIX)
+		return 0;
+	int secs = (int)((cfg->defer_accept_ms + 999) / 1000);
+	if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Whether connections on fd come only with data (TCP_DEFER_ACCEPT). */
+static bool listen_data_first(int fd)
+{
+	int secs = 0;
+	socklen_t len = sizeof(secs);
+	return getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, &len) == 0 && secs > 0;
+}
+
 /* Bind and listen on an address (non-blocking, CLOEXEC, SO_REUSEADDR). fd or -errno. */
 static int listen_bind(const struct config_address *a, int backlog, unsigned mode)
 {
@@ -169,6 +191,8 @@ int listen_open(const struct config_listener *cfg, struct listener *old, size_t 
 			/* Same socket, same accept queue: a reload never closes it. */
 			*out = old[i];
 			old[i].fd = -1;
+			if (!out->from_systemd)
+				(void)listen_defer(out->fd, cfg); /* kept as it was if refused */
 			return 0;
 		}
 	}
@@ -190,6 +214,13 @@ int listen_open(const struct config_listener *cfg, struct listener *old, size_t 
 		snprintf(err, err_len, "[listener %s] cannot listen on %s: %s", cfg->name,
 			 cfg->address.text, strerror(-fd));
 		return fd;
+	}
+	int r = listen_defer(fd, cfg);
+	if (r < 0) {
+		snprintf(err, err_len, "[listener %s] defer_accept on %s: %s", cfg->name, cfg->address.text,
+			 strerror(-r));
+		close(fd);
+		return r;
 	}
 	out->fd = fd;
 	out->unix_bound = cfg->address.kind == ADDR_UNIX;
@@ -350,6 +381,7 @@ void listen_build_worker(void)
 		snprintf(wl->name, sizeof(wl->name), "%s", sup.lst.cur[i].name);
 		wl->proto = cl ? proto_find(cl->protocol) : proto_table()[0];
 		wl->status = cl ? cl->status : false;
+		wl->data_first = listen_data_first(wl->fd);
 	}
 }
 

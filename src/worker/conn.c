@@ -162,6 +162,10 @@ static void conn_linger_read(struct loop *loop, int fd, unsigned events, void *a
 {
 	struct conn *c = arg;
 	char sink[16384];
+	if (events & LOOP_ERROR) {
+		conn_close(c);
+		return;
+	}
 	/* Bounded per wake-up so a client streaming garbage cannot hold the loop. */
 	for (int i = 0; i < 8; i++) {
 		ssize_t n = read(fd, sink, sizeof(sink));

@@ -37,6 +37,10 @@ struct worker_listener {
 	char name[CONFIG_NAME_MAX + 1];
 	const struct proto *proto;
 	bool status; /* serve the status endpoint here */
+	/* TCP_DEFER_ACCEPT is set on fd (defer_accept, or systemd's
+	 * DeferAcceptSec=): a connection is accepted only once its first bytes
+	 * have arrived, so they can be read at once (loop_add_fd_ready). */
+	bool data_first;
 };
 
 /* Files one protocol writes. */

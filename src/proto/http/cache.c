@@ -4,9 +4,10 @@
  * that bounds it by [http] file_cache_entries and, counting the held bytes,
  * file_cache_size. Each entry is one allocation: the struct, the key, the
  * header lines and, for a file of at most file_cache_max_file bytes, the
- * file's bytes (then no fd is kept; otherwise one O_RDONLY fd is, and each
- * response sendfile()s from a dup of it so an eviction never closes a file
- * under a download in flight).
+ * file's bytes (then no fd is kept; otherwise one O_RDONLY fd is, which
+ * responses sendfile() from directly: each pins the entry, and an entry
+ * evicted or replaced while pinned leaves the table at once but keeps its
+ * fd until its last download in flight ends).
  *
  * Staleness: an entry checked less than file_cache_valid ago is used as is.
  * An older one is looked up again with http_path_open() exactly as a miss
@@ -15,9 +16,6 @@
  * mtime, ctime) the entry is kept, otherwise it is rebuilt or dropped. So
  * no answer comes from a cached file more than file_cache_valid after it
  * was replaced, rewritten, deleted or made unreadable. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* F_DUPFD_CLOEXEC */
-#endif
 #include "proto/http/cache.h"
 
 #include <errno.h>
@@ -38,6 +36,8 @@ struct cache_entry {
 	struct cache_entry *prev, *next; /* LRU list, most recently used first */
 	uint32_t hash;
 	int fd;                          /* to sendfile from; -1 when body is held (or empty) */
+	unsigned pins;                   /* responses sending from fd now */
+	bool gone;                       /* out of the table; freed with its last pin */
 	struct stat st;
 	uint64_t checked_ms;             /* last looked up (loop time) */
 	size_t cost;                     /* bytes counted against file_cache_size */
@@ -119,9 +119,28 @@ static void cache_remove(struct cache_entry *e)
 	cache_unlink_lru(e);
 	cache.n--;
 	cache.bytes -= e->cost;
+	if (e->pins) {
+		e->gone = true; /* http_file_release() frees it */
+		return;
+	}
 	if (e->fd >= 0)
 		close(e->fd);
 	free(e);
+}
+
+void http_file_release(struct http_conn *hc)
+{
+	struct cache_entry *e = hc->file_pin;
+	if (e) {
+		hc->file_pin = NULL;
+		if (--e->pins == 0 && e->gone) {
+			close(e->fd);
+			free(e);
+		}
+	} else if (hc->file_fd >= 0) {
+		close(hc->file_fd);
+	}
+	hc->file_fd = -1;
 }
 
 void http_cache_flush(void)
@@ -278,19 +297,13 @@ static struct cache_entry *cache_refresh(int root_fd, struct cache_entry *e, con
 
 /* Queue the 200 for e. false (nothing queued) if the output buffer cannot
  * take the header block and body now. */
-static bool cache_send(struct http_conn *hc, const struct cache_entry *e)
+static bool cache_send(struct http_conn *hc, struct cache_entry *e)
 {
 	bool head = http_has(hc, HC_HEAD_ONLY);
 	uint64_t size = (uint64_t)e->st.st_size;
 	size_t need = e->hdr_len + 512 + (e->body && !head ? (size_t)size : 0);
 	if (conn_buf_room(&hc->out) < need)
 		return false;
-	int fd = -1;
-	if (!head && size && !e->body) {
-		fd = fcntl(e->fd, F_DUPFD_CLOEXEC, 0);
-		if (fd < 0)
-			return false;
-	}
 	http_resp_begin(hc, 200, HTTP_PERSIST);
 	http_out_add(hc, e->hdr, e->hdr_len);
 	http_resp_end_head(hc, HTTP_NO_LENGTH);
@@ -301,7 +314,9 @@ static bool cache_send(struct http_conn *hc, const struct cache_entry *e)
 		http_out_add(hc, e->body, (size_t)size);
 		return true;
 	}
-	hc->file_fd = fd;
+	e->pins++;
+	hc->file_pin = e;
+	hc->file_fd = e->fd;
 	hc->file_off = 0;
 	hc->file_left = size;
 	return true;

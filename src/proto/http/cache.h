@@ -26,5 +26,8 @@ void http_cache_flush(void);
  * not answered (the cache is off, the request is conditional or ranged,
  * the path is no cacheable regular file): the caller answers. */
 bool http_cache_respond(struct http_conn *hc, int root_fd, const char *norm);
+/* hc is done with its file body: close file_fd, or unpin the cache entry it
+ * belongs to (file_pin). */
+void http_file_release(struct http_conn *hc);
 
 #endif

@@ -71,6 +71,7 @@
 #include "core/loop.h"
 #include "core/scoreboard.h"
 #include "proto/http/access_log.h"
+#include "proto/http/cache.h"
 #include "proto/http/file.h"
 #include "proto/http/pool.h"
 #include "proto/http/response.h"
@@ -150,6 +151,16 @@ static void http_nodelay(struct http_conn *hc, size_t len, bool file)
 	(void)setsockopt(hc->base.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* Whether what is buffered is the rest of a response after which the
+ * connection closes: conn_close() or the lingering close's shutdown() sends
+ * FIN right after the last write, and tcp_send_fin() adds it to a segment
+ * still held (RFC 9293 allows FIN on a data segment). One packet less for
+ * both ends on every Connection: close request. */
+static bool http_last_write(const struct http_conn *hc)
+{
+	return hc->state == HTTP_SEND && http_has(hc, HC_CLOSE_AFTER) && !hc->file_left && !hc->parts;
+}
+
 /* sendmsg() the output buffer and a generated body (dyn) together.
  * 1 = all written, 0 = the socket is full, CONN_GONE. */
 static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
@@ -169,8 +180,10 @@ static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
 		size_t total = iov[0].iov_len + (n_iov > 1 ? iov[1].iov_len : 0);
 		http_nodelay(hc, total, false);
 		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n_iov };
-		/* MSG_MORE: let the header block share packets with the file. */
-		ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | (hc->file_left ? MSG_MORE : 0));
+		/* MSG_MORE: let the header block share packets with the file;
+		 * and hold the end of a last response for the close that
+		 * follows at once, so the FIN rides in its last packet. */
+		ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | (hc->file_left || http_last_write(hc) ? MSG_MORE : 0));
 		if (w < 0) {
 			int r = http_write_failed(hc);
 			if (r > 0)
@@ -232,10 +245,8 @@ static int http_write_file(struct http_conn *hc, uint64_t *progress)
 		*progress += (uint64_t)w;
 		http_count_out(hc, (size_t)w, true);
 	}
-	if (hc->file_fd >= 0 && !hc->parts) { /* multipart: later parts read it too */
-		close(hc->file_fd);
-		hc->file_fd = -1;
-	}
+	if (!hc->parts) /* multipart: later parts read it too */
+		http_file_release(hc);
 	return 1;
 }
 
@@ -625,6 +636,11 @@ static void http_conn_io(struct loop *loop, int fd, unsigned events, void *arg)
 	struct http_conn *hc = arg;
 	(void)loop;
 	(void)fd;
+	if (events & LOOP_ERROR) {
+		log_warning("http: cannot watch a new connection, closing it");
+		conn_close(&hc->base);
+		return;
+	}
 	if (events & LOOP_WRITE) {
 		if (hc->state == HTTP_SEND) {
 			if (http_conn_process(hc) < 0)
@@ -736,9 +752,7 @@ static void http_conn_free(struct conn *c)
 	struct http_conn *hc = (struct http_conn *)c;
 	if (http_has(hc, HC_RESPONDING))
 		http_log_write(hc); /* an aborted response is still logged */
-	if (hc->file_fd >= 0)
-		close(hc->file_fd);
-	hc->file_fd = -1;
+	http_file_release(hc);
 	http_file_parts_free(hc);
 	free(hc->dyn);
 	hc->dyn = NULL;
@@ -798,6 +812,7 @@ static struct http_conn *http_wake(struct http_idle *idle)
 	hc->out.start = hc->out.end = 0;
 	http_parser_init(&hc->parser);
 	hc->file_fd = -1;
+	hc->file_pin = NULL;
 	hc->file_off = 0;
 	hc->file_left = 0;
 	hc->dyn_len = hc->dyn_off = 0;
@@ -836,6 +851,11 @@ static void http_maybe_sleep(struct http_conn *hc)
 
 static void http_idle_io(struct loop *loop, int fd, unsigned events, void *arg)
 {
+	if (events & LOOP_ERROR) {
+		log_warning("http: cannot watch a new connection, closing it");
+		conn_close(arg);
+		return;
+	}
 	struct http_conn *hc = http_wake(arg);
 	if (hc)
 		http_conn_io(loop, fd, events, hc);
@@ -864,7 +884,11 @@ void http_conn_pool_init(void)
 	http_pool_init(http_w.in_cap, HTTP_OUT_CAP, http_log_enabled());
 }
 
-/* A new connection starts idle: no buffers until its first byte. */
+/* A new connection starts idle: no buffers until its first byte. On a
+ * listener with TCP_DEFER_ACCEPT its request has arrived with it, so it is
+ * read as soon as this round's accepts are done, before it is put in epoll
+ * (loop_add_fd_ready): a Connection: close request is then served with no
+ * epoll_ctl() and no wake-up of its own. */
 int http_conn_accept(const struct proto_env *env, const struct worker_listener *l, int fd,
 		     const struct sockaddr *peer, socklen_t peer_len)
 {
@@ -880,7 +904,7 @@ int http_conn_accept(const struct proto_env *env, const struct worker_listener *
 	idle->responses = 0;
 	idle->rx_total = idle->drain_limit = 0;
 	idle->mask = LOOP_READ;
-	int r = loop_add_fd(c->loop, fd, LOOP_READ, http_idle_io, idle);
+	int r = (l && l->data_first ? loop_add_fd_ready : loop_add_fd)(c->loop, fd, LOOP_READ, http_idle_io, idle);
 	if (r < 0) {
 		c->fd = -1; /* the caller closes fd */
 		conn_close(c);

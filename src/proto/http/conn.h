@@ -39,6 +39,8 @@ enum http_flag {
 	HC_NODELAY = 1u << 11,         /* TCP_NODELAY is set (or not needed: not TCP) */
 };
 
+struct cache_entry;
+
 struct http_conn {
 	struct conn base; /* first: conn_close() hands us back as a struct conn */
 	enum http_state state;
@@ -55,6 +57,7 @@ struct http_conn {
 	uint64_t drain_limit;/* rx_total when the drain began: requests that had arrived by then are all answered */
 	/* The response body beyond the output buffer. */
 	int file_fd;
+	struct cache_entry *file_pin; /* file_fd is this cache entry's, not ours (cache.c) */
 	off_t file_off;
 	uint64_t file_left;
 	struct http_multipart *parts; /* a multipart/byteranges body still being queued (file.c) */

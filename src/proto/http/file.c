@@ -250,9 +250,7 @@ bool http_file_next_part(struct http_conn *hc)
 	http_out_add(hc, head, n);
 	if (mp->next == mp->ranges.n) {
 		mp->ended = true;
-		if (hc->file_fd >= 0)
-			close(hc->file_fd);
-		hc->file_fd = -1;
+		http_file_release(hc);
 		return true;
 	}
 	const struct http_range *r = &mp->ranges.r[mp->next++];

@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "proto/http/access_log.h"
+#include "proto/http/cache.h"
 #include "proto/http/fields.h"
 
 #ifdef PACKAGE_VERSION
@@ -200,10 +201,7 @@ void http_resp_check_overflow(struct http_conn *hc, size_t mark, unsigned how)
 	if (!http_has(hc, HC_OUT_OVERFLOW))
 		return;
 	hc->out.end = hc->out.start + mark;
-	if (hc->file_fd >= 0) {
-		close(hc->file_fd);
-		hc->file_fd = -1;
-	}
+	http_file_release(hc);
 	free(hc->dyn);
 	hc->dyn = NULL;
 	hc->dyn_len = hc->dyn_off = 0;
