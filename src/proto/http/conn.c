@@ -51,7 +51,16 @@
  * that follows a write the socket did not take whole; before the first
  * such write TCP_NODELAY is set (once), which avoids that without adding
  * packets. A connection whose answers are all small (the common
- * Connection: close case) never needs the setsockopt() call. */
+ * Connection: close case) never needs the setsockopt() call.
+ * The last write before a close is sent with MSG_MORE too, so the FIN the
+ * close adds rides in its last segment. And a new TCP connection leaves
+ * quick-ack mode at once (TCP_QUICKACK 0, before its request has arrived):
+ * the kernel would otherwise acknowledge the request in a segment of its
+ * own a few microseconds before the response that carries the same ACK.
+ * A Connection: close exchange is then 8 segments instead of 10, and the
+ * saving lands on the client's side of loopback as much as ours (delayed
+ * ACKs still go out within the kernel's 40 ms, and a bulk upload is still
+ * acknowledged every second segment). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -901,6 +910,10 @@ int http_conn_accept(const struct proto_env *env, const struct worker_listener *
 	/* TCP_NODELAY waits for the first write that needs it (http_nodelay). */
 	bool tcp = peer && (peer->sa_family == AF_INET || peer->sa_family == AF_INET6);
 	idle->flags = tcp ? 0 : HC_NODELAY;
+	if (tcp && !(l && l->data_first)) { /* a data_first request is acknowledged already */
+		int zero = 0;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
+	}
 	idle->responses = 0;
 	idle->rx_total = idle->drain_limit = 0;
 	idle->mask = LOOP_READ;
