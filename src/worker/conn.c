@@ -110,9 +110,10 @@ void conn_init(struct conn *c, const struct proto_env *env, const struct worker_
 	loop_timer_init(&c->timer, NULL, c);
 	memset(&c->peer, 0, sizeof(c->peer));
 	c->peer_len = 0;
-	if (peer && peer_len <= sizeof(c->peer)) {
-		memcpy(&c->peer, peer, peer_len);
-		c->peer_len = peer_len;
+	if (peer && peer_len >= sizeof(sa_family_t)) {
+		socklen_t n = peer_len < sizeof(c->peer) ? peer_len : (socklen_t)sizeof(c->peer);
+		memcpy(&c->peer, peer, n);
+		c->peer_len = n;
 	}
 	conn_set_attach(env->conns, c);
 }
@@ -204,7 +205,7 @@ void conn_peer_str(const struct conn *c, char *out, size_t out_len)
 {
 	if (out_len == 0)
 		return;
-	const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+	const struct sockaddr *sa = &c->peer.sa;
 	if (c->peer_len >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET) {
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)out_len);
 		return;

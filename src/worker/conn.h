@@ -5,6 +5,7 @@
 #define DROVER_CONN_H
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,7 +47,14 @@ struct conn {
 	struct conn_set *set;
 	struct conn *prev, *next; /* the set's list */
 	struct loop_timer timer;  /* the protocol's timeouts */
-	struct sockaddr_storage peer;
+	/* The client's address: IPv4 or IPv6 whole; of any other family
+	 * (a unix peer) only the family. Not a sockaddr_storage: every
+	 * connection, idle or not, carries it. */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer;
 	socklen_t peer_len;
 	bool lingering;           /* half-closed, discarding input before close */
 };
