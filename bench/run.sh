@@ -661,7 +661,7 @@ drover_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo "?")
 	echo "- $WORKERS worker(s) each (h2o: threads); $pinning; $limits_note"
 	echo "- $ROUNDS round(s), server order rotated each round; load runs ${DURATION} s after ${WARMUP} s unmeasured warm-up;"
 	echo "  \`wrk -t1\`, \`h2load --h1 -t1 -m$PIPELINE\`; figures are medians over the rounds"
-	echo "- to repeat: \`ROUNDS=$ROUNDS BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_WORKERS=$WORKERS BENCH_CONNS=$CONNS BENCH_CONNS_HIGH=$CONNS_HIGH BENCH_BIG_CONNS=$BIG_CONNS BENCH_IDLE_CONNS=$IDLE_CONNS BENCH_STOP_CONNS=$STOP_CONNS bench/run.sh\`"
+	echo "- to repeat: \`ROUNDS=$ROUNDS BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_WORKERS=$WORKERS BENCH_CONNS=$CONNS BENCH_CONNS_HIGH=$CONNS_HIGH BENCH_BIG_CONNS=$BIG_CONNS BENCH_IDLE_CONNS=$IDLE_CONNS BENCH_STOP_CONNS=$STOP_CONNS${BENCH_CASES:+ BENCH_CASES=\"$BENCH_CASES\"} bench/run.sh\`"
 	echo "- load average before $load_before, after $load_after (other work on the machine adds noise); measuring took $measured s"
 	echo
 	echo "## Results"

@@ -458,7 +458,13 @@ START_TEST(test_duration_in_file)
 	assert_bad_value("listener web", "defer_accept", "2h", "expected a duration from 0s to 1h");
 	struct config *cfg = load_ok("[listener web]\naddress = 127.0.0.1:8080\ndefer_accept = 1500ms\n");
 	ck_assert_uint_eq(cfg->listeners[0].defer_accept_ms, 1500);
+	ck_assert(cfg->listeners[0].defer_accept_set);
 	config_free(cfg);
+	cfg = load_ok("[listener web]\naddress = 127.0.0.1:8080\n");
+	ck_assert(!cfg->listeners[0].defer_accept_set); /* a socket from systemd keeps its own */
+	config_free(cfg);
+	load_bad("[listener web]\naddress = unix:/run/drover/web.sock\ndefer_accept = 1s\n");
+	assert_error_at(3, "[listener web] defer_accept: only for a TCP address, not unix:/run/drover/web.sock");
 }
 END_TEST
 

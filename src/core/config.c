@@ -554,6 +554,7 @@ static void config_check_all(struct config_parser *p)
 	const size_t n_listener_keys = CONFIG_ARRAY_SIZE(config_listener_keys);
 	const size_t address = config_key_slot(config_listener_keys, n_listener_keys, "address");
 	const size_t status = config_key_slot(config_listener_keys, n_listener_keys, "status");
+	const size_t defer = config_key_slot(config_listener_keys, n_listener_keys, "defer_accept");
 	const size_t health = config_key_slot(config_http_keys, CONFIG_ARRAY_SIZE(config_http_keys),
 					      "health_path");
 	const size_t status_path = config_key_slot(config_http_keys,
@@ -574,6 +575,11 @@ static void config_check_all(struct config_parser *p)
 				     l->name, l->address.text, cfg->listeners[j].name);
 			break;
 		}
+		l->defer_accept_set = p->listener_seen[i][defer] != 0;
+		if (l->defer_accept_ms && l->address.kind == ADDR_UNIX)
+			config_error(p, p->listener_seen[i][defer],
+				     "[listener %s] defer_accept: only for a TCP address, not %s", l->name,
+				     l->address.text);
 		const struct config_protocol *lp = config_protocol_find(l->protocol);
 		if (l->status && !(lp && lp->status)) {
 			const char *with = "";

@@ -31,7 +31,8 @@ struct config_listener {
 	char protocol[CONFIG_PROTO_NAME_MAX + 1]; /* a registered protocol name, lower case */
 	int backlog;
 	mode_t mode;      /* unix sockets: permission bits */
-	uint64_t defer_accept_ms; /* TCP_DEFER_ACCEPT on a socket drover binds; 0 = off */
+	uint64_t defer_accept_ms; /* TCP_DEFER_ACCEPT; 0 = off */
+	bool defer_accept_set;    /* given in the file: applied to sockets from systemd too */
 	bool status;      /* serve [http] status_path on this listener */
 	unsigned line;    /* where the section starts, for messages */
 };

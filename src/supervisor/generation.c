@@ -304,6 +304,7 @@ static void gen_roll_back(void)
 		sup.files = sup.prev_files;
 		sup.prev_files.n = 0;
 	}
+	listen_defer_all(sup.cfg);
 	gen_rollback(&sup.gen);
 	sup.sb->hdr.generation = sup.gen.current;
 	pool_reset_backoff();

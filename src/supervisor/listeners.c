@@ -124,17 +124,29 @@ static int listen_unix_stale(const struct sockaddr_un *sun, socklen_t len)
 	return 0;
 }
 
-/* [listener] defer_accept on a TCP socket drover binds (a reload may
- * change it on the socket it keeps); sockets from systemd keep what their
- * unit's DeferAcceptSec= says. 0 or -errno. */
-static int listen_defer(int fd, const struct config_listener *cfg)
+/* [listener] defer_accept on l's socket: always on one drover binds (or
+ * bound before a binary upgrade); on one from systemd (a socket unit, or
+ * the fd store across a restart) only when the file gives the key, else it
+ * keeps what its unit's DeferAcceptSec= or its last run set. Not a TCP
+ * socket: nothing to do. 0 or -errno. */
+static int listen_defer(const struct listener *l, const struct config_listener *cfg)
 {
-	if (cfg->address.kind == ADDR_UNIX)
+	if (cfg->address.kind == ADDR_UNIX || (l->from_systemd && !cfg->defer_accept_set))
 		return 0;
 	int secs = (int)((cfg->defer_accept_ms + 999) / 1000);
-	if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)) < 0)
-		return -errno;
+	if (setsockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)) < 0)
+		return errno == EOPNOTSUPP || errno == ENOPROTOOPT ? 0 : -errno;
 	return 0;
+}
+
+void listen_defer_all(const struct config *cfg)
+{
+	for (size_t i = 0; i < sup.lst.n; i++) {
+		const struct config_listener *cl = config_find_listener(cfg, sup.lst.cur[i].name);
+		int r = cl ? listen_defer(&sup.lst.cur[i], cl) : 0;
+		if (r < 0)
+			log_warning("[listener %s] defer_accept: %s; left as it was", cl->name, strerror(-r));
+	}
 }
 
 /* Whether connections on fd come only with data (TCP_DEFER_ACCEPT). */
@@ -191,8 +203,6 @@ int listen_open(const struct config_listener *cfg, struct listener *old, size_t 
 			/* Same socket, same accept queue: a reload never closes it. */
 			*out = old[i];
 			old[i].fd = -1;
-			if (!out->from_systemd)
-				(void)listen_defer(out->fd, cfg); /* kept as it was if refused */
 			return 0;
 		}
 	}
@@ -215,14 +225,15 @@ int listen_open(const struct config_listener *cfg, struct listener *old, size_t 
 			 cfg->address.text, strerror(-fd));
 		return fd;
 	}
-	int r = listen_defer(fd, cfg);
+	out->fd = fd;
+	int r = listen_defer(out, cfg);
 	if (r < 0) {
 		snprintf(err, err_len, "[listener %s] defer_accept on %s: %s", cfg->name, cfg->address.text,
 			 strerror(-r));
 		close(fd);
+		out->fd = -1;
 		return r;
 	}
-	out->fd = fd;
 	out->unix_bound = cfg->address.kind == ADDR_UNIX;
 	return 0;
 }
@@ -269,6 +280,7 @@ int listen_set_open(const struct config *cfg, struct listen_pool *pool, char *er
 			listen_retire(&old[j], sup.gen.current);
 	memcpy(sup.lst.cur, fresh, sizeof(fresh[0]) * n);
 	sup.lst.n = n;
+	listen_defer_all(cfg);
 	return 0;
 }
 
@@ -328,6 +340,7 @@ void listen_set_open_adopted(const struct config *cfg, struct listen_pool *pool,
 		}
 		listen_retire(&old, st->generation);
 	}
+	listen_defer_all(cfg);
 }
 
 /* systemd's fd store lets go of a retired listener now, or the next start

@@ -290,6 +290,10 @@ void listen_push_fdstore(void);
 /* Remember / restore the set around a change (rollback). */
 void listen_snapshot(void);
 void listen_rollback(uint32_t failed_generation);
+/* [listener] defer_accept of cfg on every current listener; called once the
+ * whole set is open, so a reload that fails changes nothing on the sockets
+ * it would have kept, and again after a rollback. */
+void listen_defer_all(const struct config *cfg);
 
 /* upgrade.c (supervisor side): the binary upgrade. */
 /* Where the installed binary is (argv0 resolved through PATH). */

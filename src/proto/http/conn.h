@@ -37,6 +37,7 @@ enum http_flag {
 	HC_DRAIN_MARKED = 1u << 9,     /* drain_limit is set */
 	HC_FLUSH_ONLY = 1u << 10,      /* SEND writes answers already done (batched pipelining) */
 	HC_NODELAY = 1u << 11,         /* TCP_NODELAY is set (or not needed: not TCP) */
+	HC_DELAYED_ACKS = 1u << 12,    /* TCP_QUICKACK is 0: the request's ACK waits for the response */
 };
 
 struct cache_entry;
