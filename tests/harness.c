@@ -1424,6 +1424,29 @@ int h_run(const char *cmdline, char *out, size_t out_len)
 	return h_exit_code(h_wait_child(pid, deadline, what));
 }
 
+size_t h_fds_of(pid_t pid, int *out, size_t max)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	ck_assert_msg(pidfd >= 0, "pidfd_open: %s", strerror(errno));
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/fd", (long)pid);
+	DIR *dir = opendir(path);
+	ck_assert_ptr_nonnull(dir);
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(dir)) && n < max) {
+		int fd = atoi(de->d_name);
+		if (de->d_name[0] == '.' || fd < 3)
+			continue;
+		int copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+		if (copy >= 0)
+			out[n++] = copy;
+	}
+	closedir(dir);
+	close(pidfd);
+	return n;
+}
+
 char h_proc_state(pid_t pid)
 {
 	char path[64], buf[512];

@@ -140,6 +140,9 @@ void h_rm_rf(const char *dir);
 char *h_slurp(const char *path, size_t *len_out);
 /* The state letter of pid from /proc/PID/stat ('R', 'S', 'T', ...), 0 if gone. */
 char h_proc_state(pid_t pid);
+/* Copies, in this process, of the fds pid holds above stderr (pidfd_getfd,
+ * as root): up to max of them into out; returns how many. */
+size_t h_fds_of(pid_t pid, int *out, size_t max);
 
 /* Under AddressSanitizer, whose allocator cannot be made to fail the way an
  * address-space limit makes malloc fail, such faults are not observable. */

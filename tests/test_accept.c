@@ -14,7 +14,6 @@
 #define _GNU_SOURCE
 #endif
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <linux/tcp.h> /* struct tcp_info with tcpi_segs_in */
@@ -24,7 +23,6 @@
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -301,30 +299,18 @@ static int server_end(struct srv *s, int client)
 	ck_assert(getsockname(client, (struct sockaddr *)&me, &len) == 0);
 	pid_t pids[4];
 	ck_assert_uint_eq(h_worker_pids(s->d, pids, 4), 1);
-	int pidfd = (int)syscall(SYS_pidfd_open, pids[0], 0);
-	ck_assert_msg(pidfd >= 0, "pidfd_open: %s", strerror(errno));
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%ld/fd", (long)pids[0]);
-	DIR *dir = opendir(path);
-	ck_assert_ptr_nonnull(dir);
+	int fds[256];
+	size_t n = h_fds_of(pids[0], fds, 256);
 	int found = -1;
-	struct dirent *de;
-	while (found < 0 && (de = readdir(dir))) {
-		if (de->d_name[0] == '.')
-			continue;
-		int copy = (int)syscall(SYS_pidfd_getfd, pidfd, atoi(de->d_name), 0);
-		if (copy < 0)
-			continue;
+	for (size_t i = 0; i < n; i++) {
 		struct sockaddr_in peer;
 		socklen_t plen = sizeof peer;
-		if (getpeername(copy, (struct sockaddr *)&peer, &plen) == 0 && peer.sin_family == AF_INET &&
-		    peer.sin_port == me.sin_port)
-			found = copy;
+		if (found < 0 && getpeername(fds[i], (struct sockaddr *)&peer, &plen) == 0 &&
+		    peer.sin_family == AF_INET && peer.sin_port == me.sin_port)
+			found = fds[i];
 		else
-			close(copy);
+			close(fds[i]);
 	}
-	closedir(dir);
-	close(pidfd);
 	ck_assert_msg(found >= 0, "no socket of the worker has the client's port");
 	return found;
 }

@@ -14,7 +14,6 @@
 #define _GNU_SOURCE
 #endif
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -258,31 +257,6 @@ START_TEST(a_worker_that_cannot_allocate_stops_accepting_and_is_replaced)
 }
 END_TEST
 
-/* Copies, in this process, of every fd pid holds above stderr (pidfd_getfd,
- * as root): whatever they are, they stay open when pid dies. */
-static size_t hold_fds_of(pid_t pid, int *out, size_t max)
-{
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	ck_assert_msg(pidfd >= 0, "pidfd_open: %s", strerror(errno));
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%ld/fd", (long)pid);
-	DIR *dir = opendir(path);
-	ck_assert_ptr_nonnull(dir);
-	size_t n = 0;
-	struct dirent *de;
-	while ((de = readdir(dir)) && n < max) {
-		int fd = atoi(de->d_name);
-		if (de->d_name[0] == '.' || fd < 3)
-			continue;
-		int copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-		if (copy >= 0)
-			out[n++] = copy;
-	}
-	closedir(dir);
-	close(pidfd);
-	return n;
-}
-
 START_TEST(a_worker_does_not_outlive_its_killed_supervisor_even_without_eof)
 {
 	/* Another process holds the supervisor's ends of the control channel
@@ -292,7 +266,7 @@ START_TEST(a_worker_does_not_outlive_its_killed_supervisor_even_without_eof)
 	struct h_drover *d = start("", "", &port, true);
 	pid_t w = the_worker(d);
 	int held[256];
-	size_t n = hold_fds_of(d->pid, held, 256);
+	size_t n = h_fds_of(d->pid, held, 256);
 	ck_assert_uint_gt(n, 0);
 	ck_assert_int_eq(kill(d->pid, SIGKILL), 0);
 	h_drover_wait(d);

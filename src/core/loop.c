@@ -101,15 +101,23 @@ static int loop_reserve_fd(struct loop *loop, int fd)
 	return 0;
 }
 
-int loop_add_fd(struct loop *loop, int fd, unsigned mask, loop_fd_fn fn, void *arg)
+/* fd may be registered: valid, not registered yet, room in the table.
+ * 0 or -errno. */
+static int loop_check_new(struct loop *loop, int fd, loop_fd_fn fn)
 {
 	if (fd < 0 || !fn)
 		return -EINVAL;
 	int r = loop_reserve_fd(loop, fd);
 	if (r < 0)
 		return r;
-	if (loop->fds[fd].mask)
-		return -EEXIST;
+	return loop->fds[fd].mask ? -EEXIST : 0;
+}
+
+int loop_add_fd(struct loop *loop, int fd, unsigned mask, loop_fd_fn fn, void *arg)
+{
+	int r = loop_check_new(loop, fd, fn);
+	if (r < 0)
+		return r;
 	struct epoll_event ev = { .events = loop_epoll_events(mask), .data.fd = fd };
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
@@ -119,13 +127,11 @@ int loop_add_fd(struct loop *loop, int fd, unsigned mask, loop_fd_fn fn, void *a
 
 int loop_add_fd_ready(struct loop *loop, int fd, unsigned mask, loop_fd_fn fn, void *arg)
 {
-	if (fd < 0 || !fn || (mask & LOOP_EXCLUSIVE))
+	if (mask & LOOP_EXCLUSIVE)
 		return -EINVAL;
-	int r = loop_reserve_fd(loop, fd);
+	int r = loop_check_new(loop, fd, fn);
 	if (r < 0)
 		return r;
-	if (loop->fds[fd].mask)
-		return -EEXIST;
 	if (loop->ready_len == loop->ready_cap) {
 		size_t cap = loop->ready_cap ? loop->ready_cap * 2 : 64;
 		int *v = realloc(loop->ready, cap * sizeof(*v));
