@@ -4,14 +4,17 @@
  * Idle keep-alive connections give their buffers back (the worker's RSS
  * grows by far less than a buffer per connection) and wake up to serve
  * their next request; a request larger than the pooled buffers still
- * works; when memory runs out (RLIMIT_DATA set on the worker for real) the
- * connections that cannot get a buffer are closed, the others are served,
- * and the worker carries on. */
+ * works; when memory runs out (RLIMIT_DATA set on the worker for real) a
+ * connection that cannot get a buffer waits for one with its request
+ * unread, and is served when memory comes back; one that waits longer than
+ * header_timeout is answered 503 and closed cleanly, and counted (log,
+ * droverctl status). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -46,8 +49,9 @@ static void srv_start(struct srv *s, const char *http_extra)
 	struct h_activation fds[1] = { { "web", web } };
 	char cfg[2048];
 	int n = snprintf(cfg, sizeof cfg,
-			 "[server]\nworkers = 1\nshutdown_timeout = 10s\nmax_connections = 4000\n\n"
-			 "[listener web]\nprotocol = http\n\n"
+			 "[server]\nworkers = 1\nshutdown_timeout = 10s\nmax_connections = 4000\n"
+			 "control_socket = @DIR@/control.sock\n\n"
+			 "[listener web]\nprotocol = http\nstatus = yes\n\n"
 			 "[http]\nroot = %s\naccess_log = off\n%s\n",
 			 www, http_extra ? http_extra : "");
 	ck_assert(n > 0 && (size_t)n < sizeof cfg);
@@ -197,7 +201,7 @@ END_TEST
 
 #define EXHAUST_CONNS 60
 
-START_TEST(running_out_of_memory_closes_only_the_connections_without_buffers)
+START_TEST(running_out_of_memory_delays_requests_instead_of_closing_them)
 {
 #ifdef H_UNDER_ASAN
 	return;
@@ -215,39 +219,140 @@ START_TEST(running_out_of_memory_closes_only_the_connections_without_buffers)
 	long data_kb = proc_kb(s.worker, "VmData");
 	struct rlimit rl = { (rlim_t)(data_kb + 256) * 1024, RLIM_INFINITY };
 	ck_assert_msg(prlimit(s.worker, RLIMIT_DATA, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
-	/* Every connection starts a request at once: each needs buffers. */
+	/* Every connection starts a request at once: each needs buffers, and
+	 * a request in parts holds them. */
 	for (int i = 0; i < EXHAUST_CONNS; i++)
 		h_write_all(fds[i], "GET /a.txt HTTP/1.1\r\n", 21);
-	/* Then finishes it: a connection that got buffers is answered 200; one
-	 * that did not was closed (EOF or reset), nothing in between. */
-	int served = 0, closed = 0;
+	ck_assert_msg(h_log_wait(s.d, "accept paused: Cannot allocate memory"), "the limit was never reached");
+	/* Then each finishes its request: those without buffers waited, with
+	 * their bytes unread, and get theirs as the others are answered.
+	 * Every one is served; none is closed. */
 	for (int i = 0; i < EXHAUST_CONNS; i++) {
-		if (send(fds[i], "Host: x\r\n\r\n", 11, MSG_NOSIGNAL) != 11) {
-			closed++;
-			continue;
-		}
+		ck_assert_msg(send(fds[i], "Host: x\r\n\r\n", 11, MSG_NOSIGNAL) == 11, "connection %d closed", i);
 		struct h_response r;
-		if (!h_http_read_response(fds[i], &r, false)) {
-			closed++;
-			continue;
-		}
+		ck_assert_msg(h_http_read_response(fds[i], &r, false), "connection %d got no answer", i);
 		ck_assert_int_eq(r.status, 200);
 		ck_assert_str_eq(r.body, "pooled\n");
 		h_http_response_free(&r);
-		served++;
 	}
-	ck_assert_msg(closed > 0, "the limit was never reached (%d served)", served);
-	ck_assert_msg(served > 0, "no connection was served under the limit");
+	ck_assert_msg(!h_log_contains(s.d, "connection(s) dropped"), "%s", h_log_end(s.d));
 	for (int i = 0; i < EXHAUST_CONNS; i++)
 		close(fds[i]);
-	/* The worker carries on, still under the limit. */
-	pid_t w;
-	ck_assert_uint_eq(h_worker_pids(s.d, &w, 1), 1);
-	ck_assert_int_eq(w, s.worker);
+	/* Still served (by the capped worker or, its shortage lasting, by its
+	 * replacement). */
 	int fd = h_connect_tcp(s.port);
 	ck_assert(fd >= 0);
 	get_a(fd);
 	close(fd);
+	srv_stop(&s);
+}
+END_TEST
+
+#define HOLDERS 4
+
+/* Sum of N over the "out of memory: N connection(s) dropped" lines. */
+static unsigned long dropped_logged(struct h_drover *d)
+{
+	char *log = h_slurp(d->log_path, NULL);
+	ck_assert_ptr_nonnull(log);
+	static const char key[] = "out of memory: ";
+	unsigned long sum = 0;
+	for (const char *p = log; (p = strstr(p, key)); p += sizeof key - 1) {
+		unsigned long n;
+		if (sscanf(p + sizeof key - 1, "%lu connection(s) dropped", &n) == 1)
+			sum += n;
+	}
+	free(log);
+	return sum;
+}
+
+START_TEST(a_request_without_memory_for_header_timeout_gets_503_and_is_counted)
+{
+#ifdef H_UNDER_ASAN
+	return;
+#endif
+	struct srv s;
+	srv_start(&s, "header_timeout = 1s\n");
+	char big[600];
+	snprintf(big, sizeof big, "%s/www/big.bin", s.tmp);
+	int bfd = open(big, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert(bfd >= 0);
+	ck_assert(ftruncate(bfd, 16 << 20) == 0);
+	close(bfd);
+	/* Downloads that do not read hold every buffer the worker has (a
+	 * response stuck in the socket keeps its connection's). */
+	static const char get_big[] = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+	int holders[HOLDERS];
+	for (int i = 0; i < HOLDERS; i++) {
+		holders[i] = h_connect_tcp_rcvbuf(s.port, 4096);
+		ck_assert(holders[i] >= 0);
+		h_write_all(holders[i], get_big, sizeof get_big - 1);
+		char head[12];
+		ck_assert(h_read_exact(holders[i], head, sizeof head)); /* the response has begun */
+		ck_assert(memcmp(head, "HTTP/1.1 200", 12) == 0);
+	}
+	/* Two more connections, accepted and idle before the limit. */
+	int victims[2];
+	for (int i = 0; i < 2; i++) {
+		victims[i] = h_connect_tcp(s.port);
+		ck_assert(victims[i] >= 0);
+	}
+	char out[8192];
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
+	for (;;) { /* the worker has taken both (the status is the only sign) */
+		h_ctl_ok(s.d, "status", out, sizeof out);
+		if (strstr(out, "connections 6 "))
+			break;
+		ck_assert_msg(h_left_ms(deadline) > 0, "the worker never took both: %s", out);
+		h_pause_ms(20);
+	}
+	/* No room for one more connection's buffers. */
+	long data_kb = proc_kb(s.worker, "VmData");
+	struct rlimit rl = { (rlim_t)(data_kb + 32) * 1024, RLIM_INFINITY };
+	ck_assert_msg(prlimit(s.worker, RLIMIT_DATA, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
+	for (int i = 0; i < 2; i++)
+		h_write_all(victims[i], req_a, sizeof req_a - 1);
+	/* No memory came back within header_timeout: a 503 the worker could
+	 * send without allocating, then a clean close (EOF, not a reset,
+	 * though the request was never read). */
+	for (int i = 0; i < 2; i++) {
+		struct h_response r;
+		ck_assert_msg(h_http_read_response(victims[i], &r, false), "no answer: %s", h_log_end(s.d));
+		ck_assert_int_eq(r.status, 503);
+		h_http_response_free(&r);
+		char b;
+		ck_assert_int_eq(read(victims[i], &b, 1), 0);
+		close(victims[i]);
+	}
+	/* Both counted: in the log (the second line comes from the report's
+	 * timer, with no further fault to trigger it) and in the status. */
+	while (dropped_logged(s.d) < 2)
+		ck_assert_msg(h_log_wait(s.d, "connection(s) dropped since the last report"), "%s", h_log_end(s.d));
+	ck_assert_uint_eq(dropped_logged(s.d), 2);
+	h_ctl_ok(s.d, "status", out, sizeof out);
+	char line[64];
+	snprintf(line, sizeof line, "worker pid %d ", (int)s.worker);
+	const char *w = strstr(out, line);
+	ck_assert_msg(w, "%s", out);
+	const char *eol = strchr(w, '\n');
+	const char *count = strstr(w, " dropped-no-memory 2");
+	ck_assert_msg(count && (!eol || count < eol), "%s", out);
+	/* Its shortage lasts: it is replaced, and while it drains (the
+	 * downloads keep it) its replacement's status JSON has its count. */
+	ck_assert(h_log_wait(s.d, "is short of memory; starting its replacement"));
+	ck_assert(h_log_wait(s.d, "worker 1.0: draining"));
+	struct h_response r;
+	ck_assert(h_http_request(s.port, "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r));
+	ck_assert_int_eq(r.status, 200);
+	snprintf(line, sizeof line, "{\"pid\":%d,", (int)s.worker);
+	const char *entry = strstr(r.body, line);
+	ck_assert_msg(entry, "%s", r.body);
+	const char *end = strchr(entry, '}');
+	const char *field = strstr(entry, "\"dropped_no_memory\":2,");
+	ck_assert_msg(field && field < end, "%s", r.body);
+	h_http_response_free(&r);
+	for (int i = 0; i < HOLDERS; i++)
+		close(holders[i]);
 	srv_stop(&s);
 }
 END_TEST
@@ -259,7 +364,8 @@ static Suite *pool_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, idle_connections_give_their_buffers_back);
 	tcase_add_test(tc, a_request_larger_than_the_pooled_buffers_still_works);
-	tcase_add_test(tc, running_out_of_memory_closes_only_the_connections_without_buffers);
+	tcase_add_test(tc, running_out_of_memory_delays_requests_instead_of_closing_them);
+	tcase_add_test(tc, a_request_without_memory_for_header_timeout_gets_503_and_is_counted);
 	suite_add_tcase(su, tc);
 	return su;
 }

@@ -180,13 +180,13 @@ static unsigned long vm_bytes(pid_t pid, const char *field)
 	return kb * 1024;
 }
 
-/* Sum of N over "accept paused: Cannot allocate memory; N connection(s)
- * dropped" lines, and how many such lines there are. */
+/* Sum of N over "out of memory: N connection(s) dropped" lines, and how
+ * many such lines there are. */
 static unsigned long dropped_logged(struct h_drover *d, unsigned *lines)
 {
 	char *log = h_slurp(d->log_path, NULL);
 	ck_assert_ptr_nonnull(log);
-	static const char key[] = "accept paused: Cannot allocate memory; ";
+	static const char key[] = "out of memory: ";
 	unsigned long sum = 0;
 	*lines = 0;
 	for (const char *p = log; (p = strstr(p, key)); p += sizeof key - 1) {
@@ -200,7 +200,7 @@ static unsigned long dropped_logged(struct h_drover *d, unsigned *lines)
 	return sum;
 }
 
-START_TEST(a_worker_that_cannot_allocate_stops_accepting_and_is_replaced)
+START_TEST(a_worker_that_cannot_allocate_delays_its_clients_and_is_replaced)
 {
 #ifdef H_UNDER_ASAN
 	return;
@@ -235,7 +235,7 @@ START_TEST(a_worker_that_cannot_allocate_stops_accepting_and_is_replaced)
 		for (int k = i; k < i + WAVE; k++)
 			ok += answered(fds[k]);
 	}
-	ck_assert_msg(h_log_wait(d, "out of memory for new connections, asking to be replaced"),
+	ck_assert_msg(h_log_wait(d, "short of memory for over a second, asking to be replaced"),
 		      "the capped worker did not ask to be replaced");
 	/* Replaced: the capped worker drains and exits, a new one serves. */
 	ck_assert(wait_for(is_gone, w));
@@ -247,10 +247,13 @@ START_TEST(a_worker_that_cannot_allocate_stops_accepting_and_is_replaced)
 	unsigned lines;
 	unsigned long dropped = dropped_logged(d, &lines);
 	int64_t elapsed_s = (h_now_ms() - t0) / 1000;
-	ck_assert_msg(dropped >= 1, "no dropped connection was logged");
-	/* Each connection that got no answer is one the worker counted. */
+	/* The shortage cost the clients time, not their requests: those the
+	 * capped worker could not take waited in the kernel's queue or
+	 * unread in their sockets until it had memory, or its replacement
+	 * took them. Any connection that got no answer was counted. */
 	ck_assert_msg((unsigned long)(N + 1 - ok) == dropped,
 		      "%d of %d requests unanswered, %lu counted as dropped", N + 1 - ok, N + 1, dropped);
+	ck_assert_msg(ok == N + 1, "%d of %d requests unanswered", N + 1 - ok, N + 1);
 	/* At most one line per second (and one last count at exit). */
 	ck_assert_msg(lines <= (unsigned)elapsed_s + 2, "%u lines in %lld s", lines, (long long)elapsed_s);
 	h_drover_free(d);
@@ -313,7 +316,7 @@ static Suite *faults_suite(void)
 	TCase *tc = tcase_create("faults");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, a_stop_answers_every_connection_already_queued_for_the_worker);
-	tcase_add_test(tc, a_worker_that_cannot_allocate_stops_accepting_and_is_replaced);
+	tcase_add_test(tc, a_worker_that_cannot_allocate_delays_its_clients_and_is_replaced);
 	tcase_add_test(tc, a_worker_does_not_outlive_its_killed_supervisor_even_without_eof);
 	tcase_add_test(tc, a_workers_memory_does_not_grow_with_requests_served);
 	suite_add_tcase(s, tc);

@@ -11,7 +11,8 @@
 enum chan_type {
 	/* worker -> supervisor */
 	CHAN_READY = 1,      /* listening and serving */
-	CHAN_RECYCLE_ME = 2, /* reached max_requests: start my replacement */
+	CHAN_RECYCLE_ME = 2, /* reached max_requests (or short of memory: CHAN_RECYCLE_NOMEM
+			      * in arg): start my replacement; arg = requests served */
 	CHAN_DRAINING = 3,   /* acknowledged DRAIN; arg = open connections */
 	CHAN_START_FAILED = 4, /* cannot start, about to exit; arg = CHAN_START_ERROR(stage, index, errno) */
 	/* supervisor -> worker */
@@ -28,6 +29,10 @@ enum chan_type {
  * more request. A build without the bit reads a far deadline and is ended
  * by the supervisor's shutdown_timeout as before. */
 #define CHAN_DRAIN_STOP (UINT64_C(1) << 63)
+
+/* In RECYCLE_ME's arg: the worker is short of memory, not at max_requests.
+ * A build without the bit reads a large request count. */
+#define CHAN_RECYCLE_NOMEM (UINT64_C(1) << 63)
 
 /* What a worker was doing when it could not start (CHAN_START_FAILED). */
 enum chan_start_stage {

@@ -14,6 +14,10 @@
 #define SCOREBOARD_MAGIC 0x44525642u /* "DRVB" */
 #define SCOREBOARD_VERSION 2u /* 2: slots aligned to cache lines */
 
+/* The layout a binary upgrade hands over: a field added to a slot must fit
+ * in its padding (old and new builds then agree on every offset). */
+_Static_assert(sizeof(struct scoreboard_slot) == 2 * SCOREBOARD_SLOT_ALIGN, "scoreboard slot layout changed");
+
 int scoreboard_create(struct scoreboard **sb, int *fd)
 {
 	int mfd = memfd_create("drover-scoreboard", MFD_CLOEXEC);

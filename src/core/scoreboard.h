@@ -33,6 +33,10 @@ struct scoreboard_slot {
 	uint64_t requests;       /* total */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
+	/* Connections closed for lack of memory (total). Added after the
+	 * version-2 fields, inside the slot's padding, so a build without it
+	 * reads the same layout and one with it reads 0 from an older one. */
+	uint64_t dropped_nomem;
 } __attribute__((aligned(SCOREBOARD_SLOT_ALIGN)));
 
 struct scoreboard_header {

@@ -126,20 +126,46 @@ static const struct conn_ops echo_conn_ops = {
 	.free = echo_conn_free,
 };
 
+/* The next connection's state, allocated before its accept (echo_reserve),
+ * so that a shortage leaves the connection in the kernel's queue. */
+static struct echo_conn *echo_spare;
+
+static int echo_reserve(const struct proto_env *env)
+{
+	if (echo_spare)
+		return 0;
+	struct echo_conn *ec = calloc(1, sizeof(*ec));
+	if (!ec)
+		return -ENOMEM;
+	if (conn_buf_init(&ec->buf, env->cfg->echo.buffer_size) < 0) {
+		free(ec);
+		return -ENOMEM;
+	}
+	echo_spare = ec;
+	return 0;
+}
+
+static void echo_done(void)
+{
+	if (!echo_spare)
+		return;
+	conn_buf_free(&echo_spare->buf);
+	free(echo_spare);
+	echo_spare = NULL;
+}
+
 static int echo_accept(const struct proto_env *env, const struct worker_listener *l, int fd,
 		       const struct sockaddr *peer, socklen_t peer_len)
 {
 	const struct config *cfg = env->cfg;
-	struct echo_conn *ec = calloc(1, sizeof(*ec));
-	if (!ec)
-		return -ENOMEM;
-	if (conn_buf_init(&ec->buf, cfg->echo.buffer_size) < 0) {
-		free(ec);
-		return -ENOMEM;
-	}
+	int r = echo_reserve(env);
+	if (r < 0)
+		return r;
+	struct echo_conn *ec = echo_spare;
+	echo_spare = NULL;
 	conn_init(&ec->base, env, l, fd, peer, peer_len, &echo_conn_ops);
 	ec->base.timer.fn = echo_idle_timeout;
-	int r = loop_add_fd(ec->base.loop, fd, LOOP_READ, echo_io, ec);
+	r = loop_add_fd(ec->base.loop, fd, LOOP_READ, echo_io, ec);
 	if (r < 0) {
 		ec->base.fd = -1; /* the caller closes fd */
 		conn_close(&ec->base);
@@ -153,5 +179,7 @@ static int echo_accept(const struct proto_env *env, const struct worker_listener
 
 const struct proto proto_echo = {
 	.name = "echo",
+	.done = echo_done,
+	.reserve = echo_reserve,
 	.accept = echo_accept,
 };

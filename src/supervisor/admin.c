@@ -271,6 +271,7 @@ static void admin_status_workers(FILE *f, uint64_t now)
 			(int)w->pid, w->generation, w->index, scoreboard_state_name(w->state),
 			(unsigned long long)sb_load(&s->connections), (unsigned long long)sb_load(&s->requests),
 			(unsigned long long)(now > hb ? now - hb : 0));
+		fprintf(f, " dropped-no-memory %llu", (unsigned long long)sb_load(&s->dropped_nomem));
 		if (w->state == SW_DRAINING)
 			fprintf(f, " drain-left %llums",
 				(unsigned long long)(w->drain_deadline_ms > now ? w->drain_deadline_ms - now : 0));

@@ -185,7 +185,7 @@ static void pool_on_ready(struct sup_worker *w)
 
 /* RECYCLE_ME: pool_fill starts the replacement (and retries it, backing
  * off, if it dies before READY); its READY drains this one. */
-static void pool_on_recycle(struct sup_worker *w)
+static void pool_on_recycle(struct sup_worker *w, uint64_t arg)
 {
 	if (w->wants_recycle || w->state != SW_READY || sup.stop.stopping)
 		return;
@@ -194,7 +194,8 @@ static void pool_on_recycle(struct sup_worker *w)
 		return;
 	}
 	w->wants_recycle = true;
-	log_info("worker pid %d reached max_requests; starting its replacement", (int)w->pid);
+	log_info("worker pid %d %s; starting its replacement", (int)w->pid,
+		 (arg & CHAN_RECYCLE_NOMEM) ? "is short of memory" : "reached max_requests");
 	pool_fill();
 }
 
@@ -257,7 +258,7 @@ static void pool_control(struct loop *loop, int fd, unsigned events, void *arg)
 			pool_on_ready(w);
 			break;
 		case CHAN_RECYCLE_ME:
-			pool_on_recycle(w);
+			pool_on_recycle(w, m.arg);
 			break;
 		case CHAN_DRAINING:
 			w->state = SW_DRAINING;

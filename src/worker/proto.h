@@ -65,6 +65,12 @@ struct proto_fileset {
 	} f[PROTO_FILESET_MAX];
 };
 
+/* What a shortage of memory did to one connection (proto_env.out_of_memory). */
+enum proto_shortage {
+	PROTO_NOMEM_WAITING, /* it waits, unread, for memory (its bytes stay in the kernel) */
+	PROTO_NOMEM_DROPPED, /* it was closed: it could not continue */
+};
+
 /* What a protocol may ask of the worker that runs it. */
 struct proto_env {
 	struct loop *loop;
@@ -76,10 +82,12 @@ struct proto_env {
 	const bool *stopping;          /* ...and no newer generation takes over */
 	/* Count one finished request (counters, max_requests). */
 	void (*request_done)(const struct proto_env *env);
-	/* The protocol could not allocate for a connection and is closing it:
-	 * the worker stops accepting for a while, asks to be replaced, and
-	 * logs it (at most once a second, with a count). May be NULL. */
-	void (*out_of_memory)(const struct proto_env *env);
+	/* The protocol could not allocate for a connection (what says whether
+	 * that connection waits or was closed): the worker stops accepting for
+	 * a while, counts and logs what was dropped (within a second), and
+	 * asks to be replaced when the shortage outlasts the pause. May be
+	 * NULL. */
+	void (*out_of_memory)(const struct proto_env *env, enum proto_shortage what);
 	void *worker;                  /* the worker's own, for the hooks */
 	const struct proto_fileset *files; /* opened by the supervisor */
 };
@@ -98,6 +106,11 @@ struct proto {
 	int (*init)(const struct proto_env *env);
 	/* Release what init() set up (the worker is exiting). */
 	void (*done)(void);
+	/* Make sure the next accept() needs no allocation (take what it needs
+	 * ahead). 0, or -ENOMEM: the worker leaves the connection in the
+	 * kernel's queue, where a shortage costs it delay, not a reset. May
+	 * be NULL. */
+	int (*reserve)(const struct proto_env *env);
 	/* Take a freshly accepted, non-blocking fd. 0: the protocol owns fd
 	 * now. -errno: it does not (the caller closes fd). */
 	int (*accept)(const struct proto_env *env, const struct worker_listener *l, int fd,

@@ -31,15 +31,21 @@
 #define WORKER_EMFILE_PAUSE_MS 100 /* out of fds: stop accepting this long */
 #define WORKER_NOMEM_PAUSE_MS 1000 /* out of memory: stop accepting this long */
 #define WORKER_NOMEM_FORGET_MS 10000 /* a shortage this long ago is over */
+#define WORKER_NOMEM_PROBE (256 * 1024) /* memory is back when this much more can be had:
+					 * a connection's buffers, with room to spare */
 #define WORKER_FAULT_LOG_MS 1000   /* a repeated fault is logged at most this often */
 
 /* A fault that may repeat at the rate of accepts: logged at most once per
- * WORKER_FAULT_LOG_MS, with how often it happened since the last line. */
+ * WORKER_FAULT_LOG_MS, with how often it happened since the last line. A
+ * count held back is written by the fault's timer when that second is up,
+ * whether or not the fault happens again. */
 struct worker_fault {
 	uint64_t logged_ms;  /* last line written; 0 = never */
 	unsigned long count; /* occurrences not logged yet */
-	int err;             /* the last one's -errno */
+	int err;             /* the last one's -errno; 0: none to name */
+	const char *what;    /* the line's start: "accept paused" */
 	const char *unit;    /* what count counts, for the line */
+	struct loop_timer flush; /* writes a held-back count */
 };
 
 struct worker {
@@ -52,6 +58,7 @@ struct worker {
 	size_t n_listeners;
 	bool *registered;  /* per listener: in the loop now */
 	bool paused;       /* out of fds or memory: not accepting until accept_timer */
+	bool paused_nomem; /* ...and memory was short: probed again at its end */
 	bool started;      /* the supervisor said START: accept */
 	bool draining;
 	bool stopping;     /* draining for a stop: no newer generation */
@@ -66,9 +73,10 @@ struct worker {
 	bool recycle_sent;
 	unsigned fail_index; /* the protocol whose init() failed */
 	struct worker_fault no_fds;  /* accept4(): EMFILE, ENFILE, ENOBUFS, ENOMEM */
-	struct worker_fault no_mem;  /* a protocol could not allocate for a connection */
+	struct worker_fault no_mem;  /* a protocol could not allocate: accepting paused */
+	struct worker_fault nomem_drops; /* connections closed for lack of memory */
 	uint64_t nomem_since_ms;     /* the shortage began (0: none yet) */
-	uint64_t nomem_last_ms;      /* its latest dropped connection */
+	uint64_t nomem_last_ms;      /* its latest failed allocation */
 	struct loop_timer heartbeat;
 	struct loop_timer accept_timer; /* the end of a pause */
 	struct loop_timer drain_timer;
@@ -82,6 +90,7 @@ static __attribute__((noreturn)) void worker_exit(struct worker *w, int status)
 {
 	worker_fault_flush(&w->no_fds);
 	worker_fault_flush(&w->no_mem);
+	worker_fault_flush(&w->nomem_drops);
 	for (size_t i = w->n_ready; i-- > 0;)
 		if (w->ready[i]->done)
 			w->ready[i]->done();
@@ -106,22 +115,46 @@ static void worker_fault_flush(struct worker_fault *f)
 {
 	if (f->count == 0)
 		return;
-	log_warning("accept paused: %s; %lu %s since the last report", strerror(-f->err), f->count,
-		    f->unit);
+	if (f->err)
+		log_warning("%s: %s; %lu %s since the last report", f->what, strerror(-f->err), f->count,
+			    f->unit);
+	else
+		log_warning("%s: %lu %s since the last report", f->what, f->count, f->unit);
 	f->count = 0;
 }
 
 /* Count one occurrence of f; write its line unless one went out less than
- * WORKER_FAULT_LOG_MS ago (the count waits for the next one). */
+ * WORKER_FAULT_LOG_MS ago (then its timer writes the count when the
+ * second is up). */
 static void worker_fault(struct worker *w, struct worker_fault *f, int err)
 {
 	uint64_t now = loop_now_ms(w->loop);
 	f->count++;
 	f->err = err;
-	if (f->logged_ms && now - f->logged_ms < WORKER_FAULT_LOG_MS)
+	if (f->logged_ms && now - f->logged_ms < WORKER_FAULT_LOG_MS) {
+		if (!loop_timer_armed(&f->flush))
+			loop_timer_arm_at(w->loop, &f->flush, f->logged_ms + WORKER_FAULT_LOG_MS);
 		return;
+	}
 	f->logged_ms = now;
 	worker_fault_flush(f);
+}
+
+static void worker_fault_timer(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	struct worker_fault *f = arg;
+	(void)t;
+	if (f->count == 0)
+		return;
+	f->logged_ms = loop_now_ms(loop);
+	worker_fault_flush(f);
+}
+
+static void worker_fault_init(struct worker_fault *f, const char *what, const char *unit)
+{
+	f->what = what;
+	f->unit = unit;
+	loop_timer_init(&f->flush, worker_fault_timer, f);
 }
 
 /* Stop accepting for ms; whatever waits stays in the kernel's queue (or goes
@@ -129,18 +162,19 @@ static void worker_fault(struct worker *w, struct worker_fault *f, int err)
 static void worker_pause_accepting(struct worker *w, uint64_t ms)
 {
 	w->paused = true;
+	w->paused_nomem = false;
 	loop_timer_arm(w->loop, &w->accept_timer, ms);
 }
 
 /* Ask the supervisor for a replacement (max_requests, out of memory). Keep
  * serving until it has one READY and sends DRAIN: capacity never dips. */
-static void worker_ask_replacement(struct worker *w, const char *why)
+static void worker_ask_replacement(struct worker *w, const char *why, uint64_t flags)
 {
 	if (w->recycle_sent || w->draining)
 		return;
 	w->recycle_sent = true;
 	log_info("%s, asking to be replaced", why);
-	int r = chan_send(w->chan_fd, CHAN_RECYCLE_ME, w->requests);
+	int r = chan_send(w->chan_fd, CHAN_RECYCLE_ME, (w->requests & ~CHAN_RECYCLE_NOMEM) | flags);
 	if (r < 0) {
 		/* Not fatal: the worker goes on serving, and asks again next time. */
 		log_errno(LOG_WARNING, r, "cannot ask to be replaced");
@@ -148,22 +182,31 @@ static void worker_ask_replacement(struct worker *w, const char *why)
 	}
 }
 
-/* A connection was dropped for lack of memory: stop accepting for a while,
- * leaving the queue to the other workers. A shortage that outlasts the
- * pause (an address-space limit, a leak: memory is not coming back) asks
- * for a replacement; a burst that passes does not. */
-static void worker_out_of_memory(const struct proto_env *env)
+/* An allocation for a connection failed: stop accepting for a while,
+ * leaving the queue to the other workers; a connection that had to be
+ * closed is counted (scoreboard, and a log line within a second). A
+ * shortage that outlasts the pause (an address-space limit, a leak: memory
+ * is not coming back; the protocols retry their waiting connections, so a
+ * lasting one keeps reporting) asks for a replacement; a burst that passes
+ * does not. */
+static void worker_out_of_memory(const struct proto_env *env, enum proto_shortage what)
 {
 	struct worker *w = env->worker;
 	uint64_t now = loop_now_ms(w->loop);
 	if (!w->nomem_since_ms || now - w->nomem_last_ms > WORKER_NOMEM_FORGET_MS)
 		w->nomem_since_ms = now;
 	w->nomem_last_ms = now;
-	worker_fault(w, &w->no_mem, -ENOMEM);
+	if (what == PROTO_NOMEM_DROPPED) {
+		sb_add(&w->slot->dropped_nomem, 1);
+		worker_fault(w, &w->nomem_drops, 0);
+	}
+	if (!w->paused)
+		worker_fault(w, &w->no_mem, -ENOMEM);
 	worker_pause_accepting(w, WORKER_NOMEM_PAUSE_MS);
+	w->paused_nomem = true;
 	worker_update_accepting(w);
 	if (now - w->nomem_since_ms >= WORKER_NOMEM_PAUSE_MS)
-		worker_ask_replacement(w, "out of memory for new connections");
+		worker_ask_replacement(w, "short of memory for over a second", CHAN_RECYCLE_NOMEM);
 }
 
 /* Accept up to max connections from l; stops at EAGAIN, the connection
@@ -173,6 +216,11 @@ static void worker_accept_some(struct worker *w, const struct worker_listener *l
 	for (size_t i = 0; i < max && !w->paused; i++) {
 		if (!worker_has_room(w, l))
 			break;
+		if (l->proto->reserve && l->proto->reserve(&w->env) < 0) {
+			/* Nothing taken: the connection waits in the queue. */
+			worker_out_of_memory(&w->env, PROTO_NOMEM_WAITING);
+			break;
+		}
 		struct sockaddr_storage peer;
 		socklen_t peer_len = sizeof(peer);
 		int cfd = accept4(l->fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -198,7 +246,7 @@ static void worker_accept_some(struct worker *w, const struct worker_listener *l
 			log_errno(LOG_WARNING, r, "cannot take a connection on '%s'", l->name);
 			continue;
 		}
-		worker_out_of_memory(&w->env);
+		worker_out_of_memory(&w->env, PROTO_NOMEM_DROPPED);
 	}
 }
 
@@ -232,10 +280,34 @@ static void worker_update_accepting(struct worker *w)
 	}
 }
 
+/* Whether memory is back: every protocol in use can take its next
+ * connection without allocating (proto->reserve), and the worker could
+ * grow by a connection's buffers (what it has may serve its connections
+ * now, but not one more: an address-space limit, a leak). */
+static bool worker_memory_back(struct worker *w)
+{
+	for (size_t i = 0; i < w->n_ready; i++)
+		if (w->ready[i]->reserve && w->ready[i]->reserve(&w->env) < 0)
+			return false;
+	void *probe = malloc(WORKER_NOMEM_PROBE);
+	free(probe);
+	return probe != NULL;
+}
+
+/* The end of a pause. One for memory first looks whether memory is back:
+ * a worker whose connections happen to fit in what it holds would
+ * otherwise never find out that its shortage lasts. */
 static void worker_pause_done(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	struct worker *w = arg;
 	w->paused = false;
+	if (w->paused_nomem) {
+		w->paused_nomem = false;
+		if (!worker_memory_back(w)) {
+			worker_out_of_memory(&w->env, PROTO_NOMEM_WAITING);
+			return;
+		}
+	}
 	worker_update_accepting(w);
 }
 
@@ -266,7 +338,7 @@ static void worker_request_done(const struct proto_env *env)
 		char why[64];
 		snprintf(why, sizeof(why), "served %llu requests (max_requests)",
 			 (unsigned long long)w->requests);
-		worker_ask_replacement(w, why);
+		worker_ask_replacement(w, why, 0);
 	}
 }
 
@@ -577,8 +649,9 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 	}
 	loop_timer_init(&w->heartbeat, worker_heartbeat, w);
 	loop_timer_init(&w->accept_timer, worker_pause_done, w);
-	w->no_fds.unit = "time(s)";
-	w->no_mem.unit = "connection(s) dropped";
+	worker_fault_init(&w->no_fds, "accept paused", "time(s)");
+	worker_fault_init(&w->no_mem, "accept paused", "time(s)");
+	worker_fault_init(&w->nomem_drops, "out of memory", "connection(s) dropped");
 	loop_timer_init(&w->drain_timer, worker_drain_deadline, w);
 	return 0;
 }

@@ -57,12 +57,12 @@ static void http_builtin_status(struct http_conn *hc)
 			     "%s{\"pid\":%" PRId32 ",\"generation\":%" PRIu32 ",\"index\":%" PRIu32
 			     ",\"state\":\"%s\",\"connections\":%" PRIu64 ",\"accepted\":%" PRIu64
 			     ",\"requests\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-			     ",\"heartbeat_age_ms\":%" PRIu64 "}",
+			     ",\"dropped_no_memory\":%" PRIu64 ",\"heartbeat_age_ms\":%" PRIu64 "}",
 			     first ? "" : ",", __atomic_load_n(&s->pid, __ATOMIC_RELAXED),
 			     sb_load32(&s->generation), sb_load32(&s->index),
 			     scoreboard_state_name(state), sb_load(&s->connections),
 			     sb_load(&s->accepted), sb_load(&s->requests), sb_load(&s->bytes_in),
-			     sb_load(&s->bytes_out), mono > hb ? mono - hb : 0);
+			     sb_load(&s->bytes_out), sb_load(&s->dropped_nomem), mono > hb ? mono - hb : 0);
 		if (n < 0 || (size_t)n >= cap - pos)
 			break;
 		pos += (size_t)n;

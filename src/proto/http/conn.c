@@ -40,7 +40,8 @@
  * Memory: an IDLE connection with nothing buffered is a small struct
  * http_idle; its first byte wakes it into a struct http_conn that comes,
  * buffers and all, from the worker's pool (pool.c) and goes back when the
- * connection is idle again ("idle form" below). Nothing else is allocated
+ * connection is idle again (idle.c, which also holds connections that
+ * wait for memory and accepts new ones). Nothing else is allocated
  * per request except the bodies of the two non-hot-path responses
  * (directory listings and the status JSON).
  *
@@ -86,14 +87,10 @@
 #include "proto/http/pool.h"
 #include "proto/http/response.h"
 
-#define HTTP_OUT_CAP (40 * 1024)         /* header blocks + small bodies, several when pipelined */
 #define HTTP_BATCH_ROOM (20 * 1024)      /* batch pipelined responses while this much output room is left */
 #define HTTP_SENDFILE_CHUNK (512 * 1024) /* per wake-up, so one download cannot starve others */
-#define HTTP_DRAIN_IDLE_GRACE_MS 1000    /* draining: an idle keep-alive may send one more request */
 
-static const struct conn_ops http_conn_ops;
 static int http_conn_process(struct http_conn *hc);
-static void http_maybe_sleep(struct http_conn *hc);
 
 /* ------------------------------------------------------------ timers */
 
@@ -653,24 +650,21 @@ static void http_acks_now(struct http_conn *hc)
 	(void)setsockopt(hc->base.fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 }
 
-static void http_conn_io(struct loop *loop, int fd, unsigned events, void *arg)
+int http_conn_events(struct http_conn *hc, unsigned events)
 {
-	struct http_conn *hc = arg;
-	(void)loop;
-	(void)fd;
 	if (events & LOOP_ERROR) {
 		log_warning("http: cannot watch a new connection, closing it");
 		conn_close(&hc->base);
-		return;
+		return CONN_GONE;
 	}
 	if (events & LOOP_WRITE) {
 		if (hc->state == HTTP_SEND) {
 			if (http_conn_process(hc) < 0)
-				return;
+				return CONN_GONE;
 		} else if (conn_buf_len(&hc->out)) {
 			/* 100 Continue while the body is read. */
 			if (http_conn_write(hc) < 0)
-				return;
+				return CONN_GONE;
 		} else {
 			http_clear(hc, HC_WANT_WRITE);
 		}
@@ -678,23 +672,21 @@ static void http_conn_io(struct loop *loop, int fd, unsigned events, void *arg)
 	if (events & LOOP_READ) {
 		int r = http_conn_read(hc);
 		if (r < 0)
-			return;
+			return CONN_GONE;
 		if (r > 0) {
 			if (hc->state == HTTP_BODY)
 				http_timer_set(hc, http_w.cfg->http.header_timeout_ms);
 			if (hc->state != HTTP_SEND && http_conn_process(hc) < 0)
-				return;
+				return CONN_GONE;
 		}
 	}
-	if (http_update_mask(hc) == 0) {
-		http_acks_now(hc);
-		http_maybe_sleep(hc);
-	}
+	if (http_update_mask(hc) < 0)
+		return CONN_GONE;
+	http_acks_now(hc);
+	return 0;
 }
 
-/* A timer fired for c whose state's deadline is later: re-arm it for the
- * rest and say so. */
-static bool http_not_yet(struct loop *loop, struct conn *c, uint64_t deadline)
+bool http_not_yet(struct loop *loop, struct conn *c, uint64_t deadline)
 {
 	if (loop_now_ms(loop) >= deadline)
 		return false;
@@ -706,7 +698,7 @@ static bool http_not_yet(struct loop *loop, struct conn *c, uint64_t deadline)
  * no byte of one, nothing to answer. After a response, a request may race
  * with our close: close lingering so it sees a clean EOF, not a reset
  * (RFC 9112 §9.6). */
-static void http_idle_expired(struct conn *c, unsigned responses)
+void http_idle_expired(struct conn *c, unsigned responses)
 {
 	if (responses > 0)
 		conn_close_lingering(c, http_w.cfg->server.lingering_timeout_ms);
@@ -714,7 +706,7 @@ static void http_idle_expired(struct conn *c, unsigned responses)
 		conn_close(c);
 }
 
-static void http_conn_timeout(struct loop *loop, struct loop_timer *t, void *arg)
+void http_conn_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	struct http_conn *hc = arg;
 	struct conn *c = &hc->base;
@@ -784,163 +776,7 @@ static void http_conn_free(struct conn *c)
 	http_pool_give(hc); /* with its buffers */
 }
 
-static const struct conn_ops http_conn_ops = {
+const struct conn_ops http_conn_ops = {
 	.drain = http_conn_drain,
 	.free = http_conn_free,
 };
-
-/* ------------------------------------------------------------ idle form */
-
-/* Between requests a keep-alive connection is a struct http_idle: its
- * buffers and request state go back to the pool, so an idle connection
- * costs a few hundred bytes. A read event (or a drain) wakes it. */
-
-static void http_idle_io(struct loop *loop, int fd, unsigned events, void *arg);
-static void http_idle_timeout(struct loop *loop, struct loop_timer *t, void *arg);
-static void http_idle_drain(struct conn *c);
-
-static void http_idle_free(struct conn *c)
-{
-	http_pool_give_idle((struct http_idle *)c);
-}
-
-static const struct conn_ops http_idle_ops = {
-	.drain = http_idle_drain,
-	.free = http_idle_free,
-};
-
-/* The idle connection becomes a full one; NULL when there is no memory for
- * one: then it is closed, and that connection alone fails. */
-static struct http_conn *http_wake(struct http_idle *idle)
-{
-	struct http_conn *hc = http_pool_take();
-	if (!hc) {
-		const struct proto_env *env = idle->base.env;
-		if (env->out_of_memory)
-			env->out_of_memory(env); /* pauses accepting, logs, asks to be replaced */
-		else
-			log_warning("http: out of memory for a request, closing its connection");
-		conn_close(&idle->base);
-		return NULL;
-	}
-	conn_move(&hc->base, &idle->base);
-	hc->base.ops = &http_conn_ops;
-	hc->base.timer.fn = http_conn_timeout;
-	hc->state = HTTP_IDLE;
-	hc->flags = idle->flags;
-	hc->mask = idle->mask;
-	hc->responses = idle->responses;
-	hc->deadline = idle->deadline;
-	hc->rx_total = idle->rx_total;
-	hc->drain_limit = idle->drain_limit;
-	hc->in.start = hc->in.end = 0;
-	hc->out.start = hc->out.end = 0;
-	http_parser_init(&hc->parser);
-	hc->file_fd = -1;
-	hc->file_pin = NULL;
-	hc->file_off = 0;
-	hc->file_left = 0;
-	hc->dyn_len = hc->dyn_off = 0;
-	hc->parts = NULL;
-	hc->out_skip = 0;
-	hc->log_len = hc->log_mid = 0;
-	loop_set_handler(hc->base.loop, hc->base.fd, http_conn_io, hc);
-	http_pool_give_idle(idle);
-	return hc;
-}
-
-/* After an event: a connection with nothing buffered, nothing to send and
- * only the next request to wait for goes idle. Not while draining (a few
- * connections, soon closed). */
-static void http_maybe_sleep(struct http_conn *hc)
-{
-	if (hc->state != HTTP_IDLE || conn_buf_len(&hc->in) || conn_buf_len(&hc->out) ||
-	    hc->file_fd >= 0 || hc->dyn || hc->parts || hc->base.lingering ||
-	    http_has(hc, HC_RESPONDING | HC_PEER_EOF | HC_WANT_WRITE) || proto_env_draining(http_w.env))
-		return;
-	struct http_idle *idle = http_pool_take_idle();
-	if (!idle)
-		return; /* stays in its full form: correct, only larger */
-	conn_move(&idle->base, &hc->base);
-	idle->base.ops = &http_idle_ops;
-	idle->base.timer.fn = http_idle_timeout;
-	idle->flags = hc->flags;
-	idle->mask = hc->mask;
-	idle->responses = hc->responses;
-	idle->deadline = hc->deadline;
-	idle->rx_total = hc->rx_total;
-	idle->drain_limit = hc->drain_limit;
-	loop_set_handler(idle->base.loop, idle->base.fd, http_idle_io, idle);
-	http_pool_give(hc);
-}
-
-static void http_idle_io(struct loop *loop, int fd, unsigned events, void *arg)
-{
-	if (events & LOOP_ERROR) {
-		log_warning("http: cannot watch a new connection, closing it");
-		conn_close(arg);
-		return;
-	}
-	struct http_conn *hc = http_wake(arg);
-	if (hc)
-		http_conn_io(loop, fd, events, hc);
-}
-
-/* As http_conn_timeout() in HTTP_IDLE. */
-static void http_idle_timeout(struct loop *loop, struct loop_timer *t, void *arg)
-{
-	struct http_idle *idle = arg;
-	(void)t;
-	if (!http_not_yet(loop, &idle->base, idle->deadline))
-		http_idle_expired(&idle->base, idle->responses);
-}
-
-static void http_idle_drain(struct conn *c)
-{
-	if (c->lingering)
-		return;
-	struct http_conn *hc = http_wake((struct http_idle *)c);
-	if (hc)
-		http_conn_drain(&hc->base);
-}
-
-void http_conn_pool_init(void)
-{
-	http_pool_init(http_w.in_cap, HTTP_OUT_CAP, http_log_enabled());
-}
-
-/* A new connection starts idle: no buffers until its first byte. On a
- * listener with TCP_DEFER_ACCEPT its request has arrived with it, so it is
- * read as soon as this round's accepts are done, before it is put in epoll
- * (loop_add_fd_ready): a Connection: close request is then served with no
- * epoll_ctl() and no wake-up of its own. */
-int http_conn_accept(const struct proto_env *env, const struct worker_listener *l, int fd,
-		     const struct sockaddr *peer, socklen_t peer_len)
-{
-	struct http_idle *idle = http_pool_take_idle();
-	if (!idle)
-		return -ENOMEM;
-	struct conn *c = &idle->base;
-	conn_init(c, env, l, fd, peer, peer_len, &http_idle_ops);
-	loop_timer_init(&c->timer, http_idle_timeout, idle);
-	/* TCP_NODELAY waits for the first write that needs it (http_nodelay). */
-	bool tcp = peer && (peer->sa_family == AF_INET || peer->sa_family == AF_INET6);
-	idle->flags = tcp ? 0 : HC_NODELAY;
-	if (tcp && !(l && l->data_first)) { /* a data_first request is acknowledged already */
-		int zero = 0;
-		if (setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero)) == 0)
-			idle->flags |= HC_DELAYED_ACKS;
-	}
-	idle->responses = 0;
-	idle->rx_total = idle->drain_limit = 0;
-	idle->mask = LOOP_READ;
-	int r = (l && l->data_first ? loop_add_fd_ready : loop_add_fd)(c->loop, fd, LOOP_READ, http_idle_io, idle);
-	if (r < 0) {
-		c->fd = -1; /* the caller closes fd */
-		conn_close(c);
-		return r;
-	}
-	idle->deadline = loop_now_ms(c->loop) + http_w.cfg->http.header_timeout_ms;
-	loop_timer_arm_at(c->loop, &c->timer, idle->deadline);
-	return 0;
-}

@@ -38,6 +38,8 @@ enum http_flag {
 	HC_FLUSH_ONLY = 1u << 10,      /* SEND writes answers already done (batched pipelining) */
 	HC_NODELAY = 1u << 11,         /* TCP_NODELAY is set (or not needed: not TCP) */
 	HC_DELAYED_ACKS = 1u << 12,    /* TCP_QUICKACK is 0: the request's ACK waits for the response */
+	HC_WAIT_MEMORY = 1u << 13,     /* idle form: bytes arrived, no memory to read them yet (idle.c) */
+	HC_DRAIN_PENDING = 1u << 14,   /* idle form: asked to drain while waiting for memory */
 };
 
 struct cache_entry;
@@ -75,7 +77,7 @@ struct http_conn {
 
 /* An idle keep-alive connection (state HTTP_IDLE, nothing buffered,
  * nothing to send): what survives between requests, so the buffers and the
- * request state can go back to the pool (pool.c). conn.c moves a
+ * request state can go back to the pool (pool.c). idle.c moves a
  * connection between the two forms (conn_move). */
 struct http_idle {
 	struct conn base;
@@ -110,15 +112,23 @@ struct http_worker {
 extern struct http_worker http_w;
 
 #define HTTP_PATH_MAX 4096
+#define HTTP_DRAIN_IDLE_GRACE_MS 1000 /* draining: an idle keep-alive may send one more request */
 
 /* Build the response to the complete request in hc->req (http.c). */
 void http_route(struct http_conn *hc);
 
-/* Set up the pool of connection state (pool.c) for this worker, after the
- * access log is open. */
-void http_conn_pool_init(void);
-/* Take a freshly accepted fd (proto_http.accept). */
-int http_conn_accept(const struct proto_env *env, const struct worker_listener *l, int fd,
-		     const struct sockaddr *peer, socklen_t peer_len);
+/* The full form's operations (drain, free), for idle.c's wake-up. */
+extern const struct conn_ops http_conn_ops;
+/* Handle events on a full connection: 0, or CONN_GONE when it closed. */
+int http_conn_events(struct http_conn *hc, unsigned events);
+/* The full form's timer callback (its state's timeout). */
+void http_conn_timeout(struct loop *loop, struct loop_timer *t, void *arg);
+/* A timer fired for c whose state's deadline is later: re-arm it for the
+ * rest and say so. */
+bool http_not_yet(struct loop *loop, struct conn *c, uint64_t deadline);
+/* The keepalive or header timeout of a connection waiting for a request
+ * expired (responses: how many it had): close it, lingering if a request
+ * may race with the close. */
+void http_idle_expired(struct conn *c, unsigned responses);
 
 #endif

@@ -4,6 +4,7 @@
  *
  *   http.c        this: proto_http, worker init/done, request routing
  *   conn.c        the connection state machine, socket I/O, timeouts, drain
+ *   idle.c        a connection between requests, waiting for memory, accept
  *   response.c    status line, Date, header block, errors, bodies from memory
  *   file.c        files: validators, conditionals, Range, 301, sendfile hand-off
  *   cache.c       the open-file cache: plain GET/HEAD answered without a lookup
@@ -25,7 +26,7 @@
  * Memory: connection buffers come from a per-worker pool while a request
  * is in flight (pool.c, conn.c); nothing is allocated per request except
  * the bodies of the two non-hot-path responses (directory listings and the
- * status JSON). */
+ * status JSON). A connection that finds no memory waits for it (idle.c). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* O_PATH */
 #endif
@@ -44,9 +45,9 @@
 #include "proto/http/cache.h"
 #include "proto/http/conn.h"
 #include "proto/http/file.h"
+#include "proto/http/idle.h"
 #include "proto/http/mime.h"
 #include "proto/http/path.h"
-#include "proto/http/pool.h"
 #include "proto/http/response.h"
 #include "proto/http/root.h"
 
@@ -99,7 +100,7 @@ void http_route(struct http_conn *hc)
 static void http_worker_done(void)
 {
 	http_cache_done();
-	http_pool_done();
+	http_idle_done();
 	http_mime_free(http_w.mime);
 	http_w.mime = NULL;
 	http_root_close();
@@ -145,7 +146,11 @@ static int http_worker_init(const struct proto_env *env)
 		http_worker_done();
 		return r;
 	}
-	http_conn_pool_init();
+	r = http_idle_init(env);
+	if (r < 0) {
+		http_worker_done();
+		return log_errno(LOG_ERR, r, "http: connection state");
+	}
 	return 0;
 }
 
@@ -169,7 +174,8 @@ const struct proto proto_http = {
 	.status_endpoint = true,
 	.init = http_worker_init,
 	.done = http_worker_done,
-	.accept = http_conn_accept,
+	.reserve = http_idle_reserve,
+	.accept = http_idle_accept,
 	.files = http_files,
 	.max_connections = http_max_connections,
 };

@@ -3,10 +3,14 @@
  * HTTP_POOL_KEEP, so a burst costs mallocs once and a quiet worker gives
  * the memory back; idle structs come from slabs of HTTP_IDLE_SLAB that live
  * as long as the worker, so their number is the high-water mark of
- * connections. When memory runs out, take returns NULL and the caller
- * closes that one connection; the others are not affected. */
+ * connections. When memory runs out, take returns NULL and the caller makes
+ * that connection wait (idle.c); each struct given back then calls the
+ * pool's "returned" hook, so a waiting connection gets it. Idle structs
+ * are reserved before an accept (http_pool_reserve_idle), so taking one
+ * never fails. */
 #include "proto/http/pool.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,14 +31,16 @@ static struct {
 	size_t n_spare;
 	struct http_idle *free_idle; /* linked through base.next */
 	struct http_idle_slab *slabs;
+	void (*returned)(void);
 } pool;
 
-void http_pool_init(size_t in_cap, size_t out_cap, bool log)
+void http_pool_init(size_t in_cap, size_t out_cap, bool log, void (*returned)(void))
 {
 	http_pool_done();
 	pool.in_cap = in_cap;
 	pool.out_cap = out_cap;
 	pool.log = log;
+	pool.returned = returned;
 }
 
 static void http_pool_free_conn(struct http_conn *hc)
@@ -83,24 +89,33 @@ void http_pool_give(struct http_conn *hc)
 {
 	if (pool.n_spare >= HTTP_POOL_KEEP) {
 		http_pool_free_conn(hc);
-		return;
+	} else {
+		hc->base.next = (struct conn *)pool.spare;
+		pool.spare = hc;
+		pool.n_spare++;
 	}
-	hc->base.next = (struct conn *)pool.spare;
-	pool.spare = hc;
-	pool.n_spare++;
+	if (pool.returned)
+		pool.returned();
+}
+
+int http_pool_reserve_idle(void)
+{
+	if (pool.free_idle)
+		return 0;
+	struct http_idle_slab *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->next = pool.slabs;
+	pool.slabs = s;
+	for (size_t i = 0; i < HTTP_IDLE_SLAB; i++)
+		http_pool_give_idle(&s->items[i]);
+	return 0;
 }
 
 struct http_idle *http_pool_take_idle(void)
 {
-	if (!pool.free_idle) {
-		struct http_idle_slab *s = calloc(1, sizeof(*s));
-		if (!s)
-			return NULL;
-		s->next = pool.slabs;
-		pool.slabs = s;
-		for (size_t i = 0; i < HTTP_IDLE_SLAB; i++)
-			http_pool_give_idle(&s->items[i]);
-	}
+	if (http_pool_reserve_idle() < 0)
+		return NULL;
 	struct http_idle *idle = pool.free_idle;
 	pool.free_idle = (struct http_idle *)idle->base.next;
 	return idle;

@@ -11,8 +11,10 @@
 
 #include "proto/http/conn.h"
 
-/* Buffers of in_cap and out_cap bytes, and a log buffer when log. */
-void http_pool_init(size_t in_cap, size_t out_cap, bool log);
+/* Buffers of in_cap and out_cap bytes, and a log buffer when log;
+ * returned (may be NULL) is called each time a connection struct comes
+ * back (http_pool_give), for whoever waits for one. */
+void http_pool_init(size_t in_cap, size_t out_cap, bool log, void (*returned)(void));
 /* Free every spare (the worker is exiting; no connection is used after). */
 void http_pool_done(void);
 /* A connection struct with its buffers, state left from its last use
@@ -20,7 +22,9 @@ void http_pool_done(void);
 struct http_conn *http_pool_take(void);
 /* Back to the pool: a few are kept ready, the others freed. */
 void http_pool_give(struct http_conn *hc);
-/* An idle struct, or NULL when memory ran out. */
+/* Make sure the next http_pool_take_idle() succeeds; 0 or -ENOMEM. */
+int http_pool_reserve_idle(void);
+/* An idle struct, or NULL when memory ran out (never after a reserve). */
 struct http_idle *http_pool_take_idle(void);
 void http_pool_give_idle(struct http_idle *idle);
 
