@@ -29,13 +29,13 @@ static void echo_conn_free(struct conn *c)
 
 static void echo_update_events(struct echo_conn *ec)
 {
-	unsigned mask = 0;
+	unsigned ops = 0;
 	/* After EOF the socket stays readable (level-triggered): stop asking. */
 	if (conn_buf_room(&ec->buf) > 0 && !ec->peer_eof)
-		mask |= LOOP_READ;
+		ops |= LOOP_READ;
 	if (conn_buf_len(&ec->buf) > 0)
-		mask |= LOOP_WRITE;
-	loop_mod_fd(ec->base.loop, ec->base.fd, mask);
+		ops |= LOOP_WRITE;
+	(void)conn_watch(&ec->base, conn_watch_for(&ec->base, ops));
 }
 
 static void echo_idle_timeout(struct loop *loop, struct loop_timer *t, void *arg)
@@ -53,7 +53,7 @@ static int echo_pump(struct echo_conn *ec, bool *moved)
 	for (int rounds = 0; rounds < 16; rounds++) {
 		bool progress = false;
 		if (conn_buf_room(&ec->buf) > 0 && !ec->peer_eof) {
-			ssize_t n = conn_buf_read(&ec->buf, c->fd);
+			ssize_t n = conn_buf_read(&ec->buf, c);
 			if (n > 0) {
 				sb_add(&slot->bytes_in, (uint64_t)n);
 				progress = true;
@@ -72,7 +72,7 @@ static int echo_pump(struct echo_conn *ec, bool *moved)
 			}
 		}
 		if (conn_buf_len(&ec->buf) > 0) {
-			ssize_t n = conn_buf_write(&ec->buf, c->fd);
+			ssize_t n = conn_buf_write(&ec->buf, c);
 			if (n > 0) {
 				sb_add(&slot->bytes_out, (uint64_t)n);
 				progress = true;
@@ -163,7 +163,11 @@ static int echo_accept(const struct proto_env *env, const struct worker_listener
 		return r;
 	struct echo_conn *ec = echo_spare;
 	echo_spare = NULL;
-	conn_init(&ec->base, env, l, fd, peer, peer_len, &echo_conn_ops);
+	r = conn_init(&ec->base, env, l, fd, peer, peer_len, &echo_conn_ops);
+	if (r < 0) {
+		echo_spare = ec;
+		return r;
+	}
 	ec->base.timer.fn = echo_idle_timeout;
 	r = loop_add_fd(ec->base.loop, fd, LOOP_READ, echo_io, ec);
 	if (r < 0) {
@@ -171,6 +175,7 @@ static int echo_accept(const struct proto_env *env, const struct worker_listener
 		conn_close(&ec->base);
 		return r;
 	}
+	ec->base.watching = LOOP_READ;
 	loop_timer_arm(ec->base.loop, &ec->base.timer, cfg->echo.idle_timeout_ms);
 	if (proto_env_draining(env))
 		echo_drain(&ec->base);

@@ -1,4 +1,5 @@
-/* conn: the parts of a connection every protocol shares. */
+/* conn: the parts of a connection every protocol shares: the set, the two
+ * closes, buffers that read and write through the connection's transport. */
 #include "worker/conn.h"
 
 #include <arpa/inet.h>
@@ -8,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "core/scoreboard.h"
 
@@ -97,25 +97,35 @@ void conn_set_close_all(struct conn_set *s)
 		conn_close(s->head);
 }
 
-void conn_init(struct conn *c, const struct proto_env *env, const struct worker_listener *l, int fd,
-	       const struct sockaddr *peer, socklen_t peer_len, const struct conn_ops *ops)
+int conn_init(struct conn *c, const struct proto_env *env, const struct worker_listener *l, int fd,
+	      const struct sockaddr *peer, socklen_t peer_len, const struct conn_ops *ops)
 {
 	c->fd = fd;
+	c->watching = 0;
 	c->env = env;
 	c->loop = env->loop;
 	c->listener = l;
 	c->ops = ops;
 	c->prev = c->next = NULL;
 	c->lingering = false;
+	c->io_wait = 0;
 	loop_timer_init(&c->timer, NULL, c);
 	memset(&c->peer, 0, sizeof(c->peer));
 	c->peer_len = 0;
 	if (peer && peer_len >= sizeof(sa_family_t)) {
 		socklen_t n = peer_len < sizeof(c->peer) ? peer_len : (socklen_t)sizeof(c->peer);
 		memcpy(&c->peer, peer, n);
-		c->peer_len = n;
+		c->peer_len = (uint8_t)n;
+	}
+	c->transport.ops = l && l->transport ? l->transport : &transport_plain;
+	c->transport.state = NULL;
+	if (c->transport.ops->open) {
+		int r = c->transport.ops->open(c);
+		if (r < 0)
+			return r;
 	}
 	conn_set_attach(env->conns, c);
+	return 0;
 }
 
 void conn_move(struct conn *to, struct conn *from)
@@ -137,11 +147,8 @@ void conn_move(struct conn *to, struct conn *from)
 void conn_close(struct conn *c)
 {
 	loop_timer_cancel(c->loop, &c->timer);
-	if (c->fd >= 0) {
-		/* Accepted in this worker, never shared: close() alone leaves epoll. */
-		loop_close_fd(c->loop, c->fd);
-		c->fd = -1;
-	}
+	c->transport.ops->close(c);
+	c->fd = -1;
 	struct conn_set *s = c->set;
 	conn_set_detach(s, c);
 	c->ops->free(c);
@@ -169,10 +176,10 @@ static void conn_linger_read(struct loop *loop, int fd, unsigned events, void *a
 	}
 	/* Bounded per wake-up so a client streaming garbage cannot hold the loop. */
 	for (int i = 0; i < 8; i++) {
-		ssize_t n = read(fd, sink, sizeof(sink));
+		ssize_t n = conn_read(c, sink, sizeof(sink));
 		if (n > 0)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		if (n == -EAGAIN && conn_watch(c, conn_watch_for(c, LOOP_READ)) == 0)
 			return;
 		conn_close(c); /* EOF or error: the peer has seen our FIN */
 		return;
@@ -186,13 +193,13 @@ void conn_close_lingering(struct conn *c, uint64_t linger_ms)
 	/* Closing a socket with unread data makes the kernel send RST, which can
 	 * destroy the response the client has not read yet (RFC 9112 §9.6).
 	 * Send FIN first, then drain what the client still sends. */
-	if (shutdown(c->fd, SHUT_WR) < 0 || linger_ms == 0) {
+	if (c->transport.ops->shutdown(c) < 0 || linger_ms == 0) {
 		conn_close(c);
 		return;
 	}
 	c->lingering = true;
 	if (loop_set_handler(c->loop, c->fd, conn_linger_read, c) < 0 ||
-	    loop_mod_fd(c->loop, c->fd, LOOP_READ) < 0) {
+	    conn_watch(c, conn_watch_for(c, LOOP_READ)) < 0) {
 		conn_close(c);
 		return;
 	}
@@ -219,6 +226,16 @@ void conn_peer_str(const struct conn *c, char *out, size_t out_len)
 		return;
 	}
 	snprintf(out, out_len, "%s", sa->sa_family == AF_UNIX ? "unix" : "-");
+}
+
+int conn_watch(struct conn *c, unsigned events)
+{
+	if (events == c->watching)
+		return 0;
+	int r = loop_mod_fd(c->loop, c->fd, events);
+	if (r == 0)
+		c->watching = events;
+	return r;
 }
 
 int conn_buf_init(struct conn_buf *b, size_t cap)
@@ -257,46 +274,26 @@ void conn_buf_compact(struct conn_buf *b)
 	b->end = len;
 }
 
-ssize_t conn_buf_read(struct conn_buf *b, int fd)
+ssize_t conn_buf_read(struct conn_buf *b, struct conn *c)
 {
 	if (conn_buf_room(b) == 0)
 		return -ENOBUFS;
 	if (b->end == b->cap)
 		conn_buf_compact(b);
-	for (;;) {
-		ssize_t n = read(fd, b->data + b->end, b->cap - b->end);
-		if (n > 0) {
-			b->end += (size_t)n;
-			return n;
-		}
-		if (n == 0)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	}
+	ssize_t n = conn_read(c, b->data + b->end, b->cap - b->end);
+	if (n > 0)
+		b->end += (size_t)n;
+	return n;
 }
 
-ssize_t conn_buf_write(struct conn_buf *b, int fd)
+ssize_t conn_buf_write(struct conn_buf *b, struct conn *c)
 {
 	size_t len = conn_buf_len(b);
 	if (len == 0)
 		return 0;
-	for (;;) {
-		ssize_t n = send(fd, b->data + b->start, len, MSG_NOSIGNAL);
-		if (n >= 0) {
-			conn_buf_consume(b, (size_t)n);
-			return n;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == ENOTSOCK) {
-			n = write(fd, b->data + b->start, len);
-			if (n >= 0) {
-				conn_buf_consume(b, (size_t)n);
-				return n;
-			}
-		}
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	}
+	struct iovec iov = { .iov_base = b->data + b->start, .iov_len = len };
+	ssize_t n = conn_writev(c, &iov, 1, 0);
+	if (n > 0)
+		conn_buf_consume(b, (size_t)n);
+	return n;
 }

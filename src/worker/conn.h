@@ -1,6 +1,7 @@
-/* conn: what every protocol's connection has in common: its fd, its
- * worker's environment, its timer, bounded buffers, and the two ways to close
- * (now, or lingering); and the connection set a worker owns. */
+/* conn: what every protocol's connection has in common: its fd and the
+ * transport over it (transport.h), its worker's environment, its timer, the
+ * events it watches, bounded buffers, and the two ways to close (now, or
+ * lingering); and the connection set a worker owns. */
 #ifndef DROVER_CONN_H
 #define DROVER_CONN_H
 
@@ -14,6 +15,7 @@
 
 #include "core/loop.h"
 #include "worker/proto.h"
+#include "worker/transport.h"
 
 struct conn;
 
@@ -37,9 +39,11 @@ struct conn_ops {
 	void (*free)(struct conn *c);
 };
 
-/* Embedded as the first member of each protocol's connection struct. */
+/* Embedded as the first member of each protocol's connection struct.
+ * Every byte counts: an idle HTTP keep-alive connection is little more. */
 struct conn {
-	int fd;
+	int fd;                   /* what the loop watches; the transport's socket */
+	unsigned watching;        /* LOOP_* registered for fd now (conn_watch) */
 	const struct proto_env *env; /* the worker's, for every protocol */
 	struct loop *loop;
 	const struct worker_listener *listener;
@@ -47,6 +51,7 @@ struct conn {
 	struct conn_set *set;
 	struct conn *prev, *next; /* the set's list */
 	struct loop_timer timer;  /* the protocol's timeouts */
+	struct transport transport; /* all I/O goes through it */
 	/* The client's address: IPv4 or IPv6 whole; of any other family
 	 * (a unix peer) only the family. Not a sockaddr_storage: every
 	 * connection, idle or not, carries it. */
@@ -55,7 +60,8 @@ struct conn {
 		struct sockaddr_in in;
 		struct sockaddr_in6 in6;
 	} peer;
-	socklen_t peer_len;
+	uint8_t peer_len;         /* at most sizeof(peer), 28 */
+	uint8_t io_wait;          /* enum transport_wait: set by the transport */
 	bool lingering;           /* half-closed, discarding input before close */
 };
 
@@ -95,16 +101,21 @@ void conn_set_drain_all(struct conn_set *s);
 /* Close every connection now, without callbacks (the worker is exiting). */
 void conn_set_close_all(struct conn_set *s);
 
-/* Fill in c and link it into env's set; the protocol then registers c->fd. */
-void conn_init(struct conn *c, const struct proto_env *env, const struct worker_listener *l, int fd,
-	       const struct sockaddr *peer, socklen_t peer_len, const struct conn_ops *ops);
+/* Fill in c, open its transport (l's, or a plain socket) and link it into
+ * env's set; the protocol then registers c->fd and sets c->watching.
+ * 0, or -errno when the transport could not be set up (c is not linked;
+ * the caller still owns fd). */
+int conn_init(struct conn *c, const struct proto_env *env, const struct worker_listener *l, int fd,
+	      const struct sockaddr *peer, socklen_t peer_len, const struct conn_ops *ops);
 /* The connection from now lives at to (the protocol moved it to another
  * struct): the set's list and the timer follow (a timer arg that was from
  * becomes to); the protocol re-points its fd handler (loop_set_handler).
  * from is left unlinked. */
 void conn_move(struct conn *to, struct conn *from);
-/* Close now: unregister, close the fd, unlink, call ops->free, then the
- * set's callbacks. */
+/* Close now: cancel the timer, close the transport (and with it the fd,
+ * which leaves the loop), unlink, call ops->free, then the set's callbacks.
+ * A protocol that sets c->fd to -1 first keeps the fd open (its caller
+ * closes it). */
 void conn_close(struct conn *c);
 /* Close without turning unread input into a reset (RFC 9112 §9.6):
  * shut down our side, discard what the peer still sends until it closes or
@@ -112,6 +123,56 @@ void conn_close(struct conn *c);
 void conn_close_lingering(struct conn *c, uint64_t linger_ms);
 /* Client address as text ("127.0.0.1", "::1", "unix"). */
 void conn_peer_str(const struct conn *c, char *out, size_t out_len);
+
+/* I/O through c's transport (transport.h: what each returns). */
+static inline ssize_t conn_read(struct conn *c, void *buf, size_t len)
+{
+	return c->transport.ops->read(c, buf, len);
+}
+static inline ssize_t conn_writev(struct conn *c, const struct iovec *iov, int n, unsigned flags)
+{
+	return c->transport.ops->writev(c, iov, n, flags);
+}
+static inline ssize_t conn_sendfile(struct conn *c, int fd, off_t *off, size_t len)
+{
+	return c->transport.ops->sendfile(c, fd, off, len);
+}
+/* Whether the peer has sent bytes not read yet: 1, 0, -errno. */
+static inline int conn_pending(struct conn *c) { return c->transport.ops->pending(c); }
+/* A packet hint (enum transport_hint); 0 or -errno. */
+static inline int conn_hint(struct conn *c, enum transport_hint h) { return c->transport.ops->hint(c, h); }
+
+/* The LOOP_* events to watch so that the operations in ops (LOOP_READ: a
+ * read, LOOP_WRITE: a write) can go on: each its own direction, unless the
+ * transport said it waits for the other one (want-read / want-write). */
+static inline unsigned conn_watch_for(const struct conn *c, unsigned ops)
+{
+	unsigned m = ops & (LOOP_READ | LOOP_WRITE);
+	if (c->io_wait) {
+		m = 0;
+		if (ops & LOOP_READ)
+			m |= c->io_wait & TRANSPORT_READ_WAITS_WRITABLE ? LOOP_WRITE : LOOP_READ;
+		if (ops & LOOP_WRITE)
+			m |= c->io_wait & TRANSPORT_WRITE_WAITS_READABLE ? LOOP_READ : LOOP_WRITE;
+	}
+	return m;
+}
+/* The operations (LOOP_READ: read, LOOP_WRITE: write) that the events
+ * reported by the loop let through: the reverse of conn_watch_for(). */
+static inline unsigned conn_can(const struct conn *c, unsigned events)
+{
+	unsigned ops = events;
+	if (c->io_wait) {
+		if ((events & LOOP_WRITE) && (c->io_wait & TRANSPORT_READ_WAITS_WRITABLE))
+			ops |= LOOP_READ;
+		if ((events & LOOP_READ) && (c->io_wait & TRANSPORT_WRITE_WAITS_READABLE))
+			ops |= LOOP_WRITE;
+	}
+	return ops;
+}
+/* Watch events (LOOP_*) on c->fd from now on: no system call when that is
+ * what is watched already. 0 or -errno. */
+int conn_watch(struct conn *c, unsigned events);
 
 /* Allocate cap bytes; 0 or -ENOMEM. */
 int conn_buf_init(struct conn_buf *b, size_t cap);
@@ -125,9 +186,10 @@ static inline size_t conn_buf_room(const struct conn_buf *b) { return b->cap - (
 void conn_buf_consume(struct conn_buf *b, size_t n);
 /* Move held bytes to the front so all room is at the end. */
 void conn_buf_compact(struct conn_buf *b);
-/* read() into the room: bytes read, 0 on EOF, -EAGAIN, -ENOBUFS when full, -errno. */
-ssize_t conn_buf_read(struct conn_buf *b, int fd);
-/* write() held bytes: bytes written, -EAGAIN, -errno. */
-ssize_t conn_buf_write(struct conn_buf *b, int fd);
+/* Read from c into the room: bytes read, 0 on EOF, -EAGAIN, -ENOBUFS when
+ * full, -errno. */
+ssize_t conn_buf_read(struct conn_buf *b, struct conn *c);
+/* Write held bytes to c: bytes written, -EAGAIN, -errno. */
+ssize_t conn_buf_write(struct conn_buf *b, struct conn *c);
 
 #endif

@@ -30,6 +30,7 @@ struct loop;
 struct proto;
 struct scoreboard;
 struct scoreboard_slot;
+struct transport_ops;
 
 /* A listening socket as a worker sees it. */
 struct worker_listener {
@@ -41,6 +42,9 @@ struct worker_listener {
 	 * DeferAcceptSec=): a connection is accepted only once its first bytes
 	 * have arrived, so they can be read at once (loop_add_fd_ready). */
 	bool data_first;
+	/* What its connections' bytes go through (transport.h); NULL: a
+	 * plain socket. */
+	const struct transport_ops *transport;
 };
 
 /* Files one protocol writes. */

@@ -1,5 +1,6 @@
 /* http conn: an HTTP/1.1 connection (RFC 9110, RFC 9112): its state
- * machine, socket I/O, timeouts and drain.
+ * machine, its I/O (through the connection's transport: worker/transport.h),
+ * timeouts and drain.
  *
  * One struct http_conn per connection, driven by an explicit state machine:
  *
@@ -45,7 +46,10 @@
  * per request except the bodies of the two non-hot-path responses
  * (directory listings and the status JSON).
  *
- * Packets: header blocks and small bodies go out in a single sendmsg();
+ * Packets (the system calls named here are those of a plain socket; the
+ * state machine asks for them through the transport: conn_writev() with
+ * TRANSPORT_MORE, conn_sendfile(), conn_hint()): header blocks and small
+ * bodies go out in a single sendmsg();
  * before a sendfile() body the header block is sent with MSG_MORE so the
  * kernel coalesces it with the first file bytes. So Nagle could only delay
  * the final partial segment of a write that is more than one segment, or
@@ -62,21 +66,21 @@
  * saving lands on the client's side of loopback as much as ours. As soon as
  * we wait for more of a request (a head in parts, a body), quick acks come
  * back on (http_acks_now): a client with Nagle on would otherwise hold its
- * next small write until our delayed ACK, 40 ms later. */
+ * next small write until our delayed ACK, 40 ms later.
+ *
+ * A transport that must read before it can write, or write before it can
+ * read (TLS), says so after an -EAGAIN; http_update_mask() then watches
+ * the direction it waits for and http_conn_events() lets the event through
+ * to the operation that waits (conn_watch_for(), conn_can()). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "proto/http/conn.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 #include "core/log.h"
 #include "core/loop.h"
@@ -133,13 +137,11 @@ static void http_send_progress(struct http_conn *hc, bool progress)
 	http_timer_set(hc, http_w.cfg->http.send_timeout_ms);
 }
 
-/* After a write to the socket failed (errno): 1 = retry (EINTR), 0 = the
- * socket is full, CONN_GONE = the connection is closed now. */
-static int http_write_failed(struct http_conn *hc)
+/* After a write failed with err (-errno): 0 = the transport is full,
+ * CONN_GONE = the connection is closed now. */
+static int http_write_failed(struct http_conn *hc, ssize_t err)
 {
-	if (errno == EINTR)
-		return 1;
-	if (errno == EAGAIN || errno == EWOULDBLOCK)
+	if (err == -EAGAIN)
 		return 0;
 	conn_close(&hc->base);
 	return CONN_GONE;
@@ -154,8 +156,7 @@ static void http_nodelay(struct http_conn *hc, size_t len, bool file)
 	if (http_has(hc, HC_NODELAY) || (!file && len <= HTTP_NAGLE_SAFE && !http_has(hc, HC_SEND_WAITING)))
 		return;
 	http_set(hc, HC_NODELAY);
-	int one = 1;
-	(void)setsockopt(hc->base.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)conn_hint(&hc->base, TRANSPORT_NODELAY);
 }
 
 /* Whether what is buffered is the rest of a response after which the
@@ -168,8 +169,9 @@ static bool http_last_write(const struct http_conn *hc)
 	return hc->state == HTTP_SEND && http_has(hc, HC_CLOSE_AFTER) && !hc->file_left && !hc->parts;
 }
 
-/* sendmsg() the output buffer and a generated body (dyn) together.
- * 1 = all written, 0 = the socket is full, CONN_GONE. */
+/* Write the output buffer and a generated body (dyn) together, in one
+ * vector (one sendmsg() on a plain socket). 1 = all written, 0 = the
+ * transport is full, CONN_GONE. */
 static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
 {
 	struct conn *c = &hc->base;
@@ -186,17 +188,12 @@ static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
 		}
 		size_t total = iov[0].iov_len + (n_iov > 1 ? iov[1].iov_len : 0);
 		http_nodelay(hc, total, false);
-		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n_iov };
-		/* MSG_MORE: let the header block share packets with the file;
-		 * and hold the end of a last response for the close that
+		/* More to come: let the header block share packets with the
+		 * file; and hold the end of a last response for the close that
 		 * follows at once, so the FIN rides in its last packet. */
-		ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | (hc->file_left || http_last_write(hc) ? MSG_MORE : 0));
-		if (w < 0) {
-			int r = http_write_failed(hc);
-			if (r > 0)
-				continue;
-			return r;
-		}
+		ssize_t w = conn_writev(c, iov, n_iov, hc->file_left || http_last_write(hc) ? TRANSPORT_MORE : 0);
+		if (w < 0)
+			return http_write_failed(hc, w);
 		if ((size_t)w < total)
 			http_nodelay(hc, 0, true); /* the rest follows unacknowledged bytes */
 		size_t left = (size_t)w;
@@ -220,9 +217,9 @@ static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
 	return 1;
 }
 
-/* sendfile() the file body, at most HTTP_SENDFILE_CHUNK per wake-up.
- * 1 = all sent, 0 = the socket is full, 2 = this wake-up's share is used,
- * CONN_GONE. */
+/* Send the file body (sendfile() on a plain socket), at most
+ * HTTP_SENDFILE_CHUNK per wake-up. 1 = all sent, 0 = the transport is
+ * full, 2 = this wake-up's share is used, CONN_GONE. */
 static int http_write_file(struct http_conn *hc, uint64_t *progress)
 {
 	struct conn *c = &hc->base;
@@ -234,13 +231,9 @@ static int http_write_file(struct http_conn *hc, uint64_t *progress)
 		if (chunk > hc->file_left)
 			chunk = hc->file_left;
 		http_nodelay(hc, 0, true);
-		ssize_t w = sendfile(c->fd, hc->file_fd, &hc->file_off, chunk);
-		if (w < 0) {
-			int r = http_write_failed(hc);
-			if (r > 0)
-				continue;
-			return r;
-		}
+		ssize_t w = conn_sendfile(c, hc->file_fd, &hc->file_off, chunk);
+		if (w < 0)
+			return http_write_failed(hc, w);
 		if (w == 0) {
 			/* The file shrank: Content-Length cannot be kept. */
 			log_warning("http: file shrank while being sent, closing connection");
@@ -289,23 +282,20 @@ static int http_conn_write(struct http_conn *hc)
 static int http_update_mask(struct http_conn *hc)
 {
 	struct conn *c = &hc->base;
-	unsigned m = 0;
+	unsigned ops = 0;
 	if (!http_has(hc, HC_PEER_EOF) && conn_buf_room(&hc->in) > 0)
-		m |= LOOP_READ;
+		ops |= LOOP_READ;
 	if (http_has(hc, HC_WANT_WRITE))
-		m |= LOOP_WRITE;
-	if (m == 0) {
+		ops |= LOOP_WRITE;
+	if (ops == 0) {
 		conn_close(c);
 		return CONN_GONE;
 	}
-	if (m != hc->mask) {
-		int r = loop_mod_fd(c->loop, c->fd, m);
-		if (r < 0) {
-			log_errno(LOG_ERR, r, "http: loop_mod_fd");
-			conn_close(c);
-			return CONN_GONE;
-		}
-		hc->mask = m;
+	int r = conn_watch(c, conn_watch_for(c, ops));
+	if (r < 0) {
+		log_errno(LOG_ERR, r, "http: loop_mod_fd");
+		conn_close(c);
+		return CONN_GONE;
 	}
 	return 0;
 }
@@ -355,7 +345,7 @@ static int http_conn_read(struct http_conn *hc)
 	if (http_has(hc, HC_PEER_EOF))
 		return 0;
 	http_in_make_room(hc);
-	ssize_t n = conn_buf_read(&hc->in, c->fd);
+	ssize_t n = conn_buf_read(&hc->in, c);
 	if (n > 0) {
 		hc->rx_total += (uint64_t)n;
 		sb_add(&http_w.env->slot->bytes_in, (uint64_t)n);
@@ -646,8 +636,7 @@ static void http_acks_now(struct http_conn *hc)
 	if (!http_has(hc, HC_DELAYED_ACKS) || (hc->state != HTTP_HEAD && hc->state != HTTP_BODY))
 		return;
 	http_clear(hc, HC_DELAYED_ACKS);
-	int one = 1;
-	(void)setsockopt(hc->base.fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+	(void)conn_hint(&hc->base, TRANSPORT_ACKS_NOW);
 }
 
 int http_conn_events(struct http_conn *hc, unsigned events)
@@ -657,6 +646,9 @@ int http_conn_events(struct http_conn *hc, unsigned events)
 		conn_close(&hc->base);
 		return CONN_GONE;
 	}
+	/* What the events let through: a transport may wait on the other
+	 * direction (want-read / want-write). */
+	events = conn_can(&hc->base, events);
 	if (events & LOOP_WRITE) {
 		if (hc->state == HTTP_SEND) {
 			if (http_conn_process(hc) < 0)

@@ -26,7 +26,7 @@ enum http_state {
 /* What is true of a connection beside its state (bits of hc->flags). */
 enum http_flag {
 	HC_PEER_EOF = 1u << 0,         /* the client shut down its sending side */
-	HC_WANT_WRITE = 1u << 1,       /* output is pending and the socket was full */
+	HC_WANT_WRITE = 1u << 1,       /* output is pending and the transport was full */
 	HC_CLOSE_AFTER = 1u << 2,      /* the current response says Connection: close */
 	HC_CLOSE_REQUESTED = 1u << 3,  /* ...because the request asked (not an error, drain or limit) */
 	HC_RESPONDING = 1u << 4,       /* a response was begun and is not yet logged */
@@ -54,7 +54,6 @@ struct http_conn {
 	struct http_request req;
 	struct http_body_reader body;
 	uint64_t deadline;   /* of the state's timeout; c->timer may fire earlier and re-arm */
-	unsigned mask;       /* LOOP_* registered now */
 	unsigned responses;  /* completed responses on this connection */
 	uint64_t rx_total;   /* request bytes read on this connection */
 	uint64_t drain_limit;/* rx_total when the drain began: requests that had arrived by then are all answered */
@@ -82,7 +81,6 @@ struct http_conn {
 struct http_idle {
 	struct conn base;
 	unsigned flags;
-	unsigned mask;
 	unsigned responses;
 	uint64_t deadline;
 	uint64_t rx_total;

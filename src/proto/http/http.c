@@ -3,7 +3,7 @@
  * the piece that answers it. The files of src/proto/http, by role:
  *
  *   http.c        this: proto_http, worker init/done, request routing
- *   conn.c        the connection state machine, socket I/O, timeouts, drain
+ *   conn.c        the connection state machine, I/O through the transport, timeouts, drain
  *   idle.c        a connection between requests, waiting for memory, accept
  *   response.c    status line, Date, header block, errors, bodies from memory
  *   file.c        files: validators, conditionals, Range, 301, sendfile hand-off

@@ -36,11 +36,9 @@
 #include "proto/http/idle.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "core/log.h"
 #include "core/loop.h"
@@ -153,7 +151,6 @@ static struct http_conn *http_wake_into(struct http_idle *idle, struct http_conn
 	hc->base.timer.fn = http_conn_timeout;
 	hc->state = HTTP_IDLE;
 	hc->flags = idle->flags & ~(unsigned)(HC_WAIT_MEMORY | HC_DRAIN_PENDING);
-	hc->mask = idle->mask;
 	hc->responses = idle->responses;
 	hc->deadline = idle->deadline;
 	hc->rx_total = idle->rx_total;
@@ -187,7 +184,6 @@ void http_idle_sleep(struct http_conn *hc)
 	idle->base.ops = &http_idle_ops;
 	idle->base.timer.fn = http_idle_timeout;
 	idle->flags = hc->flags;
-	idle->mask = hc->mask;
 	idle->responses = hc->responses;
 	idle->deadline = hc->deadline;
 	idle->rx_total = hc->rx_total;
@@ -208,10 +204,9 @@ static void http_wait_report(enum proto_shortage what)
 }
 
 /* Whether the client has sent bytes we have not read. */
-static bool http_idle_has_input(const struct http_idle *idle)
+static bool http_idle_has_input(struct http_idle *idle)
 {
-	char b;
-	return recv(idle->base.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+	return conn_pending(&idle->base) > 0;
 }
 
 /* The last resort: no memory within header_timeout. Answer 503 without
@@ -232,7 +227,8 @@ static void http_idle_no_memory(struct http_idle *idle)
 	}
 	/* A short write leaves an incomplete answer, which the lingering
 	 * close still ends cleanly. */
-	(void)send(c->fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	struct iovec v = { .iov_base = (char *)busy, .iov_len = sizeof(busy) - 1 };
+	(void)conn_writev(c, &v, 1, 0);
 	http_wait_report(PROTO_NOMEM_DROPPED);
 	conn_close_lingering(c, http_w.cfg->server.lingering_timeout_ms);
 }
@@ -247,8 +243,7 @@ static void http_idle_wait(struct http_idle *idle)
 		http_idle_no_memory(idle);
 		return;
 	}
-	if (idle->mask && loop_mod_fd(c->loop, c->fd, 0) == 0)
-		idle->mask = 0;
+	(void)conn_watch(c, 0);
 	uint64_t limit = loop_now_ms(c->loop) + http_w.cfg->http.header_timeout_ms;
 	if (idle->deadline > limit) {
 		idle->deadline = limit;
@@ -418,25 +413,27 @@ int http_idle_accept(const struct proto_env *env, const struct worker_listener *
 	if (!idle)
 		return -ENOMEM;
 	struct conn *c = &idle->base;
-	conn_init(c, env, l, fd, peer, peer_len, &http_idle_ops);
+	int r = conn_init(c, env, l, fd, peer, peer_len, &http_idle_ops);
+	if (r < 0) {
+		http_pool_give_idle(idle);
+		return r;
+	}
 	loop_timer_init(&c->timer, http_idle_timeout, idle);
 	/* TCP_NODELAY waits for the first write that needs it (conn.c). */
 	bool tcp = peer && (peer->sa_family == AF_INET || peer->sa_family == AF_INET6);
 	idle->flags = tcp ? 0 : HC_NODELAY;
-	if (tcp && !(l && l->data_first)) { /* a data_first request is acknowledged already */
-		int zero = 0;
-		if (setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero)) == 0)
-			idle->flags |= HC_DELAYED_ACKS;
-	}
+	/* A data_first request is acknowledged already. */
+	if (tcp && !(l && l->data_first) && conn_hint(c, TRANSPORT_ACKS_DELAYED) == 0)
+		idle->flags |= HC_DELAYED_ACKS;
 	idle->responses = 0;
 	idle->rx_total = idle->drain_limit = 0;
-	idle->mask = LOOP_READ;
-	int r = (l && l->data_first ? loop_add_fd_ready : loop_add_fd)(c->loop, fd, LOOP_READ, http_idle_io, idle);
+	r = (l && l->data_first ? loop_add_fd_ready : loop_add_fd)(c->loop, fd, LOOP_READ, http_idle_io, idle);
 	if (r < 0) {
 		c->fd = -1; /* the caller closes fd */
 		conn_close(c);
 		return r;
 	}
+	c->watching = LOOP_READ;
 	idle->deadline = loop_now_ms(c->loop) + http_w.cfg->http.header_timeout_ms;
 	loop_timer_arm_at(c->loop, &c->timer, idle->deadline);
 	return 0;
