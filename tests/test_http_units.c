@@ -131,8 +131,8 @@ START_TEST(test_draining_closes_after_the_requests_that_had_arrived)
 	 * and has bytes of another behind it keeps the connection. */
 	conn_buf_consume(&hc.out, conn_buf_len(&hc.out));
 	http_set(&hc, HC_DRAIN_MARKED);
-	hc.drain_limit = 100;
-	hc.rx_total = 100;
+	hc.session.drain_limit = 100;
+	hc.session.rx_total = 100;
 	memset(hc.in.data, 'x', 60);
 	hc.in.end = 60;
 	hc.req.head_len = 40; /* 20 bytes of the next request are buffered */
@@ -150,11 +150,11 @@ END_TEST
 START_TEST(test_keepalive_requests_limit_closes_the_last_response)
 {
 	cfg.http.keepalive_requests = 3;
-	hc.responses = 1;
+	hc.session.responses = 1;
 	http_respond_error(&hc, 404, HTTP_PERSIST);
 	ck_assert(!http_has(&hc, HC_CLOSE_AFTER));
 	conn_buf_consume(&hc.out, conn_buf_len(&hc.out));
-	hc.responses = 2;
+	hc.session.responses = 2;
 	http_respond_error(&hc, 404, HTTP_PERSIST);
 	ck_assert(http_has(&hc, HC_CLOSE_AFTER));
 }

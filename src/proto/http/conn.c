@@ -100,14 +100,14 @@ static int http_conn_process(struct http_conn *hc);
 
 /* Set the state's timeout to ms from now. Lazy: the heap is touched only
  * when the timer is not armed or armed too late; a timer that fires before
- * hc->deadline re-arms itself for the remainder. So a keep-alive request
+ * hc->session.deadline re-arms itself for the remainder. So a keep-alive request
  * answered without blocking costs no timer operation at all. */
 static void http_timer_set(struct http_conn *hc, uint64_t ms)
 {
 	struct conn *c = &hc->base;
-	hc->deadline = loop_now_ms(c->loop) + ms;
-	if (!loop_timer_armed(&c->timer) || c->timer.deadline_ms > hc->deadline)
-		loop_timer_arm_at(c->loop, &c->timer, hc->deadline);
+	hc->session.deadline = loop_now_ms(c->loop) + ms;
+	if (!loop_timer_armed(&c->timer) || c->timer.deadline_ms > hc->session.deadline)
+		loop_timer_arm_at(c->loop, &c->timer, hc->session.deadline);
 }
 
 /* ------------------------------------------------------------ I/O */
@@ -308,7 +308,7 @@ static int http_response_done(struct http_conn *hc)
 	http_clear(hc, HC_RESPONDING);
 	http_log_write(hc);
 	http_file_parts_free(hc);
-	hc->responses++;
+	hc->session.responses++;
 	http_w.env->request_done(http_w.env);
 	if (http_has(hc, HC_CLOSE_AFTER)) {
 		/* Lingering only where a reset could hurt: the client asked for
@@ -324,7 +324,7 @@ static int http_response_done(struct http_conn *hc)
 	}
 	hc->state = HTTP_IDLE;
 	http_parser_init(&hc->parser);
-	hc->deadline = 0; /* IDLE sets its own */
+	hc->session.deadline = 0; /* IDLE sets its own */
 	return 0;
 }
 
@@ -347,7 +347,7 @@ static int http_conn_read(struct http_conn *hc)
 	http_in_make_room(hc);
 	ssize_t n = conn_buf_read(&hc->in, c);
 	if (n > 0) {
-		hc->rx_total += (uint64_t)n;
+		hc->session.rx_total += (uint64_t)n;
 		sb_add(&http_w.env->slot->bytes_in, (uint64_t)n);
 		return 1;
 	}
@@ -484,7 +484,7 @@ static enum http_step http_step_head(struct http_conn *hc)
 			conn_close(c);
 			return HTTP_STEP_GONE;
 		}
-		if (proto_env_draining(http_w.env) && hc->responses > 0) {
+		if (proto_env_draining(http_w.env) && hc->session.responses > 0) {
 			/* A request that already reached the socket is still
 			 * answered; otherwise this is an idle keep-alive: close
 			 * without resetting a racing request (RFC 9112 §9.6). */
@@ -512,9 +512,9 @@ static enum http_step http_step_head(struct http_conn *hc)
 			}
 			return HTTP_STEP_WAIT;
 		}
-		if (hc->state != HTTP_IDLE || hc->deadline == 0) {
+		if (hc->state != HTTP_IDLE || hc->session.deadline == 0) {
 			hc->state = HTTP_IDLE;
-			http_timer_set(hc, hc->responses ? http_w.cfg->http.keepalive_timeout_ms
+			http_timer_set(hc, hc->session.responses ? http_w.cfg->http.keepalive_timeout_ms
 							 : http_w.cfg->http.header_timeout_ms);
 		}
 		return HTTP_STEP_WAIT;
@@ -578,7 +578,7 @@ static enum http_step http_step_send(struct http_conn *hc)
 		/* The batched answers are out: back to reading requests. */
 		http_clear(hc, HC_FLUSH_ONLY);
 		hc->state = HTTP_IDLE;
-		hc->deadline = 0;
+		hc->session.deadline = 0;
 		return HTTP_STEP_AGAIN;
 	}
 	if (http_response_done(hc) < 0)
@@ -703,11 +703,11 @@ void http_conn_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 	struct http_conn *hc = arg;
 	struct conn *c = &hc->base;
 	(void)t;
-	if (http_not_yet(loop, c, hc->deadline))
+	if (http_not_yet(loop, c, hc->session.deadline))
 		return;
 	switch (hc->state) {
 	case HTTP_IDLE:
-		http_idle_expired(c, hc->responses);
+		http_idle_expired(c, hc->session.responses);
 		return;
 	case HTTP_HEAD:
 	case HTTP_BODY:
@@ -749,7 +749,7 @@ static void http_conn_drain(struct conn *c)
 	if (http_conn_read(hc) < 0)
 		return;
 	http_set(hc, HC_DRAIN_MARKED);
-	hc->drain_limit = hc->rx_total;
+	hc->session.drain_limit = hc->session.rx_total;
 	if (http_conn_process(hc) < 0)
 		return;
 	if (http_update_mask(hc) == 0)

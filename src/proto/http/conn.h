@@ -23,7 +23,7 @@ enum http_state {
 	HTTP_SEND,     /* a response is being written */
 };
 
-/* What is true of a connection beside its state (bits of hc->flags). */
+/* What is true of a connection beside its state (bits of hc->session.flags). */
 enum http_flag {
 	HC_PEER_EOF = 1u << 0,         /* the client shut down its sending side */
 	HC_WANT_WRITE = 1u << 1,       /* output is pending and the transport was full */
@@ -44,19 +44,28 @@ enum http_flag {
 
 struct cache_entry;
 
+/* What an HTTP connection carries from one request to the next: its
+ * session. Both forms embed it and trade it in one assignment (idle.c),
+ * and it is what a hand-off exports, with the listener and the peer that
+ * struct conn holds. No unparsed bytes: a connection takes its idle form
+ * only with nothing buffered. */
+struct http_session {
+	unsigned flags;      /* enum http_flag */
+	unsigned responses;  /* completed responses on this connection */
+	uint64_t deadline;   /* of the state's timeout; c->timer may fire earlier and re-arm */
+	uint64_t rx_total;   /* request bytes read on this connection */
+	uint64_t drain_limit;/* rx_total when the drain began: requests that had arrived by then are all answered */
+};
+
 struct http_conn {
 	struct conn base; /* first: conn_close() hands us back as a struct conn */
 	enum http_state state;
-	unsigned flags;      /* enum http_flag */
+	struct http_session session;
 	struct conn_buf in;
 	struct conn_buf out;
 	struct http_parser parser;
 	struct http_request req;
 	struct http_body_reader body;
-	uint64_t deadline;   /* of the state's timeout; c->timer may fire earlier and re-arm */
-	unsigned responses;  /* completed responses on this connection */
-	uint64_t rx_total;   /* request bytes read on this connection */
-	uint64_t drain_limit;/* rx_total when the drain began: requests that had arrived by then are all answered */
 	/* The response body beyond the output buffer. */
 	int file_fd;
 	struct cache_entry *file_pin; /* file_fd is this cache entry's, not ours (cache.c) */
@@ -75,21 +84,18 @@ struct http_conn {
 };
 
 /* An idle keep-alive connection (state HTTP_IDLE, nothing buffered,
- * nothing to send): what survives between requests, so the buffers and the
- * request state can go back to the pool (pool.c). idle.c moves a
- * connection between the two forms (conn_move). */
+ * nothing to send): the connection and its session, so the buffers and
+ * the request state can go back to the pool (pool.c). idle.c moves a
+ * connection between the two forms (conn_move and one assignment of the
+ * session). */
 struct http_idle {
 	struct conn base;
-	unsigned flags;
-	unsigned responses;
-	uint64_t deadline;
-	uint64_t rx_total;
-	uint64_t drain_limit;
+	struct http_session session;
 };
 
-static inline bool http_has(const struct http_conn *hc, unsigned flag) { return (hc->flags & flag) != 0; }
-static inline void http_set(struct http_conn *hc, unsigned flag) { hc->flags |= flag; }
-static inline void http_clear(struct http_conn *hc, unsigned flag) { hc->flags &= ~flag; }
+static inline bool http_has(const struct http_conn *hc, unsigned flag) { return (hc->session.flags & flag) != 0; }
+static inline void http_set(struct http_conn *hc, unsigned flag) { hc->session.flags |= flag; }
+static inline void http_clear(struct http_conn *hc, unsigned flag) { hc->session.flags &= ~flag; }
 static inline void http_put(struct http_conn *hc, unsigned flag, bool on)
 {
 	if (on)

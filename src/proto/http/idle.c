@@ -102,13 +102,13 @@ static bool http_wait_push(struct http_idle *idle)
 		return false;
 	*http_wait_at(http_wait.len++) = idle;
 	http_wait.n++;
-	idle->flags |= HC_WAIT_MEMORY;
+	idle->session.flags |= HC_WAIT_MEMORY;
 	return true;
 }
 
 static void http_wait_remove(struct http_idle *idle)
 {
-	idle->flags &= ~(unsigned)HC_WAIT_MEMORY;
+	idle->session.flags &= ~(unsigned)HC_WAIT_MEMORY;
 	for (size_t i = 0; i < http_wait.len; i++) {
 		struct http_idle **at = http_wait_at(i);
 		if (*at != idle)
@@ -128,7 +128,7 @@ static void http_wait_remove(struct http_idle *idle)
 static void http_idle_free(struct conn *c)
 {
 	struct http_idle *idle = (struct http_idle *)c;
-	if (idle->flags & HC_WAIT_MEMORY)
+	if (idle->session.flags & HC_WAIT_MEMORY)
 		http_wait_remove(idle);
 	http_pool_give_idle(idle);
 }
@@ -150,11 +150,8 @@ static struct http_conn *http_wake_into(struct http_idle *idle, struct http_conn
 	hc->base.ops = &http_conn_ops;
 	hc->base.timer.fn = http_conn_timeout;
 	hc->state = HTTP_IDLE;
-	hc->flags = idle->flags & ~(unsigned)(HC_WAIT_MEMORY | HC_DRAIN_PENDING);
-	hc->responses = idle->responses;
-	hc->deadline = idle->deadline;
-	hc->rx_total = idle->rx_total;
-	hc->drain_limit = idle->drain_limit;
+	hc->session = idle->session;
+	hc->session.flags &= ~(unsigned)(HC_WAIT_MEMORY | HC_DRAIN_PENDING);
 	hc->in.start = hc->in.end = 0;
 	hc->out.start = hc->out.end = 0;
 	http_parser_init(&hc->parser);
@@ -183,11 +180,7 @@ void http_idle_sleep(struct http_conn *hc)
 	conn_move(&idle->base, &hc->base);
 	idle->base.ops = &http_idle_ops;
 	idle->base.timer.fn = http_idle_timeout;
-	idle->flags = hc->flags;
-	idle->responses = hc->responses;
-	idle->deadline = hc->deadline;
-	idle->rx_total = hc->rx_total;
-	idle->drain_limit = hc->drain_limit;
+	idle->session = hc->session;
 	loop_set_handler(idle->base.loop, idle->base.fd, http_idle_io, idle);
 	http_pool_give(hc);
 }
@@ -219,10 +212,10 @@ static void http_idle_no_memory(struct http_idle *idle)
 				   "Retry-After: 1\r\n"
 				   "Connection: close\r\n\r\n";
 	struct conn *c = &idle->base;
-	if (idle->flags & HC_WAIT_MEMORY)
+	if (idle->session.flags & HC_WAIT_MEMORY)
 		http_wait_remove(idle);
 	if (!http_idle_has_input(idle)) {
-		http_idle_expired(c, idle->responses); /* it sent nothing: an idle timeout */
+		http_idle_expired(c, idle->session.responses); /* it sent nothing: an idle timeout */
 		return;
 	}
 	/* A short write leaves an incomplete answer, which the lingering
@@ -239,14 +232,14 @@ static void http_idle_wait(struct http_idle *idle)
 {
 	struct conn *c = &idle->base;
 	http_wait_report(PROTO_NOMEM_WAITING);
-	if (!(idle->flags & HC_WAIT_MEMORY) && !http_wait_push(idle)) {
+	if (!(idle->session.flags & HC_WAIT_MEMORY) && !http_wait_push(idle)) {
 		http_idle_no_memory(idle);
 		return;
 	}
 	(void)conn_watch(c, 0);
 	uint64_t limit = loop_now_ms(c->loop) + http_w.cfg->http.header_timeout_ms;
-	if (idle->deadline > limit) {
-		idle->deadline = limit;
+	if (idle->session.deadline > limit) {
+		idle->session.deadline = limit;
 		loop_timer_arm_at(c->loop, &c->timer, limit);
 	}
 	if (!loop_timer_armed(&http_wait.retry))
@@ -260,7 +253,7 @@ static bool http_idle_resume(struct http_idle *idle)
 	struct http_conn *hc = http_pool_take();
 	if (!hc)
 		return false;
-	bool drain = (idle->flags & HC_DRAIN_PENDING) != 0;
+	bool drain = (idle->session.flags & HC_DRAIN_PENDING) != 0;
 	http_wait_remove(idle);
 	hc = http_wake_into(idle, hc);
 	if (drain)
@@ -297,7 +290,7 @@ static void http_wait_returned(void)
 static void http_idle_io(struct loop *loop, int fd, unsigned events, void *arg)
 {
 	struct http_idle *idle = arg;
-	if ((events & LOOP_ERROR) || (idle->flags & HC_WAIT_MEMORY)) {
+	if ((events & LOOP_ERROR) || (idle->session.flags & HC_WAIT_MEMORY)) {
 		/* Waiting, it is watched for nothing: only an error or a
 		 * hang-up wakes it, and the client is gone. */
 		if (events & LOOP_ERROR)
@@ -319,14 +312,14 @@ static void http_idle_timeout(struct loop *loop, struct loop_timer *t, void *arg
 {
 	struct http_idle *idle = arg;
 	(void)t;
-	if (http_not_yet(loop, &idle->base, idle->deadline))
+	if (http_not_yet(loop, &idle->base, idle->session.deadline))
 		return;
-	if (idle->flags & HC_WAIT_MEMORY) {
+	if (idle->session.flags & HC_WAIT_MEMORY) {
 		if (!http_idle_resume(idle))
 			http_idle_no_memory(idle);
 		return;
 	}
-	http_idle_expired(&idle->base, idle->responses);
+	http_idle_expired(&idle->base, idle->session.responses);
 }
 
 /* Drain an idle connection as conn.c drains a full one, without waking
@@ -337,16 +330,16 @@ static void http_idle_drain(struct conn *c)
 	struct http_idle *idle = (struct http_idle *)c;
 	if (c->lingering)
 		return;
-	if (idle->flags & HC_WAIT_MEMORY) {
-		idle->flags |= HC_DRAIN_PENDING; /* drained once it has memory */
+	if (idle->session.flags & HC_WAIT_MEMORY) {
+		idle->session.flags |= HC_DRAIN_PENDING; /* drained once it has memory */
 		return;
 	}
 	if (!http_idle_has_input(idle)) {
 		/* Everything that had arrived is answered: the next request
 		 * gets Connection: close (response.c). */
-		idle->flags |= HC_DRAIN_MARKED;
-		idle->drain_limit = idle->rx_total;
-		if (idle->responses == 0)
+		idle->session.flags |= HC_DRAIN_MARKED;
+		idle->session.drain_limit = idle->session.rx_total;
+		if (idle->session.responses == 0)
 			return; /* fresh: left to send its first request (header_timeout) */
 		if (proto_env_stopping(http_w.env)) {
 			/* Nobody serves after us: FIN now, a racing request sees
@@ -356,9 +349,9 @@ static void http_idle_drain(struct conn *c)
 		}
 		/* A newer generation serves: a short grace for one more
 		 * request, then the idle timeout closes it lingering. */
-		idle->flags |= HC_DRAIN_GRACE;
-		idle->deadline = loop_now_ms(c->loop) + HTTP_DRAIN_IDLE_GRACE_MS;
-		loop_timer_arm_at(c->loop, &c->timer, idle->deadline);
+		idle->session.flags |= HC_DRAIN_GRACE;
+		idle->session.deadline = loop_now_ms(c->loop) + HTTP_DRAIN_IDLE_GRACE_MS;
+		loop_timer_arm_at(c->loop, &c->timer, idle->session.deadline);
 		return;
 	}
 	struct http_conn *hc = http_pool_take();
@@ -366,7 +359,7 @@ static void http_idle_drain(struct conn *c)
 		http_conn_ops.drain(&http_wake_into(idle, hc)->base);
 		return;
 	}
-	idle->flags |= HC_DRAIN_PENDING;
+	idle->session.flags |= HC_DRAIN_PENDING;
 	http_idle_wait(idle);
 }
 
@@ -421,12 +414,10 @@ int http_idle_accept(const struct proto_env *env, const struct worker_listener *
 	loop_timer_init(&c->timer, http_idle_timeout, idle);
 	/* TCP_NODELAY waits for the first write that needs it (conn.c). */
 	bool tcp = peer && (peer->sa_family == AF_INET || peer->sa_family == AF_INET6);
-	idle->flags = tcp ? 0 : HC_NODELAY;
+	idle->session = (struct http_session){ .flags = tcp ? 0 : HC_NODELAY };
 	/* A data_first request is acknowledged already. */
 	if (tcp && !(l && l->data_first) && conn_hint(c, TRANSPORT_ACKS_DELAYED) == 0)
-		idle->flags |= HC_DELAYED_ACKS;
-	idle->responses = 0;
-	idle->rx_total = idle->drain_limit = 0;
+		idle->session.flags |= HC_DELAYED_ACKS;
 	r = (l && l->data_first ? loop_add_fd_ready : loop_add_fd)(c->loop, fd, LOOP_READ, http_idle_io, idle);
 	if (r < 0) {
 		c->fd = -1; /* the caller closes fd */
@@ -434,7 +425,7 @@ int http_idle_accept(const struct proto_env *env, const struct worker_listener *
 		return r;
 	}
 	c->watching = LOOP_READ;
-	idle->deadline = loop_now_ms(c->loop) + http_w.cfg->http.header_timeout_ms;
-	loop_timer_arm_at(c->loop, &c->timer, idle->deadline);
+	idle->session.deadline = loop_now_ms(c->loop) + http_w.cfg->http.header_timeout_ms;
+	loop_timer_arm_at(c->loop, &c->timer, idle->session.deadline);
 	return 0;
 }

@@ -141,10 +141,10 @@ static bool http_should_close(struct http_conn *hc, unsigned how)
 			return true;
 		size_t len = conn_buf_len(&hc->in);
 		size_t behind = len > hc->req.head_len ? len - hc->req.head_len : 0;
-		return hc->rx_total - behind >= hc->drain_limit;
+		return hc->session.rx_total - behind >= hc->session.drain_limit;
 	}
 	unsigned limit = http_w.cfg->http.keepalive_requests;
-	if (limit && hc->responses + 1 >= limit)
+	if (limit && hc->session.responses + 1 >= limit)
 		return true;
 	return false;
 }
