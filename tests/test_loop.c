@@ -1,6 +1,7 @@
 /* Unit tests for the event loop: fd events, timers in deadline order,
- * cancel and re-arm, removal of an fd from inside a batch, stop, and fds
- * added ready (read at the end of the round, watched after). */
+ * cancel and re-arm, removal of an fd from inside a batch, stop, fds
+ * added ready (read at the end of the round, watched after), and events
+ * dispatched by hand. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -262,6 +263,29 @@ static void ready_cb(struct loop *loop, int fd, unsigned events, void *arg)
 		loop_close_fd(loop, fd);
 }
 
+/* loop_dispatch() calls the registered callback at once with the events
+ * given, whatever epoll says, and refuses an fd it does not know. */
+START_TEST(test_dispatch_calls_the_callback_with_the_events_given)
+{
+	struct loop *loop = loop_new();
+	int p[2];
+	ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	struct ready_log log = { 0 };
+	/* A pipe's read end is never writable, and nothing was written. */
+	ck_assert_int_eq(loop_add_fd(loop, p[0], LOOP_READ | LOOP_WRITE, ready_cb, &log), 0);
+	ck_assert_int_eq(loop_dispatch(loop, p[0], LOOP_WRITE), 0);
+	ck_assert_int_eq(log.calls, 1);
+	ck_assert_uint_eq(log.events[0], LOOP_WRITE);
+	ck_assert_int_eq(loop_dispatch(loop, p[1], LOOP_READ), -ENOENT);
+	ck_assert_int_eq(loop_dispatch(loop, -1, LOOP_READ), -ENOENT);
+	loop_close_fd(loop, p[0]);
+	ck_assert_int_eq(loop_dispatch(loop, p[0], LOOP_READ), -ENOENT);
+	ck_assert_int_eq(log.calls, 1);
+	close(p[1]);
+	loop_free(loop);
+}
+END_TEST
+
 START_TEST(test_an_fd_added_ready_is_read_at_the_end_of_the_round_then_watched)
 {
 	struct loop *loop = loop_new();
@@ -383,6 +407,7 @@ int main(void)
 	tcase_add_test(tc, test_an_fd_added_ready_is_read_at_the_end_of_the_round_then_watched);
 	tcase_add_test(tc, test_an_fd_added_ready_and_closed_in_its_round_is_never_watched);
 	tcase_add_test(tc, test_an_fd_added_ready_keeps_a_changed_mask_and_reports_a_failed_watch);
+	tcase_add_test(tc, test_dispatch_calls_the_callback_with_the_events_given);
 	suite_add_tcase(s, tc);
 	int failed = h_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -198,6 +198,15 @@ unsigned loop_fd_mask(struct loop *loop, int fd)
 	return loop->fds[fd].mask & ~LOOP_OWN;
 }
 
+int loop_dispatch(struct loop *loop, int fd, unsigned events)
+{
+	if (fd < 0 || (size_t)fd >= loop->n_fds || !loop->fds[fd].mask)
+		return -ENOENT;
+	struct loop_fd *f = &loop->fds[fd];
+	f->fn(loop, fd, events, f->arg);
+	return 0;
+}
+
 /* ---- timers: a 1-based binary min-heap keyed by deadline ---- */
 
 void loop_timer_init(struct loop_timer *t, loop_timer_fn fn, void *arg)

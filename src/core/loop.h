@@ -63,6 +63,11 @@ void loop_close_fd(struct loop *loop, int fd);
 int loop_set_handler(struct loop *loop, int fd, loop_fd_fn fn, void *arg);
 /* The mask currently watched for fd, or 0 if unregistered. */
 unsigned loop_fd_mask(struct loop *loop, int fd);
+/* Call fd's callback now with events, as a round of the loop does when
+ * epoll reports them: for events epoll cannot see (the in-memory
+ * transport the unit tests drive connections with). 0, or -ENOENT when fd
+ * is not registered. */
+int loop_dispatch(struct loop *loop, int fd, unsigned events);
 
 /* Prepare a timer that calls fn(arg) when it fires. */
 void loop_timer_init(struct loop_timer *t, loop_timer_fn fn, void *arg);
