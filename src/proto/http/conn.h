@@ -1,5 +1,6 @@
 /* http conn: one HTTP/1.1 connection (struct http_conn), its states and
- * flags, and the per-worker state every HTTP file shares. Private to
+ * flags, its session (what outlives a request, in both of its forms), and
+ * the per-worker state every HTTP file shares. Private to
  * src/proto/http; the worker sees only proto_http (http.h). */
 #ifndef DROVER_HTTP_CONN_H
 #define DROVER_HTTP_CONN_H
