@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -289,9 +290,14 @@ static bool worker_memory_back(struct worker *w)
 	for (size_t i = 0; i < w->n_ready; i++)
 		if (w->ready[i]->reserve && w->ready[i]->reserve(&w->env) < 0)
 			return false;
-	void *probe = malloc(WORKER_NOMEM_PROBE);
-	free(probe);
-	return probe != NULL;
+	/* mmap, not malloc: a compiler may drop a malloc() whose memory is
+	 * never used, and take it as a success. Never touched, so it costs
+	 * address space for a moment, no pages. */
+	void *probe = mmap(NULL, WORKER_NOMEM_PROBE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (probe == MAP_FAILED)
+		return false;
+	munmap(probe, WORKER_NOMEM_PROBE);
+	return true;
 }
 
 /* The end of a pause. One for memory first looks whether memory is back:
