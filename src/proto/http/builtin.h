@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "proto/http/conn.h"
+#include "proto/http/state.h"
 
 /* If norm (a normalised path) is [http] health_path, or status_path on a
  * listener with status = yes, answer it and return true. */

@@ -13,7 +13,7 @@
 
 #include <stdbool.h>
 
-#include "proto/http/conn.h"
+#include "proto/http/state.h"
 
 /* Set up from http_w.cfg (a worker's start); 0 or -ENOMEM. A
  * file_cache_valid of 0 leaves the cache off. */

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "proto/http/conn.h"
+#include "proto/http/state.h"
 #include "proto/http/path.h"
 
 /* The validators of a file (RFC 9110 §8.8) as a response dated now

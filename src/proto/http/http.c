@@ -43,7 +43,7 @@
 #include "proto/http/access_log.h"
 #include "proto/http/builtin.h"
 #include "proto/http/cache.h"
-#include "proto/http/conn.h"
+#include "proto/http/state.h"
 #include "proto/http/file.h"
 #include "proto/http/idle.h"
 #include "proto/http/mime.h"

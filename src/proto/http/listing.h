@@ -2,7 +2,7 @@
 #ifndef DROVER_HTTP_LISTING_H
 #define DROVER_HTTP_LISTING_H
 
-#include "proto/http/conn.h"
+#include "proto/http/state.h"
 
 /* Answer GET/HEAD of directory norm (open as dir_fd, not taken over) of
  * the root root_fd. */

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "proto/http/conn.h"
+#include "proto/http/state.h"
 
 /* How a response treats its connection (bits). */
 enum http_resp_how {
