@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/loop.h"
+#include "proto/http/fields.h"
 #include "proto/http/file.h"
 #include "proto/http/path.h"
 #include "proto/http/response.h"
@@ -220,12 +221,14 @@ static struct cache_entry *cache_build(struct http_path_file *f, const char *key
 	if (f->st.st_mtim.tv_sec > date)
 		goto fail;
 	struct http_validators v;
-	http_file_validators(&f->st, date, &v);
+	http_validators_of(&f->st, date, &v);
 	char hdr[512];
-	int hn = snprintf(hdr, sizeof(hdr),
-			  "Content-Type: %s\r\nETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n"
-			  "Content-Length: %" PRIu64 "\r\n",
-			  http_file_type(f), v.etag, v.lastmod, (uint64_t)f->st.st_size);
+	size_t fn = http_file_fields_format(hdr, sizeof(hdr), http_file_type(f), &v);
+	int hn = fn ? snprintf(hdr + fn, sizeof(hdr) - fn, "Content-Length: %" PRIu64 "\r\n",
+			       (uint64_t)f->st.st_size)
+		    : -1;
+	if (hn > 0)
+		hn += (int)fn;
 	uint64_t size = (uint64_t)f->st.st_size;
 	bool hold = size <= cache.max_file;
 	size_t body_len = hold ? (size_t)size : 0;

@@ -99,20 +99,6 @@ static void http_file_redirect(struct http_conn *hc, const char *norm)
 
 /* ------------------------------------------------------------ preconditions */
 
-/* ETag and Last-Modified of st as sent with a response dated now: a
- * modification time in the future is sent as now (RFC 9110 §8.8.2.1). */
-void http_file_validators(const struct stat *st, time_t now, struct http_validators *v)
-{
-	struct stat clamped = *st;
-	if (clamped.st_mtim.tv_sec > now) {
-		clamped.st_mtim.tv_sec = now;
-		clamped.st_mtim.tv_nsec = 0;
-	}
-	v->mtime = clamped.st_mtim.tv_sec;
-	http_etag_format(&clamped, v->etag, sizeof(v->etag));
-	http_date_format(v->mtime, v->lastmod, sizeof(v->lastmod));
-}
-
 /* Every line of the list field name against etag. */
 static enum http_list_result http_file_list(const struct http_request *req, const char *name,
 					    const char *etag, enum http_etag_cmp cmp)
@@ -373,7 +359,7 @@ static void http_file_send(struct http_conn *hc, struct http_path_file *f)
 	time_t now;
 	http_date_now(&now);
 	struct http_validators v;
-	http_file_validators(&f->st, now, &v);
+	http_validators_of(&f->st, now, &v);
 
 	switch (http_file_preconditions(req, &v)) {
 	case HTTP_PRE_412:

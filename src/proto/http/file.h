@@ -10,14 +10,6 @@
 #include "proto/http/state.h"
 #include "proto/http/path.h"
 
-/* The validators of a file (RFC 9110 §8.8) as a response dated now
- * carries them: a modification time in the future is sent as now. */
-struct http_validators {
-	time_t mtime; /* Last-Modified as a time */
-	char etag[96];
-	char lastmod[64];
-};
-void http_file_validators(const struct stat *st, time_t now, struct http_validators *v);
 /* The Content-Type of a file http_path_open() found. */
 const char *http_file_type(const struct http_path_file *f);
 
