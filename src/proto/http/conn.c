@@ -86,7 +86,6 @@
 #include "core/loop.h"
 #include "core/scoreboard.h"
 #include "proto/http/access_log.h"
-#include "proto/http/cache.h"
 #include "proto/http/file.h"
 #include "proto/http/pool.h"
 #include "proto/http/response.h"

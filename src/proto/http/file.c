@@ -390,6 +390,61 @@ static void http_file_send(struct http_conn *hc, struct http_path_file *f)
 		http_file_single(hc, f, &v, rr == RANGE_OK ? &rs.r[0] : NULL, ctype);
 }
 
+/* ------------------------------------------------------------ the cache */
+
+/* Whether a request may be answered from the cache: no header that makes
+ * the answer depend on more than the file (Range, and every If-*: the
+ * preconditions of RFC 9110 §13 are answered from the file system). */
+static bool http_file_plain(const struct http_request *req)
+{
+	for (unsigned i = 0; i < req->n_headers; i++) {
+		const struct http_str *n = &req->headers[i].name;
+		if (n->len >= 3 && (n->p[0] | 0x20) == 'i' && (n->p[1] | 0x20) == 'f' && n->p[2] == '-')
+			return false;
+		if (n->len == 5 && http_str_eq_ci(*n, "range"))
+			return false;
+	}
+	return true;
+}
+
+/* Queue the 200 for e. false (nothing queued) if the output buffer cannot
+ * take the header block and body now. */
+static bool http_file_cached(struct http_conn *hc, const struct http_cached *e)
+{
+	bool head = http_has(hc, HC_HEAD_ONLY);
+	uint64_t size = (uint64_t)e->st.st_size;
+	size_t need = e->fields_len + 512 + (e->body && !head ? (size_t)size : 0);
+	if (conn_buf_room(&hc->out) < need)
+		return false;
+	http_resp_begin(hc, 200, HTTP_PERSIST);
+	http_out_add(hc, e->fields, e->fields_len);
+	http_resp_end_head(hc, size);
+	hc->state = HTTP_SEND;
+	if (head || size == 0)
+		return true;
+	if (e->body) {
+		http_out_add(hc, e->body, (size_t)size);
+		return true;
+	}
+	http_cache_pin(e);
+	hc->file_pin = e;
+	hc->file_fd = e->fd;
+	hc->file_off = 0;
+	hc->file_left = size;
+	return true;
+}
+
+void http_file_release(struct http_conn *hc)
+{
+	if (hc->file_pin) {
+		http_cache_unpin(hc->file_pin);
+		hc->file_pin = NULL;
+	} else if (hc->file_fd >= 0) {
+		close(hc->file_fd);
+	}
+	hc->file_fd = -1;
+}
+
 const char *http_file_type(const struct http_path_file *f)
 {
 	return http_mime_lookup(http_w.mime, f->type_name, http_w.cfg->http.default_type);
@@ -402,8 +457,12 @@ void http_file_respond(struct http_conn *hc, const char *norm)
 		http_respond_error(hc, 500, HTTP_PERSIST);
 		return;
 	}
-	if (http_cache_respond(hc, root_fd, norm))
-		return;
+	if (http_file_plain(&hc->req)) {
+		uint64_t now = loop_now_ms(hc->base.loop);
+		const struct http_cached *e = http_cache_lookup(norm, root_fd, http_root_generation(), now);
+		if (e && http_file_cached(hc, e))
+			return;
+	}
 	struct http_path_file f;
 	if (http_path_open(root_fd, norm, &http_w.popts, &f) == 0) {
 		if (f.kind == HTTP_PATH_LISTING)

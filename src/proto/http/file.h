@@ -19,6 +19,9 @@ void http_file_respond(struct http_conn *hc, const char *norm);
  * next part's header and bytes (or the closing delimiter). false when
  * nothing is left to queue. */
 bool http_file_next_part(struct http_conn *hc);
+/* hc is done with its file body: close file_fd, or unpin the cache entry
+ * it belongs to (file_pin). */
+void http_file_release(struct http_conn *hc);
 /* Release the multipart state of the response (done or aborted). */
 void http_file_parts_free(struct http_conn *hc);
 

@@ -139,7 +139,16 @@ static int http_worker_init(const struct proto_env *env)
 		return log_errno(LOG_ERR, -ENOMEM, "http: loading MIME types");
 
 	http_root_open(h->root, h->file_cache_valid_ms, loop_now_ms(env->loop));
-	int r = http_cache_init();
+	struct http_cache_params cache = {
+		.valid_ms = h->file_cache_valid_ms,
+		.max_entries = h->file_cache_entries,
+		.max_bytes = h->file_cache_size,
+		.max_file = h->file_cache_max_file,
+		.popts = http_w.popts,
+		.mime = http_w.mime,
+		.default_type = h->default_type,
+	};
+	int r = http_cache_init(&cache);
 	if (r == 0)
 		r = http_log_open(h->access_log, proto_env_file(env, &proto_http, 0));
 	if (r < 0) {

@@ -14,7 +14,7 @@
 
 #include "core/log.h"
 #include "proto/http/access_log.h"
-#include "proto/http/cache.h"
+#include "proto/http/file.h"
 #include "proto/http/fields.h"
 
 #ifdef PACKAGE_VERSION

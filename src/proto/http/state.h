@@ -46,7 +46,7 @@ enum http_flag {
 	HC_DRAIN_PENDING = 1u << 14,   /* idle form: asked to drain while waiting for memory */
 };
 
-struct cache_entry;
+struct http_cached;
 
 /* What an HTTP connection carries from one request to the next: its
  * session. Both forms embed it and trade it in one assignment (idle.c),
@@ -72,7 +72,7 @@ struct http_conn {
 	struct http_body_reader body;
 	/* The response body beyond the output buffer. */
 	int file_fd;
-	struct cache_entry *file_pin; /* file_fd is this cache entry's, not ours (cache.c) */
+	const struct http_cached *file_pin; /* file_fd is this cache entry's, not ours (cache.c) */
 	off_t file_off;
 	uint64_t file_left;
 	struct http_multipart *parts; /* a multipart/byteranges body still being queued (file.c) */
