@@ -14,9 +14,6 @@
 
 #define HTTP_DRAIN_IDLE_GRACE_MS 1000 /* draining: an idle keep-alive may send one more request */
 
-/* Build the response to the complete request in hc->req (http.c). */
-void http_route(struct http_conn *hc);
-
 /* The full form's operations (drain, free), for idle.c's wake-up. */
 extern const struct conn_ops http_conn_ops;
 /* Handle events on a full connection: 0, or CONN_GONE when it closed. */

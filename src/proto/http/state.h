@@ -14,8 +14,9 @@
 #include <sys/types.h>
 
 #include "core/config.h"
+#include "proto/http/handler.h"
 #include "proto/http/parse.h"
-#include "proto/http/path.h"
+#include "proto/http/response.h"
 #include "worker/conn.h"
 #include "worker/proto.h"
 
@@ -46,8 +47,6 @@ enum http_flag {
 	HC_DRAIN_PENDING = 1u << 14,   /* idle form: asked to drain while waiting for memory */
 };
 
-struct http_cached;
-
 /* What an HTTP connection carries from one request to the next: its
  * session. Both forms embed it and trade it in one assignment (idle.c),
  * and it is what a hand-off exports, with the listener and the peer that
@@ -70,14 +69,9 @@ struct http_conn {
 	struct http_parser parser;
 	struct http_request req;
 	struct http_body_reader body;
-	/* The response body beyond the output buffer. */
-	int file_fd;
-	const struct http_cached *file_pin; /* file_fd is this cache entry's, not ours (cache.c) */
-	off_t file_off;
-	uint64_t file_left;
-	struct http_multipart *parts; /* a multipart/byteranges body still being queued (file.c) */
-	char *dyn;           /* malloc'd body (listing, status JSON) */
-	size_t dyn_len, dyn_off;
+	/* The response body beyond the output buffer: its one owner while it
+	 * is sent (h1.c hands it over, http_src_release() gives it back). */
+	struct http_body_src src;
 	/* For the access log. */
 	int status;
 	uint64_t body_sent;  /* response body bytes written */
@@ -114,8 +108,8 @@ struct http_worker {
 	const struct config *cfg;
 	struct http_mime *mime;
 	struct http_limits lim;
-	struct http_path_options popts;
-	size_t in_cap; /* input buffer of a connection */
+	size_t in_cap;          /* input buffer of a connection */
+	struct http_site site;  /* what the handlers get */
 };
 extern struct http_worker http_w;
 
