@@ -736,7 +736,7 @@ static void http_conn_drain(struct conn *c)
 		return;
 	/* Take in what has already arrived and remember how much: every request
 	 * in it is answered (pipelined ones too), the last with Connection:
-	 * close (response.c). An idle keep-alive connection gets a short
+	 * close (h1.c). An idle keep-alive connection gets a short
 	 * grace for one more request, then closes lingering, so a request
 	 * racing with the close sees a clean EOF, not a reset (RFC 9112 §9.6);
 	 * http_step_head() does that. A fresh connection that has not sent its

@@ -331,7 +331,7 @@ static void http_idle_drain(struct conn *c)
 	}
 	if (!http_idle_has_input(idle)) {
 		/* Everything that had arrived is answered: the next request
-		 * gets Connection: close (response.c). */
+		 * gets Connection: close (h1.c). */
 		idle->session.flags |= HC_DRAIN_MARKED;
 		idle->session.drain_limit = idle->session.rx_total;
 		if (idle->session.responses == 0)
