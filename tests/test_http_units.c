@@ -1,5 +1,6 @@
 /* test_http_units: the pieces of src/proto/http that decide what goes on
- * the wire without a socket: how a response treats its connection (the
+ * the wire without a socket: how HTTP/1.1 serialises a response into its
+ * connection (h1.c) and how the response treats the connection (the
  * HTTP_CLOSE / HTTP_UNPARSED flags, drain, keepalive_requests, HTTP/1.0
  * persistence), an oversized header block, and the path encoder that
  * Location and listings rely on. A struct http_conn is built by hand
@@ -11,9 +12,10 @@
 #include <string.h>
 
 #include "core/config.h"
-#include "proto/http/conn.h"
+#include "proto/http/h1.h"
 #include "proto/http/path.h"
 #include "proto/http/response.h"
+#include "proto/http/state.h"
 
 #include "harness.h"
 
@@ -30,7 +32,7 @@ static void setup(void)
 	http_w.env = &env;
 	http_w.cfg = &cfg;
 	memset(&hc, 0, sizeof(hc));
-	hc.file_fd = -1;
+	hc.src = (struct http_body_src){ .kind = HTTP_SRC_NONE, .fd = -1 };
 	ck_assert_int_eq(conn_buf_init(&hc.in, 1024), 0);
 	ck_assert_int_eq(conn_buf_init(&hc.out, 4096), 0);
 	hc.req.keep_alive = true;
@@ -41,7 +43,20 @@ static void teardown(void)
 {
 	conn_buf_free(&hc.in);
 	conn_buf_free(&hc.out);
-	free(hc.dyn);
+	http_src_release(&hc.src);
+}
+
+/* A response from memory (status, Content-Type, more field lines, body)
+ * serialised into hc, as a handler's answer would be. */
+static void respond_small(int status, const char *ctype, const char *extra, const char *body, size_t len)
+{
+	static char fields[8192];
+	struct http_response r;
+	http_response_init(&r, fields, sizeof(fields));
+	http_response_text(&r, status, ctype, body, len);
+	if (extra)
+		http_field_lines(&r.fields, extra, strlen(extra));
+	http_respond_with(&hc, &r);
 }
 
 /* The queued output as a string. */
@@ -112,7 +127,7 @@ END_TEST
 START_TEST(test_head_gets_the_length_of_the_body_without_it)
 {
 	http_set(&hc, HC_HEAD_ONLY);
-	http_respond_small(&hc, 200, HTTP_PERSIST, "text/plain", NULL, "hello", 5);
+	respond_small(200, "text/plain", NULL, "hello", 5);
 	const char *o = out_str();
 	ck_assert_ptr_nonnull(strstr(o, "\r\nContent-Length: 5\r\n"));
 	size_t n = strlen(o);
@@ -165,7 +180,7 @@ START_TEST(test_oversized_header_block_becomes_500_and_close)
 	char big[5000];
 	memset(big, 'a', sizeof(big) - 3);
 	memcpy(big + sizeof(big) - 3, "\r\n", 3);
-	http_respond_small(&hc, 200, HTTP_PERSIST, "text/plain", big, "x", 1);
+	respond_small(200, "text/plain", big, "x", 1);
 	const char *o = out_str();
 	ck_assert_ptr_eq(strstr(o, "HTTP/1.1 500 "), o);
 	ck_assert_ptr_null(strstr(o, "aaaa"));

@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "proto/http/conn.h"
+#include "proto/http/state.h"
 
 /* Bytes of one line; longer fields are truncated. */
 #define HTTP_LOG_MAX 4096

@@ -10,30 +10,38 @@
 
 #include "core/loop.h"
 #include "core/scoreboard.h"
-#include "proto/http/response.h"
+#include "worker/proto.h"
 
 /* health_path: 200 "ok", 503 while this worker drains so a load balancer
  * stops sending traffic before the stop. */
-static void http_builtin_health(struct http_conn *hc)
+enum http_handled http_builtin_health(const struct http_ask *ask, struct http_response *resp)
 {
-	if (proto_env_draining(http_w.env))
-		http_respond_small(hc, 503, HTTP_CLOSE, "text/plain; charset=utf-8",
-				   "Cache-Control: no-store\r\n", "draining\n", 9);
-	else
-		http_respond_small(hc, 200, HTTP_PERSIST, "text/plain; charset=utf-8",
-				   "Cache-Control: no-store\r\n", "ok\n", 3);
+	const char *health = ask->site->http->health_path;
+	if (!health || !*health || strcmp(ask->path, health) != 0)
+		return HTTP_DECLINED;
+	if (proto_env_draining(ask->site->env)) {
+		http_response_text(resp, 503, "text/plain; charset=utf-8", "draining\n", 9);
+		resp->how = HTTP_CLOSE;
+	} else {
+		http_response_text(resp, 200, "text/plain; charset=utf-8", "ok\n", 3);
+	}
+	http_field(&resp->fields, "Cache-Control", "no-store");
+	return HTTP_ANSWERED;
 }
 
 /* status_path: the scoreboard as JSON. */
-static void http_builtin_status(struct http_conn *hc)
+enum http_handled http_builtin_status(const struct http_ask *ask, struct http_response *resp)
 {
-	const struct scoreboard *sb = http_w.env->sb;
+	const char *status = ask->site->http->status_path;
+	if (!ask->listener || !ask->listener->status || !status || !*status || strcmp(ask->path, status) != 0)
+		return HTTP_DECLINED;
+	const struct scoreboard *sb = ask->site->env->sb;
 	size_t cap = 512 + (size_t)SCOREBOARD_SLOTS * 320;
 	char *buf = malloc(cap);
 	if (!buf || !sb) {
 		free(buf);
-		http_respond_error(hc, 500, HTTP_PERSIST);
-		return;
+		http_response_error(resp, 500);
+		return HTTP_ANSWERED;
 	}
 	time_t now = time(NULL);
 	uint64_t started = __atomic_load_n(&sb->hdr.started_realtime_s, __ATOMIC_RELAXED);
@@ -72,21 +80,8 @@ static void http_builtin_status(struct http_conn *hc)
 		memcpy(buf + pos, "]}\n", 3);
 		pos += 3;
 	}
-	http_respond_dyn(hc, 200, "application/json", buf, pos);
-}
-
-bool http_builtin_respond(struct http_conn *hc, const char *norm)
-{
-	const char *health = http_w.cfg->http.health_path;
-	if (health && *health && strcmp(norm, health) == 0) {
-		http_builtin_health(hc);
-		return true;
-	}
-	const char *status = http_w.cfg->http.status_path;
-	if (hc->base.listener && hc->base.listener->status && status && *status &&
-	    strcmp(norm, status) == 0) {
-		http_builtin_status(hc);
-		return true;
-	}
-	return false;
+	resp->status = 200;
+	http_field(&resp->fields, "Content-Type", "application/json");
+	http_src_owned(&resp->body, buf, pos);
+	return HTTP_ANSWERED;
 }

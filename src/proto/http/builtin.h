@@ -1,13 +1,13 @@
-/* http builtin: the endpoints drover answers itself, before the file tree. */
+/* http builtin: the endpoints drover answers itself, before the file tree
+ * (two entries of the router's table). */
 #ifndef DROVER_HTTP_BUILTIN_H
 #define DROVER_HTTP_BUILTIN_H
 
-#include <stdbool.h>
+#include "proto/http/handler.h"
 
-#include "proto/http/conn.h"
-
-/* If norm (a normalised path) is [http] health_path, or status_path on a
- * listener with status = yes, answer it and return true. */
-bool http_builtin_respond(struct http_conn *hc, const char *norm);
+/* [http] health_path: 200 "ok", 503 while the worker drains. */
+enum http_handled http_builtin_health(const struct http_ask *ask, struct http_response *resp);
+/* [http] status_path, on a listener with status = yes: the scoreboard as JSON. */
+enum http_handled http_builtin_status(const struct http_ask *ask, struct http_response *resp);
 
 #endif

@@ -7,7 +7,7 @@
  * file's bytes (then no fd is kept; otherwise one O_RDONLY fd is, which
  * responses sendfile() from directly: each pins the entry, and an entry
  * evicted or replaced while pinned leaves the table at once but keeps its
- * fd until its last download in flight ends).
+ * fd and bytes until the last response sent from them ends).
  *
  * Staleness: an entry checked less than file_cache_valid ago is used as is.
  * An older one is looked up again with http_path_open() exactly as a miss
@@ -15,36 +15,33 @@
  * path names now; if that is still the same file (device, inode, size,
  * mtime, ctime) the entry is kept, otherwise it is rebuilt or dropped. So
  * no answer comes from a cached file more than file_cache_valid after it
- * was replaced, rewritten, deleted or made unreadable. */
+ * was replaced, rewritten, deleted or made unreadable. A lookup that sees
+ * another generation of the document root (root.c) drops every entry
+ * first: they were found under the old one. */
 #include "proto/http/cache.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "core/loop.h"
-#include "proto/http/file.h"
+#include "proto/http/fields.h"
+#include "proto/http/mime.h"
 #include "proto/http/path.h"
-#include "proto/http/response.h"
 
 struct cache_entry {
+	struct http_cached pub;          /* first: what lookups hand out */
 	struct cache_entry *hnext;       /* hash chain */
 	struct cache_entry *prev, *next; /* LRU list, most recently used first */
 	uint32_t hash;
-	int fd;                          /* to sendfile from; -1 when body is held (or empty) */
-	unsigned pins;                   /* responses sending from fd now */
+	unsigned pins;                   /* responses sending from it now */
 	bool gone;                       /* out of the table; freed with its last pin */
-	struct stat st;
 	uint64_t checked_ms;             /* last looked up (loop time) */
-	size_t cost;                     /* bytes counted against file_cache_size */
-	size_t key_len, hdr_len;
-	char *hdr;                       /* Content-Type ... Content-Length lines */
-	char *body;                      /* st.st_size bytes, or NULL */
-	char key[];                      /* NUL-terminated normalised path */
+	size_t cost;                     /* bytes counted against max_bytes */
+	size_t key_len;
+	char key[];                      /* NUL-terminated normalised path, then fields, then body */
 };
 
 static struct {
@@ -55,6 +52,10 @@ static struct {
 	size_t n, bytes;
 	size_t max_entries, max_bytes, max_file;
 	uint64_t valid_ms;
+	uint64_t root_gen;               /* of the root the entries were found under */
+	struct http_path_options popts;
+	const struct http_mime *mime;
+	const char *default_type;
 } cache;
 
 static uint32_t cache_hash(const char *s, size_t len)
@@ -65,23 +66,25 @@ static uint32_t cache_hash(const char *s, size_t len)
 	return h;
 }
 
-int http_cache_init(void)
+int http_cache_init(const struct http_cache_params *p)
 {
-	const struct config_http *h = &http_w.cfg->http;
 	memset(&cache, 0, sizeof(cache));
-	if (h->file_cache_valid_ms == 0)
+	if (p->valid_ms == 0)
 		return 0;
 	size_t nb = 16;
-	while (nb < h->file_cache_entries)
+	while (nb < p->max_entries)
 		nb <<= 1;
 	cache.buckets = calloc(nb, sizeof(*cache.buckets));
 	if (!cache.buckets)
 		return -ENOMEM;
 	cache.mask = nb - 1;
-	cache.max_entries = h->file_cache_entries;
-	cache.max_bytes = h->file_cache_size;
-	cache.max_file = h->file_cache_max_file;
-	cache.valid_ms = h->file_cache_valid_ms;
+	cache.max_entries = p->max_entries;
+	cache.max_bytes = p->max_bytes;
+	cache.max_file = p->max_file;
+	cache.valid_ms = p->valid_ms;
+	cache.popts = p->popts;
+	cache.mime = p->mime;
+	cache.default_type = p->default_type;
 	cache.on = true;
 	return 0;
 }
@@ -120,30 +123,32 @@ static void cache_remove(struct cache_entry *e)
 	cache.n--;
 	cache.bytes -= e->cost;
 	if (e->pins) {
-		e->gone = true; /* http_file_release() frees it */
+		e->gone = true; /* http_cache_unpin() frees it */
 		return;
 	}
-	if (e->fd >= 0)
-		close(e->fd);
+	if (e->pub.fd >= 0)
+		close(e->pub.fd);
 	free(e);
 }
 
-void http_file_release(struct http_conn *hc)
+void http_cache_pin(const struct http_cached *f)
 {
-	struct cache_entry *e = hc->file_pin;
-	if (e) {
-		hc->file_pin = NULL;
-		if (--e->pins == 0 && e->gone) {
-			close(e->fd);
-			free(e);
-		}
-	} else if (hc->file_fd >= 0) {
-		close(hc->file_fd);
-	}
-	hc->file_fd = -1;
+	struct cache_entry *e = (struct cache_entry *)f;
+	e->pins++;
 }
 
-void http_cache_flush(void)
+void http_cache_unpin(const struct http_cached *f)
+{
+	struct cache_entry *e = (struct cache_entry *)f;
+	if (--e->pins == 0 && e->gone) {
+		if (e->pub.fd >= 0)
+			close(e->pub.fd);
+		free(e);
+	}
+}
+
+/* Drop every entry. */
+static void cache_flush(void)
 {
 	while (cache.lru_head)
 		cache_remove(cache.lru_head);
@@ -151,7 +156,7 @@ void http_cache_flush(void)
 
 void http_cache_done(void)
 {
-	http_cache_flush();
+	cache_flush();
 	free(cache.buckets);
 	memset(&cache, 0, sizeof(cache));
 }
@@ -162,21 +167,6 @@ static struct cache_entry *cache_find(const char *key, size_t len, uint32_t hash
 		if (e->hash == hash && e->key_len == len && memcmp(e->key, key, len) == 0)
 			return e;
 	return NULL;
-}
-
-/* Whether a request may be answered from the cache: no header that makes
- * the answer depend on more than the file (Range, and every If-*: the
- * preconditions of RFC 9110 §13 are file.c's). */
-static bool cache_plain(const struct http_request *req)
-{
-	for (unsigned i = 0; i < req->n_headers; i++) {
-		const struct http_str *n = &req->headers[i].name;
-		if (n->len >= 3 && (n->p[0] | 0x20) == 'i' && (n->p[1] | 0x20) == 'f' && n->p[2] == '-')
-			return false;
-		if (n->len == 5 && http_str_eq_ci(*n, "range"))
-			return false;
-	}
-	return true;
 }
 
 static bool cache_same_file(const struct stat *a, const struct stat *b)
@@ -214,23 +204,20 @@ static struct cache_entry *cache_build(struct http_path_file *f, const char *key
 				       uint32_t hash, uint64_t now)
 {
 	/* A modification time in the future is sent as the Date of each
-	 * response (file.c), which moves: such a file is not cached. */
-	time_t date;
-	http_date_now(&date);
+	 * response (fields.c), which moves: such a file is not cached. */
+	time_t date = time(NULL);
 	if (f->st.st_mtim.tv_sec > date)
 		goto fail;
 	struct http_validators v;
-	http_file_validators(&f->st, date, &v);
-	char hdr[512];
-	int hn = snprintf(hdr, sizeof(hdr),
-			  "Content-Type: %s\r\nETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n"
-			  "Content-Length: %" PRIu64 "\r\n",
-			  http_file_type(f), v.etag, v.lastmod, (uint64_t)f->st.st_size);
+	http_validators_of(&f->st, date, &v);
+	const char *type = http_mime_lookup(cache.mime, f->type_name, cache.default_type);
+	char fields[512];
+	size_t fields_len = http_file_fields_format(fields, sizeof(fields), type, &v);
 	uint64_t size = (uint64_t)f->st.st_size;
 	bool hold = size <= cache.max_file;
 	size_t body_len = hold ? (size_t)size : 0;
-	size_t cost = sizeof(struct cache_entry) + len + 1 + (size_t)hn + body_len;
-	if (hn < 0 || (size_t)hn >= sizeof(hdr) || cost > cache.max_bytes)
+	size_t cost = sizeof(struct cache_entry) + len + 1 + fields_len + body_len;
+	if (fields_len == 0 || cost > cache.max_bytes)
 		goto fail;
 	cache_evict_for(cost);
 	struct cache_entry *e = malloc(cost);
@@ -238,24 +225,29 @@ static struct cache_entry *cache_build(struct http_path_file *f, const char *key
 		goto fail;
 	memset(e, 0, sizeof(*e));
 	e->hash = hash;
-	e->st = f->st;
 	e->checked_ms = now;
 	e->cost = cost;
 	e->key_len = len;
 	memcpy(e->key, key, len + 1);
-	e->hdr = e->key + len + 1;
-	e->hdr_len = (size_t)hn;
-	memcpy(e->hdr, hdr, (size_t)hn);
-	e->fd = -1;
+	char *p = e->key + len + 1;
+	memcpy(p, fields, fields_len);
+	e->pub = (struct http_cached){
+		.fd = -1,
+		.st = f->st,
+		.type = type,
+		.fields = p,
+		.fields_len = fields_len,
+	};
 	if (hold) {
-		e->body = e->hdr + hn;
-		if (!cache_read_all(f->fd, e->body, body_len)) {
+		char *body = p + fields_len;
+		if (!cache_read_all(f->fd, body, body_len)) {
 			free(e);
 			goto fail; /* changing under us: serve it uncached */
 		}
+		e->pub.body = body;
 		close(f->fd);
 	} else {
-		e->fd = f->fd;
+		e->pub.fd = f->fd;
 	}
 	f->fd = -1;
 	struct cache_entry **b = &cache.buckets[hash & cache.mask];
@@ -271,21 +263,21 @@ fail:
 	return NULL;
 }
 
-/* Look key up again (a miss, or an entry older than file_cache_valid):
- * the entry to answer from, or NULL (gone, refused, not a regular file,
- * not cacheable) for file.c to answer. */
+/* Look key up again (a miss, or an entry older than valid_ms): the entry
+ * to answer from, or NULL (gone, refused, not a regular file, not
+ * cacheable) for the caller to answer from the file system. */
 static struct cache_entry *cache_refresh(int root_fd, struct cache_entry *e, const char *key,
 					 size_t len, uint32_t hash, uint64_t now)
 {
 	struct http_path_file f;
-	if (http_path_open(root_fd, key, &http_w.popts, &f) < 0 || f.kind != HTTP_PATH_FILE) {
+	if (http_path_open(root_fd, key, &cache.popts, &f) < 0 || f.kind != HTTP_PATH_FILE) {
 		if (f.fd >= 0)
 			close(f.fd);
 		if (e)
 			cache_remove(e);
 		return NULL;
 	}
-	if (e && cache_same_file(&e->st, &f.st)) {
+	if (e && cache_same_file(&e->pub.st, &f.st)) {
 		close(f.fd);
 		e->checked_ms = now;
 		return e;
@@ -295,49 +287,25 @@ static struct cache_entry *cache_refresh(int root_fd, struct cache_entry *e, con
 	return cache_build(&f, key, len, hash, now);
 }
 
-/* Queue the 200 for e. false (nothing queued) if the output buffer cannot
- * take the header block and body now. */
-static bool cache_send(struct http_conn *hc, struct cache_entry *e)
+const struct http_cached *http_cache_lookup(const char *norm, int root_fd, uint64_t root_gen, uint64_t now_ms)
 {
-	bool head = http_has(hc, HC_HEAD_ONLY);
-	uint64_t size = (uint64_t)e->st.st_size;
-	size_t need = e->hdr_len + 512 + (e->body && !head ? (size_t)size : 0);
-	if (conn_buf_room(&hc->out) < need)
-		return false;
-	http_resp_begin(hc, 200, HTTP_PERSIST);
-	http_out_add(hc, e->hdr, e->hdr_len);
-	http_resp_end_head(hc, HTTP_NO_LENGTH);
-	hc->state = HTTP_SEND;
-	if (head || size == 0)
-		return true;
-	if (e->body) {
-		http_out_add(hc, e->body, (size_t)size);
-		return true;
+	if (!cache.on)
+		return NULL;
+	if (root_gen != cache.root_gen) {
+		cache_flush(); /* found under another root */
+		cache.root_gen = root_gen;
 	}
-	e->pins++;
-	hc->file_pin = e;
-	hc->file_fd = e->fd;
-	hc->file_off = 0;
-	hc->file_left = size;
-	return true;
-}
-
-bool http_cache_respond(struct http_conn *hc, int root_fd, const char *norm)
-{
-	if (!cache.on || !cache_plain(&hc->req))
-		return false;
 	size_t len = strlen(norm);
 	uint32_t hash = cache_hash(norm, len);
 	struct cache_entry *e = cache_find(norm, len, hash);
-	uint64_t now = loop_now_ms(hc->base.loop);
-	if (!e || now - e->checked_ms >= cache.valid_ms) {
-		e = cache_refresh(root_fd, e, norm, len, hash, now);
+	if (!e || now_ms - e->checked_ms >= cache.valid_ms) {
+		e = cache_refresh(root_fd, e, norm, len, hash, now_ms);
 		if (!e)
-			return false;
+			return NULL;
 	}
 	if (e != cache.lru_head) {
 		cache_unlink_lru(e);
 		cache_push_lru(e);
 	}
-	return cache_send(hc, e);
+	return &e->pub;
 }

@@ -86,8 +86,7 @@
 #include "core/loop.h"
 #include "core/scoreboard.h"
 #include "proto/http/access_log.h"
-#include "proto/http/cache.h"
-#include "proto/http/file.h"
+#include "proto/http/h1.h"
 #include "proto/http/pool.h"
 #include "proto/http/response.h"
 
@@ -166,32 +165,33 @@ static void http_nodelay(struct http_conn *hc, size_t len, bool file)
  * both ends on every Connection: close request. */
 static bool http_last_write(const struct http_conn *hc)
 {
-	return hc->state == HTTP_SEND && http_has(hc, HC_CLOSE_AFTER) && !hc->file_left && !hc->parts;
+	return hc->state == HTTP_SEND && http_has(hc, HC_CLOSE_AFTER) && !hc->src.left &&
+	       hc->src.kind != HTTP_SRC_PARTS;
 }
 
-/* Write the output buffer and a generated body (dyn) together, in one
+/* Write the output buffer and a memory body (hc->src) together, in one
  * vector (one sendmsg() on a plain socket). 1 = all written, 0 = the
  * transport is full, CONN_GONE. */
 static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
 {
 	struct conn *c = &hc->base;
-	while (conn_buf_len(&hc->out) || hc->dyn_off < hc->dyn_len) {
+	while (conn_buf_len(&hc->out) || http_src_mem_left(&hc->src)) {
 		struct iovec iov[2];
 		int n_iov = 0;
 		if (conn_buf_len(&hc->out)) {
 			iov[n_iov].iov_base = hc->out.data + hc->out.start;
 			iov[n_iov++].iov_len = conn_buf_len(&hc->out);
 		}
-		if (hc->dyn_off < hc->dyn_len) {
-			iov[n_iov].iov_base = hc->dyn + hc->dyn_off;
-			iov[n_iov++].iov_len = hc->dyn_len - hc->dyn_off;
+		if (http_src_mem_left(&hc->src)) {
+			iov[n_iov].iov_base = (char *)hc->src.mem + hc->src.mem_off;
+			iov[n_iov++].iov_len = http_src_mem_left(&hc->src);
 		}
 		size_t total = iov[0].iov_len + (n_iov > 1 ? iov[1].iov_len : 0);
 		http_nodelay(hc, total, false);
 		/* More to come: let the header block share packets with the
 		 * file; and hold the end of a last response for the close that
 		 * follows at once, so the FIN rides in its last packet. */
-		ssize_t w = conn_writev(c, iov, n_iov, hc->file_left || http_last_write(hc) ? TRANSPORT_MORE : 0);
+		ssize_t w = conn_writev(c, iov, n_iov, hc->src.left || http_last_write(hc) ? TRANSPORT_MORE : 0);
 		if (w < 0)
 			return http_write_failed(hc, w);
 		if ((size_t)w < total)
@@ -204,16 +204,13 @@ static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
 			left -= from_out;
 		}
 		if (left) {
-			hc->dyn_off += left;
+			hc->src.mem_off += left;
 			http_count_out(hc, left, true);
 		}
 		*progress += (uint64_t)w;
 	}
-	if (hc->dyn) {
-		free(hc->dyn);
-		hc->dyn = NULL;
-		hc->dyn_len = hc->dyn_off = 0;
-	}
+	if (hc->src.kind == HTTP_SRC_MEM)
+		http_src_release(&hc->src);
 	return 1;
 }
 
@@ -224,14 +221,14 @@ static int http_write_file(struct http_conn *hc, uint64_t *progress)
 {
 	struct conn *c = &hc->base;
 	uint64_t sent_now = 0;
-	while (hc->file_left) {
+	while (hc->src.left) {
 		if (sent_now >= HTTP_SENDFILE_CHUNK)
 			return 2;
 		size_t chunk = HTTP_SENDFILE_CHUNK - sent_now;
-		if (chunk > hc->file_left)
-			chunk = hc->file_left;
+		if (chunk > hc->src.left)
+			chunk = hc->src.left;
 		http_nodelay(hc, 0, true);
-		ssize_t w = conn_sendfile(c, hc->file_fd, &hc->file_off, chunk);
+		ssize_t w = conn_sendfile(c, hc->src.fd, &hc->src.off, chunk);
 		if (w < 0)
 			return http_write_failed(hc, w);
 		if (w == 0) {
@@ -240,13 +237,13 @@ static int http_write_file(struct http_conn *hc, uint64_t *progress)
 			conn_close(c);
 			return CONN_GONE;
 		}
-		hc->file_left -= (uint64_t)w;
+		hc->src.left -= (uint64_t)w;
 		sent_now += (uint64_t)w;
 		*progress += (uint64_t)w;
 		http_count_out(hc, (size_t)w, true);
 	}
-	if (!hc->parts) /* multipart: later parts read it too */
-		http_file_release(hc);
+	if (hc->src.kind == HTTP_SRC_FILE) /* multipart: later parts read it too */
+		http_src_release(&hc->src);
 	return 1;
 }
 
@@ -257,12 +254,12 @@ static int http_conn_write(struct http_conn *hc)
 	uint64_t progress = 0;
 	int r;
 	/* Buffered bytes, then the file; a multipart body queues its next
-	 * part's header and bytes (file.c) and goes round again. */
+	 * part's header and bytes (h1.c) and goes round again. */
 	for (;;) {
 		r = http_write_buffered(hc, &progress);
 		if (r == 1 && hc->state == HTTP_SEND)
 			r = http_write_file(hc, &progress);
-		if (r != 1 || !http_file_next_part(hc))
+		if (r != 1 || !http_respond_next_part(hc))
 			break;
 	}
 	if (r < 0)
@@ -307,7 +304,7 @@ static int http_response_done(struct http_conn *hc)
 	struct conn *c = &hc->base;
 	http_clear(hc, HC_RESPONDING);
 	http_log_write(hc);
-	http_file_parts_free(hc);
+	http_src_release(&hc->src);
 	hc->session.responses++;
 	http_w.env->request_done(http_w.env);
 	if (http_has(hc, HC_CLOSE_AFTER)) {
@@ -550,7 +547,7 @@ static enum http_step http_step_head(struct http_conn *hc)
  * the buffer has room for another response with a small body. */
 static bool http_may_batch(const struct http_conn *hc)
 {
-	return !hc->file_left && !hc->dyn && !hc->parts &&
+	return hc->src.kind == HTTP_SRC_NONE &&
 	       !http_has(hc, HC_CLOSE_AFTER | HC_FLUSH_ONLY | HC_PEER_EOF) &&
 	       conn_buf_len(&hc->in) > 0 && conn_buf_room(&hc->out) >= HTTP_BATCH_ROOM;
 }
@@ -739,7 +736,7 @@ static void http_conn_drain(struct conn *c)
 		return;
 	/* Take in what has already arrived and remember how much: every request
 	 * in it is answered (pipelined ones too), the last with Connection:
-	 * close (response.c). An idle keep-alive connection gets a short
+	 * close (h1.c). An idle keep-alive connection gets a short
 	 * grace for one more request, then closes lingering, so a request
 	 * racing with the close sees a clean EOF, not a reset (RFC 9112 §9.6);
 	 * http_step_head() does that. A fresh connection that has not sent its
@@ -761,10 +758,7 @@ static void http_conn_free(struct conn *c)
 	struct http_conn *hc = (struct http_conn *)c;
 	if (http_has(hc, HC_RESPONDING))
 		http_log_write(hc); /* an aborted response is still logged */
-	http_file_release(hc);
-	http_file_parts_free(hc);
-	free(hc->dyn);
-	hc->dyn = NULL;
+	http_src_release(&hc->src);
 	http_pool_give(hc); /* with its buffers */
 }
 

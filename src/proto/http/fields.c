@@ -52,6 +52,28 @@ void http_date_format(time_t t, char *out, size_t out_len)
 		 tm.tm_sec);
 }
 
+/* A modification time in the future is sent as now (RFC 9110 §8.8.2.1), so
+ * a file dated ahead cannot make a client keep a copy that is later
+ * rewritten. */
+void http_validators_of(const struct stat *st, time_t now, struct http_validators *v)
+{
+	struct stat clamped = *st;
+	if (clamped.st_mtim.tv_sec > now) {
+		clamped.st_mtim.tv_sec = now;
+		clamped.st_mtim.tv_nsec = 0;
+	}
+	v->mtime = clamped.st_mtim.tv_sec;
+	http_etag_format(&clamped, v->etag, sizeof(v->etag));
+	http_date_format(v->mtime, v->lastmod, sizeof(v->lastmod));
+}
+
+size_t http_file_fields_format(char *out, size_t cap, const char *type, const struct http_validators *v)
+{
+	int n = snprintf(out, cap, "Content-Type: %s\r\nETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n",
+			 type, v->etag, v->lastmod);
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 /* A tiny cursor over the header value: each step consumes exactly what the
  * grammar says or fails. */
 struct fields_scan {

@@ -1,6 +1,7 @@
 /* fields: HTTP-dates, entity-tags and byte ranges (RFC 9110 §5.6.7, §8.8,
- * §14): formatting what a file response sends and parsing what a request
- * asks. Pure functions, exposed for unit tests. */
+ * §14): formatting what a file response sends (its validators and the
+ * fields that describe it) and parsing what a request asks. Pure
+ * functions, exposed for unit tests. */
 #ifndef DROVER_HTTP_FIELDS_H
 #define DROVER_HTTP_FIELDS_H
 
@@ -14,6 +15,18 @@
 void http_etag_format(const struct stat *st, char *out, size_t out_len);
 /* IMF-fixdate (RFC 9110 §5.6.7) for t. */
 void http_date_format(time_t t, char *out, size_t out_len);
+/* The validators of a file (RFC 9110 §8.8) as a response dated now
+ * carries them: a modification time in the future is sent as now. */
+struct http_validators {
+	time_t mtime; /* Last-Modified as a time */
+	char etag[96];
+	char lastmod[64];
+};
+void http_validators_of(const struct stat *st, time_t now, struct http_validators *v);
+/* The fields describing a file (Content-Type: type, ETag, Last-Modified,
+ * Accept-Ranges: bytes) as "Name: value\r\n" lines into out; their length,
+ * or 0 when they do not fit in cap. */
+size_t http_file_fields_format(char *out, size_t cap, const char *type, const struct http_validators *v);
 /* Parse an HTTP-date (IMF-fixdate, and the obsolete RFC 850/asctime forms); 0 or -EINVAL. */
 int http_date_parse(const char *s, size_t len, time_t *out);
 /* How two entity-tags are compared (RFC 9110 §8.8.3.2). */

@@ -1,20 +1,24 @@
-/* http file: responses from the document root. A path resolves through
- * path.c (the only place that opens under the root, whose fd root.c keeps
- * current); this file decides what to send:
+/* http file: the static-file handler, GET/HEAD of the document root. A
+ * path resolves through path.c (the only place that opens under the root,
+ * whose fd root.c keeps current); a plain request (no Range, no If-*) of a
+ * cached file is answered from the open-file cache (cache.c) without a
+ * system call. This file decides what to answer:
  *
  *   - the preconditions of RFC 9110 §13.2.2, in its order: If-Match (412),
  *     If-Unmodified-Since (412), If-None-Match (304), If-Modified-Since
  *     (304), then If-Range for the Range;
  *   - the validators, with Last-Modified (and the ETag's time) never later
- *     than Date (§8.8.2.1), so a file dated in the future cannot make a
- *     client keep a copy that is later rewritten;
+ *     than Date (§8.8.2.1, fields.c), so a file dated in the future cannot
+ *     make a client keep a copy that is later rewritten;
  *   - Range: one range is a 206 with Content-Range, several a 206
- *     multipart/byteranges (§14.6) whose parts are queued one at a time
- *     while conn.c sends them (http_file_next_part); 416 when none is
- *     satisfiable. Range is for GET only (§14.2): HEAD gets the 200 head;
- *   - 301 for a directory without its '/';
- *   - the body, copied into the output buffer with the header block (small
- *     files) or left to sendfile(2) in conn.c.
+ *     multipart/byteranges (§14.6, a body source of response.c); 416 when
+ *     none is satisfiable. Range is for GET only (§14.2): HEAD gets the 200
+ *     head;
+ *   - 301 for a directory without its '/'; a directory to list is declined
+ *     (the listing handler's);
+ *   - the body as a file range, or the cache entry's bytes or fd, pinned
+ *     until the response is sent; the protocol version decides how to send
+ *     it (HTTP/1.1: copied behind the head when small, else sendfile(2)).
  *
  * Repeated fields: If-None-Match and If-Match are lists, so every line
  * counts (§5.3). A singleton sent twice (If-Modified-Since,
@@ -30,26 +34,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/loop.h"
 #include "proto/http/cache.h"
 #include "proto/http/fields.h"
-#include "proto/http/listing.h"
 #include "proto/http/mime.h"
 #include "proto/http/path.h"
 #include "proto/http/response.h"
 #include "proto/http/root.h"
-
-#define HTTP_INLINE_BODY_MAX (16 * 1024) /* bodies up to this go out with the header block */
-
-/* The parts of a multipart/byteranges body still to be queued. */
-struct http_multipart {
-	struct http_ranges ranges;
-	size_t next;      /* the part whose header is queued next */
-	uint64_t size;    /* of the file, for Content-Range */
-	bool ended;       /* the closing delimiter is queued */
-	char boundary[24];
-	char ctype[160];  /* of each part */
-};
 
 enum http_precondition {
 	HTTP_PRE_PROCEED, /* answer the request */
@@ -64,54 +54,7 @@ enum http_list_result {
 	HTTP_LIST_MATCH,
 };
 
-static void http_file_close(struct http_path_file *f)
-{
-	if (f->fd >= 0)
-		close(f->fd);
-	f->fd = -1;
-}
-
-/* The 301 that adds the trailing slash to a directory (RFC 9110 §15.4.2). */
-static void http_file_redirect(struct http_conn *hc, const char *norm)
-{
-	char enc[HTTP_PATH_MAX * 3 + 2];
-	if (!http_path_encode(norm, enc, sizeof(enc) - 1)) {
-		http_respond_error(hc, 414, HTTP_PERSIST);
-		return;
-	}
-	size_t n = strlen(enc);
-	if (n == 0 || enc[n - 1] != '/') {
-		enc[n++] = '/';
-		enc[n] = '\0';
-	}
-	static const char body[] = "301 Moved Permanently\n";
-	size_t mark = conn_buf_len(&hc->out);
-	http_resp_begin(hc, 301, HTTP_PERSIST);
-	http_out_printf(hc, "Location: %s%s%.*s\r\nContent-Type: text/plain; charset=utf-8\r\n", enc,
-			hc->req.query.len ? "?" : "", (int)hc->req.query.len,
-			hc->req.query.len ? hc->req.query.p : "");
-	http_resp_end_head(hc, sizeof(body) - 1);
-	if (!http_has(hc, HC_HEAD_ONLY))
-		http_out_add(hc, body, sizeof(body) - 1);
-	http_resp_check_overflow(hc, mark, HTTP_PERSIST);
-	hc->state = HTTP_SEND;
-}
-
 /* ------------------------------------------------------------ preconditions */
-
-/* ETag and Last-Modified of st as sent with a response dated now: a
- * modification time in the future is sent as now (RFC 9110 §8.8.2.1). */
-void http_file_validators(const struct stat *st, time_t now, struct http_validators *v)
-{
-	struct stat clamped = *st;
-	if (clamped.st_mtim.tv_sec > now) {
-		clamped.st_mtim.tv_sec = now;
-		clamped.st_mtim.tv_nsec = 0;
-	}
-	v->mtime = clamped.st_mtim.tv_sec;
-	http_etag_format(&clamped, v->etag, sizeof(v->etag));
-	http_date_format(v->mtime, v->lastmod, sizeof(v->lastmod));
-}
 
 /* Every line of the list field name against etag. */
 static enum http_list_result http_file_list(const struct http_request *req, const char *name,
@@ -177,212 +120,105 @@ static bool http_if_range_ok(const struct http_request *req, const struct http_v
 	return t == val->mtime;
 }
 
-static void http_file_304(struct http_conn *hc, const struct http_validators *v)
+static void http_file_close(struct http_path_file *f)
 {
-	size_t mark = conn_buf_len(&hc->out);
-	http_resp_begin(hc, 304, HTTP_PERSIST);
-	http_out_printf(hc, "ETag: %s\r\nLast-Modified: %s\r\n", v->etag, v->lastmod);
-	http_resp_end_head(hc, HTTP_NO_LENGTH);
-	http_resp_check_overflow(hc, mark, HTTP_PERSIST);
-	hc->state = HTTP_SEND;
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
 }
 
-static void http_file_416(struct http_conn *hc, uint64_t size)
+/* The 301 that adds the trailing slash to a directory (RFC 9110 §15.4.2). */
+static void http_file_redirect(const struct http_ask *ask, struct http_response *resp)
 {
-	char extra[96];
-	snprintf(extra, sizeof(extra), "Content-Range: bytes */%" PRIu64 "\r\n", size);
+	char enc[HTTP_PATH_MAX * 3 + 2];
+	if (!http_path_encode(ask->path, enc, sizeof(enc) - 1)) {
+		http_response_error(resp, 414);
+		return;
+	}
+	size_t n = strlen(enc);
+	if (n == 0 || enc[n - 1] != '/') {
+		enc[n++] = '/';
+		enc[n] = '\0';
+	}
+	static const char body[] = "301 Moved Permanently\n";
+	const struct http_str q = ask->req->query;
+	resp->status = 301;
+	http_fieldf(&resp->fields, "Location", "%s%s%.*s", enc, q.len ? "?" : "", (int)q.len, q.len ? q.p : "");
+	http_field(&resp->fields, "Content-Type", "text/plain; charset=utf-8");
+	http_src_mem(&resp->body, body, sizeof(body) - 1, NULL, NULL);
+}
+
+static void http_file_304(struct http_response *resp, const struct http_validators *v)
+{
+	resp->status = 304;
+	resp->no_length = true;
+	http_field(&resp->fields, "ETag", v->etag);
+	http_field(&resp->fields, "Last-Modified", v->lastmod);
+}
+
+static void http_file_416(struct http_response *resp, uint64_t size)
+{
 	static const char body[] = "416 Range Not Satisfiable\n";
-	http_respond_small(hc, 416, HTTP_PERSIST, "text/plain; charset=utf-8", extra, body,
-			   sizeof(body) - 1);
+	http_response_text(resp, 416, "text/plain; charset=utf-8", body, sizeof(body) - 1);
+	http_fieldf(&resp->fields, "Content-Range", "bytes */%" PRIu64, size);
 }
 
-/* ------------------------------------------------------------ multipart */
-
-/* The delimiter and header of part i (i == n: the closing delimiter),
- * into out (cap bytes, or NULL to measure); its length. */
-static size_t http_multipart_head(const struct http_multipart *mp, size_t i, char *out, size_t cap)
+/* Content-Type, ETag, Last-Modified, Accept-Ranges of a file. */
+static void http_file_fields(struct http_response *resp, const char *ctype, const struct http_validators *v)
 {
-	int n;
-	if (i == mp->ranges.n) {
-		n = snprintf(out, cap, "\r\n--%s--\r\n", mp->boundary);
-	} else {
-		const struct http_range *r = &mp->ranges.r[i];
-		n = snprintf(out, cap,
-			     "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %" PRIu64 "-%" PRIu64
-			     "/%" PRIu64 "\r\n\r\n",
-			     mp->boundary, mp->ctype, r->first, r->last, mp->size);
-	}
-	return n > 0 ? (size_t)n : 0;
-}
-
-/* The whole multipart body's length (Content-Length). */
-static uint64_t http_multipart_length(const struct http_multipart *mp)
-{
-	uint64_t total = 0;
-	for (size_t i = 0; i <= mp->ranges.n; i++) {
-		total += http_multipart_head(mp, i, NULL, 0);
-		if (i < mp->ranges.n)
-			total += mp->ranges.r[i].last - mp->ranges.r[i].first + 1;
-	}
-	return total;
-}
-
-/* A boundary that the file's bytes are not going to contain by accident
- * (RFC 2046 §5.1.1): 64 bits that differ per response and per worker. */
-static void http_multipart_boundary(char *out, size_t cap)
-{
-	static uint64_t state;
-	if (state == 0)
-		state = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ 0x9e3779b97f4a7c15ULL;
-	state ^= state << 13;
-	state ^= state >> 7;
-	state ^= state << 17;
-	snprintf(out, cap, "%016" PRIx64, state);
-}
-
-bool http_file_next_part(struct http_conn *hc)
-{
-	struct http_multipart *mp = hc->parts;
-	if (!mp || mp->ended)
-		return false;
-	char head[512];
-	size_t n = http_multipart_head(mp, mp->next, head, sizeof(head));
-	http_out_add(hc, head, n);
-	if (mp->next == mp->ranges.n) {
-		mp->ended = true;
-		http_file_release(hc);
-		return true;
-	}
-	const struct http_range *r = &mp->ranges.r[mp->next++];
-	hc->file_off = (off_t)r->first;
-	hc->file_left = r->last - r->first + 1;
-	return true;
-}
-
-void http_file_parts_free(struct http_conn *hc)
-{
-	free(hc->parts);
-	hc->parts = NULL;
+	char lines[512];
+	size_t n = http_file_fields_format(lines, sizeof(lines), ctype, v);
+	if (n == 0)
+		resp->fields.overflow = true;
+	http_field_lines(&resp->fields, lines, n);
 }
 
 /* 206 multipart/byteranges for the ranges of f (RFC 9110 §14.6). */
-static void http_file_multipart(struct http_conn *hc, struct http_path_file *f,
-				const struct http_validators *v, const struct http_ranges *rs,
-				const char *ctype)
+static void http_file_multipart(struct http_response *resp, struct http_path_file *f,
+				const struct http_validators *v, const struct http_ranges *rs, const char *ctype)
 {
-	struct http_multipart *mp = calloc(1, sizeof(*mp));
-	if (!mp) {
-		http_file_close(f);
-		http_respond_error(hc, 500, HTTP_PERSIST);
+	if (http_src_parts(&resp->body, f->fd, rs, (uint64_t)f->st.st_size, ctype) < 0) {
+		http_response_error(resp, 500);
 		return;
 	}
-	mp->ranges = *rs;
-	mp->size = (uint64_t)f->st.st_size;
-	snprintf(mp->ctype, sizeof(mp->ctype), "%s", ctype);
-	http_multipart_boundary(mp->boundary, sizeof(mp->boundary));
-
-	size_t mark = conn_buf_len(&hc->out);
-	http_resp_begin(hc, 206, HTTP_PERSIST);
-	http_out_printf(hc,
-			"Content-Type: multipart/byteranges; boundary=%s\r\nETag: %s\r\nLast-Modified: %s\r\n"
-			"Accept-Ranges: bytes\r\n",
-			mp->boundary, v->etag, v->lastmod);
-	http_resp_end_head(hc, http_multipart_length(mp));
-	hc->state = HTTP_SEND;
-	if (http_has(hc, HC_OUT_OVERFLOW)) {
-		free(mp);
-		http_file_close(f);
-		http_resp_check_overflow(hc, mark, HTTP_PERSIST);
-		return;
-	}
-	hc->parts = mp;
-	hc->file_fd = f->fd;
-	f->fd = -1;
-	http_file_next_part(hc); /* the first part's header rides with the head */
+	f->fd = -1; /* the body's now */
+	char type[64];
+	snprintf(type, sizeof(type), "multipart/byteranges; boundary=%s", http_src_boundary(&resp->body));
+	resp->status = 206;
+	http_file_fields(resp, type, v);
 }
 
-/* ------------------------------------------------------------ bodies */
-
-/* Copy length bytes at first of f into the output buffer behind the header
- * block (which starts at mark): small bodies ride with it in one write.
- * A file that changed under us cannot keep the promised length: 500. */
-static void http_file_inline(struct http_conn *hc, struct http_path_file *f, uint64_t first,
-			     uint64_t length, size_t mark)
-{
-	conn_buf_compact(&hc->out);
-	size_t got = 0;
-	while (got < length) {
-		ssize_t r = pread(f->fd, hc->out.data + hc->out.end + got, length - got,
-				  (off_t)(first + got));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	http_file_close(f);
-	if (got < length) {
-		hc->out.end = hc->out.start + mark;
-		http_respond_error(hc, 500, HTTP_CLOSE);
-		return;
-	}
-	hc->out.end += length;
-}
-
-/* 200 or a single-range 206: the head, then the body inline or by sendfile. */
-static void http_file_single(struct http_conn *hc, struct http_path_file *f,
-			     const struct http_validators *v, const struct http_range *range,
-			     const char *ctype)
+/* 200 or a single-range 206. */
+static void http_file_single(struct http_response *resp, struct http_path_file *f,
+			     const struct http_validators *v, const struct http_range *range, const char *ctype)
 {
 	uint64_t size = (uint64_t)f->st.st_size;
 	uint64_t first = range ? range->first : 0;
 	uint64_t length = range ? range->last - range->first + 1 : size;
-
-	size_t mark = conn_buf_len(&hc->out);
-	http_resp_begin(hc, range ? 206 : 200, HTTP_PERSIST);
-	http_out_printf(hc, "Content-Type: %s\r\nETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n",
-			ctype, v->etag, v->lastmod);
+	resp->status = range ? 206 : 200;
+	http_file_fields(resp, ctype, v);
 	if (range)
-		http_out_printf(hc, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
-				range->first, range->last, size);
-	http_resp_end_head(hc, length);
-	hc->state = HTTP_SEND;
-	if (http_has(hc, HC_OUT_OVERFLOW)) {
-		http_file_close(f);
-		http_resp_check_overflow(hc, mark, HTTP_PERSIST);
-		return;
-	}
-	if (http_has(hc, HC_HEAD_ONLY) || length == 0) {
-		http_file_close(f);
-		return;
-	}
-	if (length <= HTTP_INLINE_BODY_MAX && conn_buf_room(&hc->out) >= length) {
-		http_file_inline(hc, f, first, length, mark);
-		return;
-	}
-	hc->file_fd = f->fd;
-	f->fd = -1;
-	hc->file_off = (off_t)first;
-	hc->file_left = length;
+		http_fieldf(&resp->fields, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, range->first,
+			    range->last, size);
+	http_src_file(&resp->body, f->fd, first, length, NULL, NULL);
+	f->fd = -1; /* the body's now */
 }
 
 /* GET/HEAD of a regular file: validators, preconditions, Range, body. */
-static void http_file_send(struct http_conn *hc, struct http_path_file *f)
+static void http_file_send(const struct http_ask *ask, struct http_response *resp, struct http_path_file *f)
 {
-	const struct http_request *req = &hc->req;
+	const struct http_request *req = ask->req;
 	time_t now;
 	http_date_now(&now);
 	struct http_validators v;
-	http_file_validators(&f->st, now, &v);
+	http_validators_of(&f->st, now, &v);
 
 	switch (http_file_preconditions(req, &v)) {
 	case HTTP_PRE_412:
-		http_file_close(f);
-		http_respond_error(hc, 412, HTTP_PERSIST);
+		http_response_error(resp, 412);
 		return;
 	case HTTP_PRE_304:
-		http_file_close(f);
-		http_file_304(hc, &v);
+		http_file_304(resp, &v);
 		return;
 	case HTTP_PRE_PROCEED:
 		break;
@@ -391,45 +227,84 @@ static void http_file_send(struct http_conn *hc, struct http_path_file *f)
 	enum http_range_result rr = RANGE_NONE;
 	if (req->method == HTTP_METHOD_GET && req->range.len && http_if_range_ok(req, &v))
 		rr = http_range_parse(req->range.p, req->range.len, (uint64_t)f->st.st_size,
-				      http_w.cfg->http.max_ranges, &rs);
+				      ask->site->http->max_ranges, &rs);
 	if (rr == RANGE_UNSATISFIABLE) {
-		http_file_close(f);
-		http_file_416(hc, (uint64_t)f->st.st_size);
+		http_file_416(resp, (uint64_t)f->st.st_size);
 		return;
 	}
-	const char *ctype = http_file_type(f);
+	const char *ctype = http_mime_lookup(ask->site->mime, f->type_name, ask->site->http->default_type);
 	if (rr == RANGE_OK && rs.n > 1)
-		http_file_multipart(hc, f, &v, &rs, ctype);
+		http_file_multipart(resp, f, &v, &rs, ctype);
 	else
-		http_file_single(hc, f, &v, rr == RANGE_OK ? &rs.r[0] : NULL, ctype);
+		http_file_single(resp, f, &v, rr == RANGE_OK ? &rs.r[0] : NULL, ctype);
 }
 
-const char *http_file_type(const struct http_path_file *f)
+/* ------------------------------------------------------------ the cache */
+
+/* Whether a request may be answered from the cache: no header that makes
+ * the answer depend on more than the file (Range, and every If-*: the
+ * preconditions of RFC 9110 §13 are answered from the file system). */
+static bool http_file_plain(const struct http_request *req)
 {
-	return http_mime_lookup(http_w.mime, f->type_name, http_w.cfg->http.default_type);
+	for (unsigned i = 0; i < req->n_headers; i++) {
+		const struct http_str *n = &req->headers[i].name;
+		if (n->len >= 3 && (n->p[0] | 0x20) == 'i' && (n->p[1] | 0x20) == 'f' && n->p[2] == '-')
+			return false;
+		if (n->len == 5 && http_str_eq_ci(*n, "range"))
+			return false;
+	}
+	return true;
 }
 
-void http_file_respond(struct http_conn *hc, const char *norm)
+/* A body sent from a cache entry ends: the entry may go. */
+static void http_file_unpin(struct http_body_src *src)
 {
-	int root_fd = http_root_fd(loop_now_ms(hc->base.loop));
+	http_cache_unpin(src->owner);
+}
+
+/* The 200 for a cached file: its prebuilt fields lent, its bytes or fd
+ * pinned until the response is sent. */
+static void http_file_cached(struct http_response *resp, const struct http_cached *e)
+{
+	uint64_t size = (uint64_t)e->st.st_size;
+	resp->status = 200;
+	http_fields_lend(&resp->fields, e->fields, e->fields_len);
+	http_cache_pin(e);
+	if (e->body)
+		http_src_mem(&resp->body, e->body, (size_t)size, http_file_unpin, (void *)e);
+	else
+		http_src_file(&resp->body, e->fd, 0, size, http_file_unpin, (void *)e);
+}
+
+/* ------------------------------------------------------------ the handler */
+
+enum http_handled http_file_answer(const struct http_ask *ask, struct http_response *resp)
+{
+	int root_fd = http_root_fd(ask->now_ms);
 	if (root_fd < 0) {
-		http_respond_error(hc, 500, HTTP_PERSIST);
-		return;
+		http_response_error(resp, 500);
+		return HTTP_ANSWERED;
 	}
-	if (http_cache_respond(hc, root_fd, norm))
-		return;
+	if (http_file_plain(ask->req)) {
+		const struct http_cached *e = http_cache_lookup(ask->path, root_fd, http_root_generation(), ask->now_ms);
+		if (e) {
+			http_file_cached(resp, e);
+			return HTTP_ANSWERED;
+		}
+	}
 	struct http_path_file f;
-	if (http_path_open(root_fd, norm, &http_w.popts, &f) == 0) {
-		if (f.kind == HTTP_PATH_LISTING)
-			http_listing_respond(hc, norm, root_fd, f.fd);
-		else
-			http_file_send(hc, &f);
+	if (http_path_open(root_fd, ask->path, &ask->site->popts, &f) == 0) {
+		if (f.kind == HTTP_PATH_LISTING) {
+			http_file_close(&f);
+			return HTTP_DECLINED;
+		}
+		http_file_send(ask, resp, &f);
 		http_file_close(&f);
-		return;
+		return HTTP_ANSWERED;
 	}
-	if (f.status == 301) {
-		http_file_redirect(hc, norm);
-		return;
-	}
-	http_respond_error(hc, f.status, HTTP_PERSIST);
+	if (f.status == 301)
+		http_file_redirect(ask, resp);
+	else
+		http_response_error(resp, f.status);
+	return HTTP_ANSWERED;
 }

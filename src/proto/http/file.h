@@ -1,33 +1,13 @@
-/* http file: GET/HEAD of the file tree: validators, conditionals, Range,
- * the trailing-slash 301, and the hand-off to a listing. */
+/* http file: the static-file handler: GET/HEAD of the file tree, from the
+ * open-file cache or the file system: validators, conditionals, Range, the
+ * trailing-slash 301 (an entry of the router's table). */
 #ifndef DROVER_HTTP_FILE_H
 #define DROVER_HTTP_FILE_H
 
-#include <stdbool.h>
-#include <sys/stat.h>
-#include <time.h>
+#include "proto/http/handler.h"
 
-#include "proto/http/conn.h"
-#include "proto/http/path.h"
-
-/* The validators of a file (RFC 9110 §8.8) as a response dated now
- * carries them: a modification time in the future is sent as now. */
-struct http_validators {
-	time_t mtime; /* Last-Modified as a time */
-	char etag[96];
-	char lastmod[64];
-};
-void http_file_validators(const struct stat *st, time_t now, struct http_validators *v);
-/* The Content-Type of a file http_path_open() found. */
-const char *http_file_type(const struct http_path_file *f);
-
-/* Answer GET/HEAD of norm (a normalised path) from the document root. */
-void http_file_respond(struct http_conn *hc, const char *norm);
-/* A multipart/byteranges body: after a part's bytes are sent, queue the
- * next part's header and bytes (or the closing delimiter). false when
- * nothing is left to queue. */
-bool http_file_next_part(struct http_conn *hc);
-/* Release the multipart state of the response (done or aborted). */
-void http_file_parts_free(struct http_conn *hc);
+/* Answer GET/HEAD of ask->path from the document root; declines a
+ * directory to list (the listing handler's). */
+enum http_handled http_file_answer(const struct http_ask *ask, struct http_response *resp);
 
 #endif

@@ -1,32 +1,32 @@
 /* http: the HTTP/1.1 protocol of a worker (RFC 9110, RFC 9112): its table
- * entry, the per-worker set-up, and the routing of a complete request to
- * the piece that answers it. The files of src/proto/http, by role:
+ * entry and the per-worker set-up. The files of src/proto/http, by role
+ * (each module, a .c with its .h, includes only those below it):
  *
- *   http.c        this: proto_http, worker init/done, request routing
+ *   http.c        this: proto_http, worker init/done
  *   conn.c        the connection state machine, I/O through the transport, timeouts, drain
  *   idle.c        a connection between requests, waiting for memory, accept
- *   response.c    status line, Date, header block, errors, bodies from memory
- *   file.c        files: validators, conditionals, Range, 301, sendfile hand-off
- *   cache.c       the open-file cache: plain GET/HEAD answered without a lookup
  *   pool.c        idle connection structs and in-flight buffers, per worker
- *   listing.c     autoindex pages
- *   builtin.c     health_path and status_path
+ *   h1.c          a request to the router, its response serialised as HTTP/1.1
  *   access_log.c  the combined-format access log
+ *   state.h       the data of a connection and of the worker
+ *   router.c      methods, path normalising, the table of handlers
+ *   builtin.c     handlers: health_path and status_path
+ *   file.c        handler: static files (cache, validators, conditionals, Range, 301)
+ *   listing.c     handler: autoindex pages
+ *   handler.h     what a handler gets (struct http_ask) and answers
+ *   response.c    a response as data: status, fields, one body source
+ *   cache.c       the open-file cache: path -> fd, stat, type, fields, small body
+ *   root.c        the root directory fd, following a swapped symlink, its generation
  *   parse.c       request heads; body.c request bodies
- *   fields.c      HTTP-dates, entity-tags, Range grammar
+ *   fields.c      HTTP-dates, entity-tags, validators, Range grammar
  *   path.c        path decoding and normalisation, safe opening under the root
- *   root.c        the root directory fd, following a swapped symlink
  *   mime.c        Content-Type by extension
  *
- * Methods: GET and HEAD serve files, OPTIONS answers 200 with Allow (not
- * 204, which must not carry Content-Length, RFC 9110 §8.6), the other
- * registered methods get 405 with Allow, and a method token we do not know
- * gets 501 (RFC 9110 §15.6.2).
- *
  * Memory: connection buffers come from a per-worker pool while a request
- * is in flight (pool.c, conn.c); nothing is allocated per request except
- * the bodies of the two non-hot-path responses (directory listings and the
- * status JSON). A connection that finds no memory waits for it (idle.c). */
+ * is in flight (pool.c, conn.c); a response is built on the stack (h1.c);
+ * nothing is allocated per request except the bodies of the non-hot-path
+ * responses (directory listings, the status JSON, multipart state). A
+ * connection that finds no memory waits for it (idle.c). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* O_PATH */
 #endif
@@ -41,59 +41,16 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "proto/http/access_log.h"
-#include "proto/http/builtin.h"
 #include "proto/http/cache.h"
-#include "proto/http/conn.h"
-#include "proto/http/file.h"
 #include "proto/http/idle.h"
 #include "proto/http/mime.h"
 #include "proto/http/path.h"
-#include "proto/http/response.h"
 #include "proto/http/root.h"
+#include "proto/http/state.h"
 
 #define HTTP_IN_SLACK (16 * 1024) /* room for pipelined bytes beyond max_header_size */
 
 struct http_worker http_w;
-
-/* ------------------------------------------------------------ routing */
-
-void http_route(struct http_conn *hc)
-{
-	struct http_request *req = &hc->req;
-	http_put(hc, HC_HEAD_ONLY, req->method == HTTP_METHOD_HEAD);
-
-	switch (req->method) {
-	case HTTP_METHOD_GET:
-	case HTTP_METHOD_HEAD:
-		break;
-	case HTTP_METHOD_OPTIONS:
-		/* 200 with an explicit empty body: 204 must not carry
-		 * Content-Length (RFC 9110 §8.6), and this is simpler for clients. */
-		http_respond_small(hc, 200, HTTP_PERSIST, NULL, "Allow: GET, HEAD, OPTIONS\r\n", "", 0);
-		return;
-	case HTTP_METHOD_OTHER:
-		/* A method token we do not know (RFC 9110 §15.6.2). */
-		http_respond_error(hc, 501, HTTP_PERSIST);
-		return;
-	default:
-		http_respond_error(hc, 405, HTTP_PERSIST);
-		return;
-	}
-
-	char norm[HTTP_PATH_MAX];
-	int r = http_path_normalize(req->path.p, req->path.len, norm, sizeof(norm));
-	if (r == -ENAMETOOLONG) {
-		http_respond_error(hc, 414, HTTP_PERSIST);
-		return;
-	}
-	if (r < 0) {
-		http_respond_error(hc, 400, HTTP_CLOSE);
-		return;
-	}
-	if (http_builtin_respond(hc, norm))
-		return;
-	http_file_respond(hc, norm);
-}
 
 /* ------------------------------------------------------------ worker hooks */
 
@@ -123,12 +80,6 @@ static int http_worker_init(const struct proto_env *env)
 		.max_headers = h->max_headers,
 		.max_body_size = h->max_body_size,
 	};
-	http_w.popts = (struct http_path_options){
-		.index = h->index,
-		.autoindex = h->autoindex,
-		.follow_symlinks = h->follow_symlinks,
-		.dotfiles = h->dotfiles,
-	};
 	size_t need = h->max_header_size;
 	if (need < h->max_request_line)
 		need = h->max_request_line;
@@ -137,9 +88,29 @@ static int http_worker_init(const struct proto_env *env)
 	http_w.mime = http_mime_load(h->mime_types, h->charset);
 	if (!http_w.mime)
 		return log_errno(LOG_ERR, -ENOMEM, "http: loading MIME types");
+	http_w.site = (struct http_site){
+		.env = env,
+		.http = h,
+		.mime = http_w.mime,
+		.popts = {
+			.index = h->index,
+			.autoindex = h->autoindex,
+			.follow_symlinks = h->follow_symlinks,
+			.dotfiles = h->dotfiles,
+		},
+	};
 
 	http_root_open(h->root, h->file_cache_valid_ms, loop_now_ms(env->loop));
-	int r = http_cache_init();
+	struct http_cache_params cache = {
+		.valid_ms = h->file_cache_valid_ms,
+		.max_entries = h->file_cache_entries,
+		.max_bytes = h->file_cache_size,
+		.max_file = h->file_cache_max_file,
+		.popts = http_w.site.popts,
+		.mime = http_w.mime,
+		.default_type = h->default_type,
+	};
+	int r = http_cache_init(&cache);
 	if (r == 0)
 		r = http_log_open(h->access_log, proto_env_file(env, &proto_http, 0));
 	if (r < 0) {

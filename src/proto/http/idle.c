@@ -155,12 +155,7 @@ static struct http_conn *http_wake_into(struct http_idle *idle, struct http_conn
 	hc->in.start = hc->in.end = 0;
 	hc->out.start = hc->out.end = 0;
 	http_parser_init(&hc->parser);
-	hc->file_fd = -1;
-	hc->file_pin = NULL;
-	hc->file_off = 0;
-	hc->file_left = 0;
-	hc->dyn_len = hc->dyn_off = 0;
-	hc->parts = NULL;
+	hc->src = (struct http_body_src){ .kind = HTTP_SRC_NONE, .fd = -1 };
 	hc->out_skip = 0;
 	hc->log_len = hc->log_mid = 0;
 	loop_set_handler(hc->base.loop, hc->base.fd, http_full_io, hc);
@@ -171,7 +166,7 @@ static struct http_conn *http_wake_into(struct http_idle *idle, struct http_conn
 void http_idle_sleep(struct http_conn *hc)
 {
 	if (hc->state != HTTP_IDLE || conn_buf_len(&hc->in) || conn_buf_len(&hc->out) ||
-	    hc->file_fd >= 0 || hc->dyn || hc->parts || hc->base.lingering ||
+	    hc->src.kind != HTTP_SRC_NONE || hc->base.lingering ||
 	    http_has(hc, HC_RESPONDING | HC_PEER_EOF | HC_WANT_WRITE) || proto_env_draining(http_w.env))
 		return;
 	struct http_idle *idle = http_pool_take_idle();
@@ -336,7 +331,7 @@ static void http_idle_drain(struct conn *c)
 	}
 	if (!http_idle_has_input(idle)) {
 		/* Everything that had arrived is answered: the next request
-		 * gets Connection: close (response.c). */
+		 * gets Connection: close (h1.c). */
 		idle->session.flags |= HC_DRAIN_MARKED;
 		idle->session.drain_limit = idle->session.rx_total;
 		if (idle->session.responses == 0)

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "proto/http/path.h"
-#include "proto/http/response.h"
+#include "proto/http/root.h"
 
 #define HTTP_LISTING_MAX (1024 * 1024) /* directory listing body */
 #define HTTP_LISTING_ENTRIES 10000
@@ -68,35 +68,36 @@ static int http_name_cmp(const void *a, const void *b)
 
 /* Whether the symlink name in directory norm may be shown: it resolves
  * inside the root (or follow_symlinks allows anything). */
-static bool http_listing_link_ok(int root_fd, const char *norm, const char *name)
+static bool http_listing_link_ok(const struct http_site *site, int root_fd, const char *norm,
+				 const char *name)
 {
-	if (http_w.cfg->http.follow_symlinks)
+	if (site->popts.follow_symlinks)
 		return true;
 	char path[HTTP_PATH_MAX];
 	int n = snprintf(path, sizeof(path), "%s%s", norm, name);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return false;
 	struct http_path_file f;
-	http_path_open(root_fd, path, &http_w.popts, &f);
+	http_path_open(root_fd, path, &site->popts, &f);
 	if (f.fd >= 0)
 		close(f.fd);
 	return f.status != 404 && f.status != 400;
 }
 
 /* Whether entry de of d is listed; *isdir says whether it is a directory. */
-static bool http_listing_shown(int root_fd, DIR *d, const struct dirent *de, const char *norm,
-			       bool *isdir)
+static bool http_listing_shown(const struct http_site *site, int root_fd, DIR *d, const struct dirent *de,
+			       const char *norm, bool *isdir)
 {
 	const char *nm = de->d_name;
 	if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0)
 		return false;
-	if (nm[0] == '.' && !http_w.cfg->http.dotfiles)
+	if (nm[0] == '.' && !site->popts.dotfiles)
 		return false;
 	*isdir = de->d_type == DT_DIR;
 	if (de->d_type == DT_UNKNOWN || de->d_type == DT_LNK) {
 		struct stat st;
 		if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode) &&
-		    !http_listing_link_ok(root_fd, norm, nm))
+		    !http_listing_link_ok(site, root_fd, norm, nm))
 			return false; /* leads out of the root: do not even name it */
 		if (fstatat(dirfd(d), nm, &st, 0) == 0)
 			*isdir = S_ISDIR(st.st_mode);
@@ -129,7 +130,8 @@ static int http_listing_names_add(struct http_listing_names *ln, const char *nm,
 /* Read the shown names of dir_fd (directory norm), sorted; 0 or -errno.
  * Beyond HTTP_LISTING_ENTRIES (or when memory runs out) names are counted
  * but not kept, and the page says so (http_listing_render). */
-static int http_listing_read(int root_fd, int dir_fd, const char *norm, struct http_listing_names *ln)
+static int http_listing_read(const struct http_site *site, int root_fd, int dir_fd, const char *norm,
+			     struct http_listing_names *ln)
 {
 	int fd = dup(dir_fd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -143,7 +145,7 @@ static int http_listing_read(int root_fd, int dir_fd, const char *norm, struct h
 	bool keep = true;
 	while ((de = readdir(d))) {
 		bool isdir;
-		if (!http_listing_shown(root_fd, d, de, norm, &isdir))
+		if (!http_listing_shown(site, root_fd, d, de, norm, &isdir))
 			continue;
 		ln->total++;
 		if (keep && (ln->n >= HTTP_LISTING_ENTRIES || http_listing_names_add(ln, de->d_name, isdir) < 0))
@@ -198,19 +200,42 @@ static size_t http_listing_render(const char *norm, const struct http_listing_na
 	return pos;
 }
 
-void http_listing_respond(struct http_conn *hc, const char *norm, int root_fd, int dir_fd)
+/* The page for directory norm (open as dir_fd) of the root root_fd. */
+static void http_listing_page(const struct http_site *site, const char *norm, int root_fd, int dir_fd,
+			      struct http_response *resp)
 {
 	struct http_listing_names ln = { NULL, 0, 0, 0 };
-	if (http_listing_read(root_fd, dir_fd, norm, &ln) < 0) {
-		http_respond_error(hc, 500, HTTP_PERSIST);
+	if (http_listing_read(site, root_fd, dir_fd, norm, &ln) < 0) {
+		http_response_error(resp, 500);
 		return;
 	}
 	char *body = malloc(HTTP_LISTING_MAX);
 	size_t len = body ? http_listing_render(norm, &ln, body, HTTP_LISTING_MAX) : 0;
 	http_listing_names_free(&ln);
 	if (!body) {
-		http_respond_error(hc, 500, HTTP_PERSIST);
+		http_response_error(resp, 500);
 		return;
 	}
-	http_respond_dyn(hc, 200, "text/html; charset=utf-8", body, len);
+	resp->status = 200;
+	http_field(&resp->fields, "Content-Type", "text/html; charset=utf-8");
+	http_src_owned(&resp->body, body, len);
+}
+
+enum http_handled http_listing_answer(const struct http_ask *ask, struct http_response *resp)
+{
+	const struct http_site *site = ask->site;
+	if (!site->popts.autoindex)
+		return HTTP_DECLINED; /* a directory without an index is the static handler's 403 */
+	int root_fd = http_root_fd(ask->now_ms);
+	if (root_fd < 0)
+		return HTTP_DECLINED;
+	struct http_path_file f;
+	if (http_path_open(root_fd, ask->path, &site->popts, &f) < 0 || f.kind != HTTP_PATH_LISTING) {
+		if (f.fd >= 0)
+			close(f.fd);
+		return HTTP_DECLINED;
+	}
+	http_listing_page(site, ask->path, root_fd, f.fd, resp);
+	close(f.fd);
+	return HTTP_ANSWERED;
 }

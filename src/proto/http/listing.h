@@ -1,11 +1,12 @@
-/* http listing: autoindex, the HTML list of a directory without an index. */
+/* http listing: autoindex, the HTML list of a directory without an index
+ * (an entry of the router's table, after the static files). */
 #ifndef DROVER_HTTP_LISTING_H
 #define DROVER_HTTP_LISTING_H
 
-#include "proto/http/conn.h"
+#include "proto/http/handler.h"
 
-/* Answer GET/HEAD of directory norm (open as dir_fd, not taken over) of
- * the root root_fd. */
-void http_listing_respond(struct http_conn *hc, const char *norm, int root_fd, int dir_fd);
+/* GET/HEAD of a directory to list ([http] autoindex, no index file);
+ * declines everything else. */
+enum http_handled http_listing_answer(const struct http_ask *ask, struct http_response *resp);
 
 #endif

@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
+/* Longest normalised path a request may name. */
+#define HTTP_PATH_MAX 4096
+
 /* Percent-decode and normalise a request path into out (NUL-terminated):
  * collapses "//" and ".", resolves ".." without ever going above "/",
  * rejects encoded '/' (%2f), NUL (%00), bad escapes, and a ".." that would

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "proto/http/conn.h"
+#include "proto/http/state.h"
 
 /* Buffers of in_cap and out_cap bytes, and a log buffer when log;
  * returned (may be NULL) is called each time a connection struct comes

@@ -1,9 +1,9 @@
-/* http response: status line and common header fields, the end of the
- * header block, and complete responses built from memory. The header
- * block is built once into the connection's output buffer and goes out
- * with the body in one sendmsg() (conn.c). */
+/* http response: responses as data (see response.h): reason phrases, the
+ * cached Date, field lines, and body sources, multipart/byteranges
+ * included. Nothing here knows a connection or a protocol version. */
 #include "proto/http/response.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,22 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "proto/http/access_log.h"
-#include "proto/http/cache.h"
-#include "proto/http/fields.h"
-
-#ifdef PACKAGE_VERSION
-#define HTTP_SERVER_NAME "drover/" PACKAGE_VERSION
-#else
-#define HTTP_SERVER_NAME "drover/0.1"
-#endif
-
 /* Date header, formatted at most once a second, and the "Date: ...\r\n
- * Server: ...\r\n" lines every response carries, built with it. */
+ * Server: ...\r\n" lines every HTTP/1.1 response carries, built with it. */
 static time_t http_date_sec = -1;
 static char http_date_buf[64];
-static char http_date_lines[128];
+static char http_date_lines_buf[128];
 static size_t http_date_lines_len;
 
 const char *http_reason(int status)
@@ -64,34 +53,20 @@ const char *http_date_now(time_t *now_out)
 	if (now != http_date_sec) {
 		http_date_format(now, http_date_buf, sizeof(http_date_buf));
 		http_date_sec = now;
-		int n = snprintf(http_date_lines, sizeof(http_date_lines),
+		int n = snprintf(http_date_lines_buf, sizeof(http_date_lines_buf),
 				 "Date: %s\r\nServer: " HTTP_SERVER_NAME "\r\n", http_date_buf);
-		http_date_lines_len = n > 0 && (size_t)n < sizeof(http_date_lines) ? (size_t)n : 0;
+		http_date_lines_len = n > 0 && (size_t)n < sizeof(http_date_lines_buf) ? (size_t)n : 0;
 	}
 	if (now_out)
 		*now_out = now;
 	return http_date_buf;
 }
 
-/* ------------------------------------------------------------ output buffer */
-
-void http_out_add(struct http_conn *hc, const char *p, size_t n)
+const char *http_date_lines(size_t *len)
 {
-	if (http_has(hc, HC_OUT_OVERFLOW))
-		return;
-	if (conn_buf_room(&hc->out) < n) {
-		http_set(hc, HC_OUT_OVERFLOW);
-		return;
-	}
-	if (hc->out.cap - hc->out.end < n)
-		conn_buf_compact(&hc->out);
-	memcpy(hc->out.data + hc->out.end, p, n);
-	hc->out.end += n;
-}
-
-void http_out_str(struct http_conn *hc, const char *s)
-{
-	http_out_add(hc, s, strlen(s));
+	http_date_now(NULL);
+	*len = http_date_lines_len;
+	return http_date_lines_buf;
 }
 
 size_t http_u64_dec(uint64_t v, char out[static 20])
@@ -107,155 +82,278 @@ size_t http_u64_dec(uint64_t v, char out[static 20])
 	return n;
 }
 
-void http_out_printf(struct http_conn *hc, const char *fmt, ...)
+/* ------------------------------------------------------------ fields */
+
+void http_field_lines(struct http_fields *f, const char *lines, size_t len)
 {
-	if (http_has(hc, HC_OUT_OVERFLOW))
+	if (f->overflow || f->cap - f->len < len) {
+		f->overflow = true;
 		return;
-	if (hc->out.cap - hc->out.end < 512)
-		conn_buf_compact(&hc->out);
-	size_t room = hc->out.cap - hc->out.end;
+	}
+	memcpy(f->buf + f->len, lines, len);
+	f->len += len;
+}
+
+void http_field(struct http_fields *f, const char *name, const char *value)
+{
+	size_t nl = strlen(name), vl = strlen(value);
+	if (f->overflow || f->cap - f->len < nl + vl + 4) {
+		f->overflow = true;
+		return;
+	}
+	char *p = f->buf + f->len;
+	memcpy(p, name, nl);
+	memcpy(p + nl, ": ", 2);
+	memcpy(p + nl + 2, value, vl);
+	memcpy(p + nl + 2 + vl, "\r\n", 2);
+	f->len += nl + vl + 4;
+}
+
+void http_fieldf(struct http_fields *f, const char *name, const char *fmt, ...)
+{
+	size_t nl = strlen(name);
+	if (f->overflow || f->cap - f->len < nl + 4) {
+		f->overflow = true;
+		return;
+	}
+	char *p = f->buf + f->len;
+	size_t room = f->cap - f->len - nl - 2; /* for the value, its "\r\n" and vsnprintf's NUL */
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(hc->out.data + hc->out.end, room, fmt, ap);
+	int n = vsnprintf(p + nl + 2, room, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= room) {
-		http_set(hc, HC_OUT_OVERFLOW);
+	if (n < 0 || (size_t)n + 2 > room) {
+		f->overflow = true;
 		return;
 	}
-	hc->out.end += (size_t)n;
+	memcpy(p, name, nl);
+	memcpy(p + nl, ": ", 2);
+	memcpy(p + nl + 2 + (size_t)n, "\r\n", 2);
+	f->len += nl + 2 + (size_t)n + 2;
 }
 
-/* ------------------------------------------------------------ head */
-
-/* Whether this response ends the connection (RFC 9112 §9.3, §9.6). */
-static bool http_should_close(struct http_conn *hc, unsigned how)
+void http_fields_lend(struct http_fields *f, const char *block, size_t len)
 {
-	if ((how & (HTTP_CLOSE | HTTP_UNPARSED)) || !hc->req.keep_alive)
-		return true;
-	if (proto_env_draining(http_w.env)) {
-		/* Every request that had arrived when the drain began is answered
-		 * (pipelined ones too); the response to the last of them says
-		 * close. Bytes buffered behind this request's head belong to
-		 * later requests. */
-		if (!http_has(hc, HC_DRAIN_MARKED))
-			return true;
-		size_t len = conn_buf_len(&hc->in);
-		size_t behind = len > hc->req.head_len ? len - hc->req.head_len : 0;
-		return hc->session.rx_total - behind >= hc->session.drain_limit;
-	}
-	unsigned limit = http_w.cfg->http.keepalive_requests;
-	if (limit && hc->session.responses + 1 >= limit)
-		return true;
-	return false;
+	f->lent = block;
+	f->lent_len = len;
 }
 
-void http_resp_begin(struct http_conn *hc, int status, unsigned how)
+/* The field line at block[*at, len): name and value, *at moved past it. */
+static bool http_fields_line(const char *block, size_t len, size_t *at, struct http_str *name,
+			     struct http_str *value)
 {
-	bool have_req = !(how & HTTP_UNPARSED);
-	if (conn_buf_len(&hc->out) == 0)
-		hc->out.start = hc->out.end = 0;
-	http_clear(hc, HC_OUT_OVERFLOW | HC_SEND_WAITING);
-	hc->status = status;
-	http_put(hc, HC_CLOSE_AFTER, http_should_close(hc, how));
-	http_put(hc, HC_CLOSE_REQUESTED, have_req && !(how & HTTP_CLOSE) && !hc->req.keep_alive);
-	hc->body_sent = 0;
-	hc->file_left = 0;
-	http_set(hc, HC_RESPONDING);
-	http_log_prepare(hc, have_req ? &hc->req : NULL);
-	/* HTTP/1.0 requests are answered as HTTP/1.1 (RFC 9110 §6.2). No
-	 * printf: this runs for every response. */
-	const char *reason = http_reason(status);
-	size_t reason_len = strlen(reason);
-	char line[64]; /* the longest reason is 31 bytes; status is 100..599 */
-	memcpy(line, "HTTP/1.1 ", 9);
-	line[9] = (char)('0' + status / 100);
-	line[10] = (char)('0' + status / 10 % 10);
-	line[11] = (char)('0' + status % 10);
-	line[12] = ' ';
-	memcpy(line + 13, reason, reason_len);
-	memcpy(line + 13 + reason_len, "\r\n", 2);
-	http_out_add(hc, line, 15 + reason_len);
-	http_date_now(NULL);
-	http_out_add(hc, http_date_lines, http_date_lines_len);
+	const char *p = block + *at;
+	const char *end = block + len;
+	if (p >= end)
+		return false;
+	const char *eol = memchr(p, '\n', (size_t)(end - p));
+	const char *line_end = eol ? eol : end;
+	*at = (size_t)(line_end - block) + (eol ? 1 : 0);
+	if (line_end > p && line_end[-1] == '\r')
+		line_end--;
+	const char *colon = memchr(p, ':', (size_t)(line_end - p));
+	if (!colon)
+		colon = line_end;
+	*name = (struct http_str){ p, (size_t)(colon - p) };
+	const char *v = colon < line_end ? colon + 1 : line_end;
+	while (v < line_end && (*v == ' ' || *v == '\t'))
+		v++;
+	*value = (struct http_str){ v, (size_t)(line_end - v) };
+	return true;
 }
 
-void http_resp_end_head(struct http_conn *hc, uint64_t length)
+bool http_fields_next(const struct http_fields *f, size_t *pos, struct http_str *name, struct http_str *value)
 {
-	/* No Content-Length on a 304 (RFC 9110 §15.4.5). */
-	if (length != HTTP_NO_LENGTH) {
-		char line[48] = "Content-Length: ";
-		size_t n = 16 + http_u64_dec(length, line + 16);
-		memcpy(line + n, "\r\n", 2);
-		http_out_add(hc, line, n + 2);
-	}
-	if (http_has(hc, HC_CLOSE_AFTER))
-		http_out_str(hc, "Connection: close\r\n");
-	else if (hc->req.version_minor == 0)
-		http_out_str(hc, "Connection: keep-alive\r\n"); /* RFC 9112 §9.3 (1.0 persistence) */
-	http_out_str(hc, "\r\n");
-	hc->out_skip = conn_buf_len(&hc->out);
+	if (*pos < f->lent_len)
+		return http_fields_line(f->lent, f->lent_len, pos, name, value);
+	size_t at = *pos - f->lent_len;
+	if (!http_fields_line(f->buf, f->len, &at, name, value))
+		return false;
+	*pos = f->lent_len + at;
+	return true;
 }
 
-void http_resp_check_overflow(struct http_conn *hc, size_t mark, unsigned how)
+/* ------------------------------------------------------------ responses */
+
+void http_response_init(struct http_response *r, char *buf, size_t cap)
 {
-	if (!http_has(hc, HC_OUT_OVERFLOW))
-		return;
-	hc->out.end = hc->out.start + mark;
-	http_file_release(hc);
-	free(hc->dyn);
-	hc->dyn = NULL;
-	hc->dyn_len = hc->dyn_off = 0;
-	log_warning("http: response header block too large, answering 500");
-	http_respond_error(hc, 500, (how & HTTP_UNPARSED) | HTTP_CLOSE);
+	r->status = 0;
+	r->how = HTTP_PERSIST;
+	r->no_length = false;
+	r->fields = (struct http_fields){ .buf = buf, .cap = cap };
+	r->body = (struct http_body_src){ .kind = HTTP_SRC_NONE, .fd = -1 };
 }
 
-/* ------------------------------------------------------------ whole responses */
-
-void http_respond_small(struct http_conn *hc, int status, unsigned how, const char *content_type,
-			const char *extra_headers, const char *body, size_t body_len)
+void http_response_text(struct http_response *r, int status, const char *ctype, const char *body,
+			size_t len)
 {
-	size_t mark = conn_buf_len(&hc->out);
-	http_resp_begin(hc, status, how);
-	if (content_type)
-		http_out_printf(hc, "Content-Type: %s\r\n", content_type);
-	if (extra_headers)
-		http_out_str(hc, extra_headers);
-	http_resp_end_head(hc, body_len);
-	if (!http_has(hc, HC_HEAD_ONLY))
-		http_out_add(hc, body, body_len);
-	if (status != 500)
-		http_resp_check_overflow(hc, mark, how);
-	hc->state = HTTP_SEND;
+	r->status = status;
+	if (ctype)
+		http_field(&r->fields, "Content-Type", ctype);
+	http_src_mem(&r->body, body, len, NULL, NULL);
 }
 
-/* HTTP_CLOSE for errors after which the request stream cannot be trusted
- * (parse errors, timeouts). */
-void http_respond_error(struct http_conn *hc, int status, unsigned how)
+void http_response_error(struct http_response *r, int status)
 {
-	char body[96];
-	int n = snprintf(body, sizeof(body), "%d %s\n", status, http_reason(status));
-	const char *extra = NULL;
+	int n = snprintf(r->text, sizeof(r->text), "%d %s\n", status, http_reason(status));
+	http_response_text(r, status, "text/plain; charset=utf-8", r->text,
+			   n > 0 && (size_t)n < sizeof(r->text) ? (size_t)n : 0);
 	if (status == 405)
-		extra = "Allow: GET, HEAD, OPTIONS\r\n"; /* RFC 9110 §15.5.6 */
-	if (how & HTTP_UNPARSED)
-		http_clear(hc, HC_HEAD_ONLY);
-	http_respond_small(hc, status, how, "text/plain; charset=utf-8", extra, body, (size_t)n);
+		http_field(&r->fields, "Allow", "GET, HEAD, OPTIONS"); /* RFC 9110 §15.5.6 */
 }
 
-void http_respond_dyn(struct http_conn *hc, int status, const char *content_type, char *body,
-		      size_t body_len)
+/* ------------------------------------------------------------ body sources */
+
+void http_src_mem(struct http_body_src *s, const char *p, size_t len, void (*release)(struct http_body_src *),
+		  void *owner)
 {
-	size_t mark = conn_buf_len(&hc->out);
-	http_resp_begin(hc, status, HTTP_PERSIST);
-	http_out_printf(hc, "Content-Type: %s\r\n", content_type);
-	http_resp_end_head(hc, body_len);
-	if (http_has(hc, HC_HEAD_ONLY)) {
-		free(body);
+	*s = (struct http_body_src){
+		.kind = HTTP_SRC_MEM,
+		.length = len,
+		.mem = p,
+		.mem_len = len,
+		.fd = -1,
+		.release = release,
+		.owner = owner,
+	};
+}
+
+static void http_src_free(struct http_body_src *s)
+{
+	free(s->owner);
+}
+
+void http_src_owned(struct http_body_src *s, char *p, size_t len)
+{
+	http_src_mem(s, p, len, http_src_free, p);
+}
+
+void http_src_file(struct http_body_src *s, int fd, uint64_t first, uint64_t len,
+		   void (*release)(struct http_body_src *), void *owner)
+{
+	*s = (struct http_body_src){
+		.kind = HTTP_SRC_FILE,
+		.length = len,
+		.fd = fd,
+		.off = (off_t)first,
+		.left = len,
+		.release = release,
+		.owner = owner,
+	};
+}
+
+/* Give back the fd or memory (not the multipart state). */
+static void http_src_give_back(struct http_body_src *s)
+{
+	if (s->release)
+		s->release(s);
+	else if (s->kind != HTTP_SRC_MEM && s->fd >= 0)
+		close(s->fd);
+	s->release = NULL;
+	s->fd = -1;
+	s->mem = NULL;
+}
+
+void http_src_release(struct http_body_src *s)
+{
+	if (s->kind == HTTP_SRC_NONE)
+		return;
+	http_src_give_back(s);
+	free(s->parts);
+	*s = (struct http_body_src){ .kind = HTTP_SRC_NONE, .fd = -1 };
+}
+
+/* ------------------------------------------------------------ multipart */
+
+/* The parts of a multipart/byteranges body still to be queued. */
+struct http_multipart {
+	struct http_ranges ranges;
+	size_t next;      /* the part whose header is queued next */
+	uint64_t size;    /* of the file, for Content-Range */
+	bool ended;       /* the closing delimiter is queued */
+	char boundary[24];
+	char ctype[160];  /* of each part */
+};
+
+/* The delimiter and header of part i (i == n: the closing delimiter),
+ * into out (cap bytes, or NULL to measure); its length. */
+static size_t http_multipart_head(const struct http_multipart *mp, size_t i, char *out, size_t cap)
+{
+	int n;
+	if (i == mp->ranges.n) {
+		n = snprintf(out, cap, "\r\n--%s--\r\n", mp->boundary);
 	} else {
-		hc->dyn = body;
-		hc->dyn_len = body_len;
-		hc->dyn_off = 0;
+		const struct http_range *r = &mp->ranges.r[i];
+		n = snprintf(out, cap,
+			     "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %" PRIu64 "-%" PRIu64
+			     "/%" PRIu64 "\r\n\r\n",
+			     mp->boundary, mp->ctype, r->first, r->last, mp->size);
 	}
-	http_resp_check_overflow(hc, mark, HTTP_PERSIST);
-	hc->state = HTTP_SEND;
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* The whole multipart body's length (Content-Length). */
+static uint64_t http_multipart_length(const struct http_multipart *mp)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i <= mp->ranges.n; i++) {
+		total += http_multipart_head(mp, i, NULL, 0);
+		if (i < mp->ranges.n)
+			total += mp->ranges.r[i].last - mp->ranges.r[i].first + 1;
+	}
+	return total;
+}
+
+/* A boundary that the file's bytes are not going to contain by accident
+ * (RFC 2046 §5.1.1): 64 bits that differ per response and per worker. */
+static void http_multipart_boundary(char *out, size_t cap)
+{
+	static uint64_t state;
+	if (state == 0)
+		state = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ 0x9e3779b97f4a7c15ULL;
+	state ^= state << 13;
+	state ^= state >> 7;
+	state ^= state << 17;
+	snprintf(out, cap, "%016" PRIx64, state);
+}
+
+int http_src_parts(struct http_body_src *s, int fd, const struct http_ranges *rs, uint64_t size,
+		   const char *ctype)
+{
+	struct http_multipart *mp = calloc(1, sizeof(*mp));
+	if (!mp)
+		return -ENOMEM;
+	mp->ranges = *rs;
+	mp->size = size;
+	snprintf(mp->ctype, sizeof(mp->ctype), "%s", ctype);
+	http_multipart_boundary(mp->boundary, sizeof(mp->boundary));
+	*s = (struct http_body_src){
+		.kind = HTTP_SRC_PARTS,
+		.length = http_multipart_length(mp),
+		.fd = fd,
+		.parts = mp,
+	};
+	return 0;
+}
+
+const char *http_src_boundary(const struct http_body_src *s)
+{
+	return s->parts ? s->parts->boundary : "";
+}
+
+size_t http_src_next_part(struct http_body_src *s, char *out, size_t cap)
+{
+	struct http_multipart *mp = s->parts;
+	if (s->kind != HTTP_SRC_PARTS || !mp || mp->ended)
+		return 0;
+	size_t n = http_multipart_head(mp, mp->next, out, cap);
+	if (mp->next == mp->ranges.n) {
+		mp->ended = true;
+		http_src_give_back(s); /* every byte of the file is sent */
+		return n;
+	}
+	const struct http_range *r = &mp->ranges.r[mp->next++];
+	s->off = (off_t)r->first;
+	s->left = r->last - r->first + 1;
+	return n;
 }

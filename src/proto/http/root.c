@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "proto/http/cache.h"
 
 static struct {
 	char *path;
@@ -30,6 +29,7 @@ static struct {
 	ino_t ino;
 	uint64_t valid_ms;
 	uint64_t checked_ms; /* loop time of the last look-up */
+	uint64_t generation; /* one more for each directory opened */
 } http_root = { .fd = -1 };
 
 /* Open the path now; replace the fd on success. 0 or -errno. */
@@ -49,7 +49,7 @@ static int http_root_reopen(void)
 	http_root.fd = fd;
 	http_root.dev = st.st_dev;
 	http_root.ino = st.st_ino;
-	http_cache_flush(); /* its entries were found under the old root */
+	http_root.generation++; /* what was found under the old one is stale */
 	return 0;
 }
 
@@ -102,4 +102,9 @@ void http_root_close(void)
 	http_root.fd = -1;
 	free(http_root.path);
 	http_root.path = NULL;
+}
+
+uint64_t http_root_generation(void)
+{
+	return http_root.generation;
 }

@@ -1,7 +1,8 @@
 /* http root: the document root as an O_PATH directory fd that follows
  * [http] root when it comes to name another directory (a symlink swapped
- * by a deploy, a directory deleted and created again). The seam where the
- * open-file cache will hang its own validity checks. */
+ * by a deploy, a directory deleted and created again), and a generation
+ * number that says when it did: the open-file cache checks it, so root.c
+ * calls nobody. */
 #ifndef DROVER_HTTP_ROOT_H
 #define DROVER_HTTP_ROOT_H
 
@@ -16,6 +17,9 @@ void http_root_open(const char *path, uint64_t valid_ms, uint64_t now_ms);
  * directory; the old fd is closed, which requests in flight do not need
  * (they hold their own file fds). */
 int http_root_fd(uint64_t now_ms);
+/* Counts the directories opened as the root: what was found under an
+ * older generation was found under another directory. */
+uint64_t http_root_generation(void);
 /* Close the root (the worker is exiting). */
 void http_root_close(void);
 
