@@ -142,6 +142,14 @@ static void client_connect(struct tmem *m)
 	ck_assert_int_eq(proto_http.accept(&env, &web, m->fd, (struct sockaddr *)&peer, sizeof(peer)), 0);
 }
 
+/* The client (a test's local) goes: whatever connection is still open is
+ * closed first, so nothing (teardown's close-all) reaches it afterwards. */
+static void client_free(struct tmem *m)
+{
+	conn_set_close_all(&set);
+	tmem_free(m);
+}
+
 /* The loop reports events on m's connection. */
 static void event(struct tmem *m, unsigned events)
 {
@@ -195,7 +203,7 @@ START_TEST(a_keep_alive_request_is_answered_and_the_connection_waits_for_the_nex
 	client_send(&m, GET("/b.txt"));
 	ck_assert_ptr_nonnull(strstr(tmem_out(&m), "\r\n\r\nbravo\n"));
 	ck_assert_uint_eq(requests_done, 2);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -211,7 +219,7 @@ START_TEST(pipelined_requests_are_answered_in_order_in_one_write)
 	ck_assert_uint_eq(m.writes, 1);
 	ck_assert_uint_eq(requests_done, 3);
 	ck_assert_uint_eq(watched(&m), LOOP_READ);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -246,7 +254,7 @@ START_TEST(a_partial_write_waits_for_room_and_keeps_the_next_request)
 	ck_assert_uint_eq(requests_done, 2);
 	ck_assert_uint_eq(watched(&m), LOOP_READ);
 	ck_assert_uint_eq(m.nodelay, 1);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -276,7 +284,7 @@ START_TEST(a_file_body_follows_its_header_block_a_share_per_wake_up)
 	for (size_t i = 0; i < BIG_SIZE; i += 4099)
 		ck_assert_int_eq(body[i], 'a' + (int)(i % 23));
 	ck_assert_uint_eq(requests_done, 1);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -293,7 +301,7 @@ START_TEST(a_request_that_asks_for_close_ends_with_fin_on_its_last_write)
 	/* The client asked and sent nothing more: a plain close. */
 	ck_assert(m.closed);
 	ck_assert(!m.shut);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -308,7 +316,7 @@ START_TEST(a_half_closed_client_still_gets_its_answer)
 	ck_assert_uint_eq(requests_done, 1);
 	event(&m, LOOP_READ); /* the end of stream */
 	ck_assert(m.closed);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -324,7 +332,7 @@ START_TEST(a_request_in_parts_turns_quick_acks_back_on)
 	client_send(&m, "Host: t\r\n\r\n");
 	ck_assert_ptr_nonnull(strstr(tmem_out(&m), "alpha\n"));
 	ck_assert_uint_eq(m.acks_now, 1);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -341,7 +349,7 @@ START_TEST(a_data_first_connection_is_served_in_the_round_of_its_accept)
 	run_ms(0); /* no event: the loop reads it at the end of the round */
 	ck_assert_ptr_nonnull(strstr(tmem_out(&m), "alpha\n"));
 	ck_assert_uint_eq(m.acks_delayed, 0); /* its request was acknowledged already */
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -355,7 +363,7 @@ START_TEST(a_fresh_connection_that_sends_nothing_is_closed_at_header_timeout)
 	ck_assert(m.closed);
 	ck_assert(!m.shut); /* no request could race: no FIN first */
 	ck_assert_uint_eq(m.out_len, 0);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -381,7 +389,7 @@ START_TEST(a_slow_head_gets_408_and_a_lingering_close)
 	m.in_eof = true;
 	event(&m, LOOP_READ);
 	ck_assert(m.closed);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -397,7 +405,7 @@ START_TEST(a_keep_alive_connection_closes_lingering_at_keepalive_timeout)
 	/* A client that never closes is closed at lingering_timeout. */
 	run_ms(500);
 	ck_assert(m.closed);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -412,7 +420,7 @@ START_TEST(a_client_that_reads_nothing_is_dropped_at_send_timeout)
 	run_ms(120);
 	ck_assert(m.closed);
 	ck_assert(!m.shut);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -433,7 +441,7 @@ START_TEST(a_drain_answers_a_request_already_sent_with_connection_close)
 	ck_assert_ptr_nonnull(strstr(o, "\r\nConnection: close\r\n"));
 	ck_assert(m.shut);
 	ck_assert_uint_eq(requests_done, 2);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -450,7 +458,7 @@ START_TEST(a_stop_closes_an_idle_keep_alive_connection_at_once_with_fin)
 	m.in_eof = true;
 	event(&m, LOOP_READ);
 	ck_assert(m.closed);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -469,7 +477,7 @@ START_TEST(a_stop_lets_a_response_in_flight_finish_then_closes_with_fin)
 	ck_assert_uint_eq(requests_done, 1);
 	ck_assert(m.shut);
 	ck_assert_uint_eq(m.out_at_shut, m.out_len);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -486,7 +494,7 @@ START_TEST(a_read_that_must_write_first_watches_for_writable)
 	event(&m, LOOP_WRITE); /* writable: the read goes on */
 	ck_assert_ptr_nonnull(strstr(tmem_out(&m), "alpha\n"));
 	ck_assert_uint_eq(watched(&m), LOOP_READ);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
@@ -503,7 +511,7 @@ START_TEST(a_write_that_must_read_first_watches_for_readable)
 	ck_assert_ptr_nonnull(strstr(tmem_out(&m), "alpha\n"));
 	ck_assert_uint_eq(requests_done, 1);
 	ck_assert_uint_eq(watched(&m), LOOP_READ);
-	tmem_free(&m);
+	client_free(&m);
 }
 END_TEST
 
