@@ -1,5 +1,5 @@
 /* test_paths: what the config names must be there when a generation
- * starts.
+ * starts, and the example config works from the tree.
  *
  * - [http] root must exist, be a directory, and be searchable (it and
  *   every directory above it) by the workers' [server] user; an explicitly
@@ -8,9 +8,13 @@
  *   generation serves on) refuse it with "FILE:LINE: [http] root: PATH:
  *   why". A root that goes away while drover runs is test_http's and
  *   test_http_semantics' (served on, picked up again).
- */
+ * - README command 1 as a newcomer runs it: ./src/drover -c etc/drover.ini
+ *   from a copy of the tree (the listener moved to a free port, nothing
+ *   else changed), then ./src/droverctl -c etc/drover.ini status, reload,
+ *   upgrade and stop; as root and, when the tests run as root, as nobody. */
 #include <check.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,6 +26,8 @@
 #include <unistd.h>
 
 #include "harness.h"
+
+#define NOBODY_UID 65534 /* Debian's nobody and nogroup */
 
 /* ------------------------------------------------------------ fixture */
 
@@ -283,6 +289,127 @@ START_TEST(reload_refuses_a_root_the_workers_cannot_use_and_the_old_generation_s
 }
 END_TEST
 
+/* ------------------------------------------------------------ README command 1 */
+
+/* In dir, the tree as a newcomer has it after building: etc/ (drover.ini
+ * and www/) and src/drover, src/droverctl; the one change is the listener's
+ * port, since 127.0.0.1:8080 may be taken. owner: chown everything to it
+ * (-1: leave). Returns the port. */
+static int readme_tree(const char *dir, uid_t owner)
+{
+	const char *src = getenv("DROVER_SRCDIR");
+	const char *bin = getenv("DROVER_BIN");
+	ck_assert_msg(src && *src && bin && *bin, "DROVER_SRCDIR and DROVER_BIN are set by make check");
+	char cmd[4096], out[4096];
+	/* chmod: under make distcheck the source tree is read-only */
+	snprintf(cmd, sizeof cmd,
+		 "mkdir '%s/src' && cp -R '%s/etc' '%s/etc' && chmod -R u+w '%s/etc' && "
+		 "cp '%s' '%s/src/drover' && cp '%s' '%s/src/droverctl'",
+		 dir, src, dir, dir, bin, dir, droverctl_bin(), dir);
+	ck_assert_msg(h_run(cmd, out, sizeof out) == 0, "%s: %s", cmd, out);
+
+	char ini[600];
+	h_path_join(ini, sizeof ini, dir, "etc/drover.ini");
+	size_t len;
+	char *text = h_slurp(ini, &len);
+	ck_assert_ptr_nonnull(text);
+	static const char example[] = "\naddress = 127.0.0.1:8080\n";
+	char *at = strstr(text, example);
+	ck_assert_msg(at, "etc/drover.ini no longer has the line%s", example);
+	ck_assert_msg(strstr(text, "\ncontrol_socket = run/control.sock\n"),
+		      "etc/drover.ini does not set control_socket = run/control.sock");
+	int port = h_free_port();
+	char *moved = NULL;
+	ck_assert(asprintf(&moved, "%.*s\naddress = 127.0.0.1:%d\n%s", (int)(at - text), text, port,
+			   at + sizeof example - 1) > 0);
+	h_write_file(ini, moved);
+	free(moved);
+	free(text);
+	if (owner != (uid_t)-1) {
+		snprintf(cmd, sizeof cmd, "chown -R %u:%u '%s'", (unsigned)owner, (unsigned)owner, dir);
+		ck_assert_msg(h_run(cmd, out, sizeof out) == 0, "%s: %s", cmd, out);
+	}
+	return port;
+}
+
+/* "./src/droverctl -c etc/drover.ini ARGS" in the current directory, as
+ * user (NULL: us); exit code, output in out. */
+static int readme_ctl(const char *as, const char *args, char *out, size_t cap)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "%s./src/droverctl -c etc/drover.ini %s 2>&1", as ? as : "", args);
+	return h_run(cmd, out, cap);
+}
+
+static void readme_steps(bool as_nobody)
+{
+	uid_t uid = as_nobody ? NOBODY_UID : geteuid();
+	char *dir = h_tmpdir();
+	int port = readme_tree(dir, as_nobody ? NOBODY_UID : (uid_t)-1);
+	char cwd[PATH_MAX];
+	ck_assert(getcwd(cwd, sizeof cwd) != NULL);
+	ck_assert(chdir(dir) == 0);
+
+	/* ./src/drover -c etc/drover.ini: the harness's own -c comes first and
+	 * is not used (the last -c wins); it waits for "ready" in the log. */
+	const char *as = as_nobody ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : NULL;
+	const char *old_wrapper = getenv("DROVER_WRAPPER");
+	char wrapper[512];
+	if (as_nobody) {
+		snprintf(wrapper, sizeof wrapper, "%s%s", as, old_wrapper ? old_wrapper : "");
+		ck_assert(setenv("DROVER_WRAPPER", wrapper, 1) == 0);
+	}
+	ck_assert(setenv("DROVER_BIN", "./src/drover", 1) == 0);
+	static const char *const args[] = { "-c", "etc/drover.ini", NULL };
+	struct h_opts o = { .extra_args = args };
+	struct h_drover *d = h_drover_start("# not used: the -c after it is\n", &o);
+
+	char out[16384], want[64];
+	int rc = readme_ctl(as, "status", out, sizeof out);
+	snprintf(want, sizeof want, "supervisor pid %d, generation 1,", (int)d->pid);
+	ck_assert_msg(rc == 0 && strstr(out, want), "droverctl status exited %d: %s\nlog:\n%s", rc, out,
+		      h_log_end(d));
+	/* the example site, and the socket's directory made for it */
+	struct h_response r;
+	ck_assert(h_http_request(port, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r));
+	ck_assert_int_eq(r.status, 200);
+	h_http_response_free(&r);
+	struct stat st;
+	ck_assert(stat("etc/run", &st) == 0);
+	ck_assert_msg(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700 && st.st_uid == uid,
+		      "etc/run: mode %o, owner %u", (unsigned)st.st_mode, (unsigned)st.st_uid);
+	ck_assert(lstat("etc/run/control.sock", &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == uid);
+
+	rc = readme_ctl(as, "reload", out, sizeof out);
+	ck_assert_msg(rc == 0 && strstr(out, "generation 2"), "droverctl reload exited %d: %s\nlog:\n%s", rc, out,
+		      h_log_end(d));
+	rc = readme_ctl(as, "upgrade", out, sizeof out);
+	ck_assert_msg(rc == 0 && strstr(out, "generation 3"), "droverctl upgrade exited %d: %s\nlog:\n%s", rc,
+		      out, h_log_end(d));
+	rc = readme_ctl(as, "stop", out, sizeof out);
+	ck_assert_msg(rc == 0, "droverctl stop exited %d: %s\nlog:\n%s", rc, out, h_log_end(d));
+	int status = h_drover_wait(d);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d; log:\n%s", status, h_log_end(d));
+	ck_assert_msg(lstat("etc/run/control.sock", &st) < 0 && errno == ENOENT, "the socket is left behind");
+
+	h_drover_free(d);
+	ck_assert(chdir(cwd) == 0);
+	h_rm_rf(dir);
+	free(dir);
+}
+
+START_TEST(readme_command_1_then_droverctl_with_the_same_config)
+{
+	readme_steps(false);
+}
+END_TEST
+
+START_TEST(readme_command_1_then_droverctl_as_an_ordinary_user)
+{
+	readme_steps(true);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("paths");
@@ -292,6 +419,10 @@ int main(void)
 	tcase_add_test(t, check_refuses_an_explicit_mime_types_that_is_not_there);
 	tcase_add_test(t, start_refuses_a_root_the_workers_cannot_use);
 	tcase_add_test(t, reload_refuses_a_root_the_workers_cannot_use_and_the_old_generation_serves);
+	tcase_add_test(t, readme_command_1_then_droverctl_with_the_same_config);
+	/* as root, also as the ordinary user nobody (not root, the first one is) */
+	if (geteuid() == 0)
+		tcase_add_test(t, readme_command_1_then_droverctl_as_an_ordinary_user);
 	suite_add_tcase(s, t);
 	return h_run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
