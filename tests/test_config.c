@@ -400,6 +400,13 @@ START_TEST(test_shipped_config)
 	ck_assert_msg(strlen(cfg->http.root) > 8 &&
 			      strcmp(cfg->http.root + strlen(cfg->http.root) - 8, "/etc/www") == 0,
 		      "root is %s", cfg->http.root);
+	/* next to the file too, so that droverctl -c etc/drover.ini finds a
+	 * drover started with it (the parent, run, is created at start) */
+	const char *cs = cfg->server.control_socket;
+	ck_assert_msg(cs && cs[0] == '/' && strlen(cs) > 21 &&
+			      strcmp(cs + strlen(cs) - 21, "/etc/run/control.sock") == 0,
+		      "control_socket is %s", cs ? cs : "(unset)");
+	ck_assert_mem_eq(cs, cfg->http.root, strlen(cfg->http.root) - 3);
 	config_free(cfg);
 }
 END_TEST

@@ -890,15 +890,31 @@ START_TEST(error_statuses)
 }
 END_TEST
 
-/* 500: a root that cannot be opened is answered with 500 (the endpoints
- * keep working). */
+/* 500: a root that cannot be opened when a worker starts is answered with
+ * 500 (the endpoints keep working). A start or reload refuses a missing
+ * root (test_paths), so here it goes away after the start and the worker
+ * that meets it is a replacement. */
 START_TEST(error_500_unusable_root)
 {
 	struct srv s;
 	char root[600];
 	char *tmp = h_tmpdir();
-	snprintf(root, sizeof root, "%s/missing-root", tmp);
+	snprintf(root, sizeof root, "%s/root", tmp);
+	ck_assert(mkdir(root, 0755) == 0);
 	srv_start_full(&s, root, NULL, NULL, 1);
+	ck_assert(rmdir(root) == 0);
+	pid_t old;
+	ck_assert_uint_eq(h_worker_pids(s.d, &old, 1), 1);
+	ck_assert(kill(old, SIGKILL) == 0);
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
+	for (;;) {
+		pid_t now[4];
+		size_t n = h_worker_pids(s.d, now, 4);
+		if (n == 1 && now[0] != old)
+			break;
+		ck_assert_msg(h_left_ms(deadline) > 0, "no replacement for worker %d", (int)old);
+		h_pause_ms(10); /* the supervisor tells nobody it forked */
+	}
 	struct h_response r;
 	get(&s, "/index.html", &r);
 	ck_assert_int_eq(r.status, 500);
@@ -907,6 +923,7 @@ START_TEST(error_500_unusable_root)
 	get(&s, "/healthz", &r);
 	ck_assert_int_eq(r.status, 200);
 	free_resp(&r);
+	ck_assert(h_log_contains(s.d, "cannot open root directory"));
 	srv_stop(&s);
 	rmdir(tmp);
 	free(tmp);

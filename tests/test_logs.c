@@ -216,6 +216,7 @@ END_TEST
 START_TEST(check_names_an_access_log_it_cannot_open_by_file_and_line)
 {
 	char *dir = h_tmpdir();
+	ck_assert(chmod(dir, 0755) == 0); /* the root: the workers (nobody) must search it */
 	char cfg[2048], out[8192];
 	/* access_log is on line 6 in each of these */
 	static const char fmt[] = "[server]\nworkers = 1\nuser = nobody\n[http]\nroot = %s\naccess_log = %s\n"

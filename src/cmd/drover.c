@@ -88,10 +88,18 @@ int main(int argc, char *argv[])
 	struct config *cfg = NULL;
 	int r = config_load(path, &cfg, err, sizeof(err));
 	if (test && r >= 0) {
-		/* The files workers write must open (the supervisor opens them,
-		 * as root if it runs as root). */
+		/* What a start checks too: the paths workers read must be there
+		 * for them, and the files workers write must open (the supervisor
+		 * opens them, as root if it runs as root). Both are reported. */
+		r = proto_paths_check(cfg, err, sizeof(err));
+		size_t used = strlen(err);
 		struct proto_fileset files;
-		r = proto_files_open(cfg, &files, true, err, sizeof(err));
+		int rf = proto_files_open(cfg, &files, true, err + used + (used ? 1 : 0),
+					  sizeof(err) - used - 1);
+		if (rf < 0 && used)
+			err[used] = '\n';
+		if (r >= 0)
+			r = rf;
 		if (r < 0)
 			config_free(cfg);
 	}

@@ -595,9 +595,12 @@ static void config_check_all(struct config_parser *p)
 		}
 	}
 
-	const size_t access_log = config_key_slot(config_http_keys, CONFIG_ARRAY_SIZE(config_http_keys),
-						  "access_log");
-	cfg->http.access_log_line = p->http_seen[access_log];
+	/* Where the path keys were set, for the checks of what they name
+	 * (proto_paths_check, proto_files_open). */
+	const size_t n_http = CONFIG_ARRAY_SIZE(config_http_keys);
+	cfg->http.access_log_line = p->http_seen[config_key_slot(config_http_keys, n_http, "access_log")];
+	cfg->http.root_line = p->http_seen[config_key_slot(config_http_keys, n_http, "root")];
+	cfg->http.mime_types_line = p->http_seen[config_key_slot(config_http_keys, n_http, "mime_types")];
 
 	const struct config_http *h = &cfg->http;
 	if (h->health_path && h->status_path && h->health_path[0] &&

@@ -63,11 +63,13 @@ struct config_echo {
 
 struct config_http {
 	char *root;                  /* absolute (relative ones resolved against the file's directory) */
+	unsigned root_line;          /* where root is set (0: default), for messages */
 	char *index;
 	bool autoindex;
 	bool follow_symlinks;
 	bool dotfiles;
 	char *mime_types;
+	unsigned mime_types_line;    /* where mime_types is set (0: default, which may be missing) */
 	char *default_type;
 	char *access_log;            /* path, "stderr" or "off" */
 	unsigned access_log_line;    /* where access_log is set (0: default), for messages */

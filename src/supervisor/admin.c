@@ -98,13 +98,15 @@ int admin_listen(const char *path)
 	int r = ctl_address(path, &sun);
 	if (r < 0)
 		return r;
-	/* Create the parent directory if it is missing (the default one). */
+	/* Create the parent directory if it is missing (the default one, or
+	 * "run" next to the example config): 0700, ours, since only our user
+	 * may talk to us anyway. Its own parent must exist. */
 	char dir[sizeof(sun.sun_path)];
 	snprintf(dir, sizeof(dir), "%s", path);
 	char *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 			return -errno;
 	}
 	/* Only a socket nobody answers on is replaced, never another file. */

@@ -198,6 +198,18 @@ static void gen_start(struct config *cfg, const struct proto_fileset *files)
 	sup_update_status();
 }
 
+/* A reload refused for problems that each name file:line, one per line in
+ * err: log them all, fail with the first. */
+static void gen_change_failed_lines(char *err)
+{
+	char *save = NULL;
+	for (char *line = strtok_r(err, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		log_error("%s", line);
+	char first[600];
+	snprintf(first, sizeof(first), "%.599s", err); /* strtok_r ended it after the first line */
+	gen_change_failed(first);
+}
+
 void gen_reload(void)
 {
 	if (sup.stop.stopping)
@@ -208,20 +220,23 @@ void gen_reload(void)
 	struct config *cfg = NULL;
 	int r = config_load(sup.cfg->path, &cfg, err, sizeof(err));
 	if (r < 0) {
-		/* Each problem already names file:line; log them all. */
-		char *save = NULL;
-		for (char *line = strtok_r(err, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-			log_error("%s", line);
-		char first[600];
-		snprintf(first, sizeof(first), "%.599s", err);
-		gen_change_failed(first);
+		gen_change_failed_lines(err);
 		return;
 	}
 	gen_snapshot();
-	/* The files its workers write are opened here, as root, before the
-	 * fork: one that cannot be opened fails the reload now, by name. */
+	/* The paths its workers read must be there for them, and the files
+	 * they write are opened here, as root, before the fork: either fails
+	 * the reload now, by name. */
 	struct proto_fileset files = { .n = 0 };
 	r = gen_check_identity(cfg, err, sizeof(err));
+	if (r >= 0) {
+		r = proto_paths_check(cfg, err, sizeof(err));
+		if (r < 0) {
+			config_free(cfg);
+			gen_change_failed_lines(err);
+			return;
+		}
+	}
 	if (r >= 0)
 		r = proto_files_open(cfg, &files, false, err, sizeof(err));
 	if (r >= 0) {

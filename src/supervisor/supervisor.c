@@ -384,14 +384,19 @@ static void sup_start_generation(bool upgraded)
 	pool_reap(); /* adopted workers may have exited while we were exec'ing */
 }
 
-/* Before any worker drops privileges: the files workers write. 0 or -errno. */
+/* Before any worker drops privileges: the paths workers read are there for
+ * them, and the files workers write are opened. 0 or -errno. */
 static int sup_open_files(void)
 {
-	char err[1024] = "";
-	int r = proto_files_open(sup.cfg, &sup.files, false, err, sizeof(err));
+	char err[2048] = "";
+	int r = proto_paths_check(sup.cfg, err, sizeof(err));
+	if (r >= 0)
+		r = proto_files_open(sup.cfg, &sup.files, false, err, sizeof(err));
 	if (r < 0) {
-		log_error("not starting: %s", err);
-		notify_status("failed: %.400s", err);
+		char *save = NULL;
+		for (char *line = strtok_r(err, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			log_error("not starting: %s", line);
+		notify_status("failed: %.400s", err); /* the first line */
 	}
 	return r;
 }

@@ -59,6 +59,18 @@ struct proto_file {
 	unsigned line;    /* of that key in the config file; 0: not set there */
 };
 
+/* Paths one protocol's workers read. */
+#define PROTO_MAX_PATHS 4
+
+/* A path a protocol's workers read (its files() are those they write),
+ * which must be there when a generation starts, as its paths() names it. */
+struct proto_path {
+	const char *path; /* absolute */
+	const char *key;  /* "[http] root", for messages */
+	unsigned line;    /* of that key in the config file; 0: not set there */
+	bool dir;         /* a directory the workers search; else a file they read */
+};
+
 /* The files of every protocol a config's listeners use, opened. */
 struct proto_fileset {
 	size_t n;
@@ -122,6 +134,11 @@ struct proto {
 	/* The files this protocol's workers write under cfg, into out (at most
 	 * PROTO_MAX_FILES); returns how many. May be NULL: none. */
 	size_t (*files)(const struct config *cfg, struct proto_file *out);
+	/* The paths this protocol's workers read under cfg, into out (at most
+	 * PROTO_MAX_PATHS); returns how many. Checked by drover -t, a start
+	 * and a reload (proto_paths_check); they may go away later. May be
+	 * NULL: none. */
+	size_t (*paths)(const struct config *cfg, struct proto_path *out);
 	/* This protocol's own per-worker connection limit; 0 = only
 	 * [server] max_connections applies. May be NULL. */
 	unsigned (*max_connections)(const struct config *cfg);
@@ -141,6 +158,14 @@ const struct proto *const *proto_table(void);
  * that they can be opened (drover -t), a FIFO nobody reads yet is fine. */
 int proto_files_open(const struct config *cfg, struct proto_fileset *set, bool check, char *err,
 		     size_t err_len);
+/* Check the paths of every protocol cfg's listeners use, as the workers
+ * will use them: a directory exists, is one, and the workers' [server]
+ * user/group may search it (and every directory above it); a file exists,
+ * is not a directory, and they may read it. When drover runs as root and
+ * user or group is set, a child process takes that identity to try. 0, or
+ * -errno with one "FILE:LINE: [http] root: PATH: why" line per path that
+ * fails in err. */
+int proto_paths_check(const struct config *cfg, char *err, size_t err_len);
 /* Close what proto_files_open() opened; the set is then empty. */
 void proto_files_close(struct proto_fileset *set);
 /* The fd of p's index-th file (in the order of its files()), or -1. */

@@ -135,6 +135,21 @@ static size_t http_files(const struct config *cfg, struct proto_file *out)
 	return 1;
 }
 
+/* What the workers read: the root, and mime_types when the file names it
+ * (the default one may be missing: the built-in table is the fallback).
+ * Checked when a generation starts; a root that goes away later (a
+ * deploy) is root.c's business. */
+static size_t http_paths(const struct config *cfg, struct proto_path *out)
+{
+	size_t n = 0;
+	out[n++] = (struct proto_path){ .path = cfg->http.root, .key = "[http] root",
+					.line = cfg->http.root_line, .dir = true };
+	if (cfg->http.mime_types_line)
+		out[n++] = (struct proto_path){ .path = cfg->http.mime_types, .key = "[http] mime_types",
+						.line = cfg->http.mime_types_line, .dir = false };
+	return n;
+}
+
 static unsigned http_max_connections(const struct config *cfg)
 {
 	return cfg->http.max_connections;
@@ -148,5 +163,6 @@ const struct proto proto_http = {
 	.reserve = http_idle_reserve,
 	.accept = http_idle_accept,
 	.files = http_files,
+	.paths = http_paths,
 	.max_connections = http_max_connections,
 };
