@@ -35,6 +35,32 @@ static void main_usage(FILE *out)
 		CONFIG_DEFAULT_PATH);
 }
 
+/* drover -t: what a start checks too: the config, the paths workers read
+ * (they must be there for them), and the files workers write (the
+ * supervisor opens them, as root if it runs as root); every problem is
+ * reported. r and err: config_load()'s. The exit status. */
+static int main_check(const char *path, struct config *cfg, int r, char *err, size_t err_len)
+{
+	if (r >= 0) {
+		r = proto_paths_check(cfg, err, err_len);
+		size_t used = strlen(err);
+		struct proto_fileset files;
+		int rf = proto_files_open(cfg, &files, true, err + used + (used ? 1 : 0), err_len - used - 1);
+		if (rf < 0 && used)
+			err[used] = '\n';
+		if (r >= 0)
+			r = rf;
+	}
+	config_free(cfg);
+	if (r < 0) {
+		fprintf(stderr, "%s%s", err, err[0] && err[strlen(err) - 1] != '\n' ? "\n" : "");
+		fprintf(stderr, "drover: %s: configuration has errors\n", path);
+		return 1;
+	}
+	printf("drover: %s: configuration OK\n", path);
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	proto_register(protocols);
@@ -87,32 +113,8 @@ int main(int argc, char *argv[])
 	char err[8192] = "";
 	struct config *cfg = NULL;
 	int r = config_load(path, &cfg, err, sizeof(err));
-	if (test && r >= 0) {
-		/* What a start checks too: the paths workers read must be there
-		 * for them, and the files workers write must open (the supervisor
-		 * opens them, as root if it runs as root). Both are reported. */
-		r = proto_paths_check(cfg, err, sizeof(err));
-		size_t used = strlen(err);
-		struct proto_fileset files;
-		int rf = proto_files_open(cfg, &files, true, err + used + (used ? 1 : 0),
-					  sizeof(err) - used - 1);
-		if (rf < 0 && used)
-			err[used] = '\n';
-		if (r >= 0)
-			r = rf;
-		if (r < 0)
-			config_free(cfg);
-	}
-	if (test) {
-		if (r < 0) {
-			fprintf(stderr, "%s%s", err, err[0] && err[strlen(err) - 1] != '\n' ? "\n" : "");
-			fprintf(stderr, "drover: %s: configuration has errors\n", path);
-			return 1;
-		}
-		printf("drover: %s: configuration OK\n", path);
-		config_free(cfg);
-		return 0;
-	}
+	if (test)
+		return main_check(path, cfg, r, err, sizeof(err));
 	if (r < 0) {
 		char *save = NULL;
 		for (char *line = strtok_r(err, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
