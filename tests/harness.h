@@ -77,11 +77,17 @@ void h_drover_free(struct h_drover *d);
  * so this is how a test keeps a new generation from becoming ready. */
 struct h_fork_gate {
 	pid_t tracer;
-	int open_fd; /* closing it (EOF) opens the gate */
+	int open_fd;   /* closing it (EOF) opens the gate */
+	char why[160]; /* why it could not be closed */
 };
-/* Close the gate on supervisor pid sup (returns once it is seized). */
-void h_fork_gate_close(struct h_fork_gate *g, pid_t sup);
-/* Open it: every worker held runs; the supervisor is no longer traced. */
+/* Close the gate on supervisor pid sup (returns true once it is seized).
+ * False, with the reason in g->why, if this machine does not let a test
+ * ptrace drover (EPERM): the caller skips (h_skip). Other failures assert.
+ * Workers a gate holds keep copies of every fd the supervisor had at the
+ * fork, its ends of the control channels too. */
+bool h_fork_gate_close(struct h_fork_gate *g, pid_t sup);
+/* Open it: every worker held runs; the supervisor is no longer traced
+ * (also when it has died meanwhile). */
 void h_fork_gate_open(struct h_fork_gate *g);
 /* Replace d's config file with text in one step (written beside it, renamed). */
 void h_config_replace(struct h_drover *d, const char *text);
@@ -140,9 +146,6 @@ void h_rm_rf(const char *dir);
 char *h_slurp(const char *path, size_t *len_out);
 /* The state letter of pid from /proc/PID/stat ('R', 'S', 'T', ...), 0 if gone. */
 char h_proc_state(pid_t pid);
-/* Copies, in this process, of the fds pid holds above stderr (pidfd_getfd,
- * as root): up to max of them into out; returns how many. */
-size_t h_fds_of(pid_t pid, int *out, size_t max);
 
 /* Under AddressSanitizer, whose allocator cannot be made to fail the way an
  * address-space limit makes malloc fail, such faults are not observable. */
@@ -163,9 +166,16 @@ void h_asan_may_return_null(void);
 void h_path_join(char *out, size_t cap, const char *a, const char *b);
 
 /* Run every test of s (Check's CK_ENV verbosity: CK_VERBOSITY=verbose lists
- * each test), free the runner; the number of failed tests. */
+ * each test), free the runner; the number of failed tests. If none failed
+ * but a test called h_skip(), it exits 77 instead: automake's SKIP. */
 struct Suite;
 int h_run_suite(struct Suite *s);
+/* A test that needs what this machine does not offer (a privilege, a kernel
+ * feature) calls this with the reason, cleans up and returns: "SKIP: test:
+ * reason" goes to the log and the program ends as SKIP (see h_run_suite).
+ * Only for what the machine lacks, never for a failure. */
+#define h_skip(...) h_skip_at(__func__, __VA_ARGS__)
+void h_skip_at(const char *test, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Run a shell command line, wait, return its exit code; output into out if non-NULL. */
 int h_run(const char *cmdline, char *out, size_t out_len);

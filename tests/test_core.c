@@ -724,7 +724,7 @@ START_TEST(a_bound_ipv6_listener_serves_echo)
 	socklen_t sl = sizeof sin6;
 	if (probe < 0 || bind(probe, (struct sockaddr *)&sin6, sizeof sin6) != 0 ||
 	    getsockname(probe, (struct sockaddr *)&sin6, &sl) != 0) {
-		fprintf(stderr, "a_bound_ipv6_listener_serves_echo: no IPv6 loopback here, skipped\n");
+		h_skip("no IPv6 loopback here (%s)", strerror(errno));
 		if (probe >= 0)
 			close(probe);
 		return;
