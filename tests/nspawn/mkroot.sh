@@ -1,6 +1,7 @@
 #!/bin/sh
 # Build (or reuse) the cached Debian bookworm tree that tests/systemd/run.sh
-# boots with systemd-nspawn.  Usage: mkroot.sh [CACHE_TARBALL]
+# boots with systemd-nspawn and tests/container/run.sh runs README command 2
+# in (both through lib.sh).  Usage: mkroot.sh [CACHE_TARBALL]
 # The mirror is read at run time from the host's apt sources (the first
 # non-security URIs: entry of /etc/apt/sources.list.d/*.sources, or the first
 # non-security "deb" line of /etc/apt/sources.list); no host name is written

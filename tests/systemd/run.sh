@@ -25,7 +25,6 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 PORT=8080 # the shipped drover.socket's ListenStream=
-CACHE=${DROVER_NSPAWN_CACHE:-/var/cache/drover-nspawn/bookworm.tar.zst}
 
 # Bound the whole run: re-execute under timeout(1); our EXIT trap cleans up.
 if [ -z "${DROVER_SYSTEMD_TEST_INNER:-}" ]; then
@@ -68,24 +67,9 @@ check() {
 [ "$(id -u)" = 0 ] || die "must run as root"
 
 # ---------------------------------------------------------------- host tools
-need_pkgs=
-command -v debootstrap >/dev/null || need_pkgs="$need_pkgs debootstrap"
-command -v systemd-nspawn >/dev/null || need_pkgs="$need_pkgs systemd-container"
-command -v zstd >/dev/null || need_pkgs="$need_pkgs zstd"
-command -v curl >/dev/null || need_pkgs="$need_pkgs curl"
-command -v python3 >/dev/null || need_pkgs="$need_pkgs python3"
-command -v nsenter >/dev/null || need_pkgs="$need_pkgs util-linux"
-command -v ss >/dev/null || need_pkgs="$need_pkgs iproute2"
-if [ -n "$need_pkgs" ]; then
-	log "installing host packages:$need_pkgs"
-	export DEBIAN_FRONTEND=noninteractive
-	timeout 300 apt-get update -q >/dev/null || die "apt-get update failed"
-	# --no-install-recommends: systemd-container recommends libnss-mymachines,
-	# which edits /etc/nsswitch.conf.
-	# shellcheck disable=SC2086
-	timeout 600 apt-get install -y -q --no-install-recommends $need_pkgs >/dev/null ||
-		die "apt-get install$need_pkgs failed"
-fi
+# shellcheck source=../nspawn/lib.sh
+. "$HERE/../nspawn/lib.sh"
+nspawn_host_tools curl:curl python3:python3 nsenter:util-linux ss:iproute2
 
 if [ "$SMOKE" = no ]; then
 	if [ -z "$DEB" ]; then
@@ -102,13 +86,8 @@ if [ -n "$(ss -Hltn "sport = :$PORT" 2>/dev/null)" ]; then
 	die "something on the host already listens on port $PORT (drover.socket needs it); stop it first"
 fi
 
-"$HERE/mkroot.sh" "$CACHE" >&2 || die "could not build the container tree"
-
 # ---------------------------------------------------------------- container
-WORK=$(mktemp -d /var/tmp/drover-systemd-test.XXXXXX)
-ROOT=$WORK/root
 MACHINE=drover-test-$$
-CG=drover-nspawn-$$
 NSPAWN_PID=
 LEADER=
 BGPIDS=
@@ -134,50 +113,17 @@ cleanup() {
 		fi
 		wait "$NSPAWN_PID" 2>/dev/null
 	fi
-	# Whatever is left in our own cgroup was started by this run.
-	for d in /sys/fs/cgroup/systemd/$CG /sys/fs/cgroup/unified/$CG; do
-		[ -d "$d" ] || continue
-		for p in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do
-			kill -9 "$p" 2>/dev/null
-		done
-		sleep 0.2
-		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
-	done
-	if [ -d "$ROOT" ]; then
-		# nspawn unmounts what it mounted; make sure before deleting the tree.
-		if findmnt -rn -o TARGET | grep -q "^$ROOT"; then
-			umount -R "$ROOT" 2>/dev/null || umount -lR "$ROOT" 2>/dev/null
-		fi
-		if findmnt -rn -o TARGET | grep -q "^$ROOT"; then
-			log "mounts left under $ROOT; not deleting it"
-		elif [ "${DROVER_KEEP:-0}" = 1 ]; then
-			rm -rf "$ROOT"
-		else
-			rm -rf "$WORK"
-		fi
-	fi
-	[ "${DROVER_KEEP:-0}" = 1 ] && log "logs kept in $WORK"
+	nspawn_cleanup
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
-log "unpacking $CACHE"
-mkdir -p "$ROOT"
-zstd -q -d -c "$CACHE" | tar -C "$ROOT" --numeric-owner -xf - || die "could not unpack $CACHE"
-
-# A cgroup of our own, so the container's cgroups land below it.
-for d in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified; do
-	[ -d "$d" ] && { mkdir -p "$d/$CG" || die "cannot create cgroup $d/$CG"; }
-done
+nspawn_tree drover-systemd-test
 
 log "booting $MACHINE"
-(
-	for d in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified; do
-		[ -d "$d/$CG" ] && echo "$BASHPID" >"$d/$CG/cgroup.procs"
-	done
-	exec systemd-nspawn -D "$ROOT" -b -M "$MACHINE" --register=no --keep-unit --console=passive
-) >"$WORK/nspawn.log" 2>&1 &
+nspawn_in_cgroup systemd-nspawn -D "$ROOT" -b -M "$MACHINE" --register=no --keep-unit --console=passive \
+	>"$WORK/nspawn.log" 2>&1 &
 NSPAWN_PID=$!
 
 for i in $(seq 1 100); do
