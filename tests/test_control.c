@@ -6,6 +6,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -447,7 +448,7 @@ START_TEST(test_upgrade_state_round_trip)
 						     .address = "unix:/run/a;b,c%d e" };
 	in.n_workers = 2;
 	in.workers[0] = (struct upgrade_worker){ .pid = 100, .generation = 7, .index = 0, .slot = 3,
-						 .chan_fd = 9, .state = 1, .drain_deadline_ms = 0 };
+						 .chan_fd = 9, .state = 1, .drain_deadline_ms = 0, .chan_version = 2 };
 	in.workers[1] = (struct upgrade_worker){ .pid = 101, .generation = 6, .index = 1, .slot = 4,
 						 .chan_fd = 10, .state = 2, .drain_deadline_ms = 123456789012ull };
 	char env[8192];
@@ -468,6 +469,18 @@ START_TEST(test_upgrade_state_round_trip)
 	ck_assert_int_eq(out.workers[1].chan_fd, 10);
 	ck_assert_int_eq(out.workers[1].state, 2);
 	ck_assert_uint_eq(out.workers[1].drain_deadline_ms, 123456789012ull);
+	/* The channel's version travels; a worker without one reads version 1. */
+	ck_assert_uint_eq(out.workers[0].chan_version, 2);
+	ck_assert_uint_eq(out.workers[1].chan_version, 1);
+	/* A build that knows only seven worker fields still reads them all. */
+	const char *w = strstr(env, ";W=100,");
+	ck_assert_ptr_nonnull(w);
+	int pid, state, slot, fd;
+	unsigned gen, index;
+	unsigned long long deadline;
+	ck_assert_int_eq(sscanf(w + 1, "W=%d,%u,%u,%d,%d,%d,%llu", &pid, &gen, &index, &slot, &fd, &state, &deadline), 7);
+	ck_assert_int_eq(fd, 9);
+	ck_assert_uint_eq(deadline, 0);
 }
 END_TEST
 

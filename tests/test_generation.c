@@ -226,11 +226,11 @@ START_TEST(a_start_that_meets_a_full_channel_is_held_and_sent_once_there_is_room
 	static struct sup_worker w;
 	memset(&w, 0, sizeof(w));
 	w.pid = 999999; /* never signalled: nothing here may end it */
-	w.chan_fd = sv[0];
+	chan_out_init(&w.chan, sv[0], CHAN_VERSION);
 	w.slot = -1;
 	ck_assert_int_eq(pool_watch(&w), 0);
 	pool_send(&w, CHAN_START);
-	ck_assert(w.unsent & POOL_UNSENT_START);
+	ck_assert(chan_out_holds(&w.chan, CHAN_START));
 	ck_assert(!w.killed);
 	/* The worker reads again: what it finds last is START. */
 	struct chan_msg m, last = { 0 };
@@ -244,7 +244,7 @@ START_TEST(a_start_that_meets_a_full_channel_is_held_and_sent_once_there_is_room
 	}
 	ck_assert_int_eq(last.type, CHAN_START);
 	ck_assert_uint_eq(got, filled + 1);
-	ck_assert_uint_eq(w.unsent, 0);
+	ck_assert_uint_eq(chan_out_held(&w.chan), 0);
 	close(sv[0]);
 	close(sv[1]);
 	loop_free(sup.loop);
@@ -267,11 +267,11 @@ START_TEST(a_worker_whose_start_cannot_be_sent_at_all_is_ended_to_be_replaced)
 	static struct sup_worker w;
 	memset(&w, 0, sizeof(w));
 	w.pid = child;
-	w.chan_fd = p[1];
+	chan_out_init(&w.chan, p[1], CHAN_VERSION);
 	w.slot = -1;
 	pool_send(&w, CHAN_START);
 	ck_assert(w.killed);
-	ck_assert_uint_eq(w.unsent, 0);
+	ck_assert_uint_eq(chan_out_held(&w.chan), 0);
 	int st;
 	ck_assert_int_eq(waitpid(child, &st, 0), child);
 	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);

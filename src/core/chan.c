@@ -376,6 +376,14 @@ size_t chan_out_held(const struct chan_out *q)
 	return q->n;
 }
 
+bool chan_out_holds(const struct chan_out *q, enum chan_type type)
+{
+	for (const struct chan_held *h = q->head; h; h = h->next)
+		if (h->type == type)
+			return true;
+	return false;
+}
+
 void chan_out_clear(struct chan_out *q)
 {
 	while (q->head) {

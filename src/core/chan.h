@@ -13,6 +13,7 @@
 #ifndef DROVER_CHAN_H
 #define DROVER_CHAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -149,6 +150,8 @@ int chan_out_send(struct chan_out *q, const struct chan_msg *m, const int *fds, 
 int chan_out_flush(struct chan_out *q);
 /* How many messages are held. */
 size_t chan_out_held(const struct chan_out *q);
+/* Whether a message of type is held. */
+bool chan_out_holds(const struct chan_out *q, enum chan_type type);
 /* Drop what is held, closing its fds (the peer is gone, or we are). */
 void chan_out_clear(struct chan_out *q);
 

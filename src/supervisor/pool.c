@@ -47,26 +47,6 @@ uint64_t pool_connections(void)
 
 /* ------------------------------------------------- the control channel */
 
-/* Messages a full channel holds, in the order they are sent once it has
- * room (a worker's life runs START, REOPEN_LOGS, DRAIN, STOP). */
-static const struct {
-	enum chan_type type;
-	unsigned bit;
-} pool_unsent_order[] = {
-	{ CHAN_START, POOL_UNSENT_START },
-	{ CHAN_REOPEN_LOGS, POOL_UNSENT_REOPEN },
-	{ CHAN_DRAIN, POOL_UNSENT_DRAIN },
-	{ CHAN_STOP, POOL_UNSENT_STOP },
-};
-
-static unsigned pool_unsent_bit(enum chan_type type)
-{
-	for (size_t i = 0; i < sizeof(pool_unsent_order) / sizeof(pool_unsent_order[0]); i++)
-		if (pool_unsent_order[i].type == type)
-			return pool_unsent_order[i].bit;
-	return 0;
-}
-
 void pool_kill(struct sup_worker *w)
 {
 	if (w->reaped)
@@ -87,71 +67,71 @@ static const struct proto_fileset *pool_files(const struct sup_worker *w)
 	return &none;
 }
 
-/* One attempt: 0 sent, -EAGAIN the channel is full, else the worker is
- * gone (SIGCHLD reaps it) or has been ended here (and is replaced when
- * reaped, like one that crashed). */
-
-static int pool_try_send(struct sup_worker *w, enum chan_type type)
+/* A send failed: the worker is gone (SIGCHLD reaps it) or is ended here
+ * (and replaced when reaped, like one that crashed). */
+static void pool_send_failed(struct sup_worker *w, const char *what, int r)
 {
-	int r;
-	if (type == CHAN_REOPEN_LOGS) {
-		/* The new files themselves go along (SCM_RIGHTS). */
-		const struct proto_fileset *fs = pool_files(w);
-		int fds[PROTO_FILESET_MAX];
-		for (size_t i = 0; i < fs->n; i++)
-			fds[i] = fs->f[i].fd;
-		r = chan_send_fds(w->chan_fd, type, fs->n, fds, fs->n);
-	} else {
-		uint64_t arg = 0;
-		if (type == CHAN_DRAIN)
-			arg = w->drain_deadline_ms | (sup.stop.stopping ? CHAN_DRAIN_STOP : 0);
-		r = chan_send(w->chan_fd, type, arg);
-	}
-	if (r == 0 || r == -EAGAIN || r == -EPIPE || r == -ECONNRESET)
-		return r;
-	log_errno(LOG_ERR, r, "cannot send %s to worker pid %d (generation %u); ending it", chan_type_name(type),
-		  (int)w->pid, w->generation);
+	if (r == -EPIPE || r == -ECONNRESET)
+		return;
+	log_errno(LOG_ERR, r, "cannot send %s to worker pid %d (generation %u); ending it", what, (int)w->pid,
+		  w->generation);
 	pool_kill(w);
-	return r;
 }
 
 void pool_send(struct sup_worker *w, enum chan_type type)
 {
-	unsigned bit = pool_unsent_bit(type);
-	if (w->unsent) {
-		w->unsent |= bit; /* behind what the full channel already holds */
+	struct chan_msg m; /* no payload: data stays unset */
+	m.type = type;
+	m.arg = 0;
+	m.len = 0;
+	int fds[PROTO_FILESET_MAX];
+	size_t n = 0;
+	if (type == CHAN_REOPEN_LOGS) {
+		/* The new files themselves go along (SCM_RIGHTS). */
+		const struct proto_fileset *fs = pool_files(w);
+		for (n = 0; n < fs->n; n++)
+			fds[n] = fs->f[n].fd;
+		m.arg = n;
+	} else if (type == CHAN_DRAIN) {
+		m.arg = w->drain_deadline_ms | (sup.stop.stopping ? CHAN_DRAIN_STOP : 0);
+	}
+	bool was_held = chan_out_held(&w->chan) > 0;
+	/* Each of today's messages counts once: a newer one replaces one held. */
+	int r = chan_out_send(&w->chan, &m, fds, n, CHAN_HOLD_REPLACE);
+	if (r == CHAN_OUT_SENT)
+		return;
+	if (r < 0) {
+		pool_send_failed(w, chan_type_name(type), r);
 		return;
 	}
-	if (pool_try_send(w, type) != -EAGAIN)
+	if (was_held)
 		return;
 	/* A worker that stops reading stops heartbeating too: if it never
 	 * reads again, the hung-worker path in pool_tick ends it. */
 	log_warning("control channel to worker pid %d (generation %u) is full; %s held until it has room",
 		    (int)w->pid, w->generation, chan_type_name(type));
-	w->unsent |= bit;
-	loop_mod_fd(sup.loop, w->chan_fd, LOOP_READ | LOOP_WRITE);
+	loop_mod_fd(sup.loop, w->chan.fd, LOOP_READ | LOOP_WRITE);
 }
 
 /* The channel has room: send what it held, in order. */
 static void pool_flush(struct sup_worker *w)
 {
-	for (size_t i = 0; i < sizeof(pool_unsent_order) / sizeof(pool_unsent_order[0]) && w->unsent; i++) {
-		if (!(w->unsent & pool_unsent_order[i].bit))
-			continue;
-		int r = pool_try_send(w, pool_unsent_order[i].type);
-		if (r == -EAGAIN)
-			return;
-		w->unsent &= ~pool_unsent_order[i].bit;
-		if (r < 0)
-			w->unsent = 0;
-	}
-	loop_mod_fd(sup.loop, w->chan_fd, LOOP_READ);
+	int r = chan_out_flush(&w->chan);
+	if (r == CHAN_OUT_HELD)
+		return;
+	if (r < 0)
+		pool_send_failed(w, "the messages held", r);
+	loop_mod_fd(sup.loop, w->chan.fd, LOOP_READ);
 }
 
 void pool_drain(struct sup_worker *w, uint64_t deadline_ms)
 {
-	if (w->state == SW_DRAINING && w->drain_deadline_ms <= deadline_ms)
+	if (w->state == SW_DRAINING && w->drain_deadline_ms <= deadline_ms) {
+		/* A DRAIN still held learns of a stop begun since. */
+		if (sup.stop.stopping && chan_out_holds(&w->chan, CHAN_DRAIN))
+			pool_send(w, CHAN_DRAIN);
 		return;
+	}
 	w->state = SW_DRAINING;
 	w->drain_deadline_ms = deadline_ms;
 	pool_send(w, CHAN_DRAIN);
@@ -232,7 +212,7 @@ static void pool_start_error(const struct sup_worker *w, const char *how, char *
 static void pool_control(struct loop *loop, int fd, unsigned events, void *arg)
 {
 	struct sup_worker *w = arg;
-	if ((events & LOOP_WRITE) && w->unsent)
+	if ((events & LOOP_WRITE) && chan_out_held(&w->chan))
 		pool_flush(w);
 	for (;;) {
 		struct chan_msg m;
@@ -246,7 +226,7 @@ static void pool_control(struct loop *loop, int fd, unsigned events, void *arg)
 		}
 		if (r <= 0) {
 			/* The worker is gone or going; SIGCHLD does the bookkeeping. */
-			w->unsent = 0;
+			chan_out_clear(&w->chan);
 			loop_del_fd(loop, fd);
 			return;
 		}
@@ -275,7 +255,7 @@ static void pool_control(struct loop *loop, int fd, unsigned events, void *arg)
 
 int pool_watch(struct sup_worker *w)
 {
-	return loop_add_fd(sup.loop, w->chan_fd, LOOP_READ, pool_control, w);
+	return loop_add_fd(sup.loop, w->chan.fd, LOOP_READ, pool_control, w);
 }
 
 /* ------------------------------------------------------------- forking */
@@ -378,7 +358,7 @@ static struct sup_worker *pool_fork(uint32_t index, pid_t replaces)
 	w->generation = sup.gen.current;
 	w->index = index;
 	w->slot = slot;
-	w->chan_fd = sv[0];
+	chan_out_init(&w->chan, sv[0], CHAN_VERSION); /* it runs our code */
 	w->state = SW_STARTING;
 	w->replaces = replaces;
 	w->started_ms = loop_clock_ms();
@@ -529,9 +509,10 @@ static void pool_reaped(struct sup_worker *w, int status)
 	w->reaped = true;
 	/* What it said last (START_FAILED) may still be unread. */
 	if (w->state == SW_STARTING)
-		pool_control(sup.loop, w->chan_fd, LOOP_READ, w);
-	loop_del_fd(sup.loop, w->chan_fd);
-	close(w->chan_fd);
+		pool_control(sup.loop, w->chan.fd, LOOP_READ, w);
+	loop_del_fd(sup.loop, w->chan.fd);
+	chan_out_clear(&w->chan);
+	close(w->chan.fd);
 	scoreboard_slot_free(sup.sb, w->slot);
 	/* One of the generation coming up could not start: the change (or
 	 * the first start) fails now, with its reason, not after a timeout. */

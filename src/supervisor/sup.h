@@ -34,14 +34,13 @@ struct sup_worker {
 	uint32_t generation;
 	uint32_t index;
 	int slot;
-	int chan_fd;
+	struct chan_out chan;   /* its control channel, and what the channel could not take yet */
 	enum sup_worker_state state;
 	bool wants_recycle;     /* sent RECYCLE_ME: start a replacement, then drain it */
 	bool killed;            /* we sent SIGKILL; say so when reaped */
 	bool reaped;            /* waited for: its pid may be reused, never signal it */
 	bool start_failed;      /* said START_FAILED before exiting */
 	uint64_t start_error;   /* its arg: why */
-	unsigned unsent;        /* POOL_UNSENT_* held while the channel is full */
 	pid_t replaces;         /* drain this pid once we are READY (max_requests) */
 	uint64_t started_ms;
 	uint64_t drain_deadline_ms;
@@ -206,12 +205,6 @@ void sup_reopen_logs(void);
 void sup_fail(const char *why);
 
 /* pool.c: workers (fork, reap, back-off, hung-worker kill). */
-enum {
-	POOL_UNSENT_START = 1u << 0,
-	POOL_UNSENT_REOPEN = 1u << 1,
-	POOL_UNSENT_DRAIN = 1u << 2,
-	POOL_UNSENT_STOP = 1u << 3,
-};
 /* A worker's scoreboard slot; NULL for an adopted worker not watched. */
 struct scoreboard_slot *pool_slot(const struct sup_worker *w);
 /* How many workers are alive. */
@@ -219,7 +212,8 @@ size_t pool_count_all(void);
 /* Open connections over all workers. */
 uint64_t pool_connections(void);
 /* Send START, REOPEN_LOGS or STOP to w (DRAIN: pool_drain); a full channel
- * holds it until the channel has room, a failure ends the worker. */
+ * holds it until the channel has room (a newer one of the same type takes
+ * the place of one held), a failure ends the worker. */
 void pool_send(struct sup_worker *w, enum chan_type type);
 /* Tell w to drain by deadline_ms (never later than an earlier DRAIN). */
 void pool_drain(struct sup_worker *w, uint64_t deadline_ms);

@@ -11,12 +11,13 @@
  * The hand-over is a small text format in one environment variable:
  *   v1 g=GEN[,HIGHEST] sb=FD ctl=FD cl=FD[,FD...][,rFD...]
  *   L=fd,flags,name,address   (one per listener; address last, may hold ',')
- *   W=pid,gen,index,slot,ctlfd,state,deadline
+ *   W=pid,gen,index,slot,ctlfd,state,deadline[,chanversion]
  * fields separated by ';'. Names never contain ';' (config refuses them);
  * addresses are percent-escaped. The ",..." tails are read by builds that
  * know them and ignored (sscanf stops) by older ones, so that an upgrade
  * to an older build still adopts: HIGHEST is the highest generation
- * number used so far (after a rollback it is above GEN), the further
+ * number used so far (after a rollback it is above GEN), chanversion is
+ * the control channel's version the worker reads (absent: 1), the further
  * client fds are more droverctl clients waiting for the change, and rFD
  * ones are connected clients whose command was not read yet (the new
  * image reads and serves them). A field the decoder does not know fails
@@ -119,9 +120,10 @@ int upgrade_encode(const struct upgrade_state *s, char *out, size_t out_len)
 	}
 	for (size_t i = 0; r == 0 && i < s->n_workers; i++) {
 		const struct upgrade_worker *w = &s->workers[i];
-		r = upgrade_append(out, out_len, &pos, ";W=%d,%" PRIu32 ",%" PRIu32 ",%d,%d,%d,%" PRIu64,
-				   (int)w->pid, w->generation, w->index, w->slot, w->chan_fd, w->state,
-				   w->drain_deadline_ms);
+		r = upgrade_append(out, out_len, &pos, ";W=%d,%" PRIu32 ",%" PRIu32 ",%d,%d,%d,%" PRIu64, (int)w->pid,
+				   w->generation, w->index, w->slot, w->chan_fd, w->state, w->drain_deadline_ms);
+		if (r == 0 && w->chan_version > 1)
+			r = upgrade_append(out, out_len, &pos, ",%u", w->chan_version);
 	}
 	return r;
 }
@@ -191,9 +193,13 @@ int upgrade_decode(const char *value, struct upgrade_state *s)
 				return -EINVAL;
 			struct upgrade_worker *w = &s->workers[s->n_workers];
 			int pid;
-			if (sscanf(field, "W=%d,%" SCNu32 ",%" SCNu32 ",%d,%d,%d,%" SCNu64, &pid, &w->generation,
-				   &w->index, &w->slot, &w->chan_fd, &w->state, &w->drain_deadline_ms) != 7)
+			int n = sscanf(field, "W=%d,%" SCNu32 ",%" SCNu32 ",%d,%d,%d,%" SCNu64 ",%u", &pid, &w->generation,
+				       &w->index, &w->slot, &w->chan_fd, &w->state, &w->drain_deadline_ms,
+				       &w->chan_version);
+			if (n < 7)
 				return -EINVAL;
+			if (n < 8 || w->chan_version < 1)
+				w->chan_version = 1;
 			w->pid = pid;
 			s->n_workers++;
 			continue;
@@ -341,7 +347,8 @@ static int upgrade_describe(struct upgrade_state *st, const char **why)
 		u->generation = w->generation;
 		u->index = w->index;
 		u->slot = w->slot;
-		u->chan_fd = w->chan_fd;
+		u->chan_fd = w->chan.fd;
+		u->chan_version = w->chan.peer_version;
 		u->state = upgrade_state_code(w->state);
 		u->drain_deadline_ms = w->drain_deadline_ms;
 	}
@@ -733,7 +740,7 @@ static int upgrade_adopt_workers(const struct upgrade_state *st, bool own_board)
 		w->generation = u->generation;
 		w->index = u->index;
 		w->slot = own_board ? -1 : u->slot;
-		w->chan_fd = u->chan_fd;
+		chan_out_init(&w->chan, u->chan_fd, u->chan_version);
 		w->state = upgrade_state_of(u->state);
 		w->drain_deadline_ms = u->drain_deadline_ms;
 		w->started_ms = loop_clock_ms() - SUP_QUICK_DEATH_MS;

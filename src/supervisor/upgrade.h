@@ -33,6 +33,7 @@ struct upgrade_worker {
 	int chan_fd;
 	int state; /* the supervisor's view: 0 starting, 1 ready, 2 draining */
 	uint64_t drain_deadline_ms;
+	unsigned chan_version; /* the newest control message form it reads (1 if not handed over) */
 };
 
 struct upgrade_state {
