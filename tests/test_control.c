@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "core/chan.h"
-#include "supervisor/upgrade.h"
+#include "supervisor/handover.h"
 
 #include "harness.h"
 
@@ -436,25 +436,25 @@ END_TEST
 
 START_TEST(test_upgrade_state_round_trip)
 {
-	static struct upgrade_state in, out;
+	static struct handover in, out;
 	memset(&in, 0, sizeof(in));
 	in.generation = 7;
 	in.scoreboard_fd = 5;
 	in.ctl_fd = 6;
 	in.client_fd = -1;
 	in.n_listeners = 2;
-	in.listeners[0] = (struct upgrade_listener){ .fd = 3, .name = "web", .from_systemd = true, .address = "" };
-	in.listeners[1] = (struct upgrade_listener){ .fd = 4, .name = "admin", .unix_bound = true,
+	in.listeners[0] = (struct handover_listener){ .fd = 3, .name = "web", .from_systemd = true, .address = "" };
+	in.listeners[1] = (struct handover_listener){ .fd = 4, .name = "admin", .unix_bound = true,
 						     .address = "unix:/run/a;b,c%d e" };
 	in.n_workers = 2;
-	in.workers[0] = (struct upgrade_worker){ .pid = 100, .generation = 7, .index = 0, .slot = 3,
+	in.workers[0] = (struct handover_worker){ .pid = 100, .generation = 7, .index = 0, .slot = 3,
 						 .chan_fd = 9, .state = 1, .drain_deadline_ms = 0, .chan_version = 2 };
-	in.workers[1] = (struct upgrade_worker){ .pid = 101, .generation = 6, .index = 1, .slot = 4,
+	in.workers[1] = (struct handover_worker){ .pid = 101, .generation = 6, .index = 1, .slot = 4,
 						 .chan_fd = 10, .state = 2, .drain_deadline_ms = 123456789012ull };
 	char env[8192];
-	ck_assert_int_eq(upgrade_encode(&in, env, sizeof(env)), 0);
+	ck_assert_int_eq(handover_encode(&in, env, sizeof(env)), 0);
 	ck_assert_ptr_nonnull(strchr(env, '='));
-	ck_assert_int_eq(upgrade_decode(strchr(env, '=') + 1, &out), 0);
+	ck_assert_int_eq(handover_decode(strchr(env, '=') + 1, &out), 0);
 	ck_assert_uint_eq(out.generation, 7);
 	ck_assert_int_eq(out.scoreboard_fd, 5);
 	ck_assert_int_eq(out.ctl_fd, 6);
@@ -486,25 +486,25 @@ END_TEST
 
 START_TEST(test_upgrade_state_rejects_garbage)
 {
-	static struct upgrade_state s;
-	ck_assert_int_eq(upgrade_decode("", &s), -EINVAL);
-	ck_assert_int_eq(upgrade_decode("v2;sb=3", &s), -EINVAL);
-	ck_assert_int_eq(upgrade_decode("v1;g=1", &s), -EINVAL); /* no scoreboard */
-	ck_assert_int_eq(upgrade_decode("v1;sb=3;W=1,2", &s), -EINVAL);
-	ck_assert_int_eq(upgrade_decode("v1;sb=3;Q=1", &s), -EINVAL);
-	ck_assert_int_eq(upgrade_decode("v1;sb=3;L=4,0,nocomma", &s), -EINVAL);
-	ck_assert_int_eq(upgrade_decode("v1;sb=3", &s), 0);
+	static struct handover s;
+	ck_assert_int_eq(handover_decode("", &s), -EINVAL);
+	ck_assert_int_eq(handover_decode("v2;sb=3", &s), -EINVAL);
+	ck_assert_int_eq(handover_decode("v1;g=1", &s), -EINVAL); /* no scoreboard */
+	ck_assert_int_eq(handover_decode("v1;sb=3;W=1,2", &s), -EINVAL);
+	ck_assert_int_eq(handover_decode("v1;sb=3;Q=1", &s), -EINVAL);
+	ck_assert_int_eq(handover_decode("v1;sb=3;L=4,0,nocomma", &s), -EINVAL);
+	ck_assert_int_eq(handover_decode("v1;sb=3", &s), 0);
 }
 END_TEST
 
 START_TEST(test_upgrade_encode_reports_overflow)
 {
-	static struct upgrade_state s;
+	static struct handover s;
 	memset(&s, 0, sizeof(s));
 	s.scoreboard_fd = 3;
 	s.n_workers = 50;
 	char small[64];
-	ck_assert_int_eq(upgrade_encode(&s, small, sizeof(small)), -ENOBUFS);
+	ck_assert_int_eq(handover_encode(&s, small, sizeof(small)), -ENOBUFS);
 }
 END_TEST
 

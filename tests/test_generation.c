@@ -140,7 +140,7 @@ END_TEST
 
 START_TEST(the_highest_generation_and_every_waiting_client_travel_in_the_hand_over)
 {
-	static struct upgrade_state in, out;
+	static struct handover in, out;
 	memset(&in, 0, sizeof(in));
 	in.generation = 5;
 	in.highest_generation = 9;
@@ -153,9 +153,9 @@ START_TEST(the_highest_generation_and_every_waiting_client_travel_in_the_hand_ov
 	in.idle_client_fds[0] = 12;
 	in.n_idle_clients = 1;
 	char env[4096];
-	ck_assert_int_eq(upgrade_encode(&in, env, sizeof(env)), 0);
+	ck_assert_int_eq(handover_encode(&in, env, sizeof(env)), 0);
 	const char *value = strchr(env, '=') + 1;
-	ck_assert_int_eq(upgrade_decode(value, &out), 0);
+	ck_assert_int_eq(handover_decode(value, &out), 0);
 	ck_assert_uint_eq(out.generation, 5);
 	ck_assert_uint_eq(out.highest_generation, 9);
 	ck_assert_int_eq(out.client_fd, 7);
@@ -175,9 +175,9 @@ START_TEST(the_highest_generation_and_every_waiting_client_travel_in_the_hand_ov
 	in.highest_generation = 5;
 	in.n_more_clients = 0;
 	in.n_idle_clients = 0;
-	ck_assert_int_eq(upgrade_encode(&in, env, sizeof(env)), 0);
+	ck_assert_int_eq(handover_encode(&in, env, sizeof(env)), 0);
 	ck_assert(strstr(env, ";g=5;sb=3;ctl=4;cl=7") != NULL);
-	ck_assert_int_eq(upgrade_decode(strchr(env, '=') + 1, &out), 0);
+	ck_assert_int_eq(handover_decode(strchr(env, '=') + 1, &out), 0);
 	ck_assert_uint_eq(out.highest_generation, 5);
 }
 END_TEST

@@ -108,15 +108,15 @@ START_TEST(after_an_upgrade_status_shows_it_as_the_last_reload_and_keeps_the_his
 	h_ctl_ok(d, "reload", out, sizeof out);
 	ck_assert_msg(strstr(out, "generation 3 serving (reload)"), "%.2500s", out);
 	h_ctl_ok(d, "status", before, sizeof before);
-	char old[SUP_HISTORY][600];
-	ck_assert_uint_eq(history_lines(before, old, SUP_HISTORY), 3);
+	char old[HISTORY_MAX][600];
+	ck_assert_uint_eq(history_lines(before, old, HISTORY_MAX), 3);
 
 	h_ctl_ok(d, "upgrade", out, sizeof out);
 	ck_assert_msg(strstr(out, "OK ok: generation 4 serving (binary upgrade)"), "upgrade answered: %.2500s", out);
 	status_serving(d, out, sizeof out);
 	ck_assert_msg(strstr(out, "\nlast reload: ok: generation 4 serving (binary upgrade)\n"), "status: %.2500s", out);
-	char now[SUP_HISTORY][600];
-	ck_assert_uint_eq(history_lines(out, now, SUP_HISTORY), 4);
+	char now[HISTORY_MAX][600];
+	ck_assert_uint_eq(history_lines(out, now, HISTORY_MAX), 4);
 	ck_assert_msg(strstr(now[0], " ok: generation 4 serving (binary upgrade)"), "%s", now[0]);
 	for (size_t i = 0; i < 3; i++)
 		ck_assert_str_eq(now[i + 1], old[i]); /* time and text, as the old image had them */
@@ -129,7 +129,7 @@ START_TEST(after_an_upgrade_status_shows_it_as_the_last_reload_and_keeps_the_his
 	ck_assert_msg(strstr(out, "generation 6 serving (reload)"), "%.2500s", out);
 	status_serving(d, out, sizeof out);
 	ck_assert_msg(strncmp(out, "supervisor pid ", 15) == 0 && strstr(out, ", generation 6,"), "%.2500s", out);
-	size_t k = history_lines(out, now, SUP_HISTORY);
+	size_t k = history_lines(out, now, HISTORY_MAX);
 	ck_assert_uint_eq(k, 6);
 	unsigned last = UINT32_MAX, seen = 0;
 	for (size_t i = 0; i < k; i++) {
@@ -162,7 +162,8 @@ static char *flush_setup(size_t len, int *peer)
 	sup.loop = loop_new();
 	ck_assert(sup.loop);
 	sup.sb_fd = sup.admin.fd = -1;
-	sup.upg.child_fd = sup.upg.trial_fd = -1;
+	trial_init(&sup.upg.trial, sup.loop);
+	sup.upg.trial_fd = -1;
 	snprintf(sup.upg.exe, sizeof(sup.upg.exe), "/nonexistent/drover");
 	sup.upg.argv = no_argv;
 	int sv[2];
@@ -182,10 +183,11 @@ static char *flush_setup(size_t len, int *peer)
 	admin_reply(c, text);
 	ck_assert_uint_eq(admin_answers_pending(), 1); /* the socket took only part of it */
 	/* The trial reports ready and exits. */
-	sup.upg.phase = UPG_TRIAL;
-	sup.upg.child = 424242;
-	snprintf(sup.upg.out, sizeof(sup.upg.out), "ready\n");
-	sup.upg.out_len = strlen(sup.upg.out);
+	sup.upg.trial.phase = TRIAL_RUN;
+	sup.upg.trial.exe = sup.upg.exe;
+	sup.upg.trial.child = 424242;
+	snprintf(sup.upg.trial.out, sizeof(sup.upg.trial.out), "ready\n");
+	sup.upg.trial.out_len = strlen(sup.upg.trial.out);
 	ck_assert(upgrade_reaped(424242, 0));
 	*peer = sv[1];
 	return text;
@@ -201,7 +203,7 @@ START_TEST(an_answer_written_in_part_is_finished_before_the_execve)
 	size_t len = 128 * 1024;
 	int peer;
 	char *text = flush_setup(len, &peer);
-	ck_assert_int_eq(sup.upg.phase, UPG_FLUSH);
+	ck_assert(sup.upg.flushing);
 	ck_assert(!exec_attempted());
 	char *got = malloc(len);
 	ck_assert(got);
@@ -227,7 +229,7 @@ START_TEST(an_answer_written_in_part_is_finished_before_the_execve)
 	for (int i = 0; i < 3 && !exec_attempted(); i++)
 		h_loop_once(sup.loop);
 	ck_assert_msg(exec_attempted(), "last reload: %s", sup.reload_result);
-	ck_assert_int_eq(sup.upg.phase, UPG_IDLE);
+	ck_assert(!upgrade_checking());
 	free(got);
 	free(text);
 	close(peer);
@@ -239,14 +241,14 @@ START_TEST(a_client_that_reads_nothing_holds_the_execve_only_until_the_deadline)
 {
 	int peer;
 	char *text = flush_setup(128 * 1024, &peer);
-	ck_assert_int_eq(sup.upg.phase, UPG_FLUSH);
+	ck_assert(sup.upg.flushing);
 	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	while (!exec_attempted()) {
 		ck_assert_msg(h_left_ms(deadline) > 0, "the execve waits for a client that never reads");
 		h_loop_once(sup.loop);
 		h_pause_ms(10);
 	}
-	ck_assert_int_eq(sup.upg.phase, UPG_IDLE);
+	ck_assert(!upgrade_checking());
 	free(text);
 	close(peer);
 	admin_stop();

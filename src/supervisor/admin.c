@@ -151,7 +151,7 @@ static void admin_client_close(struct sup_client *c)
 	close(c->fd);
 	free(c->out);
 	free(c);
-	if (sup.upg.phase == UPG_FLUSH && admin_answers_pending() == 0)
+	if (sup.upg.flushing && admin_answers_pending() == 0)
 		upgrade_answers_written();
 }
 
@@ -220,21 +220,13 @@ void admin_answer_changes(bool ok, const char *text)
 
 void admin_history_push(int64_t at, const char *text)
 {
-	struct sup_history *h = &sup.history;
-	size_t keep = h->n < SUP_HISTORY ? h->n : SUP_HISTORY - 1;
-	memmove(&h->e[1], &h->e[0], keep * sizeof(h->e[0]));
-	h->n = keep + 1;
-	h->e[0].at = at;
-	snprintf(h->e[0].text, sizeof(h->e[0].text), "%s", text);
-	for (char *p = h->e[0].text; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' '; /* one status line per entry (a config with several errors) */
+	history_push(&sup.history, at, text);
 	snprintf(sup.reload_result, sizeof(sup.reload_result), "%s", text);
 }
 
 void admin_record_change(const char *fmt, ...)
 {
-	char text[SUP_RESULT_MAX];
+	char text[HISTORY_TEXT_MAX];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
@@ -302,11 +294,11 @@ static char *admin_status_text(void)
 	fprintf(f, "last reload: %s\n", sup.reload_result[0] ? sup.reload_result : "none");
 	admin_status_history(f);
 	admin_status_workers(f, now);
-	if (sup.upg.phase == UPG_CHECK)
+	if (sup.upg.trial.phase == TRIAL_CHECK)
 		fprintf(f, "upgrade: checking %s -t\n", sup.upg.exe);
-	else if (sup.upg.phase == UPG_TRIAL)
+	else if (sup.upg.trial.phase == TRIAL_RUN)
 		fprintf(f, "upgrade: checking %s with a trial generation\n", sup.upg.exe);
-	else if (sup.upg.phase == UPG_FLUSH)
+	else if (sup.upg.flushing)
 		fprintf(f, "upgrade: writing %zu answer(s), then executing %s\n", admin_answers_pending(),
 			sup.upg.exe);
 	fprintf(f, "OK\n");

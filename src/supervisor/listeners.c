@@ -285,7 +285,7 @@ int listen_set_open(const struct config *cfg, struct listen_pool *pool, char *er
 }
 
 /* The handed-over description of fd, or NULL. */
-static const struct upgrade_listener *listen_adopted(const struct upgrade_state *st, int fd)
+static const struct handover_listener *listen_adopted(const struct handover *st, int fd)
 {
 	for (size_t j = 0; j < st->n_listeners; j++)
 		if (st->listeners[j].fd == fd)
@@ -299,10 +299,10 @@ static const struct upgrade_listener *listen_adopted(const struct upgrade_state 
  * is bound anew; one that cannot be opened is skipped and logged; the old
  * ones nobody takes are retired, closed when the old generation is gone.
  * If nothing could be opened at all, the previous set is kept. */
-void listen_set_open_adopted(const struct config *cfg, struct listen_pool *pool, const struct upgrade_state *st)
+void listen_set_open_adopted(const struct config *cfg, struct listen_pool *pool, const struct handover *st)
 {
 	for (size_t i = 0; i < pool->n; i++) {
-		const struct upgrade_listener *u = listen_adopted(st, pool->fds[i]);
+		const struct handover_listener *u = listen_adopted(st, pool->fds[i]);
 		const struct config_listener *cl = config_find_listener(cfg, pool->names[i]);
 		/* A socket systemd passed keeps its name whatever the address says. */
 		if (u && cl && !u->from_systemd && strcmp(u->address, cl->address.text) != 0)
@@ -316,7 +316,7 @@ void listen_set_open_adopted(const struct config *cfg, struct listen_pool *pool,
 			log_error("binary upgrade: %s; not serving it", err);
 			continue;
 		}
-		const struct upgrade_listener *u = listen_adopted(st, l->fd);
+		const struct handover_listener *u = listen_adopted(st, l->fd);
 		if (u) {
 			l->from_systemd = u->from_systemd;
 			l->unix_bound = u->unix_bound;
@@ -327,7 +327,7 @@ void listen_set_open_adopted(const struct config *cfg, struct listen_pool *pool,
 	for (size_t i = 0; i < pool->n; i++) {
 		if (pool->fds[i] < 0)
 			continue;
-		const struct upgrade_listener *u = listen_adopted(st, pool->fds[i]);
+		const struct handover_listener *u = listen_adopted(st, pool->fds[i]);
 		struct listener old = { .fd = pool->fds[i], .from_systemd = u ? u->from_systemd : true,
 					.unix_bound = u ? u->unix_bound : false };
 		snprintf(old.name, sizeof(old.name), "%s", u ? u->name : pool->names[i]);

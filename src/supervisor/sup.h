@@ -16,7 +16,9 @@
 #include "core/scoreboard.h"
 #include "supervisor/admin.h"
 #include "supervisor/listeners.h"
-#include "supervisor/upgrade.h"
+#include "supervisor/handover.h"
+#include "supervisor/history.h"
+#include "supervisor/trial.h"
 #include "worker/proto.h"
 
 #define SUP_TICK_MS 250             /* hung detection, drain deadlines, STATUS= */
@@ -119,28 +121,21 @@ struct sup_admin {
 	char path[108];
 	bool owned;             /* we created the socket file */
 	struct sup_client *clients;
-	int carried[1 + UPGRADE_MAX_CLIENTS]; /* droverctl clients the previous image handed over */
+	int carried[1 + HANDOVER_MAX_CLIENTS]; /* droverctl clients the previous image handed over */
 	size_t n_carried;
 };
 
 /* ------------------------------------------------------------- upgrade */
 
 /* An upgrade runs two children of the installed binary before the
- * execve(): "exe -t" (the config check), then a trial: the new binary
- * brings up a whole generation on our listeners without accepting, and
- * reports "ready". Only then is it executed in our PID. */
-enum upgrade_phase { UPG_IDLE, UPG_CHECK, UPG_TRIAL, UPG_FLUSH /* answers in flight, then the execve */ };
-
+ * execve() (trial.c), finishes the answers in flight, then executes it in
+ * our PID. */
 struct sup_upgrade {
 	char exe[PATH_MAX];     /* the installed binary to run again */
 	char *const *argv;
-	enum upgrade_phase phase;
-	pid_t child;            /* the check or the trial, 0 if none */
-	int child_fd;           /* check: its output; trial: its report */
-	char out[2048];
-	size_t out_len;
-	bool timed_out;
-	struct loop_timer timer;
+	struct trial trial;     /* the check and the trial */
+	bool flushing;          /* the trial passed: answers in flight, then the execve */
+	struct loop_timer flush_timer;
 	int trial_fd;           /* we are a trial: report "ready" here; else -1 */
 };
 
@@ -151,22 +146,6 @@ struct sup_stop {
 	bool fast;
 	uint64_t deadline_ms;
 	struct loop_timer timer;
-};
-
-/* ------------------------------------------------- the reload history */
-
-#define SUP_HISTORY 8           /* reload and upgrade results status lists */
-#define SUP_RESULT_MAX 512
-
-struct sup_change {
-	int64_t at;                 /* wall clock, seconds since the epoch */
-	char text[SUP_RESULT_MAX];  /* "ok: ..." or "failed: ..." */
-};
-
-/* Newest first; carried across a binary upgrade. */
-struct sup_history {
-	struct sup_change e[SUP_HISTORY];
-	size_t n;
 };
 
 struct supervisor {
@@ -181,8 +160,8 @@ struct supervisor {
 	struct sup_admin admin;
 	struct sup_upgrade upg;
 	struct sup_stop stop;
-	char reload_result[SUP_RESULT_MAX]; /* the newest of history's texts, "" if none */
-	struct sup_history history;
+	char reload_result[HISTORY_TEXT_MAX]; /* the newest of history's texts, "" if none */
+	struct history history;
 	struct proto_fileset files;      /* what cfg's protocols write, opened for new workers */
 	struct proto_fileset prev_files; /* prev_cfg's, while a reload may roll back to it */
 	bool failed;             /* the first generation could not start: exit 1 */
@@ -267,7 +246,7 @@ int gen_check_identity(const struct config *cfg, char *err, size_t err_len);
 int listen_set_open(const struct config *cfg, struct listen_pool *pool, char *err, size_t err_len);
 /* After an upgrade: take the handed-over listeners (never failing). */
 void listen_set_open_adopted(const struct config *cfg, struct listen_pool *pool,
-			     const struct upgrade_state *adopted);
+			     const struct handover *adopted);
 /* Keep a listener nobody configures until generation until_generation is gone. */
 void listen_retire(const struct listener *l, uint32_t until_generation);
 /* Close retired listeners whose generations have all exited, or that a
@@ -289,7 +268,7 @@ void listen_rollback(uint32_t failed_generation);
  * it would have kept, and again after a rollback. */
 void listen_defer_all(const struct config *cfg);
 
-/* upgrade.c (supervisor side): the binary upgrade. */
+/* upgrade.c: the binary upgrade's course (its stages: trial.c, handover.c, adopt.c). */
 /* Where the installed binary is (argv0 resolved through PATH). */
 void upgrade_resolve_exe(const char *argv0);
 /* Start an upgrade (preflight first); c is the asking client or NULL. */
@@ -304,14 +283,14 @@ void upgrade_trial_report(void);
 bool upgrade_reaped(pid_t pid, int status);
 /* Start an upgrade that waited for a reload to end. */
 void upgrade_run_pending(void);
-/* During UPG_FLUSH: the last answer in flight was written; execve soon. */
+/* While answers in flight are finished: the last one was written; execve soon. */
 void upgrade_answers_written(void);
 /* Stop any preflight in progress or upgrade waiting, answering with why. */
 void upgrade_cancel(const char *why);
 /* Adopt what the previous image handed over (value of UPGRADE_ENV). */
 int upgrade_adopt(const char *value, struct listen_pool *pool);
 /* The state handed over by the previous image (zeroed if none). */
-const struct upgrade_state *upgrade_adopted(void);
+const struct handover *upgrade_adopted(void);
 
 /* admin.c (supervisor side): the droverctl socket. */
 /* Listen on the configured control socket (or keep the inherited one); 0

@@ -254,7 +254,6 @@ static int sup_init(struct config *cfg, const char *argv0, char *const argv[], i
 	memset(&sup, 0, sizeof(sup));
 	sup.cfg = cfg;
 	sup.upg.argv = argv;
-	sup.upg.child_fd = -1;
 	sup.upg.trial_fd = trial_fd;
 	sup.admin.fd = -1;
 	sup.sb_fd = -1;
@@ -277,6 +276,7 @@ static int sup_init(struct config *cfg, const char *argv0, char *const argv[], i
 		return log_errno(LOG_ERR, r, "cannot set up signal handling");
 	loop_timer_init(&sup.tick, sup_tick, NULL);
 	loop_timer_init(&sup.stop.timer, sup_stop_deadline, NULL);
+	trial_init(&sup.upg.trial, sup.loop);
 	pool_init();
 	return 0;
 }
@@ -312,11 +312,11 @@ static int sup_obtain_fresh(struct listen_pool *pool)
  * scoreboard of our own. */
 static int sup_obtain_trial(struct listen_pool *pool)
 {
-	const char *lent = getenv(UPGRADE_ENV);
+	const char *lent = getenv(HANDOVER_ENV);
 	int r = lent ? upgrade_trial_listeners(lent, pool) : -EINVAL;
 	if (r < 0)
 		return r;
-	unsetenv(UPGRADE_ENV);
+	unsetenv(HANDOVER_ENV);
 	r = scoreboard_create(&sup.sb, &sup.sb_fd);
 	if (r < 0)
 		return log_errno(LOG_ERR, r, "cannot create the scoreboard");
@@ -335,12 +335,12 @@ static int sup_obtain(bool *upgraded)
 	struct listen_pool pool = { .n = 0 };
 	if (sup.upg.trial_fd >= 0)
 		return sup_obtain_trial(&pool);
-	const char *handover = getenv(UPGRADE_ENV);
+	const char *handover = getenv(HANDOVER_ENV);
 	*upgraded = handover && *handover;
 	int r;
 	if (*upgraded) {
 		char *copy = strdup(handover);
-		unsetenv(UPGRADE_ENV);
+		unsetenv(HANDOVER_ENV);
 		r = copy ? upgrade_adopt(copy, &pool) : -ENOMEM;
 		free(copy);
 		if (r < 0)
