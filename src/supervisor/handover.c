@@ -77,6 +77,15 @@ static void handover_unescape(const char *in, size_t len, char *out, size_t out_
 	out[o] = '\0';
 }
 
+void handover_init(struct handover *s, uint32_t generation, uint32_t highest, int scoreboard_fd)
+{
+	memset(s, 0, sizeof(*s));
+	s->generation = generation;
+	s->highest_generation = highest > generation ? highest : generation;
+	s->scoreboard_fd = scoreboard_fd;
+	s->ctl_fd = s->client_fd = -1;
+}
+
 int handover_encode(const struct handover *s, char *out, size_t out_len)
 {
 	size_t pos = 0;
@@ -106,6 +115,86 @@ int handover_encode(const struct handover *s, char *out, size_t out_len)
 	return r;
 }
 
+/* cl=FD[,FD...][,rFD...]: the client waiting, more waiting, idle ones. */
+static int handover_decode_clients(const char *field, struct handover *s)
+{
+	if (sscanf(field, "cl=%d", &s->client_fd) != 1)
+		return -EINVAL;
+	for (const char *c = strchr(field, ','); c; c = strchr(c + 1, ',')) {
+		bool idle = c[1] == 'r';
+		const char *num = c + 1 + idle;
+		char *end;
+		long fd = strtol(num, &end, 10);
+		size_t *n = idle ? &s->n_idle_clients : &s->n_more_clients;
+		if (end == num || (*end && *end != ',') || fd < 0 || fd > INT32_MAX || *n >= HANDOVER_MAX_CLIENTS)
+			return -EINVAL;
+		(idle ? s->idle_client_fds : s->more_client_fds)[(*n)++] = (int)fd;
+	}
+	return 0;
+}
+
+/* L=fd,flags,name,address */
+static int handover_decode_listener(const char *field, struct handover *s)
+{
+	if (s->n_listeners >= HANDOVER_MAX_LISTENERS)
+		return -EINVAL;
+	struct handover_listener *l = &s->listeners[s->n_listeners];
+	int flags, n = 0;
+	if (sscanf(field, "L=%d,%d,%n", &l->fd, &flags, &n) != 2 || n == 0)
+		return -EINVAL;
+	const char *name = field + n;
+	const char *comma = strchr(name, ',');
+	if (!comma || (size_t)(comma - name) > CONFIG_NAME_MAX)
+		return -EINVAL;
+	memcpy(l->name, name, (size_t)(comma - name));
+	l->name[comma - name] = '\0';
+	handover_unescape(comma + 1, strlen(comma + 1), l->address, sizeof(l->address));
+	l->from_systemd = flags & 1;
+	l->unix_bound = flags & 2;
+	s->n_listeners++;
+	return 0;
+}
+
+/* W=pid,gen,index,slot,ctlfd,state,deadline[,chanversion] */
+static int handover_decode_worker(const char *field, struct handover *s)
+{
+	if (s->n_workers >= HANDOVER_MAX_WORKERS)
+		return -EINVAL;
+	struct handover_worker *w = &s->workers[s->n_workers];
+	int pid;
+	int n = sscanf(field, "W=%d,%" SCNu32 ",%" SCNu32 ",%d,%d,%d,%" SCNu64 ",%u", &pid, &w->generation, &w->index,
+		       &w->slot, &w->chan_fd, &w->state, &w->drain_deadline_ms, &w->chan_version);
+	if (n < 7)
+		return -EINVAL;
+	if (n < 8 || w->chan_version < 1)
+		w->chan_version = 1;
+	w->pid = pid;
+	s->n_workers++;
+	return 0;
+}
+
+/* One field of the state. */
+static int handover_decode_field(const char *field, struct handover *s)
+{
+	if (strncmp(field, "g=", 2) == 0) {
+		int n = sscanf(field, "g=%" SCNu32 ",%" SCNu32, &s->generation, &s->highest_generation);
+		if (n < 1)
+			return -EINVAL;
+		if (n < 2 || s->highest_generation < s->generation)
+			s->highest_generation = s->generation;
+		return 0;
+	}
+	if (strncmp(field, "cl=", 3) == 0)
+		return handover_decode_clients(field, s);
+	if (sscanf(field, "sb=%d", &s->scoreboard_fd) == 1 || sscanf(field, "ctl=%d", &s->ctl_fd) == 1)
+		return 0;
+	if (strncmp(field, "L=", 2) == 0)
+		return handover_decode_listener(field, s);
+	if (strncmp(field, "W=", 2) == 0)
+		return handover_decode_worker(field, s);
+	return -EINVAL;
+}
+
 int handover_decode(const char *value, struct handover *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -122,67 +211,8 @@ int handover_decode(const char *value, struct handover *s)
 		memcpy(field, p, len);
 		field[len] = '\0';
 		p += len;
-		if (strncmp(field, "g=", 2) == 0) {
-			int n = sscanf(field, "g=%" SCNu32 ",%" SCNu32, &s->generation, &s->highest_generation);
-			if (n < 1)
-				return -EINVAL;
-			if (n < 2 || s->highest_generation < s->generation)
-				s->highest_generation = s->generation;
-			continue;
-		}
-		if (strncmp(field, "cl=", 3) == 0) {
-			if (sscanf(field, "cl=%d", &s->client_fd) != 1)
-				return -EINVAL;
-			for (const char *c = strchr(field, ','); c; c = strchr(c + 1, ',')) {
-				bool idle = c[1] == 'r';
-				const char *num = c + 1 + idle;
-				char *end;
-				long fd = strtol(num, &end, 10);
-				size_t *n = idle ? &s->n_idle_clients : &s->n_more_clients;
-				if (end == num || (*end && *end != ',') || fd < 0 || fd > INT32_MAX || *n >= HANDOVER_MAX_CLIENTS)
-					return -EINVAL;
-				(idle ? s->idle_client_fds : s->more_client_fds)[(*n)++] = (int)fd;
-			}
-			continue;
-		}
-		if (sscanf(field, "sb=%d", &s->scoreboard_fd) == 1 || sscanf(field, "ctl=%d", &s->ctl_fd) == 1)
-			continue;
-		if (strncmp(field, "L=", 2) == 0) {
-			if (s->n_listeners >= sizeof(s->listeners) / sizeof(s->listeners[0]))
-				return -EINVAL;
-			struct handover_listener *l = &s->listeners[s->n_listeners];
-			int flags, n = 0;
-			if (sscanf(field, "L=%d,%d,%n", &l->fd, &flags, &n) != 2 || n == 0)
-				return -EINVAL;
-			const char *name = field + n;
-			const char *comma = strchr(name, ',');
-			if (!comma || (size_t)(comma - name) > CONFIG_NAME_MAX)
-				return -EINVAL;
-			memcpy(l->name, name, (size_t)(comma - name));
-			l->name[comma - name] = '\0';
-			handover_unescape(comma + 1, strlen(comma + 1), l->address, sizeof(l->address));
-			l->from_systemd = flags & 1;
-			l->unix_bound = flags & 2;
-			s->n_listeners++;
-			continue;
-		}
-		if (strncmp(field, "W=", 2) == 0) {
-			if (s->n_workers >= HANDOVER_MAX_WORKERS)
-				return -EINVAL;
-			struct handover_worker *w = &s->workers[s->n_workers];
-			int pid;
-			int n = sscanf(field, "W=%d,%" SCNu32 ",%" SCNu32 ",%d,%d,%d,%" SCNu64 ",%u", &pid, &w->generation,
-				       &w->index, &w->slot, &w->chan_fd, &w->state, &w->drain_deadline_ms,
-				       &w->chan_version);
-			if (n < 7)
-				return -EINVAL;
-			if (n < 8 || w->chan_version < 1)
-				w->chan_version = 1;
-			w->pid = pid;
-			s->n_workers++;
-			continue;
-		}
-		return -EINVAL;
+		if (handover_decode_field(field, s) < 0)
+			return -EINVAL;
 	}
 	return *p == '\0' && s->scoreboard_fd >= 0 ? 0 : -EINVAL;
 }

@@ -56,6 +56,9 @@ struct handover {
 	size_t n_workers;
 };
 
+/* An empty hand-over of generation (highest: the highest number used) and
+ * the scoreboard's fd: no listener, worker or client yet. */
+void handover_init(struct handover *s, uint32_t generation, uint32_t highest, int scoreboard_fd);
 /* Serialise s into a "HANDOVER_ENV=VALUE" environment string; 0 or -ENOBUFS. */
 int handover_encode(const struct handover *s, char *out, size_t out_len);
 /* Parse the value of HANDOVER_ENV; 0 or -EINVAL. */
