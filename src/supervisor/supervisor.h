@@ -1,6 +1,7 @@
-/* supervisor: holds the listeners, the config and the scoreboard; forks,
- * watches, replaces, reloads, upgrades and drains the workers. Never
- * touches a client. */
+/* supervisor: the parent process. Holds the listeners, the config and the
+ * scoreboard; forks, watches, replaces, reloads, upgrades and drains the
+ * workers. Never touches a client. supervisor.c is its coordinator: the
+ * one owner of its state and of every decision (see there). */
 #ifndef DROVER_SUPERVISOR_H
 #define DROVER_SUPERVISOR_H
 
