@@ -9,9 +9,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/loop.h"
 #include "harness.h"
 #include "supervisor/admin.h"
-#include "supervisor/sup.h"
+
+/* The server under test, with no coordinator: events go nowhere. */
+static struct admin adm;
+static struct loop *loop;
+
+static void server_start(void)
+{
+	loop = loop_new();
+	ck_assert_ptr_nonnull(loop);
+	struct sup_sink none = { .report = NULL };
+	admin_init(&adm, loop, &none);
+}
 
 START_TEST(the_table_holds_exactly_the_public_commands)
 {
@@ -72,32 +84,30 @@ START_TEST(the_socket_path_is_configured_off_or_from_the_runtime_directory)
 END_TEST
 
 /* A server end with a small send buffer and the client end. */
-static struct sup_client *small_pair(int *peer)
+static struct admin_client *small_pair(int *peer)
 {
 	int sv[2];
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
 	int small = 4096;
 	ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
 	*peer = sv[1];
-	struct sup_client *c = admin_client_add(sv[0]);
+	struct admin_client *c = admin_client_add(&adm, sv[0]);
 	ck_assert_ptr_nonnull(c);
 	return c;
 }
 
 START_TEST(a_client_that_reads_slowly_gets_its_whole_answer)
 {
-	memset(&sup, 0, sizeof(sup));
-	sup.loop = loop_new();
-	ck_assert_ptr_nonnull(sup.loop);
+	server_start();
 	int peer;
-	struct sup_client *c = small_pair(&peer);
+	struct admin_client *c = small_pair(&peer);
 	size_t len = ADMIN_OUT_MAX / 2;
 	char *text = malloc(len + 1);
 	memset(text, 'x', len);
 	memcpy(text + len - 3, "OK\n", 4);
-	admin_reply(c, text);
+	admin_reply(&adm, c, text);
 	/* More than the socket takes: the rest is held, nothing waited for. */
-	ck_assert_ptr_eq(sup.admin.clients, c);
+	ck_assert_ptr_eq(adm.clients, c);
 	size_t got = 0;
 	char buf[8192];
 	bool eof = false;
@@ -110,47 +120,46 @@ START_TEST(a_client_that_reads_slowly_gets_its_whole_answer)
 			eof = true;
 		} else {
 			ck_assert_int_eq(errno, EAGAIN);
-			h_loop_once(sup.loop);
+			h_loop_once(loop);
 		}
 	}
 	ck_assert(eof);
 	ck_assert_uint_eq(got, len);
-	ck_assert_ptr_null(sup.admin.clients);
+	ck_assert_ptr_null(adm.clients);
 	close(peer);
 	free(text);
-	loop_free(sup.loop);
+	loop_free(loop);
 }
 END_TEST
 
 static size_t n_clients(void)
 {
 	size_t n = 0;
-	for (struct sup_client *c = sup.admin.clients; c; c = c->next)
+	for (struct admin_client *c = adm.clients; c; c = c->next)
 		n++;
 	return n;
 }
 
 START_TEST(a_client_holding_more_than_the_bound_unread_is_dropped_and_others_served)
 {
-	memset(&sup, 0, sizeof(sup));
-	sup.loop = loop_new();
+	server_start();
 	int slow_peer, other_peer;
-	struct sup_client *slow = small_pair(&slow_peer);
-	struct sup_client *other = small_pair(&other_peer);
+	struct admin_client *slow = small_pair(&slow_peer);
+	struct admin_client *other = small_pair(&other_peer);
 	char *chunk = malloc(ADMIN_OUT_MAX / 4 + 1);
 	memset(chunk, 'y', ADMIN_OUT_MAX / 4);
 	chunk[ADMIN_OUT_MAX / 4] = '\0';
 	/* Answers of a quarter of the bound each, never read. */
 	for (int i = 0; i < 5 && n_clients() == 2; i++)
-		admin_reply(slow, chunk);
-	ck_assert_msg(n_clients() == 1 && sup.admin.clients == other, "the slow client was kept");
-	admin_reply(other, "OK fine\n");
+		admin_reply(&adm, slow, chunk);
+	ck_assert_msg(n_clients() == 1 && adm.clients == other, "the slow client was kept");
+	admin_reply(&adm, other, "OK fine\n");
 	char buf[64];
 	ssize_t n = read(other_peer, buf, sizeof(buf) - 1);
 	ck_assert_int_eq(n, 8);
 	buf[n] = '\0';
 	ck_assert_str_eq(buf, "OK fine\n");
-	ck_assert_ptr_null(sup.admin.clients);
+	ck_assert_ptr_null(adm.clients);
 	/* The dropped client sees the end of its stream, not a hang. */
 	for (;;) {
 		char sink[65536];
@@ -163,7 +172,7 @@ START_TEST(a_client_holding_more_than_the_bound_unread_is_dropped_and_others_ser
 	close(slow_peer);
 	close(other_peer);
 	free(chunk);
-	loop_free(sup.loop);
+	loop_free(loop);
 }
 END_TEST
 

@@ -20,8 +20,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/loop.h"
 #include "harness.h"
-#include "supervisor/sup.h"
+#include "supervisor/admin.h"
+#include "supervisor/history.h"
+#include "supervisor/supervisor.h"
+#include "supervisor/trial.h"
+#include "supervisor/upgrade.h"
 
 static char *echo_config(int port, const char *extra)
 {
@@ -108,15 +113,15 @@ START_TEST(after_an_upgrade_status_shows_it_as_the_last_reload_and_keeps_the_his
 	h_ctl_ok(d, "reload", out, sizeof out);
 	ck_assert_msg(strstr(out, "generation 3 serving (reload)"), "%.2500s", out);
 	h_ctl_ok(d, "status", before, sizeof before);
-	char old[SUP_HISTORY][600];
-	ck_assert_uint_eq(history_lines(before, old, SUP_HISTORY), 3);
+	char old[HISTORY_MAX][600];
+	ck_assert_uint_eq(history_lines(before, old, HISTORY_MAX), 3);
 
 	h_ctl_ok(d, "upgrade", out, sizeof out);
 	ck_assert_msg(strstr(out, "OK ok: generation 4 serving (binary upgrade)"), "upgrade answered: %.2500s", out);
 	status_serving(d, out, sizeof out);
 	ck_assert_msg(strstr(out, "\nlast reload: ok: generation 4 serving (binary upgrade)\n"), "status: %.2500s", out);
-	char now[SUP_HISTORY][600];
-	ck_assert_uint_eq(history_lines(out, now, SUP_HISTORY), 4);
+	char now[HISTORY_MAX][600];
+	ck_assert_uint_eq(history_lines(out, now, HISTORY_MAX), 4);
 	ck_assert_msg(strstr(now[0], " ok: generation 4 serving (binary upgrade)"), "%s", now[0]);
 	for (size_t i = 0; i < 3; i++)
 		ck_assert_str_eq(now[i + 1], old[i]); /* time and text, as the old image had them */
@@ -129,7 +134,7 @@ START_TEST(after_an_upgrade_status_shows_it_as_the_last_reload_and_keeps_the_his
 	ck_assert_msg(strstr(out, "generation 6 serving (reload)"), "%.2500s", out);
 	status_serving(d, out, sizeof out);
 	ck_assert_msg(strncmp(out, "supervisor pid ", 15) == 0 && strstr(out, ", generation 6,"), "%.2500s", out);
-	size_t k = history_lines(out, now, SUP_HISTORY);
+	size_t k = history_lines(out, now, HISTORY_MAX);
 	ck_assert_uint_eq(k, 6);
 	unsigned last = UINT32_MAX, seen = 0;
 	for (size_t i = 0; i < k; i++) {
@@ -156,22 +161,22 @@ static char *const no_argv[] = { "drover", NULL };
 /* A supervisor whose trial just reported, holding one client whose
  * answer (len bytes) did not fit its socket; the client's end in *peer.
  * The installed binary does not exist: the execve fails and we go on. */
+static struct loop *loop;
+static struct supervisor_probe sup;
+
 static char *flush_setup(size_t len, int *peer)
 {
-	memset(&sup, 0, sizeof(sup));
-	sup.loop = loop_new();
-	ck_assert(sup.loop);
-	sup.sb_fd = sup.admin.fd = -1;
-	sup.upg.child_fd = sup.upg.trial_fd = -1;
-	snprintf(sup.upg.exe, sizeof(sup.upg.exe), "/nonexistent/drover");
-	sup.upg.argv = no_argv;
+	sup = supervisor_test_setup("/nonexistent/drover", no_argv);
+	loop = sup.loop;
+	ck_assert(loop);
+	struct admin *admin = sup.admin;
 	int sv[2];
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	int small = 4096;
 	ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
 	ck_assert_int_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
 	ck_assert_int_eq(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
-	struct sup_client *c = admin_client_add(sv[0]);
+	struct admin_client *c = admin_client_add(admin, sv[0]);
 	ck_assert(c);
 	char *text = malloc(len + 1);
 	ck_assert(text);
@@ -179,21 +184,24 @@ static char *flush_setup(size_t len, int *peer)
 		text[i] = (char)('a' + i % 26);
 	text[len - 1] = '\n';
 	text[len] = '\0';
-	admin_reply(c, text);
-	ck_assert_uint_eq(admin_answers_pending(), 1); /* the socket took only part of it */
+	admin_reply(admin, c, text);
+	ck_assert_uint_eq(admin_answers_pending(admin), 1); /* the socket took only part of it */
 	/* The trial reports ready and exits. */
-	sup.upg.phase = UPG_TRIAL;
-	sup.upg.child = 424242;
-	snprintf(sup.upg.out, sizeof(sup.upg.out), "ready\n");
-	sup.upg.out_len = strlen(sup.upg.out);
-	ck_assert(upgrade_reaped(424242, 0));
+	struct trial *t = &sup.upgrade->trial;
+	t->phase = TRIAL_RUN;
+	t->exe = "/nonexistent/drover";
+	t->child = 424242;
+	snprintf(t->out, sizeof(t->out), "ready\n");
+	t->out_len = strlen(t->out);
+	supervisor_test_child_exited(424242, 0);
+	ck_assert(t->phase == TRIAL_IDLE);
 	*peer = sv[1];
 	return text;
 }
 
 static bool exec_attempted(void)
 {
-	return strstr(sup.reload_result, "execve(/nonexistent/drover)") != NULL;
+	return strstr(sup.history->last, "execve(/nonexistent/drover)") != NULL;
 }
 
 START_TEST(an_answer_written_in_part_is_finished_before_the_execve)
@@ -201,7 +209,7 @@ START_TEST(an_answer_written_in_part_is_finished_before_the_execve)
 	size_t len = 128 * 1024;
 	int peer;
 	char *text = flush_setup(len, &peer);
-	ck_assert_int_eq(sup.upg.phase, UPG_FLUSH);
+	ck_assert(upgrade_busy(sup.upgrade)); /* writing the answers, then the execve */
 	ck_assert(!exec_attempted());
 	char *got = malloc(len);
 	ck_assert(got);
@@ -219,19 +227,19 @@ START_TEST(an_answer_written_in_part_is_finished_before_the_execve)
 			eof = true;
 		else
 			ck_assert_int_eq(errno, EAGAIN);
-		h_loop_once(sup.loop);
+		h_loop_once(loop);
 	}
 	ck_assert_uint_eq(have, len);
 	ck_assert(memcmp(got, text, len) == 0);
 	/* The client's close ran the execve from the loop. */
 	for (int i = 0; i < 3 && !exec_attempted(); i++)
-		h_loop_once(sup.loop);
-	ck_assert_msg(exec_attempted(), "last reload: %s", sup.reload_result);
-	ck_assert_int_eq(sup.upg.phase, UPG_IDLE);
+		h_loop_once(loop);
+	ck_assert_msg(exec_attempted(), "last reload: %s", sup.history->last);
+	ck_assert(!upgrade_busy(sup.upgrade));
 	free(got);
 	free(text);
 	close(peer);
-	loop_free(sup.loop);
+	supervisor_test_teardown();
 }
 END_TEST
 
@@ -239,18 +247,17 @@ START_TEST(a_client_that_reads_nothing_holds_the_execve_only_until_the_deadline)
 {
 	int peer;
 	char *text = flush_setup(128 * 1024, &peer);
-	ck_assert_int_eq(sup.upg.phase, UPG_FLUSH);
+	ck_assert(upgrade_busy(sup.upgrade)); /* writing the answers, then the execve */
 	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	while (!exec_attempted()) {
 		ck_assert_msg(h_left_ms(deadline) > 0, "the execve waits for a client that never reads");
-		h_loop_once(sup.loop);
+		h_loop_once(loop);
 		h_pause_ms(10);
 	}
-	ck_assert_int_eq(sup.upg.phase, UPG_IDLE);
+	ck_assert(!upgrade_busy(sup.upgrade));
 	free(text);
 	close(peer);
-	admin_stop();
-	loop_free(sup.loop);
+	supervisor_test_teardown();
 }
 END_TEST
 

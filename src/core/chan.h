@@ -1,12 +1,26 @@
-/* control: the typed, fixed-size messages between the supervisor and each
- * worker over a SOCK_SEQPACKET socketpair. EOF means the peer is gone. */
+/* chan: the control channel between the supervisor and each worker, a
+ * SOCK_SEQPACKET socketpair. One message is one datagram: a type, a 64-bit
+ * argument, an optional payload of up to CHAN_DATA_MAX bytes and optional
+ * file descriptors (SCM_RIGHTS). A writer that must never block (the
+ * supervisor) sends through a struct chan_out, which holds what the socket
+ * cannot take yet, bounded and in order. EOF means the peer is gone.
+ *
+ * The wire format is versioned (see chan.c): a message without a payload
+ * is the 16-byte version 1 form every build reads, so builds on either side
+ * of a binary upgrade understand each other's messages of today; a payload
+ * needs version 2, and struct chan_out sends one only to a peer known to
+ * read it. */
 #ifndef DROVER_CHAN_H
 #define DROVER_CHAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHAN_MSG_SIZE 16
+#define CHAN_MSG_SIZE 16         /* the header; all of a message without payload */
+#define CHAN_DATAGRAM_MAX 4096   /* the largest message: header and payload */
+#define CHAN_DATA_MAX (CHAN_DATAGRAM_MAX - CHAN_MSG_SIZE)
+#define CHAN_VERSION 2           /* the newest form this build reads and writes */
 
 enum chan_type {
 	/* worker -> supervisor */
@@ -57,27 +71,88 @@ const char *chan_start_stage_name(unsigned stage);
 struct chan_msg {
 	enum chan_type type;
 	uint64_t arg;
+	size_t len;                        /* payload bytes in data, 0 to CHAN_DATA_MAX */
+	unsigned char data[CHAN_DATA_MAX];
 };
 
-/* Serialise m into exactly CHAN_MSG_SIZE bytes (versioned, fixed byte order). */
-void chan_encode(const struct chan_msg *m, unsigned char out[CHAN_MSG_SIZE]);
-/* Parse one message; 0, or -EBADMSG when the size, version or type is wrong. */
+/* Serialise m into out (at least CHAN_MSG_SIZE + m->len bytes): the
+ * version 1 form without a payload, version 2 with one. The size, or
+ * -EMSGSIZE when the payload or out is too large or too small. */
+int chan_encode(const struct chan_msg *m, unsigned char *out, size_t out_len);
+/* Parse one datagram of either version; 0, or -EBADMSG when its size,
+ * magic, version or type is wrong. */
 int chan_decode(const unsigned char *buf, size_t len, struct chan_msg *m);
 /* Name of a message type for logs ("DRAIN"), "?" if unknown. */
 const char *chan_type_name(enum chan_type type);
+/* The version of the form m travels in: 1 without a payload, else 2. */
+unsigned chan_msg_version(const struct chan_msg *m);
 
 /* A connected SOCK_SEQPACKET pair, CLOEXEC and non-blocking; 0 or -errno. */
 int chan_pair(int sv[2]);
-/* Send one message; 0 or -errno (-EAGAIN if the peer's queue is full). */
+/* Send one message without payload; 0 or -errno (-EAGAIN if the peer's
+ * queue is full). */
 int chan_send(int fd, enum chan_type type, uint64_t arg);
-/* Send one message with fds attached (SCM_RIGHTS; n <= CHAN_MAX_FDS); the
- * sender keeps its own copies. 0 or -errno as chan_send. */
+/* Send one message without payload with fds attached (SCM_RIGHTS; n <=
+ * CHAN_MAX_FDS); the sender keeps its own copies. 0 or -errno as chan_send. */
 int chan_send_fds(int fd, enum chan_type type, uint64_t arg, const int *fds, size_t n);
+/* Send m and n fds at once, never waiting; 0 or -errno as chan_send. */
+int chan_send_msg(int fd, const struct chan_msg *m, const int *fds, size_t n);
 /* Receive one message: 1 = got one, 0 = EOF (peer gone), -EAGAIN = none, -errno.
  * Fds that come with it are closed. */
 int chan_recv(int fd, struct chan_msg *m);
 /* As chan_recv, keeping up to max attached fds (CLOEXEC) in fds[*n_fds];
  * the caller closes them. More than max: all are closed and *n_fds = 0. */
 int chan_recv_fds(int fd, struct chan_msg *m, int *fds, size_t max, size_t *n_fds);
+
+/* ------------------------------------------------------- the send queue */
+
+/* Bounds of what a chan_out holds for a peer that does not read. */
+#define CHAN_OUT_MAX_MSGS 64
+#define CHAN_OUT_MAX_BYTES (64 * 1024)
+
+struct chan_held;
+
+/* The sending side of a channel for a writer that never waits: a message
+ * the socket cannot take now is held, with copies of its fds, and sent
+ * in order by chan_out_flush once the socket is writable. */
+struct chan_out {
+	int fd;
+	unsigned peer_version;   /* the newest form the peer reads (1 or CHAN_VERSION) */
+	struct chan_held *head;  /* oldest first */
+	struct chan_held **tail;
+	size_t n;                /* messages held */
+	size_t bytes;            /* their encoded size */
+};
+
+/* How chan_out_send treats a message of a type already held. */
+enum chan_hold {
+	CHAN_HOLD_APPEND,  /* held behind it: every message counts */
+	CHAN_HOLD_REPLACE, /* takes its place in the queue (its fds closed): only the newest counts */
+};
+
+/* What chan_out_send and chan_out_flush did (or -errno). */
+enum chan_out_result {
+	CHAN_OUT_SENT = 0, /* on the socket; nothing is held */
+	CHAN_OUT_HELD = 1, /* held: call chan_out_flush when fd is writable */
+};
+
+/* An empty queue for fd, whose peer reads peer_version. */
+void chan_out_init(struct chan_out *q, int fd, unsigned peer_version);
+/* Send m with n fds (the caller keeps its copies) now if nothing is held
+ * and the socket takes it, else hold it. CHAN_OUT_SENT, CHAN_OUT_HELD,
+ * -ENOBUFS (the queue is at its bound: not held), -EPROTONOSUPPORT (the
+ * peer cannot read m's form), -EMSGSIZE, -ENOMEM or -EMFILE (not held),
+ * or the socket's -errno (-EPIPE, -ECONNRESET: the peer is gone). */
+int chan_out_send(struct chan_out *q, const struct chan_msg *m, const int *fds, size_t n, enum chan_hold how);
+/* Send what is held, oldest first, as far as the socket takes it:
+ * CHAN_OUT_SENT (nothing left), CHAN_OUT_HELD (some left), or the socket's
+ * -errno, what is held then dropped. */
+int chan_out_flush(struct chan_out *q);
+/* How many messages are held. */
+size_t chan_out_held(const struct chan_out *q);
+/* Whether a message of type is held. */
+bool chan_out_holds(const struct chan_out *q, enum chan_type type);
+/* Drop what is held, closing its fds (the peer is gone, or we are). */
+void chan_out_clear(struct chan_out *q);
 
 #endif

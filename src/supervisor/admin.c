@@ -13,12 +13,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
-#include "supervisor/generation.h"
-#include "supervisor/sup.h"
+#include "core/loop.h"
+#include "supervisor/handover.h"
+
+_Static_assert(ADMIN_CARRIED_MAX >= 1 + HANDOVER_MAX_CLIENTS, "every client handed over can be carried");
 
 #ifndef RUNSTATEDIR
 #define RUNSTATEDIR "/run"
@@ -140,241 +141,174 @@ int admin_listen(const char *path)
 
 /* ------------------------------------------------------ the server side */
 
-static void admin_client_close(struct sup_client *c)
+/* The answers awaited are written, or their time is up. */
+static void admin_await_over(struct loop *loop, struct loop_timer *t, void *arg)
 {
-	struct sup_client **pp = &sup.admin.clients;
+	struct admin *a = arg;
+	if (!a->awaiting)
+		return;
+	a->awaiting = false;
+	sup_report(&a->sink, &(struct sup_event){ .kind = SUP_EV_ANSWERS_WRITTEN, .arg = admin_answers_pending(a) });
+}
+
+void admin_init(struct admin *a, struct loop *loop, const struct sup_sink *sink)
+{
+	memset(a, 0, sizeof(*a));
+	a->loop = loop;
+	a->sink = *sink;
+	a->fd = -1;
+	loop_timer_init(&a->await_timer, admin_await_over, a);
+}
+
+static void admin_client_close(struct admin *a, struct admin_client *c)
+{
+	struct admin_client **pp = &a->clients;
 	while (*pp && *pp != c)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = c->next;
-	loop_del_fd(sup.loop, c->fd);
+	loop_del_fd(a->loop, c->fd);
 	close(c->fd);
 	free(c->out);
 	free(c);
-	if (sup.upg.phase == UPG_FLUSH && admin_answers_pending() == 0)
-		upgrade_answers_written();
+	if (a->awaiting && admin_answers_pending(a) == 0)
+		loop_timer_arm(a->loop, &a->await_timer, 0); /* from the loop, not from inside a client's close */
 }
 
 /* Write what the socket takes now; the rest waits for LOOP_WRITE. */
-static void admin_flush(struct sup_client *c)
+static void admin_flush(struct admin *a, struct admin_client *c)
 {
 	while (c->out_off < c->out_len) {
 		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
-			loop_mod_fd(sup.loop, c->fd, LOOP_WRITE);
+			loop_mod_fd(a->loop, c->fd, LOOP_WRITE);
 			return;
 		}
 		if (n <= 0) {
-			admin_client_close(c); /* gone: its answer with it */
+			admin_client_close(a, c); /* gone: its answer with it */
 			return;
 		}
 		c->out_off += (size_t)n;
 	}
 	if (c->closing)
-		admin_client_close(c);
+		admin_client_close(a, c);
 }
 
-void admin_reply(struct sup_client *c, const char *text)
+void admin_reply(struct admin *a, struct admin_client *c, const char *text)
 {
 	size_t len = strlen(text);
 	size_t held = c->out_len - c->out_off;
 	if (held + len > ADMIN_OUT_MAX) {
 		log_warning("droverctl client does not read its answer (%zu bytes held); dropped", held + len);
-		admin_client_close(c);
+		admin_client_close(a, c);
 		return;
 	}
 	char *out = realloc(c->out, c->out_len + len);
 	if (!out) {
-		admin_client_close(c);
+		admin_client_close(a, c);
 		return;
 	}
 	memcpy(out + c->out_len, text, len);
 	c->out = out;
 	c->out_len += len;
-	c->waiting = WAIT_NONE;
+	c->waiting = ADMIN_WAIT_NONE;
 	c->closing = true;
-	admin_flush(c);
+	admin_flush(a, c);
 }
 
-void admin_answer_changes(bool ok, const char *text)
+void admin_wait(struct admin *a, struct admin_client *c, enum admin_wait what, uint64_t reload_seq)
 {
-	char line[640];
-	snprintf(line, sizeof(line), "%s %s\n", ok ? "OK" : "ERR", text);
-	for (struct sup_client *c = sup.admin.clients, *next; c; c = next) {
+	(void)a;
+	c->waiting = what;
+	if (what == ADMIN_WAIT_RELOAD)
+		c->reload_seq = reload_seq;
+}
+
+void admin_answer_reloads(struct admin *a, const char *line, uint64_t seq_done)
+{
+	for (struct admin_client *c = a->clients, *next; c; c = next) {
 		next = c->next;
-		if (c->waiting == WAIT_RELOAD && c->reload_seq <= sup.gen.seq_done)
-			admin_reply(c, line);
+		if (c->waiting == ADMIN_WAIT_RELOAD && c->reload_seq <= seq_done)
+			admin_reply(a, c, line);
 	}
 	/* Carried across the exec (the upgrade's client, reloads asked for
 	 * meanwhile): the outcome of the upgrade is theirs, answered once. */
-	for (size_t i = 0; i < sup.admin.n_carried; i++) {
+	for (size_t i = 0; i < a->n_carried; i++) {
 		size_t len = strlen(line);
-		if (send(sup.admin.carried[i], line, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
+		if (send(a->carried[i], line, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
 			log_warning("a droverctl waiting for the upgrade did not take its answer");
-		close(sup.admin.carried[i]);
+		close(a->carried[i]);
 	}
-	sup.admin.n_carried = 0;
+	a->n_carried = 0;
 }
 
-void admin_history_push(int64_t at, const char *text)
+void admin_answer_upgrade(struct admin *a, const char *line)
 {
-	struct sup_history *h = &sup.history;
-	size_t keep = h->n < SUP_HISTORY ? h->n : SUP_HISTORY - 1;
-	memmove(&h->e[1], &h->e[0], keep * sizeof(h->e[0]));
-	h->n = keep + 1;
-	h->e[0].at = at;
-	snprintf(h->e[0].text, sizeof(h->e[0].text), "%s", text);
-	for (char *p = h->e[0].text; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' '; /* one status line per entry (a config with several errors) */
-	snprintf(sup.reload_result, sizeof(sup.reload_result), "%s", text);
+	for (struct admin_client *c = a->clients, *next; c; c = next) {
+		next = c->next;
+		if (c->waiting == ADMIN_WAIT_UPGRADE)
+			admin_reply(a, c, line);
+	}
 }
 
-void admin_record_change(const char *fmt, ...)
-{
-	char text[SUP_RESULT_MAX];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	admin_history_push((int64_t)time(NULL), text);
-}
-
-size_t admin_answers_pending(void)
+size_t admin_answers_pending(const struct admin *a)
 {
 	size_t n = 0;
-	for (const struct sup_client *c = sup.admin.clients; c; c = c->next)
+	for (const struct admin_client *c = a->clients; c; c = c->next)
 		n += c->closing && c->out_off < c->out_len;
 	return n;
 }
 
-/* Every reload and upgrade result kept, newest first, with its UTC time. */
-static void admin_status_history(FILE *f)
+size_t admin_await_answers(struct admin *a, uint64_t within_ms)
 {
-	for (size_t i = 0; i < sup.history.n; i++) {
-		time_t at = (time_t)sup.history.e[i].at;
-		struct tm tm;
-		char when[32] = "?";
-		if (gmtime_r(&at, &tm))
-			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		fprintf(f, "reload history: %s %s\n", when, sup.history.e[i].text);
-	}
+	size_t n = admin_answers_pending(a);
+	a->awaiting = n > 0;
+	if (n)
+		loop_timer_arm(a->loop, &a->await_timer, within_ms);
+	return n;
 }
 
-static void admin_status_workers(FILE *f, uint64_t now)
+void admin_await_cancel(struct admin *a)
 {
-	for (struct sup_worker *w = sup.pool.workers; w; w = w->next) {
-		static const struct scoreboard_slot unknown;
-		const struct scoreboard_slot *s = pool_slot(w) ? pool_slot(w) : &unknown;
-		uint64_t hb = s == &unknown ? now : sb_load(&s->heartbeat_ms);
-		fprintf(f, "worker pid %d generation %u #%u %s connections %llu requests %llu heartbeat %llums",
-			(int)w->pid, w->generation, w->index, scoreboard_state_name(w->state),
-			(unsigned long long)sb_load(&s->connections), (unsigned long long)sb_load(&s->requests),
-			(unsigned long long)(now > hb ? now - hb : 0));
-		fprintf(f, " dropped-no-memory %llu", (unsigned long long)sb_load(&s->dropped_nomem));
-		if (w->state == SW_DRAINING)
-			fprintf(f, " drain-left %llums",
-				(unsigned long long)(w->drain_deadline_ms > now ? w->drain_deadline_ms - now : 0));
-		fprintf(f, "\n");
-	}
-	for (unsigned i = 0; i < sup.cfg->server.workers; i++) {
-		const struct sup_respawn *rs = &sup.pool.respawn[i];
-		if (rs->pending)
-			fprintf(f, "worker #%u backing off, next start in %llums\n", i,
-				(unsigned long long)(rs->not_before_ms > now ? rs->not_before_ms - now : 0));
-	}
+	a->awaiting = false;
+	loop_timer_cancel(a->loop, &a->await_timer);
 }
 
-/* The status report; malloc'd, NULL when out of memory. */
-static char *admin_status_text(void)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	if (!f)
-		return NULL;
-	uint64_t now = loop_clock_ms();
-	fprintf(f, "supervisor pid %d, generation %u, uptime %llus, %s\n", (int)getpid(), sup.gen.current,
-		(unsigned long long)((now - sup.sb->hdr.started_ms) / 1000), sup_state_word());
-	fprintf(f, "config %s\n", sup.cfg->path);
-	fprintf(f, "last reload: %s\n", sup.reload_result[0] ? sup.reload_result : "none");
-	admin_status_history(f);
-	admin_status_workers(f, now);
-	if (sup.upg.phase == UPG_CHECK)
-		fprintf(f, "upgrade: checking %s -t\n", sup.upg.exe);
-	else if (sup.upg.phase == UPG_TRIAL)
-		fprintf(f, "upgrade: checking %s with a trial generation\n", sup.upg.exe);
-	else if (sup.upg.phase == UPG_FLUSH)
-		fprintf(f, "upgrade: writing %zu answer(s), then executing %s\n", admin_answers_pending(),
-			sup.upg.exe);
-	fprintf(f, "OK\n");
-	if (fclose(f) != 0) {
-		free(text);
-		return NULL;
-	}
-	return text;
-}
-
-static void admin_command_run(struct sup_client *c, const char *name)
+/* A command line from c: the table's commands go to the coordinator. */
+static void admin_command_run(struct admin *a, struct admin_client *c, const char *name)
 {
 	const struct admin_command *cmd = admin_command_find(name);
 	if (!cmd) {
 		char line[ADMIN_LINE_MAX + 64];
 		snprintf(line, sizeof(line), "ERR unknown command '%s'\n", name);
-		admin_reply(c, line);
+		admin_reply(a, c, line);
 		return;
 	}
-	switch (cmd->id) {
-	case ADMIN_STATUS: {
-		char *text = admin_status_text();
-		admin_reply(c, text ? text : "ERR out of memory\n");
-		free(text);
-		break;
-	}
-	case ADMIN_RELOAD:
-		if (sup.stop.stopping) {
-			admin_reply(c, "ERR stopping\n");
-			break;
-		}
-		c->waiting = WAIT_RELOAD;
-		c->reload_seq = sup.gen.seq_started + 1;
-		gen_request_reload();
-		break;
-	case ADMIN_UPGRADE:
-		upgrade_request(c);
-		break;
-	case ADMIN_REOPEN_LOGS:
-		sup_reopen_logs();
-		admin_reply(c, "OK logs reopened\n");
-		break;
-	case ADMIN_STOP:
-		admin_reply(c, "OK stopping\n");
-		sup_stop(false);
-		break;
-	}
+	sup_report(&a->sink, &(struct sup_event){ .kind = SUP_EV_COMMAND, .client = c, .command = cmd });
 }
 
 static void admin_client_io(struct loop *loop, int fd, unsigned events, void *arg)
 {
-	struct sup_client *c = arg;
+	struct admin_client *c = arg;
+	struct admin *a = c->owner;
 	if (c->closing) {
-		admin_flush(c);
+		admin_flush(a, c);
 		return;
 	}
-	if (c->waiting != WAIT_NONE) {
+	if (c->waiting != ADMIN_WAIT_NONE) {
 		char sink[64];
 		ssize_t n = read(fd, sink, sizeof(sink));
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			admin_client_close(c); /* gave up waiting; the operation goes on */
+			admin_client_close(a, c); /* gave up waiting; the operation goes on */
 		return;
 	}
 	ssize_t n = read(fd, c->in + c->in_len, sizeof(c->in) - 1 - c->in_len);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		admin_client_close(c);
+		admin_client_close(a, c);
 		return;
 	}
 	c->in_len += (size_t)n;
@@ -382,74 +316,111 @@ static void admin_client_io(struct loop *loop, int fd, unsigned events, void *ar
 	char *nl = strchr(c->in, '\n');
 	if (!nl) {
 		if (c->in_len == sizeof(c->in) - 1)
-			admin_reply(c, "ERR command too long\n");
+			admin_reply(a, c, "ERR command too long\n");
 		return;
 	}
 	*nl = '\0';
 	if (nl > c->in && nl[-1] == '\r')
 		nl[-1] = '\0';
-	admin_command_run(c, c->in);
+	admin_command_run(a, c, c->in);
 }
 
-struct sup_client *admin_client_add(int fd)
+struct admin_client *admin_client_add(struct admin *a, int fd)
 {
-	struct sup_client *c = calloc(1, sizeof(*c));
-	if (!c || loop_add_fd(sup.loop, fd, LOOP_READ, admin_client_io, c) < 0) {
+	struct admin_client *c = calloc(1, sizeof(*c));
+	if (!c || loop_add_fd(a->loop, fd, LOOP_READ, admin_client_io, c) < 0) {
 		free(c);
 		close(fd);
 		return NULL;
 	}
+	c->owner = a;
 	c->fd = fd;
-	c->next = sup.admin.clients;
-	sup.admin.clients = c;
+	c->next = a->clients;
+	a->clients = c;
 	return c;
 }
 
 static void admin_accept(struct loop *loop, int fd, unsigned events, void *arg)
 {
+	struct admin *a = arg;
 	for (int i = 0; i < 16; i++) {
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0)
 			return;
-		admin_client_add(cfd);
+		admin_client_add(a, cfd);
 	}
 }
 
-int admin_start(void)
+int admin_start(struct admin *a, const char *configured)
 {
-	const char *configured = sup.cfg->server.control_socket;
-	admin_socket_path(configured, sup.admin.path, sizeof(sup.admin.path));
-	if (sup.admin.fd >= 0) {
-		sup.admin.owned = true; /* inherited from the previous image */
-	} else if (sup.admin.path[0]) {
-		int fd = admin_listen(sup.admin.path);
+	admin_socket_path(configured, a->path, sizeof(a->path));
+	if (a->fd >= 0) {
+		a->owned = true; /* inherited from the previous image */
+	} else if (a->path[0]) {
+		int fd = admin_listen(a->path);
 		if (fd < 0 && configured) {
 			/* An explicit path must work; the default is best effort (a
 			 * second instance, or no permission on /run). */
-			log_errno(LOG_ERR, fd, "cannot listen on control socket %s", sup.admin.path);
+			log_errno(LOG_ERR, fd, "cannot listen on control socket %s", a->path);
 			return -1;
 		}
 		if (fd < 0)
 			log_errno(LOG_WARNING, fd, "control socket %s unavailable; droverctl will not reach this instance",
-				  sup.admin.path);
-		sup.admin.fd = fd < 0 ? -1 : fd;
-		sup.admin.owned = fd >= 0;
+				  a->path);
+		a->fd = fd < 0 ? -1 : fd;
+		a->owned = fd >= 0;
 	}
-	if (sup.admin.fd >= 0) {
-		int r = loop_add_fd(sup.loop, sup.admin.fd, LOOP_READ, admin_accept, NULL);
+	if (a->fd >= 0) {
+		int r = loop_add_fd(a->loop, a->fd, LOOP_READ, admin_accept, a);
 		if (r < 0)
-			log_errno(LOG_WARNING, r, "cannot watch control socket %s", sup.admin.path);
+			log_errno(LOG_WARNING, r, "cannot watch control socket %s", a->path);
 	}
 	return 0;
 }
 
-void admin_stop(void)
+void admin_stop(struct admin *a)
 {
-	if (sup.admin.fd >= 0) {
-		close(sup.admin.fd);
-		if (sup.admin.owned && sup.admin.path[0])
-			unlink(sup.admin.path);
+	admin_await_cancel(a);
+	if (a->fd >= 0) {
+		close(a->fd);
+		if (a->owned && a->path[0])
+			unlink(a->path);
 	}
-	while (sup.admin.clients)
-		admin_client_close(sup.admin.clients);
+	while (a->clients)
+		admin_client_close(a, a->clients);
+}
+
+/* ------------------------------------------------------ binary upgrade */
+
+/* The clients waiting for the upgrade or for a reload asked for during
+ * its check: the new image answers them once it serves (it reads the
+ * configuration again, so their reload is done by it). Clients connected
+ * whose command we have not read yet are served by the new image. */
+void admin_describe(const struct admin *a, struct handover *st)
+{
+	st->ctl_fd = a->fd;
+	st->client_fd = -1;
+	for (const struct admin_client *c = a->clients; c; c = c->next) {
+		if (c->waiting == ADMIN_WAIT_NONE && !c->closing && c->in_len == 0 &&
+		    st->n_idle_clients < HANDOVER_MAX_CLIENTS)
+			st->idle_client_fds[st->n_idle_clients++] = c->fd;
+		if (c->waiting != ADMIN_WAIT_UPGRADE && c->waiting != ADMIN_WAIT_RELOAD)
+			continue;
+		if (st->client_fd < 0)
+			st->client_fd = c->fd;
+		else if (st->n_more_clients < HANDOVER_MAX_CLIENTS)
+			st->more_client_fds[st->n_more_clients++] = c->fd;
+	}
+}
+
+void admin_adopt(struct admin *a, const struct handover *st)
+{
+	a->fd = st->ctl_fd;
+	if (st->client_fd >= 0)
+		a->carried[a->n_carried++] = st->client_fd;
+	for (size_t i = 0; i < st->n_more_clients; i++)
+		if (st->more_client_fds[i] >= 0)
+			a->carried[a->n_carried++] = st->more_client_fds[i];
+	for (size_t i = 0; i < st->n_idle_clients; i++)
+		admin_client_add(a, st->idle_client_fds[i]); /* its command is still unread */
 }

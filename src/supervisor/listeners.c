@@ -19,11 +19,17 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "supervisor/generation.h"
-#include "supervisor/notify.h"
-#include "supervisor/sup.h"
+#include "supervisor/handover.h"
 
-int listen_pool_add(struct listen_pool *pool, int fd, const char *name)
+/* Sockets received from outside, by name, not yet given to a listener. */
+struct listen_pool {
+	int fds[CONFIG_MAX_LISTENERS * 5];
+	char names[CONFIG_MAX_LISTENERS * 5][CONFIG_NAME_MAX + 1];
+	size_t n;
+};
+
+/* Add one inherited fd under a name (systemd's, or a binary upgrade's). */
+static int listen_pool_add(struct listen_pool *pool, int fd, const char *name)
 {
 	if (pool->n >= sizeof(pool->fds) / sizeof(pool->fds[0]))
 		return -E2BIG;
@@ -33,7 +39,9 @@ int listen_pool_add(struct listen_pool *pool, int fd, const char *name)
 	return 0;
 }
 
-int listen_pool_from_systemd(struct listen_pool *pool, char *err, size_t err_len)
+/* Take the sockets systemd passed (LISTEN_FDS/LISTEN_FDNAMES, checked with
+ * sd_is_socket), making them CLOEXEC; unsets the variables. 0 or -errno. */
+static int listen_pool_from_systemd(struct listen_pool *pool, char *err, size_t err_len)
 {
 	char **names = NULL;
 	int n = sd_listen_fds_with_names(1, &names);
@@ -72,7 +80,8 @@ int listen_pool_from_systemd(struct listen_pool *pool, char *err, size_t err_len
 	return r;
 }
 
-void listen_pool_close(struct listen_pool *pool)
+/* Close what nobody took. */
+static void listen_pool_close(struct listen_pool *pool)
 {
 	for (size_t i = 0; i < pool->n; i++)
 		if (pool->fds[i] >= 0)
@@ -139,11 +148,11 @@ static int listen_defer(const struct listener *l, const struct config_listener *
 	return 0;
 }
 
-void listen_defer_all(const struct config *cfg)
+void listen_defer_all(const struct listen_set *s, const struct config *cfg)
 {
-	for (size_t i = 0; i < sup.lst.n; i++) {
-		const struct config_listener *cl = config_find_listener(cfg, sup.lst.cur[i].name);
-		int r = cl ? listen_defer(&sup.lst.cur[i], cl) : 0;
+	for (size_t i = 0; i < s->n; i++) {
+		const struct config_listener *cl = config_find_listener(cfg, s->cur[i].name);
+		int r = cl ? listen_defer(&s->cur[i], cl) : 0;
 		if (r < 0)
 			log_warning("[listener %s] defer_accept: %s; left as it was", cl->name, strerror(-r));
 	}
@@ -191,8 +200,12 @@ fail_r:
 	return r;
 }
 
-int listen_open(const struct config_listener *cfg, struct listener *old, size_t n_old,
-		struct listen_pool *pool, bool single, struct listener *out, char *err, size_t err_len)
+/* Build the listener for cfg: reuse one from old with the same name and
+ * address (reload), else take the pool's fd named like it (a single unnamed
+ * fd matches a single listener), else bind the address. 0 or -errno with a
+ * message naming the listener and address. */
+static int listen_open(const struct config_listener *cfg, struct listener *old, size_t n_old,
+		       struct listen_pool *pool, bool single, struct listener *out, char *err, size_t err_len)
 {
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "%s", cfg->name);
@@ -250,12 +263,37 @@ void listen_close(struct listener *l)
 
 /* ------------------------------------------------ the supervisor's set */
 
-int listen_set_open(const struct config *cfg, struct listen_pool *pool, char *err, size_t err_len)
+void listen_set_init(struct listen_set *s, const struct sup_sink *sink)
+{
+	memset(s, 0, sizeof(*s));
+	s->sink = *sink;
+}
+
+/* Keep a listener nobody configures until generation until_generation is
+ * gone; systemd's fd store lets go of it now, or the next start would get
+ * it back. */
+static void listen_retire(struct listen_set *s, const struct listener *l, uint32_t until_generation)
+{
+	if (!l->from_systemd)
+		sup_report(&s->sink, &(struct sup_event){ .kind = SUP_EV_LISTENER_RETIRED, .text = l->name });
+	if (s->n_retired < sizeof(s->retired) / sizeof(s->retired[0])) {
+		s->retired[s->n_retired].l = *l;
+		s->retired[s->n_retired].until_generation = until_generation;
+		s->n_retired++;
+	} else {
+		struct listener copy = *l;
+		listen_close(&copy);
+	}
+}
+
+/* Open every listener of cfg, reusing what s holds or taking it from pool. */
+static int listen_set_open_from(struct listen_set *s, const struct config *cfg, struct listen_pool *pool,
+				uint32_t generation, char *err, size_t err_len)
 {
 	struct listener fresh[CONFIG_MAX_LISTENERS];
 	struct listener old[CONFIG_MAX_LISTENERS];
-	size_t n_old = sup.lst.n;
-	memcpy(old, sup.lst.cur, sizeof(old[0]) * n_old);
+	size_t n_old = s->n;
+	memcpy(old, s->cur, sizeof(old[0]) * n_old);
 	size_t n = 0;
 	int r = 0;
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
@@ -268,7 +306,7 @@ int listen_set_open(const struct config *cfg, struct listen_pool *pool, char *er
 		for (size_t i = 0; i < n; i++) {
 			bool reused = false;
 			for (size_t j = 0; j < n_old && !reused; j++)
-				reused = fresh[i].fd == sup.lst.cur[j].fd;
+				reused = fresh[i].fd == s->cur[j].fd;
 			if (!reused)
 				listen_close(&fresh[i]);
 		}
@@ -277,15 +315,44 @@ int listen_set_open(const struct config *cfg, struct listen_pool *pool, char *er
 	/* Listeners the new config dropped are closed once nobody uses them. */
 	for (size_t j = 0; j < n_old; j++)
 		if (old[j].fd >= 0)
-			listen_retire(&old[j], sup.gen.current);
-	memcpy(sup.lst.cur, fresh, sizeof(fresh[0]) * n);
-	sup.lst.n = n;
-	listen_defer_all(cfg);
+			listen_retire(s, &old[j], generation);
+	memcpy(s->cur, fresh, sizeof(fresh[0]) * n);
+	s->n = n;
+	listen_defer_all(s, cfg);
 	return 0;
 }
 
+int listen_set_open(struct listen_set *s, const struct config *cfg, uint32_t generation, char *err, size_t err_len)
+{
+	return listen_set_open_from(s, cfg, NULL, generation, err, err_len);
+}
+
+int listen_set_start(struct listen_set *s, const struct config *cfg)
+{
+	char err[4096] = "";
+	struct listen_pool pool = { .n = 0 };
+	int r = listen_pool_from_systemd(&pool, err, sizeof(err));
+	if (r >= 0)
+		r = listen_set_open_from(s, cfg, &pool, 0, err, sizeof(err));
+	if (r < 0) {
+		log_error("%s", err);
+		listen_pool_close(&pool);
+		return r;
+	}
+	for (size_t i = 0; i < pool.n; i++) {
+		if (pool.fds[i] >= 0) {
+			log_error("systemd passed a socket named '%s' (fd %d) but %s has no [listener %s] section",
+				  pool.names[i], pool.fds[i], cfg->path, pool.names[i]);
+			r = -EINVAL;
+		}
+	}
+	if (r < 0)
+		listen_pool_close(&pool);
+	return r;
+}
+
 /* The handed-over description of fd, or NULL. */
-static const struct upgrade_listener *listen_adopted(const struct upgrade_state *st, int fd)
+static const struct handover_listener *listen_adopted(const struct handover *st, int fd)
 {
 	for (size_t j = 0; j < st->n_listeners; j++)
 		if (st->listeners[j].fd == fd)
@@ -299,10 +366,11 @@ static const struct upgrade_listener *listen_adopted(const struct upgrade_state 
  * is bound anew; one that cannot be opened is skipped and logged; the old
  * ones nobody takes are retired, closed when the old generation is gone.
  * If nothing could be opened at all, the previous set is kept. */
-void listen_set_open_adopted(const struct config *cfg, struct listen_pool *pool, const struct upgrade_state *st)
+static void listen_set_open_adopted(struct listen_set *s, const struct config *cfg, struct listen_pool *pool,
+				    const struct handover *st)
 {
 	for (size_t i = 0; i < pool->n; i++) {
-		const struct upgrade_listener *u = listen_adopted(st, pool->fds[i]);
+		const struct handover_listener *u = listen_adopted(st, pool->fds[i]);
 		const struct config_listener *cl = config_find_listener(cfg, pool->names[i]);
 		/* A socket systemd passed keeps its name whatever the address says. */
 		if (u && cl && !u->from_systemd && strcmp(u->address, cl->address.text) != 0)
@@ -311,133 +379,156 @@ void listen_set_open_adopted(const struct config *cfg, struct listen_pool *pool,
 	char err[512];
 	size_t n = 0;
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		struct listener *l = &sup.lst.cur[n];
+		struct listener *l = &s->cur[n];
 		if (listen_open(&cfg->listeners[i], NULL, 0, pool, false, l, err, sizeof(err)) < 0) {
 			log_error("binary upgrade: %s; not serving it", err);
 			continue;
 		}
-		const struct upgrade_listener *u = listen_adopted(st, l->fd);
+		const struct handover_listener *u = listen_adopted(st, l->fd);
 		if (u) {
 			l->from_systemd = u->from_systemd;
 			l->unix_bound = u->unix_bound;
 		}
 		n++;
 	}
-	sup.lst.n = n;
+	s->n = n;
 	for (size_t i = 0; i < pool->n; i++) {
 		if (pool->fds[i] < 0)
 			continue;
-		const struct upgrade_listener *u = listen_adopted(st, pool->fds[i]);
+		const struct handover_listener *u = listen_adopted(st, pool->fds[i]);
 		struct listener old = { .fd = pool->fds[i], .from_systemd = u ? u->from_systemd : true,
 					.unix_bound = u ? u->unix_bound : false };
 		snprintf(old.name, sizeof(old.name), "%s", u ? u->name : pool->names[i]);
 		snprintf(old.address, sizeof(old.address), "%s", u ? u->address : "");
 		pool->fds[i] = -1;
-		if (sup.lst.n == 0 && cfg->n_listeners > 0) {
+		if (s->n == 0 && cfg->n_listeners > 0) {
 			log_error("binary upgrade: no configured listener could be opened; keeping '%s'", old.name);
-			sup.lst.cur[sup.lst.n++] = old;
+			s->cur[s->n++] = old;
 			continue;
 		}
-		listen_retire(&old, st->generation);
+		listen_retire(s, &old, st->generation);
 	}
-	listen_defer_all(cfg);
+	listen_defer_all(s, cfg);
 }
 
-/* systemd's fd store lets go of a retired listener now, or the next start
- * would get it back. */
-void listen_retire(const struct listener *l, uint32_t until_generation)
+void listen_set_start_handed(struct listen_set *s, const struct config *cfg, const struct handover *st,
+			     enum listen_hand how)
 {
-	if (!l->from_systemd)
-		notify_fdstore_remove(l->name);
-	if (sup.lst.n_retired < sizeof(sup.lst.retired) / sizeof(sup.lst.retired[0])) {
-		sup.lst.retired[sup.lst.n_retired].l = *l;
-		sup.lst.retired[sup.lst.n_retired].until_generation = until_generation;
-		sup.lst.n_retired++;
-	} else {
-		struct listener copy = *l;
-		listen_close(&copy);
-	}
+	struct listen_pool pool = { .n = 0 };
+	for (size_t i = 0; i < st->n_listeners; i++)
+		listen_pool_add(&pool, st->listeners[i].fd, st->listeners[i].name);
+	listen_set_open_adopted(s, cfg, &pool, st);
+	if (how == LISTEN_HAND_OVER)
+		return;
+	/* Lent to a trial: never ours to unlink. */
+	for (size_t i = 0; i < s->n; i++)
+		s->cur[i].unix_bound = false;
+	for (size_t i = 0; i < s->n_retired; i++)
+		s->retired[i].l.unix_bound = false;
 }
 
-void listen_close_retired(uint32_t ready_generation)
+void listen_close_retired(struct listen_set *s, uint32_t ready_generation, uint32_t oldest_alive)
 {
 	size_t j = 0;
-	for (size_t i = 0; i < sup.lst.n_retired; i++) {
-		struct sup_retired *r = &sup.lst.retired[i];
-		if (r->until_generation < ready_generation ||
-		    gen_count(sup.pool.workers, r->until_generation + 1, -1, true) == 0) {
+	for (size_t i = 0; i < s->n_retired; i++) {
+		struct listen_retired *r = &s->retired[i];
+		if (r->until_generation < ready_generation || r->until_generation < oldest_alive) {
 			log_info("closing listener '%s' (%s): removed by reload", r->l.name,
 				 r->l.address[0] ? r->l.address : "systemd");
 			listen_close(&r->l);
 		} else {
-			sup.lst.retired[j++] = *r;
+			s->retired[j++] = *r;
 		}
 	}
-	sup.lst.n_retired = j;
+	s->n_retired = j;
 }
 
-void listen_close_all(void)
+void listen_close_all(struct listen_set *s)
 {
-	for (size_t i = 0; i < sup.lst.n; i++)
-		listen_close(&sup.lst.cur[i]);
-	for (size_t i = 0; i < sup.lst.n_retired; i++)
-		listen_close(&sup.lst.retired[i].l);
-	sup.lst.n_retired = 0;
+	for (size_t i = 0; i < s->n; i++)
+		listen_close(&s->cur[i]);
+	for (size_t i = 0; i < s->n_retired; i++)
+		listen_close(&s->retired[i].l);
+	s->n_retired = 0;
 }
 
-void listen_build_worker(void)
+void listen_build_worker(struct listen_set *s, const struct config *cfg)
 {
-	for (size_t i = 0; i < sup.lst.n; i++) {
-		const struct config_listener *cl = config_find_listener(sup.cfg, sup.lst.cur[i].name);
-		struct worker_listener *wl = &sup.lst.wl[i];
-		wl->fd = sup.lst.cur[i].fd;
-		snprintf(wl->name, sizeof(wl->name), "%s", sup.lst.cur[i].name);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct config_listener *cl = config_find_listener(cfg, s->cur[i].name);
+		struct worker_listener *wl = &s->wl[i];
+		wl->fd = s->cur[i].fd;
+		snprintf(wl->name, sizeof(wl->name), "%s", s->cur[i].name);
 		wl->proto = cl ? proto_find(cl->protocol) : proto_table()[0];
 		wl->status = cl ? cl->status : false;
 		wl->data_first = listen_data_first(wl->fd);
 	}
 }
 
-void listen_push_fdstore(void)
+void listen_log_set(const struct listen_set *s)
 {
-	int fds[CONFIG_MAX_LISTENERS];
-	const char *names[CONFIG_MAX_LISTENERS];
-	unsigned n = 0;
-	for (size_t i = 0; i < sup.lst.n; i++) {
-		if (sup.lst.cur[i].from_systemd)
-			continue;
-		fds[n] = sup.lst.cur[i].fd;
-		names[n] = sup.lst.cur[i].name;
-		n++;
+	for (size_t i = 0; i < s->n; i++) {
+		const struct listener *l = &s->cur[i];
+		log_info("listener '%s' on %s (%s)", l->name,
+			 l->address[0] && !l->from_systemd ? l->address : "a socket passed by systemd",
+			 s->wl[i].proto->name);
 	}
-	/* With FileDescriptorStoreMax= systemd keeps them across a restart and
-	 * passes them back in LISTEN_FDS; without it, it drops them. */
-	if (n)
-		notify_fdstore(fds, names, n);
 }
 
-void listen_snapshot(void)
+/* With FileDescriptorStoreMax= systemd keeps them across a restart and
+ * passes them back in LISTEN_FDS; without it, it drops them. */
+size_t listen_fdstore(const struct listen_set *s, int *fds, const char **names, size_t max)
 {
-	memcpy(sup.lst.prev, sup.lst.cur, sizeof(sup.lst.cur[0]) * sup.lst.n);
-	sup.lst.prev_n = sup.lst.n;
-	sup.lst.prev_n_retired = sup.lst.n_retired;
+	size_t n = 0;
+	for (size_t i = 0; i < s->n && n < max; i++) {
+		if (s->cur[i].from_systemd)
+			continue;
+		fds[n] = s->cur[i].fd;
+		names[n] = s->cur[i].name;
+		n++;
+	}
+	return n;
+}
+
+void listen_snapshot(struct listen_set *s)
+{
+	memcpy(s->prev, s->cur, sizeof(s->cur[0]) * s->n);
+	s->prev_n = s->n;
+	s->prev_n_retired = s->n_retired;
 }
 
 /* Listeners the failed attempt retired serve again; ones it opened go. */
-void listen_rollback(uint32_t failed_generation)
+void listen_rollback(struct listen_set *s, uint32_t failed_generation)
 {
 	struct listener opened[CONFIG_MAX_LISTENERS];
 	size_t n_opened = 0;
-	for (size_t i = 0; i < sup.lst.n; i++) {
+	for (size_t i = 0; i < s->n; i++) {
 		bool old = false;
-		for (size_t j = 0; j < sup.lst.prev_n && !old; j++)
-			old = sup.lst.prev[j].fd == sup.lst.cur[i].fd;
+		for (size_t j = 0; j < s->prev_n && !old; j++)
+			old = s->prev[j].fd == s->cur[i].fd;
 		if (!old)
-			opened[n_opened++] = sup.lst.cur[i];
+			opened[n_opened++] = s->cur[i];
 	}
-	sup.lst.n_retired = sup.lst.prev_n_retired;
-	memcpy(sup.lst.cur, sup.lst.prev, sizeof(sup.lst.cur[0]) * sup.lst.prev_n);
-	sup.lst.n = sup.lst.prev_n;
+	s->n_retired = s->prev_n_retired;
+	memcpy(s->cur, s->prev, sizeof(s->cur[0]) * s->prev_n);
+	s->n = s->prev_n;
 	for (size_t i = 0; i < n_opened; i++)
-		listen_retire(&opened[i], failed_generation);
+		listen_retire(s, &opened[i], failed_generation);
+}
+
+int listen_describe(const struct listen_set *s, struct handover *st, enum listen_hand how)
+{
+	size_t n = how == LISTEN_LEND ? s->n : s->n + s->n_retired;
+	if (st->n_listeners + n > HANDOVER_MAX_LISTENERS && how == LISTEN_HAND_OVER)
+		return -E2BIG;
+	for (size_t i = 0; i < n && st->n_listeners < HANDOVER_MAX_LISTENERS; i++) {
+		const struct listener *l = i < s->n ? &s->cur[i] : &s->retired[i - s->n].l;
+		struct handover_listener *u = &st->listeners[st->n_listeners++];
+		u->fd = l->fd;
+		snprintf(u->name, sizeof(u->name), "%s", l->name);
+		snprintf(u->address, sizeof(u->address), "%s", l->address);
+		u->from_systemd = how == LISTEN_LEND || l->from_systemd;
+		u->unix_bound = how == LISTEN_HAND_OVER && l->unix_bound;
+	}
+	return 0;
 }

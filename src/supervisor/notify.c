@@ -298,6 +298,17 @@ void notify_reloading(const char *status)
 	notify_with_status(head, status);
 }
 
+void notify_before_exec(const char *status)
+{
+	notify_reloading(status);
+	size_t unsent = notify_flush();
+	if (unsent)
+		/* The queue is this image's memory: the new one sends READY=1
+		 * (and STATUS=) of its own once its generation serves. */
+		log_warning("binary upgrade: %zu notification(s) the service manager has not read yet are dropped "
+			    "with the exec", unsent);
+}
+
 void notify_stopping(const char *status)
 {
 	notify_with_status("STOPPING=1", status);

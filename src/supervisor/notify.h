@@ -22,6 +22,9 @@ size_t notify_flush(void);
 void notify_ready(const char *status);
 /* RELOADING=1 with MONOTONIC_USEC= and a STATUS= line. */
 void notify_reloading(const char *status);
+/* Before an execve: RELOADING=1 with status, and whatever the socket
+ * takes now; what it does not is dropped with this image, and logged. */
+void notify_before_exec(const char *status);
 /* STOPPING=1 with a STATUS= line. */
 void notify_stopping(const char *status);
 /* STATUS= only (sent only when it changed; an unsent one is replaced). */

@@ -1,7 +1,8 @@
-/* pool: the worker processes. Forks them with only the fds they need,
- * talks to them over their control channels, reaps them, replaces the ones
- * that die (backing off when they die right after start) and ends the ones
- * that hang or overstay a drain. */
+/* pool: the worker processes (see pool.h). Each worker's control channel
+ * is read here: READY and RECYCLE_ME go to the coordinator as events,
+ * DRAINING and START_FAILED are the pool's own bookkeeping. */
+#include "supervisor/pool.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -11,9 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/log.h"
-#include "supervisor/generation.h"
-#include "supervisor/sup.h"
+#include "supervisor/handover.h"
 #include "worker/worker.h"
 
 #define POOL_BACKOFF_FIRST_MS 100
@@ -21,196 +22,172 @@
 #define POOL_ABORT_GRACE_MS 2000 /* SIGABRT, then SIGKILL this much later */
 #define POOL_DRAIN_GRACE_MS 1000 /* past a drain deadline, SIGKILL */
 
-/* ------------------------------------------------------------ counting */
+static void pool_respawn_due(struct loop *loop, struct loop_timer *t, void *arg);
 
-struct scoreboard_slot *pool_slot(const struct sup_worker *w)
+void pool_init(struct pool *p, struct loop *loop, const struct sup_sink *sink)
 {
-	return w->slot >= 0 && w->slot < SCOREBOARD_SLOTS ? &sup.sb->slots[w->slot] : NULL;
+	memset(p, 0, sizeof(*p));
+	p->loop = loop;
+	p->sink = *sink;
+	loop_timer_init(&p->respawn_timer, pool_respawn_due, p);
 }
 
-size_t pool_count_all(void)
+void pool_set_scoreboard(struct pool *p, struct scoreboard *sb)
+{
+	p->sb = sb;
+}
+
+/* ------------------------------------------------------------ counting */
+
+struct scoreboard_slot *pool_slot(const struct pool *p, const struct pool_worker *w)
+{
+	return w->slot >= 0 && w->slot < SCOREBOARD_SLOTS ? &p->sb->slots[w->slot] : NULL;
+}
+
+size_t pool_count(const struct pool *p)
 {
 	size_t n = 0;
-	for (struct sup_worker *w = sup.pool.workers; w; w = w->next)
+	for (const struct pool_worker *w = p->workers; w; w = w->next)
 		n++;
 	return n;
 }
 
-uint64_t pool_connections(void)
+uint64_t pool_connections(const struct pool *p)
 {
 	uint64_t n = 0;
-	for (struct sup_worker *w = sup.pool.workers; w; w = w->next)
-		if (pool_slot(w))
-			n += sb_load(&pool_slot(w)->connections);
+	for (const struct pool_worker *w = p->workers; w; w = w->next)
+		if (pool_slot(p, w))
+			n += sb_load(&pool_slot(p, w)->connections);
 	return n;
 }
 
 /* ------------------------------------------------- the control channel */
 
-/* Messages a full channel holds, in the order they are sent once it has
- * room (a worker's life runs START, REOPEN_LOGS, DRAIN, STOP). */
-static const struct {
-	enum chan_type type;
-	unsigned bit;
-} pool_unsent_order[] = {
-	{ CHAN_START, POOL_UNSENT_START },
-	{ CHAN_REOPEN_LOGS, POOL_UNSENT_REOPEN },
-	{ CHAN_DRAIN, POOL_UNSENT_DRAIN },
-	{ CHAN_STOP, POOL_UNSENT_STOP },
-};
-
-static unsigned pool_unsent_bit(enum chan_type type)
+void pool_kill(struct pool *p, struct pool_worker *w)
 {
-	for (size_t i = 0; i < sizeof(pool_unsent_order) / sizeof(pool_unsent_order[0]); i++)
-		if (pool_unsent_order[i].type == type)
-			return pool_unsent_order[i].bit;
-	return 0;
-}
-
-void pool_kill(struct sup_worker *w)
-{
+	(void)p;
 	if (w->reaped)
 		return;
 	w->killed = true;
 	kill(w->pid, SIGKILL);
 }
 
-/* The files a worker of w's generation writes, as opened now (none if its
- * config is no longer known). */
-static const struct proto_fileset *pool_files(const struct sup_worker *w)
+/* A send failed: the worker is gone (SIGCHLD reaps it) or is ended here
+ * (and replaced when reaped, like one that crashed). */
+static void pool_send_failed(struct pool *p, struct pool_worker *w, const char *what, int r)
 {
-	static const struct proto_fileset none = { .n = 0 };
-	if (w->generation == sup.gen.current)
-		return &sup.files;
-	if (sup.prev_cfg && w->generation == sup.gen.previous)
-		return &sup.prev_files;
-	return &none;
+	if (r == -EPIPE || r == -ECONNRESET)
+		return;
+	log_errno(LOG_ERR, r, "cannot send %s to worker pid %d (generation %u); ending it", what, (int)w->pid,
+		  w->generation);
+	pool_kill(p, w);
 }
 
-/* One attempt: 0 sent, -EAGAIN the channel is full, else the worker is
- * gone (SIGCHLD reaps it) or has been ended here (and is replaced when
- * reaped, like one that crashed). */
-
-static int pool_try_send(struct sup_worker *w, enum chan_type type)
+/* Send type with arg and fds to w, or hold it while the channel is full. */
+static void pool_put(struct pool *p, struct pool_worker *w, enum chan_type type, uint64_t arg, const int *fds,
+		     size_t n)
 {
-	int r;
-	if (type == CHAN_REOPEN_LOGS) {
-		/* The new files themselves go along (SCM_RIGHTS). */
-		const struct proto_fileset *fs = pool_files(w);
-		int fds[PROTO_FILESET_MAX];
-		for (size_t i = 0; i < fs->n; i++)
-			fds[i] = fs->f[i].fd;
-		r = chan_send_fds(w->chan_fd, type, fs->n, fds, fs->n);
-	} else {
-		uint64_t arg = 0;
-		if (type == CHAN_DRAIN)
-			arg = w->drain_deadline_ms | (sup.stop.stopping ? CHAN_DRAIN_STOP : 0);
-		r = chan_send(w->chan_fd, type, arg);
-	}
-	if (r == 0 || r == -EAGAIN || r == -EPIPE || r == -ECONNRESET)
-		return r;
-	log_errno(LOG_ERR, r, "cannot send %s to worker pid %d (generation %u); ending it", chan_type_name(type),
-		  (int)w->pid, w->generation);
-	pool_kill(w);
-	return r;
-}
-
-void pool_send(struct sup_worker *w, enum chan_type type)
-{
-	unsigned bit = pool_unsent_bit(type);
-	if (w->unsent) {
-		w->unsent |= bit; /* behind what the full channel already holds */
+	struct chan_msg m; /* no payload: data stays unset */
+	m.type = type;
+	m.arg = arg;
+	m.len = 0;
+	bool was_held = chan_out_held(&w->chan) > 0;
+	/* Each of today's messages counts once: a newer one replaces one held. */
+	int r = chan_out_send(&w->chan, &m, fds, n, CHAN_HOLD_REPLACE);
+	if (r == CHAN_OUT_SENT)
+		return;
+	if (r < 0) {
+		pool_send_failed(p, w, chan_type_name(type), r);
 		return;
 	}
-	if (pool_try_send(w, type) != -EAGAIN)
+	if (was_held)
 		return;
 	/* A worker that stops reading stops heartbeating too: if it never
 	 * reads again, the hung-worker path in pool_tick ends it. */
 	log_warning("control channel to worker pid %d (generation %u) is full; %s held until it has room",
 		    (int)w->pid, w->generation, chan_type_name(type));
-	w->unsent |= bit;
-	loop_mod_fd(sup.loop, w->chan_fd, LOOP_READ | LOOP_WRITE);
+	loop_mod_fd(p->loop, w->chan.fd, LOOP_READ | LOOP_WRITE);
+}
+
+void pool_send(struct pool *p, struct pool_worker *w, enum chan_type type)
+{
+	pool_put(p, w, type, 0, NULL, 0);
+}
+
+void pool_send_files(struct pool *p, struct pool_worker *w, const struct proto_fileset *files)
+{
+	/* The new files themselves go along (SCM_RIGHTS). */
+	int fds[PROTO_FILESET_MAX];
+	for (size_t i = 0; i < files->n; i++)
+		fds[i] = files->f[i].fd;
+	pool_put(p, w, CHAN_REOPEN_LOGS, files->n, fds, files->n);
 }
 
 /* The channel has room: send what it held, in order. */
-static void pool_flush(struct sup_worker *w)
+static void pool_flush(struct pool *p, struct pool_worker *w)
 {
-	for (size_t i = 0; i < sizeof(pool_unsent_order) / sizeof(pool_unsent_order[0]) && w->unsent; i++) {
-		if (!(w->unsent & pool_unsent_order[i].bit))
-			continue;
-		int r = pool_try_send(w, pool_unsent_order[i].type);
-		if (r == -EAGAIN)
-			return;
-		w->unsent &= ~pool_unsent_order[i].bit;
-		if (r < 0)
-			w->unsent = 0;
-	}
-	loop_mod_fd(sup.loop, w->chan_fd, LOOP_READ);
+	int r = chan_out_flush(&w->chan);
+	if (r == CHAN_OUT_HELD)
+		return;
+	if (r < 0)
+		pool_send_failed(p, w, "the messages held", r);
+	loop_mod_fd(p->loop, w->chan.fd, LOOP_READ);
 }
 
-void pool_drain(struct sup_worker *w, uint64_t deadline_ms)
+static void pool_send_drain(struct pool *p, struct pool_worker *w)
 {
-	if (w->state == SW_DRAINING && w->drain_deadline_ms <= deadline_ms)
+	pool_put(p, w, CHAN_DRAIN, w->drain_deadline_ms | (w->drain_stop ? CHAN_DRAIN_STOP : 0), NULL, 0);
+}
+
+void pool_drain(struct pool *p, struct pool_worker *w, uint64_t deadline_ms, enum pool_drain_for why)
+{
+	if (w->state == PW_DRAINING && w->drain_deadline_ms <= deadline_ms) {
+		/* A DRAIN still held learns of a stop begun since. */
+		if (why == POOL_DRAIN_STOP && !w->drain_stop && chan_out_holds(&w->chan, CHAN_DRAIN)) {
+			w->drain_stop = true;
+			pool_send_drain(p, w);
+		}
 		return;
-	w->state = SW_DRAINING;
+	}
+	w->state = PW_DRAINING;
 	w->drain_deadline_ms = deadline_ms;
-	pool_send(w, CHAN_DRAIN);
+	w->drain_stop = why == POOL_DRAIN_STOP;
+	pool_send_drain(p, w);
 }
 
-/* READY from a worker: it serves, or drains at once if it is not wanted. */
-static void pool_on_ready(struct sup_worker *w)
+void pool_drain_replaced(struct pool *p, struct pool_worker *w, uint64_t deadline_ms)
 {
-	uint64_t drain_by = loop_now_ms(sup.loop) + sup.cfg->server.shutdown_timeout_ms;
-	if (w->state == SW_STARTING)
-		w->state = SW_READY;
-	if (sup.stop.stopping) {
-		pool_drain(w, pool_stop_deadline());
+	if (!w->replaces)
 		return;
-	}
-	if (w->replaces) {
-		for (struct sup_worker *o = sup.pool.workers; o; o = o->next)
-			if (o->pid == w->replaces && o->state != SW_DRAINING)
-				pool_drain(o, drain_by);
-		w->replaces = 0;
-	}
-	if (w->generation != sup.gen.current) {
-		pool_drain(w, drain_by);
-		return;
-	}
-	if (sup.gen.serving)
-		pool_send(w, CHAN_START);
-	gen_check_ready();
-	sup_update_status();
+	for (struct pool_worker *o = p->workers; o; o = o->next)
+		if (o->pid == w->replaces && o->state != PW_DRAINING)
+			pool_drain(p, o, deadline_ms, POOL_DRAIN_HANDOVER);
+	w->replaces = 0;
 }
 
-/* RECYCLE_ME: pool_fill starts the replacement (and retries it, backing
- * off, if it dies before READY); its READY drains this one. */
-static void pool_on_recycle(struct sup_worker *w, uint64_t arg)
+void pool_recycle(struct pool *p, struct pool_worker *w, uint64_t arg)
 {
-	if (w->wants_recycle || w->state != SW_READY || sup.stop.stopping)
-		return;
-	if (w->generation != sup.gen.current) {
-		pool_drain(w, loop_now_ms(sup.loop) + sup.cfg->server.shutdown_timeout_ms);
-		return;
-	}
+	(void)p;
 	w->wants_recycle = true;
 	log_info("worker pid %d %s; starting its replacement", (int)w->pid,
 		 (arg & CHAN_RECYCLE_NOMEM) ? "is short of memory" : "reached max_requests");
-	pool_fill();
 }
 
-/* START_FAILED: the worker says why it cannot start; it exits next, and
- * pool_reaped() reports it (and fails the change coming up). */
-static void pool_on_start_failed(struct sup_worker *w, uint64_t arg)
+/* How a worker ended, from its wait status. */
+static void pool_how(const struct pool_worker *w, int status, char *how, size_t len)
 {
-	w->start_failed = true;
-	w->start_error = arg;
+	if (WIFEXITED(status))
+		snprintf(how, len, "exited with status %d", WEXITSTATUS(status));
+	else
+		snprintf(how, len, "killed by signal %d (%s)%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
+			 w->killed ? ", by the supervisor" : "");
 }
 
-/* Why w could not start, from its START_FAILED or else its exit (how). */
-static void pool_start_error(const struct sup_worker *w, const char *how, char *why, size_t len)
+void pool_start_error(const struct pool_worker *w, int status, char *why, size_t len)
 {
 	if (!w->start_failed) {
+		char how[96];
+		pool_how(w, status, how, sizeof(how));
 		snprintf(why, len, "worker pid %d (generation %u) could not start: %s before it was ready",
 			 (int)w->pid, w->generation, how);
 		return;
@@ -229,11 +206,41 @@ static void pool_start_error(const struct sup_worker *w, const char *how, char *
 		 chan_start_stage_name(stage), proto, strerror(CHAN_START_ERRNO(w->start_error)));
 }
 
+/* One message from w: the pool's own bookkeeping, or an event. */
+static void pool_message(struct pool *p, struct pool_worker *w, const struct chan_msg *m)
+{
+	switch (m->type) {
+	case CHAN_READY:
+		if (w->state == PW_STARTING)
+			w->state = PW_READY;
+		sup_report(&p->sink, &(struct sup_event){ .kind = SUP_EV_WORKER_READY, .worker = w });
+		break;
+	case CHAN_RECYCLE_ME:
+		/* Once: the replacement's READY drains it. */
+		if (!w->wants_recycle && w->state == PW_READY)
+			sup_report(&p->sink,
+				   &(struct sup_event){ .kind = SUP_EV_WORKER_RECYCLE, .worker = w, .arg = m->arg });
+		break;
+	case CHAN_DRAINING:
+		w->state = PW_DRAINING;
+		break;
+	case CHAN_START_FAILED:
+		/* It exits next; pool_reaped hands its reason on. */
+		w->start_failed = true;
+		w->start_error = m->arg;
+		break;
+	default:
+		log_warning("unexpected %s from worker pid %d", chan_type_name(m->type), (int)w->pid);
+		break;
+	}
+}
+
 static void pool_control(struct loop *loop, int fd, unsigned events, void *arg)
 {
-	struct sup_worker *w = arg;
-	if ((events & LOOP_WRITE) && w->unsent)
-		pool_flush(w);
+	struct pool_worker *w = arg;
+	struct pool *p = w->pool;
+	if ((events & LOOP_WRITE) && chan_out_held(&w->chan))
+		pool_flush(p, w);
 	for (;;) {
 		struct chan_msg m;
 		int r = chan_recv(fd, &m);
@@ -246,36 +253,21 @@ static void pool_control(struct loop *loop, int fd, unsigned events, void *arg)
 		}
 		if (r <= 0) {
 			/* The worker is gone or going; SIGCHLD does the bookkeeping. */
-			w->unsent = 0;
+			chan_out_clear(&w->chan);
 			loop_del_fd(loop, fd);
 			return;
 		}
 		/* A reaped worker's last words: only why it could not start. */
 		if (w->reaped && m.type != CHAN_START_FAILED)
 			continue;
-		switch (m.type) {
-		case CHAN_READY:
-			pool_on_ready(w);
-			break;
-		case CHAN_RECYCLE_ME:
-			pool_on_recycle(w, m.arg);
-			break;
-		case CHAN_DRAINING:
-			w->state = SW_DRAINING;
-			break;
-		case CHAN_START_FAILED:
-			pool_on_start_failed(w, m.arg);
-			break;
-		default:
-			log_warning("unexpected %s from worker pid %d", chan_type_name(m.type), (int)w->pid);
-			break;
-		}
+		pool_message(p, w, &m);
 	}
 }
 
-int pool_watch(struct sup_worker *w)
+/* Watch the control channel of an (adopted or forked) worker. */
+static int pool_watch(struct pool *p, struct pool_worker *w)
 {
-	return loop_add_fd(sup.loop, w->chan_fd, LOOP_READ, pool_control, w);
+	return loop_add_fd(p->loop, w->chan.fd, LOOP_READ, pool_control, w);
 }
 
 /* ------------------------------------------------------------- forking */
@@ -315,54 +307,56 @@ static void pool_child_close_fds(const int *keep, size_t n_keep)
 }
 
 /* In the child: keep the control channel and the listeners, then run. */
-__attribute__((noreturn)) static void pool_child(int chan_fd, int slot, uint32_t index)
+__attribute__((noreturn)) static void pool_child(const struct pool *p, const struct pool_spawn *s, int chan_fd,
+						 int slot, uint32_t index)
 {
 	int keep[CONFIG_MAX_LISTENERS + 2 + PROTO_FILESET_MAX];
 	size_t n_keep = 0;
 	keep[n_keep++] = chan_fd;
 	keep[n_keep++] = log_output_fd(); /* stderr's own non-blocking description */
-	for (size_t i = 0; i < sup.files.n; i++)
-		keep[n_keep++] = sup.files.f[i].fd;
-	for (size_t i = 0; i < sup.lst.n; i++)
-		keep[n_keep++] = sup.lst.wl[i].fd;
+	for (size_t i = 0; i < s->files->n; i++)
+		keep[n_keep++] = s->files->f[i].fd;
+	for (size_t i = 0; i < s->n_listeners; i++)
+		keep[n_keep++] = s->listeners[i].fd;
 	pool_child_close_fds(keep, n_keep);
-	struct worker_params p = {
-		.cfg = sup.cfg,
-		.sb = sup.sb,
+	struct worker_params params = {
+		.cfg = s->cfg,
+		.sb = p->sb,
 		.slot = slot,
-		.generation = sup.gen.current,
+		.generation = s->generation,
 		.index = index,
 		.chan_fd = chan_fd,
-		.listeners = sup.lst.wl,
-		.n_listeners = sup.lst.n,
-		.files = &sup.files,
+		.listeners = s->listeners,
+		.n_listeners = s->n_listeners,
+		.files = s->files,
 	};
-	worker_main(&p);
+	worker_main(&params);
 }
 
-static int pool_fork_errno; /* of the last fork that failed, 0 if none */
-
-static struct sup_worker *pool_fork(uint32_t index, pid_t replaces)
+/* Fork worker index of s; NULL on failure, with *fork_err the -errno of a
+ * fork() that failed (0 if something else did: the scoreboard, a socket). */
+static struct pool_worker *pool_fork(struct pool *p, const struct pool_spawn *s, uint32_t index, pid_t replaces,
+				     int *fork_err)
 {
-	pool_fork_errno = 0;
+	*fork_err = 0;
 	int sv[2];
 	int r = chan_pair(sv);
 	if (r < 0) {
 		log_errno(LOG_ERR, r, "cannot create a control channel");
 		return NULL;
 	}
-	int slot = scoreboard_slot_alloc(sup.sb, sup.gen.current, index);
-	struct sup_worker *w = slot >= 0 ? calloc(1, sizeof(*w)) : NULL;
+	int slot = scoreboard_slot_alloc(p->sb, s->generation, index);
+	struct pool_worker *w = slot >= 0 ? calloc(1, sizeof(*w)) : NULL;
 	pid_t pid = w ? fork() : -1;
 	if (pid < 0) {
 		if (slot < 0)
 			log_error("scoreboard full: too many workers alive at once");
 		else if (w)
-			pool_fork_errno = errno;
-		if (pool_fork_errno)
-			log_errno(LOG_ERR, -pool_fork_errno, "fork failed");
+			*fork_err = -errno;
+		if (*fork_err)
+			log_errno(LOG_ERR, *fork_err, "fork failed");
 		if (slot >= 0)
-			scoreboard_slot_free(sup.sb, slot);
+			scoreboard_slot_free(p->sb, slot);
 		close(sv[0]);
 		close(sv[1]);
 		free(w);
@@ -370,67 +364,68 @@ static struct sup_worker *pool_fork(uint32_t index, pid_t replaces)
 	}
 	if (pid == 0) {
 		free(w); /* the supervisor's record of the child, not the child's */
-		pool_child(sv[1], slot, index);
+		pool_child(p, s, sv[1], slot, index);
 	}
 	close(sv[1]);
-	__atomic_store_n(&sup.sb->slots[slot].pid, (int32_t)pid, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->sb->slots[slot].pid, (int32_t)pid, __ATOMIC_RELAXED);
+	w->pool = p;
 	w->pid = pid;
-	w->generation = sup.gen.current;
+	w->generation = s->generation;
 	w->index = index;
 	w->slot = slot;
-	w->chan_fd = sv[0];
-	w->state = SW_STARTING;
+	chan_out_init(&w->chan, sv[0], CHAN_VERSION); /* it runs our code */
+	w->state = PW_STARTING;
 	w->replaces = replaces;
 	w->started_ms = loop_clock_ms();
-	w->next = sup.pool.workers;
-	sup.pool.workers = w;
-	r = pool_watch(w);
+	w->next = p->workers;
+	p->workers = w;
+	r = pool_watch(p, w);
 	if (r < 0)
 		log_errno(LOG_ERR, r, "cannot watch worker pid %d", (int)pid);
-	log_info("started worker pid %d (generation %u, #%u)", (int)pid, sup.gen.current, index);
+	log_info("started worker pid %d (generation %u, #%u)", (int)pid, s->generation, index);
 	return w;
 }
 
 /* The next delay: the first one, then doubling up to the cap. */
-static void pool_back_off(struct sup_respawn *rs)
+static void pool_back_off(struct pool_respawn *rs)
 {
 	rs->delay_ms = rs->delay_ms ? rs->delay_ms * 2 : POOL_BACKOFF_FIRST_MS;
 	if (rs->delay_ms > POOL_BACKOFF_MAX_MS)
 		rs->delay_ms = POOL_BACKOFF_MAX_MS;
 }
 
-static void pool_arm_respawn_timer(void)
+static void pool_arm_respawn_timer(struct pool *p)
 {
 	uint64_t next = UINT64_MAX;
 	for (unsigned i = 0; i < SCOREBOARD_SLOTS; i++)
-		if (sup.pool.respawn[i].pending && sup.pool.respawn[i].not_before_ms < next)
-			next = sup.pool.respawn[i].not_before_ms;
+		if (p->respawn[i].pending && p->respawn[i].not_before_ms < next)
+			next = p->respawn[i].not_before_ms;
 	if (next == UINT64_MAX)
-		loop_timer_cancel(sup.loop, &sup.pool.respawn_timer);
+		loop_timer_cancel(p->loop, &p->respawn_timer);
 	else
-		loop_timer_arm_at(sup.loop, &sup.pool.respawn_timer, next);
+		loop_timer_arm_at(p->loop, &p->respawn_timer, next);
 }
 
-/* Start the workers the current generation is missing, and the replacement
- * of a worker that asked to be recycled. A slot that needs nothing has no
- * pending respawn (or its timer would fire forever). */
-void pool_fill(void)
+/* A slot that needs nothing has no pending respawn (or its timer would
+ * fire forever). */
+int pool_fill(struct pool *p, const struct pool_spawn *s, enum pool_fork_failure on_failure, char *why,
+	      size_t why_len)
 {
-	if (sup.stop.stopping)
-		return;
+	if (p->stopping)
+		return 0;
 	uint64_t now = loop_clock_ms();
-	for (uint32_t i = 0; i < sup.cfg->server.workers; i++) {
-		struct sup_worker *holder = NULL;
+	for (uint32_t i = 0; i < s->cfg->server.workers; i++) {
+		struct pool_worker *holder = NULL;
 		bool replacement = false;
-		for (struct sup_worker *w = sup.pool.workers; w; w = w->next) {
-			if (w->generation != sup.gen.current || w->index != i || w->state == SW_DRAINING)
+		for (struct pool_worker *w = p->workers; w; w = w->next) {
+			if (w->generation != s->generation || w->index != i || w->state == PW_DRAINING)
 				continue;
 			if (w->replaces)
 				replacement = true;
 			else
 				holder = w;
 		}
-		struct sup_respawn *rs = &sup.pool.respawn[i];
+		struct pool_respawn *rs = &p->respawn[i];
 		bool want = !replacement && (!holder || holder->wants_recycle);
 		if (!want) {
 			rs->pending = false;
@@ -439,73 +434,67 @@ void pool_fill(void)
 		if (rs->pending && rs->not_before_ms > now)
 			continue;
 		rs->pending = false;
-		if (!pool_fork(i, holder ? holder->pid : 0)) {
-			if (pool_fork_errno && !sup.gen.announced) {
-				/* The generation coming up cannot have its workers:
-				 * the reload or start fails now, not after a timeout. */
-				char why[160];
-				snprintf(why, sizeof(why), "cannot start a worker: fork: %s", strerror(pool_fork_errno));
-				gen_workers_failed(why);
-				return;
-			}
-			/* fork or fd trouble: try again later, backing off as for
-			 * workers that die at start, instead of spinning. */
-			pool_back_off(rs);
-			rs->pending = true;
-			rs->not_before_ms = now + rs->delay_ms;
-			log_warning("worker #%u not started; next attempt in %llums", i,
-				    (unsigned long long)rs->delay_ms);
+		int fork_err;
+		if (pool_fork(p, s, i, holder ? holder->pid : 0, &fork_err))
+			continue;
+		if (fork_err && on_failure == POOL_GIVE_UP) {
+			snprintf(why, why_len, "cannot start a worker: fork: %s", strerror(-fork_err));
+			pool_arm_respawn_timer(p);
+			return fork_err;
 		}
+		/* fork or fd trouble: try again later, backing off as for
+		 * workers that die at start, instead of spinning. */
+		pool_back_off(rs);
+		rs->pending = true;
+		rs->not_before_ms = now + rs->delay_ms;
+		log_warning("worker #%u not started; next attempt in %llums", i, (unsigned long long)rs->delay_ms);
 	}
-	pool_arm_respawn_timer();
+	pool_arm_respawn_timer(p);
+	return 0;
 }
 
 static void pool_respawn_due(struct loop *loop, struct loop_timer *t, void *arg)
 {
-	pool_fill();
-	sup_update_status();
+	struct pool *p = arg;
+	sup_report(&p->sink, &(struct sup_event){ .kind = SUP_EV_RESPAWN_DUE });
 }
 
-void pool_reset_backoff(void)
+void pool_reset_backoff(struct pool *p)
 {
-	memset(sup.pool.respawn, 0, sizeof(sup.pool.respawn));
+	memset(p->respawn, 0, sizeof(p->respawn));
 }
 
-void pool_cancel_respawns(void)
+void pool_stop(struct pool *p)
 {
+	p->stopping = true;
 	for (unsigned i = 0; i < SCOREBOARD_SLOTS; i++)
-		sup.pool.respawn[i].pending = false;
-	loop_timer_cancel(sup.loop, &sup.pool.respawn_timer);
-}
-
-void pool_init(void)
-{
-	loop_timer_init(&sup.pool.respawn_timer, pool_respawn_due, NULL);
+		p->respawn[i].pending = false;
+	loop_timer_cancel(p->loop, &p->respawn_timer);
 }
 
 /* -------------------------------------------------------------- reaping */
 
 /* Take pid off the list; NULL if it is not a worker. */
-static struct sup_worker *pool_unlink(pid_t pid)
+static struct pool_worker *pool_unlink(struct pool *p, pid_t pid)
 {
-	struct sup_worker **pp = &sup.pool.workers;
+	struct pool_worker **pp = &p->workers;
 	while (*pp && (*pp)->pid != pid)
 		pp = &(*pp)->next;
-	struct sup_worker *w = *pp;
+	struct pool_worker *w = *pp;
 	if (w)
 		*pp = w->next;
 	return w;
 }
 
-/* A worker of the serving generation died unasked: start another, after a
- * back-off if it died right after its start (no fork loop). */
-static void pool_schedule_respawn(const struct sup_worker *w, uint64_t now)
+void pool_respawn_later(struct pool *p, const struct pool_worker *gone, uint64_t now)
 {
-	struct sup_respawn *rs = &sup.pool.respawn[w->index];
-	if (now - w->started_ms < SUP_QUICK_DEATH_MS && !w->killed) {
+	if (gone->index >= SCOREBOARD_SLOTS)
+		return;
+	struct pool_respawn *rs = &p->respawn[gone->index];
+	if (now - gone->started_ms < POOL_QUICK_DEATH_MS && !gone->killed) {
 		pool_back_off(rs);
-		log_warning("worker #%u died %llums after start; next start in %llums", w->index,
-			    (unsigned long long)(now - w->started_ms), (unsigned long long)rs->delay_ms);
+		log_warning("worker #%u died %llums after start; next start in %llums", gone->index,
+			    (unsigned long long)(now - gone->started_ms), (unsigned long long)rs->delay_ms);
 	} else {
 		rs->delay_ms = 0;
 	}
@@ -513,80 +502,47 @@ static void pool_schedule_respawn(const struct sup_worker *w, uint64_t now)
 	rs->not_before_ms = now + rs->delay_ms;
 }
 
-static void pool_reaped(struct sup_worker *w, int status)
+bool pool_reaped(struct pool *p, pid_t pid, int status, struct pool_worker *gone)
 {
-	uint64_t now = loop_clock_ms();
-	bool expected = w->state == SW_DRAINING || sup.stop.stopping;
+	struct pool_worker *w = pool_unlink(p, pid);
+	if (!w)
+		return false;
 	char how[96];
-	if (WIFEXITED(status))
-		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
-	else
-		snprintf(how, sizeof(how), "killed by signal %d (%s)%s", WTERMSIG(status),
-			 strsignal(WTERMSIG(status)), w->killed ? ", by the supervisor" : "");
+	pool_how(w, status, how, sizeof(how));
+	bool expected = w->state == PW_DRAINING || p->stopping;
 	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	log_msg(expected && clean ? LOG_INFO : LOG_WARNING, "worker pid %d (generation %u, #%u) %s",
-		(int)w->pid, w->generation, w->index, how);
+	log_msg(expected && clean ? LOG_INFO : LOG_WARNING, "worker pid %d (generation %u, #%u) %s", (int)w->pid,
+		w->generation, w->index, how);
 	w->reaped = true;
 	/* What it said last (START_FAILED) may still be unread. */
-	if (w->state == SW_STARTING)
-		pool_control(sup.loop, w->chan_fd, LOOP_READ, w);
-	loop_del_fd(sup.loop, w->chan_fd);
-	close(w->chan_fd);
-	scoreboard_slot_free(sup.sb, w->slot);
-	/* One of the generation coming up could not start: the change (or
-	 * the first start) fails now, with its reason, not after a timeout. */
-	char why[320] = "";
-	bool failed_start = !expected && w->state == SW_STARTING && w->generation == sup.gen.current &&
-			    !sup.gen.announced;
-	if (failed_start || w->start_failed) {
-		pool_start_error(w, how, why, sizeof(why));
-		log_error("%s", why);
-	}
-	if (!expected && w->generation == sup.gen.current && w->index < SCOREBOARD_SLOTS && !failed_start)
-		pool_schedule_respawn(w, now);
+	if (w->state == PW_STARTING)
+		pool_control(p->loop, w->chan.fd, LOOP_READ, w);
+	loop_del_fd(p->loop, w->chan.fd);
+	chan_out_clear(&w->chan);
+	close(w->chan.fd);
+	scoreboard_slot_free(p->sb, w->slot);
 	/* A replacement starting for it now simply takes its place. */
-	for (struct sup_worker *o = sup.pool.workers; o; o = o->next)
+	for (struct pool_worker *o = p->workers; o; o = o->next)
 		if (o->replaces == w->pid)
 			o->replaces = 0;
+	*gone = *w;
+	gone->next = NULL;
+	chan_out_init(&gone->chan, -1, gone->chan.peer_version);
 	free(w);
-	if (failed_start)
-		gen_workers_failed(why);
-}
-
-void pool_reap(void)
-{
-	for (;;) {
-		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
-		if (pid <= 0)
-			break;
-		struct sup_worker *w = pool_unlink(pid);
-		if (w)
-			pool_reaped(w, status);
-		else
-			upgrade_reaped(pid, status); /* the upgrade's preflight, or nothing of ours */
-	}
-	listen_close_retired(0);
-	if (sup.stop.stopping) {
-		if (!sup.pool.workers)
-			loop_stop(sup.loop);
-		return;
-	}
-	pool_fill();
-	sup_update_status();
+	return true;
 }
 
 /* ---------------------------------------------------- hung and overdue */
 
-bool pool_tick(uint64_t now)
+bool pool_tick(struct pool *p, uint64_t now, uint64_t worker_timeout_ms)
 {
 	bool healthy = true;
-	for (struct sup_worker *w = sup.pool.workers; w; w = w->next) {
-		if (w->killed || !pool_slot(w))
+	for (struct pool_worker *w = p->workers; w; w = w->next) {
+		if (w->killed || !pool_slot(p, w))
 			continue;
-		uint64_t hb = sb_load(&pool_slot(w)->heartbeat_ms);
+		uint64_t hb = sb_load(&pool_slot(p, w)->heartbeat_ms);
 		uint64_t age = now > hb ? now - hb : 0;
-		if (age > sup.cfg->server.worker_timeout_ms) {
+		if (age > worker_timeout_ms) {
 			healthy = false;
 			if (!w->abort_sent_ms) {
 				/* SIGABRT first: its core dump shows where the loop hung. */
@@ -597,34 +553,112 @@ bool pool_tick(uint64_t now)
 			} else if (now - w->abort_sent_ms >= POOL_ABORT_GRACE_MS) {
 				log_error("worker pid %d (generation %u) still stuck %llums after SIGABRT, killed",
 					  (int)w->pid, w->generation, (unsigned long long)(now - w->abort_sent_ms));
-				pool_kill(w);
+				pool_kill(p, w);
 			}
 		}
-		if (w->state == SW_DRAINING && !sup.stop.stopping && w->drain_deadline_ms &&
+		if (w->state == PW_DRAINING && !p->stopping && w->drain_deadline_ms &&
 		    now > w->drain_deadline_ms + POOL_DRAIN_GRACE_MS) {
 			log_warning("worker pid %d (generation %u) still draining past its deadline, killed",
 				    (int)w->pid, w->generation);
-			pool_kill(w);
+			pool_kill(p, w);
 		}
 	}
 	return healthy;
 }
 
-/* Workers are told to be done a little before shutdown_timeout, so that one
- * finishing at its own deadline exits cleanly instead of racing our SIGKILL. */
-uint64_t pool_stop_deadline(void)
+void pool_kill_all(struct pool *p)
 {
-	uint64_t margin = sup.cfg->server.shutdown_timeout_ms / 10;
-	if (margin > 500)
-		margin = 500;
-	return sup.stop.deadline_ms - margin;
-}
-
-void pool_kill_all(void)
-{
-	for (struct sup_worker *w = sup.pool.workers; w; w = w->next) {
+	for (struct pool_worker *w = p->workers; w; w = w->next) {
 		log_warning("worker pid %d (generation %u) still running at shutdown_timeout: killed",
 			    (int)w->pid, w->generation);
-		pool_kill(w);
+		pool_kill(p, w);
 	}
+}
+
+void pool_kill_generation(struct pool *p, uint32_t generation, unsigned max_generations)
+{
+	for (struct pool_worker *w = p->workers; w; w = w->next) {
+		if (w->generation == generation && !w->killed) {
+			log_warning("worker pid %d (generation %u): too many generations alive (max_generations = %u), killed",
+				    (int)w->pid, w->generation, max_generations);
+			pool_kill(p, w);
+		}
+	}
+}
+
+void pool_drain_generation(struct pool *p, uint32_t generation, uint64_t deadline_ms)
+{
+	for (struct pool_worker *w = p->workers; w; w = w->next)
+		if (w->generation == generation)
+			pool_drain(p, w, deadline_ms, POOL_DRAIN_HANDOVER);
+}
+
+void pool_start_generation(struct pool *p, uint32_t generation)
+{
+	for (struct pool_worker *w = p->workers; w; w = w->next)
+		if (w->generation == generation && w->state == PW_READY)
+			pool_send(p, w, CHAN_START);
+}
+
+void pool_end_all(struct pool *p, enum pool_end how, uint64_t deadline_ms)
+{
+	for (struct pool_worker *w = p->workers; w; w = w->next) {
+		if (how == POOL_END_NOW)
+			pool_send(p, w, CHAN_STOP);
+		else
+			pool_drain(p, w, deadline_ms, POOL_DRAIN_STOP);
+	}
+}
+
+/* ------------------------------------------------------ binary upgrade */
+
+/* The hand-over spells a worker's state 0 starting, 1 ready, 2 draining,
+ * whatever the enum's values in either build. */
+static int pool_state_code(enum pool_worker_state s)
+{
+	return s == PW_STARTING ? 0 : s == PW_READY ? 1 : 2;
+}
+
+static enum pool_worker_state pool_state_of(int code)
+{
+	return code == 0 ? PW_STARTING : code == 1 ? PW_READY : PW_DRAINING;
+}
+
+void pool_describe(const struct pool *p, struct handover *st)
+{
+	for (const struct pool_worker *w = p->workers; w && st->n_workers < HANDOVER_MAX_WORKERS; w = w->next) {
+		struct handover_worker *u = &st->workers[st->n_workers++];
+		u->pid = w->pid;
+		u->generation = w->generation;
+		u->index = w->index;
+		u->slot = w->slot;
+		u->chan_fd = w->chan.fd;
+		u->chan_version = w->chan.peer_version;
+		u->state = pool_state_code(w->state);
+		u->drain_deadline_ms = w->drain_deadline_ms;
+	}
+}
+
+int pool_adopt(struct pool *p, const struct handover *st, bool own_board)
+{
+	for (size_t i = 0; i < st->n_workers; i++) {
+		struct pool_worker *w = calloc(1, sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+		const struct handover_worker *u = &st->workers[i];
+		w->pool = p;
+		w->pid = u->pid;
+		w->generation = u->generation;
+		w->index = u->index;
+		w->slot = own_board ? -1 : u->slot;
+		chan_out_init(&w->chan, u->chan_fd, u->chan_version);
+		w->state = pool_state_of(u->state);
+		w->drain_deadline_ms = u->drain_deadline_ms;
+		w->started_ms = loop_clock_ms() - POOL_QUICK_DEATH_MS;
+		w->next = p->workers;
+		p->workers = w;
+		if (pool_watch(p, w) < 0)
+			log_warning("cannot watch adopted worker pid %d", (int)w->pid);
+	}
+	return 0;
 }

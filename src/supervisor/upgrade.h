@@ -1,61 +1,80 @@
-/* upgrade: the hand-over of a binary upgrade. The old image describes what
- * it passes through execve() (listener fds, the scoreboard, the workers'
- * pids and control fds, the waiting droverctl client) in one environment
- * variable; the new image parses it back. */
+/* upgrade: the course of a binary upgrade. Its stages are modules of
+ * their own: trial.c (the check and the trial children), handover.c (what
+ * crosses the execve(), and the execve) and adopt.c (the new image's
+ * side). This part runs them in order: the check, then the trial on the
+ * listeners lent, then, once the coordinator has had the answers in
+ * flight written and describes what is handed over, the execve. The
+ * coordinator says when an upgrade may begin (never while stopping; after
+ * a change in progress) and hears how it goes: SUP_EV_UPGRADE_PASSED (the
+ * trial brought a generation up), SUP_EV_UPGRADE_EXEC (the execve is
+ * next) or SUP_EV_UPGRADE_FAILED. */
 #ifndef DROVER_UPGRADE_H
 #define DROVER_UPGRADE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/config.h"
+#include "supervisor/event.h"
+#include "supervisor/handover.h"
+#include "supervisor/trial.h"
 
-#define UPGRADE_ENV "DROVER_UPGRADE_STATE"
-#define UPGRADE_HISTORY_ENV "DROVER_UPGRADE_HISTORY" /* the reload history, see upgrade.c */
-#define UPGRADE_MAX_WORKERS 256
-#define UPGRADE_MAX_CLIENTS 16 /* droverctl clients carried besides client_fd */
+struct history;
+struct history_entry;
+struct loop;
+struct scoreboard;
 
-struct upgrade_listener {
-	int fd;
-	char name[CONFIG_NAME_MAX + 1];
-	bool from_systemd;
-	bool unix_bound;
-	char address[160];
+struct upgrade {
+	struct sup_sink sink;
+	char exe[PATH_MAX];      /* the installed binary to run again */
+	char *const *argv;
+	const char *config_path; /* the check's and the trial's -c */
+	struct trial trial;
+	struct handover lent;    /* the listeners lent to the trial */
+	bool pending;            /* asked for during a change: to begin once it is over */
+	bool passed;             /* the trial passed: the execve comes next */
+	int trial_fd;            /* in a trial image: report "ready" here; else -1 */
+	struct handover handed;  /* what the previous image handed over, or lent this trial */
 };
 
-struct upgrade_worker {
-	pid_t pid;
-	uint32_t generation;
-	uint32_t index;
-	int slot;
-	int chan_fd;
-	int state; /* the supervisor's view: 0 starting, 1 ready, 2 draining */
-	uint64_t drain_deadline_ms;
-};
+/* No upgrade yet; exe is the installed binary, argv what it runs with;
+ * trial_fd >= 0 in a trial image. */
+void upgrade_init(struct upgrade *u, struct loop *loop, const struct sup_sink *sink, const char *exe,
+		  char *const argv[], int trial_fd);
+/* Whether an upgrade is being checked or tried, or passed (the execve is next). */
+bool upgrade_busy(const struct upgrade *u);
+/* What it is doing, as a status line ("" if nothing); answers: in flight. */
+void upgrade_describe_phase(const struct upgrade *u, size_t answers, char *out, size_t len);
+/* Begin: the check of config_path now, then the trial on the listeners in
+ * lent (copied). A stage that cannot start fails the upgrade. */
+void upgrade_begin(struct upgrade *u, const char *config_path, const struct handover *lent);
+/* Asked for while a change is in progress (what: "reload" or "upgrade"):
+ * pending until the coordinator begins it. */
+void upgrade_defer(struct upgrade *u, const char *what);
+/* A child exited: false if it was not the check or the trial. */
+bool upgrade_child(struct upgrade *u, pid_t pid, int status);
+/* Execute the new binary with st handed over (and the history h): its
+ * environment is built, SUP_EV_UPGRADE_EXEC reported (the last word to
+ * the service manager), then the execve. Returns only if that failed (the
+ * upgrade failed, reported; the old image serves on): true if the execve
+ * itself was tried. */
+bool upgrade_exec(struct upgrade *u, const struct handover *st, const struct history *h);
+/* End the upgrade under way or pending (how: "refused", "cancelled"; why),
+ * reported as failed; nothing if there is none. */
+void upgrade_fail(struct upgrade *u, const char *how, const char *why);
 
-struct upgrade_state {
-	uint32_t generation;
-	uint32_t highest_generation; /* never below generation */
-	int scoreboard_fd;
-	int ctl_fd;        /* the control socket, -1 if none */
-	int client_fd;     /* the droverctl that asked for the upgrade, -1 if none */
-	int more_client_fds[UPGRADE_MAX_CLIENTS]; /* others waiting (a reload asked for meanwhile) */
-	size_t n_more_clients;
-	int idle_client_fds[UPGRADE_MAX_CLIENTS]; /* connected, no command read yet: served on */
-	size_t n_idle_clients;
-	struct upgrade_listener listeners[CONFIG_MAX_LISTENERS * 5]; /* current + retired */
-	size_t n_listeners;
-	struct upgrade_worker workers[UPGRADE_MAX_WORKERS];
-	size_t n_workers;
-};
-
-/* Serialise s into a "KEY=VALUE" environment string; 0 or -ENOBUFS. */
-int upgrade_encode(const struct upgrade_state *s, char *out, size_t out_len);
-/* Parse the value of UPGRADE_ENV; 0 or -EINVAL. */
-int upgrade_decode(const char *value, struct upgrade_state *s);
-/* Clear (inherit=true) or set FD_CLOEXEC on every fd s describes. */
-void upgrade_set_inherit(const struct upgrade_state *s, bool inherit);
+/* In the new image, right after the execve: take what was handed over
+ * (into u->handed) and its scoreboard, and the reload history (newest
+ * first into history, at most max; *n_history). *upgraded: there was a
+ * hand-over at all. 0 or -errno, logged. */
+int upgrade_adopt(struct upgrade *u, bool *upgraded, struct scoreboard **sb, bool *own_board,
+		  struct history_entry *history, size_t max, size_t *n_history);
+/* In a trial image: take the listeners the old image lent (into
+ * u->handed). 0 or -errno, logged. */
+int upgrade_take_lent(struct upgrade *u);
+/* In a trial image, our generation is ready: tell the old image. */
+void upgrade_report_ready(struct upgrade *u);
 
 #endif

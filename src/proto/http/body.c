@@ -60,7 +60,8 @@ static int http_body_refuse(struct http_body_reader *r, int status)
 
 /* One byte of the chunked framing (not chunk-data). Returns 1 when the body
  * is complete, 0 to go on, or -EBADMSG with r->status set. One switch over
- * the states, so the chunked grammar reads top to bottom in one place. */
+ * the states, kept in one piece so the chunked grammar (RFC 9112 §7.1)
+ * reads top to bottom in one place. */
 static int http_parse_chunk_byte(struct http_body_reader *r, unsigned char c)
 {
 	bool line = r->state < HTTP_BODY_S_SIZE_LF ||

@@ -1,0 +1,112 @@
+/* status: see status.h. */
+#include "supervisor/status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/config.h"
+#include "core/scoreboard.h"
+#include "supervisor/generation.h"
+#include "supervisor/history.h"
+#include "supervisor/pool.h"
+
+/* What is not the normal picture: old workers, back-offs, a failed reload. */
+static void status_extra(const struct status_view *v, uint64_t now, char *extra, size_t len)
+{
+	size_t pos = 0;
+	extra[0] = '\0';
+	size_t old = gen_count(v->pool->workers, v->gen->current, -1, true);
+	if (old)
+		pos += (size_t)snprintf(extra + pos, len - pos, "; %zu old worker(s) draining", old);
+	for (unsigned i = 0; i < v->cfg->server.workers && pos < len - 48; i++) {
+		const struct pool_respawn *rs = &v->pool->respawn[i];
+		if (rs->pending && rs->delay_ms) {
+			uint64_t wait = rs->not_before_ms > now ? rs->not_before_ms - now : 0;
+			pos += (size_t)snprintf(extra + pos, len - pos, "; worker %u backing off %llums", i,
+						(unsigned long long)wait);
+		}
+	}
+	if (v->last_result[0] && strncmp(v->last_result, "failed", 6) == 0 && pos < len - 32)
+		snprintf(extra + pos, len - pos, "; last reload %.200s", v->last_result);
+}
+
+void status_line(const struct status_view *v, uint64_t now, char *out, size_t len)
+{
+	if (v->stopping && v->failed) {
+		snprintf(out, len, "%s; stopping", v->last_result); /* why stays in sight */
+		return;
+	}
+	if (v->stopping) {
+		uint64_t left = v->stop_deadline_ms > now ? v->stop_deadline_ms - now : 0;
+		snprintf(out, len, "stopping: waiting for %zu worker(s) to drain, %llu connection(s) open, %llu.%llus left",
+			 pool_count(v->pool), (unsigned long long)pool_connections(v->pool),
+			 (unsigned long long)(left / 1000), (unsigned long long)(left % 1000 / 100));
+		return;
+	}
+	char extra[256];
+	status_extra(v, now, extra, sizeof(extra));
+	snprintf(out, len, "%s: generation %u, %zu/%u workers ready, %llu connection(s)%s", v->state, v->gen->current,
+		 gen_count(v->pool->workers, v->gen->current, PW_READY, false), v->cfg->server.workers,
+		 (unsigned long long)pool_connections(v->pool), extra);
+}
+
+/* Every reload and upgrade result kept, newest first, with its UTC time. */
+static void status_history(FILE *f, const struct history *h)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		time_t at = (time_t)h->e[i].at;
+		struct tm tm;
+		char when[32] = "?";
+		if (gmtime_r(&at, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		fprintf(f, "reload history: %s %s\n", when, h->e[i].text);
+	}
+}
+
+static void status_workers(FILE *f, const struct status_view *v, uint64_t now)
+{
+	for (const struct pool_worker *w = v->pool->workers; w; w = w->next) {
+		static const struct scoreboard_slot unknown;
+		const struct scoreboard_slot *s = pool_slot(v->pool, w) ? pool_slot(v->pool, w) : &unknown;
+		uint64_t hb = s == &unknown ? now : sb_load(&s->heartbeat_ms);
+		fprintf(f, "worker pid %d generation %u #%u %s connections %llu requests %llu heartbeat %llums",
+			(int)w->pid, w->generation, w->index, scoreboard_state_name(w->state),
+			(unsigned long long)sb_load(&s->connections), (unsigned long long)sb_load(&s->requests),
+			(unsigned long long)(now > hb ? now - hb : 0));
+		fprintf(f, " dropped-no-memory %llu", (unsigned long long)sb_load(&s->dropped_nomem));
+		if (w->state == PW_DRAINING)
+			fprintf(f, " drain-left %llums",
+				(unsigned long long)(w->drain_deadline_ms > now ? w->drain_deadline_ms - now : 0));
+		fprintf(f, "\n");
+	}
+	for (unsigned i = 0; i < v->cfg->server.workers; i++) {
+		const struct pool_respawn *rs = &v->pool->respawn[i];
+		if (rs->pending)
+			fprintf(f, "worker #%u backing off, next start in %llums\n", i,
+				(unsigned long long)(rs->not_before_ms > now ? rs->not_before_ms - now : 0));
+	}
+}
+
+char *status_report(const struct status_view *v, uint64_t now)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return NULL;
+	fprintf(f, "supervisor pid %d, generation %u, uptime %llus, %s\n", v->pid, v->gen->current,
+		(unsigned long long)((now - v->started_ms) / 1000), v->state);
+	fprintf(f, "config %s\n", v->cfg->path);
+	fprintf(f, "last reload: %s\n", v->last_result[0] ? v->last_result : "none");
+	status_history(f, v->history);
+	status_workers(f, v, now);
+	fputs(v->upgrade, f);
+	fprintf(f, "OK\n");
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
