@@ -1464,6 +1464,27 @@ size_t h_log_count(struct h_drover *d, const char *needle)
 	return n;
 }
 
+unsigned long h_log_sum(struct h_drover *d, const char *key, const char *unit, unsigned *lines)
+{
+	char *all = h_slurp(d->log_path, NULL);
+	ck_assert_ptr_nonnull(all);
+	unsigned long sum = 0;
+	unsigned n_lines = 0;
+	size_t key_len = strlen(key);
+	for (const char *p = all; (p = strstr(p, key)); p += key_len) {
+		char *end;
+		unsigned long n = strtoul(p + key_len, &end, 10);
+		if (end > p + key_len && *end == ' ' && strncmp(end + 1, unit, strlen(unit)) == 0) {
+			sum += n;
+			n_lines++;
+		}
+	}
+	free(all);
+	if (lines)
+		*lines = n_lines;
+	return sum;
+}
+
 int h_ctl_send(struct h_drover *d, const char *cmd)
 {
 	char path[400];

@@ -188,6 +188,10 @@ void h_loop_once(struct loop *loop);
 const char *h_log_end(struct h_drover *d);
 /* How often needle occurs in drover's log. */
 size_t h_log_count(struct h_drover *d, const char *needle);
+/* The sum of N over drover's log lines that hold "KEY N UNIT" (key
+ * "out of memory:", unit "connection(s) dropped"), and in *lines (may be
+ * NULL) how many such lines there are. */
+unsigned long h_log_sum(struct h_drover *d, const char *key, const char *unit, unsigned *lines);
 /* Connect to DIR/control.sock (the config's control_socket) and send one
  * command line; the fd, to read the answer from. */
 int h_ctl_send(struct h_drover *d, const char *cmd);

@@ -253,17 +253,7 @@ END_TEST
 /* Sum of N over the "out of memory: N connection(s) dropped" lines. */
 static unsigned long dropped_logged(struct h_drover *d)
 {
-	char *log = h_slurp(d->log_path, NULL);
-	ck_assert_ptr_nonnull(log);
-	static const char key[] = "out of memory: ";
-	unsigned long sum = 0;
-	for (const char *p = log; (p = strstr(p, key)); p += sizeof key - 1) {
-		unsigned long n;
-		if (sscanf(p + sizeof key - 1, "%lu connection(s) dropped", &n) == 1)
-			sum += n;
-	}
-	free(log);
-	return sum;
+	return h_log_sum(d, "out of memory:", "connection(s) dropped", NULL);
 }
 
 START_TEST(a_request_without_memory_for_header_timeout_gets_503_and_is_counted)

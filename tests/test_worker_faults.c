@@ -181,26 +181,6 @@ static unsigned long vm_bytes(pid_t pid, const char *field)
 	return kb * 1024;
 }
 
-/* Sum of N over "out of memory: N connection(s) dropped" lines, and how
- * many such lines there are. */
-static unsigned long dropped_logged(struct h_drover *d, unsigned *lines)
-{
-	char *log = h_slurp(d->log_path, NULL);
-	ck_assert_ptr_nonnull(log);
-	static const char key[] = "out of memory: ";
-	unsigned long sum = 0;
-	*lines = 0;
-	for (const char *p = log; (p = strstr(p, key)); p += sizeof key - 1) {
-		unsigned long n;
-		if (sscanf(p + sizeof key - 1, "%lu connection(s) dropped", &n) == 1) {
-			sum += n;
-			(*lines)++;
-		}
-	}
-	free(log);
-	return sum;
-}
-
 START_TEST(a_worker_that_cannot_allocate_delays_its_clients_and_is_replaced)
 {
 #ifdef H_UNDER_ASAN
@@ -246,7 +226,7 @@ START_TEST(a_worker_that_cannot_allocate_delays_its_clients_and_is_replaced)
 	ok += answered(send_request(port));
 
 	unsigned lines;
-	unsigned long dropped = dropped_logged(d, &lines);
+	unsigned long dropped = h_log_sum(d, "out of memory:", "connection(s) dropped", &lines);
 	int64_t elapsed_s = (h_now_ms() - t0) / 1000;
 	/* The shortage cost the clients time, not their requests: those the
 	 * capped worker could not take waited in the kernel's queue or
