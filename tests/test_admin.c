@@ -19,7 +19,7 @@ static struct loop *loop;
 
 static void server_start(void)
 {
-	loop = loop_new();
+	ck_assert_int_eq(loop_new(&loop), 0);
 	ck_assert_ptr_nonnull(loop);
 	struct sup_sink none = { .report = NULL };
 	admin_init(&adm, loop, &none);

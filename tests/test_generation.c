@@ -221,7 +221,7 @@ static struct loop *loop;
  * worker handed over by a binary upgrade: nothing is forked). */
 static struct pool_worker *pool_of_one(pid_t pid, int chan_fd)
 {
-	loop = loop_new();
+	ck_assert_int_eq(loop_new(&loop), 0);
 	ck_assert_ptr_nonnull(loop);
 	struct sup_sink none = { .report = NULL };
 	pool_init(&pool, loop, &none);

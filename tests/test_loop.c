@@ -35,7 +35,8 @@ static void record_and_maybe_stop(struct loop *loop, struct loop_timer *t, void 
 
 START_TEST(test_timers_fire_in_deadline_order_and_cancel_works)
 {
-	struct loop *loop = loop_new();
+	struct loop *loop = NULL;
+	ck_assert_int_eq(loop_new(&loop), 0);
 	ck_assert_ptr_nonnull(loop);
 	struct timer_log log = { .n = 0 };
 	/* Deadlines relative to "now" in a scrambled order; one cancelled,
@@ -95,7 +96,8 @@ static void stop_loop(struct loop *loop, struct loop_timer *t, void *arg)
 
 START_TEST(test_fd_removed_during_a_batch_does_not_fire)
 {
-	struct loop *loop = loop_new();
+	struct loop *loop = NULL;
+	ck_assert_int_eq(loop_new(&loop), 0);
 	int a[2], b[2];
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
@@ -136,7 +138,8 @@ static void on_writable(struct loop *loop, int fd, unsigned events, void *arg)
 
 START_TEST(test_mod_switches_interest)
 {
-	struct loop *loop = loop_new();
+	struct loop *loop = NULL;
+	ck_assert_int_eq(loop_new(&loop), 0);
 	int sv[2];
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	struct write_state st = { 0 };
@@ -167,7 +170,8 @@ static void heap_record(struct loop *loop, struct loop_timer *t, void *arg)
 
 START_TEST(test_many_timers_heap_stays_ordered)
 {
-	struct loop *loop = loop_new();
+	struct loop *loop = NULL;
+	ck_assert_int_eq(loop_new(&loop), 0);
 	enum { N = 500 };
 	static struct loop_timer t[N + 1];
 	heap_n_fired = 0;
@@ -225,7 +229,8 @@ static void handler_a(struct loop *loop, int fd, unsigned events, void *arg)
 
 START_TEST(test_set_handler_and_close_fd)
 {
-	struct loop *loop = loop_new();
+	struct loop *loop = NULL;
+	ck_assert_int_eq(loop_new(&loop), 0);
 	int sv[2];
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	handler_hits[0] = handler_hits[1] = 0;
@@ -267,7 +272,8 @@ static void ready_cb(struct loop *loop, int fd, unsigned events, void *arg)
  * given, whatever epoll says, and refuses an fd it does not know. */
 START_TEST(test_dispatch_calls_the_callback_with_the_events_given)
 {
-	struct loop *loop = loop_new();
+	struct loop *loop = NULL;
+	ck_assert_int_eq(loop_new(&loop), 0);
 	int p[2];
 	ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
 	struct ready_log log = { 0 };
@@ -288,7 +294,8 @@ END_TEST
 
 START_TEST(test_an_fd_added_ready_is_read_at_the_end_of_the_round_then_watched)
 {
-	struct loop *loop = loop_new();
+	struct loop *loop = NULL;
+	ck_assert_int_eq(loop_new(&loop), 0);
 	ck_assert_ptr_nonnull(loop);
 	int sv[2];
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
@@ -315,7 +322,8 @@ END_TEST
 
 START_TEST(test_an_fd_added_ready_and_closed_in_its_round_is_never_watched)
 {
-	struct loop *loop = loop_new();
+	struct loop *loop = NULL;
+	ck_assert_int_eq(loop_new(&loop), 0);
 	ck_assert_ptr_nonnull(loop);
 	int a[2], b[2], c[2];
 	/* Closed before the round ends: never called. Its number reused by
@@ -360,7 +368,8 @@ END_TEST
 
 START_TEST(test_an_fd_added_ready_keeps_a_changed_mask_and_reports_a_failed_watch)
 {
-	struct loop *loop = loop_new();
+	struct loop *loop = NULL;
+	ck_assert_int_eq(loop_new(&loop), 0);
 	ck_assert_ptr_nonnull(loop);
 	/* Switched to LOOP_WRITE before its round: no read call, and it is
 	 * watched for writing (a fresh socket is writable at once). */

@@ -85,7 +85,7 @@ static void tworld_init(struct tworld *w)
 	memset(w, 0, sizeof(*w));
 	t_freed = t_closed_calls = t_empty_calls = 0;
 	t_count_at_empty = SIZE_MAX;
-	w->loop = loop_new();
+	ck_assert_int_eq(loop_new(&w->loop), 0);
 	ck_assert_ptr_nonnull(w->loop);
 	conn_set_init(&w->set, t_closed, t_empty, &t_empty_calls, &w->slot);
 	w->env = (struct proto_env){ .loop = w->loop, .conns = &w->set, .draining = &w->draining };

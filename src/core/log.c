@@ -100,7 +100,7 @@ int log_level_from_name(const char *name)
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
 		if (strcasecmp(name, levels[i].name) == 0)
 			return levels[i].level;
-	return -1;
+	return -EINVAL;
 }
 
 /* One attempt, never waiting: bytes taken, or -errno (-EAGAIN: full). */

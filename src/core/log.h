@@ -13,7 +13,7 @@ void log_init(const char *role);
 void log_set_role(const char *role);
 /* Messages less important than this LOG_* level are dropped. */
 void log_set_level(int level);
-/* Parse "emerg".."debug" (and "warn", "err", "info") into a LOG_* level; -1 if unknown. */
+/* Parse "emerg".."debug" (and "warn", "err", "info") into a LOG_* level; -EINVAL if unknown. */
 int log_level_from_name(const char *name);
 
 /* Write one line at a LOG_* priority. */

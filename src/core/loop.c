@@ -43,20 +43,20 @@ uint64_t loop_clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-struct loop *loop_new(void)
+int loop_new(struct loop **out)
 {
 	struct loop *loop = calloc(1, sizeof(*loop));
 	if (!loop)
-		return NULL;
+		return -ENOMEM;
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (loop->epfd < 0) {
-		int e = errno;
+		int e = -errno;
 		free(loop);
-		errno = e;
-		return NULL;
+		return e;
 	}
 	loop->now_ms = loop_clock_ms();
-	return loop;
+	*out = loop;
+	return 0;
 }
 
 void loop_free(struct loop *loop)

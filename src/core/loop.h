@@ -36,8 +36,8 @@ struct loop_timer {
 	void *arg;
 };
 
-/* Create a loop; NULL on failure with errno set. */
-struct loop *loop_new(void);
+/* Create a loop in *out; 0 or -errno. */
+int loop_new(struct loop **out);
 /* Free the loop (does not close registered fds). */
 void loop_free(struct loop *loop);
 

@@ -362,7 +362,7 @@ int admin_start(struct admin *a, const char *configured)
 			/* An explicit path must work; the default is best effort (a
 			 * second instance, or no permission on /run). */
 			log_errno(LOG_ERR, fd, "cannot listen on control socket %s", a->path);
-			return -1;
+			return fd;
 		}
 		if (fd < 0)
 			log_errno(LOG_WARNING, fd, "control socket %s unavailable; droverctl will not reach this instance",

@@ -89,7 +89,8 @@ static void listen_pool_close(struct listen_pool *pool)
 	pool->n = 0;
 }
 
-/* Take the pool's fd for name; a lone unnamed fd serves a lone listener. */
+/* Take the pool's fd for name (a lone unnamed fd serves a lone
+ * listener); -ENOENT if it has none. */
 static int listen_pool_take(struct listen_pool *pool, const char *name, bool single)
 {
 	for (size_t i = 0; i < pool->n; i++) {
@@ -104,7 +105,7 @@ static int listen_pool_take(struct listen_pool *pool, const char *name, bool sin
 		pool->fds[0] = -1;
 		return fd;
 	}
-	return -1;
+	return -ENOENT;
 }
 
 /* A unix socket file left by a dead server is removed; a live one is not. */
@@ -219,7 +220,7 @@ static int listen_open(const struct config_listener *cfg, struct listener *old, 
 			return 0;
 		}
 	}
-	int fd = pool ? listen_pool_take(pool, cfg->name, single) : -1;
+	int fd = pool ? listen_pool_take(pool, cfg->name, single) : -ENOENT;
 	if (fd >= 0) {
 		out->fd = fd;
 		out->from_systemd = true;

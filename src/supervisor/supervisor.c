@@ -702,9 +702,9 @@ static int sup_init_state(struct config *cfg, const char *exe, char *const argv[
 {
 	memset(&sup, 0, sizeof(sup));
 	sup.sb_fd = -1;
-	sup.loop = loop_new();
-	if (!sup.loop)
-		return -errno;
+	int r = loop_new(&sup.loop);
+	if (r < 0)
+		return r;
 	struct sup_sink sink = { .report = sup_on_event, .ctx = NULL };
 	settings_init(&sup.set, cfg);
 	pool_init(&sup.pool, sup.loop, &sink);

@@ -236,5 +236,5 @@ int proto_env_file(const struct proto_env *env, const struct proto *p, size_t in
 	for (size_t i = 0; set && i < set->n; i++)
 		if (set->f[i].proto == p && set->f[i].index == index)
 			return set->f[i].fd;
-	return -1;
+	return -ENOENT;
 }

@@ -168,7 +168,7 @@ int proto_files_open(const struct config *cfg, struct proto_fileset *set, bool c
 int proto_paths_check(const struct config *cfg, char *err, size_t err_len);
 /* Close what proto_files_open() opened; the set is then empty. */
 void proto_files_close(struct proto_fileset *set);
-/* The fd of p's index-th file (in the order of its files()), or -1. */
+/* The fd of p's index-th file (in the order of its files()), or -ENOENT. */
 int proto_env_file(const struct proto_env *env, const struct proto *p, size_t index);
 
 #endif

@@ -627,9 +627,11 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 	w->n_listeners = p->n_listeners;
 	w->listeners = calloc(p->n_listeners ? p->n_listeners : 1, sizeof(*w->listeners));
 	w->registered = calloc(p->n_listeners ? p->n_listeners : 1, sizeof(*w->registered));
-	w->loop = loop_new();
-	if (!w->listeners || !w->registered || !w->loop)
+	if (!w->listeners || !w->registered)
 		return -ENOMEM;
+	int r = loop_new(&w->loop);
+	if (r < 0)
+		return r;
 	memcpy(w->listeners, p->listeners, p->n_listeners * sizeof(*w->listeners));
 	conn_set_init(&w->conns, worker_conn_closed, worker_conns_empty, w, w->slot);
 	w->env = (struct proto_env){

@@ -109,7 +109,7 @@ static void setup(void)
 	char err[1024];
 	ck_assert_msg(config_load(path, &cfg, err, sizeof(err)) == 0, "%s", err);
 
-	loop = loop_new();
+	ck_assert_int_eq(loop_new(&loop), 0);
 	ck_assert_ptr_nonnull(loop);
 	memset(&slot, 0, sizeof(slot));
 	conn_set_init(&set, NULL, NULL, NULL, &slot);

@@ -136,14 +136,22 @@ static void http_send_progress(struct http_conn *hc, bool progress)
 	http_timer_set(hc, http_w.cfg->http.send_timeout_ms);
 }
 
-/* After a write failed with err (-errno): 0 = the transport is full,
- * CONN_GONE = the connection is closed now. */
-static int http_write_failed(struct http_conn *hc, ssize_t err)
+/* What one read or write step did. */
+enum http_io {
+	HTTP_IO_GONE = CONN_GONE, /* the connection was closed: touch nothing */
+	HTTP_IO_NONE = 0,         /* nothing now: the transport is full, or has no input yet */
+	HTTP_IO_DONE = 1,         /* bytes read; or everything written */
+	HTTP_IO_SHARE_USED = 2,   /* a file body used this wake-up's share: LOOP_WRITE brings us back */
+};
+
+/* After a write failed with err (-errno): HTTP_IO_NONE when the transport
+ * is full, else the connection is closed now (HTTP_IO_GONE). */
+static enum http_io http_write_failed(struct http_conn *hc, ssize_t err)
 {
 	if (err == -EAGAIN)
-		return 0;
+		return HTTP_IO_NONE;
 	conn_close(&hc->base);
-	return CONN_GONE;
+	return HTTP_IO_GONE;
 }
 
 #define HTTP_NAGLE_SAFE 1400 /* a write this small is one segment on any usual path MTU */
@@ -170,9 +178,8 @@ static bool http_last_write(const struct http_conn *hc)
 }
 
 /* Write the output buffer and a memory body (hc->src) together, in one
- * vector (one sendmsg() on a plain socket). 1 = all written, 0 = the
- * transport is full, CONN_GONE. */
-static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
+ * vector (one sendmsg() on a plain socket). */
+static enum http_io http_write_buffered(struct http_conn *hc, uint64_t *progress)
 {
 	struct conn *c = &hc->base;
 	while (conn_buf_len(&hc->out) || http_src_mem_left(&hc->src)) {
@@ -211,19 +218,18 @@ static int http_write_buffered(struct http_conn *hc, uint64_t *progress)
 	}
 	if (hc->src.kind == HTTP_SRC_MEM)
 		http_src_release(&hc->src);
-	return 1;
+	return HTTP_IO_DONE;
 }
 
 /* Send the file body (sendfile() on a plain socket), at most
- * HTTP_SENDFILE_CHUNK per wake-up. 1 = all sent, 0 = the transport is
- * full, 2 = this wake-up's share is used, CONN_GONE. */
-static int http_write_file(struct http_conn *hc, uint64_t *progress)
+ * HTTP_SENDFILE_CHUNK per wake-up. */
+static enum http_io http_write_file(struct http_conn *hc, uint64_t *progress)
 {
 	struct conn *c = &hc->base;
 	uint64_t sent_now = 0;
 	while (hc->src.left) {
 		if (sent_now >= HTTP_SENDFILE_CHUNK)
-			return 2;
+			return HTTP_IO_SHARE_USED;
 		size_t chunk = HTTP_SENDFILE_CHUNK - sent_now;
 		if (chunk > hc->src.left)
 			chunk = hc->src.left;
@@ -235,7 +241,7 @@ static int http_write_file(struct http_conn *hc, uint64_t *progress)
 			/* The file shrank: Content-Length cannot be kept. */
 			log_warning("http: file shrank while being sent, closing connection");
 			conn_close(c);
-			return CONN_GONE;
+			return HTTP_IO_GONE;
 		}
 		hc->src.left -= (uint64_t)w;
 		sent_now += (uint64_t)w;
@@ -244,33 +250,34 @@ static int http_write_file(struct http_conn *hc, uint64_t *progress)
 	}
 	if (hc->src.kind == HTTP_SRC_FILE) /* multipart: later parts read it too */
 		http_src_release(&hc->src);
-	return 1;
+	return HTTP_IO_DONE;
 }
 
-/* Write what is queued. 1 = everything written, 0 = the socket is full (or
- * this wake-up's share is used: LOOP_WRITE brings us back), CONN_GONE. */
-static int http_conn_write(struct http_conn *hc)
+/* Write what is queued: HTTP_IO_DONE (everything written), HTTP_IO_NONE
+ * (the transport is full, or this wake-up's share is used: LOOP_WRITE
+ * brings us back), or HTTP_IO_GONE. */
+static enum http_io http_conn_write(struct http_conn *hc)
 {
 	uint64_t progress = 0;
-	int r;
+	enum http_io r;
 	/* Buffered bytes, then the file; a multipart body queues its next
 	 * part's header and bytes (h1.c) and goes round again. */
 	for (;;) {
 		r = http_write_buffered(hc, &progress);
-		if (r == 1 && hc->state == HTTP_SEND)
+		if (r == HTTP_IO_DONE && hc->state == HTTP_SEND)
 			r = http_write_file(hc, &progress);
-		if (r != 1 || !http_respond_next_part(hc))
+		if (r != HTTP_IO_DONE || !http_respond_next_part(hc))
 			break;
 	}
-	if (r < 0)
+	if (r == HTTP_IO_GONE)
 		return r;
-	if (r == 1) {
+	if (r == HTTP_IO_DONE) {
 		http_clear(hc, HC_WANT_WRITE);
-		return 1;
+		return HTTP_IO_DONE;
 	}
 	http_set(hc, HC_WANT_WRITE);
-	http_send_progress(hc, r == 2 || progress > 0);
-	return 0;
+	http_send_progress(hc, r == HTTP_IO_SHARE_USED || progress > 0);
+	return HTTP_IO_NONE;
 }
 
 /* Register the events the state needs. A connection that wants nothing at
@@ -335,35 +342,36 @@ static void http_in_make_room(struct http_conn *hc)
 		conn_buf_compact(&hc->in);
 }
 
-/* Read once. 1 = got bytes, 0 = nothing now, CONN_GONE. */
-static int http_conn_read(struct http_conn *hc)
+/* Read once: HTTP_IO_DONE (got bytes, or the end of a request stream
+ * with something left to answer), HTTP_IO_NONE (nothing now), HTTP_IO_GONE. */
+static enum http_io http_conn_read(struct http_conn *hc)
 {
 	struct conn *c = &hc->base;
 	if (http_has(hc, HC_PEER_EOF))
-		return 0;
+		return HTTP_IO_NONE;
 	http_in_make_room(hc);
 	ssize_t n = conn_buf_read(&hc->in, c);
 	if (n > 0) {
 		hc->session.rx_total += (uint64_t)n;
 		sb_add(&http_w.env->slot->bytes_in, (uint64_t)n);
-		return 1;
+		return HTTP_IO_DONE;
 	}
 	if (n == -EAGAIN || n == -ENOBUFS)
-		return 0;
+		return HTTP_IO_NONE;
 	if (n == 0) {
 		/* The client finished sending: requests already received are
 		 * still answered (a half-close is not an abort). */
 		http_set(hc, HC_PEER_EOF);
 		if (hc->state == HTTP_SEND)
-			return 0;
+			return HTTP_IO_NONE;
 		if (hc->state == HTTP_IDLE && conn_buf_len(&hc->in) == 0) {
 			conn_close(c);
-			return CONN_GONE;
+			return HTTP_IO_GONE;
 		}
-		return 1;
+		return HTTP_IO_DONE;
 	}
 	conn_close(c); /* ECONNRESET and friends */
-	return CONN_GONE;
+	return HTTP_IO_GONE;
 }
 
 /* Queue "100 Continue" (RFC 9110 §10.1.1): only for HTTP/1.1 clients. */
@@ -459,13 +467,13 @@ static enum http_step http_head_complete(struct http_conn *hc)
 	hc->state = HTTP_BODY;
 	/* Answers batched before this request go out now: the client may wait
 	 * for them before it sends the body. */
-	if (conn_buf_len(&hc->out) && http_conn_write(hc) < 0)
+	if (conn_buf_len(&hc->out) && http_conn_write(hc) == HTTP_IO_GONE)
 		return HTTP_STEP_GONE;
 	http_timer_set(hc, http_w.cfg->http.header_timeout_ms);
 	int r = http_body_feed(hc);
 	if (r == 0 && hc->req.expect_continue && !http_has(hc, HC_PEER_EOF)) {
 		http_send_continue(hc);
-		if (http_conn_write(hc) < 0)
+		if (http_conn_write(hc) == HTTP_IO_GONE)
 			return HTTP_STEP_GONE;
 	}
 	return http_body_result(hc, r);
@@ -485,10 +493,10 @@ static enum http_step http_step_head(struct http_conn *hc)
 			/* A request that already reached the socket is still
 			 * answered; otherwise this is an idle keep-alive: close
 			 * without resetting a racing request (RFC 9112 §9.6). */
-			int r = http_conn_read(hc);
-			if (r < 0)
+			enum http_io r = http_conn_read(hc);
+			if (r == HTTP_IO_GONE)
 				return HTTP_STEP_GONE;
-			if (r > 0)
+			if (r == HTTP_IO_DONE)
 				return HTTP_STEP_AGAIN;
 			if (proto_env_stopping(http_w.env)) {
 				/* A stop: nobody serves after us. FIN now; a racing
@@ -566,10 +574,10 @@ static enum http_step http_step_send(struct http_conn *hc)
 			return HTTP_STEP_GONE;
 		return HTTP_STEP_AGAIN;
 	}
-	int r = http_conn_write(hc);
-	if (r < 0)
+	enum http_io r = http_conn_write(hc);
+	if (r == HTTP_IO_GONE)
 		return HTTP_STEP_GONE;
-	if (r == 0)
+	if (r == HTTP_IO_NONE)
 		return HTTP_STEP_WAIT;
 	if (http_has(hc, HC_FLUSH_ONLY)) {
 		/* The batched answers are out: back to reading requests. */
@@ -652,17 +660,17 @@ int http_conn_events(struct http_conn *hc, unsigned events)
 				return CONN_GONE;
 		} else if (conn_buf_len(&hc->out)) {
 			/* 100 Continue while the body is read. */
-			if (http_conn_write(hc) < 0)
+			if (http_conn_write(hc) == HTTP_IO_GONE)
 				return CONN_GONE;
 		} else {
 			http_clear(hc, HC_WANT_WRITE);
 		}
 	}
 	if (events & LOOP_READ) {
-		int r = http_conn_read(hc);
-		if (r < 0)
+		enum http_io r = http_conn_read(hc);
+		if (r == HTTP_IO_GONE)
 			return CONN_GONE;
-		if (r > 0) {
+		if (r == HTTP_IO_DONE) {
 			if (hc->state == HTTP_BODY)
 				http_timer_set(hc, http_w.cfg->http.header_timeout_ms);
 			if (hc->state != HTTP_SEND && http_conn_process(hc) < 0)
@@ -743,7 +751,7 @@ static void http_conn_drain(struct conn *c)
 	 * first request yet is left to send it (bounded by header_timeout): the
 	 * client is certainly about to, and must not see its connection
 	 * dropped by a reload. Everything in flight finishes. */
-	if (http_conn_read(hc) < 0)
+	if (http_conn_read(hc) == HTTP_IO_GONE)
 		return;
 	http_set(hc, HC_DRAIN_MARKED);
 	hc->session.drain_limit = hc->session.rx_total;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <linux/openat2.h>
 
+/* The value of hex digit c, or -EINVAL. */
 static int path_hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
@@ -28,7 +29,7 @@ static int path_hexval(unsigned char c)
 		return c - 'a' + 10;
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
-	return -1;
+	return -EINVAL;
 }
 
 /* Bytes a path may never contain once decoded: NUL and control bytes (they

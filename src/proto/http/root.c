@@ -73,17 +73,23 @@ void http_root_open(const char *path, uint64_t valid_ms, uint64_t now_ms)
 		log_errno(LOG_ERR, r, "http: cannot open root directory %s", path);
 }
 
+/* What http_root_fd() returns: the fd, or -ENOENT while none is open. */
+static int http_root_current(void)
+{
+	return http_root.fd >= 0 ? http_root.fd : -ENOENT;
+}
+
 int http_root_fd(uint64_t now_ms)
 {
 	if (!http_root.path)
-		return -1;
+		return -ENOENT;
 	if (http_root.valid_ms && now_ms - http_root.checked_ms < http_root.valid_ms)
-		return http_root.fd;
+		return http_root_current();
 	http_root.checked_ms = now_ms;
 	struct stat st;
 	/* Gone for now (mid-deploy): keep what is open; its files answer 404. */
 	if (stat(http_root.path, &st) < 0 || !S_ISDIR(st.st_mode))
-		return http_root.fd;
+		return http_root_current();
 	if (http_root.fd >= 0 && st.st_dev == http_root.dev && st.st_ino == http_root.ino)
 		return http_root.fd;
 	bool had = http_root.fd >= 0;
@@ -92,7 +98,7 @@ int http_root_fd(uint64_t now_ms)
 		log_errno(LOG_WARNING, r, "http: cannot open root directory %s", http_root.path);
 	else if (had)
 		log_info("http: root %s names another directory now; serving it", http_root.path);
-	return http_root.fd;
+	return http_root_current();
 }
 
 void http_root_close(void)

@@ -12,7 +12,7 @@
  * stays unavailable (answered 500) until path can be opened. now_ms is
  * the loop's clock. */
 void http_root_open(const char *path, uint64_t valid_ms, uint64_t now_ms);
-/* The root fd for a request at now_ms, or -1. Looks path up again at
+/* The root fd for a request at now_ms, or -ENOENT (none open). Looks path up again at
  * most every valid_ms (0: every time) and reopens it when it names another
  * directory; the old fd is closed, which requests in flight do not need
  * (they hold their own file fds). */
