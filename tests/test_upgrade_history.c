@@ -176,8 +176,8 @@ static char *flush_setup(size_t len, int *peer)
 	ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
 	ck_assert_int_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
 	ck_assert_int_eq(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
-	struct admin_client *c = admin_client_add(admin, sv[0]);
-	ck_assert(c);
+	struct admin_client *c = NULL;
+	ck_assert_int_eq(admin_client_add(admin, sv[0], &c), 0);
 	char *text = malloc(len + 1);
 	ck_assert(text);
 	for (size_t i = 0; i < len; i++)

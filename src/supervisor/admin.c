@@ -325,19 +325,22 @@ static void admin_client_io(struct loop *loop, int fd, unsigned events, void *ar
 	admin_command_run(a, c, c->in);
 }
 
-struct admin_client *admin_client_add(struct admin *a, int fd)
+int admin_client_add(struct admin *a, int fd, struct admin_client **out)
 {
 	struct admin_client *c = calloc(1, sizeof(*c));
-	if (!c || loop_add_fd(a->loop, fd, LOOP_READ, admin_client_io, c) < 0) {
+	int r = c ? loop_add_fd(a->loop, fd, LOOP_READ, admin_client_io, c) : -ENOMEM;
+	if (r < 0) {
 		free(c);
 		close(fd);
-		return NULL;
+		return r;
 	}
 	c->owner = a;
 	c->fd = fd;
 	c->next = a->clients;
 	a->clients = c;
-	return c;
+	if (out)
+		*out = c;
+	return 0;
 }
 
 static void admin_accept(struct loop *loop, int fd, unsigned events, void *arg)
@@ -347,7 +350,9 @@ static void admin_accept(struct loop *loop, int fd, unsigned events, void *arg)
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0)
 			return;
-		admin_client_add(a, cfd);
+		int r = admin_client_add(a, cfd, NULL);
+		if (r < 0)
+			log_errno(LOG_WARNING, r, "droverctl client");
 	}
 }
 
@@ -421,6 +426,10 @@ void admin_adopt(struct admin *a, const struct handover *st)
 	for (size_t i = 0; i < st->n_more_clients; i++)
 		if (st->more_client_fds[i] >= 0)
 			a->carried[a->n_carried++] = st->more_client_fds[i];
-	for (size_t i = 0; i < st->n_idle_clients; i++)
-		admin_client_add(a, st->idle_client_fds[i]); /* its command is still unread */
+	for (size_t i = 0; i < st->n_idle_clients; i++) {
+		/* Its command is still unread. */
+		int r = admin_client_add(a, st->idle_client_fds[i], NULL);
+		if (r < 0)
+			log_errno(LOG_WARNING, r, "a droverctl client handed over");
+	}
 }

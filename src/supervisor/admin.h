@@ -83,13 +83,14 @@ struct admin {
 /* No socket yet; commands are reported to sink (SUP_EV_COMMAND). */
 void admin_init(struct admin *a, struct loop *loop, const struct sup_sink *sink);
 /* Listen on the control socket configured (NULL: the default one), or
- * keep the one inherited (admin_adopt); 0, or -1 if an explicitly
+ * keep the one inherited (admin_adopt); 0, or -errno if an explicitly
  * configured socket cannot be used. */
 int admin_start(struct admin *a, const char *configured);
 /* Close the socket and every client, unlinking the socket file. */
 void admin_stop(struct admin *a);
-/* Serve a connected client (non-blocking fd, closed on failure); NULL on failure. */
-struct admin_client *admin_client_add(struct admin *a, int fd);
+/* Serve a connected client (non-blocking fd, closed on failure): 0 with
+ * the client in *out (out may be NULL), or -errno. */
+int admin_client_add(struct admin *a, int fd, struct admin_client **out);
 /* Queue an answer to c and close it once written; a client holding more
  * than ADMIN_OUT_MAX unread is dropped. */
 void admin_reply(struct admin *a, struct admin_client *c, const char *text);
