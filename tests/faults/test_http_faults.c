@@ -1,4 +1,4 @@
-/* test_http_faults: HTTP under real faults (issue 12), against the real
+/* test_http_faults: HTTP under real faults, against the real
  * drover binary: the access log's file system fills up (a small tmpfs this
  * test mounts, as root) and frees again; mime_types names a FIFO, which
  * must not hang a worker at start. Waits are on responses and on lines

@@ -1,4 +1,4 @@
-/* test_logging: drover's diagnostics never block it. With stderr a pipe or a
+/* test_stuck_log: drover's diagnostics never block it. With stderr a pipe or a
  * stream socket that nobody reads (a stuck journal, a busy log collector), a
  * burst of log lines (200 reloads at log_level = debug) stops neither the
  * supervisor nor a worker: every reload completes, HTTP is answered, SIGTERM

@@ -1,4 +1,4 @@
-/* test_accept: how connections come in, against the real drover binary.
+/* test_defer_accept: how connections come in, against the real drover binary.
  *
  * [listener] defer_accept sets TCP_DEFER_ACCEPT on a socket drover binds,
  * and a socket from systemd may come with it (DeferAcceptSec=). Either

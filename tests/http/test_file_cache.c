@@ -1,4 +1,4 @@
-/* test_http_cache: the open-file cache (src/proto/http/cache.c) and the
+/* test_file_cache: the open-file cache (src/proto/http/cache.c) and the
  * batched answers to pipelined requests, against the real drover binary.
  *
  * A cached hit gives the same bytes and headers as a lookup; with a long

@@ -1,4 +1,4 @@
-/* test_http_pool: memory per connection (src/proto/http/pool.c and the idle
+/* test_memory: memory per connection (src/proto/http/pool.c and the idle
  * form of a connection in conn.c), against the real drover binary.
  *
  * Idle keep-alive connections give their buffers back (the worker's RSS

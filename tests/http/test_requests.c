@@ -1,4 +1,4 @@
-/* test_http: the HTTP/1.1 protocol over real sockets against the real
+/* test_requests: the HTTP/1.1 protocol over real sockets against the real
  * drover binary: responses and their headers, keep-alive and pipelining,
  * Range and conditional requests, directories, traversal attempts, every
  * error status, the timeouts, drain during a download, the health and
@@ -289,7 +289,7 @@ static long status_connections(struct srv *s)
 START_TEST(get_200_headers_and_body)
 {
 	struct srv s;
-	/* [http] charset is none by default (issue 11); this test's site says utf-8. */
+	/* [http] charset is none by default; this test's site says utf-8. */
 	srv_start(&s, "charset = utf-8");
 	struct h_response r;
 	get(&s, "/index.html", &r);
@@ -548,7 +548,7 @@ START_TEST(range_requests)
 	assert_hdr(&r, "Content-Range", "bytes */20");
 	free_resp(&r);
 	/* Several ranges: 206 multipart/byteranges (RFC 9110 §14.6; the parts
-	 * are checked byte for byte in test_http_semantics). */
+	 * are checked byte for byte in test_semantics). */
 	range_req(&s, "Range: bytes=0-1,5-6\r\n", &r);
 	ck_assert_int_eq(r.status, 206);
 	ck_assert_msg(strncmp(hdr(&r, "Content-Type"), "multipart/byteranges; boundary=", 31) == 0,
@@ -892,7 +892,7 @@ END_TEST
 
 /* 500: a root that cannot be opened when a worker starts is answered with
  * 500 (the endpoints keep working). A start or reload refuses a missing
- * root (test_paths), so here it goes away after the start and the worker
+ * root (test_config_paths), so here it goes away after the start and the worker
  * that meets it is a replacement. */
 START_TEST(error_500_unusable_root)
 {

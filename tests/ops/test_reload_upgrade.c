@@ -1,4 +1,5 @@
-/* test_ops: zero-downtime operations against the real binary, under load.
+/* test_reload_upgrade: zero-downtime operations against the real binary,
+ * under load.
  *
  * A load client (a forked child process, so no threads and no build
  * changes) keeps K keep-alive connections busy with single and pipelined
@@ -1272,8 +1273,8 @@ static bool proc_in_epoll_wait(pid_t pid)
  * already in the socket; this pins that case down deterministically: the
  * worker is frozen while DRAIN and then a request reach it, so it finds
  * both at once, DRAIN first. The request reached the socket before the
- * worker closed the connection, so it must be answered (DESIGN.md "Drain,
- * in a worker", step 3; issue 4 "Drain without resets"). */
+ * worker closed the connection, so it must be answered (README.md, "The
+ * path of a DRAIN message", step 3: drain without resets). */
 START_TEST(a_request_already_in_the_socket_when_drain_arrives_is_answered)
 {
 	struct served s;

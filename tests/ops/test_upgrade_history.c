@@ -1,6 +1,6 @@
 /* test_upgrade_history: what a binary upgrade carries besides the workers
- * (issue 12, points 7 and 8). Against the real binary: after reloads (one
- * of them failing) and an upgrade, droverctl status shows the upgrade as
+ * (the reload history, the generation numbers). Against the real binary:
+ * after reloads (one of them failing) and an upgrade, droverctl status shows the upgrade as
  * the last reload and every earlier entry as before, and generation
  * numbers never repeat, across two upgrades. In the supervisor's own code
  * (the execve made to fail, so that the test survives it): an answer a

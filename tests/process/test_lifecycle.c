@@ -1,7 +1,8 @@
-/* test_core: the process model, against the real binary. Socket activation
- * and bound listeners, READY/STOPPING/STATUS over sd_notify, N workers that
- * each serve, graceful drain that loses no byte, shutdown_timeout, worker
- * replacement, echo's idle timeout and back-pressure, and the command line.
+/* test_lifecycle: the process model, against the real binary. Socket
+ * activation and bound listeners, READY/STOPPING/STATUS over sd_notify,
+ * N workers that each serve, graceful drain that loses no byte,
+ * shutdown_timeout, worker replacement, echo's idle timeout and
+ * back-pressure, and the command line.
  *
  * Nothing here asserts speed. Waits are bounded only to turn a hang into a
  * failure; where no event exists (the process table, /proc/net/tcp) the
