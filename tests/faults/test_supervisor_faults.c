@@ -38,17 +38,10 @@
 /* workers, shutdown_timeout, then the [listener main] port. */
 static char *echo_config(unsigned workers, const char *shutdown_timeout, int port)
 {
-	char *text = NULL;
-	ck_assert(asprintf(&text,
-			   "[server]\n"
-			   "workers = %u\n"
-			   "control_socket = @DIR@/control.sock\n"
-			   "shutdown_timeout = %s\n"
-			   "[listener main]\n"
-			   "address = 127.0.0.1:%d\n"
-			   "protocol = echo\n",
-			   workers, shutdown_timeout, port) > 0);
-	return text;
+	char server[64], listener[64];
+	snprintf(server, sizeof server, "shutdown_timeout = %s\n", shutdown_timeout);
+	snprintf(listener, sizeof listener, "address = 127.0.0.1:%d\n", port);
+	return h_echo_config(workers, server, listener, NULL);
 }
 
 static void expect_clean_exit(struct h_drover *d)

@@ -30,18 +30,10 @@
 
 static char *echo_config(int port, const char *extra)
 {
-	char *text = NULL;
-	ck_assert(asprintf(&text,
-			   "[server]\n"
-			   "workers = 1\n"
-			   "control_socket = @DIR@/control.sock\n"
-			   "shutdown_timeout = 5s\n"
-			   "%s"
-			   "[listener main]\n"
-			   "address = 127.0.0.1:%d\n"
-			   "protocol = echo\n",
-			   extra, port) > 0);
-	return text;
+	char server[512], listener[64];
+	snprintf(server, sizeof server, "shutdown_timeout = 5s\n%s", extra);
+	snprintf(listener, sizeof listener, "address = 127.0.0.1:%d\n", port);
+	return h_echo_config(1, server, listener, NULL);
 }
 
 /* The config file the harness wrote, with @DIR@ replaced: read it back. */
