@@ -520,7 +520,7 @@ static void lc_batch(struct load_child *L, struct lconn *c)
 	c->wlen = c->woff = 0;
 	for (size_t i = 0; i < c->qn; i++) {
 		int k = snprintf(c->wbuf + c->wlen, sizeof c->wbuf - c->wlen,
-				 "GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test_ops/%u\r\n\r\n",
+				 "GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test_reload_upgrade/%u\r\n\r\n",
 				 site_files[c->q_file[i]].name, c->id);
 		c->wlen += (size_t)k;
 	}
