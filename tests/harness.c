@@ -53,7 +53,7 @@
 
 extern char **environ;
 
-#define H_LOG_TAIL 2000             /* bytes of drover's log quoted in failures */
+#define H_LOG_TAIL 3000             /* bytes of drover's log quoted in failures */
 #define H_POLL_SLICE_MS 10          /* re-check interval where no event exists */
 #define H_MAX_ENV 1024
 #define H_MAX_FDS 64                /* activation fds one drover can get */
@@ -1707,4 +1707,86 @@ void h_asan_may_return_null(void)
 	char opts[1024];
 	snprintf(opts, sizeof opts, "%s:allocator_may_return_null=1", was);
 	setenv("ASAN_OPTIONS", opts, 1);
+}
+
+void h_site_init(struct h_site *s)
+{
+	memset(s, 0, sizeof *s);
+	s->tmp = h_tmpdir();
+	ck_assert(chmod(s->tmp, 0755) == 0);
+	h_path_join(s->www, sizeof s->www, s->tmp, "www");
+	ck_assert(mkdir(s->www, 0755) == 0);
+	h_path_join(s->admin, sizeof s->admin, s->tmp, "admin.sock");
+}
+
+void h_site_file(struct h_site *s, const char *rel, const char *content)
+{
+	char p[1024];
+	h_path_join(p, sizeof p, s->www, rel);
+	h_write_file(p, content);
+}
+
+void h_site_dir(struct h_site *s, const char *rel)
+{
+	char p[1024];
+	h_path_join(p, sizeof p, s->www, rel);
+	ck_assert_msg(mkdir(p, 0755) == 0, "mkdir %s: %s", p, strerror(errno));
+}
+
+void h_site_start(struct h_site *s, const struct h_site_opts *o)
+{
+	struct h_activation fds[2];
+	size_t n_fds = 0;
+	if (o->web_fd == 0)
+		fds[n_fds++] = (struct h_activation){ "web", h_listen_tcp(&s->port) };
+	else if (o->web_fd > 0)
+		fds[n_fds++] = (struct h_activation){ "web", o->web_fd };
+	if (o->admin)
+		fds[n_fds++] = (struct h_activation){ "admin", h_listen_unix(s->admin) };
+	char cfg[4096];
+	int n = snprintf(cfg, sizeof cfg,
+			 "[server]\nworkers = %u\n%s\n"
+			 "[listener web]\nprotocol = http\n%s\n"
+			 "%s"
+			 "[http]\nroot = %s\n%s\n",
+			 o->workers ? o->workers : 1, o->server ? o->server : "", o->web ? o->web : "",
+			 o->admin ? "[listener admin]\nprotocol = http\nstatus = yes\n\n" : "",
+			 o->root ? o->root : s->www, o->http ? o->http : "");
+	ck_assert(n > 0 && (size_t)n < sizeof cfg);
+	struct h_opts ho = { .notify = true, .fds = fds, .n_fds = n_fds };
+	s->d = h_drover_start(cfg, &ho);
+}
+
+void h_site_stop(struct h_site *s)
+{
+	h_drover_free(s->d);
+	h_rm_rf(s->tmp);
+	free(s->tmp);
+}
+
+char *h_echo_config(unsigned workers, const char *server, const char *listener, const char *echo)
+{
+	char *cfg;
+	int n = asprintf(&cfg,
+			 "[server]\nworkers = %u\ncontrol_socket = @DIR@/control.sock\n%s"
+			 "[listener main]\nprotocol = echo\n%s"
+			 "[echo]\n%s",
+			 workers, server ? server : "", listener ? listener : "", echo ? echo : "");
+	ck_assert(n > 0);
+	return cfg;
+}
+
+void h_get_ok(int port, const char *path, int status, const char *body)
+{
+	char raw[512];
+	snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
+	struct h_response r;
+	ck_assert_msg(h_http_request(port, raw, &r), "no response to %s", path);
+	if (status)
+		ck_assert_int_eq(r.status, status);
+	else
+		ck_assert_int_ne(r.status, 0);
+	if (body)
+		ck_assert_str_eq(r.body, body);
+	h_http_response_free(&r);
 }

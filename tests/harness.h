@@ -199,4 +199,42 @@ int h_ctl_send(struct h_drover *d, const char *cmd);
  * (asserts, with the answer and the log). */
 void h_ctl_ok(struct h_drover *d, const char *cmd, char *out, size_t cap);
 
+/* An echo config: workers, control_socket in the private dir, a listener
+ * "main" (protocol echo) and [echo]; server / listener / echo: more lines
+ * for each (NULL: none). Caller frees. */
+char *h_echo_config(unsigned workers, const char *server, const char *listener, const char *echo);
+/* GET path on a fresh connection (Connection: close): a response must
+ * come, with this status (0: any) and body (NULL: any). */
+void h_get_ok(int port, const char *path, int status, const char *body);
+
+/* The site fixture: a private directory (mode 0755: a worker may run as
+ * nobody) with a document root www/ in it, and a drover serving it over
+ * HTTP on a socket-activated TCP listener "web". */
+struct h_site {
+	struct h_drover *d;
+	char *tmp;       /* the private directory */
+	char www[512];   /* tmp/www */
+	char admin[600]; /* tmp/admin.sock, with .admin */
+	int port;        /* web's port */
+};
+struct h_site_opts {
+	unsigned workers;   /* 0: 1 */
+	const char *server; /* more [server] lines */
+	const char *web;    /* more [listener web] lines */
+	const char *http;   /* more [http] lines after root */
+	const char *root;   /* NULL: www */
+	int web_fd;         /* web's socket (port in s->port); 0: a new one; -1: none (.web binds) */
+	bool admin;         /* also a unix listener "admin" (status = yes) at s->admin */
+};
+/* Make s->tmp and s->www, before files are written into them. */
+void h_site_init(struct h_site *s);
+/* Write content to www/rel. */
+void h_site_file(struct h_site *s, const char *rel, const char *content);
+/* Make the directory www/rel. */
+void h_site_dir(struct h_site *s, const char *rel);
+/* Start drover on the site (after h_site_init); waits for READY=1. */
+void h_site_start(struct h_site *s, const struct h_site_opts *o);
+/* Stop drover and remove the directory. */
+void h_site_stop(struct h_site *s);
+
 #endif

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # layers: print drover's include graph and fail on an upward include or a
-# cycle. Layers, bottom up (DESIGN.md "Layout"):
+# cycle. Layers, bottom up (README.md, "Layers"):
 #   0 core   1 worker   2 supervisor, proto   3 cmd
 # A file may include headers of its own folder's layer or below; the two
 # layer-2 folders may not include each other. The supervisor sits above the

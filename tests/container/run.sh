@@ -65,7 +65,7 @@ secs=$(($(date +%s) - t0))
 
 # What the suite says, and why anything was skipped.
 sed -n '/^# TOTAL:/,/^# ERROR:/p' "$WORK/check.log"
-for f in "$ROOT$SRC"/tests/*.log; do
+for f in "$ROOT$SRC"/tests/*.log "$ROOT$SRC"/tests/*/*.log; do
 	sed -n "s/^SKIP: /  $(basename "$f" .log): skipped /p" "$f"
 done
 if [ $rc -ne 0 ]; then

@@ -1,8 +1,28 @@
 # shellcheck shell=bash
 # The fresh Debian 12 (bookworm) tree that drover's container tests use,
 # and its removal. Sourced by tests/systemd/run.sh (boots systemd 252 in
-# it) and tests/container/run.sh (runs README command 2 in it). Why each
-# step is done this way: ../../../shared/SYSTEMD-TESTING.md.
+# it) and tests/container/run.sh (runs README command 2 in it). Facts
+# checked on the Debian 12 VMs (PID 1 not systemd, as root) that these
+# steps rely on:
+# - The tree: debootstrap --variant=minbase with systemd, systemd-sysv,
+#   dbus and procps, from the first non-security URIs: entry of
+#   /etc/apt/sources.list.d/*.sources, read at run time (no host name is
+#   written into a file). A minbase tree has no /bin/kill without procps.
+# - Boot: systemd-nspawn -b needs both --register=no and --keep-unit
+#   ("Failed to open system bus" otherwise), and runs inside a cgroup of our
+#   own (under /sys/fs/cgroup/systemd/ and unified/) so that the
+#   container's cgroups land below it; the directory is removed afterwards.
+# - Talk to it with nsenter -t LEADER -a (LEADER: the container's systemd,
+#   the nspawn process's child) once /proc/LEADER/root/run/systemd/private
+#   exists; systemctl -M, machinectl and systemd-run -M do not work here.
+# - The container shares the host's network (a socket unit on 127.0.0.1 is
+#   reachable from the host) and mounts a fresh tmpfs on /tmp (copy files
+#   in through nsenter ... sh -c 'cat > /var/tmp/x' < x).
+# - Inside, the hard nofile limit is 20000 (LimitNOFILE= above is capped).
+#   systemd 252 has no Type=notify-reload; with Type=notify and ExecReload=,
+#   systemctl reload waits only if the daemon sends RELOADING=1 (with
+#   MONOTONIC_USEC=) and later READY=1. KillMode=control-group would SIGTERM
+#   the workers at once: drover's unit wants KillMode=mixed.
 #
 # The caller defines log MSG and die MSG (which exits), and calls
 # nspawn_cleanup from its EXIT trap.

@@ -2,7 +2,7 @@
 # drover under a real systemd: boot Debian bookworm's systemd 252 as PID 1 of
 # a systemd-nspawn container, install the drover .deb with dpkg -i and check
 # the socket unit, the service, reload, restart, stop, upgrade and purge.
-# See ../../../shared/SYSTEMD-TESTING.md for why each step is done this way.
+# Why each step is done this way: tests/nspawn/lib.sh's opening comment.
 #
 # Usage (as root): tests/systemd/run.sh [DEB]
 #   DEB  the package to test; default: the newest drover_*.deb in

@@ -1,5 +1,5 @@
-/* test_http_semantics: what careful clients and real deployments rely on
- * (issue 11), against the real drover binary over real sockets:
+/* test_semantics: what careful clients and real deployments rely on,
+ * against the real drover binary over real sockets:
  * preconditions in the order of RFC 9110 §13.2.2 with 412, Last-Modified
  * never later than Date, a document root swapped by a symlink (or deleted
  * and created again) followed without a reload, repeated conditional

@@ -1,5 +1,5 @@
-/* test_stop: what a graceful stop does to idle keep-alive connections,
- * against the real drover binary. On a stop nobody serves after the
+/* test_stop_idle_keepalive: what a graceful stop does to idle keep-alive
+ * connections, against the real drover binary. On a stop nobody serves after the
  * draining workers, so an idle keep-alive connection gets its FIN at once
  * (no grace for one more request, which is kept for reloads): a request
  * racing that FIN meets a clean EOF, never a reset, and the client re-sends

@@ -1,4 +1,4 @@
-/* test_http_faults: HTTP under real faults (issue 12), against the real
+/* test_http_faults: HTTP under real faults, against the real
  * drover binary: the access log's file system fills up (a small tmpfs this
  * test mounts, as root) and frees again; mime_types names a FIFO, which
  * must not hang a worker at start. Waits are on responses and on lines
@@ -39,16 +39,6 @@ static struct h_drover *start(const char *dir, const char *http_extra, int *port
 	ck_assert(n > 0 && (size_t)n < sizeof cfg);
 	struct h_opts o = { .notify = true, .fds = act, .n_fds = 1 };
 	return h_drover_start(cfg, &o);
-}
-
-static void get_ok(int port, const char *path)
-{
-	char raw[512];
-	snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
-	struct h_response r;
-	ck_assert_msg(h_http_request(port, raw, &r), "no response to %s", path);
-	ck_assert_int_ne(r.status, 0);
-	h_http_response_free(&r);
 }
 
 /* Every line of the access log is a whole combined-format line; how many
@@ -143,7 +133,7 @@ START_TEST(access_log_on_a_full_filesystem_keeps_whole_lines_and_recovers)
 	snprintf(extra, sizeof extra, "access_log = %s", logp);
 	int port;
 	struct h_drover *d = start(dir, extra, &port);
-	get_ok(port, "/before");
+	h_get_ok(port, "/before", 0, NULL);
 	wait_log_line(logp, "/before");
 
 	/* Fill the file system to the last byte. */
@@ -168,7 +158,7 @@ START_TEST(access_log_on_a_full_filesystem_keeps_whole_lines_and_recovers)
 	for (int i = 0; i < N; i++) {
 		char path[64];
 		snprintf(path, sizeof path, "/full-%03d", i);
-		get_ok(port, path);
+		h_get_ok(port, path, 0, NULL);
 	}
 	ck_assert(h_log_wait(d, "lines dropped: No space left on device"));
 	size_t full_lines;
@@ -177,7 +167,7 @@ START_TEST(access_log_on_a_full_filesystem_keeps_whole_lines_and_recovers)
 
 	/* Space returns: the next line is written, whole, on its own line. */
 	ck_assert(unlink(filler) == 0);
-	get_ok(port, "/after-space-returns");
+	h_get_ok(port, "/after-space-returns", 0, NULL);
 	wait_log_line(logp, "/after-space-returns");
 	int64_t elapsed = h_now_ms() - t0;
 	size_t after;

@@ -1,4 +1,4 @@
-/* test_faults_sup: faults on the supervisor's side (issue 12), against the
+/* test_supervisor_faults: faults on the supervisor's side, against the
  * real binary. A new binary that passes "-t" but cannot run (/bin/true, one
  * that crashes at start, one that hangs before READY) fails the upgrade
  * while the old one serves on, under load, without a failed request. A
@@ -9,7 +9,7 @@
  * left alone; a reload and an upgrade asked at the same moment are both
  * done and answered; a START that meets a full control channel (a worker
  * held before it runs while reopen-logs fills it) is delivered once the
- * worker reads (issue 9).
+ * worker reads.
  *
  * Waits are bounded only to turn a hang into a failure; where no event
  * exists (a port refusing, the process table) the condition is polled at a
@@ -38,17 +38,10 @@
 /* workers, shutdown_timeout, then the [listener main] port. */
 static char *echo_config(unsigned workers, const char *shutdown_timeout, int port)
 {
-	char *text = NULL;
-	ck_assert(asprintf(&text,
-			   "[server]\n"
-			   "workers = %u\n"
-			   "control_socket = @DIR@/control.sock\n"
-			   "shutdown_timeout = %s\n"
-			   "[listener main]\n"
-			   "address = 127.0.0.1:%d\n"
-			   "protocol = echo\n",
-			   workers, shutdown_timeout, port) > 0);
-	return text;
+	char server[64], listener[64];
+	snprintf(server, sizeof server, "shutdown_timeout = %s\n", shutdown_timeout);
+	snprintf(listener, sizeof listener, "address = 127.0.0.1:%d\n", port);
+	return h_echo_config(workers, server, listener, NULL);
 }
 
 static void expect_clean_exit(struct h_drover *d)

@@ -1,6 +1,6 @@
 /* test_upgrade_history: what a binary upgrade carries besides the workers
- * (issue 12, points 7 and 8). Against the real binary: after reloads (one
- * of them failing) and an upgrade, droverctl status shows the upgrade as
+ * (the reload history, the generation numbers). Against the real binary:
+ * after reloads (one of them failing) and an upgrade, droverctl status shows the upgrade as
  * the last reload and every earlier entry as before, and generation
  * numbers never repeat, across two upgrades. In the supervisor's own code
  * (the execve made to fail, so that the test survives it): an answer a
@@ -30,18 +30,10 @@
 
 static char *echo_config(int port, const char *extra)
 {
-	char *text = NULL;
-	ck_assert(asprintf(&text,
-			   "[server]\n"
-			   "workers = 1\n"
-			   "control_socket = @DIR@/control.sock\n"
-			   "shutdown_timeout = 5s\n"
-			   "%s"
-			   "[listener main]\n"
-			   "address = 127.0.0.1:%d\n"
-			   "protocol = echo\n",
-			   extra, port) > 0);
-	return text;
+	char server[512], listener[64];
+	snprintf(server, sizeof server, "shutdown_timeout = 5s\n%s", extra);
+	snprintf(listener, sizeof listener, "address = 127.0.0.1:%d\n", port);
+	return h_echo_config(1, server, listener, NULL);
 }
 
 /* The config file the harness wrote, with @DIR@ replaced: read it back. */

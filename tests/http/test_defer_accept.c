@@ -1,4 +1,4 @@
-/* test_accept: how connections come in, against the real drover binary.
+/* test_defer_accept: how connections come in, against the real drover binary.
  *
  * [listener] defer_accept sets TCP_DEFER_ACCEPT on a socket drover binds,
  * and a socket from systemd may come with it (DeferAcceptSec=). Either
@@ -27,58 +27,27 @@
 
 #include "harness.h"
 
-struct srv {
-	struct h_drover *d;
-	char *tmp;
-	char admin[600];
-	int port;
-};
-
 enum how { BOUND_WITH_DEFER, INHERITED_WITH_DEFER, BOUND_WITHOUT };
 
-static void srv_start(struct srv *s, enum how how)
+static void srv_start(struct h_site *s, enum how how)
 {
-	memset(s, 0, sizeof *s);
-	s->tmp = h_tmpdir();
-	ck_assert(chmod(s->tmp, 0755) == 0);
-	char www[600];
-	h_path_join(www, sizeof www, s->tmp, "www");
-	ck_assert(mkdir(www, 0755) == 0);
-	char p[700];
-	h_path_join(p, sizeof p, www, "hello.txt");
-	h_write_file(p, "hello\n");
-	h_path_join(s->admin, sizeof s->admin, s->tmp, "admin.sock");
-	struct h_activation fds[2];
-	size_t n_fds = 0;
-	char web[200];
+	h_site_init(s);
+	h_site_file(s, "hello.txt", "hello\n");
+	int web_fd = 0;
+	char web[200] = "";
 	if (how == INHERITED_WITH_DEFER) {
-		int fd = h_listen_tcp(&s->port);
+		web_fd = h_listen_tcp(&s->port);
 		int secs = 5;
-		ck_assert(setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) == 0);
-		fds[n_fds++] = (struct h_activation){ "web", fd };
-		snprintf(web, sizeof web, "[listener web]\nprotocol = http\n");
+		ck_assert(setsockopt(web_fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) == 0);
 	} else {
+		web_fd = -1;
 		s->port = h_free_port();
-		snprintf(web, sizeof web, "[listener web]\naddress = 127.0.0.1:%d\nprotocol = http\n%s", s->port,
+		snprintf(web, sizeof web, "address = 127.0.0.1:%d\n%s", s->port,
 			 how == BOUND_WITH_DEFER ? "defer_accept = 5s\n" : "");
 	}
-	fds[n_fds++] = (struct h_activation){ "admin", h_listen_unix(s->admin) };
-	char cfg[2048];
-	int n = snprintf(cfg, sizeof cfg,
-			 "[server]\nworkers = 1\nshutdown_timeout = 10s\n\n%s\n"
-			 "[listener admin]\nprotocol = http\nstatus = yes\n\n"
-			 "[http]\nroot = %s\nmime_types = /etc/mime.types\nstatus_path = /status\naccess_log = off\n",
-			 web, www);
-	ck_assert(n > 0 && (size_t)n < sizeof cfg);
-	struct h_opts o = { .notify = true, .fds = fds, .n_fds = n_fds };
-	s->d = h_drover_start(cfg, &o);
-}
-
-static void srv_stop(struct srv *s)
-{
-	h_drover_free(s->d);
-	h_rm_rf(s->tmp);
-	free(s->tmp);
+	h_site_start(s, &(struct h_site_opts){
+		.server = "shutdown_timeout = 10s\n", .web = web, .web_fd = web_fd, .admin = true,
+		.http = "mime_types = /etc/mime.types\nstatus_path = /status\naccess_log = off\n" });
 }
 
 #define STATUS_REQ "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -87,7 +56,7 @@ static void srv_stop(struct srv *s)
  * generation's workers, from the status JSON (a worker of an older one may
  * still be listed). The status request itself counts: it is accepted and
  * read before the answer is made. */
-static unsigned long counter(struct srv *s, const char *name)
+static unsigned long counter(struct h_site *s, const char *name)
 {
 	int fd = h_connect_unix(s->admin);
 	ck_assert(fd >= 0);
@@ -113,7 +82,7 @@ static unsigned long counter(struct srv *s, const char *name)
 	return total;
 }
 
-static unsigned long accepted(struct srv *s)
+static unsigned long accepted(struct h_site *s)
 {
 	return counter(s, "accepted");
 }
@@ -143,7 +112,7 @@ static void send_str(int fd, const char *s)
  * and at once (FIFO accept queue) when it is off. */
 static void check_served(enum how how)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, how);
 	int silent = h_connect_tcp(s.port);
 	ck_assert(silent >= 0);
@@ -181,7 +150,7 @@ static void check_served(enum how how)
 	send_str(silent, GET "Connection: close\r\n\r\n");
 	expect_hello(silent, true);
 	close(silent);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 
 START_TEST(a_bound_listener_with_defer_accept_serves_every_request)
@@ -205,7 +174,7 @@ END_TEST
 /* A reload that turns defer_accept off applies it to the socket it keeps:
  * a silent connection is then accepted at once. */
 /* The listener's config with defer_accept removed, and extra appended. */
-static void reload_without_defer(struct srv *s, const char *extra)
+static void reload_without_defer(struct h_site *s, const char *extra)
 {
 	char *cfg = h_slurp(s->d->config_path, NULL);
 	ck_assert(cfg);
@@ -226,7 +195,7 @@ static void reload_without_defer(struct srv *s, const char *extra)
 /* Whether a silent connection made now is accepted ahead of a request on
  * another one (defer_accept off), as the count of accepted connections
  * tells: 3 more (it, the request, the status request) or 2. */
-static bool silent_is_accepted(struct srv *s)
+static bool silent_is_accepted(struct h_site *s)
 {
 	unsigned long a0 = accepted(s);
 	int silent = h_connect_tcp(s->port);
@@ -245,7 +214,7 @@ static bool silent_is_accepted(struct srv *s)
 /* A reload that turns defer_accept off applies it to the socket it keeps. */
 START_TEST(a_reload_changes_defer_accept_on_the_kept_socket)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, BOUND_WITH_DEFER);
 	ck_assert(!silent_is_accepted(&s));
 	size_t from = s.d->notify_len;
@@ -254,7 +223,7 @@ START_TEST(a_reload_changes_defer_accept_on_the_kept_socket)
 	ck_assert(h_notify_wait(s.d, "READY=1", &from));
 	ck_assert(h_wait_workers(s.d, 1)); /* the old generation has left */
 	ck_assert(silent_is_accepted(&s));
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -262,7 +231,7 @@ END_TEST
  * defer_accept on the socket it would have kept as it was. */
 START_TEST(a_failed_reload_leaves_defer_accept_as_it_was)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, BOUND_WITH_DEFER);
 	int busy_port;
 	int busy = h_listen_tcp(&busy_port);
@@ -272,12 +241,12 @@ START_TEST(a_failed_reload_leaves_defer_accept_as_it_was)
 	ck_assert(h_log_wait(s.d, "reload failed"));
 	ck_assert(!silent_is_accepted(&s));
 	close(busy);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 /* A client connected and accepted by the (single) worker. */
-static int connect_accepted(struct srv *s)
+static int connect_accepted(struct h_site *s)
 {
 	unsigned long a0 = accepted(s);
 	int fd = h_connect_tcp(s->port);
@@ -297,7 +266,7 @@ static int connect_accepted(struct srv *s)
  * line is the one from the listener's port to the client's; its 15th
  * field is (quick-ack count << 1 | pingpong), and TCP_QUICKACK reads as
  * !pingpong. */
-static int worker_quickack(struct srv *s, int client)
+static int worker_quickack(struct h_site *s, int client)
 {
 	struct sockaddr_in me;
 	socklen_t len = sizeof me;
@@ -342,7 +311,7 @@ static unsigned segs_in(int fd)
  * connection (it leaves quick-ack mode at accept). A delayed-ACK timer
  * could still fire on a very slow machine, so one exchange in three must
  * show it. */
-static unsigned close_exchange(struct srv *s)
+static unsigned close_exchange(struct h_site *s)
 {
 	int fd = connect_accepted(s);
 	send_str(fd, GET "Connection: close\r\n\r\n");
@@ -354,7 +323,7 @@ static unsigned close_exchange(struct srv *s)
 
 START_TEST(a_connection_close_exchange_costs_the_server_two_segments)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, BOUND_WITHOUT);
 	unsigned best = ~0u;
 	for (int i = 0; i < 3 && best != 2; i++) {
@@ -363,7 +332,7 @@ START_TEST(a_connection_close_exchange_costs_the_server_two_segments)
 			best = n;
 	}
 	ck_assert_msg(best == 2, "the server sent %u segments (SYN-ACK, response + FIN: 2)", best);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -375,7 +344,7 @@ END_TEST
  * page counts the part's bytes the switch has happened. */
 START_TEST(a_request_that_comes_in_parts_is_acknowledged_at_once)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, BOUND_WITHOUT);
 	int fd = connect_accepted(&s);
 	ck_assert_int_eq(worker_quickack(&s, fd), 0);
@@ -397,7 +366,7 @@ START_TEST(a_request_that_comes_in_parts_is_acknowledged_at_once)
 	send_str(fd, "st: x\r\nConnection: close\r\n\r\n");
 	expect_hello(fd, true);
 	close(fd);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 

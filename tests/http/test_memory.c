@@ -1,4 +1,4 @@
-/* test_http_pool: memory per connection (src/proto/http/pool.c and the idle
+/* test_memory: memory per connection (src/proto/http/pool.c and the idle
  * form of a connection in conn.c), against the real drover binary.
  *
  * Idle keep-alive connections give their buffers back (the worker's RSS
@@ -29,43 +29,20 @@
 
 #define IDLE_CONNS 1000
 
-struct srv {
-	struct h_drover *d;
-	char *tmp;
-	int port;
+/* Start drover with one worker on a site with a.txt; its pid. */
+static pid_t srv_start(struct h_site *s, const char *http_extra)
+{
+	h_site_init(s);
+	h_site_file(s, "a.txt", "pooled\n");
+	char http[1024];
+	snprintf(http, sizeof http, "access_log = off\n%s", http_extra ? http_extra : "");
+	h_site_start(s, &(struct h_site_opts){
+		.server = "shutdown_timeout = 10s\nmax_connections = 4000\ncontrol_socket = @DIR@/control.sock\n",
+		.web = "status = yes\n", .http = http });
 	pid_t worker;
-};
-
-static void srv_start(struct srv *s, const char *http_extra)
-{
-	memset(s, 0, sizeof *s);
-	s->tmp = h_tmpdir();
-	char www[512], p[600];
-	snprintf(www, sizeof www, "%s/www", s->tmp);
-	ck_assert(mkdir(www, 0755) == 0);
-	snprintf(p, sizeof p, "%s/a.txt", www);
-	h_write_file(p, "pooled\n");
-	int web = h_listen_tcp(&s->port);
-	struct h_activation fds[1] = { { "web", web } };
-	char cfg[2048];
-	int n = snprintf(cfg, sizeof cfg,
-			 "[server]\nworkers = 1\nshutdown_timeout = 10s\nmax_connections = 4000\n"
-			 "control_socket = @DIR@/control.sock\n\n"
-			 "[listener web]\nprotocol = http\nstatus = yes\n\n"
-			 "[http]\nroot = %s\naccess_log = off\n%s\n",
-			 www, http_extra ? http_extra : "");
-	ck_assert(n > 0 && (size_t)n < sizeof cfg);
-	struct h_opts o = { .notify = true, .fds = fds, .n_fds = 1 };
-	s->d = h_drover_start(cfg, &o);
 	ck_assert(h_wait_workers(s->d, 1));
-	ck_assert_uint_eq(h_worker_pids(s->d, &s->worker, 1), 1);
-}
-
-static void srv_stop(struct srv *s)
-{
-	h_drover_free(s->d);
-	h_rm_rf(s->tmp);
-	free(s->tmp);
+	ck_assert_uint_eq(h_worker_pids(s->d, &worker, 1), 1);
+	return worker;
 }
 
 /* A /proc/PID/status field in kB. */
@@ -107,8 +84,8 @@ static void raise_nofile(void)
 START_TEST(idle_connections_give_their_buffers_back)
 {
 	raise_nofile(); /* before the start: the worker inherits it */
-	struct srv s;
-	srv_start(&s, NULL);
+	struct h_site s;
+	pid_t worker = srv_start(&s, NULL);
 	/* Warm up: the pool's spares and the cache exist before measuring. */
 	int warm[32];
 	for (int i = 0; i < 32; i++) {
@@ -122,14 +99,14 @@ START_TEST(idle_connections_give_their_buffers_back)
 		h_http_response_free(&r);
 		close(warm[i]);
 	}
-	long before = proc_kb(s.worker, "VmRSS");
+	long before = proc_kb(worker, "VmRSS");
 	static int fds[IDLE_CONNS];
 	for (int i = 0; i < IDLE_CONNS; i++) {
 		fds[i] = h_connect_tcp(s.port);
 		ck_assert_msg(fds[i] >= 0, "connect %d: %s", i, strerror(-fds[i]));
 		get_a(fds[i]); /* one request each, then idle */
 	}
-	long after = proc_kb(s.worker, "VmRSS");
+	long after = proc_kb(worker, "VmRSS");
 	long per_conn = (after - before) * 1024 / IDLE_CONNS;
 	/* A buffer per idle connection would be tens of kB each (in 48k, out
 	 * 40k); the idle form is a few hundred bytes. 2 kB leaves room for
@@ -141,7 +118,7 @@ START_TEST(idle_connections_give_their_buffers_back)
 		get_a(fds[i]);
 		close(fds[i]);
 	}
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -165,7 +142,7 @@ static size_t big_head(char *head, size_t n)
 
 START_TEST(a_request_larger_than_the_pooled_buffers_still_works)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, "max_body_size = 4m\n");
 	int fd = h_connect_tcp(s.port);
 	ck_assert(fd >= 0);
@@ -195,7 +172,7 @@ START_TEST(a_request_larger_than_the_pooled_buffers_still_works)
 	close(fd);
 	free(head);
 	free(body);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -206,8 +183,8 @@ START_TEST(running_out_of_memory_delays_requests_instead_of_closing_them)
 #ifdef H_UNDER_ASAN
 	return;
 #endif
-	struct srv s;
-	srv_start(&s, NULL);
+	struct h_site s;
+	pid_t worker = srv_start(&s, NULL);
 	/* The connections exist (idle, no buffers) before the limit. */
 	int fds[EXHAUST_CONNS];
 	for (int i = 0; i < EXHAUST_CONNS; i++) {
@@ -216,9 +193,9 @@ START_TEST(running_out_of_memory_delays_requests_instead_of_closing_them)
 	}
 	get_a(fds[0]); /* all accepted and registered by now */
 	/* Room for a couple of requests' buffers beyond what is in use. */
-	long data_kb = proc_kb(s.worker, "VmData");
+	long data_kb = proc_kb(worker, "VmData");
 	struct rlimit rl = { (rlim_t)(data_kb + 256) * 1024, RLIM_INFINITY };
-	ck_assert_msg(prlimit(s.worker, RLIMIT_DATA, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
+	ck_assert_msg(prlimit(worker, RLIMIT_DATA, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
 	/* Every connection starts a request at once: each needs buffers, and
 	 * a request in parts holds them. */
 	for (int i = 0; i < EXHAUST_CONNS; i++)
@@ -244,7 +221,7 @@ START_TEST(running_out_of_memory_delays_requests_instead_of_closing_them)
 	ck_assert(fd >= 0);
 	get_a(fd);
 	close(fd);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -261,8 +238,8 @@ START_TEST(a_request_without_memory_for_header_timeout_gets_503_and_is_counted)
 #ifdef H_UNDER_ASAN
 	return;
 #endif
-	struct srv s;
-	srv_start(&s, "header_timeout = 1s\n");
+	struct h_site s;
+	pid_t worker = srv_start(&s, "header_timeout = 1s\n");
 	char big[600];
 	snprintf(big, sizeof big, "%s/www/big.bin", s.tmp);
 	int bfd = open(big, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -297,9 +274,9 @@ START_TEST(a_request_without_memory_for_header_timeout_gets_503_and_is_counted)
 		h_pause_ms(20);
 	}
 	/* No room for one more connection's buffers. */
-	long data_kb = proc_kb(s.worker, "VmData");
+	long data_kb = proc_kb(worker, "VmData");
 	struct rlimit rl = { (rlim_t)(data_kb + 32) * 1024, RLIM_INFINITY };
-	ck_assert_msg(prlimit(s.worker, RLIMIT_DATA, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
+	ck_assert_msg(prlimit(worker, RLIMIT_DATA, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
 	for (int i = 0; i < 2; i++)
 		h_write_all(victims[i], req_a, sizeof req_a - 1);
 	/* No memory came back within header_timeout: a 503 the worker could
@@ -321,7 +298,7 @@ START_TEST(a_request_without_memory_for_header_timeout_gets_503_and_is_counted)
 	ck_assert_uint_eq(dropped_logged(s.d), 2);
 	h_ctl_ok(s.d, "status", out, sizeof out);
 	char line[64];
-	snprintf(line, sizeof line, "worker pid %d ", (int)s.worker);
+	snprintf(line, sizeof line, "worker pid %d ", (int)worker);
 	const char *w = strstr(out, line);
 	ck_assert_msg(w, "%s", out);
 	const char *eol = strchr(w, '\n');
@@ -334,7 +311,7 @@ START_TEST(a_request_without_memory_for_header_timeout_gets_503_and_is_counted)
 	struct h_response r;
 	ck_assert(h_http_request(s.port, "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r));
 	ck_assert_int_eq(r.status, 200);
-	snprintf(line, sizeof line, "{\"pid\":%d,", (int)s.worker);
+	snprintf(line, sizeof line, "{\"pid\":%d,", (int)worker);
 	const char *entry = strstr(r.body, line);
 	ck_assert_msg(entry, "%s", r.body);
 	const char *end = strchr(entry, '}');
@@ -343,7 +320,7 @@ START_TEST(a_request_without_memory_for_header_timeout_gets_503_and_is_counted)
 	h_http_response_free(&r);
 	for (int i = 0; i < HOLDERS; i++)
 		close(holders[i]);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 

@@ -1,4 +1,4 @@
-/* test_paths: what the config names must be there when a generation
+/* test_config_paths: what the config names must be there when a generation
  * starts, and the example config works from the tree.
  *
  * - [http] root must exist, be a directory, and be searchable (it and
@@ -6,8 +6,8 @@
  *   set mime_types must exist and be readable. drover -t, a start (exit 1)
  *   and a reload (droverctl reload exit 1, the log, STATUS=; the old
  *   generation serves on) refuse it with "FILE:LINE: [http] root: PATH:
- *   why". A root that goes away while drover runs is test_http's and
- *   test_http_semantics' (served on, picked up again).
+ *   why". A root that goes away while drover runs is test_requests' and
+ *   test_semantics' (served on, picked up again).
  * - README command 1 as a newcomer runs it: ./src/drover -c etc/drover.ini
  *   from a copy of the tree (the listener moved to a free port, nothing
  *   else changed), then ./src/droverctl -c etc/drover.ini status, reload,

@@ -1,4 +1,4 @@
-/* test_logging: drover's diagnostics never block it. With stderr a pipe or a
+/* test_stuck_log: drover's diagnostics never block it. With stderr a pipe or a
  * stream socket that nobody reads (a stuck journal, a busy log collector), a
  * burst of log lines (200 reloads at log_level = debug) stops neither the
  * supervisor nor a worker: every reload completes, HTTP is answered, SIGTERM
@@ -106,15 +106,6 @@ static unsigned long dropped_total(const char *text, size_t *notes)
 	return sum;
 }
 
-static void get_ok(int port)
-{
-	struct h_response r;
-	ck_assert(h_http_request(port, "GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n", &r));
-	ck_assert_int_eq(r.status, 200);
-	ck_assert_str_eq(r.body, "logging test\n");
-	h_http_response_free(&r);
-}
-
 /* Run the burst with drover's stderr = wfd (read end rfd, never read until
  * the burst is over). */
 static void burst_with_unread_stderr(int rfd, int wfd)
@@ -128,7 +119,7 @@ static void burst_with_unread_stderr(int rfd, int wfd)
 	char index[400];
 	snprintf(index, sizeof index, "%s/index.html", d->dir);
 	h_write_file(index, "logging test\n");
-	get_ok(port);
+	h_get_ok(port, "/index.html", 200, "logging test\n");
 
 	for (unsigned i = 0; i < RELOADS; i++) {
 		char want[64];
@@ -144,7 +135,7 @@ static void burst_with_unread_stderr(int rfd, int wfd)
 	}
 	/* The workers answer while the log is still stuck. */
 	for (int i = 0; i < 10; i++)
-		get_ok(port);
+		h_get_ok(port, "/index.html", 200, "logging test\n");
 
 	/* The reader catches up; the next lines carry the count of the dropped. */
 	char *out = malloc(OUT_CAP);

@@ -1,4 +1,4 @@
-/* test_nonblock: the supervisor never blocks on a peer (issue 9), against
+/* test_stuck_peers: the supervisor never blocks on a peer, against
  * the real binary. A NOTIFY_SOCKET nobody reads, a binary upgrade whose
  * "-t" check hangs (a wrapper script that waits on a FIFO the test holds,
  * then execs the real binary), a worker that stops reading its control

@@ -1,4 +1,5 @@
-/* test_ops: zero-downtime operations against the real binary, under load.
+/* test_reload_upgrade: zero-downtime operations against the real binary,
+ * under load.
  *
  * A load client (a forked child process, so no threads and no build
  * changes) keeps K keep-alive connections busy with single and pipelined
@@ -88,20 +89,6 @@ static size_t log_count(struct h_drover *d, const char *needle)
 	size_t n = count_substr(all, needle);
 	free(all);
 	return n;
-}
-
-/* The last bytes of drover's log, for failure messages (static buffer). */
-static const char *log_tail(struct h_drover *d)
-{
-	static char out[3000];
-	size_t len = 0;
-	char *all = h_slurp(d->log_path, &len);
-	if (!all)
-		return "(no log)";
-	size_t start = len > sizeof out - 4 ? len - (sizeof out - 4) : 0;
-	snprintf(out, sizeof out, "%s%s", start ? "..." : "", all + start);
-	free(all);
-	return out;
 }
 
 /* Wait until the log holds at least n copies of needle. */
@@ -260,7 +247,7 @@ static void ctl_ok(struct h_drover *d, const char *args, char *out, size_t out_l
 		out_len = sizeof buf;
 	}
 	int rc = ctl_run(d, args, false, out, out_len);
-	ck_assert_msg(rc == 0, "droverctl %s exited %d: %s\nlog:\n%s", args, rc, out, log_tail(d));
+	ck_assert_msg(rc == 0, "droverctl %s exited %d: %s\nlog:\n%s", args, rc, out, h_log_end(d));
 }
 
 struct status {
@@ -533,7 +520,7 @@ static void lc_batch(struct load_child *L, struct lconn *c)
 	c->wlen = c->woff = 0;
 	for (size_t i = 0; i < c->qn; i++) {
 		int k = snprintf(c->wbuf + c->wlen, sizeof c->wbuf - c->wlen,
-				 "GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test_ops/%u\r\n\r\n",
+				 "GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test_reload_upgrade/%u\r\n\r\n",
 				 site_files[c->q_file[i]].name, c->id);
 		c->wlen += (size_t)k;
 	}
@@ -870,7 +857,7 @@ static void load_wait_ok(struct load *l, uint64_t more, struct h_drover *d)
 			      "the load made no progress: ok=%" PRIu64 " of %" PRIu64 " within %d ms "
 			      "(failed=%" PRIu64 ", first problem: %s); log:\n%s",
 			      ld(&l->s->ok), target, WAIT_MS, load_failed(l->s), l->s->first_problem,
-			      log_tail(d));
+			      h_log_end(d));
 		h_pause_ms(SLICE_MS);
 	}
 }
@@ -923,7 +910,7 @@ static struct load_stats load_stop(struct load *l, const char *label)
 			      " unanswered=%" PRIu64 ") connect_errors=%" PRIu64                     \
 			      "; first problem: %s\nlog:\n%s",                                       \
 			      load_failed(&(s)), (s).truncated, (s).wrong, (s).unanswered,           \
-			      (s).connect_errors, (s).first_problem, log_tail(d));                   \
+			      (s).connect_errors, (s).first_problem, h_log_end(d));                   \
 		ck_assert_msg(!(s).self_stopped, "the load stopped on its own bound");              \
 		ck_assert_msg((s).ok > 0, "no response at all");                                    \
 	} while (0)
@@ -974,7 +961,7 @@ static void serve_start(struct served *s, unsigned workers, const char *server_e
 	char *text = config_text(workers, server_extra, s->site, http_extra);
 	s->d = h_drover_start(text, &o);
 	free(text);
-	ck_assert_msg(h_wait_workers(s->d, workers), "not %u workers; log:\n%s", workers, log_tail(s->d));
+	ck_assert_msg(h_wait_workers(s->d, workers), "not %u workers; log:\n%s", workers, h_log_end(s->d));
 }
 
 static void serve_stop(struct served *s)
@@ -1067,7 +1054,7 @@ START_TEST(twenty_reloads_back_to_back_under_load_lose_nothing)
 	ck_assert_msg(st.resets == 0, "%" PRIu64 " connection(s) reset by a reload; first problem: %s",
 		      st.resets, st.first_problem);
 	ck_assert_msg(!h_log_contains(s.d, "too many generations alive"),
-		      "a draining generation was killed by max_generations; log:\n%s", log_tail(s.d));
+		      "a draining generation was killed by max_generations; log:\n%s", h_log_end(s.d));
 	serve_stop(&s);
 }
 END_TEST
@@ -1141,7 +1128,7 @@ START_TEST(three_binary_upgrades_under_load_keep_the_pid_and_lose_nothing)
 		gen = st.generation;
 		load_wait_ok(l, 200, s.d);
 	}
-	ck_assert_msg(log_count(s.d, "binary upgrade: adopted generation") == 3, "log:\n%s", log_tail(s.d));
+	ck_assert_msg(log_count(s.d, "binary upgrade: adopted generation") == 3, "log:\n%s", h_log_end(s.d));
 	load_wait_ok(l, 500, s.d);
 	struct load_stats st = load_stop(l, "3 upgrades");
 	ASSERT_NO_FAILURES(st, s.d);
@@ -1174,7 +1161,7 @@ static void assert_loss_bounded(const struct load_stats *st, struct h_drover *d)
 	uint64_t lost = st->truncated + st->retried_eof + st->retried_reset;
 	ck_assert_msg(st->wrong == 0 && st->unanswered == 0 && st->connect_errors == 0,
 		      "wrong=%" PRIu64 " unanswered=%" PRIu64 " connect_errors=%" PRIu64 "; first problem: %s\nlog:\n%s",
-		      st->wrong, st->unanswered, st->connect_errors, st->first_problem, log_tail(d));
+		      st->wrong, st->unanswered, st->connect_errors, st->first_problem, h_log_end(d));
 	/* The victim held connections: each ended with requests outstanding
 	 * (lost) or, if the kill fell between two batches, in an idle close. */
 	ck_assert_msg(lost + st->idle_closes >= 1,
@@ -1197,8 +1184,8 @@ START_TEST(a_worker_killed_under_load_is_replaced_and_only_its_requests_are_hit)
 	ck_assert_int_eq(kill(victim, SIGKILL), 0);
 	char line[128];
 	snprintf(line, sizeof line, "worker pid %ld (generation 1, #", (long)victim);
-	ck_assert_msg(h_log_wait(s.d, line) && h_log_wait(s.d, "killed by signal"), "log:\n%s", log_tail(s.d));
-	ck_assert_msg(wait_worker_replaced(s.d, victim, 2), "no replacement; log:\n%s", log_tail(s.d));
+	ck_assert_msg(h_log_wait(s.d, line) && h_log_wait(s.d, "killed by signal"), "log:\n%s", h_log_end(s.d));
+	ck_assert_msg(wait_worker_replaced(s.d, victim, 2), "no replacement; log:\n%s", h_log_end(s.d));
 	load_wait_ok(l, 1000, s.d);
 	struct load_stats st = load_stop(l, "SIGKILL worker");
 	printf("SIGKILL worker (%u connections): %" PRIu64 " request(s) hit (truncated %" PRIu64 ", re-sent %" PRIu64 ")\n",
@@ -1219,10 +1206,10 @@ START_TEST(a_worker_frozen_with_sigstop_is_detected_killed_and_replaced)
 	ck_assert_int_eq(kill(victim, SIGSTOP), 0);
 	char line[160];
 	snprintf(line, sizeof line, "worker pid %ld (generation 1) stuck for", (long)victim);
-	ck_assert_msg(h_log_wait(s.d, line), "not detected; log:\n%s", log_tail(s.d));
-	ck_assert_msg(wait_worker_replaced(s.d, victim, 2), "no replacement; log:\n%s", log_tail(s.d));
+	ck_assert_msg(h_log_wait(s.d, line), "not detected; log:\n%s", h_log_end(s.d));
+	ck_assert_msg(wait_worker_replaced(s.d, victim, 2), "no replacement; log:\n%s", h_log_end(s.d));
 	snprintf(line, sizeof line, "worker pid %ld (generation 1, #", (long)victim);
-	ck_assert_msg(h_log_wait(s.d, line), "its exit is not logged; log:\n%s", log_tail(s.d));
+	ck_assert_msg(h_log_wait(s.d, line), "its exit is not logged; log:\n%s", h_log_end(s.d));
 	load_wait_ok(l, 1000, s.d);
 	struct load_stats st = load_stop(l, "SIGSTOP worker");
 	printf("SIGSTOP worker (%u connections): %" PRIu64 " request(s) hit (truncated %" PRIu64 ", re-sent %" PRIu64 ")\n",
@@ -1240,9 +1227,9 @@ START_TEST(max_requests_recycles_workers_under_load_without_losing_a_request)
 	size_t n_first = h_worker_pids(s.d, first, 8);
 	struct load *l = load_start(s.port, true);
 	ck_assert_msg(log_wait_count(s.d, "reached max_requests; starting its replacement", 8),
-		      "fewer than 8 recycles; log:\n%s", log_tail(s.d));
+		      "fewer than 8 recycles; log:\n%s", h_log_end(s.d));
 	ck_assert_msg(wait_workers_replaced(s.d, 0, first, n_first), "original workers still there; log:\n%s",
-		      log_tail(s.d));
+		      h_log_end(s.d));
 	load_wait_ok(l, 300, s.d);
 	struct load_stats st = load_stop(l, "max_requests");
 	printf("max_requests: %zu recycle(s) logged\n", log_count(s.d, "reached max_requests"));
@@ -1272,8 +1259,8 @@ static bool proc_in_epoll_wait(pid_t pid)
  * already in the socket; this pins that case down deterministically: the
  * worker is frozen while DRAIN and then a request reach it, so it finds
  * both at once, DRAIN first. The request reached the socket before the
- * worker closed the connection, so it must be answered (DESIGN.md "Drain,
- * in a worker", step 3; issue 4 "Drain without resets"). */
+ * worker closed the connection, so it must be answered (README.md, "The
+ * path of a DRAIN message", step 3: drain without resets). */
 START_TEST(a_request_already_in_the_socket_when_drain_arrives_is_answered)
 {
 	struct served s;
@@ -1311,7 +1298,7 @@ START_TEST(a_request_already_in_the_socket_when_drain_arrives_is_answered)
 	ck_assert_int_eq(kill(w, SIGCONT), 0);
 	bool answered = h_http_read_response(fd, &r, false);
 	ck_assert_msg(answered, "the request that was in the socket before the drain was dropped "
-				"(EOF, no response); log:\n%s", log_tail(s.d));
+				"(EOF, no response); log:\n%s", h_log_end(s.d));
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_uint_eq(r.body_len, site_files[2].size);
 	ck_assert(memcmp(r.body, site_data[2], r.body_len) == 0);
@@ -1380,10 +1367,10 @@ START_TEST(old_generations_beyond_max_generations_are_killed)
 	ck_assert_msg(h_log_wait(s.d, "draining 1 connection(s)"), "generation 1 should be draining the download");
 	ctl_ok(s.d, "reload", out, sizeof out); /* 3 would make three generations */
 	ck_assert_msg(h_log_wait(s.d, "too many generations alive (max_generations = 2), killed"),
-		      "generation 1 was not capped; log:\n%s", log_tail(s.d));
+		      "generation 1 was not capped; log:\n%s", h_log_end(s.d));
 	char who[64];
 	snprintf(who, sizeof who, "worker pid %ld (generation 1, #0) killed by signal 9", (long)first[0]);
-	ck_assert_msg(h_log_wait(s.d, who), "no reap of %s; log:\n%s", who, log_tail(s.d));
+	ck_assert_msg(h_log_wait(s.d, who), "no reap of %s; log:\n%s", who, h_log_end(s.d));
 	/* the cut download ends early, and service goes on in generation 3 */
 	uint64_t got = STALLED_HEAD + read_to_end(c);
 	ck_assert_msg(got < STALLED_SIZE, "the killed worker's download completed (%" PRIu64 " bytes)", got);
@@ -1449,12 +1436,12 @@ START_TEST(a_recycle_whose_replacement_fails_is_retried_and_completes)
 	cap_address_space(s.d->pid, &was, true);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(one_status(s.port, "/tiny.txt"), 200);
-	ck_assert_msg(log_wait_count(s.d, "next start in", 2), "no back-off retries; log:\n%s", log_tail(s.d));
+	ck_assert_msg(log_wait_count(s.d, "next start in", 2), "no back-off retries; log:\n%s", h_log_end(s.d));
 	ck_assert_int_eq(one_status(s.port, "/tiny.txt"), 200); /* the old worker still serves */
 	cap_address_space(s.d->pid, &was, false);
 	char who[96];
 	snprintf(who, sizeof who, "worker pid %ld (generation 1, #0) exited with status 0", (long)first[0]);
-	ck_assert_msg(h_log_wait(s.d, who), "the recycle never completed; log:\n%s", log_tail(s.d));
+	ck_assert_msg(h_log_wait(s.d, who), "the recycle never completed; log:\n%s", h_log_end(s.d));
 	ck_assert_int_eq(one_status(s.port, "/tiny.txt"), 200);
 	serve_stop(&s);
 }
@@ -1512,13 +1499,13 @@ START_TEST(an_old_generation_still_draining_at_its_deadline_is_ended)
 	free(cfg);
 	char out[4096];
 	ctl_ok(s.d, "reload", out, sizeof out);
-	ck_assert_msg(h_log_wait(s.d, "draining 1 connection(s)"), "log:\n%s", log_tail(s.d));
+	ck_assert_msg(h_log_wait(s.d, "draining 1 connection(s)"), "log:\n%s", h_log_end(s.d));
 	/* generation 1 is drained with the new shutdown_timeout */
 	ck_assert_msg(h_log_wait(s.d, "drain deadline reached, closing 1 connection(s)"),
-		      "the old generation outlived its drain deadline; log:\n%s", log_tail(s.d));
+		      "the old generation outlived its drain deadline; log:\n%s", h_log_end(s.d));
 	char who[96];
 	snprintf(who, sizeof who, "worker pid %ld (generation 1, #0) exited", (long)first[0]);
-	ck_assert_msg(h_log_wait(s.d, who), "log:\n%s", log_tail(s.d));
+	ck_assert_msg(h_log_wait(s.d, who), "log:\n%s", h_log_end(s.d));
 	uint64_t got = STALLED_HEAD + read_to_end(c);
 	ck_assert_msg(got < STALLED_SIZE, "the download outlived the drain deadline");
 	close(c);
@@ -1593,7 +1580,7 @@ START_TEST(droverctl_commands_and_exit_codes)
 		char *all = h_slurp(log, NULL);
 		found = all && strstr(all, "after-reopen-");
 		free(all);
-		ck_assert_msg(found || h_left_ms(deadline) > 0, "no new %s after reopen-logs; log:\n%s", log, log_tail(d));
+		ck_assert_msg(found || h_left_ms(deadline) > 0, "no new %s after reopen-logs; log:\n%s", log, h_log_end(d));
 		if (!found)
 			h_pause_ms(SLICE_MS);
 	}
@@ -1629,7 +1616,7 @@ START_TEST(droverctl_commands_and_exit_codes)
 	ctl_ok(d, "stop", out, sizeof out);
 	int ws = h_drover_wait(d);
 	ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "drover ended with status 0x%x; log:\n%s", ws,
-		      log_tail(d));
+		      h_log_end(d));
 	rc = ctl_run(d, "status", false, out, sizeof out);
 	ck_assert_msg(rc == 3, "status after stop exited %d: %s", rc, out);
 	serve_stop(&s);
@@ -1735,12 +1722,12 @@ START_TEST(fd_store_round_trip_keeps_the_socket_and_its_queue_across_a_restart)
 		if (stored >= 0)
 			break;
 		ck_assert_msg(h_left_ms(deadline) > 0, "no FDSTORE=1 with an fd for 'web'; notify:\n%s\nlog:\n%s", seen,
-			      log_tail(d1));
+			      h_log_end(d1));
 		struct pollfd p = { .fd = nfd, .events = POLLIN };
 		poll(&p, 1, h_left_ms(deadline));
 	}
 	ck_assert_msg(strstr(seen, "FDNAME=web"), "%s", seen);
-	ck_assert_msg(h_log_contains(d1, "listener 'web' on 127.0.0.1:"), "log:\n%s", log_tail(d1));
+	ck_assert_msg(h_log_contains(d1, "listener 'web' on 127.0.0.1:"), "log:\n%s", h_log_end(d1));
 	ck_assert_int_eq(local_port_of(stored), port);
 	int acc = 0;
 	socklen_t al = sizeof acc;
@@ -1755,7 +1742,7 @@ START_TEST(fd_store_round_trip_keeps_the_socket_and_its_queue_across_a_restart)
 	/* stop it; the stored copy keeps the socket listening */
 	h_drover_kill(d1, SIGTERM);
 	int ws = h_drover_wait(d1);
-	ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "status 0x%x; log:\n%s", ws, log_tail(d1));
+	ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "status 0x%x; log:\n%s", ws, h_log_end(d1));
 	notify_drain(nfd, seen, sizeof seen, "web", &stored);
 	ck_assert_msg(strstr(seen, "STOPPING=1"), "%s", seen);
 	h_drover_free(d1);
@@ -1777,9 +1764,9 @@ START_TEST(fd_store_round_trip_keeps_the_socket_and_its_queue_across_a_restart)
 	struct h_activation act = { .name = "web", .fd = stored };
 	struct h_opts o2 = { .extra_env = env, .fds = &act, .n_fds = 1 };
 	struct h_drover *d2 = h_drover_start(text, &o2);
-	ck_assert_msg(h_log_contains(d2, "listener 'web' on a socket passed by systemd"), "log:\n%s", log_tail(d2));
+	ck_assert_msg(h_log_contains(d2, "listener 'web' on a socket passed by systemd"), "log:\n%s", h_log_end(d2));
 	ck_assert_msg(!h_log_contains(d2, "listener 'web' on 127.0.0.1:"), "it bound the address; log:\n%s",
-		      log_tail(d2));
+		      h_log_end(d2));
 	for (int i = 0; i < N_QUEUED; i++) {
 		ck_assert_msg(h_http_read_response(queued[i], &r, false), "queued connection %d got no answer", i);
 		ck_assert_int_eq(r.status, 200);
@@ -1865,7 +1852,7 @@ START_TEST(sighups_in_a_burst_are_coalesced_and_none_is_lost)
 	rewrite_config_from(d, 3, "", site, http_extra);
 	h_drover_kill(d, SIGHUP);
 	ck_assert_msg(h_log_wait(d, "supervisor: reloading ") && h_log_wait(d, "(generation 2, #0)"),
-		      "log:\n%s", log_tail(d));
+		      "log:\n%s", h_log_end(d));
 	/* four more while generation 2 cannot become ready; the last one
 	 * follows the final change of the file */
 	static const unsigned workers[] = { 1, 3, 2, 4 };
@@ -1880,21 +1867,21 @@ START_TEST(sighups_in_a_burst_are_coalesced_and_none_is_lost)
 		h_pause_ms(1);
 	}
 	ck_assert_msg(log_count(d, "supervisor: reloading ") == 1, "a SIGHUP during a reload started another; log:\n%s",
-		      log_tail(d));
+		      h_log_end(d));
 	struct status st;
 
 	h_fork_gate_open(&gate); /* let the workers start */
-	ck_assert_msg(h_log_wait(d, "ready: generation 2, 3 workers"), "log:\n%s", log_tail(d));
+	ck_assert_msg(h_log_wait(d, "ready: generation 2, 3 workers"), "log:\n%s", h_log_end(d));
 	/* the coalesced reload: one more generation, with the last file */
 	ck_assert_msg(h_log_wait(d, "ready: generation 3, 4 workers"), "the SIGHUPs after the first were lost; log:\n%s",
-		      log_tail(d));
-	ck_assert_msg(h_wait_workers(d, 4), "log:\n%s", log_tail(d));
+		      h_log_end(d));
+	ck_assert_msg(h_wait_workers(d, 4), "log:\n%s", h_log_end(d));
 	ctl_status(d, &st);
 	size_t reloads = log_count(d, "supervisor: reloading ");
 	printf("coalescing: 5 SIGHUPs (4 during a reload) started %zu reload(s); generation %u\n", reloads,
 	       st.generation);
 	ck_assert_msg(reloads == 2 && st.generation == 3, "%zu reloads, generation %u; log:\n%s", reloads,
-		      st.generation, log_tail(d));
+		      st.generation, h_log_end(d));
 	ck_assert_uint_eq(st.n_workers, 4);
 	h_drover_free(d);
 	site_free(site);

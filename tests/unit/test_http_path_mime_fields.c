@@ -1,5 +1,5 @@
-/* test_static: path normalisation and safe opening (path.c), MIME (mime.c),
- * validators, dates and Range (fields.c)
+/* test_http_path_mime_fields: path normalisation and safe opening
+ * (path.c), MIME (mime.c), validators, dates and Range (fields.c)
  * against a real temporary tree (symlinks in and out, FIFO, socket). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

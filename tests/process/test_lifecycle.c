@@ -1,7 +1,8 @@
-/* test_core: the process model, against the real binary. Socket activation
- * and bound listeners, READY/STOPPING/STATUS over sd_notify, N workers that
- * each serve, graceful drain that loses no byte, shutdown_timeout, worker
- * replacement, echo's idle timeout and back-pressure, and the command line.
+/* test_lifecycle: the process model, against the real binary. Socket
+ * activation and bound listeners, READY/STOPPING/STATUS over sd_notify,
+ * N workers that each serve, graceful drain that loses no byte,
+ * shutdown_timeout, worker replacement, echo's idle timeout and
+ * back-pressure, and the command line.
  *
  * Nothing here asserts speed. Waits are bounded only to turn a hang into a
  * failure; where no event exists (the process table, /proc/net/tcp) the
@@ -136,16 +137,6 @@ static bool log_wait_line(struct h_drover *d, const char *a, const char *b)
 		h_pause_ms(SLICE_MS);
 	}
 	return true;
-}
-
-/* Drover's log for failure messages (last part only). */
-static const char *log_tail(struct h_drover *d, char *out, size_t len)
-{
-	char *all = read_log(d);
-	size_t n = strlen(all), keep = len - 1 < 3000 ? len - 1 : 3000;
-	snprintf(out, len, "%s", n > keep ? all + n - keep : all);
-	free(all);
-	return out;
 }
 
 /* Take every notify datagram already queued, without waiting (the harness
@@ -495,10 +486,9 @@ static long bytes_inside_drover(int fd, int server_port, size_t size)
 
 static void assert_exit_status(struct h_drover *d, int st, int code)
 {
-	char tail[3200];
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == code,
 		      "drover: expected exit %d, got wait status 0x%x; log:\n%s", code, st,
-		      log_tail(d, tail, sizeof tail));
+		      h_log_end(d));
 }
 
 static void stop_gracefully(struct h_drover *d)
@@ -511,21 +501,8 @@ static void stop_gracefully(struct h_drover *d)
 static char *echo_config(unsigned workers, const char *server_extra, const char *listener_extra,
 			 const char *echo_extra)
 {
-	char *cfg;
-	int n = asprintf(&cfg,
-			 "[server]\n"
-			 "workers = %u\n"
-			 "control_socket = @DIR@/control.sock\n"
-			 "%s"
-			 "[listener main]\n"
-			 "protocol = echo\n"
-			 "%s"
-			 "[echo]\n"
-			 "%s",
-			 workers, server_extra ? server_extra : "shutdown_timeout = 10s\n",
-			 listener_extra ? listener_extra : "", echo_extra ? echo_extra : "idle_timeout = 30s\n");
-	ck_assert(n > 0);
-	return cfg;
+	return h_echo_config(workers, server_extra ? server_extra : "shutdown_timeout = 10s\n", listener_extra,
+			     echo_extra ? echo_extra : "idle_timeout = 30s\n");
 }
 
 /* Start echo with workers on a socket-activated listener named "main". */
@@ -843,10 +820,9 @@ START_TEST(after_sigterm_the_listener_refuses_new_connections_while_draining)
 		ck_assert_msg(p >= 0 || p == -ECONNRESET, "connect: %s", strerror(-p));
 		if (p >= 0)
 			close(p);
-		char tail[3200];
 		ck_assert_msg(h_left_ms(deadline) > 0,
 			      "port %d still accepts connections %d ms after SIGTERM; log:\n%s", port,
-			      H_WAIT_MS, log_tail(d, tail, sizeof tail));
+			      H_WAIT_MS, h_log_end(d));
 		h_pause_ms(SLICE_MS);
 	}
 	ck_assert_msg(pid_alive(d->pid), "drover exited before the drain could finish");
@@ -872,14 +848,13 @@ START_TEST(a_frozen_worker_is_killed_at_shutdown_timeout_and_the_supervisor_stil
 
 	h_drover_kill(d, SIGTERM);
 	int st = h_drover_wait(d);
-	char tail[3200];
 	ck_assert_msg(WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 1),
 		      "supervisor did not exit normally: wait status 0x%x; log:\n%s", st,
-		      log_tail(d, tail, sizeof tail));
+		      h_log_end(d));
 	char who[32];
 	snprintf(who, sizeof who, "pid %ld ", (long)w[0]);
 	ck_assert_msg(log_has_line(d, who, "killed"), "no log line says worker %s was killed; log:\n%s",
-		      who, log_tail(d, tail, sizeof tail));
+		      who, h_log_end(d));
 	ck_assert_msg(!pid_alive(w[0]), "the frozen worker %ld is still there", (long)w[0]);
 	ck_assert_msg(!pid_alive(w[1]), "the other worker %ld is still there", (long)w[1]);
 	h_drover_free(d);
@@ -896,11 +871,11 @@ START_TEST(a_worker_killed_with_sigkill_is_replaced_and_service_continues)
 	pid_t victim = w[1];
 	ck_assert(kill(victim, SIGKILL) == 0);
 
-	char who[32], tail[3200];
+	char who[32];
 	snprintf(who, sizeof who, "pid %ld ", (long)victim);
 	ck_assert_msg(log_wait_line(d, who, "killed by signal"),
 		      "no log line reports worker %s killed by signal; log:\n%s", who,
-		      log_tail(d, tail, sizeof tail));
+		      h_log_end(d));
 	/* back to three, with a new pid in place of the dead one */
 	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	for (;;) {
@@ -912,7 +887,7 @@ START_TEST(a_worker_killed_with_sigkill_is_replaced_and_service_continues)
 		if (n == 3 && !has_victim)
 			break;
 		ck_assert_msg(h_left_ms(deadline) > 0, "worker not replaced: %zu workers; log:\n%s", n,
-			      log_tail(d, tail, sizeof tail));
+			      h_log_end(d));
 		h_pause_ms(SLICE_MS);
 	}
 	int c[10];
@@ -1018,9 +993,8 @@ START_TEST(an_activation_fd_that_matches_no_listener_is_an_error_naming_it)
 	struct h_drover *d = h_drover_start(cfg, &o);
 	free(cfg);
 	assert_exit_status(d, h_drover_wait(d), 1);
-	char tail[3200];
 	ck_assert_msg(h_log_contains(d, "stray"), "the error does not name fd 'stray'; log:\n%s",
-		      log_tail(d, tail, sizeof tail));
+		      h_log_end(d));
 	ck_assert(strstr(d->notify_buf, "READY=1") == NULL);
 	h_drover_free(d);
 }
@@ -1063,11 +1037,10 @@ START_TEST(echo_client_that_half_closes_and_stops_reading_times_out)
 	ck_assert(shutdown(c, SHUT_WR) == 0);
 	struct tcp_entry e;
 	ck_assert(proc_tcp_find(port, local_port(c), &e));
-	char tail[3200];
 	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	while (pid_holds_socket(w[0], e.inode)) {
 		ck_assert_msg(h_left_ms(deadline) > 0, "the stalled half-closed connection was never closed; log:\n%s",
-			      log_tail(d, tail, sizeof tail));
+			      h_log_end(d));
 		h_pause_ms(SLICE_MS);
 	}
 	close(c);
@@ -1155,16 +1128,14 @@ START_TEST(sigquit_stops_at_once_even_with_a_connection_in_flight)
 	size_t n = h_worker_pids(d, w, 4);
 	h_drover_kill(d, SIGQUIT);
 	int st = h_drover_wait(d);
-	char tail[3200];
 	ck_assert_msg(WIFEXITED(st), "supervisor did not exit on SIGQUIT: 0x%x; log:\n%s", st,
-		      log_tail(d, tail, sizeof tail));
+		      h_log_end(d));
 	for (size_t i = 0; i < n; i++)
 		ck_assert_msg(!pid_alive(w[i]), "worker %ld outlived the supervisor", (long)w[i]);
 	close(c);
 	h_drover_free(d);
 }
 END_TEST
-
 
 /* /proc/PID/status line "Key:\t..." copied into out. */
 static bool proc_status_line(pid_t pid, const char *key, char *out, size_t len)
@@ -1302,9 +1273,8 @@ START_TEST(a_full_fd_table_pauses_accepting_and_keeps_serving)
 	enum { N = 48 };
 	int c[N];
 	connect_many(port, c, N);
-	char tail[3200];
 	ck_assert_msg(h_log_wait(d, "paused"), "no log line says accepting paused on EMFILE; log:\n%s",
-		      log_tail(d, tail, sizeof tail));
+		      h_log_end(d));
 	/* the connections it holds are still served */
 	echo_clients(c, 8, 1024, 0);
 	/* freeing fds lets the waiting connections in, and they are served */

@@ -1,7 +1,6 @@
-/* test_logs: files that workers write (the access log) are opened by the
- * supervisor before privileges drop and handed to the workers (issue 11
- * point 4), and a generation whose workers cannot start fails at once with
- * their reason (issue 12 point 5), against the real drover binary: workers
+/* test_log_files: files that workers write (the access log) are opened by the
+ * supervisor before privileges drop and handed to the workers, and a generation whose workers cannot start fails at once with
+ * their reason, against the real drover binary: workers
  * running as nobody write into a directory only root may write, a rename
  * plus SIGUSR1 moves them to the new file, -t names an access log it
  * cannot open by file:line, a reload whose workers cannot allocate (the

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Real HTTP clients against the real drover: curl, wget, ab and wrk must all
-# get correct answers (issue 3). Traffic goes to 127.0.0.1 only; every load
+# get correct answers. Traffic goes to 127.0.0.1 only; every load
 # is bounded in count or time. Exit 77 (skipped) if a client is missing.
 set -u
 

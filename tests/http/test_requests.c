@@ -1,4 +1,4 @@
-/* test_http: the HTTP/1.1 protocol over real sockets against the real
+/* test_requests: the HTTP/1.1 protocol over real sockets against the real
  * drover binary: responses and their headers, keep-alive and pipelining,
  * Range and conditional requests, directories, traversal attempts, every
  * error status, the timeouts, drain during a download, the health and
@@ -35,31 +35,9 @@
 #define SECRET "TOPSECRET-OUTSIDE-THE-ROOT"
 #define BIG_SIZE ((size_t)32 << 20)
 
-struct srv {
-	struct h_drover *d;
-	char *tmp;       /* our own directory: www/, secret.txt, access.log */
-	char www[512];
-	char admin[512]; /* unix socket with the status endpoint */
-	int port;
-};
-
 /* ------------------------------------------------------------ fixtures */
 
-static void www_file(struct srv *s, const char *rel, const char *content)
-{
-	char p[1024];
-	h_path_join(p, sizeof p, s->www, rel);
-	h_write_file(p, content);
-}
-
-static void www_dir(struct srv *s, const char *rel)
-{
-	char p[1024];
-	h_path_join(p, sizeof p, s->www, rel);
-	ck_assert_msg(mkdir(p, 0755) == 0, "mkdir %s: %s", p, strerror(errno));
-}
-
-static void www_symlink(struct srv *s, const char *target, const char *rel)
+static void www_symlink(struct h_site *s, const char *target, const char *rel)
 {
 	char p[1024];
 	h_path_join(p, sizeof p, s->www, rel);
@@ -72,7 +50,7 @@ static unsigned char pattern_byte(size_t i)
 }
 
 /* A file of size bytes: the pattern above, or sparse zeros. */
-static void www_big(struct srv *s, const char *rel, size_t size, bool pattern)
+static void www_big(struct h_site *s, const char *rel, size_t size, bool pattern)
 {
 	char p[1024];
 	h_path_join(p, sizeof p, s->www, rel);
@@ -92,90 +70,70 @@ static void www_big(struct srv *s, const char *rel, size_t size, bool pattern)
 	close(fd);
 }
 
-static void srv_files(struct srv *s)
+static void srv_files(struct h_site *s)
 {
 	char p[1024];
-	h_path_join(s->www, sizeof s->www, s->tmp, "www");
-	ck_assert(mkdir(s->www, 0755) == 0);
 	h_path_join(p, sizeof p, s->tmp, "secret.txt");
 	h_write_file(p, SECRET "\n");
 
-	www_file(s, "index.html", "<html><body>home</body></html>\n");
-	www_file(s, "hello.txt", "hello world\n");
-	www_file(s, "style.css", "body { color: red }\n");
-	www_file(s, "img.png", "\x89PNG fake\n");
-	www_file(s, "data.zzzq", "unknown type\n");
-	www_file(s, "range.txt", "0123456789abcdefghij");
-	www_file(s, ".secret", "dotfile " SECRET "\n");
-	www_dir(s, ".git");
-	www_file(s, ".git/config", "dotdir " SECRET "\n");
-	www_dir(s, "sub");
-	www_file(s, "sub/index.html", "sub index\n");
-	www_file(s, "sub/.hidden", "hidden " SECRET "\n");
-	www_dir(s, "emptydir");
-	www_dir(s, "listing");
-	www_file(s, "listing/a.txt", "a\n");
-	www_file(s, "listing/<b>.txt", "b\n");
-	www_file(s, "listing/.hidden", "h\n");
-	www_dir(s, "listing/subd");
-	www_file(s, "listing/javascript:alert(1)", "j\n");
+	h_site_file(s, "index.html", "<html><body>home</body></html>\n");
+	h_site_file(s, "hello.txt", "hello world\n");
+	h_site_file(s, "style.css", "body { color: red }\n");
+	h_site_file(s, "img.png", "\x89PNG fake\n");
+	h_site_file(s, "data.zzzq", "unknown type\n");
+	h_site_file(s, "range.txt", "0123456789abcdefghij");
+	h_site_file(s, ".secret", "dotfile " SECRET "\n");
+	h_site_dir(s, ".git");
+	h_site_file(s, ".git/config", "dotdir " SECRET "\n");
+	h_site_dir(s, "sub");
+	h_site_file(s, "sub/index.html", "sub index\n");
+	h_site_file(s, "sub/.hidden", "hidden " SECRET "\n");
+	h_site_dir(s, "emptydir");
+	h_site_dir(s, "listing");
+	h_site_file(s, "listing/a.txt", "a\n");
+	h_site_file(s, "listing/<b>.txt", "b\n");
+	h_site_file(s, "listing/.hidden", "h\n");
+	h_site_dir(s, "listing/subd");
+	h_site_file(s, "listing/javascript:alert(1)", "j\n");
 	www_symlink(s, "../hello.txt", "listing/inside_link");
 	www_symlink(s, "/etc", "listing/outside_link");
 	www_symlink(s, "hello.txt", "alias.txt");
 	www_symlink(s, "../secret.txt", "link_out");
 	www_symlink(s, "..", "dirlink");
-	www_dir(s, "p");
+	h_site_dir(s, "p");
 	for (int i = 0; i < 50; i++) {
 		char name[64], body[128];
 		snprintf(name, sizeof name, "p/%d.txt", i);
 		snprintf(body, sizeof body, "pipelined file number %d: %.*s\n", i, i,
 			 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
-		www_file(s, name, body);
+		h_site_file(s, name, body);
 	}
 }
 
 /* Start drover. root: NULL = our www; http_extra / server_extra: more
  * lines for [http] / [server]. */
-static void srv_start_full(struct srv *s, const char *root, const char *http_extra,
+static void srv_start_full(struct h_site *s, const char *root, const char *http_extra,
 			   const char *server_extra, unsigned workers)
 {
-	memset(s, 0, sizeof *s);
-	s->tmp = h_tmpdir();
+	h_site_init(s);
 	srv_files(s);
-	h_path_join(s->admin, sizeof s->admin, s->tmp, "admin.sock");
-	int web = h_listen_tcp(&s->port);
-	int admin = h_listen_unix(s->admin);
-	struct h_activation fds[2] = { { "web", web }, { "admin", admin } };
-	char cfg[4096];
-	int n = snprintf(cfg, sizeof cfg,
-			 "[server]\nworkers = %u\nshutdown_timeout = 60s\nlingering_timeout = 2s\n%s\n"
-			 "[listener web]\nprotocol = http\n\n"
-			 "[listener admin]\nprotocol = http\nstatus = yes\n\n"
-			 "[http]\nroot = %s\nmime_types = /etc/mime.types\nstatus_path = /status\n%s\n",
-			 workers, server_extra ? server_extra : "", root ? root : s->www,
-			 http_extra ? http_extra : "");
-	ck_assert(n > 0 && (size_t)n < sizeof cfg);
-	struct h_opts o = { .notify = true, .fds = fds, .n_fds = 2 };
-	s->d = h_drover_start(cfg, &o);
+	char server[2048], http[2048];
+	snprintf(server, sizeof server, "shutdown_timeout = 60s\nlingering_timeout = 2s\n%s",
+		 server_extra ? server_extra : "");
+	snprintf(http, sizeof http, "mime_types = /etc/mime.types\nstatus_path = /status\n%s",
+		 http_extra ? http_extra : "");
+	h_site_start(s, &(struct h_site_opts){
+		.workers = workers, .server = server, .http = http, .root = root, .admin = true });
 }
 
-static void srv_start(struct srv *s, const char *http_extra)
+static void srv_start(struct h_site *s, const char *http_extra)
 {
 	srv_start_full(s, NULL, http_extra, NULL, 1);
 }
 
-static void srv_stop(struct srv *s)
-{
-	h_drover_free(s->d);
-	char cmd[1200];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->tmp);
-	h_run(cmd, NULL, 0);
-	free(s->tmp);
-}
-
 /* ------------------------------------------------------------ client helpers */
 
-static int web_connect(struct srv *s)
+static int web_connect(struct h_site *s)
 {
 	int fd = h_connect_tcp(s->port);
 	ck_assert_msg(fd >= 0, "connect: %s", strerror(-fd));
@@ -184,7 +142,7 @@ static int web_connect(struct srv *s)
 
 /* A TCP connection with a small receive buffer, so that a large response
  * is still in flight on the server while the test does something else. */
-static int web_connect_small_rcvbuf(struct srv *s)
+static int web_connect_small_rcvbuf(struct h_site *s)
 {
 	int fd = h_connect_tcp_rcvbuf(s->port, 4096);
 	ck_assert_msg(fd >= 0, "connect: %s", strerror(-fd));
@@ -209,12 +167,12 @@ static void exchange(int fd, const char *raw, struct h_response *r)
 }
 
 /* One request on a fresh connection. */
-static void one(struct srv *s, const char *raw, struct h_response *r)
+static void one(struct h_site *s, const char *raw, struct h_response *r)
 {
 	ck_assert_msg(h_http_request(s->port, raw, r), "no response to %.60s", raw);
 }
 
-static void get(struct srv *s, const char *path, struct h_response *r)
+static void get(struct h_site *s, const char *path, struct h_response *r)
 {
 	char raw[2048];
 	snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
@@ -261,7 +219,7 @@ static void free_resp(struct h_response *r)
 }
 
 /* GET path_on_admin over the unix status listener. */
-static void admin_get(struct srv *s, const char *path, struct h_response *r)
+static void admin_get(struct h_site *s, const char *path, struct h_response *r)
 {
 	int fd = h_connect_unix(s->admin);
 	ck_assert_msg(fd >= 0, "connect %s: %s", s->admin, strerror(-fd));
@@ -272,7 +230,7 @@ static void admin_get(struct srv *s, const char *path, struct h_response *r)
 }
 
 /* "connections" of the first worker in the status JSON. */
-static long status_connections(struct srv *s)
+static long status_connections(struct h_site *s)
 {
 	struct h_response r;
 	admin_get(s, "/status", &r);
@@ -288,8 +246,8 @@ static long status_connections(struct srv *s)
 
 START_TEST(get_200_headers_and_body)
 {
-	struct srv s;
-	/* [http] charset is none by default (issue 11); this test's site says utf-8. */
+	struct h_site s;
+	/* [http] charset is none by default; this test's site says utf-8. */
 	srv_start(&s, "charset = utf-8");
 	struct h_response r;
 	get(&s, "/index.html", &r);
@@ -325,13 +283,13 @@ START_TEST(get_200_headers_and_body)
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(r.body, "hello world\n");
 	free_resp(&r);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(head_same_headers_no_body)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	int fd = web_connect(&s);
 	struct h_response g, h, next;
@@ -353,13 +311,13 @@ START_TEST(head_same_headers_no_body)
 	free_resp(&h);
 	free_resp(&next);
 	close(fd);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(mime_types)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	struct h_response r;
 	get(&s, "/style.css", &r);
@@ -373,13 +331,13 @@ START_TEST(mime_types)
 	get(&s, "/data.zzzq", &r);
 	assert_hdr(&r, "Content-Type", "application/octet-stream");
 	free_resp(&r);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(options_and_health)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	struct h_response r;
 	one(&s, "OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n", &r);
@@ -395,7 +353,7 @@ START_TEST(options_and_health)
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(r.body, "ok\n");
 	free_resp(&r);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -403,7 +361,7 @@ END_TEST
 
 START_TEST(pipelining_50_in_order)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	int fd = web_connect(&s);
 	char *buf = malloc(50 * 64);
@@ -423,13 +381,13 @@ START_TEST(pipelining_50_in_order)
 	}
 	free(buf);
 	close(fd);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(keepalive_reuse)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	int fd = web_connect(&s);
 	for (int i = 0; i < 5; i++) {
@@ -441,13 +399,13 @@ START_TEST(keepalive_reuse)
 		free_resp(&r);
 	}
 	close(fd);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(http10_close_and_keepalive)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	/* HTTP/1.0 closes by default (RFC 9112 §9.3). */
 	int fd = web_connect(&s);
@@ -471,13 +429,13 @@ START_TEST(http10_close_and_keepalive)
 		free_resp(&r);
 	}
 	close(fd);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(connection_close)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	int fd = web_connect(&s);
 	struct h_response r;
@@ -488,13 +446,13 @@ START_TEST(connection_close)
 	free_resp(&r);
 	ck_assert(peer_closed(fd));
 	close(fd);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(keepalive_requests_limit)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, "keepalive_requests = 3\n");
 	int fd = web_connect(&s);
 	for (int i = 1; i <= 3; i++) {
@@ -506,13 +464,13 @@ START_TEST(keepalive_requests_limit)
 	}
 	ck_assert(peer_closed(fd));
 	close(fd);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 /* ------------------------------------------------------------ Range, conditionals */
 
-static void range_req(struct srv *s, const char *extra, struct h_response *r)
+static void range_req(struct h_site *s, const char *extra, struct h_response *r)
 {
 	char raw[1024];
 	snprintf(raw, sizeof raw, "GET /range.txt HTTP/1.1\r\nHost: t\r\n%s\r\n", extra);
@@ -521,7 +479,7 @@ static void range_req(struct srv *s, const char *extra, struct h_response *r)
 
 START_TEST(range_requests)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	static const struct {
 		const char *range, *body, *content_range;
@@ -548,7 +506,7 @@ START_TEST(range_requests)
 	assert_hdr(&r, "Content-Range", "bytes */20");
 	free_resp(&r);
 	/* Several ranges: 206 multipart/byteranges (RFC 9110 §14.6; the parts
-	 * are checked byte for byte in test_http_semantics). */
+	 * are checked byte for byte in test_semantics). */
 	range_req(&s, "Range: bytes=0-1,5-6\r\n", &r);
 	ck_assert_int_eq(r.status, 206);
 	ck_assert_msg(strncmp(hdr(&r, "Content-Type"), "multipart/byteranges; boundary=", 31) == 0,
@@ -559,13 +517,13 @@ START_TEST(range_requests)
 	ck_assert_int_eq(r.status, 200);
 	assert_hdr(&r, "Content-Length", "20");
 	free_resp(&r);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(if_range)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	struct h_response r;
 	range_req(&s, "", &r);
@@ -599,13 +557,13 @@ START_TEST(if_range)
 	range_req(&s, "Range: bytes=0-4\r\nIf-Range: Thu, 01 Jan 1998 00:00:00 GMT\r\n", &r);
 	ck_assert_int_eq(r.status, 200);
 	free_resp(&r);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(conditional_304)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	struct h_response r;
 	get(&s, "/hello.txt", &r);
@@ -651,7 +609,7 @@ START_TEST(conditional_304)
 	one(&s, raw, &r);
 	ck_assert_int_eq(r.status, 200);
 	free_resp(&r);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -659,7 +617,7 @@ END_TEST
 
 START_TEST(directory_redirect_and_index)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	struct h_response r;
 	get(&s, "/sub", &r);
@@ -681,13 +639,13 @@ START_TEST(directory_redirect_and_index)
 	get(&s, "/listing/", &r);
 	ck_assert_int_eq(r.status, 403);
 	free_resp(&r);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(autoindex_listing)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, "autoindex = yes\n");
 	struct h_response r;
 	get(&s, "/listing/", &r);
@@ -706,13 +664,13 @@ START_TEST(autoindex_listing)
 	ck_assert_msg(!strstr(r.body, "outside_link"), "link out of the root listed: %s", r.body);
 	ck_assert_msg(strstr(r.body, "inside_link"), "link inside the root missing: %s", r.body);
 	free_resp(&r);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(traversal_never_leaves_root)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	static const char *const targets[] = {
 		"/../secret.txt",
@@ -748,13 +706,13 @@ START_TEST(traversal_never_leaves_root)
 		ck_assert_msg(!strstr(r.body, SECRET), "%s served the secret", targets[i]);
 		free_resp(&r);
 	}
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(dotfiles_404)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	const char *paths[] = { "/.secret", "/sub/.hidden", "/.git/config", "/.git/", "/%2esecret" };
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
@@ -764,7 +722,7 @@ START_TEST(dotfiles_404)
 		ck_assert(!strstr(r.body, SECRET));
 		free_resp(&r);
 	}
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -772,7 +730,7 @@ END_TEST
 
 /* A request that must be refused with status and Connection: close, after
  * which the server closes. */
-static void expect_fatal(struct srv *s, const char *raw, size_t raw_len, int status)
+static void expect_fatal(struct h_site *s, const char *raw, size_t raw_len, int status)
 {
 	int fd = web_connect(s);
 	h_write_all(fd, raw, raw_len);
@@ -790,7 +748,7 @@ static void expect_fatal(struct srv *s, const char *raw, size_t raw_len, int sta
 
 START_TEST(error_statuses)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, "max_body_size = 1k\n");
 	struct h_response r;
 
@@ -886,17 +844,17 @@ START_TEST(error_statuses)
 	close(fd);
 	/* A higher minor version is answered as HTTP/1.1 (RFC 9110 §2.5). */
 	ck_assert_msg(st == 200, "HTTP/1.2: %d", st);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 /* 500: a root that cannot be opened when a worker starts is answered with
  * 500 (the endpoints keep working). A start or reload refuses a missing
- * root (test_paths), so here it goes away after the start and the worker
+ * root (test_config_paths), so here it goes away after the start and the worker
  * that meets it is a replacement. */
 START_TEST(error_500_unusable_root)
 {
-	struct srv s;
+	struct h_site s;
 	char root[600];
 	char *tmp = h_tmpdir();
 	snprintf(root, sizeof root, "%s/root", tmp);
@@ -924,7 +882,7 @@ START_TEST(error_500_unusable_root)
 	ck_assert_int_eq(r.status, 200);
 	free_resp(&r);
 	ck_assert(h_log_contains(s.d, "cannot open root directory"));
-	srv_stop(&s);
+	h_site_stop(&s);
 	rmdir(tmp);
 	free(tmp);
 }
@@ -932,7 +890,7 @@ END_TEST
 
 START_TEST(smuggling_rejected)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	/* Content-Length and Transfer-Encoding together (RFC 9112 §6.1). */
 	const char *clte = "POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
@@ -942,7 +900,7 @@ START_TEST(smuggling_rejected)
 	expect_fatal(&s, two_cl, strlen(two_cl), 400);
 	const char *space = "GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length : 5\r\n\r\nabcde";
 	expect_fatal(&s, space, strlen(space), 400);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -950,7 +908,7 @@ END_TEST
 
 START_TEST(request_bodies_discarded)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	int fd = web_connect(&s);
 	struct h_response r;
@@ -986,13 +944,13 @@ START_TEST(request_bodies_discarded)
 	assert_hdr(&r, "Content-Type", "image/png");
 	free_resp(&r);
 	close(fd);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(expect_100_continue)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	int fd = web_connect(&s);
 	send_str(fd, "GET /hello.txt HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
@@ -1009,7 +967,7 @@ START_TEST(expect_100_continue)
 	ck_assert_int_eq(r.status, 200);
 	free_resp(&r);
 	close(fd);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -1017,7 +975,7 @@ END_TEST
 
 START_TEST(header_timeout_408)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, "header_timeout = 1s\n");
 	/* Slowloris: part of a head, then nothing. */
 	int fd = web_connect(&s);
@@ -1042,13 +1000,13 @@ START_TEST(header_timeout_408)
 	free_resp(&r);
 	ck_assert(peer_closed(fd));
 	close(fd);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(keepalive_timeout_closes_idle)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, "keepalive_timeout = 1s\n");
 	int fd = web_connect(&s);
 	struct h_response r;
@@ -1059,13 +1017,13 @@ START_TEST(keepalive_timeout_closes_idle)
 	char buf[64];
 	ck_assert_int_eq(h_read_all(fd, buf, sizeof buf), 0); /* EOF, no bytes */
 	close(fd);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(send_timeout_drops_non_reader)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, "send_timeout = 1s\n");
 	www_big(&s, "huge.bin", (size_t)64 << 20, false);
 	int fd = web_connect_small_rcvbuf(&s);
@@ -1094,7 +1052,7 @@ START_TEST(send_timeout_drops_non_reader)
 	}
 	ck_assert_msg(total < ((size_t)64 << 20), "got %zu bytes", total);
 	close(fd);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -1102,7 +1060,7 @@ END_TEST
 
 START_TEST(drain_completes_download)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	www_big(&s, "big.bin", BIG_SIZE, true);
 	/* An idle keep-alive connection: the worker closes it when the drain
@@ -1132,7 +1090,7 @@ START_TEST(drain_completes_download)
 	close(fd);
 	int st = h_drover_wait(s.d);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -1141,7 +1099,7 @@ END_TEST
  * it, by a draining worker, with 503 and Connection: close. */
 START_TEST(health_503_while_draining)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	www_big(&s, "big.bin", BIG_SIZE, false);
 	int idle = web_connect(&s);
@@ -1171,7 +1129,7 @@ START_TEST(health_503_while_draining)
 	close(fd);
 	int st = h_drover_wait(s.d);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -1179,7 +1137,7 @@ END_TEST
 
 START_TEST(status_endpoint)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start_full(&s, NULL, NULL, NULL, 2);
 	ck_assert(h_wait_workers(s.d, 2));
 	struct h_response r;
@@ -1207,7 +1165,7 @@ START_TEST(status_endpoint)
 	get(&s, "/status", &r);
 	ck_assert_int_eq(r.status, 404);
 	free_resp(&r);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -1226,7 +1184,7 @@ static bool file_contains(const char *path, const char *needle, char *buf, size_
 
 START_TEST(access_log_combined)
 {
-	struct srv s;
+	struct h_site s;
 	char extra[1024], logpath[700];
 	char *tmp = h_tmpdir();
 	snprintf(logpath, sizeof logpath, "%s/access.log", tmp);
@@ -1257,7 +1215,7 @@ START_TEST(access_log_combined)
 	ck_assert_msg(sscanf(buf + 15, "%2d/%3s/%4d:%2d:%2d:%2d %5s]", &dd, mon, &yyyy, &hh, &mi, &ss, zone) == 7,
 		      "%s", buf);
 	ck_assert_msg(zone[0] == '+' || zone[0] == '-', "%s", buf);
-	srv_stop(&s);
+	h_site_stop(&s);
 	char cmd[800];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
 	h_run(cmd, NULL, 0);
@@ -1268,7 +1226,7 @@ END_TEST
 /* SIGUSR1 reopens the access log (logrotate: rename, signal, new file). */
 START_TEST(access_log_reopen)
 {
-	struct srv s;
+	struct h_site s;
 	char extra[1024], logpath[700], rotated[720];
 	char *tmp = h_tmpdir();
 	snprintf(logpath, sizeof logpath, "%s/access.log", tmp);
@@ -1300,7 +1258,7 @@ START_TEST(access_log_reopen)
 	}
 	ck_assert_msg(found, "no new access log after SIGUSR1");
 	ck_assert(file_contains(rotated, "/hello.txt?before", buf, sizeof buf));
-	srv_stop(&s);
+	h_site_stop(&s);
 	char cmd[800];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
 	h_run(cmd, NULL, 0);
@@ -1313,7 +1271,7 @@ END_TEST
  * never bytes of something else). */
 START_TEST(file_shrinks_during_send)
 {
-	struct srv s;
+	struct h_site s;
 	srv_start(&s, NULL);
 	www_big(&s, "shrink.bin", BIG_SIZE, true);
 	int fd = web_connect_small_rcvbuf(&s);
@@ -1340,7 +1298,7 @@ START_TEST(file_shrinks_during_send)
 	get(&s, "/hello.txt", &r);
 	ck_assert_int_eq(r.status, 200);
 	free_resp(&r);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 

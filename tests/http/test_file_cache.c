@@ -1,4 +1,4 @@
-/* test_http_cache: the open-file cache (src/proto/http/cache.c) and the
+/* test_file_cache: the open-file cache (src/proto/http/cache.c) and the
  * batched answers to pipelined requests, against the real drover binary.
  *
  * A cached hit gives the same bytes and headers as a lookup; with a long
@@ -29,71 +29,37 @@
 
 #define SECRET "TOPSECRET-OUTSIDE-THE-ROOT"
 
-struct srv {
-	struct h_drover *d;
-	char *tmp;
-	char www[512];
-	int port;
-};
-
-static void www_file(struct srv *s, const char *rel, const char *content)
-{
-	char p[1024];
-	h_path_join(p, sizeof p, s->www, rel);
-	h_write_file(p, content);
-}
-
 /* A file of size bytes of a pattern (so a body can be checked). */
-static void www_big(struct srv *s, const char *rel, size_t size)
+static void www_big(struct h_site *s, const char *rel, size_t size)
 {
 	char *buf = malloc(size + 1);
 	ck_assert(buf);
 	for (size_t i = 0; i < size; i++)
 		buf[i] = (char)('a' + (i * 7 + i / 13) % 26);
 	buf[size] = '\0';
-	www_file(s, rel, buf);
+	h_site_file(s, rel, buf);
 	free(buf);
 }
 
 /* Start drover with one worker; http_extra / server_extra: more lines. */
-static void srv_start(struct srv *s, const char *http_extra, const char *server_extra)
+static void site_start(struct h_site *s, const char *http_extra, const char *server_extra)
 {
-	memset(s, 0, sizeof *s);
-	s->tmp = h_tmpdir();
-	ck_assert(chmod(s->tmp, 0755) == 0); /* a worker may run as nobody */
-	h_path_join(s->www, sizeof s->www, s->tmp, "www");
-	ck_assert(mkdir(s->www, 0755) == 0);
+	h_site_init(s);
 	char p[1024];
 	h_path_join(p, sizeof p, s->tmp, "secret.txt");
 	h_write_file(p, SECRET "\n");
-	www_file(s, "a.txt", "version one\n");
-	www_file(s, ".hidden", "dot " SECRET "\n");
-	char sub[1024];
-	h_path_join(sub, sizeof sub, s->www, "sub");
-	ck_assert(mkdir(sub, 0755) == 0);
-	www_file(s, "sub/index.html", "sub index\n");
-	int web = h_listen_tcp(&s->port);
-	struct h_activation fds[1] = { { "web", web } };
-	char cfg[4096];
-	int n = snprintf(cfg, sizeof cfg,
-			 "[server]\nworkers = 1\nshutdown_timeout = 10s\n%s\n"
-			 "[listener web]\nprotocol = http\n\n"
-			 "[http]\nroot = %s\nmime_types = /etc/mime.types\naccess_log = off\n%s\n",
-			 server_extra ? server_extra : "", s->www, http_extra ? http_extra : "");
-	ck_assert(n > 0 && (size_t)n < sizeof cfg);
-	struct h_opts o = { .notify = true, .fds = fds, .n_fds = 1 };
-	s->d = h_drover_start(cfg, &o);
-}
-
-static void srv_stop(struct srv *s)
-{
-	h_drover_free(s->d);
-	h_rm_rf(s->tmp);
-	free(s->tmp);
+	h_site_file(s, "a.txt", "version one\n");
+	h_site_file(s, ".hidden", "dot " SECRET "\n");
+	h_site_dir(s, "sub");
+	h_site_file(s, "sub/index.html", "sub index\n");
+	char server[1024], http[1024];
+	snprintf(server, sizeof server, "shutdown_timeout = 10s\n%s", server_extra ? server_extra : "");
+	snprintf(http, sizeof http, "mime_types = /etc/mime.types\naccess_log = off\n%s", http_extra ? http_extra : "");
+	h_site_start(s, &(struct h_site_opts){ .server = server, .http = http });
 }
 
 /* GET path on a fresh connection. */
-static void get(struct srv *s, const char *path, struct h_response *r)
+static void get(struct h_site *s, const char *path, struct h_response *r)
 {
 	char raw[1024];
 	snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
@@ -103,7 +69,7 @@ static void get(struct srv *s, const char *path, struct h_response *r)
 /* GET path until its answer is status with body (NULL: any body), or the
  * bound passes; the test fails unless it does. Never a response carrying
  * SECRET. */
-static void poll_until(struct srv *s, const char *path, int status, const char *body)
+static void poll_until(struct h_site *s, const char *path, int status, const char *body)
 {
 	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	for (;;) {
@@ -120,7 +86,7 @@ static void poll_until(struct srv *s, const char *path, int status, const char *
 	}
 }
 
-static void expect(struct srv *s, const char *path, int status, const char *body)
+static void expect(struct h_site *s, const char *path, int status, const char *body)
 {
 	struct h_response r;
 	get(s, path, &r);
@@ -132,7 +98,7 @@ static void expect(struct srv *s, const char *path, int status, const char *body
 }
 
 /* Replace path's content atomically: write a temp file, rename() it over. */
-static void replace_by_rename(struct srv *s, const char *rel, const char *content)
+static void replace_by_rename(struct h_site *s, const char *rel, const char *content)
 {
 	char tmp[1024], dst[1024];
 	h_path_join(tmp, sizeof tmp, s->www, "tmp.new");
@@ -142,7 +108,7 @@ static void replace_by_rename(struct srv *s, const char *rel, const char *conten
 }
 
 /* Rewrite in place: same inode, same length. */
-static void rewrite_in_place(struct srv *s, const char *rel, const char *content)
+static void rewrite_in_place(struct h_site *s, const char *rel, const char *content)
 {
 	char p[1024];
 	h_path_join(p, sizeof p, s->www, rel);
@@ -156,8 +122,8 @@ static void rewrite_in_place(struct srv *s, const char *rel, const char *content
 
 START_TEST(a_hit_answers_like_a_lookup)
 {
-	struct srv s;
-	srv_start(&s, "file_cache_valid = 1h\n", NULL);
+	struct h_site s;
+	site_start(&s, "file_cache_valid = 1h\n", NULL);
 	www_big(&s, "big.txt", 100000); /* over file_cache_max_file: sent from an fd */
 	char want_big[100001];
 	for (size_t i = 0; i < 100000; i++)
@@ -225,27 +191,27 @@ START_TEST(a_hit_answers_like_a_lookup)
 	/* A directory's index through the cache. */
 	expect(&s, "/sub/", 200, "sub index\n");
 	expect(&s, "/sub/", 200, "sub index\n");
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(a_long_validity_really_caches_and_zero_turns_it_off)
 {
-	struct srv s;
-	srv_start(&s, "file_cache_valid = 1h\n", NULL);
+	struct h_site s;
+	site_start(&s, "file_cache_valid = 1h\n", NULL);
 	expect(&s, "/a.txt", 200, "version one\n");
 	replace_by_rename(&s, "a.txt", "version two\n");
 	/* Within the hour the cached file is still answered: proof of a hit. */
 	expect(&s, "/a.txt", 200, "version one\n");
-	srv_stop(&s);
+	h_site_stop(&s);
 
-	srv_start(&s, "file_cache_valid = 0\n", NULL);
+	site_start(&s, "file_cache_valid = 0\n", NULL);
 	expect(&s, "/a.txt", 200, "version one\n");
 	replace_by_rename(&s, "a.txt", "version two\n");
 	expect(&s, "/a.txt", 200, "version two\n");
 	rewrite_in_place(&s, "a.txt", "version 333\n");
 	expect(&s, "/a.txt", 200, "version 333\n");
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -253,36 +219,36 @@ END_TEST
 
 /* Start with a short file_cache_valid, cache /a.txt (a miss, then a hit),
  * change it, and poll until the answer is status with body. */
-static void change_is_noticed(void (*change)(struct srv *), const char *server_extra, int status,
+static void change_is_noticed(void (*change)(struct h_site *), const char *server_extra, int status,
 			      const char *body)
 {
-	struct srv s;
-	srv_start(&s, "file_cache_valid = 300ms\n", server_extra);
+	struct h_site s;
+	site_start(&s, "file_cache_valid = 300ms\n", server_extra);
 	expect(&s, "/a.txt", 200, "version one\n");
 	expect(&s, "/a.txt", 200, "version one\n");
 	change(&s);
 	poll_until(&s, "/a.txt", status, body);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 
-static void change_rename(struct srv *s)
+static void change_rename(struct h_site *s)
 {
 	replace_by_rename(s, "a.txt", "version two, longer\n");
 }
 
-static void change_rewrite(struct srv *s)
+static void change_rewrite(struct h_site *s)
 {
 	rewrite_in_place(s, "a.txt", "VERSION TWO\n"); /* same inode, same size */
 }
 
-static void change_unlink(struct srv *s)
+static void change_unlink(struct h_site *s)
 {
 	char p[1024];
 	h_path_join(p, sizeof p, s->www, "a.txt");
 	ck_assert(unlink(p) == 0);
 }
 
-static void change_chmod(struct srv *s)
+static void change_chmod(struct h_site *s)
 {
 	char p[1024];
 	h_path_join(p, sizeof p, s->www, "a.txt");
@@ -317,8 +283,8 @@ END_TEST
 
 START_TEST(a_cached_file_swapped_for_a_symlink_out_of_the_root_is_refused)
 {
-	struct srv s;
-	srv_start(&s, "file_cache_valid = 300ms\n", NULL);
+	struct h_site s;
+	site_start(&s, "file_cache_valid = 300ms\n", NULL);
 	expect(&s, "/a.txt", 200, "version one\n");
 	expect(&s, "/a.txt", 200, "version one\n");
 	char link[1024], tmp[1024];
@@ -347,14 +313,14 @@ START_TEST(a_cached_file_swapped_for_a_symlink_out_of_the_root_is_refused)
 		ck_assert(r.status == 404 || r.status == 403);
 		h_http_response_free(&r);
 	}
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
 START_TEST(traversal_and_dotfiles_are_refused_next_to_cached_files)
 {
-	struct srv s;
-	srv_start(&s, "file_cache_valid = 1h\n", NULL);
+	struct h_site s;
+	site_start(&s, "file_cache_valid = 1h\n", NULL);
 	char p[1024];
 	h_path_join(p, sizeof p, s.www, "inside.lnk");
 	ck_assert(symlink("a.txt", p) == 0);
@@ -374,7 +340,7 @@ START_TEST(traversal_and_dotfiles_are_refused_next_to_cached_files)
 		expect(&s, "/%2e%2e/secret.txt", 400, NULL);
 		expect(&s, "/sub/..%2f..%2fsecret.txt", 400, NULL);
 	}
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -382,8 +348,8 @@ END_TEST
 
 START_TEST(fifty_pipelined_requests_in_one_write_are_answered_in_order)
 {
-	struct srv s;
-	srv_start(&s, NULL, NULL);
+	struct h_site s;
+	site_start(&s, NULL, NULL);
 	char p[1024];
 	h_path_join(p, sizeof p, s.www, "p");
 	ck_assert(mkdir(p, 0755) == 0);
@@ -399,7 +365,7 @@ START_TEST(fifty_pipelined_requests_in_one_write_are_answered_in_order)
 			body[n++] = (char)('a' + (i + k) % 26);
 		body[n++] = '\n';
 		body[n] = '\0';
-		www_file(&s, name, body);
+		h_site_file(&s, name, body);
 		len += (size_t)snprintf(all + len, 50 * 128 - len, "GET /p/%d.txt HTTP/1.1\r\nHost: x\r\n\r\n", i);
 	}
 	for (int pass = 0; pass < 2; pass++) { /* misses, then hits */
@@ -419,7 +385,7 @@ START_TEST(fifty_pipelined_requests_in_one_write_are_answered_in_order)
 		close(fd);
 	}
 	free(all);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -429,14 +395,14 @@ END_TEST
  * client reads; every answer arrives, in order. */
 START_TEST(batched_answers_keep_order_under_back_pressure)
 {
-	struct srv s;
-	srv_start(&s, "keepalive_requests = 100000\n", NULL);
+	struct h_site s;
+	site_start(&s, "keepalive_requests = 100000\n", NULL);
 	static char body[12002]; /* cached, and two fit in one batch */
 	for (int i = 0; i < 12000; i++)
 		body[i] = (char)('A' + i % 26);
 	body[12000] = '\n';
 	body[12001] = '\0';
-	www_file(&s, "k.txt", body);
+	h_site_file(&s, "k.txt", body);
 	enum { N = 600 };
 	char *all = malloc(N * 64);
 	ck_assert(all);
@@ -463,7 +429,7 @@ START_TEST(batched_answers_keep_order_under_back_pressure)
 	}
 	close(fd);
 	free(all);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -474,8 +440,8 @@ END_TEST
  * with the last of them (under ASan: no use after free). */
 START_TEST(downloads_from_a_pinned_entry_finish_after_it_is_replaced_and_evicted)
 {
-	struct srv s;
-	srv_start(&s, "file_cache_valid = 10s\nfile_cache_entries = 1\n", NULL);
+	struct h_site s;
+	site_start(&s, "file_cache_valid = 10s\nfile_cache_entries = 1\n", NULL);
 	enum { BIG = 4 << 20 };
 	www_big(&s, "big.bin", BIG);
 	char *old = malloc(BIG), *got = malloc(BIG);
@@ -524,7 +490,7 @@ START_TEST(downloads_from_a_pinned_entry_finish_after_it_is_replaced_and_evicted
 	free(next);
 	free(old);
 	free(got);
-	srv_stop(&s);
+	h_site_stop(&s);
 }
 END_TEST
 
