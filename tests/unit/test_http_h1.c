@@ -1,4 +1,4 @@
-/* test_http_units: the pieces of src/proto/http that decide what goes on
+/* test_http_h1: the pieces of src/proto/http that decide what goes on
  * the wire without a socket: how HTTP/1.1 serialises a response into its
  * connection (h1.c) and how the response treats the connection (the
  * HTTP_CLOSE / HTTP_UNPARSED flags, drain, keepalive_requests, HTTP/1.0

@@ -1,6 +1,7 @@
 /* fields: the grammar of the HTTP fields a file response reads and writes:
  * HTTP-dates (RFC 9110 §5.6.7), entity-tags (§8.8.3) and byte ranges
- * (§14.1). Pure functions, no allocation; unit-tested in test_static. */
+ * (§14.1). Pure functions, no allocation; unit-tested in
+ * tests/unit/test_http_path_mime_fields.c. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* timegm; autoconf defines it in the real build */
 #endif
