@@ -20,18 +20,18 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "load.h"
 
 #define SLICE_MS 10
 
@@ -99,55 +99,13 @@ static void installed_free(struct installed *in)
 	h_rm_rf(in->dir);
 }
 
-/* A client in a child process: echo round trips on new connections until
- * told to stop, counting the ones that did not come back whole. */
-struct load {
-	volatile int stop;
-	volatile unsigned long ok, failed;
-};
-
-static bool load_one(int port)
+/* The harness's load client in echo mode: round trips on new connections,
+ * one at a time, 1 ms apart (pacing, not waiting for anything), until told
+ * to stop; a round trip that does not come back whole is not re-sent. */
+static struct h_load *load_start(int port)
 {
-	int fd = h_connect_tcp(port);
-	if (fd < 0)
-		return false;
-	bool ok = write(fd, "hi\n", 3) == 3;
-	char buf[4];
-	size_t got = 0;
-	while (ok && got < 3) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t n = poll(&p, 1, H_WAIT_MS) == 1 ? read(fd, buf + got, 3 - got) : -1;
-		ok = n > 0;
-		got += ok ? (size_t)n : 0;
-	}
-	close(fd);
-	return ok && memcmp(buf, "hi\n", 3) == 0;
-}
-
-static struct load *load_start(int port, pid_t *pid)
-{
-	struct load *l = mmap(NULL, sizeof *l, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ck_assert(l != MAP_FAILED);
-	*pid = fork();
-	ck_assert(*pid >= 0);
-	if (*pid == 0) {
-		for (unsigned long i = 0; i < 1000000 && !l->stop; i++) {
-			if (load_one(port))
-				l->ok++;
-			else
-				l->failed++;
-			h_pause_ms(1); /* pacing, not waiting for anything */
-		}
-		_exit(0);
-	}
-	return l;
-}
-
-static void load_stop(struct load *l, pid_t pid)
-{
-	l->stop = 1;
-	int st;
-	ck_assert(waitpid(pid, &st, 0) == pid);
+	struct h_load_opts o = { .port = port, .mode = H_LOAD_ECHO, .conns = 1, .attempts = 1, .pause_ms = 1 };
+	return h_load_start(&o);
 }
 
 START_TEST(a_new_binary_that_cannot_run_never_loses_the_service)
@@ -159,8 +117,7 @@ START_TEST(a_new_binary_that_cannot_run_never_loses_the_service)
 	struct h_opts o = { .notify = true };
 	struct h_drover *d = h_drover_start(cfg, &o);
 	free(cfg);
-	pid_t load_pid;
-	struct load *l = load_start(port, &load_pid);
+	struct h_load *l = load_start(port);
 	static const char crash[] = "#!/bin/bash\n"
 				    "if [ \"$1\" = -t ]; then echo 'drover: configuration OK'; exit 0; fi\n"
 				    "kill -SEGV $$\n";
@@ -203,8 +160,10 @@ START_TEST(a_new_binary_that_cannot_run_never_loses_the_service)
 	installed_real(&in);
 	h_ctl_ok(d, "upgrade", out, sizeof out);
 	ck_assert_msg(strstr(out, "(binary upgrade)"), "upgrade answered: %.2500s", out);
-	load_stop(l, load_pid);
-	ck_assert_msg(l->failed == 0 && l->ok > 0, "%lu of %lu requests failed", l->failed, l->ok + l->failed);
+	struct h_load_stats st = h_load_stop(l, "upgrades");
+	uint64_t failed = h_load_failed(&st) + st.connect_errors;
+	ck_assert_msg(failed == 0 && st.ok > 0, "%" PRIu64 " of %" PRIu64 " requests failed; first problem: %s", failed,
+		      st.ok + failed, st.first_problem);
 	h_drover_kill(d, SIGTERM);
 	expect_clean_exit(d);
 	h_drover_free(d);

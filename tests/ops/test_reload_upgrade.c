@@ -1,25 +1,16 @@
 /* test_reload_upgrade: zero-downtime operations against the real binary,
  * under load.
  *
- * A load client (a forked child process, so no threads and no build
- * changes) keeps K keep-alive connections busy with single and pipelined
- * GETs for static files of known content, checks every byte of every
- * response, and counts what happened in a shared mapping the test reads.
+ * The harness's load client (load.h) keeps 16 keep-alive connections busy
+ * with single and pipelined GETs for static files of known content, checks
+ * every byte of every response, and counts what happened (re-sent requests
+ * are allowed, failed ones are not: load.h says which is which).
  * While it runs, the tests reload (20 times in a row, and once with a
  * broken file), upgrade the binary in place, SIGKILL and SIGSTOP workers
  * and let max_requests recycle them. Then droverctl's commands and exit
  * codes, the systemd fd-store round trip (a fake NOTIFY_SOCKET receiving
  * the listening fd, handed back through LISTEN_FDS) and the coalescing of
  * SIGHUPs.
- *
- * What the load client allows (RFC 9112 section 9.3.2 and 9.6): a request
- * that got no byte of response before the server closed the connection is
- * re-sent on a new connection and counted as "retried" (after a response
- * that said "Connection: close", after a plain EOF, or after a reset: each
- * counted separately). What it does not allow, counted as "failed": a
- * response that is wrong in any byte, one cut short by EOF or reset, and a
- * request still unanswered after LOAD_MAX_ATTEMPTS tries or when the load
- * stops. Refused connections are counted apart as connect_errors.
  *
  * Nothing here asserts speed. Waits are bounded only to turn a hang into a
  * failure; where no event exists (the process table, the load's counters,
@@ -37,22 +28,16 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -60,16 +45,10 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "load.h"
 
 #define SLICE_MS 10            /* re-check interval for conditions without an event */
 #define WAIT_MS H_WAIT_MS      /* bound of one wait */
-
-#define LOAD_CONNS 16          /* K: concurrent keep-alive connections */
-#define LOAD_DEPTH 8           /* deepest pipelined batch */
-#define LOAD_MAX_ATTEMPTS 5    /* tries per request before it counts as unanswered */
-#define LOAD_MAX_MS 150000     /* the load stops by itself after this long */
-#define LOAD_MAX_SENT 20000000 /* ... or after this many requests */
-#define LOAD_DRAIN_MS 20000    /* after "stop": time for outstanding answers */
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -292,624 +271,28 @@ static unsigned ctl_reported_generation(const char *out)
 
 /* ------------------------------------------------------------------ load client */
 
-struct load_stats {
-	uint64_t sent;           /* requests written (re-sends included) */
-	uint64_t ok;             /* complete, correct responses */
-	uint64_t retried;        /* re-sent: the connection closed before any byte of their answer */
-	uint64_t retried_close;  /*   ... after a response that said Connection: close */
-	uint64_t retried_eof;    /*   ... after a plain EOF */
-	uint64_t retried_reset;  /*   ... after a reset (or a wrong response) */
-	uint64_t truncated;      /* failed: answer cut short by EOF or reset */
-	uint64_t wrong;          /* failed: answer wrong in status, headers or body */
-	uint64_t unanswered;     /* failed: never answered (attempts exhausted or load stopped) */
-	uint64_t connect_errors; /* connect() refused/reset/failed */
-	uint64_t resets;         /* ECONNRESET/EPIPE on an established connection */
-	uint64_t connects;       /* connections established */
-	uint64_t server_closes;  /* responses carrying Connection: close */
-	uint64_t idle_closes;    /* EOF with nothing outstanding (allowed) */
-	uint32_t finished;       /* the child is done, counters final */
-	uint32_t self_stopped;   /* it stopped on its own bound, not when told */
-	char first_problem[512]; /* the first failure, described */
-};
-
-static uint64_t ld(const uint64_t *p)
+/* The harness's load client on 127.0.0.1:port, asking for the site's files
+ * (pipeline: batches of 4..8 half the time). */
+static struct h_load *load_start(int port, bool pipeline)
 {
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static uint64_t load_failed(const struct load_stats *s)
-{
-	return s->truncated + s->wrong + s->unanswered;
-}
-
-enum lc_state { LC_IDLE, LC_CONNECTING, LC_OPEN };
-enum lc_cause { CAUSE_CLOSE, CAUSE_EOF, CAUSE_RESET };
-
-struct lconn {
-	int fd;
-	enum lc_state st;
-	int64_t retry_at;         /* do not connect before */
-	uint8_t q_file[LOAD_DEPTH];
-	uint8_t q_tries[LOAD_DEPTH];
-	size_t qn;                /* outstanding (sent or about to be) */
-	char wbuf[LOAD_DEPTH * 128];
-	size_t wlen, woff;
-	char rbuf[65536];
-	size_t rlen;
-	bool in_body;
-	uint64_t body_left, body_off;
-	bool resp_close;          /* the response being read says Connection: close */
-	uint32_t rng;
-	unsigned id;
-};
-
-struct load_child {
-	struct load_stats *s;
-	int port;
-	bool pipeline;
-	bool stopping;
-	struct lconn *c;
-	size_t n;
-};
-
-static uint32_t lc_rand(struct lconn *c)
-{
-	c->rng ^= c->rng << 13;
-	c->rng ^= c->rng >> 17;
-	c->rng ^= c->rng << 5;
-	return c->rng;
-}
-
-static void lc_add(uint64_t *p, uint64_t v)
-{
-	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
-}
-
-static void lc_problem(struct load_child *L, struct lconn *c, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void lc_problem(struct load_child *L, struct lconn *c, const char *fmt, ...)
-{
-	if (L->s->first_problem[0])
-		return;
-	char msg[400];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	snprintf(L->s->first_problem, sizeof L->s->first_problem, "connection %u: %s", c->id, msg);
-}
-
-static void lc_pop(struct lconn *c)
-{
-	memmove(c->q_file, c->q_file + 1, c->qn - 1);
-	memmove(c->q_tries, c->q_tries + 1, c->qn - 1);
-	c->qn--;
-}
-
-/* The connection is gone (or given up): what is outstanding is re-sent on
- * the next one, or counted unanswered after too many tries. */
-static void lc_drop(struct load_child *L, struct lconn *c, enum lc_cause cause)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	c->st = LC_IDLE;
-	size_t keep = 0;
-	for (size_t i = 0; i < c->qn; i++) {
-		c->q_tries[i]++;
-		lc_add(&L->s->retried, 1);
-		lc_add(cause == CAUSE_CLOSE ? &L->s->retried_close
-		       : cause == CAUSE_EOF ? &L->s->retried_eof : &L->s->retried_reset, 1);
-		if (c->q_tries[i] >= LOAD_MAX_ATTEMPTS) {
-			lc_add(&L->s->unanswered, 1);
-			lc_problem(L, c, "GET /%s unanswered after %d attempts", site_files[c->q_file[i]].name,
-				   LOAD_MAX_ATTEMPTS);
-			continue;
-		}
-		c->q_file[keep] = c->q_file[i];
-		c->q_tries[keep] = c->q_tries[i];
-		keep++;
-	}
-	c->qn = keep;
-	c->rlen = 0;
-	c->in_body = false;
-	c->resp_close = false;
-	c->wlen = c->woff = 0;
-}
-
-/* EOF or reset from the server: a response cut short fails; what had no
- * answer yet is retried. */
-static void lc_lost(struct load_child *L, struct lconn *c, bool reset, int err)
-{
-	if (reset)
-		lc_add(&L->s->resets, 1);
-	if (c->qn > 0 && (c->in_body || c->rlen > 0)) {
-		lc_add(&L->s->truncated, 1);
-		lc_problem(L, c, "response to GET /%s cut short by %s (%s, %" PRIu64 " body bytes missing)",
-			   site_files[c->q_file[0]].name, reset ? "a reset" : "EOF",
-			   c->in_body ? "in the body" : "in the header", c->body_left);
-		lc_pop(c);
-	} else if (reset && c->qn > 0) {
-		lc_problem(L, c, "reset (%s) with %zu request(s) outstanding", strerror(err), c->qn);
-	} else if (c->qn == 0 && !reset) {
-		lc_add(&L->s->idle_closes, 1);
-	}
-	lc_drop(L, c, reset ? CAUSE_RESET : CAUSE_EOF);
-}
-
-static void lc_connect(struct load_child *L, struct lconn *c)
-{
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
-		lc_add(&L->s->connect_errors, 1);
-		lc_problem(L, c, "socket: %s", strerror(errno));
-		c->retry_at = h_now_ms() + 10;
-		return;
-	}
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)L->port) };
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(c->fd, (struct sockaddr *)&sin, sizeof sin) == 0 || errno == EINPROGRESS) {
-		c->st = LC_CONNECTING;
-		return;
-	}
-	lc_add(&L->s->connect_errors, 1);
-	lc_problem(L, c, "connect: %s", strerror(errno));
-	close(c->fd);
-	c->fd = -1;
-	c->retry_at = h_now_ms() + 10;
-}
-
-static void lc_flush(struct load_child *L, struct lconn *c)
-{
-	while (c->woff < c->wlen) {
-		ssize_t w = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
-		if (w > 0) {
-			c->woff += (size_t)w;
-			continue;
-		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		/* EPIPE/ECONNRESET: the server is gone; what it already sent
-		 * is still readable, so let the read side decide. */
-		int e = errno;
-		char tmp[1];
-		ssize_t r = recv(c->fd, tmp, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (r > 0) {
-			c->wlen = c->woff = 0; /* nothing more can be sent here */
-			return;
-		}
-		lc_lost(L, c, true, e);
-		return;
-	}
-}
-
-/* Start the next batch: re-sends first, else a new one (1, or 4..8
- * pipelined); nothing to do when stopping closes the connection. */
-static void lc_batch(struct load_child *L, struct lconn *c)
-{
-	if (c->qn == 0) {
-		if (L->stopping) {
-			close(c->fd);
-			c->fd = -1;
-			c->st = LC_IDLE;
-			return;
-		}
-		/* Like any client reusing a keep-alive connection: if the server
-		 * has already closed it, do not send on it (what is left is the
-		 * unavoidable race of RFC 9112 section 9.6). */
-		char b;
-		ssize_t pr = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (pr == 0 || (pr < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-			lc_lost(L, c, pr < 0, pr < 0 ? errno : 0);
-			return;
-		}
-		size_t n = 1;
-		if (L->pipeline && lc_rand(c) % 2)
-			n = 4 + lc_rand(c) % (LOAD_DEPTH - 3);
-		for (size_t i = 0; i < n; i++) {
-			unsigned w = lc_rand(c) % 100, f = 0, acc = site_files[0].weight;
-			while (w >= acc && f + 1 < N_SITE_FILES)
-				acc += site_files[++f].weight;
-			c->q_file[i] = (uint8_t)f;
-			c->q_tries[i] = 0;
-		}
-		c->qn = n;
-	}
-	c->wlen = c->woff = 0;
-	for (size_t i = 0; i < c->qn; i++) {
-		int k = snprintf(c->wbuf + c->wlen, sizeof c->wbuf - c->wlen,
-				 "GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test_reload_upgrade/%u\r\n\r\n",
-				 site_files[c->q_file[i]].name, c->id);
-		c->wlen += (size_t)k;
-	}
-	lc_add(&L->s->sent, c->qn);
-	c->rlen = 0;
-	c->in_body = false;
-	lc_flush(L, c);
-}
-
-static bool hdr_is(const char *line, size_t len, const char *name, const char **value, size_t *vlen)
-{
-	size_t nl = strlen(name);
-	if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
-		return false;
-	const char *v = line + nl + 1, *e = line + len;
-	while (v < e && (*v == ' ' || *v == '\t'))
-		v++;
-	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-		e--;
-	*value = v;
-	*vlen = (size_t)(e - v);
-	return true;
-}
-
-/* Parse a response header block in rbuf[0..hlen); false (and a problem
- * noted) if it is not the 200 with the exact length we expect. */
-static bool lc_parse_head(struct load_child *L, struct lconn *c, size_t hlen)
-{
-	const struct site_file *f = &site_files[c->q_file[0]];
-	const char *p = c->rbuf, *end = c->rbuf + hlen - 2; /* up to the blank line */
-	const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
-	if (!eol || eol - p < 12 || memcmp(p, "HTTP/1.1 200 ", 13) != 0) {
-		lc_problem(L, c, "GET /%s: status line '%.*s'", f->name, eol ? (int)(eol - p) : 40, p);
-		return false;
-	}
-	int n_len = 0;
-	uint64_t clen = 0;
-	c->resp_close = false;
-	for (p = eol + 2; p < end; p = eol + 2) {
-		eol = memmem(p, (size_t)(end - p + 2), "\r\n", 2);
-		if (!eol)
-			break;
-		const char *v;
-		size_t vl;
-		size_t ll = (size_t)(eol - p);
-		if (hdr_is(p, ll, "Content-Length", &v, &vl)) {
-			n_len++;
-			char num[32];
-			snprintf(num, sizeof num, "%.*s", (int)(vl < 31 ? vl : 31), v);
-			clen = strtoull(num, NULL, 10);
-		} else if (hdr_is(p, ll, "Connection", &v, &vl)) {
-			if (memmem(v, vl, "close", 5) || memmem(v, vl, "Close", 5))
-				c->resp_close = true;
-		} else if (hdr_is(p, ll, "Transfer-Encoding", &v, &vl)) {
-			lc_problem(L, c, "GET /%s: unexpected Transfer-Encoding", f->name);
-			return false;
-		}
-	}
-	if (n_len != 1 || clen != f->size) {
-		lc_problem(L, c, "GET /%s: %d Content-Length header(s), length %" PRIu64 ", expected %zu",
-			   f->name, n_len, clen, f->size);
-		return false;
-	}
-	c->body_left = clen;
-	c->body_off = 0;
-	return true;
-}
-
-/* Consume what rbuf holds. */
-static void lc_process(struct load_child *L, struct lconn *c)
-{
-	while (c->fd >= 0 && c->rlen > 0) {
-		if (c->qn == 0) {
-			lc_add(&L->s->wrong, 1);
-			lc_problem(L, c, "%zu byte(s) received with no request outstanding: '%.40s'", c->rlen,
-				   c->rbuf);
-			lc_drop(L, c, CAUSE_RESET);
-			return;
-		}
-		if (!c->in_body) {
-			char *hend = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
-			if (!hend) {
-				if (c->rlen > 16384) {
-					lc_add(&L->s->wrong, 1);
-					lc_problem(L, c, "response header over 16 KiB");
-					lc_pop(c);
-					lc_drop(L, c, CAUSE_RESET);
-				}
-				return;
-			}
-			size_t hlen = (size_t)(hend - c->rbuf) + 4;
-			if (!lc_parse_head(L, c, hlen)) {
-				lc_add(&L->s->wrong, 1);
-				lc_pop(c);
-				lc_drop(L, c, CAUSE_RESET);
-				return;
-			}
-			memmove(c->rbuf, c->rbuf + hlen, c->rlen - hlen);
-			c->rlen -= hlen;
-			c->in_body = true;
-		}
-		size_t n = c->rlen < c->body_left ? c->rlen : (size_t)c->body_left;
-		const char *want = site_data[c->q_file[0]] + c->body_off;
-		if (n && memcmp(c->rbuf, want, n) != 0) {
-			size_t at = 0;
-			while (c->rbuf[at] == want[at])
-				at++;
-			lc_add(&L->s->wrong, 1);
-			lc_problem(L, c, "GET /%s: body differs at byte %" PRIu64, site_files[c->q_file[0]].name,
-				   c->body_off + at);
-			lc_pop(c);
-			lc_drop(L, c, CAUSE_RESET);
-			return;
-		}
-		memmove(c->rbuf, c->rbuf + n, c->rlen - n);
-		c->rlen -= n;
-		c->body_left -= n;
-		c->body_off += n;
-		if (c->body_left > 0)
-			return;
-		/* one complete, correct response */
-		c->in_body = false;
-		lc_add(&L->s->ok, 1);
-		lc_pop(c);
-		if (c->resp_close) {
-			lc_add(&L->s->server_closes, 1);
-			if (c->rlen > 0) {
-				lc_add(&L->s->wrong, 1);
-				lc_problem(L, c, "%zu byte(s) after a Connection: close response", c->rlen);
-			}
-			lc_drop(L, c, CAUSE_CLOSE);
-			return;
-		}
-		if (c->qn == 0 && c->rlen == 0) {
-			lc_batch(L, c);
-			return;
-		}
-	}
-}
-
-static void lc_readable(struct load_child *L, struct lconn *c)
-{
-	for (int rounds = 0; rounds < 64 && c->fd >= 0; rounds++) {
-		ssize_t r = recv(c->fd, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen, MSG_DONTWAIT);
-		if (r > 0) {
-			c->rlen += (size_t)r;
-			lc_process(L, c);
-			continue;
-		}
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		lc_lost(L, c, r < 0, r < 0 ? errno : 0);
-		return;
-	}
-}
-
-static void lc_connected(struct load_child *L, struct lconn *c)
-{
-	int err = 0;
-	socklen_t sl = sizeof err;
-	getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl);
-	if (err) {
-		lc_add(&L->s->connect_errors, 1);
-		lc_problem(L, c, "connect: %s", strerror(err));
-		close(c->fd);
-		c->fd = -1;
-		c->st = LC_IDLE;
-		c->retry_at = h_now_ms() + 10;
-		return;
-	}
-	c->st = LC_OPEN;
-	lc_add(&L->s->connects, 1);
-	lc_batch(L, c);
-}
-
-static void load_child_run(struct load_child *L, int stop_fd)
-{
-	int64_t start = h_now_ms(), stop_deadline = 0;
-	struct pollfd pfd[LOAD_CONNS + 1];
-	for (;;) {
-		int64_t t = h_now_ms();
-		if (!L->stopping) {
-			bool told = false;
-			struct pollfd sp = { .fd = stop_fd, .events = POLLIN };
-			if (poll(&sp, 1, 0) > 0)
-				told = true;
-			if (!told && (t - start > LOAD_MAX_MS || ld(&L->s->sent) > LOAD_MAX_SENT ||
-				      ld(&L->s->connect_errors) > 1000))
-				L->s->self_stopped = 1;
-			if (told || L->s->self_stopped) {
-				L->stopping = true;
-				stop_deadline = t + LOAD_DRAIN_MS;
-				/* idle connections close now */
-				for (size_t i = 0; i < L->n; i++) {
-					struct lconn *c = &L->c[i];
-					if (c->qn == 0 && c->fd >= 0) {
-						close(c->fd);
-						c->fd = -1;
-						c->st = LC_IDLE;
-					}
-				}
-			}
-		}
-		if (L->stopping) {
-			bool busy = false;
-			for (size_t i = 0; i < L->n; i++)
-				busy |= L->c[i].qn > 0;
-			if (!busy)
-				break;
-			if (t >= stop_deadline) {
-				for (size_t i = 0; i < L->n; i++) {
-					if (L->c[i].qn) {
-						lc_add(&L->s->unanswered, L->c[i].qn);
-						lc_problem(L, &L->c[i], "%zu request(s) still unanswered when the load stopped",
-							   L->c[i].qn);
-					}
-				}
-				break;
-			}
-		}
-		int timeout = 50;
-		size_t np = 0;
-		int map[LOAD_CONNS];
-		for (size_t i = 0; i < L->n; i++) {
-			struct lconn *c = &L->c[i];
-			if (c->st == LC_IDLE && !(L->stopping && c->qn == 0)) {
-				if (t >= c->retry_at)
-					lc_connect(L, c);
-				else
-					timeout = 10;
-			}
-			if (c->fd < 0)
-				continue;
-			short ev = c->st == LC_CONNECTING ? POLLOUT : POLLIN;
-			if (c->st == LC_OPEN && c->woff < c->wlen)
-				ev |= POLLOUT;
-			pfd[np] = (struct pollfd){ .fd = c->fd, .events = ev };
-			map[np++] = (int)i;
-		}
-		int r = poll(pfd, (nfds_t)np, timeout);
-		if (r <= 0)
-			continue;
-		for (size_t k = 0; k < np; k++) {
-			struct lconn *c = &L->c[map[k]];
-			if (!pfd[k].revents || c->fd != pfd[k].fd)
-				continue;
-			if (c->st == LC_CONNECTING) {
-				lc_connected(L, c);
-				continue;
-			}
-			if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR))
-				lc_readable(L, c);
-			if (c->fd >= 0 && c->st == LC_OPEN && (pfd[k].revents & POLLOUT))
-				lc_flush(L, c);
-		}
-	}
-	for (size_t i = 0; i < L->n; i++)
-		if (L->c[i].fd >= 0)
-			close(L->c[i].fd);
-}
-
-struct load {
-	pid_t pid;
-	int stop_fd;
-	struct load_stats *s;
-	int64_t started;
-};
-
-/* Start the load on 127.0.0.1:port (pipeline: batches of 4..8 half the time). */
-static struct load *load_start(int port, bool pipeline)
-{
-	struct load *l = calloc(1, sizeof *l);
-	ck_assert(l != NULL);
-	l->s = mmap(NULL, sizeof *l->s, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ck_assert_msg(l->s != MAP_FAILED, "mmap: %s", strerror(errno));
-	memset(l->s, 0, sizeof *l->s);
-	for (size_t f = 0; f < N_SITE_FILES; f++)
+	struct h_load_file files[N_SITE_FILES];
+	for (size_t f = 0; f < N_SITE_FILES; f++) {
 		ck_assert_msg(site_data[f] != NULL, "site_create() first");
-	int p[2];
-	ck_assert_msg(pipe2(p, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
-	fflush(stdout);
-	fflush(stderr);
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		/* The child: never ck_assert here, never return into check. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		signal(SIGPIPE, SIG_IGN);
-		/* hold nothing of the test's (drover guards' pipes above all) */
-		int stop_fd = fcntl(p[0], F_DUPFD_CLOEXEC, 3);
-		if (stop_fd < 0 || dup2(stop_fd, 3) < 0)
-			_exit(1);
-#ifdef SYS_close_range
-		syscall(SYS_close_range, 4U, ~0U, 0);
-#else
-		for (int fd = 4; fd < 1024; fd++)
-			close(fd);
-#endif
-		static struct lconn conns[LOAD_CONNS];
-		struct load_child L = { .s = l->s, .port = port, .pipeline = pipeline, .c = conns,
-					.n = LOAD_CONNS };
-		for (size_t i = 0; i < LOAD_CONNS; i++) {
-			conns[i].fd = -1;
-			conns[i].st = LC_IDLE;
-			conns[i].id = (unsigned)i;
-			conns[i].rng = 2463534242u + (uint32_t)i * 7919u;
-		}
-		load_child_run(&L, 3);
-		__atomic_store_n(&l->s->finished, 1, __ATOMIC_RELEASE);
-		_exit(0);
+		files[f] = (struct h_load_file){ .name = site_files[f].name, .data = site_data[f],
+						 .size = site_files[f].size, .weight = site_files[f].weight };
 	}
-	close(p[0]);
-	l->pid = pid;
-	l->stop_fd = p[1];
-	l->started = h_now_ms();
-	return l;
-}
-
-/* Wait until the load has had `more` further correct responses. */
-static void load_wait_ok(struct load *l, uint64_t more, struct h_drover *d)
-{
-	uint64_t target = ld(&l->s->ok) + more;
-	int64_t deadline = h_now_ms() + WAIT_MS;
-	while (ld(&l->s->ok) < target) {
-		ck_assert_msg(!__atomic_load_n(&l->s->finished, __ATOMIC_ACQUIRE),
-			      "the load stopped by itself (ok=%" PRIu64 ", connect_errors=%" PRIu64 "): %s",
-			      ld(&l->s->ok), ld(&l->s->connect_errors), l->s->first_problem);
-		ck_assert_msg(h_left_ms(deadline) > 0,
-			      "the load made no progress: ok=%" PRIu64 " of %" PRIu64 " within %d ms "
-			      "(failed=%" PRIu64 ", first problem: %s); log:\n%s",
-			      ld(&l->s->ok), target, WAIT_MS, load_failed(l->s), l->s->first_problem,
-			      h_log_end(d));
-		h_pause_ms(SLICE_MS);
-	}
-}
-
-/* Tell the load to stop, wait for its outstanding answers, print and
- * return its counters. */
-static struct load_stats load_stop(struct load *l, const char *label)
-{
-	char b = 's';
-	if (write(l->stop_fd, &b, 1) < 0) {
-		/* the child is gone: its counters say so */
-	}
-	close(l->stop_fd);
-	int64_t deadline = h_now_ms() + LOAD_DRAIN_MS + WAIT_MS;
-	int st = 0;
-	for (;;) {
-		pid_t r = waitpid(l->pid, &st, WNOHANG);
-		if (r == l->pid)
-			break;
-		if (r < 0 && errno != EINTR)
-			ck_abort_msg("waitpid(load): %s", strerror(errno));
-		if (h_left_ms(deadline) == 0) {
-			kill(l->pid, SIGKILL);
-			waitpid(l->pid, NULL, 0);
-			ck_abort_msg("the load client did not stop");
-		}
-		h_pause_ms(SLICE_MS);
-	}
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the load client died (status 0x%x)", st);
-	ck_assert_msg(l->s->finished, "the load client exited without finishing");
-	struct load_stats s = *l->s;
-	printf("load[%s]: %.1fs sent=%" PRIu64 " ok=%" PRIu64 " retried=%" PRIu64 " (after close=%" PRIu64
-	       " eof=%" PRIu64 " reset=%" PRIu64 ") failed=%" PRIu64 " (truncated=%" PRIu64 " wrong=%" PRIu64
-	       " unanswered=%" PRIu64 ") connect_errors=%" PRIu64 " resets=%" PRIu64 " connects=%" PRIu64
-	       " server_closes=%" PRIu64 " idle_closes=%" PRIu64 "%s%s\n",
-	       label, (double)(h_now_ms() - l->started) / 1000.0, s.sent, s.ok, s.retried, s.retried_close,
-	       s.retried_eof, s.retried_reset, load_failed(&s), s.truncated, s.wrong, s.unanswered,
-	       s.connect_errors, s.resets, s.connects, s.server_closes, s.idle_closes,
-	       s.first_problem[0] ? "; first problem: " : "", s.first_problem);
-	fflush(stdout);
-	munmap(l->s, sizeof *l->s);
-	free(l);
-	return s;
+	struct h_load_opts o = { .port = port, .mode = H_LOAD_HTTP, .pipeline = pipeline, .files = files,
+				 .n_files = N_SITE_FILES, .agent = "test_reload_upgrade" };
+	return h_load_start(&o);
 }
 
 #define ASSERT_NO_FAILURES(s, d)                                                                    \
 	do {                                                                                        \
-		ck_assert_msg(load_failed(&(s)) == 0 && (s).connect_errors == 0,                    \
+		ck_assert_msg(h_load_failed(&(s)) == 0 && (s).connect_errors == 0,                    \
 			      "failed=%" PRIu64 " (truncated=%" PRIu64 " wrong=%" PRIu64             \
 			      " unanswered=%" PRIu64 ") connect_errors=%" PRIu64                     \
 			      "; first problem: %s\nlog:\n%s",                                       \
-			      load_failed(&(s)), (s).truncated, (s).wrong, (s).unanswered,           \
+			      h_load_failed(&(s)), (s).truncated, (s).wrong, (s).unanswered,           \
 			      (s).connect_errors, (s).first_problem, h_log_end(d));                   \
 		ck_assert_msg(!(s).self_stopped, "the load stopped on its own bound");              \
 		ck_assert_msg((s).ok > 0, "no response at all");                                    \
@@ -1017,9 +400,9 @@ START_TEST(steady_load_gets_every_byte_right)
 {
 	struct served s;
 	serve_start(&s, 2, "", "");
-	struct load *l = load_start(s.port, true);
-	load_wait_ok(l, 3000, s.d);
-	struct load_stats st = load_stop(l, "steady");
+	struct h_load *l = load_start(s.port, true);
+	h_load_wait_ok(l, 3000, s.d);
+	struct h_load_stats st = h_load_stop(l, "steady");
 	ASSERT_NO_FAILURES(st, s.d);
 	/* nothing drops a request in steady state (keepalive_requests may
 	 * close a connection, with Connection: close) */
@@ -1038,8 +421,8 @@ START_TEST(twenty_reloads_back_to_back_under_load_lose_nothing)
 	 * killing one is the designed limit (test_generation covers it), not
 	 * what this test is about. */
 	serve_start(&s, 2, "max_generations = 24\n", "");
-	struct load *l = load_start(s.port, true);
-	load_wait_ok(l, 500, s.d);
+	struct h_load *l = load_start(s.port, true);
+	h_load_wait_ok(l, 500, s.d);
 	unsigned gen = 1;
 	for (int i = 0; i < 20; i++) {
 		char out[4096];
@@ -1048,8 +431,8 @@ START_TEST(twenty_reloads_back_to_back_under_load_lose_nothing)
 		ck_assert_msg(g > gen, "reload %d: generation %u after %u: %s", i + 1, g, gen, out);
 		gen = g;
 	}
-	load_wait_ok(l, 500, s.d);
-	struct load_stats st = load_stop(l, "20 reloads");
+	h_load_wait_ok(l, 500, s.d);
+	struct h_load_stats st = h_load_stop(l, "20 reloads");
 	ASSERT_NO_FAILURES(st, s.d);
 	ck_assert_msg(st.resets == 0, "%" PRIu64 " connection(s) reset by a reload; first problem: %s",
 		      st.resets, st.first_problem);
@@ -1063,8 +446,8 @@ START_TEST(a_broken_reload_fails_with_file_and_line_and_service_continues)
 {
 	struct served s;
 	serve_start(&s, 2, "", "");
-	struct load *l = load_start(s.port, true);
-	load_wait_ok(l, 500, s.d);
+	struct h_load *l = load_start(s.port, true);
+	h_load_wait_ok(l, 500, s.d);
 	struct status before;
 	ctl_status(s.d, &before);
 
@@ -1085,7 +468,7 @@ START_TEST(a_broken_reload_fails_with_file_and_line_and_service_continues)
 		      "stderr does not name %s: %s", want, err);
 	ck_assert(h_log_wait(s.d, "reload failed, still serving generation"));
 
-	load_wait_ok(l, 1000, s.d); /* still serving */
+	h_load_wait_ok(l, 1000, s.d); /* still serving */
 	struct status after;
 	ctl_status(s.d, &after);
 	ck_assert_msg(after.generation == before.generation, "generation %u -> %u after a failed reload",
@@ -1099,8 +482,8 @@ START_TEST(a_broken_reload_fails_with_file_and_line_and_service_continues)
 	char out[4096];
 	ctl_ok(s.d, "reload", out, sizeof out);
 	ck_assert_msg(ctl_reported_generation(out) == before.generation + 1, "reload after repair: %s", out);
-	load_wait_ok(l, 500, s.d);
-	struct load_stats st = load_stop(l, "broken reload");
+	h_load_wait_ok(l, 500, s.d);
+	struct h_load_stats st = h_load_stop(l, "broken reload");
 	ASSERT_NO_FAILURES(st, s.d);
 	ck_assert_msg(st.resets == 0, "%" PRIu64 " reset(s): %s", st.resets, st.first_problem);
 	serve_stop(&s);
@@ -1111,8 +494,8 @@ START_TEST(three_binary_upgrades_under_load_keep_the_pid_and_lose_nothing)
 {
 	struct served s;
 	serve_start(&s, 2, "", "");
-	struct load *l = load_start(s.port, true);
-	load_wait_ok(l, 500, s.d);
+	struct h_load *l = load_start(s.port, true);
+	h_load_wait_ok(l, 500, s.d);
 	struct status st0;
 	ctl_status(s.d, &st0);
 	ck_assert_int_eq(st0.supervisor, s.d->pid);
@@ -1126,11 +509,11 @@ START_TEST(three_binary_upgrades_under_load_keep_the_pid_and_lose_nothing)
 			      (long)st.supervisor, (long)s.d->pid);
 		ck_assert_msg(st.generation > gen, "upgrade %d: generation %u after %u", i + 1, st.generation, gen);
 		gen = st.generation;
-		load_wait_ok(l, 200, s.d);
+		h_load_wait_ok(l, 200, s.d);
 	}
 	ck_assert_msg(log_count(s.d, "binary upgrade: adopted generation") == 3, "log:\n%s", h_log_end(s.d));
-	load_wait_ok(l, 500, s.d);
-	struct load_stats st = load_stop(l, "3 upgrades");
+	h_load_wait_ok(l, 500, s.d);
+	struct h_load_stats st = h_load_stop(l, "3 upgrades");
 	ASSERT_NO_FAILURES(st, s.d);
 	ck_assert_msg(st.resets == 0, "%" PRIu64 " reset(s): %s", st.resets, st.first_problem);
 	/* never a new main pid */
@@ -1156,7 +539,7 @@ static pid_t busiest_worker(struct h_drover *d, unsigned *conns)
 
 /* What a killed worker may cost: the requests in flight on its connections,
  * at most every connection's deepest batch. */
-static void assert_loss_bounded(const struct load_stats *st, struct h_drover *d)
+static void assert_loss_bounded(const struct h_load_stats *st, struct h_drover *d)
 {
 	uint64_t lost = st->truncated + st->retried_eof + st->retried_reset;
 	ck_assert_msg(st->wrong == 0 && st->unanswered == 0 && st->connect_errors == 0,
@@ -1166,9 +549,9 @@ static void assert_loss_bounded(const struct load_stats *st, struct h_drover *d)
 	 * (lost) or, if the kill fell between two batches, in an idle close. */
 	ck_assert_msg(lost + st->idle_closes >= 1,
 		      "killing a worker with connections closed none of them: was it serving?");
-	ck_assert_msg(st->truncated <= LOAD_CONNS * LOAD_DEPTH && lost <= LOAD_CONNS * LOAD_DEPTH,
+	ck_assert_msg(st->truncated <= H_LOAD_CONNS * H_LOAD_DEPTH && lost <= H_LOAD_CONNS * H_LOAD_DEPTH,
 		      "%" PRIu64 " request(s) hit (truncated %" PRIu64 "), more than %d connections x %d deep",
-		      lost, st->truncated, LOAD_CONNS, LOAD_DEPTH);
+		      lost, st->truncated, H_LOAD_CONNS, H_LOAD_DEPTH);
 	ck_assert(!st->self_stopped);
 	ck_assert(st->ok > 0);
 }
@@ -1177,8 +560,8 @@ START_TEST(a_worker_killed_under_load_is_replaced_and_only_its_requests_are_hit)
 {
 	struct served s;
 	serve_start(&s, 2, "", "");
-	struct load *l = load_start(s.port, true);
-	load_wait_ok(l, 1000, s.d);
+	struct h_load *l = load_start(s.port, true);
+	h_load_wait_ok(l, 1000, s.d);
 	unsigned conns;
 	pid_t victim = busiest_worker(s.d, &conns);
 	ck_assert_int_eq(kill(victim, SIGKILL), 0);
@@ -1186,8 +569,8 @@ START_TEST(a_worker_killed_under_load_is_replaced_and_only_its_requests_are_hit)
 	snprintf(line, sizeof line, "worker pid %ld (generation 1, #", (long)victim);
 	ck_assert_msg(h_log_wait(s.d, line) && h_log_wait(s.d, "killed by signal"), "log:\n%s", h_log_end(s.d));
 	ck_assert_msg(wait_worker_replaced(s.d, victim, 2), "no replacement; log:\n%s", h_log_end(s.d));
-	load_wait_ok(l, 1000, s.d);
-	struct load_stats st = load_stop(l, "SIGKILL worker");
+	h_load_wait_ok(l, 1000, s.d);
+	struct h_load_stats st = h_load_stop(l, "SIGKILL worker");
 	printf("SIGKILL worker (%u connections): %" PRIu64 " request(s) hit (truncated %" PRIu64 ", re-sent %" PRIu64 ")\n",
 	       conns, st.truncated + st.retried_eof + st.retried_reset, st.truncated, st.retried_eof + st.retried_reset);
 	assert_loss_bounded(&st, s.d);
@@ -1199,8 +582,8 @@ START_TEST(a_worker_frozen_with_sigstop_is_detected_killed_and_replaced)
 {
 	struct served s;
 	serve_start(&s, 2, "worker_timeout = 2s\n", "");
-	struct load *l = load_start(s.port, true);
-	load_wait_ok(l, 1000, s.d);
+	struct h_load *l = load_start(s.port, true);
+	h_load_wait_ok(l, 1000, s.d);
 	unsigned conns;
 	pid_t victim = busiest_worker(s.d, &conns);
 	ck_assert_int_eq(kill(victim, SIGSTOP), 0);
@@ -1210,8 +593,8 @@ START_TEST(a_worker_frozen_with_sigstop_is_detected_killed_and_replaced)
 	ck_assert_msg(wait_worker_replaced(s.d, victim, 2), "no replacement; log:\n%s", h_log_end(s.d));
 	snprintf(line, sizeof line, "worker pid %ld (generation 1, #", (long)victim);
 	ck_assert_msg(h_log_wait(s.d, line), "its exit is not logged; log:\n%s", h_log_end(s.d));
-	load_wait_ok(l, 1000, s.d);
-	struct load_stats st = load_stop(l, "SIGSTOP worker");
+	h_load_wait_ok(l, 1000, s.d);
+	struct h_load_stats st = h_load_stop(l, "SIGSTOP worker");
 	printf("SIGSTOP worker (%u connections): %" PRIu64 " request(s) hit (truncated %" PRIu64 ", re-sent %" PRIu64 ")\n",
 	       conns, st.truncated + st.retried_eof + st.retried_reset, st.truncated, st.retried_eof + st.retried_reset);
 	assert_loss_bounded(&st, s.d);
@@ -1225,13 +608,13 @@ START_TEST(max_requests_recycles_workers_under_load_without_losing_a_request)
 	serve_start(&s, 2, "max_requests = 50\nmax_requests_jitter = 0\n", "");
 	pid_t first[8];
 	size_t n_first = h_worker_pids(s.d, first, 8);
-	struct load *l = load_start(s.port, true);
+	struct h_load *l = load_start(s.port, true);
 	ck_assert_msg(log_wait_count(s.d, "reached max_requests; starting its replacement", 8),
 		      "fewer than 8 recycles; log:\n%s", h_log_end(s.d));
 	ck_assert_msg(wait_workers_replaced(s.d, 0, first, n_first), "original workers still there; log:\n%s",
 		      h_log_end(s.d));
-	load_wait_ok(l, 300, s.d);
-	struct load_stats st = load_stop(l, "max_requests");
+	h_load_wait_ok(l, 300, s.d);
+	struct h_load_stats st = h_load_stop(l, "max_requests");
 	printf("max_requests: %zu recycle(s) logged\n", log_count(s.d, "reached max_requests"));
 	ASSERT_NO_FAILURES(st, s.d);
 	ck_assert_msg(st.resets == 0, "%" PRIu64 " reset(s): %s", st.resets, st.first_problem);
@@ -1464,13 +847,13 @@ START_TEST(an_upgrade_whose_new_listener_cannot_bind_keeps_serving)
 	free(with);
 	free(x);
 	free(t);
-	struct load *l = load_start(s.port, true);
-	load_wait_ok(l, 300, s.d);
+	struct h_load *l = load_start(s.port, true);
+	h_load_wait_ok(l, 300, s.d);
 	char out[4096];
 	ctl_ok(s.d, "upgrade", out, sizeof out);
 	ck_assert(h_log_contains(s.d, "not serving it"));
-	load_wait_ok(l, 500, s.d);
-	struct load_stats st = load_stop(l, "upgrade, unbindable listener");
+	h_load_wait_ok(l, 500, s.d);
+	struct h_load_stats st = h_load_stop(l, "upgrade, unbindable listener");
 	ASSERT_NO_FAILURES(st, s.d);
 	ck_assert_int_eq(one_status(s.port, "/tiny.txt"), 200);
 	close(busy);
