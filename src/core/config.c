@@ -711,6 +711,11 @@ const struct config_listener *config_find_listener(const struct config *cfg, con
 	return NULL;
 }
 
+int config_identity(const struct config *cfg, struct config_identity *id, const char **missing)
+{
+	return config_identity_lookup(cfg->server.user, cfg->server.group, id, missing);
+}
+
 int config_load(const char *path, struct config **out, char *err, size_t err_len)
 {
 	int r = 0;

@@ -111,6 +111,8 @@ struct config *config_new_default(void);
 void config_free(struct config *cfg);
 /* The listener section named name, or NULL. */
 const struct config_listener *config_find_listener(const struct config *cfg, const char *name);
+/* [server] user and group resolved (config_identity_lookup). */
+int config_identity(const struct config *cfg, struct config_identity *id, const char **missing);
 
 /* The protocols a listener may name (the first is the default); the
  * array must outlive every config_load(). */

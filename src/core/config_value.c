@@ -19,7 +19,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/config.h"
 #include "core/log.h"
 
 #define CONFIG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -307,13 +306,14 @@ bool config_address_equal(const struct config_address *a, const struct config_ad
 	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
 }
 
-int config_identity(const struct config *cfg, struct config_identity *id, const char **missing)
+int config_identity_lookup(const char *user, const char *group, struct config_identity *id,
+			   const char **missing)
 {
 	id->uid = geteuid();
 	id->gid = getegid();
 	id->name[0] = '\0';
-	if (cfg->server.user) {
-		struct passwd *pw = getpwnam(cfg->server.user);
+	if (user) {
+		struct passwd *pw = getpwnam(user);
 		if (!pw) {
 			*missing = "user";
 			return -ESRCH;
@@ -322,8 +322,8 @@ int config_identity(const struct config *cfg, struct config_identity *id, const 
 		id->gid = pw->pw_gid;
 		snprintf(id->name, sizeof(id->name), "%s", pw->pw_name);
 	}
-	if (cfg->server.group) {
-		struct group *gr = getgrnam(cfg->server.group);
+	if (group) {
+		struct group *gr = getgrnam(group);
 		if (!gr) {
 			*missing = "group";
 			return -ESRCH;

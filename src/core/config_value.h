@@ -1,6 +1,8 @@
 /* config_value: the grammar of configuration values (durations, sizes,
  * booleans, addresses, user and group names), and the key parsers that
- * config.c's section tables point at. No knowledge of sections or files. */
+ * config.c's section tables point at. No knowledge of sections, files or
+ * struct config: a key parser gets its destination and the load's context,
+ * nothing else. */
 #ifndef DROVER_CONFIG_VALUE_H
 #define DROVER_CONFIG_VALUE_H
 
@@ -9,8 +11,6 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-
-struct config;
 
 #define CONFIG_WORKERS_MAX 256u
 /* One connection is at least one fd, and 2^20 is the kernel's default
@@ -47,15 +47,17 @@ bool config_address_equal(const struct config_address *a, const struct config_ad
 /* Online CPUs, from 1 to CONFIG_WORKERS_MAX ("workers = auto"). */
 unsigned config_workers_auto(void);
 
-/* [server] user/group resolved: uid/gid to run as (the current ones where
+/* A user and group resolved: uid/gid to run as (the current ones where
  * unset); name is the user's (for initgroups) or "" without a user. */
 struct config_identity {
 	uid_t uid;
 	gid_t gid;
 	char name[64];
 };
-/* 0, or -ESRCH with *missing = "user" or "group" (the one that does not exist). */
-int config_identity(const struct config *cfg, struct config_identity *id, const char **missing);
+/* Look user and group up (either may be NULL: unset). 0, or -ESRCH with
+ * *missing = "user" or "group" (the one that does not exist). */
+int config_identity_lookup(const char *user, const char *group, struct config_identity *id,
+			   const char **missing);
 
 /* ------------------------------------------------ for config.c's tables */
 
