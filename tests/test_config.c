@@ -20,6 +20,7 @@
 
 #include "core/config.h"
 #include "proto/echo.h"
+#include "proto/http/config.h"
 #include "proto/http/http.h"
 #include "proto/protocols.h"
 #include "worker/proto.h"
@@ -198,40 +199,40 @@ START_TEST(test_full_file_every_key)
 	ck_assert_int_eq(w->address.sa.ss_family, AF_INET6);
 	ck_assert_str_eq(w->protocol, "http");
 	ck_assert_int_eq(w->backlog, 128);
-	ck_assert_int_eq(w->status, true);
+	ck_assert_int_eq(http_listener_cfg(w)->status, true);
 	ck_assert_uint_eq(w->line, 17);
 	const struct config_listener *d = &cfg->listeners[1];
 	ck_assert_str_eq(d->name, "diag");
 	ck_assert_int_eq(d->address.kind, ADDR_UNIX);
 	ck_assert_str_eq(d->protocol, "echo");
 	ck_assert_uint_eq(d->mode, 0600);
-	ck_assert_int_eq(d->status, false);
+	ck_assert_int_eq(http_listener_cfg(d)->status, false);
 	ck_assert_int_eq(d->backlog, 511);
 	ck_assert_uint_eq(d->line, 23);
 
-	ck_assert_uint_eq(cfg->echo.idle_timeout_ms, 120000);
-	ck_assert_uint_eq(cfg->echo.buffer_size, 128 * 1024);
+	ck_assert_uint_eq(echo_cfg(cfg)->idle_timeout_ms, 120000);
+	ck_assert_uint_eq(echo_cfg(cfg)->buffer_size, 128 * 1024);
 
-	ck_assert_str_eq(cfg->http.root, "/srv/www");
-	ck_assert_str_eq(cfg->http.index, "home.html");
-	ck_assert_int_eq(cfg->http.autoindex, true);
-	ck_assert_int_eq(cfg->http.follow_symlinks, true);
-	ck_assert_int_eq(cfg->http.dotfiles, true);
-	ck_assert_str_eq(cfg->http.mime_types, "/usr/share/mime.types");
-	ck_assert_str_eq(cfg->http.default_type, "text/plain");
-	ck_assert_str_eq(cfg->http.access_log, "/var/log/drover/access.log");
-	ck_assert_str_eq(cfg->http.health_path, "/ping");
-	ck_assert_str_eq(cfg->http.status_path, "/_status");
-	ck_assert_uint_eq(cfg->http.header_timeout_ms, 5000);
-	ck_assert_uint_eq(cfg->http.keepalive_timeout_ms, 20000);
-	ck_assert_uint_eq(cfg->http.send_timeout_ms, 120000);
-	ck_assert_uint_eq(cfg->http.keepalive_requests, 50);
-	ck_assert_uint_eq(cfg->http.max_connections, 900);
-	ck_assert_uint_eq(cfg->http.max_body_size, 2 * 1024 * 1024);
-	ck_assert_uint_eq(cfg->http.max_request_line, 4096);
-	ck_assert_uint_eq(cfg->http.max_header_line, 2048);
-	ck_assert_uint_eq(cfg->http.max_header_size, 16384);
-	ck_assert_uint_eq(cfg->http.max_headers, 50);
+	ck_assert_str_eq(http_cfg(cfg)->root, "/srv/www");
+	ck_assert_str_eq(http_cfg(cfg)->index, "home.html");
+	ck_assert_int_eq(http_cfg(cfg)->autoindex, true);
+	ck_assert_int_eq(http_cfg(cfg)->follow_symlinks, true);
+	ck_assert_int_eq(http_cfg(cfg)->dotfiles, true);
+	ck_assert_str_eq(http_cfg(cfg)->mime_types, "/usr/share/mime.types");
+	ck_assert_str_eq(http_cfg(cfg)->default_type, "text/plain");
+	ck_assert_str_eq(http_cfg(cfg)->access_log, "/var/log/drover/access.log");
+	ck_assert_str_eq(http_cfg(cfg)->health_path, "/ping");
+	ck_assert_str_eq(http_cfg(cfg)->status_path, "/_status");
+	ck_assert_uint_eq(http_cfg(cfg)->header_timeout_ms, 5000);
+	ck_assert_uint_eq(http_cfg(cfg)->keepalive_timeout_ms, 20000);
+	ck_assert_uint_eq(http_cfg(cfg)->send_timeout_ms, 120000);
+	ck_assert_uint_eq(http_cfg(cfg)->keepalive_requests, 50);
+	ck_assert_uint_eq(http_cfg(cfg)->max_connections, 900);
+	ck_assert_uint_eq(http_cfg(cfg)->max_body_size, 2 * 1024 * 1024);
+	ck_assert_uint_eq(http_cfg(cfg)->max_request_line, 4096);
+	ck_assert_uint_eq(http_cfg(cfg)->max_header_line, 2048);
+	ck_assert_uint_eq(http_cfg(cfg)->max_header_size, 16384);
+	ck_assert_uint_eq(http_cfg(cfg)->max_headers, 50);
 	config_free(cfg);
 }
 END_TEST
@@ -251,28 +252,28 @@ static void assert_defaults(const struct config *cfg)
 	ck_assert_uint_eq(cfg->server.max_generations, 4);
 	ck_assert_ptr_null(cfg->server.control_socket);
 	ck_assert_ptr_null(cfg->server.pid_file);
-	ck_assert_uint_eq(cfg->echo.idle_timeout_ms, 60000);
-	ck_assert_uint_eq(cfg->echo.buffer_size, 65536);
-	ck_assert_str_eq(cfg->http.root, PKGDATADIR "/www");
-	ck_assert_str_eq(cfg->http.index, "index.html");
-	ck_assert_int_eq(cfg->http.autoindex, false);
-	ck_assert_int_eq(cfg->http.follow_symlinks, false);
-	ck_assert_int_eq(cfg->http.dotfiles, false);
-	ck_assert_str_eq(cfg->http.mime_types, "/etc/mime.types");
-	ck_assert_str_eq(cfg->http.default_type, "application/octet-stream");
-	ck_assert_str_eq(cfg->http.access_log, "off");
-	ck_assert_str_eq(cfg->http.health_path, "/healthz");
-	ck_assert_str_eq(cfg->http.status_path, "/status");
-	ck_assert_uint_eq(cfg->http.header_timeout_ms, 10000);
-	ck_assert_uint_eq(cfg->http.keepalive_timeout_ms, 15000);
-	ck_assert_uint_eq(cfg->http.send_timeout_ms, 60000);
-	ck_assert_uint_eq(cfg->http.keepalive_requests, 1000);
-	ck_assert_uint_eq(cfg->http.max_connections, 0);
-	ck_assert_uint_eq(cfg->http.max_body_size, 1024 * 1024);
-	ck_assert_uint_eq(cfg->http.max_request_line, 8192);
-	ck_assert_uint_eq(cfg->http.max_header_line, 8192);
-	ck_assert_uint_eq(cfg->http.max_header_size, 32768);
-	ck_assert_uint_eq(cfg->http.max_headers, 100);
+	ck_assert_uint_eq(echo_cfg(cfg)->idle_timeout_ms, 60000);
+	ck_assert_uint_eq(echo_cfg(cfg)->buffer_size, 65536);
+	ck_assert_str_eq(http_cfg(cfg)->root, PKGDATADIR "/www");
+	ck_assert_str_eq(http_cfg(cfg)->index, "index.html");
+	ck_assert_int_eq(http_cfg(cfg)->autoindex, false);
+	ck_assert_int_eq(http_cfg(cfg)->follow_symlinks, false);
+	ck_assert_int_eq(http_cfg(cfg)->dotfiles, false);
+	ck_assert_str_eq(http_cfg(cfg)->mime_types, "/etc/mime.types");
+	ck_assert_str_eq(http_cfg(cfg)->default_type, "application/octet-stream");
+	ck_assert_str_eq(http_cfg(cfg)->access_log, "off");
+	ck_assert_str_eq(http_cfg(cfg)->health_path, "/healthz");
+	ck_assert_str_eq(http_cfg(cfg)->status_path, "/status");
+	ck_assert_uint_eq(http_cfg(cfg)->header_timeout_ms, 10000);
+	ck_assert_uint_eq(http_cfg(cfg)->keepalive_timeout_ms, 15000);
+	ck_assert_uint_eq(http_cfg(cfg)->send_timeout_ms, 60000);
+	ck_assert_uint_eq(http_cfg(cfg)->keepalive_requests, 1000);
+	ck_assert_uint_eq(http_cfg(cfg)->max_connections, 0);
+	ck_assert_uint_eq(http_cfg(cfg)->max_body_size, 1024 * 1024);
+	ck_assert_uint_eq(http_cfg(cfg)->max_request_line, 8192);
+	ck_assert_uint_eq(http_cfg(cfg)->max_header_line, 8192);
+	ck_assert_uint_eq(http_cfg(cfg)->max_header_size, 32768);
+	ck_assert_uint_eq(http_cfg(cfg)->max_headers, 100);
 }
 
 START_TEST(test_defaults_when_keys_absent)
@@ -306,7 +307,7 @@ START_TEST(test_listener_defaults)
 	ck_assert_int_eq(l->backlog, 511);
 	ck_assert_uint_eq(l->defer_accept_ms, 0); /* off */
 	ck_assert_uint_eq(l->mode, 0666);
-	ck_assert_int_eq(l->status, false);
+	ck_assert_int_eq(http_listener_cfg(l)->status, false);
 	ck_assert_uint_eq(l->line, 2);
 	config_free(cfg);
 }
@@ -372,7 +373,7 @@ START_TEST(test_long_line_value)
 	root[sizeof(root) - 1] = '\0';
 	snprintf(text, sizeof(text), "[http]\nroot = %s   ; a comment\n" WEB, root);
 	struct config *cfg = load_ok(text);
-	ck_assert_str_eq(cfg->http.root, root);
+	ck_assert_str_eq(http_cfg(cfg)->root, root);
 	config_free(cfg);
 
 	snprintf(text, sizeof(text), "[http]\nroot = %s\nindex = x/y\n" WEB, root);
@@ -394,19 +395,19 @@ START_TEST(test_shipped_config)
 	ck_assert_ptr_nonnull(l);
 	ck_assert_str_eq(l->address.text, "127.0.0.1:8080");
 	ck_assert_str_eq(l->protocol, "http");
-	ck_assert_str_eq(cfg->http.access_log, "stderr");
-	ck_assert_int_eq(cfg->http.root[0], '/');
+	ck_assert_str_eq(http_cfg(cfg)->access_log, "stderr");
+	ck_assert_int_eq(http_cfg(cfg)->root[0], '/');
 	snprintf(want, sizeof(want), "%s/www", "/etc");
-	ck_assert_msg(strlen(cfg->http.root) > 8 &&
-			      strcmp(cfg->http.root + strlen(cfg->http.root) - 8, "/etc/www") == 0,
-		      "root is %s", cfg->http.root);
+	ck_assert_msg(strlen(http_cfg(cfg)->root) > 8 &&
+			      strcmp(http_cfg(cfg)->root + strlen(http_cfg(cfg)->root) - 8, "/etc/www") == 0,
+		      "root is %s", http_cfg(cfg)->root);
 	/* next to the file too, so that droverctl -c etc/drover.ini finds a
 	 * drover started with it (the parent, run, is created at start) */
 	const char *cs = cfg->server.control_socket;
 	ck_assert_msg(cs && cs[0] == '/' && strlen(cs) > 21 &&
 			      strcmp(cs + strlen(cs) - 21, "/etc/run/control.sock") == 0,
 		      "control_socket is %s", cs ? cs : "(unset)");
-	ck_assert_mem_eq(cs, cfg->http.root, strlen(cfg->http.root) - 3);
+	ck_assert_mem_eq(cs, http_cfg(cfg)->root, strlen(http_cfg(cfg)->root) - 3);
 	config_free(cfg);
 }
 END_TEST
@@ -554,7 +555,7 @@ START_TEST(test_counts)
 			 "expected a whole number of at least 0");
 	struct config *cfg = load_ok("[listener web]\nbacklog = 65535\n[http]\nmax_headers = 128\n");
 	ck_assert_int_eq(cfg->listeners[0].backlog, 65535);
-	ck_assert_uint_eq(cfg->http.max_headers, 128);
+	ck_assert_uint_eq(http_cfg(cfg)->max_headers, 128);
 	config_free(cfg);
 }
 END_TEST
@@ -612,13 +613,13 @@ START_TEST(test_http_strings)
 	assert_bad_value("http", "access_log", "", "expected a path, 'stderr' or 'off'");
 
 	struct config *cfg = load_ok("[http]\nhealth_path = off\n" WEB);
-	ck_assert_str_eq(cfg->http.health_path, "");
+	ck_assert_str_eq(http_cfg(cfg)->health_path, "");
 	config_free(cfg);
 	cfg = load_ok("[http]\nhealth_path =\n" WEB);
-	ck_assert_str_eq(cfg->http.health_path, "");
+	ck_assert_str_eq(http_cfg(cfg)->health_path, "");
 	config_free(cfg);
 	cfg = load_ok("[http]\ndefault_type = text/plain; charset=utf-8\n" WEB);
-	ck_assert_str_eq(cfg->http.default_type, "text/plain; charset=utf-8");
+	ck_assert_str_eq(http_cfg(cfg)->default_type, "text/plain; charset=utf-8");
 	config_free(cfg);
 }
 END_TEST
@@ -1010,22 +1011,22 @@ START_TEST(test_relative_root)
 	ck_assert_int_eq(config_load(path, &cfg, terr, sizeof(terr)), 0);
 	char want[3 * PATH_MAX];
 	snprintf(want, sizeof(want), "%s/site/www", tdir);
-	ck_assert_str_eq(cfg->http.root, want);
+	ck_assert_str_eq(http_cfg(cfg)->root, want);
 	snprintf(want, sizeof(want), "%s/site/logs/a.log", tdir);
-	ck_assert_str_eq(cfg->http.access_log, want);
+	ck_assert_str_eq(http_cfg(cfg)->access_log, want);
 	snprintf(want, sizeof(want), "%s/site/mime.types", tdir);
-	ck_assert_str_eq(cfg->http.mime_types, want);
+	ck_assert_str_eq(http_cfg(cfg)->mime_types, want);
 	config_free(cfg);
 
 	/* Joined, not normalised, and need not exist. */
 	cfg = load_ok("[http]\nroot = ../elsewhere/./x\n" WEB);
 	snprintf(want, sizeof(want), "%s/../elsewhere/./x", tdir);
-	ck_assert_str_eq(cfg->http.root, want);
+	ck_assert_str_eq(http_cfg(cfg)->root, want);
 	config_free(cfg);
 
 	cfg = load_ok("[http]\nroot = /abs/www\naccess_log = stderr\n" WEB);
-	ck_assert_str_eq(cfg->http.root, "/abs/www");
-	ck_assert_str_eq(cfg->http.access_log, "stderr");
+	ck_assert_str_eq(http_cfg(cfg)->root, "/abs/www");
+	ck_assert_str_eq(http_cfg(cfg)->access_log, "stderr");
 	config_free(cfg);
 }
 END_TEST
@@ -1040,13 +1041,13 @@ START_TEST(test_relative_root_relative_config_path)
 	struct config *cfg = NULL;
 	ck_assert_int_eq(config_load(rel, &cfg, terr, sizeof(terr)), 0);
 	snprintf(want, sizeof(want), "%s/rel/www", tdir);
-	ck_assert_str_eq(cfg->http.root, want);
+	ck_assert_str_eq(http_cfg(cfg)->root, want);
 	ck_assert_str_eq(cfg->path, rel);
 	config_free(cfg);
 
 	ck_assert_int_eq(chdir("rel"), 0);
 	ck_assert_int_eq(config_load(strrchr(tpath, '/') + 1, &cfg, terr, sizeof(terr)), 0);
-	ck_assert_str_eq(cfg->http.root, want);
+	ck_assert_str_eq(http_cfg(cfg)->root, want);
 	config_free(cfg);
 }
 END_TEST

@@ -1,8 +1,8 @@
 /* config_value: the grammar of configuration values (durations, sizes,
- * booleans, addresses, user and group names), and the key parsers that
- * config.c's section tables point at. No knowledge of sections, files or
- * struct config: a key parser gets its destination and the load's context,
- * nothing else. */
+ * booleans, addresses, paths, user and group names), and the key parsers
+ * that section tables point at (config.c's and every protocol's or
+ * transport's). No knowledge of sections, files or struct config: a key
+ * parser gets its destination and the load's context, nothing else. */
 #ifndef DROVER_CONFIG_VALUE_H
 #define DROVER_CONFIG_VALUE_H
 
@@ -59,7 +59,7 @@ struct config_identity {
 int config_identity_lookup(const char *user, const char *group, struct config_identity *id,
 			   const char **missing);
 
-/* ------------------------------------------------ for config.c's tables */
+/* ------------------------------------------------ for the section tables */
 
 /* What a key parser may need of the load in progress. */
 struct config_ctx {
@@ -83,6 +83,9 @@ struct config_key {
 	uint64_t min, max;
 };
 
+/* The offset and size fields of a struct config_key for type's member. */
+#define CONFIG_FIELD(type, member) offsetof(type, member), sizeof(((type *)0)->member)
+
 #define CONFIG_KEY_PARSER(fn)                                                               \
 	int fn(struct config_ctx *ctx, const struct config_key *key, void *field, const char *value, \
 	       char *why, size_t why_len)
@@ -100,22 +103,20 @@ CONFIG_KEY_PARSER(config_key_mode);
 CONFIG_KEY_PARSER(config_key_address);
 /* Strings: user or group name; control socket ("off" or a sun_path);
  * pid file ("off" or a path); any path (relative ones joined to the file's
- * directory); access log (path, "stderr", "off"); index file name; media
- * type; URL path; health path (URL path or "off"). */
+ * directory). */
 CONFIG_KEY_PARSER(config_key_account);
 CONFIG_KEY_PARSER(config_key_control_socket);
 CONFIG_KEY_PARSER(config_key_pid_file);
 CONFIG_KEY_PARSER(config_key_path);
-CONFIG_KEY_PARSER(config_key_access_log);
-CONFIG_KEY_PARSER(config_key_index);
-CONFIG_KEY_PARSER(config_key_mime_type);
-CONFIG_KEY_PARSER(config_key_url_path);
-CONFIG_KEY_PARSER(config_key_health_path);
-/* A charset name (RFC 9110 §8.3.2: a token), or "none"/"" for none. */
-CONFIG_KEY_PARSER(config_key_charset);
 
 /* Replace a string field with a copy of value (NULL clears it); on
  * allocation failure ctx->oom is set and the field is left alone. */
 void config_set_string(struct config_ctx *ctx, char **field, const char *value);
+/* Replace a string field with value as a path: as written when absolute,
+ * else joined to the file's directory; allocation failure as above. */
+void config_set_path(struct config_ctx *ctx, char **field, const char *value);
+/* Printable ASCII without spaces: what may go into a header or a URL path
+ * without turning into something else (CR/LF would split a response). */
+bool config_is_token_text(const char *s);
 
 #endif
