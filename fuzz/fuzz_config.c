@@ -6,8 +6,10 @@
  * NUL-terminated message whose every line starts with the file's name; a
  * loaded config has at least one listener, each with a valid name, a
  * registered protocol and an address that is set or empty by kind; the
- * defaults hold where nothing else could set them. ASan catches the rest
- * (and leaks: every config is freed). */
+ * defaults hold where nothing else could set them. The protocols are the
+ * real table's (proto_register), so their sections and listener keys are
+ * the real ones too. ASan catches the rest (and leaks: every config is
+ * freed). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
@@ -21,12 +23,10 @@
 
 #include "core/config.h"
 #include "fuzz_check.h"
-
-/* What the protocol layer registers in the real binary. */
-static const struct config_protocol fuzz_protocols[] = {
-	{ .name = "http", .status = true },
-	{ .name = "echo", .status = false },
-};
+#include "proto/echo.h"
+#include "proto/http/config.h"
+#include "proto/protocols.h"
+#include "worker/proto.h"
 
 static int fuzz_fd = -1;
 static char fuzz_path[64];
@@ -39,7 +39,7 @@ static void fuzz_file(const uint8_t *data, size_t size)
 		fuzz_fd = memfd_create("fuzz_config.ini", MFD_CLOEXEC);
 		FUZZ_CHECK(fuzz_fd >= 0);
 		snprintf(fuzz_path, sizeof(fuzz_path), "/proc/self/fd/%d", fuzz_fd);
-		config_set_protocols(fuzz_protocols, sizeof(fuzz_protocols) / sizeof(fuzz_protocols[0]));
+		proto_register(protocols);
 	}
 	FUZZ_CHECK(ftruncate(fuzz_fd, 0) == 0);
 	size_t done = 0;
@@ -72,11 +72,9 @@ static void fuzz_check_config(const struct config *cfg)
 		size_t nlen = strnlen(l->name, sizeof(l->name));
 		FUZZ_CHECK(nlen >= 1 && nlen <= CONFIG_NAME_MAX);
 		FUZZ_CHECK(config_find_listener(cfg, l->name) == l);
-		bool known = false;
-		for (size_t k = 0; k < sizeof(fuzz_protocols) / sizeof(fuzz_protocols[0]); k++)
-			known |= strcmp(l->protocol, fuzz_protocols[k].name) == 0;
-		FUZZ_CHECK(known);
-		FUZZ_CHECK(!l->status || strcmp(l->protocol, "http") == 0);
+		FUZZ_CHECK(proto_find(l->protocol) != NULL);
+		const struct http_listener_config *hl = http_listener_cfg(l);
+		FUZZ_CHECK(hl && (!hl->status || strcmp(l->protocol, "http") == 0));
 		FUZZ_CHECK(l->address.kind == ADDR_NONE ? l->address.text[0] == '\0'
 							 : l->address.sa_len > 0 && l->address.text[0]);
 		FUZZ_CHECK(l->backlog >= 1 && l->backlog <= 65535);
@@ -86,7 +84,10 @@ static void fuzz_check_config(const struct config *cfg)
 	FUZZ_CHECK(s->workers >= 1 && s->workers <= CONFIG_WORKERS_MAX);
 	FUZZ_CHECK(s->shutdown_timeout_ms <= CONFIG_DURATION_MAX_MS);
 	FUZZ_CHECK(s->max_connections >= 1);
-	const struct config_http *h = &cfg->http;
+	const struct echo_config *e = echo_cfg(cfg);
+	FUZZ_CHECK(e && e->buffer_size >= 1024 && e->idle_timeout_ms >= 1);
+	const struct http_config *h = http_cfg(cfg);
+	FUZZ_CHECK(h);
 	FUZZ_CHECK(h->root && h->root[0] == '/');
 	FUZZ_CHECK(h->index && !strchr(h->index, '/'));
 	FUZZ_CHECK(h->default_type && strchr(h->default_type, '/'));

@@ -1,7 +1,10 @@
 /* config: the one INI file, read with inih, checked key by key. This file
- * holds the sections and their key tables, the line reader that feeds inih,
- * the checks across keys, and the messages; the grammar of each value is in
- * config_value.c.
+ * holds [server] and the generic [listener NAME] keys with their tables and
+ * defaults, the line reader that feeds inih, the sections of the file
+ * (core's and those the modules registered, config_section.c), the checks
+ * across keys (core's, and each module section's check()), and the
+ * messages. The grammar of each value is in config_value.c; every
+ * protocol's and transport's keys are in its own files.
  *
  * inih splits lines into sections and key = value pairs; everything else is
  * ours. Debian's libinih is built without INI_HANDLER_LINENO and with a
@@ -24,15 +27,13 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/config_section.h"
 #include "core/config_value.h"
 #include "core/log.h"
 #include "core/scoreboard.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
-#endif
-#ifndef PKGDATADIR
-#define PKGDATADIR "/usr/share/drover"
 #endif
 
 #define CONFIG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -44,17 +45,13 @@ enum config_section_kind {
 	CONFIG_SECTION_NONE,     /* before the first [section] */
 	CONFIG_SECTION_SKIP,     /* unknown or broken header: its keys are not checked */
 	CONFIG_SECTION_SERVER,
-	CONFIG_SECTION_ECHO,
-	CONFIG_SECTION_HTTP,
 	CONFIG_SECTION_LISTENER,
+	CONFIG_SECTION_PART,     /* a module's section: cfg->parts[p->part] */
 };
 
 static CONFIG_KEY_PARSER(config_key_protocol);
 
-#define CONFIG_FIELD(type, member) offsetof(type, member), sizeof(((type *)0)->member)
 #define CONFIG_SERVER(member) CONFIG_FIELD(struct config_server, member)
-#define CONFIG_ECHO(member) CONFIG_FIELD(struct config_echo, member)
-#define CONFIG_HTTP(member) CONFIG_FIELD(struct config_http, member)
 #define CONFIG_LISTENER(member) CONFIG_FIELD(struct config_listener, member)
 
 static const struct config_key config_server_keys[] = {
@@ -73,47 +70,13 @@ static const struct config_key config_server_keys[] = {
 	{ "pid_file", config_key_pid_file, CONFIG_SERVER(pid_file), 0, 0 },
 };
 
-static const struct config_key config_echo_keys[] = {
-	{ "idle_timeout", config_key_duration, CONFIG_ECHO(idle_timeout_ms), 1, CONFIG_DURATION_MAX_MS },
-	{ "buffer_size", config_key_size, CONFIG_ECHO(buffer_size), 1024, 64u << 20 },
-};
-
-static const struct config_key config_http_keys[] = {
-	{ "root", config_key_path, CONFIG_HTTP(root), 0, 0 },
-	{ "index", config_key_index, CONFIG_HTTP(index), 0, 0 },
-	{ "autoindex", config_key_bool, CONFIG_HTTP(autoindex), 0, 0 },
-	{ "follow_symlinks", config_key_bool, CONFIG_HTTP(follow_symlinks), 0, 0 },
-	{ "dotfiles", config_key_bool, CONFIG_HTTP(dotfiles), 0, 0 },
-	{ "mime_types", config_key_path, CONFIG_HTTP(mime_types), 0, 0 },
-	{ "default_type", config_key_mime_type, CONFIG_HTTP(default_type), 0, 0 },
-	{ "access_log", config_key_access_log, CONFIG_HTTP(access_log), 0, 0 },
-	{ "health_path", config_key_health_path, CONFIG_HTTP(health_path), 0, 0 },
-	{ "status_path", config_key_url_path, CONFIG_HTTP(status_path), 0, 0 },
-	{ "header_timeout", config_key_duration, CONFIG_HTTP(header_timeout_ms), 1, CONFIG_DURATION_MAX_MS },
-	{ "keepalive_timeout", config_key_duration, CONFIG_HTTP(keepalive_timeout_ms), 1, CONFIG_DURATION_MAX_MS },
-	{ "send_timeout", config_key_duration, CONFIG_HTTP(send_timeout_ms), 1, CONFIG_DURATION_MAX_MS },
-	{ "keepalive_requests", config_key_count, CONFIG_HTTP(keepalive_requests), 1, UINT32_MAX },
-	{ "max_connections", config_key_count, CONFIG_HTTP(max_connections), 0, CONFIG_CONNECTIONS_MAX },
-	{ "max_body_size", config_key_size, CONFIG_HTTP(max_body_size), 0, UINT64_MAX },
-	{ "max_request_line", config_key_size, CONFIG_HTTP(max_request_line), 64, 1u << 20 },
-	{ "max_header_line", config_key_size, CONFIG_HTTP(max_header_line), 64, 1u << 20 },
-	{ "max_header_size", config_key_size, CONFIG_HTTP(max_header_size), 64, 16u << 20 },
-	{ "max_headers", config_key_count, CONFIG_HTTP(max_headers), 1, 128 },
-	{ "file_cache_valid", config_key_duration, CONFIG_HTTP(file_cache_valid_ms), 0, CONFIG_DURATION_MAX_MS },
-	{ "max_ranges", config_key_count, CONFIG_HTTP(max_ranges), 1, CONFIG_HTTP_MAX_RANGES },
-	{ "charset", config_key_charset, CONFIG_HTTP(charset), 0, 0 },
-	{ "file_cache_entries", config_key_count, CONFIG_HTTP(file_cache_entries), 1, 1u << 20 },
-	{ "file_cache_max_file", config_key_size, CONFIG_HTTP(file_cache_max_file), 0, 32u << 10 },
-	{ "file_cache_size", config_key_size, CONFIG_HTTP(file_cache_size), 0, 1u << 30 },
-};
-
-static const struct config_key config_listener_keys[] = {
+/* The generic keys of [listener NAME]; modules add theirs (config_module.listener). */
+static const struct config_key config_listener_core_keys[] = {
 	{ "address", config_key_address, CONFIG_LISTENER(address), 0, 0 },
 	{ "protocol", config_key_protocol, CONFIG_LISTENER(protocol), 0, 0 },
 	{ "backlog", config_key_count, CONFIG_LISTENER(backlog), 1, 65535 },
 	{ "mode", config_key_mode, CONFIG_LISTENER(mode), 0, 0777 },
 	{ "defer_accept", config_key_duration, CONFIG_LISTENER(defer_accept_ms), 0, 3600000 },
-	{ "status", config_key_bool, CONFIG_LISTENER(status), 0, 0 },
 };
 
 /* Everything one config_load() call needs while inih drives it. */
@@ -129,15 +92,15 @@ struct config_parser {
 	int read_errno;
 
 	enum config_section_kind section;
-	char section_label[16 + CONFIG_NAME_MAX]; /* "server", "listener web", ... */
+	char section_label[32 + CONFIG_NAME_MAX]; /* "server", "listener web", ... */
 	size_t listener;            /* index of the current [listener] */
+	size_t part;                /* index of the current module section in cfg->parts */
 	bool saw_listener_header;
 
-	/* Line where each key was first set (0: not yet), for "set twice". */
+	/* Line where each core key was first set (0: not yet), for "set twice";
+	 * a module section's are in its struct config_part. */
 	unsigned server_seen[CONFIG_ARRAY_SIZE(config_server_keys)];
-	unsigned echo_seen[CONFIG_ARRAY_SIZE(config_echo_keys)];
-	unsigned http_seen[CONFIG_ARRAY_SIZE(config_http_keys)];
-	unsigned listener_seen[CONFIG_MAX_LISTENERS][CONFIG_ARRAY_SIZE(config_listener_keys)];
+	unsigned listener_seen[CONFIG_MAX_LISTENERS][CONFIG_ARRAY_SIZE(config_listener_core_keys)];
 
 	char *err;
 	size_t err_len;
@@ -195,24 +158,8 @@ static void config_value_error(struct config_parser *p, const char *key, const c
 		     len > CONFIG_QUOTE_MAX ? "..." : "");
 }
 
+
 /* ------------------------------------------------------------ protocols */
-
-static const struct config_protocol *config_protocols;
-static size_t config_n_protocols;
-
-void config_set_protocols(const struct config_protocol *list, size_t n)
-{
-	config_protocols = list;
-	config_n_protocols = n;
-}
-
-static const struct config_protocol *config_protocol_find(const char *name)
-{
-	for (size_t i = 0; i < config_n_protocols; i++)
-		if (strcasecmp(config_protocols[i].name, name) == 0)
-			return &config_protocols[i];
-	return NULL;
-}
 
 static CONFIG_KEY_PARSER(config_key_protocol)
 {
@@ -222,9 +169,9 @@ static CONFIG_KEY_PARSER(config_key_protocol)
 	if (!proto) {
 		/* "expected http or echo": the registered names, in table order */
 		size_t off = (size_t)snprintf(why, why_len, "expected");
-		for (size_t i = 0; i < config_n_protocols && off < why_len; i++)
-			off += (size_t)snprintf(why + off, why_len - off, "%s %s", i ? " or" : "",
-						config_protocols[i].name);
+		const struct config_protocol *pr;
+		for (size_t i = 0; (pr = config_protocol_at(i)) && off < why_len; i++)
+			off += (size_t)snprintf(why + off, why_len - off, "%s %s", i ? " or" : "", pr->name);
 		return -EINVAL;
 	}
 	char *out = field;
@@ -234,7 +181,7 @@ static CONFIG_KEY_PARSER(config_key_protocol)
 
 /* ------------------------------------------------------------ sections */
 
-static bool config_valid_listener_name(const char *name)
+static bool config_valid_name(const char *name)
 {
 	size_t len = strlen(name);
 	if (len < 1 || len > CONFIG_NAME_MAX)
@@ -245,43 +192,38 @@ static bool config_valid_listener_name(const char *name)
 	return true;
 }
 
-/* A "[name]" line (name already trimmed): decide what its keys belong to.
- * Returns whether the section is one we check keys in. */
-static bool config_begin_section(struct config_parser *p, const char *name)
+/* The NAME of a "[kind NAME]" header (header: the whole name, rest: what
+ * follows kind), or NULL when it is missing or invalid (reported). hint
+ * ends the invalid-name message. */
+static const char *config_section_name(struct config_parser *p, const char *header, const char *kind,
+				       const char *rest, const char *hint)
+{
+	while (isspace((unsigned char)*rest))
+		rest++;
+	if (*rest == '\0') {
+		config_error(p, p->line, "[%s] needs a name: [%s NAME]", kind, kind);
+		return NULL;
+	}
+	if (!config_valid_name(rest)) {
+		config_error(p, p->line,
+			     "[%s] invalid %s name '%s': expected 1 to %d characters of "
+			     "A-Z a-z 0-9 _ . -%s",
+			     header, kind, rest, CONFIG_NAME_MAX, hint);
+		return NULL;
+	}
+	return rest;
+}
+
+/* "[listener NAME]" (rest: what follows "listener"): a new listener with
+ * the generic defaults and each module's listener keys' defaults. */
+static bool config_begin_listener(struct config_parser *p, const char *header, const char *rest)
 {
 	struct config *cfg = p->cfg;
-	p->section = CONFIG_SECTION_SKIP;
-	snprintf(p->section_label, sizeof(p->section_label), "%.*s",
-		 (int)(sizeof(p->section_label) - 1), name);
-
-	if (strcmp(name, "server") == 0)
-		p->section = CONFIG_SECTION_SERVER;
-	else if (strcmp(name, "echo") == 0)
-		p->section = CONFIG_SECTION_ECHO;
-	else if (strcmp(name, "http") == 0)
-		p->section = CONFIG_SECTION_HTTP;
-	if (p->section != CONFIG_SECTION_SKIP)
-		return true;
-
-	if (strncmp(name, "listener", 8) != 0 || (name[8] != '\0' && !isspace((unsigned char)name[8]))) {
-		config_error(p, p->line, "unknown section [%s]", name);
-		return false;
-	}
 	p->saw_listener_header = true;
-	const char *lname = name + 8;
-	while (isspace((unsigned char)*lname))
-		lname++;
-	if (*lname == '\0') {
-		config_error(p, p->line, "[listener] needs a name: [listener NAME]");
+	const char *lname = config_section_name(p, header, "listener", rest,
+						" (it is also the systemd FileDescriptorName=)");
+	if (!lname)
 		return false;
-	}
-	if (!config_valid_listener_name(lname)) {
-		config_error(p, p->line,
-			     "[%s] invalid listener name '%s': expected 1 to %d characters of "
-			     "A-Z a-z 0-9 _ . - (it is also the systemd FileDescriptorName=)",
-			     name, lname, CONFIG_NAME_MAX);
-		return false;
-	}
 	const struct config_listener *dup = config_find_listener(cfg, lname);
 	if (dup) {
 		config_error(p, p->line, "duplicate listener '%s' (first defined at line %u)", lname,
@@ -298,15 +240,109 @@ static bool config_begin_section(struct config_parser *p, const char *name)
 	memset(l, 0, sizeof(*l));
 	memcpy(l->name, lname, strlen(lname) + 1);
 	l->address.kind = ADDR_NONE;
-	snprintf(l->protocol, sizeof(l->protocol), "%s", config_n_protocols ? config_protocols[0].name : "");
+	const struct config_protocol *first = config_protocol_at(0);
+	snprintf(l->protocol, sizeof(l->protocol), "%s", first ? first->name : "");
 	l->backlog = 511;
 	l->mode = 0666;
-	l->status = false;
 	l->line = p->line;
 	p->listener = cfg->n_listeners++;
+	if (config_parts_for_listener(&l->ext, &l->n_ext) < 0)
+		p->ctx.oom = true;
 	p->section = CONFIG_SECTION_LISTENER;
 	snprintf(p->section_label, sizeof(p->section_label), "listener %s", l->name);
 	return true;
+}
+
+/* "[kind NAME]" of a module's named section sec: a new instance, defaults in. */
+static bool config_begin_named(struct config_parser *p, const char *header,
+			       const struct config_section *sec, const char *rest)
+{
+	struct config *cfg = p->cfg;
+	const char *name = config_section_name(p, header, sec->name, rest, "");
+	if (!name)
+		return false;
+	size_t count = 0;
+	for (size_t i = 0; i < cfg->n_parts; i++) {
+		count += cfg->parts[i].section->named;
+		if (cfg->parts[i].section == sec && strcmp(cfg->parts[i].name, name) == 0) {
+			config_error(p, p->line, "duplicate %s '%s' (first defined at line %u)", sec->name,
+				     name, cfg->parts[i].line);
+			return false;
+		}
+	}
+	if (count >= CONFIG_MAX_NAMED) {
+		config_error(p, p->line, "[%s %s] too many named sections (at most %d)", sec->name, name,
+			     CONFIG_MAX_NAMED);
+		return false;
+	}
+	struct config_part *part = config_parts_add(&cfg->parts, &cfg->n_parts, sec);
+	if (!part) {
+		p->ctx.oom = true;
+		return false;
+	}
+	snprintf(part->name, sizeof(part->name), "%s", name);
+	part->line = p->line;
+	p->part = cfg->n_parts - 1;
+	p->section = CONFIG_SECTION_PART;
+	snprintf(p->section_label, sizeof(p->section_label), "%s %s", sec->name, part->name);
+	return true;
+}
+
+/* A "[name]" line (name already trimmed): decide what its keys belong to.
+ * Returns whether the section is one we check keys in. */
+static bool config_begin_section(struct config_parser *p, const char *name)
+{
+	p->section = CONFIG_SECTION_SKIP;
+	snprintf(p->section_label, sizeof(p->section_label), "%.*s",
+		 (int)(sizeof(p->section_label) - 1), name);
+
+	size_t word = 0;
+	while (name[word] && !isspace((unsigned char)name[word]))
+		word++;
+	if (strcmp(name, "server") == 0) {
+		p->section = CONFIG_SECTION_SERVER;
+		return true;
+	}
+	if (word == 8 && strncmp(name, "listener", 8) == 0)
+		return config_begin_listener(p, name, name + 8);
+	const struct config_section *sec = config_section_named(name, word);
+	if (sec && sec->named)
+		return config_begin_named(p, name, sec, name + word);
+	for (size_t i = 0; sec && name[word] == '\0' && i < p->cfg->n_parts; i++) {
+		struct config_part *part = &p->cfg->parts[i];
+		if (part->section != sec)
+			continue;
+		/* A section given twice is one section: "set twice" spans both. */
+		if (!part->line)
+			part->line = p->line;
+		p->part = i;
+		p->section = CONFIG_SECTION_PART;
+		return true;
+	}
+	config_error(p, p->line, "unknown section [%s]", name);
+	return false;
+}
+
+/* Look name up in one key table: true when it is one of its keys (then
+ * set, or reported). */
+static bool config_set_key(struct config_parser *p, const struct config_key *keys, size_t n_keys,
+			   unsigned *seen, char *base, const char *name, const char *value)
+{
+	for (size_t i = 0; i < n_keys; i++) {
+		if (strcmp(name, keys[i].name) != 0)
+			continue;
+		if (seen[i]) {
+			config_error(p, p->line, "[%s] %s: set twice (first at line %u)",
+				     p->section_label, name, seen[i]);
+			return true;
+		}
+		seen[i] = p->line;
+		char why[256] = "";
+		if (keys[i].parse(&p->ctx, &keys[i], base + keys[i].offset, value, why, sizeof(why)) < 0)
+			config_value_error(p, name, why, value);
+		return true;
+	}
+	return false;
 }
 
 /* inih calls this for every key = value line (our reader has already
@@ -315,10 +351,8 @@ static bool config_begin_section(struct config_parser *p, const char *name)
 static int config_handle_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct config_parser *p = user;
-	const struct config_key *keys;
-	size_t n_keys;
-	unsigned *seen;
-	char *base;
+	struct config *cfg = p->cfg;
+	bool found = false;
 	(void)section; /* ours is tracked by the reader, including [listener] state */
 
 	if (!name) /* builds with INI_CALL_HANDLER_ON_NEW_SECTION */
@@ -329,56 +363,37 @@ static int config_handle_key(void *user, const char *section, const char *name, 
 		value = "";
 
 	switch (p->section) {
-	case CONFIG_SECTION_NONE:
-		config_error(p, p->line,
-			     "key '%s' is outside any section (put it under [server], [http], "
-			     "[echo] or [listener NAME])",
-			     name);
+	case CONFIG_SECTION_NONE: {
+		char where[512];
+		config_section_list(where, sizeof(where));
+		config_error(p, p->line, "key '%s' is outside any section (put it under %s)", name, where);
 		return 1;
+	}
 	case CONFIG_SECTION_SKIP:
 		return 1; /* the header was already reported */
 	case CONFIG_SECTION_SERVER:
-		keys = config_server_keys;
-		n_keys = CONFIG_ARRAY_SIZE(config_server_keys);
-		seen = p->server_seen;
-		base = (char *)&p->cfg->server;
+		found = config_set_key(p, config_server_keys, CONFIG_ARRAY_SIZE(config_server_keys),
+				       p->server_seen, (char *)&cfg->server, name, value);
 		break;
-	case CONFIG_SECTION_ECHO:
-		keys = config_echo_keys;
-		n_keys = CONFIG_ARRAY_SIZE(config_echo_keys);
-		seen = p->echo_seen;
-		base = (char *)&p->cfg->echo;
-		break;
-	case CONFIG_SECTION_HTTP:
-		keys = config_http_keys;
-		n_keys = CONFIG_ARRAY_SIZE(config_http_keys);
-		seen = p->http_seen;
-		base = (char *)&p->cfg->http;
-		break;
-	case CONFIG_SECTION_LISTENER:
-	default:
-		keys = config_listener_keys;
-		n_keys = CONFIG_ARRAY_SIZE(config_listener_keys);
-		seen = p->listener_seen[p->listener];
-		base = (char *)&p->cfg->listeners[p->listener];
+	case CONFIG_SECTION_LISTENER: {
+		struct config_listener *l = &cfg->listeners[p->listener];
+		found = config_set_key(p, config_listener_core_keys, CONFIG_ARRAY_SIZE(config_listener_core_keys),
+				       p->listener_seen[p->listener], (char *)l, name, value);
+		for (size_t i = 0; i < l->n_ext && !found; i++)
+			found = config_set_key(p, l->ext[i].section->keys, l->ext[i].section->n_keys,
+					       l->ext[i].seen, l->ext[i].data, name, value);
 		break;
 	}
-
-	for (size_t i = 0; i < n_keys; i++) {
-		if (strcmp(name, keys[i].name) != 0)
-			continue;
-		if (seen[i]) {
-			config_error(p, p->line, "[%s] %s: set twice (first at line %u)",
-				     p->section_label, name, seen[i]);
-			return 1;
-		}
-		seen[i] = p->line;
-		char why[256] = "";
-		if (keys[i].parse(&p->ctx, &keys[i], base + keys[i].offset, value, why, sizeof(why)) < 0)
-			config_value_error(p, name, why, value);
-		return 1;
+	case CONFIG_SECTION_PART:
+	default: {
+		struct config_part *part = &cfg->parts[p->part];
+		found = config_set_key(p, part->section->keys, part->section->n_keys, part->seen,
+				       part->data, name, value);
+		break;
 	}
-	config_error(p, p->line, "[%s] unknown key '%s'", p->section_label, name);
+	}
+	if (!found)
+		config_error(p, p->line, "[%s] unknown key '%s'", p->section_label, name);
 	return 1;
 }
 
@@ -537,28 +552,87 @@ static char *config_dir_of(const char *path)
 	return r < 0 ? NULL : dir;
 }
 
+
 /* Position of a key in its table, to find where it was set. */
 static size_t config_key_slot(const struct config_key *keys, size_t n_keys, const char *name)
 {
 	for (size_t i = 0; i < n_keys; i++)
 		if (strcmp(keys[i].name, name) == 0)
 			return i;
-	abort(); /* a typo in this file, not in the user's */
+	abort(); /* a typo in the table's own code, not in the user's file */
+}
+
+/* ------------------------------------------------------------ checks */
+
+/* What a section's check() sees: the load, and the section it checks. */
+struct config_check {
+	struct config_parser *p;
+	const struct config_part *part;
+	const struct config_listener *listener; /* listener keys: whose */
+	const char *owner;                      /* the protocol that registered it; NULL: a transport */
+	char label[32 + CONFIG_NAME_MAX];
+};
+
+const struct config *config_check_config(const struct config_check *chk) { return chk->p->cfg; }
+
+const struct config_listener *config_check_listener(const struct config_check *chk)
+{
+	return chk->listener;
+}
+
+const char *config_check_label(const struct config_check *chk) { return chk->label; }
+
+unsigned config_check_line(const struct config_check *chk, const char *key)
+{
+	return config_part_line(chk->part, key);
+}
+
+void config_check_error(struct config_check *chk, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	config_verror(chk->p, line, fmt, ap);
+	va_end(ap);
+}
+
+void config_check_own_protocol(struct config_check *chk, const char *key, bool on, const char *what)
+{
+	const struct config_listener *l = chk->listener;
+	if (!on || !l || !chk->owner || strcmp(l->protocol, chk->owner) == 0)
+		return;
+	config_check_error(chk, config_check_line(chk, key),
+			   "[listener %s] %s: expected no, because %s needs protocol = %s and this "
+			   "listener is %s",
+			   l->name, key, what, chk->owner, l->protocol);
+}
+
+/* Run part's check(), as listener l's keys when l is not NULL. */
+static void config_check_part(struct config_parser *p, const struct config_part *part,
+			      const struct config_listener *l)
+{
+	if (!part->section->check)
+		return;
+	struct config_check chk = {
+		.p = p, .part = part, .listener = l, .owner = config_owner_of(part->section),
+	};
+	if (l)
+		snprintf(chk.label, sizeof(chk.label), "listener %s", l->name);
+	else if (part->section->named)
+		snprintf(chk.label, sizeof(chk.label), "%s %s", part->section->name, part->name);
+	else
+		snprintf(chk.label, sizeof(chk.label), "%s", part->section->name);
+	part->section->check(&chk, part->data);
 }
 
 /* Checks that need the whole file: listeners exist and do not collide,
- * keys that depend on each other. */
+ * keys that depend on each other. Core's, and each module's check(): per
+ * listener its listener keys', then its sections'. */
 static void config_check_all(struct config_parser *p)
 {
 	struct config *cfg = p->cfg;
-	const size_t n_listener_keys = CONFIG_ARRAY_SIZE(config_listener_keys);
-	const size_t address = config_key_slot(config_listener_keys, n_listener_keys, "address");
-	const size_t status = config_key_slot(config_listener_keys, n_listener_keys, "status");
-	const size_t defer = config_key_slot(config_listener_keys, n_listener_keys, "defer_accept");
-	const size_t health = config_key_slot(config_http_keys, CONFIG_ARRAY_SIZE(config_http_keys),
-					      "health_path");
-	const size_t status_path = config_key_slot(config_http_keys,
-						   CONFIG_ARRAY_SIZE(config_http_keys), "status_path");
+	const size_t n_listener_keys = CONFIG_ARRAY_SIZE(config_listener_core_keys);
+	const size_t address = config_key_slot(config_listener_core_keys, n_listener_keys, "address");
+	const size_t defer = config_key_slot(config_listener_core_keys, n_listener_keys, "defer_accept");
 	const size_t jitter = config_key_slot(config_server_keys, CONFIG_ARRAY_SIZE(config_server_keys),
 					      "max_requests_jitter");
 
@@ -580,36 +654,11 @@ static void config_check_all(struct config_parser *p)
 			config_error(p, p->listener_seen[i][defer],
 				     "[listener %s] defer_accept: only for a TCP address, not %s", l->name,
 				     l->address.text);
-		const struct config_protocol *lp = config_protocol_find(l->protocol);
-		if (l->status && !(lp && lp->status)) {
-			const char *with = "";
-			for (size_t k = 0; k < config_n_protocols; k++)
-				if (config_protocols[k].status) {
-					with = config_protocols[k].name;
-					break;
-				}
-			config_error(p, p->listener_seen[i][status],
-				     "[listener %s] status: expected no, because the status endpoint "
-				     "needs protocol = %s and this listener is %s",
-				     l->name, with, l->protocol);
-		}
+		for (size_t e = 0; e < l->n_ext; e++)
+			config_check_part(p, &l->ext[e], l);
 	}
-
-	/* Where the path keys were set, for the checks of what they name
-	 * (proto_paths_check, proto_files_open). */
-	const size_t n_http = CONFIG_ARRAY_SIZE(config_http_keys);
-	cfg->http.access_log_line = p->http_seen[config_key_slot(config_http_keys, n_http, "access_log")];
-	cfg->http.root_line = p->http_seen[config_key_slot(config_http_keys, n_http, "root")];
-	cfg->http.mime_types_line = p->http_seen[config_key_slot(config_http_keys, n_http, "mime_types")];
-
-	const struct config_http *h = &cfg->http;
-	if (h->health_path && h->status_path && h->health_path[0] &&
-	    strcmp(h->health_path, h->status_path) == 0) {
-		unsigned line = p->http_seen[status_path] > p->http_seen[health]
-					? p->http_seen[status_path] : p->http_seen[health];
-		config_error(p, line, "[http] status_path: expected a path other than health_path, got '%s'",
-			     h->status_path);
-	}
+	for (size_t i = 0; i < cfg->n_parts; i++)
+		config_check_part(p, &cfg->parts[i], NULL);
 
 	/* Every worker of every generation alive at once needs a scoreboard slot. */
 	if ((uint64_t)cfg->server.workers * cfg->server.max_generations > SCOREBOARD_SLOTS) {
@@ -646,37 +695,18 @@ struct config *config_new_default(void)
 	s->lingering_timeout_ms = 2000;
 	s->max_generations = 4;
 
-	cfg->echo.idle_timeout_ms = 60000;
-	cfg->echo.buffer_size = 64 * 1024;
-
-	struct config_http *h = &cfg->http;
-	h->root = strdup(PKGDATADIR "/www");
-	h->index = strdup("index.html");
-	h->mime_types = strdup("/etc/mime.types");
-	h->default_type = strdup("application/octet-stream");
-	h->access_log = strdup("off");
-	h->health_path = strdup("/healthz");
-	h->status_path = strdup("/status");
-	h->header_timeout_ms = 10000;
-	h->keepalive_timeout_ms = 15000;
-	h->send_timeout_ms = 60000;
-	h->keepalive_requests = 1000;
-	h->max_connections = 0;
-	h->max_body_size = 1024 * 1024;
-	h->max_request_line = 8192;
-	h->max_header_line = 8192;
-	h->max_header_size = 32768;
-	h->max_headers = 100;
-	h->file_cache_valid_ms = 1000;
-	h->max_ranges = 16;
-	h->charset = NULL; /* none, as nginx */
-	h->file_cache_entries = 512;
-	h->file_cache_max_file = 16 * 1024;
-	h->file_cache_size = 4u << 20;
-	if (!h->root || !h->index || !h->mime_types || !h->default_type || !h->access_log ||
-	    !h->health_path || !h->status_path) {
-		config_free(cfg);
-		return NULL;
+	/* Every single section of every module, with its defaults. */
+	const char *owner;
+	const struct config_module *m;
+	for (size_t i = 0; (m = config_module_at(i, &owner)); i++) {
+		for (size_t k = 0; k < m->n_sections; k++) {
+			if (m->sections[k].named)
+				continue;
+			if (!config_parts_add(&cfg->parts, &cfg->n_parts, &m->sections[k])) {
+				config_free(cfg);
+				return NULL;
+			}
+		}
 	}
 	return cfg;
 }
@@ -690,14 +720,9 @@ void config_free(struct config *cfg)
 	free(cfg->server.group);
 	free(cfg->server.control_socket);
 	free(cfg->server.pid_file);
-	free(cfg->http.root);
-	free(cfg->http.index);
-	free(cfg->http.mime_types);
-	free(cfg->http.default_type);
-	free(cfg->http.access_log);
-	free(cfg->http.health_path);
-	free(cfg->http.status_path);
-	free(cfg->http.charset);
+	for (size_t i = 0; i < cfg->n_listeners; i++)
+		config_parts_free(cfg->listeners[i].ext, cfg->listeners[i].n_ext);
+	config_parts_free(cfg->parts, cfg->n_parts);
 	free(cfg);
 }
 
@@ -708,6 +733,56 @@ const struct config_listener *config_find_listener(const struct config *cfg, con
 	for (size_t i = 0; i < cfg->n_listeners; i++)
 		if (strcmp(cfg->listeners[i].name, name) == 0)
 			return &cfg->listeners[i];
+	return NULL;
+}
+
+int config_identity(const struct config *cfg, struct config_identity *id, const char **missing)
+{
+	return config_identity_lookup(cfg->server.user, cfg->server.group, id, missing);
+}
+
+void config_set_protocols(const struct config_protocol *list, size_t n)
+{
+	config_registry_protocols(list, n);
+	config_registry_check(config_listener_core_keys, CONFIG_ARRAY_SIZE(config_listener_core_keys));
+}
+
+void config_set_transports(const struct config_module *const *list, size_t n)
+{
+	config_registry_transports(list, n);
+	config_registry_check(config_listener_core_keys, CONFIG_ARRAY_SIZE(config_listener_core_keys));
+}
+
+const void *config_section(const struct config *cfg, const struct config_section *sec)
+{
+	for (size_t i = 0; cfg && !sec->named && i < cfg->n_parts; i++)
+		if (cfg->parts[i].section == sec)
+			return cfg->parts[i].data;
+	return NULL;
+}
+
+const void *config_section_at(const struct config *cfg, const struct config_section *sec, size_t i,
+			      const char **name)
+{
+	for (size_t k = 0; cfg && sec->named && k < cfg->n_parts; k++) {
+		if (cfg->parts[k].section != sec)
+			continue;
+		if (i > 0) {
+			i--;
+			continue;
+		}
+		if (name)
+			*name = cfg->parts[k].name;
+		return cfg->parts[k].data;
+	}
+	return NULL;
+}
+
+const void *config_listener_keys(const struct config_listener *l, const struct config_section *sec)
+{
+	for (size_t i = 0; l && i < l->n_ext; i++)
+		if (l->ext[i].section == sec)
+			return l->ext[i].data;
 	return NULL;
 }
 

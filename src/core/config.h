@@ -1,5 +1,21 @@
 /* config: the one INI file (inih), parsed into a struct with every default
- * filled in. Errors name file, line, section, key and what was expected. */
+ * filled in. Errors name file, line, section, key and what was expected.
+ *
+ * Core owns [server] and the generic keys of every [listener NAME]
+ * (address, protocol, backlog, mode, defer_accept). Everything else in the
+ * file belongs to a protocol or a transport, which describes it in a
+ * struct config_module (config_section.h) handed to config through its
+ * table entry (proto_register): its own sections, single ([http]) or named
+ * and repeatable ([certificate NAME]), each with its key table, defaults
+ * and cross-checks; and the keys it adds to every [listener NAME] (status).
+ *
+ * The config owns the storage of each section (of each instance of a named
+ * one) and, per listener, of each module's listener keys: allocated from
+ * the size the section declares, filled with its defaults by its init(),
+ * checked by its check() once the whole file is read, and freed with the
+ * config by its release(). Its owner reads it back through
+ * config_section() or config_listener_keys(), wrapped in its own typed
+ * accessor (http_cfg(), echo_cfg(), http_listener_cfg()). */
 #ifndef DROVER_CONFIG_H
 #define DROVER_CONFIG_H
 
@@ -9,21 +25,14 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "core/config_section.h"
 #include "core/config_value.h"
 
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/drover/drover.ini"
 #define CONFIG_MAX_LISTENERS 64
-#define CONFIG_NAME_MAX 63 /* listener names, as systemd's FDNAME= */
-
-#define CONFIG_MAX_PROTOCOLS 8
 #define CONFIG_PROTO_NAME_MAX 15
-
-/* A protocol as config sees it: names come from the protocol layer's table
- * (config_set_protocols), so config holds no list of protocols itself. */
-struct config_protocol {
-	const char *name;
-	bool status; /* a listener of it may serve [http] status_path */
-};
+/* Instances of named sections ([certificate NAME]), all together. */
+#define CONFIG_MAX_NAMED 256
 
 struct config_listener {
 	char name[CONFIG_NAME_MAX + 1];
@@ -33,8 +42,10 @@ struct config_listener {
 	mode_t mode;      /* unix sockets: permission bits */
 	uint64_t defer_accept_ms; /* TCP_DEFER_ACCEPT; 0 = off */
 	bool defer_accept_set;    /* given in the file: applied to sockets from systemd too */
-	bool status;      /* serve [http] status_path on this listener */
 	unsigned line;    /* where the section starts, for messages */
+	/* The keys each module adds (config_listener_keys), in registration order. */
+	struct config_part *ext;
+	size_t n_ext;
 };
 
 struct config_server {
@@ -53,53 +64,15 @@ struct config_server {
 	char *pid_file;              /* NULL: none */
 };
 
-struct config_echo {
-	uint64_t idle_timeout_ms;
-	size_t buffer_size;          /* per connection; reading pauses when full */
-};
-
-/* Upper bound of [http] max_ranges. */
-#define CONFIG_HTTP_MAX_RANGES 100
-
-struct config_http {
-	char *root;                  /* absolute (relative ones resolved against the file's directory) */
-	unsigned root_line;          /* where root is set (0: default), for messages */
-	char *index;
-	bool autoindex;
-	bool follow_symlinks;
-	bool dotfiles;
-	char *mime_types;
-	unsigned mime_types_line;    /* where mime_types is set (0: default, which may be missing) */
-	char *default_type;
-	char *access_log;            /* path, "stderr" or "off" */
-	unsigned access_log_line;    /* where access_log is set (0: default), for messages */
-	char *health_path;           /* "" disables */
-	char *status_path;
-	uint64_t header_timeout_ms;
-	uint64_t keepalive_timeout_ms;
-	uint64_t send_timeout_ms;
-	unsigned keepalive_requests;
-	unsigned max_connections;    /* per worker, http only; 0 = [server] max_connections */
-	uint64_t max_body_size;
-	size_t max_request_line;
-	size_t max_header_line;
-	size_t max_header_size;
-	unsigned max_headers;
-	uint64_t file_cache_valid_ms; /* how long a looked-up root (or file) is trusted; 0 = not at all */
-	unsigned max_ranges;         /* ranges in one Range header; more: the whole file */
-	char *charset;               /* added to text types' Content-Type; NULL = none */
-	unsigned file_cache_entries; /* open-file cache: most files per worker */
-	size_t file_cache_max_file;  /* largest file whose bytes are cached */
-	size_t file_cache_size;      /* cached bytes per worker, all files together */
-};
-
 struct config {
 	char *path;
 	struct config_server server;
-	struct config_echo echo;
-	struct config_http http;
 	struct config_listener listeners[CONFIG_MAX_LISTENERS];
 	size_t n_listeners;
+	/* The modules' sections: every single one (its defaults when the file
+	 * does not have it), then each named one in file order. */
+	struct config_part *parts;
+	size_t n_parts;
 };
 
 /* Parse path into a new config; 0, or -errno with every problem found in err
@@ -111,9 +84,46 @@ struct config *config_new_default(void);
 void config_free(struct config *cfg);
 /* The listener section named name, or NULL. */
 const struct config_listener *config_find_listener(const struct config *cfg, const char *name);
+/* [server] user and group resolved (config_identity_lookup). */
+int config_identity(const struct config *cfg, struct config_identity *id, const char **missing);
 
-/* The protocols a listener may name (the first is the default); the
- * array must outlive every config_load(). */
+/* ------------------------------------------------ modules */
+
+/* The protocols a listener may name (the first is the default) and what
+ * each adds to the file; replaces the earlier set. The array must outlive
+ * every config made from now on. A section name or a listener key that two
+ * parts claim is a bug in a table: it aborts, naming it. */
 void config_set_protocols(const struct config_protocol *list, size_t n);
+/* What each transport adds to the file (TLS: [tls], [certificate NAME],
+ * the listener key tls), listed after the protocols'; the same rules. */
+void config_set_transports(const struct config_module *const *list, size_t n);
+
+/* The storage of single section sec, or NULL when sec was not registered
+ * when cfg was made. */
+const void *config_section(const struct config *cfg, const struct config_section *sec);
+/* The storage of the i-th [sec->name NAME] (file order) and, in *name,
+ * its NAME; NULL past the last. */
+const void *config_section_at(const struct config *cfg, const struct config_section *sec, size_t i,
+			      const char **name);
+/* The storage of the keys sec adds to listener l, or NULL. */
+const void *config_listener_keys(const struct config_listener *l, const struct config_section *sec);
+
+/* ------------------------------------------------ for a section's check() */
+
+/* The config being checked: every key read, the defaults filled in. */
+const struct config *config_check_config(const struct config_check *chk);
+/* For listener keys: the listener they belong to; else NULL. */
+const struct config_listener *config_check_listener(const struct config_check *chk);
+/* How messages name the section: "http", "certificate main", "listener web". */
+const char *config_check_label(const struct config_check *chk);
+/* The line that set key (one of the section's own keys); 0: not in the file. */
+unsigned config_check_line(const struct config_check *chk, const char *key);
+/* Report a problem: "FILE:LINE: " (line 0: "FILE: ") and the message. */
+void config_check_error(struct config_check *chk, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A listener key that only listeners of the protocol owning it may turn
+ * on (on: its value): on any other listener, "[listener L] KEY: expected
+ * no, because WHAT needs protocol = OWNER and this listener is P". */
+void config_check_own_protocol(struct config_check *chk, const char *key, bool on, const char *what);
 
 #endif

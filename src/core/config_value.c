@@ -19,7 +19,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/config.h"
 #include "core/log.h"
 
 #define CONFIG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -307,13 +306,14 @@ bool config_address_equal(const struct config_address *a, const struct config_ad
 	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
 }
 
-int config_identity(const struct config *cfg, struct config_identity *id, const char **missing)
+int config_identity_lookup(const char *user, const char *group, struct config_identity *id,
+			   const char **missing)
 {
 	id->uid = geteuid();
 	id->gid = getegid();
 	id->name[0] = '\0';
-	if (cfg->server.user) {
-		struct passwd *pw = getpwnam(cfg->server.user);
+	if (user) {
+		struct passwd *pw = getpwnam(user);
 		if (!pw) {
 			*missing = "user";
 			return -ESRCH;
@@ -322,8 +322,8 @@ int config_identity(const struct config *cfg, struct config_identity *id, const 
 		id->gid = pw->pw_gid;
 		snprintf(id->name, sizeof(id->name), "%s", pw->pw_name);
 	}
-	if (cfg->server.group) {
-		struct group *gr = getgrnam(cfg->server.group);
+	if (group) {
+		struct group *gr = getgrnam(group);
 		if (!gr) {
 			*missing = "group";
 			return -ESRCH;
@@ -496,7 +496,7 @@ static char *config_resolve_path(struct config_ctx *ctx, const char *value)
 	return out;
 }
 
-static void config_set_path(struct config_ctx *ctx, char **field, const char *value)
+void config_set_path(struct config_ctx *ctx, char **field, const char *value)
 {
 	char *resolved = config_resolve_path(ctx, value);
 	if (!resolved)
@@ -505,9 +505,7 @@ static void config_set_path(struct config_ctx *ctx, char **field, const char *va
 	*field = resolved;
 }
 
-/* Printable ASCII without spaces: what may go into a header or a URL path
- * without turning into something else (CR/LF would split a response). */
-static bool config_is_token_text(const char *s)
+bool config_is_token_text(const char *s)
 {
 	for (; *s; s++)
 		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
@@ -583,74 +581,6 @@ CONFIG_KEY_PARSER(config_key_path)
 	return 0;
 }
 
-CONFIG_KEY_PARSER(config_key_access_log)
-{
-	(void)key;
-	if (value[0] == '\0') {
-		snprintf(why, why_len, "expected a path, 'stderr' or 'off'");
-		return -EINVAL;
-	}
-	if (strcmp(value, "stderr") == 0 || strcmp(value, "off") == 0)
-		config_set_string(ctx, field, value);
-	else
-		config_set_path(ctx, field, value);
-	return 0;
-}
-
-CONFIG_KEY_PARSER(config_key_index)
-{
-	(void)key;
-	/* A file name inside each directory, never a way out of it. */
-	if (value[0] == '\0' || strchr(value, '/') || strcmp(value, ".") == 0 ||
-	    strcmp(value, "..") == 0 || !config_is_token_text(value)) {
-		snprintf(why, why_len, "expected a file name without '/'");
-		return -EINVAL;
-	}
-	config_set_string(ctx, field, value);
-	return 0;
-}
-
-CONFIG_KEY_PARSER(config_key_mime_type)
-{
-	(void)key;
-	/* Goes into Content-Type verbatim: no CR/LF, and shaped like type/subtype
-	 * (parameters such as "; charset=utf-8" are fine). */
-	bool ok = value[0] != '\0' && value[0] != '/' && strchr(value, '/');
-	for (const char *c = value; ok && *c; c++)
-		if ((unsigned char)*c < ' ' || (unsigned char)*c >= 0x7f)
-			ok = false;
-	if (!ok) {
-		snprintf(why, why_len, "expected a media type like text/plain");
-		return -EINVAL;
-	}
-	config_set_string(ctx, field, value);
-	return 0;
-}
-
-CONFIG_KEY_PARSER(config_key_url_path)
-{
-	(void)key;
-	if (value[0] != '/' || !config_is_token_text(value)) {
-		snprintf(why, why_len, "expected a URL path starting with '/'");
-		return -EINVAL;
-	}
-	config_set_string(ctx, field, value);
-	return 0;
-}
-
-CONFIG_KEY_PARSER(config_key_health_path)
-{
-	if (value[0] == '\0' || strcmp(value, "off") == 0) {
-		config_set_string(ctx, field, "");
-		return 0;
-	}
-	if (config_key_url_path(ctx, key, field, value, why, why_len) < 0) {
-		snprintf(why, why_len, "expected a URL path starting with '/' or 'off'");
-		return -EINVAL;
-	}
-	return 0;
-}
-
 CONFIG_KEY_PARSER(config_key_address)
 {
 	struct config_address a;
@@ -665,7 +595,6 @@ CONFIG_KEY_PARSER(config_key_address)
 	return 0;
 }
 
-
 CONFIG_KEY_PARSER(config_key_mode)
 {
 	unsigned long mode = 0;
@@ -679,24 +608,5 @@ CONFIG_KEY_PARSER(config_key_mode)
 	}
 	mode_t m = (mode_t)mode;
 	memcpy(field, &m, sizeof(m));
-	return 0;
-}
-
-CONFIG_KEY_PARSER(config_key_charset)
-{
-	(void)key;
-	if (value[0] == '\0' || strcmp(value, "none") == 0) {
-		config_set_string(ctx, field, NULL);
-		return 0;
-	}
-	/* Goes into Content-Type as "; charset=VALUE": a token (RFC 9110 §5.6.2). */
-	for (const char *c = value; *c; c++) {
-		if (!strchr("!#$%&'*+-.^_`|~", *c) && !(*c >= '0' && *c <= '9') &&
-		    !(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z')) {
-			snprintf(why, why_len, "expected a charset name like utf-8, or none");
-			return -EINVAL;
-		}
-	}
-	config_set_string(ctx, field, value);
 	return 0;
 }

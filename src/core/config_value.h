@@ -1,6 +1,8 @@
 /* config_value: the grammar of configuration values (durations, sizes,
- * booleans, addresses, user and group names), and the key parsers that
- * config.c's section tables point at. No knowledge of sections or files. */
+ * booleans, addresses, paths, user and group names), and the key parsers
+ * that section tables point at (config.c's and every protocol's or
+ * transport's). No knowledge of sections, files or struct config: a key
+ * parser gets its destination and the load's context, nothing else. */
 #ifndef DROVER_CONFIG_VALUE_H
 #define DROVER_CONFIG_VALUE_H
 
@@ -9,8 +11,6 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-
-struct config;
 
 #define CONFIG_WORKERS_MAX 256u
 /* One connection is at least one fd, and 2^20 is the kernel's default
@@ -47,17 +47,19 @@ bool config_address_equal(const struct config_address *a, const struct config_ad
 /* Online CPUs, from 1 to CONFIG_WORKERS_MAX ("workers = auto"). */
 unsigned config_workers_auto(void);
 
-/* [server] user/group resolved: uid/gid to run as (the current ones where
+/* A user and group resolved: uid/gid to run as (the current ones where
  * unset); name is the user's (for initgroups) or "" without a user. */
 struct config_identity {
 	uid_t uid;
 	gid_t gid;
 	char name[64];
 };
-/* 0, or -ESRCH with *missing = "user" or "group" (the one that does not exist). */
-int config_identity(const struct config *cfg, struct config_identity *id, const char **missing);
+/* Look user and group up (either may be NULL: unset). 0, or -ESRCH with
+ * *missing = "user" or "group" (the one that does not exist). */
+int config_identity_lookup(const char *user, const char *group, struct config_identity *id,
+			   const char **missing);
 
-/* ------------------------------------------------ for config.c's tables */
+/* ------------------------------------------------ for the section tables */
 
 /* What a key parser may need of the load in progress. */
 struct config_ctx {
@@ -81,6 +83,9 @@ struct config_key {
 	uint64_t min, max;
 };
 
+/* The offset and size fields of a struct config_key for type's member. */
+#define CONFIG_FIELD(type, member) offsetof(type, member), sizeof(((type *)0)->member)
+
 #define CONFIG_KEY_PARSER(fn)                                                               \
 	int fn(struct config_ctx *ctx, const struct config_key *key, void *field, const char *value, \
 	       char *why, size_t why_len)
@@ -98,22 +103,20 @@ CONFIG_KEY_PARSER(config_key_mode);
 CONFIG_KEY_PARSER(config_key_address);
 /* Strings: user or group name; control socket ("off" or a sun_path);
  * pid file ("off" or a path); any path (relative ones joined to the file's
- * directory); access log (path, "stderr", "off"); index file name; media
- * type; URL path; health path (URL path or "off"). */
+ * directory). */
 CONFIG_KEY_PARSER(config_key_account);
 CONFIG_KEY_PARSER(config_key_control_socket);
 CONFIG_KEY_PARSER(config_key_pid_file);
 CONFIG_KEY_PARSER(config_key_path);
-CONFIG_KEY_PARSER(config_key_access_log);
-CONFIG_KEY_PARSER(config_key_index);
-CONFIG_KEY_PARSER(config_key_mime_type);
-CONFIG_KEY_PARSER(config_key_url_path);
-CONFIG_KEY_PARSER(config_key_health_path);
-/* A charset name (RFC 9110 §8.3.2: a token), or "none"/"" for none. */
-CONFIG_KEY_PARSER(config_key_charset);
 
 /* Replace a string field with a copy of value (NULL clears it); on
  * allocation failure ctx->oom is set and the field is left alone. */
 void config_set_string(struct config_ctx *ctx, char **field, const char *value);
+/* Replace a string field with value as a path: as written when absolute,
+ * else joined to the file's directory; allocation failure as above. */
+void config_set_path(struct config_ctx *ctx, char **field, const char *value);
+/* Printable ASCII without spaces: what may go into a header or a URL path
+ * without turning into something else (CR/LF would split a response). */
+bool config_is_token_text(const char *s);
 
 #endif

@@ -1,6 +1,8 @@
 /* echo: RFC 862. Bytes are copied from the socket into one bounded buffer
  * and back out; while the buffer is full we stop reading, so a client that
- * does not read stalls only itself (TCP flow control pushes back on it). */
+ * does not read stalls only itself (TCP flow control pushes back on it).
+ * The whole protocol, [echo] section included, is this file and its line
+ * in protocols.c. */
 #include "proto/echo.h"
 
 #include <errno.h>
@@ -11,6 +13,44 @@
 #include "core/loop.h"
 #include "core/scoreboard.h"
 #include "worker/proto.h"
+
+/* ------------------------------------------------------------ [echo] */
+
+static const struct config_key echo_keys[] = {
+	{ "idle_timeout", config_key_duration, CONFIG_FIELD(struct echo_config, idle_timeout_ms), 1,
+	  CONFIG_DURATION_MAX_MS },
+	{ "buffer_size", config_key_size, CONFIG_FIELD(struct echo_config, buffer_size), 1024, 64u << 20 },
+};
+
+static int echo_config_init(void *data)
+{
+	struct echo_config *e = data;
+	e->idle_timeout_ms = 60000;
+	e->buffer_size = 64 * 1024;
+	return 0;
+}
+
+static const struct config_section echo_sections[] = {
+	{
+		.name = "echo",
+		.keys = echo_keys,
+		.n_keys = sizeof(echo_keys) / sizeof(echo_keys[0]),
+		.size = sizeof(struct echo_config),
+		.init = echo_config_init,
+	},
+};
+
+static const struct config_module echo_config_module = {
+	.sections = echo_sections,
+	.n_sections = sizeof(echo_sections) / sizeof(echo_sections[0]),
+};
+
+const struct echo_config *echo_cfg(const struct config *cfg)
+{
+	return config_section(cfg, &echo_sections[0]);
+}
+
+/* ------------------------------------------------------------ connections */
 
 struct echo_conn {
 	struct conn base; /* first: the worker sees a struct conn */
@@ -106,7 +146,7 @@ static void echo_io(struct loop *loop, int fd, unsigned events, void *arg)
 	echo_update_events(ec);
 	/* Idle means no byte moved: a client that stops reading times out too. */
 	if (moved)
-		loop_timer_arm(loop, &ec->base.timer, ec->base.env->cfg->echo.idle_timeout_ms);
+		loop_timer_arm(loop, &ec->base.timer, echo_cfg(ec->base.env->cfg)->idle_timeout_ms);
 }
 
 static void echo_drain(struct conn *c)
@@ -137,7 +177,7 @@ static int echo_reserve(const struct proto_env *env)
 	struct echo_conn *ec = calloc(1, sizeof(*ec));
 	if (!ec)
 		return -ENOMEM;
-	if (conn_buf_init(&ec->buf, env->cfg->echo.buffer_size) < 0) {
+	if (conn_buf_init(&ec->buf, echo_cfg(env->cfg)->buffer_size) < 0) {
 		free(ec);
 		return -ENOMEM;
 	}
@@ -157,7 +197,6 @@ static void echo_done(void)
 static int echo_accept(const struct proto_env *env, const struct worker_listener *l, int fd,
 		       const struct sockaddr *peer, socklen_t peer_len)
 {
-	const struct config *cfg = env->cfg;
 	int r = echo_reserve(env);
 	if (r < 0)
 		return r;
@@ -176,7 +215,7 @@ static int echo_accept(const struct proto_env *env, const struct worker_listener
 		return r;
 	}
 	ec->base.watching = LOOP_READ;
-	loop_timer_arm(ec->base.loop, &ec->base.timer, cfg->echo.idle_timeout_ms);
+	loop_timer_arm(ec->base.loop, &ec->base.timer, echo_cfg(env->cfg)->idle_timeout_ms);
 	if (proto_env_draining(env))
 		echo_drain(&ec->base);
 	return 0;
@@ -184,6 +223,7 @@ static int echo_accept(const struct proto_env *env, const struct worker_listener
 
 const struct proto proto_echo = {
 	.name = "echo",
+	.config = &echo_config_module,
 	.done = echo_done,
 	.reserve = echo_reserve,
 	.accept = echo_accept,

@@ -1,4 +1,5 @@
-/* protocols: a new protocol is one file and one line here. */
+/* protocols: a new protocol is one file and one line here, its
+ * configuration included (its entry's .config: sections and listener keys). */
 #include "proto/protocols.h"
 
 #include "proto/echo.h"

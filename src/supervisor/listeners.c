@@ -461,7 +461,6 @@ void listen_build_worker(struct listen_set *s, const struct config *cfg)
 		wl->fd = s->cur[i].fd;
 		snprintf(wl->name, sizeof(wl->name), "%s", s->cur[i].name);
 		wl->proto = cl ? proto_find(cl->protocol) : proto_table()[0];
-		wl->status = cl ? cl->status : false;
 		wl->data_first = listen_data_first(wl->fd);
 	}
 }

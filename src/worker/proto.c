@@ -26,7 +26,7 @@ void proto_register(const struct proto *const *table)
 	size_t n = 0;
 	proto_registered = table;
 	for (size_t i = 0; table[i] && n < CONFIG_MAX_PROTOCOLS; i++, n++)
-		names[n] = (struct config_protocol){ .name = table[i]->name, .status = table[i]->status_endpoint };
+		names[n] = (struct config_protocol){ .name = table[i]->name, .module = table[i]->config };
 	config_set_protocols(names, n);
 }
 

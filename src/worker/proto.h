@@ -2,9 +2,12 @@
  *
  * A protocol is a table entry (struct proto). The table itself lives in the
  * protocol layer (src/proto/protocols.c) and is handed down as data:
- * proto_register() gives the worker layer the table and config the names.
- * A worker calls a protocol only through its entry, so it knows no protocol
- * by name, and a new protocol is one file plus one table line.
+ * proto_register() gives the worker layer the table, and config each
+ * protocol's name and what it adds to the configuration file (its
+ * struct config_module: its own sections, the keys it adds to every
+ * [listener NAME]). A worker calls a protocol only through its entry, so it
+ * knows no protocol by name, and a new protocol is one file plus one table
+ * line, keys included.
  *
  * What a protocol may ask of its worker is struct proto_env: the loop, the
  * configuration, the scoreboard slot, whether the worker is draining, a
@@ -35,9 +38,10 @@ struct transport_ops;
 /* A listening socket as a worker sees it. */
 struct worker_listener {
 	int fd;
+	/* Its [listener NAME]: the keys a protocol or transport adds there are
+	 * read from config_find_listener(cfg, name). */
 	char name[CONFIG_NAME_MAX + 1];
 	const struct proto *proto;
-	bool status; /* serve the status endpoint here */
 	/* TCP_DEFER_ACCEPT is set on fd (defer_accept, or systemd's
 	 * DeferAcceptSec=): a connection is accepted only once its first bytes
 	 * have arrived, so they can be read at once (loop_add_fd_ready). */
@@ -116,7 +120,10 @@ static inline bool proto_env_stopping(const struct proto_env *env) { return *env
 
 struct proto {
 	const char *name;        /* as written in [listener] protocol = */
-	bool status_endpoint;    /* a listener of this protocol may set status = yes */
+	/* Its sections and listener keys, with their defaults and checks
+	 * (core/config_section.h); the config keeps their storage, and the
+	 * protocol reads it back through its own accessor. NULL: none. */
+	const struct config_module *config;
 	/* Once per worker, before the first accept, when a listener uses this
 	 * protocol; 0 or -errno (the worker cannot start). */
 	int (*init)(const struct proto_env *env);
@@ -145,7 +152,8 @@ struct proto {
 };
 
 /* Make table (NULL-terminated) the protocols this process knows, and tell
- * config their names. Called once by each main before loading a config. */
+ * config their names and modules. Called once by each main before making
+ * or loading a config. */
 void proto_register(const struct proto *const *table);
 /* The registered protocol called name (case-insensitive), or NULL. */
 const struct proto *proto_find(const char *name);

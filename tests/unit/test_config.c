@@ -5,6 +5,7 @@
 #endif
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
 #include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -20,6 +21,7 @@
 
 #include "core/config.h"
 #include "proto/echo.h"
+#include "proto/http/config.h"
 #include "proto/http/http.h"
 #include "proto/protocols.h"
 #include "worker/proto.h"
@@ -198,40 +200,40 @@ START_TEST(test_full_file_every_key)
 	ck_assert_int_eq(w->address.sa.ss_family, AF_INET6);
 	ck_assert_str_eq(w->protocol, "http");
 	ck_assert_int_eq(w->backlog, 128);
-	ck_assert_int_eq(w->status, true);
+	ck_assert_int_eq(http_listener_cfg(w)->status, true);
 	ck_assert_uint_eq(w->line, 17);
 	const struct config_listener *d = &cfg->listeners[1];
 	ck_assert_str_eq(d->name, "diag");
 	ck_assert_int_eq(d->address.kind, ADDR_UNIX);
 	ck_assert_str_eq(d->protocol, "echo");
 	ck_assert_uint_eq(d->mode, 0600);
-	ck_assert_int_eq(d->status, false);
+	ck_assert_int_eq(http_listener_cfg(d)->status, false);
 	ck_assert_int_eq(d->backlog, 511);
 	ck_assert_uint_eq(d->line, 23);
 
-	ck_assert_uint_eq(cfg->echo.idle_timeout_ms, 120000);
-	ck_assert_uint_eq(cfg->echo.buffer_size, 128 * 1024);
+	ck_assert_uint_eq(echo_cfg(cfg)->idle_timeout_ms, 120000);
+	ck_assert_uint_eq(echo_cfg(cfg)->buffer_size, 128 * 1024);
 
-	ck_assert_str_eq(cfg->http.root, "/srv/www");
-	ck_assert_str_eq(cfg->http.index, "home.html");
-	ck_assert_int_eq(cfg->http.autoindex, true);
-	ck_assert_int_eq(cfg->http.follow_symlinks, true);
-	ck_assert_int_eq(cfg->http.dotfiles, true);
-	ck_assert_str_eq(cfg->http.mime_types, "/usr/share/mime.types");
-	ck_assert_str_eq(cfg->http.default_type, "text/plain");
-	ck_assert_str_eq(cfg->http.access_log, "/var/log/drover/access.log");
-	ck_assert_str_eq(cfg->http.health_path, "/ping");
-	ck_assert_str_eq(cfg->http.status_path, "/_status");
-	ck_assert_uint_eq(cfg->http.header_timeout_ms, 5000);
-	ck_assert_uint_eq(cfg->http.keepalive_timeout_ms, 20000);
-	ck_assert_uint_eq(cfg->http.send_timeout_ms, 120000);
-	ck_assert_uint_eq(cfg->http.keepalive_requests, 50);
-	ck_assert_uint_eq(cfg->http.max_connections, 900);
-	ck_assert_uint_eq(cfg->http.max_body_size, 2 * 1024 * 1024);
-	ck_assert_uint_eq(cfg->http.max_request_line, 4096);
-	ck_assert_uint_eq(cfg->http.max_header_line, 2048);
-	ck_assert_uint_eq(cfg->http.max_header_size, 16384);
-	ck_assert_uint_eq(cfg->http.max_headers, 50);
+	ck_assert_str_eq(http_cfg(cfg)->root, "/srv/www");
+	ck_assert_str_eq(http_cfg(cfg)->index, "home.html");
+	ck_assert_int_eq(http_cfg(cfg)->autoindex, true);
+	ck_assert_int_eq(http_cfg(cfg)->follow_symlinks, true);
+	ck_assert_int_eq(http_cfg(cfg)->dotfiles, true);
+	ck_assert_str_eq(http_cfg(cfg)->mime_types, "/usr/share/mime.types");
+	ck_assert_str_eq(http_cfg(cfg)->default_type, "text/plain");
+	ck_assert_str_eq(http_cfg(cfg)->access_log, "/var/log/drover/access.log");
+	ck_assert_str_eq(http_cfg(cfg)->health_path, "/ping");
+	ck_assert_str_eq(http_cfg(cfg)->status_path, "/_status");
+	ck_assert_uint_eq(http_cfg(cfg)->header_timeout_ms, 5000);
+	ck_assert_uint_eq(http_cfg(cfg)->keepalive_timeout_ms, 20000);
+	ck_assert_uint_eq(http_cfg(cfg)->send_timeout_ms, 120000);
+	ck_assert_uint_eq(http_cfg(cfg)->keepalive_requests, 50);
+	ck_assert_uint_eq(http_cfg(cfg)->max_connections, 900);
+	ck_assert_uint_eq(http_cfg(cfg)->max_body_size, 2 * 1024 * 1024);
+	ck_assert_uint_eq(http_cfg(cfg)->max_request_line, 4096);
+	ck_assert_uint_eq(http_cfg(cfg)->max_header_line, 2048);
+	ck_assert_uint_eq(http_cfg(cfg)->max_header_size, 16384);
+	ck_assert_uint_eq(http_cfg(cfg)->max_headers, 50);
 	config_free(cfg);
 }
 END_TEST
@@ -251,28 +253,28 @@ static void assert_defaults(const struct config *cfg)
 	ck_assert_uint_eq(cfg->server.max_generations, 4);
 	ck_assert_ptr_null(cfg->server.control_socket);
 	ck_assert_ptr_null(cfg->server.pid_file);
-	ck_assert_uint_eq(cfg->echo.idle_timeout_ms, 60000);
-	ck_assert_uint_eq(cfg->echo.buffer_size, 65536);
-	ck_assert_str_eq(cfg->http.root, PKGDATADIR "/www");
-	ck_assert_str_eq(cfg->http.index, "index.html");
-	ck_assert_int_eq(cfg->http.autoindex, false);
-	ck_assert_int_eq(cfg->http.follow_symlinks, false);
-	ck_assert_int_eq(cfg->http.dotfiles, false);
-	ck_assert_str_eq(cfg->http.mime_types, "/etc/mime.types");
-	ck_assert_str_eq(cfg->http.default_type, "application/octet-stream");
-	ck_assert_str_eq(cfg->http.access_log, "off");
-	ck_assert_str_eq(cfg->http.health_path, "/healthz");
-	ck_assert_str_eq(cfg->http.status_path, "/status");
-	ck_assert_uint_eq(cfg->http.header_timeout_ms, 10000);
-	ck_assert_uint_eq(cfg->http.keepalive_timeout_ms, 15000);
-	ck_assert_uint_eq(cfg->http.send_timeout_ms, 60000);
-	ck_assert_uint_eq(cfg->http.keepalive_requests, 1000);
-	ck_assert_uint_eq(cfg->http.max_connections, 0);
-	ck_assert_uint_eq(cfg->http.max_body_size, 1024 * 1024);
-	ck_assert_uint_eq(cfg->http.max_request_line, 8192);
-	ck_assert_uint_eq(cfg->http.max_header_line, 8192);
-	ck_assert_uint_eq(cfg->http.max_header_size, 32768);
-	ck_assert_uint_eq(cfg->http.max_headers, 100);
+	ck_assert_uint_eq(echo_cfg(cfg)->idle_timeout_ms, 60000);
+	ck_assert_uint_eq(echo_cfg(cfg)->buffer_size, 65536);
+	ck_assert_str_eq(http_cfg(cfg)->root, PKGDATADIR "/www");
+	ck_assert_str_eq(http_cfg(cfg)->index, "index.html");
+	ck_assert_int_eq(http_cfg(cfg)->autoindex, false);
+	ck_assert_int_eq(http_cfg(cfg)->follow_symlinks, false);
+	ck_assert_int_eq(http_cfg(cfg)->dotfiles, false);
+	ck_assert_str_eq(http_cfg(cfg)->mime_types, "/etc/mime.types");
+	ck_assert_str_eq(http_cfg(cfg)->default_type, "application/octet-stream");
+	ck_assert_str_eq(http_cfg(cfg)->access_log, "off");
+	ck_assert_str_eq(http_cfg(cfg)->health_path, "/healthz");
+	ck_assert_str_eq(http_cfg(cfg)->status_path, "/status");
+	ck_assert_uint_eq(http_cfg(cfg)->header_timeout_ms, 10000);
+	ck_assert_uint_eq(http_cfg(cfg)->keepalive_timeout_ms, 15000);
+	ck_assert_uint_eq(http_cfg(cfg)->send_timeout_ms, 60000);
+	ck_assert_uint_eq(http_cfg(cfg)->keepalive_requests, 1000);
+	ck_assert_uint_eq(http_cfg(cfg)->max_connections, 0);
+	ck_assert_uint_eq(http_cfg(cfg)->max_body_size, 1024 * 1024);
+	ck_assert_uint_eq(http_cfg(cfg)->max_request_line, 8192);
+	ck_assert_uint_eq(http_cfg(cfg)->max_header_line, 8192);
+	ck_assert_uint_eq(http_cfg(cfg)->max_header_size, 32768);
+	ck_assert_uint_eq(http_cfg(cfg)->max_headers, 100);
 }
 
 START_TEST(test_defaults_when_keys_absent)
@@ -306,7 +308,7 @@ START_TEST(test_listener_defaults)
 	ck_assert_int_eq(l->backlog, 511);
 	ck_assert_uint_eq(l->defer_accept_ms, 0); /* off */
 	ck_assert_uint_eq(l->mode, 0666);
-	ck_assert_int_eq(l->status, false);
+	ck_assert_int_eq(http_listener_cfg(l)->status, false);
 	ck_assert_uint_eq(l->line, 2);
 	config_free(cfg);
 }
@@ -372,7 +374,7 @@ START_TEST(test_long_line_value)
 	root[sizeof(root) - 1] = '\0';
 	snprintf(text, sizeof(text), "[http]\nroot = %s   ; a comment\n" WEB, root);
 	struct config *cfg = load_ok(text);
-	ck_assert_str_eq(cfg->http.root, root);
+	ck_assert_str_eq(http_cfg(cfg)->root, root);
 	config_free(cfg);
 
 	snprintf(text, sizeof(text), "[http]\nroot = %s\nindex = x/y\n" WEB, root);
@@ -394,19 +396,19 @@ START_TEST(test_shipped_config)
 	ck_assert_ptr_nonnull(l);
 	ck_assert_str_eq(l->address.text, "127.0.0.1:8080");
 	ck_assert_str_eq(l->protocol, "http");
-	ck_assert_str_eq(cfg->http.access_log, "stderr");
-	ck_assert_int_eq(cfg->http.root[0], '/');
+	ck_assert_str_eq(http_cfg(cfg)->access_log, "stderr");
+	ck_assert_int_eq(http_cfg(cfg)->root[0], '/');
 	snprintf(want, sizeof(want), "%s/www", "/etc");
-	ck_assert_msg(strlen(cfg->http.root) > 8 &&
-			      strcmp(cfg->http.root + strlen(cfg->http.root) - 8, "/etc/www") == 0,
-		      "root is %s", cfg->http.root);
+	ck_assert_msg(strlen(http_cfg(cfg)->root) > 8 &&
+			      strcmp(http_cfg(cfg)->root + strlen(http_cfg(cfg)->root) - 8, "/etc/www") == 0,
+		      "root is %s", http_cfg(cfg)->root);
 	/* next to the file too, so that droverctl -c etc/drover.ini finds a
 	 * drover started with it (the parent, run, is created at start) */
 	const char *cs = cfg->server.control_socket;
 	ck_assert_msg(cs && cs[0] == '/' && strlen(cs) > 21 &&
 			      strcmp(cs + strlen(cs) - 21, "/etc/run/control.sock") == 0,
 		      "control_socket is %s", cs ? cs : "(unset)");
-	ck_assert_mem_eq(cs, cfg->http.root, strlen(cfg->http.root) - 3);
+	ck_assert_mem_eq(cs, http_cfg(cfg)->root, strlen(http_cfg(cfg)->root) - 3);
 	config_free(cfg);
 }
 END_TEST
@@ -554,7 +556,7 @@ START_TEST(test_counts)
 			 "expected a whole number of at least 0");
 	struct config *cfg = load_ok("[listener web]\nbacklog = 65535\n[http]\nmax_headers = 128\n");
 	ck_assert_int_eq(cfg->listeners[0].backlog, 65535);
-	ck_assert_uint_eq(cfg->http.max_headers, 128);
+	ck_assert_uint_eq(http_cfg(cfg)->max_headers, 128);
 	config_free(cfg);
 }
 END_TEST
@@ -612,13 +614,13 @@ START_TEST(test_http_strings)
 	assert_bad_value("http", "access_log", "", "expected a path, 'stderr' or 'off'");
 
 	struct config *cfg = load_ok("[http]\nhealth_path = off\n" WEB);
-	ck_assert_str_eq(cfg->http.health_path, "");
+	ck_assert_str_eq(http_cfg(cfg)->health_path, "");
 	config_free(cfg);
 	cfg = load_ok("[http]\nhealth_path =\n" WEB);
-	ck_assert_str_eq(cfg->http.health_path, "");
+	ck_assert_str_eq(http_cfg(cfg)->health_path, "");
 	config_free(cfg);
 	cfg = load_ok("[http]\ndefault_type = text/plain; charset=utf-8\n" WEB);
-	ck_assert_str_eq(cfg->http.default_type, "text/plain; charset=utf-8");
+	ck_assert_str_eq(http_cfg(cfg)->default_type, "text/plain; charset=utf-8");
 	config_free(cfg);
 }
 END_TEST
@@ -791,7 +793,8 @@ END_TEST
 START_TEST(test_err_key_outside_section)
 {
 	load_bad("workers = 4\n" WEB);
-	assert_error_at(1, "key 'workers' is outside any section");
+	assert_error_at(1, "key 'workers' is outside any section (put it under [server], [http], "
+			   "[echo] or [listener NAME])");
 }
 END_TEST
 
@@ -1000,6 +1003,192 @@ START_TEST(test_err_truncated_buffer)
 }
 END_TEST
 
+/* ------------------------------------------------------------ modules */
+
+/* A transport as TLS will register itself: a single [tls] section, a named
+ * and repeatable [certificate NAME], and the listener key tls, which a
+ * listener of any protocol may set but which needs a certificate. */
+struct t_tls {
+	uint64_t session_timeout_ms;
+	bool session_tickets;
+};
+struct t_cert {
+	char *certificate;
+	char *private_key;
+};
+struct t_tls_listener {
+	bool tls;
+};
+
+static int t_tls_init(void *data)
+{
+	struct t_tls *t = data;
+	t->session_timeout_ms = 3600000;
+	t->session_tickets = true;
+	return 0;
+}
+
+static void t_cert_release(void *data)
+{
+	struct t_cert *c = data;
+	free(c->certificate);
+	free(c->private_key);
+}
+
+static void t_cert_check(struct config_check *chk, void *data)
+{
+	const struct t_cert *c = data;
+	if (!c->certificate)
+		config_check_error(chk, 0, "[%s] certificate: expected a file", config_check_label(chk));
+}
+
+static const struct config_key t_tls_keys[] = {
+	{ "session_timeout", config_key_duration, CONFIG_FIELD(struct t_tls, session_timeout_ms), 1, 86400000 },
+	{ "session_tickets", config_key_bool, CONFIG_FIELD(struct t_tls, session_tickets), 0, 0 },
+};
+static const struct config_key t_cert_keys[] = {
+	{ "certificate", config_key_path, CONFIG_FIELD(struct t_cert, certificate), 0, 0 },
+	{ "private_key", config_key_path, CONFIG_FIELD(struct t_cert, private_key), 0, 0 },
+};
+static const struct config_section t_tls_sections[] = {
+	{ .name = "tls", .keys = t_tls_keys, .n_keys = 2, .size = sizeof(struct t_tls), .init = t_tls_init },
+	{ .name = "certificate", .named = true, .keys = t_cert_keys, .n_keys = 2,
+	  .size = sizeof(struct t_cert), .release = t_cert_release, .check = t_cert_check },
+};
+
+static void t_tls_listener_check(struct config_check *chk, void *data)
+{
+	const struct t_tls_listener *tl = data;
+	const struct config *cfg = config_check_config(chk);
+	if (tl->tls && !config_section_at(cfg, &t_tls_sections[1], 0, NULL))
+		config_check_error(chk, config_check_line(chk, "tls"),
+				   "[listener %s] tls: expected no, because there is no [certificate NAME]",
+				   config_check_listener(chk)->name);
+}
+
+static const struct config_key t_tls_listener_keys[] = {
+	{ "tls", config_key_bool, CONFIG_FIELD(struct t_tls_listener, tls), 0, 0 },
+};
+static const struct config_section t_tls_listener = {
+	.keys = t_tls_listener_keys, .n_keys = 1, .size = sizeof(struct t_tls_listener),
+	.check = t_tls_listener_check,
+};
+static const struct config_module t_tls_module = {
+	.sections = t_tls_sections, .n_sections = 2, .listener = &t_tls_listener,
+};
+static const struct config_module *const t_transports[] = { &t_tls_module };
+
+static void transports_on(void) { config_set_transports(t_transports, 1); }
+static void transports_off(void) { config_set_transports(NULL, 0); }
+
+START_TEST(test_module_sections_and_listener_keys)
+{
+	struct config *cfg = load_ok("[certificate b]\ncertificate = b.pem\nprivate_key = /k/b.key\n"
+				     "[listener web]\ntls = yes\nstatus = yes\n"
+				     "[tls]\nsession_timeout = 2h\n"
+				     "[certificate a]\ncertificate = /c/a.pem\n"
+				     "[listener diag]\nprotocol = echo\ntls = on\n"
+				     "[listener plain]\n");
+	const struct t_tls *t = config_section(cfg, &t_tls_sections[0]);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(t->session_timeout_ms, 7200000);
+	ck_assert_int_eq(t->session_tickets, true); /* its default */
+
+	/* Named sections: each its own storage, in file order, by name. */
+	const char *name = NULL;
+	const struct t_cert *c = config_section_at(cfg, &t_tls_sections[1], 0, &name);
+	ck_assert_str_eq(name, "b");
+	char want[PATH_MAX + 16];
+	snprintf(want, sizeof(want), "%s/b.pem", tdir);
+	ck_assert_str_eq(c->certificate, want);
+	ck_assert_str_eq(c->private_key, "/k/b.key");
+	c = config_section_at(cfg, &t_tls_sections[1], 1, &name);
+	ck_assert_str_eq(name, "a");
+	ck_assert_str_eq(c->certificate, "/c/a.pem");
+	ck_assert_ptr_null(c->private_key);
+	ck_assert_ptr_null(config_section_at(cfg, &t_tls_sections[1], 2, &name));
+	ck_assert_ptr_null(config_section(cfg, &t_tls_sections[1])); /* named: by index only */
+	ck_assert_ptr_null(config_section_at(cfg, &t_tls_sections[0], 0, &name)); /* single */
+
+	/* Listener keys of a transport, on listeners of any protocol; each
+	 * module's keys in their own storage. */
+	const struct config_listener *web = config_find_listener(cfg, "web");
+	const struct config_listener *diag = config_find_listener(cfg, "diag");
+	const struct config_listener *plain = config_find_listener(cfg, "plain");
+	ck_assert_int_eq(((const struct t_tls_listener *)config_listener_keys(web, &t_tls_listener))->tls, true);
+	ck_assert_int_eq(((const struct t_tls_listener *)config_listener_keys(diag, &t_tls_listener))->tls, true);
+	ck_assert_int_eq(((const struct t_tls_listener *)config_listener_keys(plain, &t_tls_listener))->tls, false);
+	ck_assert_int_eq(http_listener_cfg(web)->status, true);
+	ck_assert_int_eq(http_listener_cfg(diag)->status, false);
+	config_free(cfg);
+
+	/* Without the sections in the file: the defaults, no named one. */
+	cfg = load_ok(WEB);
+	t = config_section(cfg, &t_tls_sections[0]);
+	ck_assert_uint_eq(t->session_timeout_ms, 3600000);
+	ck_assert_ptr_null(config_section_at(cfg, &t_tls_sections[1], 0, &name));
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_module_errors)
+{
+	load_bad("[certificate]\ncertificate = /a\n" WEB);
+	assert_error_at(1, "[certificate] needs a name: [certificate NAME]");
+	ck_assert_uint_eq(count_lines(terr), 1); /* its keys are not checked */
+
+	load_bad("[certificate a/b]\n" WEB);
+	assert_error_at(1, "[certificate a/b] invalid certificate name 'a/b': expected 1 to 63 "
+			   "characters of A-Z a-z 0-9 _ . -");
+
+	load_bad("[certificate a]\ncertificate = /a\n[certificate a]\n" WEB);
+	assert_error_at(3, "duplicate certificate 'a' (first defined at line 1)");
+
+	load_bad("[certificate a]\ncertificate = /a\ncolour = blue\ncertificate = /b\n" WEB);
+	assert_error_at(3, "[certificate a] unknown key 'colour'");
+	assert_error_at(4, "[certificate a] certificate: set twice (first at line 2)");
+
+	assert_bad_value("tls", "session_timeout", "2d", "expected a duration like 500ms, 30s or 2m");
+	assert_bad_value("listener web", "tls", "maybe", "expected yes or no (or true/false, on/off, 1/0)");
+
+	/* Each section's and each listener's check(), after the whole file. */
+	load_bad("[certificate a]\nprivate_key = /k\n" WEB);
+	assert_error_at(0, "[certificate a] certificate: expected a file");
+	load_bad("[listener web]\naddress = 127.0.0.1:8443\ntls = yes\n");
+	assert_error_at(3, "[listener web] tls: expected no, because there is no [certificate NAME]");
+
+	load_bad("key = 1\n" WEB);
+	assert_error_at(1, "key 'key' is outside any section (put it under [server], [http], [echo], "
+			   "[tls], [certificate NAME] or [listener NAME])");
+	load_bad("[tls x]\n" WEB);
+	assert_error_at(1, "unknown section [tls x]");
+}
+END_TEST
+
+/* A section or listener key claimed twice is a bug in a table. */
+static const struct config_section t_second_http[] = { { .name = "http" } };
+static const struct config_module t_second_http_module = { .sections = t_second_http, .n_sections = 1 };
+static const struct config_module *const t_second_http_list[] = { &t_second_http_module };
+
+START_TEST(test_module_section_claimed_twice_aborts)
+{
+	config_set_transports(t_second_http_list, 1);
+}
+END_TEST
+
+static const struct config_key t_backlog_key[] = {
+	{ "backlog", config_key_bool, 0, sizeof(bool), 0, 0 },
+};
+static const struct config_section t_backlog_listener = { .keys = t_backlog_key, .n_keys = 1, .size = sizeof(bool) };
+static const struct config_module t_backlog_module = { .listener = &t_backlog_listener };
+static const struct config_module *const t_backlog_list[] = { &t_backlog_module };
+
+START_TEST(test_module_listener_key_claimed_twice_aborts)
+{
+	config_set_transports(t_backlog_list, 1);
+}
+END_TEST
+
 /* ------------------------------------------------------------ paths */
 
 START_TEST(test_relative_root)
@@ -1010,22 +1199,22 @@ START_TEST(test_relative_root)
 	ck_assert_int_eq(config_load(path, &cfg, terr, sizeof(terr)), 0);
 	char want[3 * PATH_MAX];
 	snprintf(want, sizeof(want), "%s/site/www", tdir);
-	ck_assert_str_eq(cfg->http.root, want);
+	ck_assert_str_eq(http_cfg(cfg)->root, want);
 	snprintf(want, sizeof(want), "%s/site/logs/a.log", tdir);
-	ck_assert_str_eq(cfg->http.access_log, want);
+	ck_assert_str_eq(http_cfg(cfg)->access_log, want);
 	snprintf(want, sizeof(want), "%s/site/mime.types", tdir);
-	ck_assert_str_eq(cfg->http.mime_types, want);
+	ck_assert_str_eq(http_cfg(cfg)->mime_types, want);
 	config_free(cfg);
 
 	/* Joined, not normalised, and need not exist. */
 	cfg = load_ok("[http]\nroot = ../elsewhere/./x\n" WEB);
 	snprintf(want, sizeof(want), "%s/../elsewhere/./x", tdir);
-	ck_assert_str_eq(cfg->http.root, want);
+	ck_assert_str_eq(http_cfg(cfg)->root, want);
 	config_free(cfg);
 
 	cfg = load_ok("[http]\nroot = /abs/www\naccess_log = stderr\n" WEB);
-	ck_assert_str_eq(cfg->http.root, "/abs/www");
-	ck_assert_str_eq(cfg->http.access_log, "stderr");
+	ck_assert_str_eq(http_cfg(cfg)->root, "/abs/www");
+	ck_assert_str_eq(http_cfg(cfg)->access_log, "stderr");
 	config_free(cfg);
 }
 END_TEST
@@ -1040,13 +1229,13 @@ START_TEST(test_relative_root_relative_config_path)
 	struct config *cfg = NULL;
 	ck_assert_int_eq(config_load(rel, &cfg, terr, sizeof(terr)), 0);
 	snprintf(want, sizeof(want), "%s/rel/www", tdir);
-	ck_assert_str_eq(cfg->http.root, want);
+	ck_assert_str_eq(http_cfg(cfg)->root, want);
 	ck_assert_str_eq(cfg->path, rel);
 	config_free(cfg);
 
 	ck_assert_int_eq(chdir("rel"), 0);
 	ck_assert_int_eq(config_load(strrchr(tpath, '/') + 1, &cfg, terr, sizeof(terr)), 0);
-	ck_assert_str_eq(cfg->http.root, want);
+	ck_assert_str_eq(http_cfg(cfg)->root, want);
 	config_free(cfg);
 }
 END_TEST
@@ -1137,6 +1326,16 @@ static Suite *config_suite(void)
 	tcase_add_test(errs, test_err_status_on_echo);
 	tcase_add_test(errs, test_err_truncated_buffer);
 	suite_add_tcase(s, errs);
+
+	TCase *modules = tcase_create("modules");
+	tcase_add_checked_fixture(modules, transports_on, transports_off);
+	tcase_add_test(modules, test_module_sections_and_listener_keys);
+	tcase_add_test(modules, test_module_errors);
+	suite_add_tcase(s, modules);
+	TCase *claims = tcase_create("claims");
+	tcase_add_test_raise_signal(claims, test_module_section_claimed_twice_aborts, SIGABRT);
+	tcase_add_test_raise_signal(claims, test_module_listener_key_claimed_twice_aborts, SIGABRT);
+	suite_add_tcase(s, claims);
 
 	TCase *paths = tcase_create("paths");
 	tcase_add_test(paths, test_relative_root);

@@ -333,8 +333,31 @@ END_TEST
 
 /* ------------------------------------------------------------ protocol table */
 
+/* finger has a status endpoint, so it adds the listener key status, which
+ * only its own listeners may turn on (as HTTP does in proto/http/config.c). */
+struct t_finger_listener {
+	bool status;
+};
+
+static void t_finger_check(struct config_check *chk, void *data)
+{
+	const struct t_finger_listener *fl = data;
+	config_check_own_protocol(chk, "status", fl->status, "the status endpoint");
+}
+
+static const struct config_key t_finger_keys[] = {
+	{ "status", config_key_bool, CONFIG_FIELD(struct t_finger_listener, status), 0, 0 },
+};
+static const struct config_section t_finger_listener_keys = {
+	.keys = t_finger_keys,
+	.n_keys = 1,
+	.size = sizeof(struct t_finger_listener),
+	.check = t_finger_check,
+};
+static const struct config_module t_finger_config = { .listener = &t_finger_listener_keys };
+
 static const struct proto t_proto_gopher = { .name = "gopher" };
-static const struct proto t_proto_finger = { .name = "finger", .status_endpoint = true };
+static const struct proto t_proto_finger = { .name = "finger", .config = &t_finger_config };
 
 /* Load text as a config file; returns config_load()'s result, messages in err. */
 static int t_load(const char *text, struct config **cfg, char *err, size_t err_len)

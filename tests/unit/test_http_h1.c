@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "proto/http/config.h"
 #include "proto/http/h1.h"
 #include "proto/http/path.h"
 #include "proto/http/response.h"
@@ -20,6 +21,7 @@
 #include "harness.h"
 
 static struct config cfg;
+static struct http_config http; /* [http], as http_cfg() gives it to http.c */
 static bool draining;
 static struct proto_env env = { .cfg = &cfg, .draining = &draining };
 static struct http_conn hc;
@@ -28,9 +30,11 @@ static struct http_conn hc;
 static void setup(void)
 {
 	memset(&cfg, 0, sizeof(cfg));
+	memset(&http, 0, sizeof(http));
 	draining = false;
 	http_w.env = &env;
 	http_w.cfg = &cfg;
+	http_w.http = &http;
 	memset(&hc, 0, sizeof(hc));
 	hc.src = (struct http_body_src){ .kind = HTTP_SRC_NONE, .fd = -1 };
 	ck_assert_int_eq(conn_buf_init(&hc.in, 1024), 0);
@@ -164,7 +168,7 @@ END_TEST
 
 START_TEST(test_keepalive_requests_limit_closes_the_last_response)
 {
-	cfg.http.keepalive_requests = 3;
+	http.keepalive_requests = 3;
 	hc.session.responses = 1;
 	http_respond_error(&hc, 404, HTTP_PERSIST);
 	ck_assert(!http_has(&hc, HC_CLOSE_AFTER));

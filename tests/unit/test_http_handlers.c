@@ -19,6 +19,7 @@
 
 #include "core/config.h"
 #include "core/scoreboard.h"
+#include "proto/http/config.h"
 #include "proto/http/cache.h"
 #include "proto/http/file.h"
 #include "proto/http/handler.h"
@@ -28,6 +29,7 @@
 #include "proto/http/response.h"
 #include "proto/http/root.h"
 #include "proto/http/router.h"
+#include "proto/protocols.h"
 #include "worker/proto.h"
 
 #include "harness.h"
@@ -60,12 +62,12 @@ static void cache_on(uint64_t valid_ms)
 	http_cache_done();
 	struct http_cache_params cp = {
 		.valid_ms = valid_ms,
-		.max_entries = cfg->http.file_cache_entries,
-		.max_bytes = cfg->http.file_cache_size,
-		.max_file = cfg->http.file_cache_max_file,
+		.max_entries = http_cfg(cfg)->file_cache_entries,
+		.max_bytes = http_cfg(cfg)->file_cache_size,
+		.max_file = http_cfg(cfg)->file_cache_max_file,
 		.popts = site.popts,
 		.mime = mime,
-		.default_type = cfg->http.default_type,
+		.default_type = http_cfg(cfg)->default_type,
 	};
 	ck_assert_int_eq(http_cache_init(&cp), 0);
 }
@@ -90,19 +92,23 @@ static void setup(void)
 	put("dir/a.txt", "a\n");
 	put(".secret", "no\n");
 
-	cfg = config_new_default();
-	ck_assert_ptr_nonnull(cfg);
+	/* Two listeners, the built-in [http]: only "web" serves the status. */
+	h_path_join(p, sizeof p, root, "drover.ini");
+	h_write_file(p, "[listener plain]\n[listener web]\nstatus = yes\n");
+	char err[1024];
+	ck_assert_msg(config_load(p, &cfg, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(unlink(p), 0);
 	draining = false;
 	env = (struct proto_env){ .cfg = cfg, .draining = &draining };
 	mime = http_mime_load(NULL, NULL);
 	ck_assert_ptr_nonnull(mime);
 	site = (struct http_site){
 		.env = &env,
-		.http = &cfg->http,
+		.http = http_cfg(cfg),
 		.mime = mime,
 		.popts = { .index = "index.html" },
 	};
-	listener = (struct worker_listener){ .fd = -1 };
+	listener = (struct worker_listener){ .fd = -1, .name = "plain" };
 	now_ms = 1000000;
 	http_root_open(root, 1000, now_ms);
 	cache_on(0);
@@ -272,7 +278,7 @@ START_TEST(test_status_only_where_the_listener_serves_it)
 	route("GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
 	ck_assert_int_eq(resp.status, 404); /* status = no here: the file tree's, which has none */
 
-	listener.status = true;
+	snprintf(listener.name, sizeof listener.name, "web"); /* status = yes */
 	route("GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
 	ck_assert_int_eq(resp.status, 200);
 	ck_assert_str_eq(field("Content-Type"), "application/json");
@@ -601,6 +607,7 @@ static Suite *handlers_suite(void)
 
 int main(void)
 {
+	proto_register(protocols);
 	int failed = h_run_suite(handlers_suite());
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -9,7 +9,9 @@
 #include <time.h>
 
 #include "core/loop.h"
+#include "core/config.h"
 #include "core/scoreboard.h"
+#include "proto/http/config.h"
 #include "worker/proto.h"
 
 /* health_path: 200 "ok", 503 while this worker drains so a load balancer
@@ -33,7 +35,13 @@ enum http_handled http_builtin_health(const struct http_ask *ask, struct http_re
 enum http_handled http_builtin_status(const struct http_ask *ask, struct http_response *resp)
 {
 	const char *status = ask->site->http->status_path;
-	if (!ask->listener || !ask->listener->status || !status || !*status || strcmp(ask->path, status) != 0)
+	if (!ask->listener || !status || !*status || strcmp(ask->path, status) != 0)
+		return HTTP_DECLINED;
+	/* Only where the listener says status = yes (looked up here, off the
+	 * path of every other request). */
+	const struct http_listener_config *lc =
+		http_listener_cfg(config_find_listener(ask->site->env->cfg, ask->listener->name));
+	if (!lc || !lc->status)
 		return HTTP_DECLINED;
 	const struct scoreboard *sb = ask->site->env->sb;
 	size_t cap = 512 + (size_t)SCOREBOARD_SLOTS * 320;

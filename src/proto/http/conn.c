@@ -133,7 +133,7 @@ static void http_send_progress(struct http_conn *hc, bool progress)
 	if (hc->state != HTTP_SEND || (http_has(hc, HC_SEND_WAITING) && !progress))
 		return;
 	http_set(hc, HC_SEND_WAITING);
-	http_timer_set(hc, http_w.cfg->http.send_timeout_ms);
+	http_timer_set(hc, http_w.http->send_timeout_ms);
 }
 
 /* What one read or write step did. */
@@ -463,13 +463,13 @@ static enum http_step http_head_complete(struct http_conn *hc)
 			return HTTP_STEP_AGAIN;
 		}
 	}
-	http_body_init(&hc->body, &hc->req, http_w.cfg->http.max_body_size);
+	http_body_init(&hc->body, &hc->req, http_w.http->max_body_size);
 	hc->state = HTTP_BODY;
 	/* Answers batched before this request go out now: the client may wait
 	 * for them before it sends the body. */
 	if (conn_buf_len(&hc->out) && http_conn_write(hc) == HTTP_IO_GONE)
 		return HTTP_STEP_GONE;
-	http_timer_set(hc, http_w.cfg->http.header_timeout_ms);
+	http_timer_set(hc, http_w.http->header_timeout_ms);
 	int r = http_body_feed(hc);
 	if (r == 0 && hc->req.expect_continue && !http_has(hc, HC_PEER_EOF)) {
 		http_send_continue(hc);
@@ -519,8 +519,8 @@ static enum http_step http_step_head(struct http_conn *hc)
 		}
 		if (hc->state != HTTP_IDLE || hc->session.deadline == 0) {
 			hc->state = HTTP_IDLE;
-			http_timer_set(hc, hc->session.responses ? http_w.cfg->http.keepalive_timeout_ms
-							 : http_w.cfg->http.header_timeout_ms);
+			http_timer_set(hc, hc->session.responses ? http_w.http->keepalive_timeout_ms
+							 : http_w.http->header_timeout_ms);
 		}
 		return HTTP_STEP_WAIT;
 	}
@@ -544,7 +544,7 @@ static enum http_step http_step_head(struct http_conn *hc)
 		/* First byte of a request: the header timeout runs from here
 		 * and is never extended (slowloris). */
 		hc->state = HTTP_HEAD;
-		http_timer_set(hc, http_w.cfg->http.header_timeout_ms);
+		http_timer_set(hc, http_w.http->header_timeout_ms);
 	}
 	return HTTP_STEP_WAIT;
 }
@@ -672,7 +672,7 @@ int http_conn_events(struct http_conn *hc, unsigned events)
 			return CONN_GONE;
 		if (r == HTTP_IO_DONE) {
 			if (hc->state == HTTP_BODY)
-				http_timer_set(hc, http_w.cfg->http.header_timeout_ms);
+				http_timer_set(hc, http_w.http->header_timeout_ms);
 			if (hc->state != HTTP_SEND && http_conn_process(hc) < 0)
 				return CONN_GONE;
 		}

@@ -70,7 +70,7 @@ static bool http_should_close(struct http_conn *hc, unsigned how)
 		size_t behind = len > hc->req.head_len ? len - hc->req.head_len : 0;
 		return hc->session.rx_total - behind >= hc->session.drain_limit;
 	}
-	unsigned limit = http_w.cfg->http.keepalive_requests;
+	unsigned limit = http_w.http->keepalive_requests;
 	if (limit && hc->session.responses + 1 >= limit)
 		return true;
 	return false;

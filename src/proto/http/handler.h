@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/config.h"
+#include "proto/http/config.h"
 #include "proto/http/parse.h"
 #include "proto/http/path.h"
 #include "proto/http/response.h"
@@ -22,7 +22,7 @@ struct worker_listener;
 /* What every handler may use of its worker, set up once per worker. */
 struct http_site {
 	const struct proto_env *env;    /* draining?, the scoreboard */
-	const struct config_http *http; /* [http] */
+	const struct http_config *http; /* [http] */
 	const struct http_mime *mime;
 	struct http_path_options popts; /* index, autoindex, symlinks, dotfiles */
 };

@@ -3,6 +3,7 @@
  * (each module, a .c with its .h, includes only those below it):
  *
  *   http.c        this: proto_http, worker init/done
+ *   config.c      [http] and the listener key status: keys, defaults, checks, http_cfg()
  *   conn.c        the connection state machine, I/O through the transport, timeouts, drain
  *   idle.c        a connection between requests, waiting for memory, accept
  *   pool.c        idle connection structs and in-flight buffers, per worker
@@ -42,6 +43,7 @@
 #include "core/loop.h"
 #include "proto/http/access_log.h"
 #include "proto/http/cache.h"
+#include "proto/http/config.h"
 #include "proto/http/idle.h"
 #include "proto/http/mime.h"
 #include "proto/http/path.h"
@@ -68,7 +70,8 @@ static int http_worker_init(const struct proto_env *env)
 {
 	http_w.env = env;
 	http_w.cfg = env->cfg;
-	const struct config_http *h = &env->cfg->http;
+	const struct http_config *h = http_cfg(env->cfg);
+	http_w.http = h;
 	/* sendfile() has no MSG_NOSIGNAL: a peer that vanished must be an
 	 * EPIPE, not a dead worker. */
 	signal(SIGPIPE, SIG_IGN);
@@ -128,10 +131,11 @@ static int http_worker_init(const struct proto_env *env)
 /* The access log when it is a file: the supervisor opens it for us. */
 static size_t http_files(const struct config *cfg, struct proto_file *out)
 {
-	const char *path = cfg->http.access_log;
+	const struct http_config *h = http_cfg(cfg);
+	const char *path = h->access_log;
 	if (!path || !*path || strcmp(path, "off") == 0 || strcmp(path, "stderr") == 0)
 		return 0;
-	out[0] = (struct proto_file){ .path = path, .key = "[http] access_log", .line = cfg->http.access_log_line };
+	out[0] = (struct proto_file){ .path = path, .key = "[http] access_log", .line = h->access_log_line };
 	return 1;
 }
 
@@ -141,23 +145,24 @@ static size_t http_files(const struct config *cfg, struct proto_file *out)
  * deploy) is root.c's business. */
 static size_t http_paths(const struct config *cfg, struct proto_path *out)
 {
+	const struct http_config *h = http_cfg(cfg);
 	size_t n = 0;
-	out[n++] = (struct proto_path){ .path = cfg->http.root, .key = "[http] root",
-					.line = cfg->http.root_line, .dir = true };
-	if (cfg->http.mime_types_line)
-		out[n++] = (struct proto_path){ .path = cfg->http.mime_types, .key = "[http] mime_types",
-						.line = cfg->http.mime_types_line, .dir = false };
+	out[n++] = (struct proto_path){ .path = h->root, .key = "[http] root",
+					.line = h->root_line, .dir = true };
+	if (h->mime_types_line)
+		out[n++] = (struct proto_path){ .path = h->mime_types, .key = "[http] mime_types",
+						.line = h->mime_types_line, .dir = false };
 	return n;
 }
 
 static unsigned http_max_connections(const struct config *cfg)
 {
-	return cfg->http.max_connections;
+	return http_cfg(cfg)->max_connections;
 }
 
 const struct proto proto_http = {
 	.name = "http",
-	.status_endpoint = true,
+	.config = &http_config_module,
 	.init = http_worker_init,
 	.done = http_worker_done,
 	.reserve = http_idle_reserve,

@@ -232,7 +232,7 @@ static void http_idle_wait(struct http_idle *idle)
 		return;
 	}
 	(void)conn_watch(c, 0);
-	uint64_t limit = loop_now_ms(c->loop) + http_w.cfg->http.header_timeout_ms;
+	uint64_t limit = loop_now_ms(c->loop) + http_w.http->header_timeout_ms;
 	if (idle->session.deadline > limit) {
 		idle->session.deadline = limit;
 		loop_timer_arm_at(c->loop, &c->timer, limit);
@@ -420,7 +420,7 @@ int http_idle_accept(const struct proto_env *env, const struct worker_listener *
 		return r;
 	}
 	c->watching = LOOP_READ;
-	idle->session.deadline = loop_now_ms(c->loop) + http_w.cfg->http.header_timeout_ms;
+	idle->session.deadline = loop_now_ms(c->loop) + http_w.http->header_timeout_ms;
 	loop_timer_arm_at(c->loop, &c->timer, idle->session.deadline);
 	return 0;
 }

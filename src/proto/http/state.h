@@ -106,6 +106,7 @@ static inline void http_put(struct http_conn *hc, unsigned flag, bool on)
 struct http_worker {
 	const struct proto_env *env;
 	const struct config *cfg;
+	const struct http_config *http; /* cfg's [http] (http_cfg) */
 	struct http_mime *mime;
 	struct http_limits lim;
 	size_t in_cap;          /* input buffer of a connection */

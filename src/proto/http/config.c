@@ -1,0 +1,255 @@
+/* http config: [http] and the listener key status. The keys, their
+ * defaults, the HTTP-only value grammars (index file name, media type,
+ * charset, URL paths, access log), and the checks across keys; the file
+ * itself is read by core/config.c. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* strdup; configure passes it too */
+#endif
+#include "proto/http/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/config_value.h"
+
+#ifndef PKGDATADIR
+#define PKGDATADIR "/usr/share/drover"
+#endif
+
+/* ------------------------------------------------------------ values */
+
+static CONFIG_KEY_PARSER(http_key_access_log)
+{
+	(void)key;
+	if (value[0] == '\0') {
+		snprintf(why, why_len, "expected a path, 'stderr' or 'off'");
+		return -EINVAL;
+	}
+	if (strcmp(value, "stderr") == 0 || strcmp(value, "off") == 0)
+		config_set_string(ctx, field, value);
+	else
+		config_set_path(ctx, field, value);
+	return 0;
+}
+
+static CONFIG_KEY_PARSER(http_key_index)
+{
+	(void)key;
+	/* A file name inside each directory, never a way out of it. */
+	if (value[0] == '\0' || strchr(value, '/') || strcmp(value, ".") == 0 ||
+	    strcmp(value, "..") == 0 || !config_is_token_text(value)) {
+		snprintf(why, why_len, "expected a file name without '/'");
+		return -EINVAL;
+	}
+	config_set_string(ctx, field, value);
+	return 0;
+}
+
+static CONFIG_KEY_PARSER(http_key_mime_type)
+{
+	(void)key;
+	/* Goes into Content-Type verbatim: no CR/LF, and shaped like type/subtype
+	 * (parameters such as "; charset=utf-8" are fine). */
+	bool ok = value[0] != '\0' && value[0] != '/' && strchr(value, '/');
+	for (const char *c = value; ok && *c; c++)
+		if ((unsigned char)*c < ' ' || (unsigned char)*c >= 0x7f)
+			ok = false;
+	if (!ok) {
+		snprintf(why, why_len, "expected a media type like text/plain");
+		return -EINVAL;
+	}
+	config_set_string(ctx, field, value);
+	return 0;
+}
+
+static CONFIG_KEY_PARSER(http_key_url_path)
+{
+	(void)key;
+	if (value[0] != '/' || !config_is_token_text(value)) {
+		snprintf(why, why_len, "expected a URL path starting with '/'");
+		return -EINVAL;
+	}
+	config_set_string(ctx, field, value);
+	return 0;
+}
+
+static CONFIG_KEY_PARSER(http_key_health_path)
+{
+	if (value[0] == '\0' || strcmp(value, "off") == 0) {
+		config_set_string(ctx, field, "");
+		return 0;
+	}
+	if (http_key_url_path(ctx, key, field, value, why, why_len) < 0) {
+		snprintf(why, why_len, "expected a URL path starting with '/' or 'off'");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static CONFIG_KEY_PARSER(http_key_charset)
+{
+	(void)key;
+	if (value[0] == '\0' || strcmp(value, "none") == 0) {
+		config_set_string(ctx, field, NULL);
+		return 0;
+	}
+	/* Goes into Content-Type as "; charset=VALUE": a token (RFC 9110 §5.6.2). */
+	for (const char *c = value; *c; c++) {
+		if (!strchr("!#$%&'*+-.^_`|~", *c) && !(*c >= '0' && *c <= '9') &&
+		    !(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z')) {
+			snprintf(why, why_len, "expected a charset name like utf-8, or none");
+			return -EINVAL;
+		}
+	}
+	config_set_string(ctx, field, value);
+	return 0;
+}
+
+/* ------------------------------------------------------------ [http] */
+
+#define HTTP_KEY(member) CONFIG_FIELD(struct http_config, member)
+
+static const struct config_key http_keys[] = {
+	{ "root", config_key_path, HTTP_KEY(root), 0, 0 },
+	{ "index", http_key_index, HTTP_KEY(index), 0, 0 },
+	{ "autoindex", config_key_bool, HTTP_KEY(autoindex), 0, 0 },
+	{ "follow_symlinks", config_key_bool, HTTP_KEY(follow_symlinks), 0, 0 },
+	{ "dotfiles", config_key_bool, HTTP_KEY(dotfiles), 0, 0 },
+	{ "mime_types", config_key_path, HTTP_KEY(mime_types), 0, 0 },
+	{ "default_type", http_key_mime_type, HTTP_KEY(default_type), 0, 0 },
+	{ "access_log", http_key_access_log, HTTP_KEY(access_log), 0, 0 },
+	{ "health_path", http_key_health_path, HTTP_KEY(health_path), 0, 0 },
+	{ "status_path", http_key_url_path, HTTP_KEY(status_path), 0, 0 },
+	{ "header_timeout", config_key_duration, HTTP_KEY(header_timeout_ms), 1, CONFIG_DURATION_MAX_MS },
+	{ "keepalive_timeout", config_key_duration, HTTP_KEY(keepalive_timeout_ms), 1, CONFIG_DURATION_MAX_MS },
+	{ "send_timeout", config_key_duration, HTTP_KEY(send_timeout_ms), 1, CONFIG_DURATION_MAX_MS },
+	{ "keepalive_requests", config_key_count, HTTP_KEY(keepalive_requests), 1, UINT32_MAX },
+	{ "max_connections", config_key_count, HTTP_KEY(max_connections), 0, CONFIG_CONNECTIONS_MAX },
+	{ "max_body_size", config_key_size, HTTP_KEY(max_body_size), 0, UINT64_MAX },
+	{ "max_request_line", config_key_size, HTTP_KEY(max_request_line), 64, 1u << 20 },
+	{ "max_header_line", config_key_size, HTTP_KEY(max_header_line), 64, 1u << 20 },
+	{ "max_header_size", config_key_size, HTTP_KEY(max_header_size), 64, 16u << 20 },
+	{ "max_headers", config_key_count, HTTP_KEY(max_headers), 1, 128 },
+	{ "file_cache_valid", config_key_duration, HTTP_KEY(file_cache_valid_ms), 0, CONFIG_DURATION_MAX_MS },
+	{ "max_ranges", config_key_count, HTTP_KEY(max_ranges), 1, HTTP_CONFIG_MAX_RANGES },
+	{ "charset", http_key_charset, HTTP_KEY(charset), 0, 0 },
+	{ "file_cache_entries", config_key_count, HTTP_KEY(file_cache_entries), 1, 1u << 20 },
+	{ "file_cache_max_file", config_key_size, HTTP_KEY(file_cache_max_file), 0, 32u << 10 },
+	{ "file_cache_size", config_key_size, HTTP_KEY(file_cache_size), 0, 1u << 30 },
+};
+
+static int http_config_init(void *data)
+{
+	struct http_config *h = data;
+	h->root = strdup(PKGDATADIR "/www");
+	h->index = strdup("index.html");
+	h->mime_types = strdup("/etc/mime.types");
+	h->default_type = strdup("application/octet-stream");
+	h->access_log = strdup("off");
+	h->health_path = strdup("/healthz");
+	h->status_path = strdup("/status");
+	h->header_timeout_ms = 10000;
+	h->keepalive_timeout_ms = 15000;
+	h->send_timeout_ms = 60000;
+	h->keepalive_requests = 1000;
+	h->max_connections = 0;
+	h->max_body_size = 1024 * 1024;
+	h->max_request_line = 8192;
+	h->max_header_line = 8192;
+	h->max_header_size = 32768;
+	h->max_headers = 100;
+	h->file_cache_valid_ms = 1000;
+	h->max_ranges = 16;
+	h->charset = NULL; /* none, as nginx */
+	h->file_cache_entries = 512;
+	h->file_cache_max_file = 16 * 1024;
+	h->file_cache_size = 4u << 20;
+	if (!h->root || !h->index || !h->mime_types || !h->default_type || !h->access_log ||
+	    !h->health_path || !h->status_path)
+		return -ENOMEM;
+	return 0;
+}
+
+static void http_config_release(void *data)
+{
+	struct http_config *h = data;
+	free(h->root);
+	free(h->index);
+	free(h->mime_types);
+	free(h->default_type);
+	free(h->access_log);
+	free(h->health_path);
+	free(h->status_path);
+	free(h->charset);
+}
+
+static void http_config_check(struct config_check *chk, void *data)
+{
+	struct http_config *h = data;
+	/* Where the path keys were set, for the checks of what they name
+	 * (proto_paths_check, proto_files_open). */
+	h->access_log_line = config_check_line(chk, "access_log");
+	h->root_line = config_check_line(chk, "root");
+	h->mime_types_line = config_check_line(chk, "mime_types");
+
+	if (h->health_path && h->status_path && h->health_path[0] &&
+	    strcmp(h->health_path, h->status_path) == 0) {
+		unsigned status = config_check_line(chk, "status_path");
+		unsigned health = config_check_line(chk, "health_path");
+		config_check_error(chk, status > health ? status : health,
+				   "[http] status_path: expected a path other than health_path, got '%s'",
+				   h->status_path);
+	}
+}
+
+/* ------------------------------------------------------------ [listener] */
+
+static const struct config_key http_listener_keys[] = {
+	{ "status", config_key_bool, CONFIG_FIELD(struct http_listener_config, status), 0, 0 },
+};
+
+static void http_listener_check(struct config_check *chk, void *data)
+{
+	const struct http_listener_config *lc = data;
+	config_check_own_protocol(chk, "status", lc->status, "the status endpoint");
+}
+
+/* ------------------------------------------------------------ module */
+
+static const struct config_section http_sections[] = {
+	{
+		.name = "http",
+		.keys = http_keys,
+		.n_keys = sizeof(http_keys) / sizeof(http_keys[0]),
+		.size = sizeof(struct http_config),
+		.init = http_config_init,
+		.release = http_config_release,
+		.check = http_config_check,
+	},
+};
+
+static const struct config_section http_listener_section = {
+	.keys = http_listener_keys,
+	.n_keys = sizeof(http_listener_keys) / sizeof(http_listener_keys[0]),
+	.size = sizeof(struct http_listener_config),
+	.check = http_listener_check,
+};
+
+const struct config_module http_config_module = {
+	.sections = http_sections,
+	.n_sections = sizeof(http_sections) / sizeof(http_sections[0]),
+	.listener = &http_listener_section,
+};
+
+const struct http_config *http_cfg(const struct config *cfg)
+{
+	return config_section(cfg, &http_sections[0]);
+}
+
+const struct http_listener_config *http_listener_cfg(const struct config_listener *l)
+{
+	return config_listener_keys(l, &http_listener_section);
+}

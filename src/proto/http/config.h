@@ -1,0 +1,65 @@
+/* http config: the [http] section and the listener key status, as the
+ * HTTP protocol registers them (http_config_module, in proto_http's table
+ * entry): their keys, defaults and cross-checks, and how HTTP code reads
+ * them back from a struct config (http_cfg(), http_listener_cfg()). */
+#ifndef DROVER_PROTO_HTTP_CONFIG_H
+#define DROVER_PROTO_HTTP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+
+/* Upper bound of [http] max_ranges. */
+#define HTTP_CONFIG_MAX_RANGES 100
+
+/* [http] */
+struct http_config {
+	char *root;                  /* absolute (relative ones resolved against the file's directory) */
+	unsigned root_line;          /* where root is set (0: default), for messages */
+	char *index;
+	bool autoindex;
+	bool follow_symlinks;
+	bool dotfiles;
+	char *mime_types;
+	unsigned mime_types_line;    /* where mime_types is set (0: default, which may be missing) */
+	char *default_type;
+	char *access_log;            /* path, "stderr" or "off" */
+	unsigned access_log_line;    /* where access_log is set (0: default), for messages */
+	char *health_path;           /* "" disables */
+	char *status_path;
+	uint64_t header_timeout_ms;
+	uint64_t keepalive_timeout_ms;
+	uint64_t send_timeout_ms;
+	unsigned keepalive_requests;
+	unsigned max_connections;    /* per worker, http only; 0 = [server] max_connections */
+	uint64_t max_body_size;
+	size_t max_request_line;
+	size_t max_header_line;
+	size_t max_header_size;
+	unsigned max_headers;
+	uint64_t file_cache_valid_ms; /* how long a looked-up root (or file) is trusted; 0 = not at all */
+	unsigned max_ranges;         /* ranges in one Range header; more: the whole file */
+	char *charset;               /* added to text types' Content-Type; NULL = none */
+	unsigned file_cache_entries; /* open-file cache: most files per worker */
+	size_t file_cache_max_file;  /* largest file whose bytes are cached */
+	size_t file_cache_size;      /* cached bytes per worker, all files together */
+};
+
+/* The keys HTTP adds to every [listener NAME]. */
+struct http_listener_config {
+	bool status; /* serve [http] status_path on this listener (an http one) */
+};
+
+/* [http] and the listener keys, for proto_http's table entry. */
+extern const struct config_module http_config_module;
+
+/* cfg's [http] (its defaults when the file has none); NULL only for a
+ * config made before proto_register(). */
+const struct http_config *http_cfg(const struct config *cfg);
+/* The HTTP keys of listener l (status = no unless set); NULL when l is
+ * NULL or was made before proto_register(). */
+const struct http_listener_config *http_listener_cfg(const struct config_listener *l);
+
+#endif
