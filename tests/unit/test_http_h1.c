@@ -211,6 +211,25 @@ START_TEST(test_path_encode_round_trips_through_normalize)
 }
 END_TEST
 
+START_TEST(test_u64_dec_writes_every_length_in_decimal)
+{
+	static const struct {
+		uint64_t v;
+		const char *text;
+	} cases[] = {
+		{ 0, "0" }, { 7, "7" }, { 10, "10" }, { 99, "99" }, { 100, "100" }, { 1024, "1024" },
+		{ 65536, "65536" }, { 1048576, "1048576" }, { 9999999999u, "9999999999" },
+		{ UINT64_MAX, "18446744073709551615" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[21];
+		size_t n = http_u64_dec(cases[i].v, out);
+		out[n] = '\0';
+		ck_assert_str_eq(out, cases[i].text);
+	}
+}
+END_TEST
+
 static Suite *units_suite(void)
 {
 	Suite *s = suite_create("http_units");
@@ -228,6 +247,7 @@ static Suite *units_suite(void)
 	suite_add_tcase(s, tc);
 	TCase *tp = tcase_create("path");
 	tcase_add_test(tp, test_path_encode_round_trips_through_normalize);
+	tcase_add_test(tp, test_u64_dec_writes_every_length_in_decimal);
 	suite_add_tcase(s, tp);
 	return s;
 }
