@@ -452,6 +452,12 @@ static void worker_control(struct loop *loop, int fd, unsigned events, void *arg
 		int r = chan_recv_fds(fd, &m, fds, CHAN_MAX_FDS, &n_fds);
 		if (r == -EAGAIN)
 			return;
+		if (r == -EBADMSG) {
+			/* One message we cannot read (a newer build's type): the
+			 * supervisor is still there, keep listening. */
+			log_warning("unreadable control message from the supervisor");
+			continue;
+		}
 		if (r <= 0) {
 			if (r < 0)
 				log_errno(LOG_ERR, r, "control channel");

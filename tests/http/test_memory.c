@@ -239,7 +239,10 @@ START_TEST(a_request_without_memory_for_header_timeout_gets_503_and_is_counted)
 	return;
 #endif
 	struct h_site s;
-	pid_t worker = srv_start(&s, "header_timeout = 1s\n");
+	/* header_timeout also bounds how long the two victims below may sit
+	 * unused between their accept and their request (the set-up's
+	 * status polls and the cap): far more than that takes. */
+	pid_t worker = srv_start(&s, "header_timeout = 5s\n");
 	char big[600];
 	snprintf(big, sizeof big, "%s/www/big.bin", s.tmp);
 	int bfd = open(big, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -232,11 +232,11 @@ static void http_idle_wait(struct http_idle *idle)
 		return;
 	}
 	(void)conn_watch(c, 0);
-	uint64_t limit = loop_now_ms(c->loop) + http_w.http->header_timeout_ms;
-	if (idle->session.deadline > limit) {
-		idle->session.deadline = limit;
-		loop_timer_arm_at(c->loop, &c->timer, limit);
-	}
+	/* The bytes arrived now: header_timeout counts from here, whatever
+	 * deadline the idle connection had (keep-alive, a fresh one's, a
+	 * drain's grace). */
+	idle->session.deadline = loop_now_ms(c->loop) + http_w.http->header_timeout_ms;
+	loop_timer_arm_at(c->loop, &c->timer, idle->session.deadline);
 	if (!loop_timer_armed(&http_wait.retry))
 		loop_timer_arm(c->loop, &http_wait.retry, HTTP_WAIT_RETRY_MS);
 }
