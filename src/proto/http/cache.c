@@ -214,6 +214,18 @@ static struct cache_entry *cache_build(struct http_path_file *f, const char *key
 	char fields[512];
 	size_t fields_len = http_file_fields_format(fields, sizeof(fields), type, &v);
 	uint64_t size = (uint64_t)f->st.st_size;
+	/* Content-Length too: every answer from the entry sends the whole
+	 * file, so its length line is built once, not per response. */
+	static const char cl[] = "Content-Length: ";
+	if (fields_len && fields_len + sizeof(cl) - 1 + 20 + 2 <= sizeof(fields)) {
+		memcpy(fields + fields_len, cl, sizeof(cl) - 1);
+		fields_len += sizeof(cl) - 1;
+		fields_len += http_u64_dec(size, fields + fields_len);
+		memcpy(fields + fields_len, "\r\n", 2);
+		fields_len += 2;
+	} else {
+		fields_len = 0;
+	}
 	bool hold = size <= cache.max_file;
 	size_t body_len = hold ? (size_t)size : 0;
 	size_t cost = sizeof(struct cache_entry) + len + 1 + fields_len + body_len;

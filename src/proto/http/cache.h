@@ -38,7 +38,9 @@ struct http_cached {
 	int fd;              /* O_RDONLY, to send from; -1 when body holds the bytes */
 	struct stat st;
 	const char *type;    /* Content-Type */
-	const char *fields;  /* Content-Type, ETag, Last-Modified, Accept-Ranges lines */
+	const char *fields;  /* Content-Type, ETag, Last-Modified, Accept-Ranges and
+			      * Content-Length lines (a whole file's: what a cached
+			      * answer is) */
 	size_t fields_len;
 	const char *body;    /* st.st_size bytes, or NULL: send from fd */
 };

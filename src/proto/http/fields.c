@@ -466,3 +466,29 @@ enum http_range_result http_range_parse(const char *header, size_t len, uint64_t
 	return RANGE_OK;
 }
 
+size_t http_u64_dec(uint64_t v, char out[static 20])
+{
+	/* Every response's Content-Length goes through here: count the
+	 * digits, then write them from the end, two at a time. */
+	static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+				       "25262728293031323334353637383940414243444546474849"
+				       "50515253545556575859606162636465666768697071727374"
+				       "75767778798081828384858687888990919293949596979899";
+	size_t n = 1;
+	for (uint64_t t = v; t >= 10; t /= 10)
+		n++;
+	size_t i = n;
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100) * 2;
+		v /= 100;
+		out[--i] = pairs[d + 1];
+		out[--i] = pairs[d];
+	}
+	if (v >= 10) {
+		out[--i] = pairs[v * 2 + 1];
+		out[--i] = pairs[v * 2];
+	} else {
+		out[--i] = (char)('0' + v);
+	}
+	return n;
+}

@@ -65,4 +65,7 @@ struct http_ranges {
 enum http_range_result http_range_parse(const char *header, size_t len, uint64_t size,
 					unsigned max_ranges, struct http_ranges *out);
 
+/* v in decimal into out (no NUL): a length or a range bound; its length. */
+size_t http_u64_dec(uint64_t v, char out[static 20]);
+
 #endif

@@ -269,6 +269,7 @@ static void http_file_cached(struct http_response *resp, const struct http_cache
 	uint64_t size = (uint64_t)e->st.st_size;
 	resp->status = 200;
 	http_fields_lend(&resp->fields, e->fields, e->fields_len);
+	resp->length_in_fields = true;
 	http_cache_pin(e);
 	if (e->body)
 		http_src_mem(&resp->body, e->body, (size_t)size, http_file_unpin, (void *)e);

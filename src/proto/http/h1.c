@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "proto/http/access_log.h"
+#include "proto/http/fields.h"
 #include "proto/http/handler.h"
 #include "proto/http/router.h"
 
@@ -206,7 +207,7 @@ void http_respond_with(struct http_conn *hc, struct http_response *resp)
 	http_out_add(hc, resp->fields.buf, resp->fields.len);
 	if (resp->fields.overflow)
 		http_set(hc, HC_OUT_OVERFLOW);
-	http_resp_end_head(hc, resp->no_length ? HTTP_NO_LENGTH : resp->body.length);
+	http_resp_end_head(hc, resp->no_length || resp->length_in_fields ? HTTP_NO_LENGTH : resp->body.length);
 	hc->state = HTTP_SEND;
 	if (!http_has(hc, HC_OUT_OVERFLOW | HC_HEAD_ONLY))
 		http_body_place(hc, &resp->body, mark);

@@ -86,6 +86,8 @@ struct http_response {
 	int status;
 	unsigned how;        /* enum http_resp_how */
 	bool no_length;      /* no Content-Length (304, RFC 9110 §15.4.5) */
+	bool length_in_fields; /* the Content-Length line is among the field lines
+				* (a cache entry's, built once) */
 	struct http_fields fields;
 	struct http_body_src body;
 	char text[64];       /* a short generated body (an error's text) */
@@ -101,8 +103,6 @@ const char *http_reason(int status);
 const char *http_date_now(time_t *now);
 /* "Date: <now>\r\nServer: drover/...\r\n", refreshed at most once a second. */
 const char *http_date_lines(size_t *len);
-/* v in decimal into out (no NUL); its length. */
-size_t http_u64_dec(uint64_t v, char out[static 20]);
 
 /* An empty response (status 0, no field, no body) whose field lines are
  * stored in buf (cap bytes). */
