@@ -659,6 +659,12 @@ int pool_adopt(struct pool *p, const struct handover *st, bool own_board)
 		p->workers = w;
 		if (pool_watch(p, w) < 0)
 			log_warning("cannot watch adopted worker pid %d", (int)w->pid);
+		/* A DRAIN the old image still held for a full channel did not
+		 * cross the execve: say it again (a worker already draining
+		 * keeps the earlier of two deadlines, so a repeat changes
+		 * nothing). */
+		if (w->state == PW_DRAINING && w->drain_deadline_ms)
+			pool_send_drain(p, w);
 	}
 	return 0;
 }
