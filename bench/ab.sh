@@ -11,7 +11,7 @@
 # Environment:
 #   ROUNDS          rounds (5); each runs every case on both at once
 #   BENCH_DURATION  seconds per case and round (5)
-#   AB_CASES        cases, a subset of "ka pipe 1m" (all)
+#   AB_CASES        cases, a subset of "ka pipe close 1m" (all)
 #   AB_CONNS        connections per client for ka and pipe (25)
 #   AB_BIG_CONNS    connections per client for 1m (5)
 #   AB_PIPELINE     requests in flight per connection for pipe (16)
@@ -23,7 +23,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${ROUNDS:-5}
 DURATION=${BENCH_DURATION:-5}
-CASES=${AB_CASES:-ka pipe 1m}
+CASES=${AB_CASES:-ka pipe close 1m}
 CONNS=${AB_CONNS:-25}
 BIG_CONNS=${AB_BIG_CONNS:-5}
 PIPELINE=${AB_PIPELINE:-16}
@@ -101,6 +101,7 @@ ticks() {
 load() {
 	case $1 in
 	ka) taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$2/1k.bin" >"$3" 2>&1 ;;
+	close) taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" -H 'Connection: close' "http://127.0.0.1:$2/1k.bin" >"$3" 2>&1 ;;
 	1m) taskset -c 1 wrk -t1 -c"$BIG_CONNS" -d"${DURATION}s" "http://127.0.0.1:$2/1m.bin" >"$3" 2>&1 ;;
 	pipe) taskset -c 1 h2load --h1 -t1 -c"$CONNS" -m"$PIPELINE" -D "$DURATION" "http://127.0.0.1:$2/1k.bin" >"$3" 2>&1 ;;
 	esac
