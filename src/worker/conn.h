@@ -142,6 +142,14 @@ static inline int conn_pending(struct conn *c) { return c->transport.ops->pendin
 /* A packet hint (enum transport_hint); 0 or -errno. */
 static inline int conn_hint(struct conn *c, enum transport_hint h) { return c->transport.ops->hint(c, h); }
 
+/* The security protocol under c ("TLSv1.3"), or NULL on a plain socket. */
+static inline const char *conn_security(const struct conn *c)
+{
+	return c->transport.ops->security ? c->transport.ops->security(c) : NULL;
+}
+/* Whether c can move to another process with its fd (transport.h). */
+static inline bool conn_movable(const struct conn *c) { return c->transport.ops->movable; }
+
 /* The LOOP_* events to watch so that the operations in ops (LOOP_READ: a
  * read, LOOP_WRITE: a write) can go on: each its own direction, unless the
  * transport said it waits for the other one (want-read / want-write). */

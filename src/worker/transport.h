@@ -48,6 +48,10 @@ enum transport_hint {
 
 struct transport_ops {
 	const char *name;
+	/* A connection can move to another process with its fd alone (a
+	 * hand-off to the next generation): true for a plain socket; false
+	 * for TLS, whose session state lives in this process's library. */
+	bool movable;
 	/* Set up the state of a new connection on c->fd (c->listener says
 	 * which listener); 0 or -errno. NULL: there is none. */
 	int (*open)(struct conn *c);
@@ -70,6 +74,10 @@ struct transport_ops {
 	void (*close)(struct conn *c);
 	/* Apply a hint; 0 or -errno. */
 	int (*hint)(struct conn *c, enum transport_hint hint);
+	/* The security protocol in use once it is set up ("TLSv1.3"), for
+	 * logs and headers only TLS sends (HSTS); NULL: none (a plain
+	 * socket, or a handshake not finished). NULL op: always none. */
+	const char *(*security)(const struct conn *c);
 };
 
 /* A connection's transport: what struct conn embeds. */

@@ -107,6 +107,7 @@ static int plain_hint(struct conn *c, enum transport_hint hint)
 
 const struct transport_ops transport_plain = {
 	.name = "plain",
+	.movable = true,
 	.read = plain_read,
 	.writev = plain_writev,
 	.sendfile = plain_sendfile,
