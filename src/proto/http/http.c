@@ -162,6 +162,8 @@ static unsigned http_max_connections(const struct config *cfg)
 
 const struct proto proto_http = {
 	.name = "http",
+	.alpn = (const unsigned char *)"\x08http/1.1",
+	.alpn_len = 9,
 	.config = &http_config_module,
 	.init = http_worker_init,
 	.done = http_worker_done,
