@@ -27,6 +27,7 @@
 #include "proto/http/config.h"
 #include "proto/protocols.h"
 #include "worker/proto.h"
+#include "worker/tls.h"
 
 static int fuzz_fd = -1;
 static char fuzz_path[64];
@@ -40,6 +41,7 @@ static void fuzz_file(const uint8_t *data, size_t size)
 		FUZZ_CHECK(fuzz_fd >= 0);
 		snprintf(fuzz_path, sizeof(fuzz_path), "/proc/self/fd/%d", fuzz_fd);
 		proto_register(protocols);
+		tls_register();
 	}
 	FUZZ_CHECK(ftruncate(fuzz_fd, 0) == 0);
 	size_t done = 0;
