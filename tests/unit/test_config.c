@@ -426,6 +426,15 @@ START_TEST(test_duration_valid)
 	ck_assert_uint_eq(ms, 120000);
 	ck_assert_int_eq(config_parse_duration("1h", &ms), 0);
 	ck_assert_uint_eq(ms, 3600000);
+	ck_assert_int_eq(config_parse_duration("1d", &ms), 0);
+	ck_assert_uint_eq(ms, 86400000);
+	ck_assert_int_eq(config_parse_duration("730D", &ms), 0);
+	ck_assert_uint_eq(ms, 730ull * 86400000);
+	ck_assert_int_eq(config_parse_duration("0d", &ms), 0);
+	ck_assert_uint_eq(ms, 0);
+	/* The largest whole number of days that fits. */
+	ck_assert_int_eq(config_parse_duration("213503982334d", &ms), 0);
+	ck_assert_uint_eq(ms, 213503982334ull * 86400000);
 	ck_assert_int_eq(config_parse_duration("45", &ms), 0);
 	ck_assert_uint_eq(ms, 45000);
 	ck_assert_int_eq(config_parse_duration("0", &ms), 0);
@@ -444,6 +453,8 @@ START_TEST(test_duration_invalid)
 		"18446744073709551616ms",   /* one more than UINT64_MAX */
 		"18446744073709551615s",    /* overflows when scaled */
 		"99999999999999999999999h",
+		"d", "1dd", "1d1h", "1 d", "1day", "1.5d",
+		"213503982335d",            /* overflows when scaled */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		uint64_t ms = 42;
@@ -460,9 +471,11 @@ START_TEST(test_duration_in_file)
 			 "expected a duration like 500ms, 30s or 2m");
 	assert_bad_value("http", "send_timeout", "-1", "expected a duration like 500ms, 30s or 2m");
 	assert_bad_value("http", "header_timeout", "", "expected a duration like 500ms, 30s or 2m");
-	assert_bad_value("server", "worker_timeout", "500ms", "expected a duration from 1s to 168h");
-	assert_bad_value("http", "keepalive_timeout", "0", "expected a duration from 1ms to 168h");
-	assert_bad_value("echo", "idle_timeout", "200h", "expected a duration from 1ms to 168h");
+	assert_bad_value("server", "worker_timeout", "500ms", "expected a duration from 1s to 7d");
+	assert_bad_value("http", "keepalive_timeout", "0", "expected a duration from 1ms to 7d");
+	assert_bad_value("echo", "idle_timeout", "200h", "expected a duration from 1ms to 7d");
+	/* Days work for every duration key; a bound in days is stated in days. */
+	assert_bad_value("echo", "idle_timeout", "8d", "expected a duration from 1ms to 7d");
 	assert_bad_value("listener web", "defer_accept", "soon", "expected a duration like 500ms, 30s or 2m");
 	assert_bad_value("listener web", "defer_accept", "2h", "expected a duration from 0s to 1h");
 	struct config *cfg = load_ok("[listener web]\naddress = 127.0.0.1:8080\ndefer_accept = 1500ms\n");
@@ -1148,7 +1161,7 @@ START_TEST(test_module_errors)
 	assert_error_at(3, "[certificate a] unknown key 'colour'");
 	assert_error_at(4, "[certificate a] certificate: set twice (first at line 2)");
 
-	assert_bad_value("tls", "session_timeout", "2d", "expected a duration like 500ms, 30s or 2m");
+	assert_bad_value("tls", "session_timeout", "2w", "expected a duration like 500ms, 30s or 2m");
 	assert_bad_value("listener web", "tls", "maybe", "expected yes or no (or true/false, on/off, 1/0)");
 
 	/* Each section's and each listener's check(), after the whole file. */
