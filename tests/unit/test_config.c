@@ -487,6 +487,111 @@ START_TEST(test_duration_in_file)
 	config_free(cfg);
 	load_bad("[listener web]\naddress = unix:/run/drover/web.sock\ndefer_accept = 1s\n");
 	assert_error_at(3, "[listener web] defer_accept: only for a TCP address, not unix:/run/drover/web.sock");
+	/* Days in any duration key. */
+	cfg = load_ok("[server]\nshutdown_timeout = 1d\n" WEB);
+	ck_assert_uint_eq(cfg->server.shutdown_timeout_ms, 86400000);
+	config_free(cfg);
+}
+END_TEST
+
+/* ------------------------------------------------------------ HTTPS-related HTTP keys */
+
+START_TEST(test_hsts_and_log_format_defaults)
+{
+	struct config *cfg = load_ok(WEB);
+	const struct http_config *h = http_cfg(cfg);
+	ck_assert_uint_eq(h->hsts_s, HTTP_HSTS_OFF);
+	ck_assert_ptr_null(h->hsts_line);
+	ck_assert(!h->hsts_include_subdomains);
+	ck_assert_uint_eq(h->access_log_format, HTTP_LOG_COMBINED);
+	const struct http_listener_config *lc = http_listener_cfg(&cfg->listeners[0]);
+	ck_assert(!lc->redirect_https);
+	ck_assert_uint_eq(lc->https_port, 443);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_hsts_values)
+{
+	struct config *cfg = load_ok("[http]\nhsts = 365d\n" WEB);
+	const struct http_config *h = http_cfg(cfg);
+	ck_assert_uint_eq(h->hsts_s, 31536000);
+	ck_assert_str_eq(h->hsts_line, "Strict-Transport-Security: max-age=31536000\r\n");
+	ck_assert_uint_eq(h->hsts_line_len, strlen(h->hsts_line));
+	config_free(cfg);
+
+	cfg = load_ok("[http]\nhsts = 730d\nhsts_include_subdomains = yes\n" WEB);
+	ck_assert_str_eq(http_cfg(cfg)->hsts_line,
+			 "Strict-Transport-Security: max-age=63072000; includeSubDomains\r\n");
+	config_free(cfg);
+
+	cfg = load_ok("[http]\nhsts = 63072000\n" WEB); /* seconds: exactly two years */
+	ck_assert_uint_eq(http_cfg(cfg)->hsts_s, 63072000);
+	config_free(cfg);
+
+	/* 0 is max-age=0: browsers forget the host's HSTS (RFC 6797 §6.1.1). */
+	cfg = load_ok("[http]\nhsts = 0\n" WEB);
+	ck_assert_str_eq(http_cfg(cfg)->hsts_line, "Strict-Transport-Security: max-age=0\r\n");
+	config_free(cfg);
+
+	cfg = load_ok("[http]\nhsts = off\nhsts_include_subdomains = yes\n" WEB);
+	ck_assert_ptr_null(http_cfg(cfg)->hsts_line);
+	config_free(cfg);
+
+	cfg = load_ok("[http]\naccess_log_format = extended\n" WEB);
+	ck_assert_uint_eq(http_cfg(cfg)->access_log_format, HTTP_LOG_EXTENDED);
+	config_free(cfg);
+	cfg = load_ok("[http]\naccess_log_format = combined\n" WEB);
+	ck_assert_uint_eq(http_cfg(cfg)->access_log_format, HTTP_LOG_COMBINED);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_hsts_errors)
+{
+	static const char hsts[] = "expected 'off' or a duration in whole seconds up to 730d (two years)";
+	assert_bad_value("http", "hsts", "731d", hsts);
+	assert_bad_value("http", "hsts", "63072001", hsts);
+	assert_bad_value("http", "hsts", "1500ms", hsts);
+	assert_bad_value("http", "hsts", "forever", hsts);
+	assert_bad_value("http", "hsts", "", hsts);
+	assert_bad_value("http", "hsts", "-1", hsts);
+	assert_bad_value("http", "hsts_include_subdomains", "maybe",
+			 "expected yes or no (or true/false, on/off, 1/0)");
+	assert_bad_value("http", "access_log_format", "json", "expected combined or extended");
+	assert_bad_value("http", "access_log_format", "", "expected combined or extended");
+}
+END_TEST
+
+START_TEST(test_redirect_https_keys)
+{
+	struct config *cfg = load_ok("[listener web]\naddress = 127.0.0.1:8080\nredirect_https = yes\n"
+				     "https_port = 8443\n"
+				     "[listener lb]\naddress = 127.0.0.1:8081\nredirect_https = yes\n");
+	const struct http_listener_config *lc = http_listener_cfg(config_find_listener(cfg, "web"));
+	ck_assert(lc->redirect_https);
+	ck_assert_uint_eq(lc->https_port, 8443);
+	lc = http_listener_cfg(config_find_listener(cfg, "lb"));
+	ck_assert(lc->redirect_https);
+	ck_assert_uint_eq(lc->https_port, 443);
+	config_free(cfg);
+
+	assert_bad_value("listener web", "redirect_https", "sometimes",
+			 "expected yes or no (or true/false, on/off, 1/0)");
+	assert_bad_value("listener web", "https_port", "0", "expected a whole number from 1 to 65535");
+	assert_bad_value("listener web", "https_port", "65536", "expected a whole number from 1 to 65535");
+	assert_bad_value("listener web", "https_port", "https", "expected a whole number from 1 to 65535");
+
+	/* HTTP's keys, on an echo listener. */
+	load_bad("[listener e]\nprotocol = echo\nredirect_https = yes\nhttps_port = 8443\n");
+	assert_error_at(3, "[listener e] redirect_https: expected no, because the redirect to HTTPS "
+			   "needs protocol = http and this listener is echo");
+	assert_error_at(4, "[listener e] https_port: expected no https_port, because the redirect "
+			   "to HTTPS needs protocol = http and this listener is echo");
+	ck_assert_uint_eq(count_lines(terr), 2);
+	/* Off is fine anywhere, as status = no. */
+	cfg = load_ok("[listener e]\nprotocol = echo\nredirect_https = no\n");
+	config_free(cfg);
 }
 END_TEST
 
@@ -1299,6 +1404,10 @@ static Suite *config_suite(void)
 	tcase_add_test(values, test_duration_valid);
 	tcase_add_test(values, test_duration_invalid);
 	tcase_add_test(values, test_duration_in_file);
+	tcase_add_test(values, test_hsts_and_log_format_defaults);
+	tcase_add_test(values, test_hsts_values);
+	tcase_add_test(values, test_hsts_errors);
+	tcase_add_test(values, test_redirect_https_keys);
 	tcase_add_test(values, test_size_valid);
 	tcase_add_test(values, test_size_invalid);
 	tcase_add_test(values, test_bool);
