@@ -119,8 +119,9 @@ static size_t http_redirect_listener_host(const struct config_listener *l, const
 	if (!colon)
 		return 0;
 	size_t n = http_redirect_host_len(t, strlen(t));
-	if (n == 0 || (n == 7 && memcmp(t, "0.0.0.0", 7) == 0) || (n == 4 && memcmp(t, "[::]", 4) == 0))
-		return 0; /* "*" is no reg-name: refused above */
+	if (n == 0 || (n == 1 && t[0] == '*') || (n == 7 && memcmp(t, "0.0.0.0", 7) == 0) ||
+	    (n == 4 && memcmp(t, "[::]", 4) == 0))
+		return 0; /* a wildcard */
 	*host = t;
 	return n;
 }
