@@ -1,4 +1,5 @@
-/* http access_log: the combined log format, one write(2) per line to an
+/* http access_log: the combined log format (or extended: combined, then
+ * the request time and the TLS version), one write(2) per line to an
  * O_APPEND file so that lines stay whole among all workers. The line is
  * prepared when a response starts (the request line is still in the input
  * buffer then) and written with the body size when it ends. */
@@ -202,8 +203,9 @@ static void http_log_emit(const char *line, size_t len)
  * line[pos - 1]) gets " TIME TLS" before its end: the seconds from the
  * request's first bytes to now, when its last byte was handed to the
  * transport, with milliseconds ("0.004", as nginx's $request_time), and
- * the TLS version of the connection or "-". The line is prepared at most
- * 4010 bytes long, so the 48 more always fit. */
+ * the TLS version of the connection or "-". The combined line is at most
+ * about 4030 bytes (fields bounded in http_log_prepare, the size), so the
+ * 50 bytes at most added here always fit in HTTP_LOG_MAX. */
 static size_t http_log_extend(struct http_conn *hc, char *line, size_t pos)
 {
 	uint64_t now = loop_clock_ms();

@@ -110,8 +110,9 @@ static CONFIG_KEY_PARSER(http_key_charset)
 	return 0;
 }
 
-/* "off", or a max-age: whole seconds, at most two years (the longest
- * max-age browsers' preload lists ask for is one; two leaves room). */
+/* "off", or a max-age: whole seconds (max-age is in seconds, RFC 6797
+ * §6.1.1), at most two years (browsers' preload lists want at least one;
+ * two is the common long setting, and more is most likely a typo). */
 static CONFIG_KEY_PARSER(http_key_hsts)
 {
 	(void)ctx;
@@ -292,8 +293,9 @@ static int http_listener_init(void *data)
 }
 
 /* HTTP's listener keys only on HTTP listeners. A listener that is itself
- * TLS (tls = yes) must not redirect to HTTPS: the TLS transport's own
- * listener check refuses that pair, as only it knows its key. */
+ * TLS (tls = yes) must not redirect to HTTPS either; only the TLS
+ * transport knows its key, so that check belongs with it (not done here:
+ * the transport is not in the tree yet). */
 static void http_listener_check(struct config_check *chk, void *data)
 {
 	const struct http_listener_config *lc = data;
