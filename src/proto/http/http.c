@@ -47,6 +47,7 @@
 #include "proto/http/idle.h"
 #include "proto/http/mime.h"
 #include "proto/http/path.h"
+#include "proto/http/redirect.h"
 #include "proto/http/root.h"
 #include "proto/http/state.h"
 
@@ -101,6 +102,7 @@ static int http_worker_init(const struct proto_env *env)
 			.follow_symlinks = h->follow_symlinks,
 			.dotfiles = h->dotfiles,
 		},
+		.redirect_https = http_redirect_any(env->cfg),
 	};
 
 	http_root_open(h->root, h->file_cache_valid_ms, loop_now_ms(env->loop));
