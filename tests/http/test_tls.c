@@ -1228,6 +1228,85 @@ START_TEST(garbage_a_truncated_record_and_renegotiation_close_the_connection_onl
 }
 END_TEST
 
+/* ------------------------------------------------------------------ HSTS and the access log */
+
+/* Wait until the file holds a line containing a and ending in end. */
+static bool log_line_wait(const char *path, const char *a, const char *end)
+{
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
+	for (;;) {
+		char *all = h_slurp(path, NULL);
+		bool found = false;
+		for (char *line = all, *nl; line && *line && !found; line = nl + 1) {
+			nl = strchr(line, '\n');
+			if (!nl)
+				break;
+			*nl = '\0';
+			size_t len = strlen(line), el = strlen(end);
+			found = strstr(line, a) && len >= el && strcmp(line + len - el, end) == 0;
+		}
+		free(all);
+		if (found)
+			return true;
+		if (h_left_ms(deadline) == 0)
+			return false;
+		h_pause_ms(10);
+	}
+}
+
+START_TEST(hsts_on_tls_responses_only_and_the_tls_version_in_the_extended_access_log)
+{
+	struct h_site s;
+	h_site_init(&s);
+	h_site_file(&s, "hello.txt", hello);
+	char a[512], http[1536];
+	cert_section(a, sizeof a, "a", "a");
+	snprintf(http, sizeof http,
+		 "mime_types = /etc/mime.types\nhsts = 1d\nhsts_include_subdomains = yes\n"
+		 "access_log_format = extended\naccess_log = %s/access.log\n%s",
+		 s.tmp, a);
+	h_site_start(&s, &(struct h_site_opts){ .web = "tls = yes\n", .http = http, .admin = true });
+	struct h_tls_opts o;
+	opts_sni(&o, "a.example");
+	static const char *const paths[] = { "/hello.txt?tls", "/missing-over-tls" };
+	static const int status[] = { 200, 404 };
+	for (int i = 0; i < 2; i++) {
+		char req[256];
+		snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: a.example\r\n\r\n", paths[i]);
+		struct h_response r;
+		h_tls_request(s.port, &o, req, &r, NULL, 0);
+		ck_assert_int_eq(r.status, status[i]);
+		char sts[128];
+		ck_assert_msg(h_http_header(&r, "Strict-Transport-Security", sts, sizeof sts), "%s: no HSTS over TLS: %s",
+			      paths[i], r.headers);
+		ck_assert_str_eq(sts, "max-age=86400; includeSubDomains");
+		h_http_response_free(&r);
+	}
+	/* the same site over a plain listener: no HSTS */
+	int fd = h_connect_unix(s.admin);
+	ck_assert(fd >= 0);
+	static const char plain[] = "GET /hello.txt?plain HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n";
+	h_write_all(fd, plain, sizeof plain - 1);
+	struct h_response r;
+	ck_assert(h_http_read_response(fd, &r, false));
+	close(fd);
+	ck_assert_int_eq(r.status, 200);
+	char sts[128];
+	ck_assert_msg(!h_http_header(&r, "Strict-Transport-Security", sts, sizeof sts), "HSTS over plain HTTP: %s",
+		      r.headers);
+	h_http_response_free(&r);
+	char log[600];
+	snprintf(log, sizeof log, "%s/access.log", s.tmp);
+	ck_assert_msg(log_line_wait(log, "GET /hello.txt?tls HTTP/1.1\" 200", " TLSv1.3"),
+		      "no access log line with the TLS version");
+	ck_assert_msg(log_line_wait(log, "GET /missing-over-tls HTTP/1.1\" 404", " TLSv1.3"),
+		      "no access log line with the TLS version for the 404");
+	ck_assert_msg(log_line_wait(log, "GET /hello.txt?plain HTTP/1.1\" 200", " -"),
+		      "no access log line with '-' for plain HTTP");
+	h_site_stop(&s);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ status */
 
 START_TEST(the_status_json_counts_full_and_resumed_handshakes)
@@ -1321,6 +1400,7 @@ int main(void)
 	tcase_add_test(http, a_silent_tls_client_is_closed_at_header_timeout);
 	tcase_add_test(http, two_hundred_half_open_handshakes_do_not_stop_another_client);
 	tcase_add_test(http, echo_over_tls);
+	tcase_add_test(http, hsts_on_tls_responses_only_and_the_tls_version_in_the_extended_access_log);
 	tcase_add_test(http, garbage_a_truncated_record_and_renegotiation_close_the_connection_only);
 	tcase_add_unchecked_fixture(http, make_certs, NULL);
 	suite_add_tcase(s, http);
