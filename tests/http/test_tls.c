@@ -1224,6 +1224,25 @@ START_TEST(garbage_a_truncated_record_and_renegotiation_close_the_connection_onl
 		hello_ok(s.port, &o, NULL, 0);
 	}
 	same_workers(s.d, w, nw);
+	/* none of it is an error worth a line at the default level: peers
+	 * that break TLS or close without close_notify are logged at debug */
+	ck_assert_msg(!h_log_contains(s.d, "tls") && !h_log_contains(s.d, "error") && !h_log_contains(s.d, "warning"),
+		      "logged at the default level:\n%s", h_log_end(s.d));
+	h_site_stop(&s);
+}
+END_TEST
+
+START_TEST(a_close_without_close_notify_is_logged_at_debug)
+{
+	struct h_site s;
+	h_site_init(&s);
+	char a[512];
+	cert_section(a, sizeof a, "a", "a");
+	tsite_start(&s, 1, a, NULL, "log_level = debug\n");
+	struct h_tls_opts o;
+	/* h_tls_request closes its socket without close_notify */
+	hello_ok(s.port, opts_sni(&o, "a.example"), NULL, 0);
+	ck_assert_msg(h_log_wait(s.d, "without close_notify"), "not logged at debug:\n%s", h_log_end(s.d));
 	h_site_stop(&s);
 }
 END_TEST
@@ -1402,6 +1421,7 @@ int main(void)
 	tcase_add_test(http, echo_over_tls);
 	tcase_add_test(http, hsts_on_tls_responses_only_and_the_tls_version_in_the_extended_access_log);
 	tcase_add_test(http, garbage_a_truncated_record_and_renegotiation_close_the_connection_only);
+	tcase_add_test(http, a_close_without_close_notify_is_logged_at_debug);
 	tcase_add_unchecked_fixture(http, make_certs, NULL);
 	suite_add_tcase(s, http);
 	TCase *ops = tcase_create("ops");
