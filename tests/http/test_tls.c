@@ -1108,6 +1108,62 @@ START_TEST(a_shared_ticket_key_file_resumes_across_instances_and_none_does_not)
 }
 END_TEST
 
+/* DIR/NAME: the concatenation of 80-byte keys k1 (and k2). */
+static void key_file(const char *path, const char *k1, const char *k2)
+{
+	h_tls_cat(path, (const char *const[]){ k1, k2, NULL });
+}
+
+START_TEST(ticket_key_file_first_key_encrypts_all_decrypt_reload_rereads_and_t_checks)
+{
+	char k1[600], k2[600], fa[600], fb[600];
+	snprintf(k1, sizeof k1, "%s/k1.%d", certs, (int)getpid());
+	snprintf(k2, sizeof k2, "%s/k2.%d", certs, (int)getpid());
+	snprintf(fa, sizeof fa, "%s/fa.%d", certs, (int)getpid());
+	snprintf(fb, sizeof fb, "%s/fb.%d", certs, (int)getpid());
+	char cmd[1400];
+	snprintf(cmd, sizeof cmd, "openssl rand -out '%s' 80 && openssl rand -out '%s' 80", k1, k2);
+	ck_assert_int_eq(h_run(cmd, NULL, 0), 0);
+	key_file(fa, k1, NULL); /* A: K1 */
+	key_file(fb, k2, k1);   /* B: K2 encrypts, K1 decrypts too */
+	char a[512], sa[1536], sb[1536];
+	cert_section(a, sizeof a, "a", "a");
+	snprintf(sa, sizeof sa, "[tls]\nticket_key_file = %s\n%s", fa, a);
+	snprintf(sb, sizeof sb, "[tls]\nticket_key_file = %s\n%s", fb, a);
+	struct h_site A, B;
+	h_site_init(&A);
+	h_site_init(&B);
+	tsite_start(&A, 1, sa, NULL, NULL);
+	tsite_start(&B, 1, sb, NULL, NULL);
+	void *from_a = new_session(A.port), *from_b = new_session(B.port);
+	ck_assert_msg(resume(B.port, from_a, NULL), "B does not decrypt with its second key");
+	ck_assert_msg(!resume(A.port, from_b, NULL), "A decrypted a ticket of a key it does not have");
+	ck_assert(resume(B.port, from_b, NULL));
+	/* A's file replaced by B's and A reloaded: re-read, K2 now decrypts there */
+	key_file(fa, k2, NULL);
+	reload_ok(A.d);
+	ck_assert_msg(resume(A.port, from_b, NULL), "a reload did not re-read ticket_key_file");
+	ck_assert_msg(!resume(A.port, from_a, NULL), "a key removed from ticket_key_file still decrypts after a reload");
+	h_tls_session_free(from_a);
+	h_tls_session_free(from_b);
+	h_site_stop(&A);
+	h_site_stop(&B);
+	/* drover -t: a file that is not whole 80-byte keys, and one missing */
+	h_write_file(fa, "short\n");
+	char sec[2048], out[8192];
+	for (int i = 0; i < 2; i++) {
+		snprintf(sec, sizeof sec, "[tls]\nticket_key_file = %s%s\n%s", fa, i ? ".missing" : "", a);
+		int rc = check_run(sec, out, sizeof out);
+		ck_assert_msg(rc != 0, "a bad ticket_key_file passed -t: %s", out);
+		assert_names(out, 8, "[tls] ticket_key_file:", NULL);
+	}
+	unlink(k1);
+	unlink(k2);
+	unlink(fa);
+	unlink(fb);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ privileges */
 
 START_TEST(a_root_only_private_key_serves_with_workers_as_nobody)
@@ -1429,6 +1485,7 @@ int main(void)
 	tcase_add_test(ops, a_renewed_certificate_by_reload_under_tls_load_loses_nothing);
 	tcase_add_test(ops, sessions_resume_on_both_workers_after_a_reload_and_a_binary_upgrade);
 	tcase_add_test(ops, a_shared_ticket_key_file_resumes_across_instances_and_none_does_not);
+	tcase_add_test(ops, ticket_key_file_first_key_encrypts_all_decrypt_reload_rereads_and_t_checks);
 	tcase_add_test(ops, a_root_only_private_key_serves_with_workers_as_nobody);
 	tcase_add_test(ops, the_status_json_counts_full_and_resumed_handshakes);
 	tcase_add_unchecked_fixture(ops, make_certs, NULL);
