@@ -33,7 +33,7 @@ struct h_tls_cert_opts {
 void h_tls_cert(const char *dir, const char *name, const struct h_tls_cert_opts *o);
 /* DIR/NAME.key: a fresh key that belongs to no certificate. */
 void h_tls_key(const char *dir, const char *name, bool ecdsa);
-/* Concatenate files (full paths, NULL-terminated) into out. */
+/* Concatenate files (full paths, NULL-terminated; any bytes) into out (mode 0644 under the umask). */
 void h_tls_cat(const char *out, const char *const *files);
 
 /* ------------------------------------------------------------ client */

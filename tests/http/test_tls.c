@@ -970,14 +970,15 @@ static char *status_on(struct h_tls *t)
 	return r.body;
 }
 
-/* A fresh session from a full TLS 1.3 handshake on port. */
-static void *new_session(int port)
+/* A fresh session from a full handshake on port, with TLS version v. */
+static void *new_session_v(int port, int v)
 {
 	struct h_tls_opts o;
 	opts_sni(&o, "a.example");
+	o.max_version = v;
 	struct h_tls t;
 	ck_assert_msg(h_tls_connect(&t, port, &o), "%s", t.why);
-	ck_assert_int_eq(h_tls_version(&t), TLS1_3_VERSION);
+	ck_assert_int_eq(h_tls_version(&t), v);
 	ck_assert(!h_tls_reused(&t));
 	h_tls_write_all(&t, get_hello, strlen(get_hello));
 	struct h_response r;
@@ -999,22 +1000,33 @@ static void hello_ok_on(struct h_tls *t)
 	h_http_response_free(&r);
 }
 
-/* Connect with sess; whether it was resumed (with TLS 1.3). The status
- * JSON read on that connection in json (may be NULL). */
-static bool resume(int port, void *sess, char **json)
+static void *new_session(int port)
+{
+	return new_session_v(port, TLS1_3_VERSION);
+}
+
+/* Connect with sess; whether it was resumed with TLS version v. The
+ * status JSON read on that connection in json (may be NULL). */
+static bool resume_v(int port, void *sess, char **json, int v)
 {
 	struct h_tls_opts o;
 	opts_sni(&o, "a.example");
 	o.session = sess;
+	o.max_version = v;
 	struct h_tls t;
 	ck_assert_msg(h_tls_connect(&t, port, &o), "%s", t.why);
-	bool reused = h_tls_reused(&t) && h_tls_version(&t) == TLS1_3_VERSION;
+	bool reused = h_tls_reused(&t) && h_tls_version(&t) == v;
 	if (json)
 		*json = status_on(&t);
 	else
 		hello_ok_on(&t);
 	h_tls_close(&t);
 	return reused;
+}
+
+static bool resume(int port, void *sess, char **json)
+{
+	return resume_v(port, sess, json, TLS1_3_VERSION);
 }
 
 START_TEST(sessions_resume_on_both_workers_after_a_reload_and_a_binary_upgrade)
@@ -1065,6 +1077,25 @@ START_TEST(sessions_resume_on_both_workers_after_a_reload_and_a_binary_upgrade)
 			      "%s: %d resumed, but not seen on two workers (%ld, %ld)", names[phase], resumed, seen[0],
 			      seen[1]);
 	}
+	h_tls_session_free(sess);
+	h_site_stop(&s);
+}
+END_TEST
+
+START_TEST(tls12_sessions_resume_on_every_worker_and_after_a_reload)
+{
+	struct h_site s;
+	h_site_init(&s);
+	char a[512];
+	cert_section(a, sizeof a, "a", "a");
+	tsite_start(&s, 2, a, NULL, NULL);
+	void *sess = new_session_v(s.port, TLS1_2_VERSION);
+	for (int i = 0; i < 8; i++)
+		ck_assert_msg(resume_v(s.port, sess, NULL, TLS1_2_VERSION), "TLS 1.2 resumption %d failed", i + 1);
+	reload_ok(s.d);
+	for (int i = 0; i < 4; i++)
+		ck_assert_msg(resume_v(s.port, sess, NULL, TLS1_2_VERSION), "TLS 1.2 resumption %d after a reload failed",
+			      i + 1);
 	h_tls_session_free(sess);
 	h_site_stop(&s);
 }
@@ -1484,6 +1515,7 @@ int main(void)
 	tcase_add_test(ops, drover_t_names_file_and_line_of_every_tls_error);
 	tcase_add_test(ops, a_renewed_certificate_by_reload_under_tls_load_loses_nothing);
 	tcase_add_test(ops, sessions_resume_on_both_workers_after_a_reload_and_a_binary_upgrade);
+	tcase_add_test(ops, tls12_sessions_resume_on_every_worker_and_after_a_reload);
 	tcase_add_test(ops, a_shared_ticket_key_file_resumes_across_instances_and_none_does_not);
 	tcase_add_test(ops, ticket_key_file_first_key_encrypts_all_decrypt_reload_rereads_and_t_checks);
 	tcase_add_test(ops, a_root_only_private_key_serves_with_workers_as_nobody);
