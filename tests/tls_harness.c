@@ -326,6 +326,31 @@ bool h_tls_wait_closed(struct h_tls *t)
 	return false;
 }
 
+int h_tls_read_end(struct h_tls *t)
+{
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
+	while (h_left_ms(deadline) > 0) {
+		char buf[4096];
+		size_t n = 0;
+		ERR_clear_error();
+		errno = 0;
+		int r = SSL_read_ex(t->ssl, buf, sizeof buf, &n);
+		if (r == 1)
+			continue;
+		int e = SSL_get_error(t->ssl, r);
+		if (e == SSL_ERROR_ZERO_RETURN)
+			return 1;
+		unsigned long err = ERR_peek_error();
+		bool eof = e == SSL_ERROR_SSL && ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+		h_tls_why(t, "end");
+		if (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			continue; /* SO_RCVTIMEO: the deadline decides */
+		return eof ? 0 : -1;
+	}
+	snprintf(t->why, sizeof t->why, "end: nothing within %d ms", H_WAIT_MS);
+	return -1;
+}
+
 bool h_tls_reused(const struct h_tls *t)
 {
 	return t->ssl && SSL_session_reused(t->ssl);

@@ -74,6 +74,12 @@ bool h_tls_read_response(struct h_tls *t, struct h_response *r, bool head_only);
  * reset) within H_WAIT_MS; bytes that arrive meanwhile are discarded. */
 bool h_tls_wait_closed(struct h_tls *t);
 
+/* How the server ends the stream, read within H_WAIT_MS (application
+ * bytes before it are dropped): 1 close_notify, 0 a TCP close without it
+ * (OpenSSL's "unexpected eof"), -1 anything else (an alert, a reset, a
+ * timeout: t->why says which). */
+int h_tls_read_end(struct h_tls *t);
+
 /* What the handshake gave. */
 bool h_tls_reused(const struct h_tls *t);
 int h_tls_version(const struct h_tls *t);           /* TLS1_3_VERSION... */

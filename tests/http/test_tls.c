@@ -820,16 +820,19 @@ static const char *droverctl_bin(void)
 	return b && *b ? b : "./src/droverctl";
 }
 
-/* droverctl reload (via the control socket), then wait until every worker
- * of the old generation has exited: "reload" answers once the old
- * workers were told to drain, and until one has read that it may still
- * accept a connection and serve it with the old certificate. */
-static void reload_ok(struct h_drover *d)
+/* Reload by the control socket's "reload" (or SIGHUP), then wait until
+ * every worker of the old generation has exited: "reload" answers once
+ * the old workers were told to drain, and until one has read that it may
+ * still accept a connection and serve it with the old certificate. */
+static void reload_how(struct h_drover *d, bool sighup)
 {
 	pid_t old[16];
 	size_t n_old = h_worker_pids(d, old, 16);
 	char out[4096];
-	h_ctl_ok(d, "reload", out, sizeof out);
+	if (sighup)
+		h_drover_kill(d, SIGHUP);
+	else
+		h_ctl_ok(d, "reload", out, sizeof out);
 	int64_t deadline = h_now_ms() + H_WAIT_MS;
 	for (;;) {
 		pid_t now[16];
@@ -843,6 +846,11 @@ static void reload_ok(struct h_drover *d)
 			      h_log_end(d));
 		h_pause_ms(10);
 	}
+}
+
+static void reload_ok(struct h_drover *d)
+{
+	reload_how(d, false);
 }
 
 /* Copy certs/FROM.crt and .key to DIR/live.crt and live.key (each replaced
@@ -885,8 +893,10 @@ START_TEST(a_renewed_certificate_by_reload_under_tls_load_loses_nothing)
 	tload_wait_ok(&l, 200, s.d);
 	/* twice more, back and forth, under the same load */
 	install_live(s.tmp, "a", "a");
-	reload_ok(s.d);
+	reload_how(s.d, true); /* SIGHUP, as systemctl reload sends */
 	tload_wait_ok(&l, 200, s.d);
+	served_serial(s.port, &o, serial, sizeof serial);
+	ck_assert_msg(strcmp(serial, SERIAL_A) == 0, "after SIGHUP: serial %s, expected %s", serial, SERIAL_A);
 	install_live(s.tmp, "a_new", "a_new");
 	reload_ok(s.d);
 	tload_wait_ok(&l, 200, s.d);
@@ -1078,6 +1088,49 @@ START_TEST(sessions_resume_on_both_workers_after_a_reload_and_a_binary_upgrade)
 			      seen[1]);
 	}
 	h_tls_session_free(sess);
+	h_site_stop(&s);
+}
+END_TEST
+
+/* The issue's own words: openssl s_client -sess_out, then -sess_in. */
+static void s_client(int port, const char *sess, bool in, char *out, size_t cap)
+{
+	char cmd[1600];
+	snprintf(cmd, sizeof cmd,
+		 "printf 'GET /hello.txt HTTP/1.1\\r\\nHost: a.example\\r\\nConnection: close\\r\\n\\r\\n' | "
+		 "openssl s_client -connect 127.0.0.1:%d -servername a.example -CAfile '%s' -verify_return_error "
+		 "-ign_eof -%s '%s' 2>&1",
+		 port, cafile, in ? "sess_in" : "sess_out", sess);
+	/* its exit code is not judged: after "Connection: close" drover
+	 * closes without close_notify (see the_server_sends_close_notify_
+	 * after_connection_close), which s_client reports as an error */
+	int rc = h_run(cmd, out, cap);
+	ck_assert_msg(strstr(out, hello), "s_client exited %d without the body: %s", rc, out);
+}
+
+START_TEST(openssl_s_client_sess_out_then_sess_in_is_reused_tls13)
+{
+	struct h_site s;
+	h_site_init(&s);
+	char a[512];
+	cert_section(a, sizeof a, "a", "a");
+	tsite_start(&s, 2, a, NULL, NULL);
+	char sess[700], out[16384];
+	snprintf(sess, sizeof sess, "%s/sess.pem", s.tmp);
+	s_client(s.port, sess, false, out, sizeof out);
+	ck_assert_msg(strstr(out, "New, TLSv1.3"), "%s", out);
+	for (int phase = 0; phase < 3; phase++) {
+		if (phase == 1)
+			reload_ok(s.d);
+		if (phase == 2) {
+			h_ctl_ok(s.d, "upgrade", out, sizeof out);
+			ck_assert(h_wait_workers(s.d, 2));
+		}
+		for (int i = 0; i < 4; i++) {
+			s_client(s.port, sess, true, out, sizeof out);
+			ck_assert_msg(strstr(out, "Reused, TLSv1.3"), "phase %d, -sess_in %d: %s", phase, i + 1, out);
+		}
+	}
 	h_site_stop(&s);
 }
 END_TEST
@@ -1413,6 +1466,66 @@ START_TEST(hsts_on_tls_responses_only_and_the_tls_version_in_the_extended_access
 }
 END_TEST
 
+/* ------------------------------------------------------------------ close_notify */
+
+START_TEST(an_idle_keepalive_close_sends_close_notify)
+{
+	struct h_site s;
+	h_site_init(&s);
+	char a[512];
+	cert_section(a, sizeof a, "a", "a");
+	tsite_start(&s, 1, a, "keepalive_timeout = 1s\n", NULL);
+	for (int v = 0; v < 2; v++) {
+		struct h_tls_opts o;
+		opts_sni(&o, "a.example");
+		o.max_version = v ? TLS1_2_VERSION : 0;
+		struct h_tls t;
+		ck_assert_msg(h_tls_connect(&t, s.port, &o), "%s", t.why);
+		hello_ok_on(&t);
+		int end = h_tls_read_end(&t);
+		ck_assert_msg(end == 1, "version %s: the idle close ended with %d (%s), not close_notify",
+			      v ? "1.2" : "1.3", end, t.why);
+		h_tls_close(&t);
+	}
+	h_site_stop(&s);
+}
+END_TEST
+
+/* KNOWN BUG, not in the default run (set DROVER_TEST_KNOWN_BUGS=1 to run
+ * it): after the response to a request with "Connection: close",
+ * http_response_done() (src/proto/http/conn.c) calls conn_close(), which
+ * frees the TLS state (tls_close() in src/worker/transport_tls.c) without
+ * SSL_shutdown: the client gets a TCP FIN without close_notify, which
+ * OpenSSL clients report as "unexpected eof while reading" (openssl
+ * s_client exits 1). The lingering close (tls_shutdown) does send it. */
+START_TEST(the_server_sends_close_notify_after_connection_close)
+{
+	struct h_site s;
+	h_site_init(&s);
+	char a[512];
+	cert_section(a, sizeof a, "a", "a");
+	tsite_start(&s, 1, a, NULL, NULL);
+	for (int v = 0; v < 2; v++) {
+		struct h_tls_opts o;
+		opts_sni(&o, "a.example");
+		o.max_version = v ? TLS1_2_VERSION : 0;
+		struct h_tls t;
+		ck_assert_msg(h_tls_connect(&t, s.port, &o), "%s", t.why);
+		static const char req[] = "GET /hello.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+		h_tls_write_all(&t, req, sizeof req - 1);
+		struct h_response r;
+		ck_assert_msg(h_tls_read_response(&t, &r, false), "%s", t.why);
+		ck_assert_int_eq(r.status, 200);
+		h_http_response_free(&r);
+		int end = h_tls_read_end(&t);
+		ck_assert_msg(end == 1, "version %s: Connection: close ended with %d (%s), not close_notify",
+			      v ? "1.2" : "1.3", end, t.why);
+		h_tls_close(&t);
+	}
+	h_site_stop(&s);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ status */
 
 START_TEST(the_status_json_counts_full_and_resumed_handshakes)
@@ -1509,12 +1622,17 @@ int main(void)
 	tcase_add_test(http, hsts_on_tls_responses_only_and_the_tls_version_in_the_extended_access_log);
 	tcase_add_test(http, garbage_a_truncated_record_and_renegotiation_close_the_connection_only);
 	tcase_add_test(http, a_close_without_close_notify_is_logged_at_debug);
+	tcase_add_test(http, an_idle_keepalive_close_sends_close_notify);
+	/* known drover bugs, reported, left out of the default run until fixed */
+	if (getenv("DROVER_TEST_KNOWN_BUGS"))
+		tcase_add_test(http, the_server_sends_close_notify_after_connection_close);
 	tcase_add_unchecked_fixture(http, make_certs, NULL);
 	suite_add_tcase(s, http);
 	TCase *ops = tcase_create("ops");
 	tcase_add_test(ops, drover_t_names_file_and_line_of_every_tls_error);
 	tcase_add_test(ops, a_renewed_certificate_by_reload_under_tls_load_loses_nothing);
 	tcase_add_test(ops, sessions_resume_on_both_workers_after_a_reload_and_a_binary_upgrade);
+	tcase_add_test(ops, openssl_s_client_sess_out_then_sess_in_is_reused_tls13);
 	tcase_add_test(ops, tls12_sessions_resume_on_every_worker_and_after_a_reload);
 	tcase_add_test(ops, a_shared_ticket_key_file_resumes_across_instances_and_none_does_not);
 	tcase_add_test(ops, ticket_key_file_first_key_encrypts_all_decrypt_reload_rereads_and_t_checks);
