@@ -232,6 +232,25 @@ void h_tls_write_all(struct h_tls *t, const void *buf, size_t len)
 	}
 }
 
+void h_tls_write_records(struct h_tls *t, const void *const *bufs, const size_t *lens, size_t n)
+{
+	BIO *mem = BIO_new(BIO_s_mem());
+	ck_assert(mem != NULL);
+	BIO *sock = SSL_get_wbio(t->ssl);
+	ck_assert(BIO_up_ref(sock) == 1);
+	SSL_set0_wbio(t->ssl, mem); /* takes mem, drops one reference to sock */
+	for (size_t i = 0; i < n; i++) {
+		size_t done = 0;
+		ck_assert_msg(SSL_write_ex(t->ssl, bufs[i], lens[i], &done) == 1 && done == lens[i], "sealing record %zu",
+			      i);
+	}
+	char *p = NULL;
+	long len = BIO_get_mem_data(mem, &p);
+	ck_assert(len > 0);
+	h_write_all(t->fd, p, (size_t)len);
+	SSL_set0_wbio(t->ssl, sock); /* frees mem, takes the reference back */
+}
+
 /* More decrypted input into t->in; false on EOF/error. */
 static bool h_tls_fill(struct h_tls *t)
 {

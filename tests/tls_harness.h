@@ -67,6 +67,10 @@ bool h_tls_connect(struct h_tls *t, int port, const struct h_tls_opts *o);
 void h_tls_close(struct h_tls *t);
 /* Write all (asserts). */
 void h_tls_write_all(struct h_tls *t, const void *buf, size_t len);
+/* Seal each of the n buffers as its own TLS record(s), and send them all
+ * with one write() of the socket: the server then finds several records
+ * in one read (asserts). */
+void h_tls_write_records(struct h_tls *t, const void *const *bufs, const size_t *lens, size_t n);
 /* Read one response (Content-Length, or no body for 1xx/204/304 and
  * head_only); false on EOF/error/timeout before it is complete. */
 bool h_tls_read_response(struct h_tls *t, struct h_response *r, bool head_only);

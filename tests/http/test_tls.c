@@ -424,6 +424,53 @@ START_TEST(keepalive_pipelining_range_and_304_over_tls)
 }
 END_TEST
 
+/* Records that OpenSSL reads ahead sit in its buffer, where epoll does not
+ * see them: 32 requests, each its own record, and one request split over
+ * three records, all in one TCP write, must all be answered. */
+START_TEST(pipelined_requests_in_separate_records_of_one_segment_are_all_answered)
+{
+	struct h_site s;
+	h_site_init(&s);
+	char a[512];
+	cert_section(a, sizeof a, "a", "a");
+	h_site_file(&s, "two.txt", "second file\n");
+	tsite_start(&s, 1, a, NULL, NULL);
+	struct h_tls_opts o;
+	for (int v = 0; v < 2; v++) {
+		opts_sni(&o, "a.example");
+		o.max_version = v ? TLS1_2_VERSION : 0;
+		struct h_tls t;
+		ck_assert_msg(h_tls_connect(&t, s.port, &o), "%s", t.why);
+		enum { N = 32 };
+		static const char two[] = "GET /two.txt HTTP/1.1\r\nHost: a\r\n\r\n";
+		const void *bufs[N + 3];
+		size_t lens[N + 3];
+		for (int i = 0; i < N; i++) {
+			bufs[i] = i % 2 ? two : get_hello;
+			lens[i] = strlen(bufs[i]);
+		}
+		static const char split[] = "GET /two.txt HT" "TP/1.1\r\nHost:" " a\r\n\r\n";
+		bufs[N] = split;
+		lens[N] = 15;
+		bufs[N + 1] = split + 15;
+		lens[N + 1] = 15;
+		bufs[N + 2] = split + 30;
+		lens[N + 2] = sizeof split - 1 - 30;
+		h_tls_write_records(&t, bufs, lens, N + 3);
+		for (int i = 0; i <= N; i++) {
+			struct h_response r;
+			ck_assert_msg(h_tls_read_response(&t, &r, false), "TLS %s: response %d of %d: %s",
+				      v ? "1.2" : "1.3", i + 1, N + 1, t.why);
+			ck_assert_int_eq(r.status, 200);
+			ck_assert_str_eq(r.body, i < N && i % 2 == 0 ? hello : "second file\n");
+			h_http_response_free(&r);
+		}
+		h_tls_close(&t);
+	}
+	h_site_stop(&s);
+}
+END_TEST
+
 START_TEST(a_32_mib_download_over_tls_has_every_byte_right)
 {
 	struct h_site s;
@@ -1615,6 +1662,7 @@ int main(void)
 	suite_add_tcase(s, hs);
 	TCase *http = tcase_create("http");
 	tcase_add_test(http, keepalive_pipelining_range_and_304_over_tls);
+	tcase_add_test(http, pipelined_requests_in_separate_records_of_one_segment_are_all_answered);
 	tcase_add_test(http, a_32_mib_download_over_tls_has_every_byte_right);
 	tcase_add_test(http, a_silent_tls_client_is_closed_at_header_timeout);
 	tcase_add_test(http, two_hundred_half_open_handshakes_do_not_stop_another_client);
