@@ -933,6 +933,7 @@ START_TEST(a_renewed_certificate_by_reload_under_tls_load_loses_nothing)
 	ck_assert_str_eq(serial, SERIAL_A);
 
 	struct tload l;
+	char out[4096];
 	tload_start(&l, s.port, 4);
 	tload_wait_ok(&l, 200, s.d);
 	install_live(s.tmp, "a_new", "a_new");
@@ -946,6 +947,9 @@ START_TEST(a_renewed_certificate_by_reload_under_tls_load_loses_nothing)
 	ck_assert_msg(strcmp(serial, SERIAL_A) == 0, "after SIGHUP: serial %s, expected %s", serial, SERIAL_A);
 	install_live(s.tmp, "a_new", "a_new");
 	reload_ok(s.d);
+	tload_wait_ok(&l, 200, s.d);
+	/* and a binary upgrade under the same load */
+	h_ctl_ok(s.d, "upgrade", out, sizeof out);
 	tload_wait_ok(&l, 200, s.d);
 	tload_stop(&l);
 	ck_assert_msg(l.sh->failed == 0, "%" PRIu64 " failed request(s) of %" PRIu64 ": %s", l.sh->failed,
@@ -961,7 +965,6 @@ START_TEST(a_renewed_certificate_by_reload_under_tls_load_loses_nothing)
 	install_live(s.tmp, "a", "stray");
 	char cmd[1200];
 	snprintf(cmd, sizeof cmd, "'%s' -s '%s/control.sock' reload 2>&1", droverctl_bin(), s.d->dir);
-	char out[4096];
 	int rc = h_run(cmd, out, sizeof out);
 	char want[400];
 	snprintf(want, sizeof want, "%s:", s.d->config_path);
@@ -975,6 +978,58 @@ START_TEST(a_renewed_certificate_by_reload_under_tls_load_loses_nothing)
 			      SERIAL_A_NEW);
 	}
 	hello_ok(s.port, &o, NULL, 0);
+	h_site_stop(&s);
+}
+END_TEST
+
+/* A download in flight (the client not reading, the server's socket full)
+ * while the generation is replaced: it finishes, every byte right, on the
+ * old generation (a TLS session cannot move to another process). */
+START_TEST(tls_downloads_in_flight_finish_across_a_reload_and_an_upgrade)
+{
+	struct h_site s;
+	h_site_init(&s);
+	char a[512];
+	cert_section(a, sizeof a, "a", "a");
+	size_t len = 8u << 20;
+	unsigned char *data = malloc(len);
+	ck_assert(data != NULL);
+	fill_pattern(data, len, 0xd0);
+	char path[1024];
+	h_path_join(path, sizeof path, s.www, "big.bin");
+	FILE *f = fopen(path, "w");
+	ck_assert(f != NULL);
+	ck_assert(fwrite(data, 1, len, f) == len);
+	ck_assert(fclose(f) == 0);
+	tsite_start(&s, 2, a, NULL, NULL);
+	static const char *const how[] = { "reload", "upgrade" };
+	for (int i = 0; i < 2; i++) {
+		struct h_tls_opts o;
+		opts_sni(&o, "a.example");
+		o.rcvbuf = 16384;
+		struct h_tls t;
+		ck_assert_msg(h_tls_connect(&t, s.port, &o), "%s", t.why);
+		static const char req[] = "GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n";
+		h_tls_write_all(&t, req, sizeof req - 1);
+		char out[4096];
+		h_ctl_ok(s.d, how[i], out, sizeof out);
+		/* new connections are served meanwhile */
+		struct h_tls_opts o2;
+		hello_ok(s.port, opts_sni(&o2, "a.example"), NULL, 0);
+		struct h_response r;
+		ck_assert_msg(h_tls_read_response(&t, &r, false), "%s: the download broke: %s\n%s", how[i], t.why,
+			      h_log_end(s.d));
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_uint_eq(r.body_len, len);
+		size_t bad = 0;
+		while (bad < len && r.body[bad] == (char)data[bad])
+			bad++;
+		ck_assert_msg(bad == len, "%s: first wrong byte at offset %zu", how[i], bad);
+		h_http_response_free(&r);
+		h_tls_close(&t);
+		ck_assert(h_wait_workers(s.d, 2));
+	}
+	free(data);
 	h_site_stop(&s);
 }
 END_TEST
@@ -1679,6 +1734,7 @@ int main(void)
 	TCase *ops = tcase_create("ops");
 	tcase_add_test(ops, drover_t_names_file_and_line_of_every_tls_error);
 	tcase_add_test(ops, a_renewed_certificate_by_reload_under_tls_load_loses_nothing);
+	tcase_add_test(ops, tls_downloads_in_flight_finish_across_a_reload_and_an_upgrade);
 	tcase_add_test(ops, sessions_resume_on_both_workers_after_a_reload_and_a_binary_upgrade);
 	tcase_add_test(ops, openssl_s_client_sess_out_then_sess_in_is_reused_tls13);
 	tcase_add_test(ops, tls12_sessions_resume_on_every_worker_and_after_a_reload);
