@@ -154,6 +154,12 @@ bool h_tls_connect(struct h_tls *t, int port, const struct h_tls_opts *o)
 		SSL_CTX_set_security_level(ctx, 0);
 		ck_assert(SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0") == 1);
 	}
+	if (o->groups)
+		ck_assert_msg(SSL_CTX_set1_groups_list(ctx, o->groups) == 1, "groups %s", o->groups);
+	if (o->ciphersuites)
+		ck_assert_msg(SSL_CTX_set_ciphersuites(ctx, o->ciphersuites) == 1, "suites %s", o->ciphersuites);
+	if (o->ciphers)
+		ck_assert_msg(SSL_CTX_set_cipher_list(ctx, o->ciphers) == 1, "ciphers %s", o->ciphers);
 	if (o->sigalgs)
 		ck_assert_msg(SSL_CTX_set1_sigalgs_list(ctx, o->sigalgs) == 1, "sigalgs %s", o->sigalgs);
 	if (o->cafile) {

@@ -45,6 +45,9 @@ struct h_tls_opts {
 	int max_version;
 	const char *sigalgs;   /* offered signature algorithms (NULL: default) */
 	const char *alpn;      /* one protocol to offer (NULL: none) */
+	const char *groups;    /* offered key exchange groups (NULL: default) */
+	const char *ciphersuites; /* offered TLS 1.3 suites (NULL: default) */
+	const char *ciphers;   /* offered TLS 1.2 ciphers (NULL: default) */
 	void *session;         /* an SSL_SESSION to resume (not taken over) */
 	int rcvbuf;            /* SO_RCVBUF before connect (0: default) */
 };

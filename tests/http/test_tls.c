@@ -215,6 +215,7 @@ START_TEST(tls13_and_tls12_handshakes_sni_wildcard_default_and_alpn)
 		{ "a.example", SERIAL_A, "a.example", true },
 		{ "www.a.example", SERIAL_A, "a.example", true },
 		{ "b.example", SERIAL_B, "b.example", true },
+		{ "b.example.", SERIAL_B, "b.example", false }, /* a trailing dot */
 		{ "B.Example", SERIAL_B, "b.example", false },
 		{ "foo.w.example", SERIAL_W, "w.example", true },
 		{ "bar.w.example", SERIAL_W, "w.example", true },
@@ -331,6 +332,134 @@ START_TEST(rsa_and_ecdsa_sections_sharing_names_are_chosen_by_signature_algorith
 		}
 	}
 	h_site_stop(&s);
+}
+END_TEST
+
+static void hello_ok_on(struct h_tls *t);
+static int check_run(const char *sections, char *out, size_t cap);
+static void assert_names(const char *out, unsigned line, const char *what, const char *detail);
+
+/* What a handshake with o negotiates: true if it succeeds; the cipher's
+ * name and the group in cipher/group. */
+static bool negotiate(int port, const struct h_tls_opts *o, char *cipher, size_t len, int *group)
+{
+	struct h_tls t;
+	bool ok = h_tls_connect(&t, port, o);
+	cipher[0] = '\0';
+	if (ok) {
+		snprintf(cipher, len, "%s", SSL_CIPHER_get_name(SSL_get_current_cipher(t.ssl)));
+		if (group)
+			*group = SSL_get_negotiated_group(t.ssl);
+		hello_ok_on(&t);
+	}
+	h_tls_close(&t);
+	return ok;
+}
+
+START_TEST(tls_section_protocols_suites_ciphers_groups_tickets_and_alpn)
+{
+	char a[512], e[512], sec[2048];
+	cert_section(a, sizeof a, "a", "a");
+	cert_section(e, sizeof e, "e", "a_ec");
+	char cipher[128];
+	int group = 0;
+	struct h_tls_opts o;
+	/* TLS 1.3 only, one suite, one group, no tickets */
+	{
+		struct h_site s;
+		h_site_init(&s);
+		snprintf(sec, sizeof sec,
+			 "[tls]\nprotocols = TLSv1.3\nciphersuites = TLS_CHACHA20_POLY1305_SHA256\ngroups = secp384r1\n"
+			 "session_tickets = no\n%s",
+			 a);
+		tsite_start(&s, 1, sec, NULL, NULL);
+		opts_sni(&o, "a.example");
+		o.max_version = TLS1_2_VERSION;
+		ck_assert_msg(!negotiate(s.port, &o, cipher, sizeof cipher, NULL), "TLS 1.2 accepted: %s", cipher);
+		opts_sni(&o, "a.example");
+		ck_assert(negotiate(s.port, &o, cipher, sizeof cipher, &group)); /* the client offers X25519 first: HRR */
+		ck_assert_str_eq(cipher, "TLS_CHACHA20_POLY1305_SHA256");
+		ck_assert_int_eq(group, NID_secp384r1);
+		o.ciphersuites = "TLS_AES_128_GCM_SHA256";
+		ck_assert_msg(!negotiate(s.port, &o, cipher, sizeof cipher, NULL), "a suite not configured: %s", cipher);
+		opts_sni(&o, "a.example");
+		o.groups = "X25519";
+		ck_assert_msg(!negotiate(s.port, &o, cipher, sizeof cipher, NULL), "a group not configured accepted");
+		/* no ticket: nothing to resume */
+		opts_sni(&o, "a.example");
+		struct h_tls t;
+		ck_assert_msg(h_tls_connect(&t, s.port, &o), "%s", t.why);
+		hello_ok_on(&t);
+		SSL_SESSION *sess = SSL_get1_session(t.ssl);
+		h_tls_close(&t);
+		ck_assert_msg(sess == NULL || !SSL_SESSION_is_resumable(sess), "session_tickets = no sent a ticket");
+		SSL_SESSION_free(sess);
+		h_site_stop(&s);
+	}
+	/* TLS 1.2 only, one cipher (ECDSA certificate) */
+	{
+		struct h_site s;
+		h_site_init(&s);
+		snprintf(sec, sizeof sec, "[tls]\nprotocols = TLSv1.2\nciphers = ECDHE-ECDSA-AES128-GCM-SHA256\n%s", e);
+		tsite_start(&s, 1, sec, NULL, NULL);
+		opts_sni(&o, "a.example");
+		o.min_version = TLS1_3_VERSION;
+		ck_assert_msg(!negotiate(s.port, &o, cipher, sizeof cipher, NULL), "TLS 1.3 accepted: %s", cipher);
+		opts_sni(&o, "a.example");
+		ck_assert(negotiate(s.port, &o, cipher, sizeof cipher, NULL));
+		ck_assert_str_eq(cipher, "ECDHE-ECDSA-AES128-GCM-SHA256");
+		o.ciphers = "ECDHE-ECDSA-CHACHA20-POLY1305";
+		ck_assert_msg(!negotiate(s.port, &o, cipher, sizeof cipher, NULL), "a cipher not configured: %s", cipher);
+		h_site_stop(&s);
+	}
+	/* the defaults: TLS 1.2 with a CBC or RSA-key-exchange cipher is
+	 * refused (Mozilla intermediate: ECDHE and DHE with AEADs only) */
+	{
+		struct h_site s;
+		h_site_init(&s);
+		tsite_start(&s, 1, a, NULL, NULL);
+		static const char *const weak[] = { "AES128-SHA", "AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA",
+						    "ECDHE-RSA-AES256-SHA384" };
+		for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++) {
+			opts_sni(&o, "a.example");
+			o.max_version = TLS1_2_VERSION;
+			o.ciphers = weak[i];
+			ck_assert_msg(!negotiate(s.port, &o, cipher, sizeof cipher, NULL), "%s accepted", weak[i]);
+		}
+		opts_sni(&o, "a.example");
+		o.max_version = TLS1_2_VERSION;
+		o.ciphers = "ECDHE-RSA-CHACHA20-POLY1305";
+		ck_assert(negotiate(s.port, &o, cipher, sizeof cipher, NULL));
+		ck_assert_str_eq(cipher, "ECDHE-RSA-CHACHA20-POLY1305");
+		/* ALPN: a client offering only h2 goes on without ALPN */
+		opts_sni(&o, "a.example");
+		o.alpn = "h2";
+		struct h_tls t;
+		ck_assert_msg(h_tls_connect(&t, s.port, &o), "offering h2 only: %s", t.why);
+		char alpn[32];
+		h_tls_alpn(&t, alpn, sizeof alpn);
+		ck_assert_str_eq(alpn, "");
+		hello_ok_on(&t);
+		h_tls_close(&t);
+		h_site_stop(&s);
+	}
+	/* drover -t on bad [tls] values names the line */
+	static const struct {
+		const char *line;
+		const char *key;
+	} bad[] = {
+		{ "protocols = TLSv1.1", "[tls] protocols:" },
+		{ "ciphers = NO-SUCH-CIPHER", "[tls] ciphers:" },
+		{ "ciphersuites = TLS_NO_SUCH_SUITE", "[tls] ciphersuites:" },
+		{ "groups = nosuchgroup", "[tls] groups:" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char out[8192];
+		snprintf(sec, sizeof sec, "[tls]\n%s\n%s", bad[i].line, a);
+		int rc = check_run(sec, out, sizeof out);
+		ck_assert_msg(rc != 0, "%s passed -t: %s", bad[i].line, out);
+		assert_names(out, 8, bad[i].key, NULL);
+	}
 }
 END_TEST
 
@@ -1713,6 +1842,7 @@ int main(void)
 	tcase_add_test(hs, a_tls10_client_is_refused_by_the_server);
 	tcase_add_test(hs, curl_over_tls13_and_tls12);
 	tcase_add_test(hs, rsa_and_ecdsa_sections_sharing_names_are_chosen_by_signature_algorithms);
+	tcase_add_test(hs, tls_section_protocols_suites_ciphers_groups_tickets_and_alpn);
 	tcase_add_unchecked_fixture(hs, make_certs, NULL);
 	suite_add_tcase(s, hs);
 	TCase *http = tcase_create("http");
