@@ -607,6 +607,92 @@ START_TEST(pipelined_requests_in_separate_records_of_one_segment_are_all_answere
 }
 END_TEST
 
+/* HTTP over TLS is the same HTTP: each request, then a GET on the same
+ * connection if the first answer kept it open, gets the same answers over
+ * TLS as over a plain listener of the same site. */
+START_TEST(the_same_answers_over_tls_as_over_plain_http)
+{
+	struct h_site s;
+	h_site_init(&s);
+	h_site_file(&s, "hello.txt", hello);
+	char a[512], http[1024];
+	cert_section(a, sizeof a, "a", "a");
+	snprintf(http, sizeof http, "mime_types = /etc/mime.types\n%s", a);
+	h_site_start(&s, &(struct h_site_opts){ .web = "tls = yes\n", .http = http, .admin = true });
+	size_t big = 300000;
+	char *body = malloc(big + 1);
+	ck_assert(body != NULL);
+	memset(body, 'b', big);
+	body[big] = '\0';
+	char *post = NULL, *huge = NULL;
+	ck_assert(asprintf(&post, "POST /hello.txt HTTP/1.1\r\nHost: a\r\nContent-Length: %zu\r\n\r\n%s", big, body) > 0);
+	memset(body, 'x', 20000);
+	body[20000] = '\0';
+	ck_assert(asprintf(&huge, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nX-Big: %s\r\n\r\n", body) > 0);
+	const char *const reqs[] = {
+		get_hello,
+		"GET /missing HTTP/1.1\r\nHost: a\r\n\r\n",
+		"HEAD /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /hello.txt HTTP/1.0\r\n\r\n",
+		"GET /hello.txt HTTP/1.1\r\n\r\n",
+		"BREW /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /../../etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /hello.txt HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5\r\nhello\r\n0\r\n\r\n",
+		"GET /hello.txt HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+		"GARBAGE\r\n\r\n",
+		post,
+		huge,
+	};
+	for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+		bool head = strncmp(reqs[i], "HEAD", 4) == 0;
+		/* plain, on the unix listener */
+		int fd = h_connect_unix(s.admin);
+		ck_assert(fd >= 0);
+		h_write_all(fd, reqs[i], strlen(reqs[i]));
+		struct h_response p1, p2 = { .status = 0 }, t1, t2 = { .status = 0 };
+		ck_assert_msg(h_http_read_response(fd, &p1, head), "plain: no answer to request %zu", i);
+		char conn[64] = "";
+		bool p_open = !(h_http_header(&p1, "Connection", conn, sizeof conn) && strcasecmp(conn, "close") == 0);
+		if (p_open) {
+			h_write_all(fd, get_hello, strlen(get_hello));
+			ck_assert_msg(h_http_read_response(fd, &p2, false), "plain: no answer after request %zu", i);
+		}
+		close(fd);
+		/* TLS */
+		struct h_tls_opts o;
+		struct h_tls t;
+		ck_assert_msg(h_tls_connect(&t, s.port, opts_sni(&o, "a.example")), "%s", t.why);
+		h_tls_write_all(&t, reqs[i], strlen(reqs[i]));
+		ck_assert_msg(h_tls_read_response(&t, &t1, head), "TLS: no answer to request %zu: %s", i, t.why);
+		conn[0] = '\0';
+		bool t_open = !(h_http_header(&t1, "Connection", conn, sizeof conn) && strcasecmp(conn, "close") == 0);
+		if (t_open) {
+			h_tls_write_all(&t, get_hello, strlen(get_hello));
+			ck_assert_msg(h_tls_read_response(&t, &t2, false), "TLS: no answer after request %zu: %s", i, t.why);
+		}
+		h_tls_close(&t);
+		ck_assert_msg(p1.status == t1.status && p1.body_len == t1.body_len &&
+				      (p1.body_len == 0 || memcmp(p1.body, t1.body, p1.body_len) == 0),
+			      "request %zu (%.40s): plain %d (%zu bytes), TLS %d (%zu bytes)", i, reqs[i], p1.status,
+			      p1.body_len, t1.status, t1.body_len);
+		ck_assert_msg(p_open == t_open && p2.status == t2.status,
+			      "request %zu (%.40s): plain %s then %d, TLS %s then %d", i, reqs[i], p_open ? "open" : "closed",
+			      p2.status, t_open ? "open" : "closed", t2.status);
+		h_http_response_free(&p1);
+		h_http_response_free(&t1);
+		if (p_open)
+			h_http_response_free(&p2);
+		if (t_open)
+			h_http_response_free(&t2);
+	}
+	free(post);
+	free(huge);
+	free(body);
+	h_site_stop(&s);
+}
+END_TEST
+
 START_TEST(a_32_mib_download_over_tls_has_every_byte_right)
 {
 	struct h_site s;
@@ -1855,6 +1941,7 @@ int main(void)
 	TCase *http = tcase_create("http");
 	tcase_add_test(http, keepalive_pipelining_range_and_304_over_tls);
 	tcase_add_test(http, pipelined_requests_in_separate_records_of_one_segment_are_all_answered);
+	tcase_add_test(http, the_same_answers_over_tls_as_over_plain_http);
 	tcase_add_test(http, a_32_mib_download_over_tls_has_every_byte_right);
 	tcase_add_test(http, a_silent_tls_client_is_closed_at_header_timeout);
 	tcase_add_test(http, two_hundred_half_open_handshakes_do_not_stop_another_client);
