@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -120,6 +121,31 @@ void h_tls_cat(const char *out, const char *const *files)
 
 /* ------------------------------------------------------------ client */
 
+/* OpenSSL writes to the socket with write(), which raises SIGPIPE once the
+ * server has reset the connection, and reads may write too (an alert).
+ * Nothing global is changed (harness.c's rule): SIGPIPE is blocked around
+ * each call and one it raised is taken before it is unblocked. */
+void h_tls_sigpipe_block(sigset_t *old)
+{
+	sigset_t pipe_set;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &pipe_set, old);
+}
+
+void h_tls_sigpipe_restore(const sigset_t *old)
+{
+	sigset_t pipe_set;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	struct timespec zero = { 0, 0 };
+	int saved = errno;
+	while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+		;
+	sigprocmask(SIG_SETMASK, old, NULL);
+	errno = saved;
+}
+
 static void h_tls_why(struct h_tls *t, const char *what)
 {
 	int saved = errno;
@@ -198,7 +224,11 @@ bool h_tls_connect(struct h_tls *t, int port, const struct h_tls_opts *o)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	ck_assert(SSL_set_fd(ssl, fd) == 1);
 	errno = 0;
-	if (SSL_connect(ssl) != 1) {
+	sigset_t old;
+	h_tls_sigpipe_block(&old);
+	int r = SSL_connect(ssl);
+	h_tls_sigpipe_restore(&old);
+	if (r != 1) {
 		h_tls_why(t, "handshake");
 		return false;
 	}
@@ -223,16 +253,36 @@ void h_tls_close(struct h_tls *t)
 	ERR_clear_error();
 }
 
+bool h_tls_write(struct h_tls *t, const void *buf, size_t len, size_t *done)
+{
+	sigset_t old;
+	h_tls_sigpipe_block(&old);
+	errno = 0;
+	int r = SSL_write_ex(t->ssl, buf, len, done);
+	h_tls_sigpipe_restore(&old);
+	if (r != 1)
+		h_tls_why(t, "write");
+	return r == 1;
+}
+
+bool h_tls_read(struct h_tls *t, void *buf, size_t len, size_t *done)
+{
+	sigset_t old;
+	h_tls_sigpipe_block(&old);
+	errno = 0;
+	int r = SSL_read_ex(t->ssl, buf, len, done);
+	h_tls_sigpipe_restore(&old);
+	return r == 1;
+}
+
 void h_tls_write_all(struct h_tls *t, const void *buf, size_t len)
 {
 	const char *p = buf;
 	while (len) {
 		size_t n = 0;
 		errno = 0;
-		if (SSL_write_ex(t->ssl, p, len, &n) != 1) {
-			h_tls_why(t, "write");
+		if (!h_tls_write(t, p, len, &n))
 			ck_abort_msg("TLS write failed: %s", t->why);
-		}
 		p += n;
 		len -= n;
 	}
@@ -271,7 +321,7 @@ static bool h_tls_fill(struct h_tls *t)
 		return false;
 	size_t n = 0;
 	errno = 0;
-	if (SSL_read_ex(t->ssl, t->in + t->in_len, sizeof t->in - t->in_len, &n) != 1) {
+	if (!h_tls_read(t, t->in + t->in_len, sizeof t->in - t->in_len, &n)) {
 		h_tls_why(t, "read");
 		return false;
 	}
@@ -359,7 +409,10 @@ int h_tls_read_end(struct h_tls *t)
 		size_t n = 0;
 		ERR_clear_error();
 		errno = 0;
+		sigset_t old;
+		h_tls_sigpipe_block(&old);
 		int r = SSL_read_ex(t->ssl, buf, sizeof buf, &n);
+		h_tls_sigpipe_restore(&old);
 		if (r == 1)
 			continue;
 		int e = SSL_get_error(t->ssl, r);

@@ -9,6 +9,7 @@
 #ifndef DROVER_TLS_HARNESS_H
 #define DROVER_TLS_HARNESS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,6 +69,14 @@ struct h_tls {
 bool h_tls_connect(struct h_tls *t, int port, const struct h_tls_opts *o);
 /* Free everything; t->fd closed (no close_notify). */
 void h_tls_close(struct h_tls *t);
+/* One SSL_write_ex / SSL_read_ex (done: bytes); false on failure (t->why
+ * set for writes), nothing asserted. Both, and every call here, keep a
+ * reset connection's SIGPIPE from killing the test. */
+bool h_tls_write(struct h_tls *t, const void *buf, size_t len, size_t *done);
+bool h_tls_read(struct h_tls *t, void *buf, size_t len, size_t *done);
+/* Block SIGPIPE around a direct OpenSSL call; restore takes one it raised. */
+void h_tls_sigpipe_block(sigset_t *old);
+void h_tls_sigpipe_restore(const sigset_t *old);
 /* Write all (asserts). */
 void h_tls_write_all(struct h_tls *t, const void *buf, size_t len);
 /* Seal each of the n buffers as its own TLS record(s), and send them all

@@ -858,7 +858,7 @@ START_TEST(echo_over_tls)
 			}
 			while (got < sent) {
 				size_t n = 0;
-				ck_assert_msg(SSL_read_ex(t.ssl, back + got, sent - got, &n) == 1,
+				ck_assert_msg(h_tls_read(&t, back + got, sent - got, &n),
 					      "echo round %d: read failed after %zu of %zu bytes", round, got, len);
 				got += n;
 			}
@@ -1005,7 +1005,7 @@ static void tload_kid(struct tload_shared *sh, int port)
 		}
 		uint64_t before = t.in_total;
 		size_t n = 0;
-		if (SSL_write_ex(t.ssl, get_hello, strlen(get_hello), &n) != 1) {
+		if (!h_tls_write(&t, get_hello, strlen(get_hello), &n)) {
 			/* the server closed an idle connection: allowed */
 			__atomic_add_fetch(&sh->retried, 1, __ATOMIC_SEQ_CST);
 			h_tls_close(&t);
@@ -1677,7 +1677,10 @@ START_TEST(garbage_a_truncated_record_and_renegotiation_close_the_connection_onl
 		ERR_clear_error();
 		/* a blocking client runs the whole second handshake here; the
 		 * server answers its ClientHello with a no_renegotiation alert */
+		sigset_t old;
+		h_tls_sigpipe_block(&old);
 		int r = SSL_do_handshake(t.ssl);
+		h_tls_sigpipe_restore(&old);
 		unsigned long e = ERR_peek_error();
 		char why[256] = "";
 		ERR_error_string_n(e, why, sizeof why);
