@@ -40,6 +40,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <signal.h>
 #include <strings.h>
 #include <stdio.h>
@@ -343,6 +344,8 @@ START_TEST(rsa_and_ecdsa_sections_sharing_names_are_chosen_by_signature_algorith
 END_TEST
 
 static void hello_ok_on(struct h_tls *t);
+static void reload_ok(struct h_drover *d);
+static void install_live(const char *dir, const char *crt_from, const char *key_from);
 static int check_run(const char *sections, char *out, size_t cap);
 static void assert_names(const char *out, unsigned line, const char *what, const char *detail);
 
@@ -467,6 +470,48 @@ START_TEST(tls_section_protocols_suites_ciphers_groups_tickets_and_alpn)
 		ck_assert_msg(rc != 0, "%s passed -t: %s", bad[i].line, out);
 		assert_names(out, 8, bad[i].key, NULL);
 	}
+}
+END_TEST
+
+START_TEST(names_override_the_subject_alt_names_and_a_reload_rereads_them)
+{
+	struct h_site s;
+	h_site_init(&s);
+	install_live(s.tmp, "a", "a");
+	char sec[2048];
+	/* [certificate b] names: alias.example only (b.example is then no name) */
+	snprintf(sec, sizeof sec,
+		 "[certificate live]\ncertificate = %s/live.crt\nprivate_key = %s/live.key\n"
+		 "[certificate b]\ncertificate = %s/b.crt\nprivate_key = %s/b.key\nnames = alias.example *.alias.example\n",
+		 s.tmp, s.tmp, certs, certs);
+	tsite_start(&s, 1, sec, NULL, NULL);
+	static const struct {
+		const char *sni, *serial;
+	} before[] = {
+		{ "alias.example", SERIAL_B }, { "x.alias.example", SERIAL_B }, { "b.example", SERIAL_A },
+		{ "w.example", SERIAL_A },
+	};
+	struct h_tls_opts o;
+	char serial[80];
+	for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
+		memset(&o, 0, sizeof o);
+		o.sni = before[i].sni;
+		served_serial(s.port, &o, serial, sizeof serial);
+		ck_assert_msg(strcmp(serial, before[i].serial) == 0, "sni %s: %s, expected %s", before[i].sni, serial,
+			      before[i].serial);
+	}
+	/* live's files now hold the *.w.example certificate: its names come
+	 * from the new file's subjectAltNames after a reload */
+	install_live(s.tmp, "w", "w");
+	reload_ok(s.d);
+	memset(&o, 0, sizeof o);
+	o.sni = "foo.w.example";
+	served_serial(s.port, &o, serial, sizeof serial);
+	ck_assert_msg(strcmp(serial, SERIAL_W) == 0, "after the reload, foo.w.example: %s", serial);
+	o.sni = "www.a.example";
+	served_serial(s.port, &o, serial, sizeof serial);
+	ck_assert_msg(strcmp(serial, SERIAL_W) == 0, "after the reload, the default: %s", serial);
+	h_site_stop(&s);
 }
 END_TEST
 
@@ -789,6 +834,42 @@ START_TEST(a_silent_tls_client_is_closed_at_header_timeout)
 }
 END_TEST
 
+/* header_timeout runs from the accept: a ClientHello sent one byte at a
+ * time, each in time for any per-read timer, is still closed. The trickle
+ * would take 100 s; the close must come before it ends. */
+START_TEST(a_trickled_client_hello_is_closed_at_header_timeout)
+{
+	struct h_site s;
+	h_site_init(&s);
+	char a[512];
+	cert_section(a, sizeof a, "a", "a");
+	tsite_start(&s, 1, a, "header_timeout = 1s\n", NULL);
+	int fd = h_connect_tcp(s.port);
+	ck_assert(fd >= 0);
+	unsigned char hello_bytes[512] = { 0x16, 0x03, 0x01, 0x01, 0xfb, 0x01, 0x00, 0x01, 0xf7, 0x03, 0x03 };
+	bool closed = false;
+	size_t i;
+	for (i = 0; i < sizeof hello_bytes && !closed; i++) {
+		if (send(fd, hello_bytes + i, 1, MSG_NOSIGNAL) != 1)
+			closed = true;
+		/* a poll of the socket is the pause: it ends early if the server closes */
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 200) == 1) {
+			char c;
+			ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+			closed = n == 0 || (n < 0 && errno == ECONNRESET) || n > 0; /* an alert, then the close */
+		}
+	}
+	ck_assert_msg(closed, "a ClientHello trickled over 100 s was never closed");
+	/* by the timeout, not by a parse of the whole (bogus) record */
+	ck_assert_msg(i < 5 + 0x1fb, "closed only after the whole record (%zu bytes)", i);
+	close(fd);
+	struct h_tls_opts o;
+	hello_ok(s.port, opts_sni(&o, "a.example"), NULL, 0);
+	h_site_stop(&s);
+}
+END_TEST
+
 START_TEST(two_hundred_half_open_handshakes_do_not_stop_another_client)
 {
 	struct h_site s;
@@ -915,7 +996,7 @@ static void assert_names(const char *out, unsigned line, const char *what, const
 
 START_TEST(drover_t_names_file_and_line_of_every_tls_error)
 {
-	char out[16384], sec[2048];
+	char out[16384], sec[4096];
 	/* a good one passes: leaf and intermediate in order */
 	snprintf(sec, sizeof sec, "[certificate il]\ncertificate = %s/il_chain.crt\nprivate_key = %s/il.key\n", certs,
 		 certs);
@@ -954,6 +1035,14 @@ START_TEST(drover_t_names_file_and_line_of_every_tls_error)
 		snprintf(what, sizeof what, "[certificate x%zu] %s", i, cases[i].line == 8 ? "certificate:" : "private_key:");
 		assert_names(out, 7 + 3 * (unsigned)i + (cases[i].line - 7), what, cases[i].detail);
 	}
+	/* two sections sharing a name with the same key type */
+	snprintf(sec, sizeof sec,
+		 "[certificate x]\ncertificate = %s/a.crt\nprivate_key = %s/a.key\n"
+		 "[certificate y]\ncertificate = %s/a_new.crt\nprivate_key = %s/a_new.key\n",
+		 certs, certs, certs, certs);
+	rc = check_run(sec, out, sizeof out);
+	ck_assert_msg(rc != 0, "two RSA sections for a.example passed -t: %s", out);
+	assert_names(out, 10, "[certificate y] names:", "same key type");
 	/* a TLS listener without any [certificate] */
 	rc = check_run("", out, sizeof out);
 	ck_assert_msg(rc != 0, "no certificate passed -t: %s", out);
@@ -1939,6 +2028,7 @@ int main(void)
 	tcase_add_test(hs, curl_over_tls13_and_tls12);
 	tcase_add_test(hs, rsa_and_ecdsa_sections_sharing_names_are_chosen_by_signature_algorithms);
 	tcase_add_test(hs, tls_section_protocols_suites_ciphers_groups_tickets_and_alpn);
+	tcase_add_test(hs, names_override_the_subject_alt_names_and_a_reload_rereads_them);
 	tcase_add_unchecked_fixture(hs, make_certs, NULL);
 	suite_add_tcase(s, hs);
 	TCase *http = tcase_create("http");
@@ -1947,6 +2037,7 @@ int main(void)
 	tcase_add_test(http, the_same_answers_over_tls_as_over_plain_http);
 	tcase_add_test(http, a_32_mib_download_over_tls_has_every_byte_right);
 	tcase_add_test(http, a_silent_tls_client_is_closed_at_header_timeout);
+	tcase_add_test(http, a_trickled_client_hello_is_closed_at_header_timeout);
 	tcase_add_test(http, two_hundred_half_open_handshakes_do_not_stop_another_client);
 	tcase_add_test(http, echo_over_tls);
 	tcase_add_test(http, hsts_on_tls_responses_only_and_the_tls_version_in_the_extended_access_log);
