@@ -344,6 +344,7 @@ START_TEST(rsa_and_ecdsa_sections_sharing_names_are_chosen_by_signature_algorith
 END_TEST
 
 static void hello_ok_on(struct h_tls *t);
+static char *status_on(struct h_tls *t);
 static void reload_ok(struct h_drover *d);
 static void install_live(const char *dir, const char *crt_from, const char *key_from);
 static int check_run(const char *sections, char *out, size_t cap);
@@ -1270,6 +1271,14 @@ START_TEST(a_renewed_certificate_by_reload_under_tls_load_loses_nothing)
 	served_serial(s.port, &o, serial, sizeof serial);
 	ck_assert_msg(strcmp(serial, SERIAL_A_NEW) == 0, "after the reload: serial %s, expected %s", serial,
 		      SERIAL_A_NEW);
+	/* and the status JSON lists the renewed one */
+	struct h_tls st;
+	ck_assert_msg(h_tls_connect(&st, s.port, &o), "%s", st.why);
+	char *json = status_on(&st);
+	h_tls_close(&st);
+	ck_assert_msg(strstr(json, "\"serial\":\"" SERIAL_A_NEW "\"") && !strstr(json, "\"serial\":\"" SERIAL_A "\""),
+		      "status after the reload: %s", json);
+	free(json);
 
 	/* a key that matches no certificate: droverctl reload fails, naming
 	 * the file and the line, and the renewed certificate is still served */
@@ -1907,6 +1916,28 @@ START_TEST(an_idle_keepalive_close_sends_close_notify)
 }
 END_TEST
 
+/* An idle keep-alive TLS connection of a generation that a reload drains
+ * is ended with close_notify. */
+START_TEST(a_draining_worker_ends_idle_tls_connections_with_close_notify)
+{
+	struct h_site s;
+	h_site_init(&s);
+	char a[512];
+	cert_section(a, sizeof a, "a", "a");
+	tsite_start(&s, 1, a, NULL, NULL);
+	struct h_tls_opts o;
+	struct h_tls t;
+	ck_assert_msg(h_tls_connect(&t, s.port, opts_sni(&o, "a.example")), "%s", t.why);
+	hello_ok_on(&t);
+	char out[4096];
+	h_ctl_ok(s.d, "reload", out, sizeof out);
+	int end = h_tls_read_end(&t);
+	ck_assert_msg(end == 1, "drained with %d (%s), not close_notify", end, t.why);
+	h_tls_close(&t);
+	h_site_stop(&s);
+}
+END_TEST
+
 /* KNOWN BUG, not in the default run (set DROVER_TEST_KNOWN_BUGS=1 to run
  * it): after the response to a request with "Connection: close",
  * http_response_done() (src/proto/http/conn.c) calls conn_close(), which
@@ -2044,6 +2075,7 @@ int main(void)
 	tcase_add_test(http, garbage_a_truncated_record_and_renegotiation_close_the_connection_only);
 	tcase_add_test(http, a_close_without_close_notify_is_logged_at_debug);
 	tcase_add_test(http, an_idle_keepalive_close_sends_close_notify);
+	tcase_add_test(http, a_draining_worker_ends_idle_tls_connections_with_close_notify);
 	/* known drover bugs, reported, left out of the default run until fixed */
 	if (getenv("DROVER_TEST_KNOWN_BUGS"))
 		tcase_add_test(http, the_server_sends_close_notify_after_connection_close);
