@@ -22,6 +22,8 @@
  * the loop is told whether input is buffered (loop_fd_buffered), and calls
  * the protocol again while it is and the protocol waits to read.
  *
+ * TCP_NODELAY is on from the start: records are whole messages already.
+ *
  * Errors. A peer that closes without close_notify ends the stream like a
  * FIN (logged at debug level); a handshake that fails is counted in the
  * worker's scoreboard slot and logged at debug level (scanners do this
@@ -75,6 +77,11 @@ static int tls_open(struct conn *c)
 	SSL_set_accept_state(t->ssl);
 	SSL_set_app_data(t->ssl, c);
 	c->transport.state = t;
+	/* Every write is a whole record, and the flights of a handshake (and
+	 * the session ticket after it) are small: with Nagle on, a response
+	 * right after the ticket waits for the client's delayed ACK (40 ms).
+	 * Not a socket of TCP (unix): nothing to set. */
+	transport_plain.hint(c, TRANSPORT_NODELAY);
 	return 0;
 }
 
