@@ -517,7 +517,12 @@ int tls_load(struct config *cfg, char *err, size_t err_len)
 		tls_report(&rep, 0, "[tls]: out of memory loading certificates");
 		return -ENOMEM;
 	}
-	bool ok = tls_load_certs(&rep, cfg, rt);
+	/* [tls]'s values first, on a context of their own, so that they are
+	 * judged even when a certificate fails. */
+	SSL_CTX *probe = tls_ctx_new(&rep, cfg, rt);
+	bool ok = probe != NULL;
+	SSL_CTX_free(probe);
+	ok = tls_load_certs(&rep, cfg, rt) && ok;
 	for (size_t g = 0; ok && g < rt->n_groups; g++) {
 		rt->groups[g].ctx = tls_ctx_new(&rep, cfg, rt);
 		ok = rt->groups[g].ctx != NULL;
