@@ -436,8 +436,12 @@ static SSL_CTX *tls_ctx_new(struct tls_report *rep, const struct config *cfg, st
 		return NULL;
 	}
 	SSL_CTX_set_dh_auto(ctx, 1);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-					 (t->session_tickets ? 0 : SSL_OP_NO_TICKET));
+	/* The server's cipher order (every cipher in the default list is an
+	 * AEAD with forward secrecy, so this only makes the choice
+	 * predictable, and clears testssl.sh's "no server cipher order"),
+	 * except that a client preferring ChaCha20 (no AES hardware) gets it. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+					 SSL_OP_PRIORITIZE_CHACHA | (t->session_tickets ? 0 : SSL_OP_NO_TICKET));
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_max_early_data(ctx, 0);

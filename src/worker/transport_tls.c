@@ -236,16 +236,22 @@ static int tls_pending(struct conn *c)
 	return transport_plain.pending(c);
 }
 
+/* Queue close_notify once, after a finished handshake: an orderly end the
+ * peer can tell from a truncation. Best effort: a socket too full to take
+ * it gets the FIN alone, and after a fatal error OpenSSL sends nothing. */
+static void tls_close_notify(struct tls_conn *t)
+{
+	if (t->sent_close || !SSL_is_init_finished(t->ssl))
+		return;
+	t->sent_close = true;
+	ERR_clear_error();
+	SSL_shutdown(t->ssl);
+	ERR_clear_error();
+}
+
 static int tls_shutdown(struct conn *c)
 {
-	struct tls_conn *t = c->transport.state;
-	if (!t->sent_close && SSL_is_init_finished(t->ssl)) {
-		/* close_notify; a socket too full to take it gets the FIN alone. */
-		t->sent_close = true;
-		ERR_clear_error();
-		SSL_shutdown(t->ssl);
-		ERR_clear_error();
-	}
+	tls_close_notify(c->transport.state);
 	return transport_plain.shutdown(c);
 }
 
@@ -253,6 +259,8 @@ static void tls_close(struct conn *c)
 {
 	struct tls_conn *t = c->transport.state;
 	if (t) {
+		if (c->fd >= 0)
+			tls_close_notify(t); /* a close without shutdown() first (Connection: close) */
 		SSL_free(t->ssl);
 		free(t);
 		c->transport.state = NULL;
