@@ -25,9 +25,6 @@
  * renegotiation attempt on the read path; close_notify and its logging;
  * the status JSON's handshake counters and certificates.
  *
- * Known drover bugs have tests here that the default run leaves out (see
- * main and DROVER_TEST_KNOWN_BUGS).
- *
  * Nothing asserts speed; every wait is bounded (H_WAIT_MS) only to turn a
  * hang into a failure. */
 #ifndef _GNU_SOURCE
@@ -1523,11 +1520,9 @@ static void s_client(int port, const char *sess, bool in, char *out, size_t cap)
 		 "openssl s_client -connect 127.0.0.1:%d -servername a.example -CAfile '%s' -verify_return_error "
 		 "-ign_eof -%s '%s' 2>&1",
 		 port, cafile, in ? "sess_in" : "sess_out", sess);
-	/* its exit code is not judged: after "Connection: close" drover
-	 * closes without close_notify (see the_server_sends_close_notify_
-	 * after_connection_close), which s_client reports as an error */
+	/* exit 0 too: "Connection: close" ends with close_notify */
 	int rc = h_run(cmd, out, cap);
-	ck_assert_msg(strstr(out, hello), "s_client exited %d without the body: %s", rc, out);
+	ck_assert_msg(rc == 0 && strstr(out, hello), "s_client exited %d: %s", rc, out);
 }
 
 START_TEST(openssl_s_client_sess_out_then_sess_in_is_reused_tls13)
@@ -1938,13 +1933,10 @@ START_TEST(a_draining_worker_ends_idle_tls_connections_with_close_notify)
 }
 END_TEST
 
-/* KNOWN BUG, not in the default run (set DROVER_TEST_KNOWN_BUGS=1 to run
- * it): after the response to a request with "Connection: close",
- * http_response_done() (src/proto/http/conn.c) calls conn_close(), which
- * frees the TLS state (tls_close() in src/worker/transport_tls.c) without
- * SSL_shutdown: the client gets a TCP FIN without close_notify, which
- * OpenSSL clients report as "unexpected eof while reading" (openssl
- * s_client exits 1). The lingering close (tls_shutdown) does send it. */
+/* After the response to "Connection: close", http_response_done() closes
+ * without a lingering shutdown(): close_notify must come all the same
+ * (without it OpenSSL clients report "unexpected eof while reading" and
+ * openssl s_client exits 1; fixed in main by cf8a10e). */
 START_TEST(the_server_sends_close_notify_after_connection_close)
 {
 	struct h_site s;
@@ -2076,9 +2068,7 @@ int main(void)
 	tcase_add_test(http, a_close_without_close_notify_is_logged_at_debug);
 	tcase_add_test(http, an_idle_keepalive_close_sends_close_notify);
 	tcase_add_test(http, a_draining_worker_ends_idle_tls_connections_with_close_notify);
-	/* known drover bugs, reported, left out of the default run until fixed */
-	if (getenv("DROVER_TEST_KNOWN_BUGS"))
-		tcase_add_test(http, the_server_sends_close_notify_after_connection_close);
+	tcase_add_test(http, the_server_sends_close_notify_after_connection_close);
 	tcase_add_unchecked_fixture(http, make_certs, NULL);
 	suite_add_tcase(s, http);
 	TCase *ops = tcase_create("ops");
