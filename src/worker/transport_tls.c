@@ -5,17 +5,22 @@
  * protocol sees -EAGAIN until application bytes arrive. So HTTP's
  * header_timeout, which runs from the accept, bounds a handshake too.
  *
- * Writes. Every SSL_write here is at most one record (16 KiB), so each is
- * one write() of the socket and a blocked one is all-or-nothing: OpenSSL
- * keeps the sealed record and sends it when the protocol repeats the
- * write, which it does with the same bytes in front (it took none). A
- * record is sealed from the caller's buffer when the first one holds a
- * whole record's worth; otherwise the buffers are gathered into the
- * worker's one staging buffer first, so a head and a small body go out as
- * one record, not two. Files are read into that buffer (pread) and sealed
- * from there: a retry needs only the length, since the record is sealed
- * already. SSL_MODE_RELEASE_BUFFERS gives OpenSSL's own buffers back
- * between records, so an idle TLS connection keeps only its session.
+ * Writes. OpenSSL seals records into the worker's one output buffer (a
+ * write BIO of our own that never blocks), and the transport sends them
+ * itself: up to four records (64 KiB of plaintext) per write(), as h2o
+ * does, where OpenSSL's socket BIO would make one write() per 16 KiB
+ * record. A head and a small body are gathered into one record first (the
+ * worker's staging buffer), and files are read into that buffer (pread,
+ * 64 KiB at a time) and sealed from there. What the socket does not take
+ * stays with the connection (its backlog, allocated only then), and the
+ * write reports -EAGAIN: the plaintext is sealed already, so when the
+ * protocol repeats the write (with the same bytes in front: it took none)
+ * the backlog is sent and the sealed plaintext reported as taken. Output
+ * a read makes (the handshake's flights, session tickets, alerts) goes
+ * the same way; while a backlog waits, a read first waits for the socket
+ * to take it (want-write). SSL_MODE_RELEASE_BUFFERS gives OpenSSL's own
+ * buffers back between records, so an idle TLS connection keeps only its
+ * session.
  *
  * Reads. OpenSSL reads ahead: a read may leave decrypted bytes, or whole
  * records, in its buffer, where epoll cannot see them. After every read
@@ -46,18 +51,144 @@
 #include "worker/tls.h"
 #include "worker/transport.h"
 
-#define TLS_RECORD (16 * 1024) /* the most one record carries */
+#define TLS_BATCH (64 * 1024) /* plaintext sealed per step: four records, one write() */
 
 struct tls_conn {
 	SSL *ssl;
-	uint32_t pending;  /* bytes of a sealed record a blocked write still owes */
-	bool counted;      /* the handshake was counted (finished or failed) */
-	bool sent_close;   /* close_notify queued */
+	unsigned char *backlog; /* sealed bytes the socket has not taken (malloc'd only then) */
+	uint32_t backlog_len, backlog_off;
+	uint32_t backlog_plain; /* plaintext a write sealed into them, reported once they are sent */
+	bool counted;           /* the handshake was counted (finished or failed) */
+	bool sent_close;        /* close_notify queued */
 };
 
-/* The worker's staging buffer: one, since a worker runs one connection at
- * a time and a sealed record no longer needs it. */
-static unsigned char tls_stage[TLS_RECORD];
+/* The worker's: plaintext gathered or read from a file before it is
+ * sealed, and OpenSSL's sealed output before it is sent. One of each,
+ * since a worker runs one connection at a time and every step ends with
+ * the output sent or moved to its connection's backlog. */
+static unsigned char tls_stage[TLS_BATCH];
+static struct {
+	unsigned char *data;
+	size_t len, cap;
+} tls_out;
+static BIO *tls_out_bio; /* every connection's write BIO: appends to tls_out */
+
+/* ------------------------------------------------------------ the output BIO */
+
+static int tls_out_write(BIO *b, const char *data, int len)
+{
+	(void)b;
+	if (len <= 0)
+		return 0;
+	if (tls_out.len + (size_t)len > tls_out.cap) {
+		size_t cap = tls_out.cap ? tls_out.cap : TLS_BATCH + 4096;
+		while (cap < tls_out.len + (size_t)len)
+			cap *= 2;
+		unsigned char *d = realloc(tls_out.data, cap);
+		if (!d)
+			return -1; /* a fatal error for that connection */
+		tls_out.data = d;
+		tls_out.cap = cap;
+	}
+	memcpy(tls_out.data + tls_out.len, data, (size_t)len);
+	tls_out.len += (size_t)len;
+	return len;
+}
+
+static long tls_out_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int tls_out_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+/* The shared write BIO, made once per process. */
+static BIO *tls_out_get(void)
+{
+	if (tls_out_bio)
+		return tls_out_bio;
+	static BIO_METHOD *method;
+	if (!method) {
+		method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "drover output");
+		if (!method || BIO_meth_set_write(method, tls_out_write) != 1 ||
+		    BIO_meth_set_ctrl(method, tls_out_ctrl) != 1 || BIO_meth_set_create(method, tls_out_create) != 1) {
+			BIO_meth_free(method);
+			method = NULL;
+			return NULL;
+		}
+	}
+	tls_out_bio = BIO_new(method);
+	return tls_out_bio;
+}
+
+/* Send what is sealed: the backlog, then tls_out (which is empty after,
+ * what the socket did not take moved to the backlog). 0 when everything
+ * is out, -EAGAIN when a backlog waits, -errno. */
+static int tls_flush(struct conn *c, struct tls_conn *t)
+{
+	for (;;) {
+		struct iovec iov[2];
+		int n = 0;
+		if (t->backlog_off < t->backlog_len)
+			iov[n++] = (struct iovec){ t->backlog + t->backlog_off, t->backlog_len - t->backlog_off };
+		if (tls_out.len)
+			iov[n++] = (struct iovec){ tls_out.data, tls_out.len };
+		if (n == 0)
+			break;
+		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+		ssize_t w = c->fd >= 0 ? sendmsg(c->fd, &msg, MSG_NOSIGNAL) : -1;
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			int e = c->fd >= 0 ? -errno : -EBADF;
+			tls_out.len = 0;
+			return e;
+		}
+		if (w < 0)
+			break;
+		size_t k = (size_t)w, from_backlog = t->backlog_len - t->backlog_off;
+		if (k < from_backlog) {
+			t->backlog_off += (uint32_t)k;
+			continue;
+		}
+		t->backlog_off = t->backlog_len;
+		k -= from_backlog;
+		memmove(tls_out.data, tls_out.data + k, tls_out.len - k);
+		tls_out.len -= k;
+	}
+	if (t->backlog_off == t->backlog_len && !tls_out.len) {
+		free(t->backlog);
+		t->backlog = NULL;
+		t->backlog_len = t->backlog_off = 0;
+		c->io_wait &= (uint8_t)~TRANSPORT_READ_WAITS_WRITABLE;
+		return 0;
+	}
+	if (tls_out.len) {
+		/* The socket is full: keep the rest with the connection. */
+		size_t left = t->backlog_len - t->backlog_off;
+		unsigned char *b = malloc(left + tls_out.len);
+		if (!b) {
+			tls_out.len = 0;
+			return -ENOMEM;
+		}
+		if (left)
+			memcpy(b, t->backlog + t->backlog_off, left);
+		memcpy(b + left, tls_out.data, tls_out.len);
+		free(t->backlog);
+		t->backlog = b;
+		t->backlog_off = 0;
+		t->backlog_len = (uint32_t)(left + tls_out.len);
+		tls_out.len = 0;
+	}
+	return -EAGAIN;
+}
 
 static int tls_open(struct conn *c)
 {
@@ -67,13 +198,15 @@ static int tls_open(struct conn *c)
 	struct tls_conn *t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	t->ssl = SSL_new(ctx);
-	if (!t->ssl || SSL_set_fd(t->ssl, c->fd) != 1) {
+	BIO *out = tls_out_get();
+	t->ssl = out ? SSL_new(ctx) : NULL;
+	if (!t->ssl || SSL_set_rfd(t->ssl, c->fd) != 1 || BIO_up_ref(out) != 1) {
 		SSL_free(t->ssl);
 		free(t);
 		ERR_clear_error();
 		return -ENOMEM;
 	}
+	SSL_set0_wbio(t->ssl, out);
 	SSL_set_accept_state(t->ssl);
 	SSL_set_app_data(t->ssl, c);
 	c->transport.state = t;
@@ -144,85 +277,110 @@ static ssize_t tls_failed(struct conn *c, struct tls_conn *t, int r, bool readin
 static ssize_t tls_read(struct conn *c, void *buf, size_t len)
 {
 	struct tls_conn *t = c->transport.state;
+	if (t->backlog) {
+		/* Sealed output first: the peer may wait for it before it sends. */
+		int f = tls_flush(c, t);
+		if (f == -EAGAIN) {
+			c->io_wait |= TRANSPORT_READ_WAITS_WRITABLE;
+			return -EAGAIN;
+		}
+		if (f < 0)
+			return f;
+	}
 	size_t n = 0;
 	ERR_clear_error();
 	int r = SSL_read_ex(t->ssl, buf, len, &n);
-	ssize_t ret;
-	if (r == 1) {
-		c->io_wait &= (uint8_t)~TRANSPORT_READ_WAITS_WRITABLE;
-		tls_count_handshake(c, t);
-		ret = (ssize_t)n;
-	} else {
-		tls_count_handshake(c, t); /* tickets may block after the handshake finished */
-		ret = tls_failed(c, t, r, true);
+	tls_count_handshake(c, t); /* also when the read waits after the handshake's end */
+	ssize_t ret = r == 1 ? (ssize_t)n : tls_failed(c, t, r, true);
+	if (tls_out.len) {
+		/* What the read made: the handshake's flight, a ticket, an alert. */
+		int f = tls_flush(c, t);
+		if (f == -EAGAIN) {
+			c->io_wait |= TRANSPORT_READ_WAITS_WRITABLE;
+		} else if (f < 0 && ret >= 0) {
+			ret = f;
+		}
 	}
 	if (c->fd >= 0)
 		loop_fd_buffered(c->loop, c->fd, ret > 0 && SSL_has_pending(t->ssl));
 	return ret;
 }
 
-/* Seal and send one record of len bytes from buf (len <= TLS_RECORD). */
-static ssize_t tls_write_record(struct conn *c, struct tls_conn *t, const void *buf, size_t len)
+/* Seal len bytes of plaintext at buf and send them: len when all of it is
+ * out; -EAGAIN when some of it waits in the backlog (the next write
+ * reports it); -errno. */
+static ssize_t tls_seal_send(struct conn *c, struct tls_conn *t, const void *buf, size_t len)
 {
 	size_t n = 0;
 	ERR_clear_error();
 	int r = SSL_write_ex(t->ssl, buf, len, &n);
-	if (r == 1) {
-		c->io_wait &= (uint8_t)~TRANSPORT_WRITE_WAITS_READABLE;
-		t->pending = 0;
-		tls_count_handshake(c, t);
-		return (ssize_t)n;
+	if (r != 1) {
+		ssize_t e = tls_failed(c, t, r, false);
+		if (tls_out.len)
+			tls_flush(c, t); /* an alert, best effort */
+		return e == 0 ? -EPIPE : e;
 	}
-	ssize_t ret = tls_failed(c, t, r, false);
-	if (ret == -EAGAIN && SSL_is_init_finished(t->ssl))
-		t->pending = (uint32_t)len; /* sealed: only its length matters from now on */
-	return ret == 0 ? -EPIPE : ret;
+	c->io_wait &= (uint8_t)~TRANSPORT_WRITE_WAITS_READABLE;
+	tls_count_handshake(c, t);
+	int f = tls_flush(c, t);
+	if (f == -EAGAIN)
+		t->backlog_plain = (uint32_t)n;
+	return f < 0 ? f : (ssize_t)n;
+}
+
+/* Before a write: send the backlog. 0 to go on, > 0 the plaintext a
+ * blocked write sealed (now out: the write reports it), or -EAGAIN/-errno. */
+static ssize_t tls_write_backlog(struct conn *c, struct tls_conn *t)
+{
+	if (t->backlog) {
+		int f = tls_flush(c, t);
+		if (f < 0)
+			return f;
+	}
+	ssize_t p = t->backlog_plain;
+	t->backlog_plain = 0;
+	return p;
 }
 
 static ssize_t tls_writev(struct conn *c, const struct iovec *iov, int n, unsigned flags)
 {
-	(void)flags; /* every record is flushed as it is sealed */
+	(void)flags; /* records go out as they are sealed */
 	struct tls_conn *t = c->transport.state;
 	size_t total = 0;
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
 	if (total == 0)
 		return 0;
-	if (t->pending)
-		/* The protocol repeats what it could not write: a sealed record
-		 * owes its length, whatever buffer the bytes are in now. */
-		return tls_write_record(c, t, tls_stage, t->pending <= total ? t->pending : total);
-	if (iov[0].iov_len >= TLS_RECORD || n == 1)
-		return tls_write_record(c, t, iov[0].iov_base, iov[0].iov_len < TLS_RECORD ? iov[0].iov_len : TLS_RECORD);
+	ssize_t p = tls_write_backlog(c, t);
+	if (p != 0)
+		return p;
+	if (iov[0].iov_len >= TLS_BATCH || n == 1)
+		return tls_seal_send(c, t, iov[0].iov_base, iov[0].iov_len < TLS_BATCH ? iov[0].iov_len : TLS_BATCH);
 	size_t len = 0;
-	for (int i = 0; i < n && len < TLS_RECORD; i++) {
-		size_t k = iov[i].iov_len < TLS_RECORD - len ? iov[i].iov_len : TLS_RECORD - len;
+	for (int i = 0; i < n && len < TLS_BATCH; i++) {
+		size_t k = iov[i].iov_len < TLS_BATCH - len ? iov[i].iov_len : TLS_BATCH - len;
 		memcpy(tls_stage + len, iov[i].iov_base, k);
 		len += k;
 	}
-	return tls_write_record(c, t, tls_stage, len);
+	return tls_seal_send(c, t, tls_stage, len);
 }
 
 static ssize_t tls_sendfile(struct conn *c, int fd, off_t *off, size_t len)
 {
 	struct tls_conn *t = c->transport.state;
-	size_t want = len < TLS_RECORD ? len : TLS_RECORD;
-	if (want == 0)
+	if (len == 0)
 		return 0;
-	if (!t->pending) {
+	ssize_t w = tls_write_backlog(c, t);
+	if (w == 0) {
+		size_t want = len < TLS_BATCH ? len : TLS_BATCH;
 		ssize_t got;
 		do
 			got = pread(fd, tls_stage, want, *off);
 		while (got < 0 && errno == EINTR);
 		if (got <= 0)
 			return got < 0 ? -errno : 0;
-		want = (size_t)got;
-	} else if (t->pending < want) {
-		want = t->pending;
-	} else {
-		want = t->pending;
+		w = tls_seal_send(c, t, tls_stage, (size_t)got);
 	}
-	ssize_t w = tls_write_record(c, t, tls_stage, want);
 	if (w > 0)
 		*off += w;
 	return w;
@@ -239,7 +397,7 @@ static int tls_pending(struct conn *c)
 /* Queue close_notify once, after a finished handshake: an orderly end the
  * peer can tell from a truncation. Best effort: a socket too full to take
  * it gets the FIN alone, and after a fatal error OpenSSL sends nothing. */
-static void tls_close_notify(struct tls_conn *t)
+static void tls_close_notify(struct conn *c, struct tls_conn *t)
 {
 	if (t->sent_close || !SSL_is_init_finished(t->ssl))
 		return;
@@ -247,11 +405,12 @@ static void tls_close_notify(struct tls_conn *t)
 	ERR_clear_error();
 	SSL_shutdown(t->ssl);
 	ERR_clear_error();
+	tls_flush(c, t);
 }
 
 static int tls_shutdown(struct conn *c)
 {
-	tls_close_notify(c->transport.state);
+	tls_close_notify(c, c->transport.state);
 	return transport_plain.shutdown(c);
 }
 
@@ -260,7 +419,9 @@ static void tls_close(struct conn *c)
 	struct tls_conn *t = c->transport.state;
 	if (t) {
 		if (c->fd >= 0)
-			tls_close_notify(t); /* a close without shutdown() first (Connection: close) */
+			tls_close_notify(c, t); /* a close without shutdown() first (Connection: close) */
+		tls_out.len = 0;
+		free(t->backlog);
 		SSL_free(t->ssl);
 		free(t);
 		c->transport.state = NULL;
