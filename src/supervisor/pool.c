@@ -84,16 +84,25 @@ static void pool_send_failed(struct pool *p, struct pool_worker *w, const char *
 }
 
 /* Send type with arg and fds to w, or hold it while the channel is full. */
+static void pool_put_as(struct pool *p, struct pool_worker *w, enum chan_type type, uint64_t arg, const int *fds,
+			size_t n, enum chan_hold how);
+
 static void pool_put(struct pool *p, struct pool_worker *w, enum chan_type type, uint64_t arg, const int *fds,
 		     size_t n)
+{
+	/* Each of today's messages counts once: a newer one replaces one held. */
+	pool_put_as(p, w, type, arg, fds, n, CHAN_HOLD_REPLACE);
+}
+
+static void pool_put_as(struct pool *p, struct pool_worker *w, enum chan_type type, uint64_t arg, const int *fds,
+			size_t n, enum chan_hold how)
 {
 	struct chan_msg m; /* no payload: data stays unset */
 	m.type = type;
 	m.arg = arg;
 	m.len = 0;
 	bool was_held = chan_out_held(&w->chan) > 0;
-	/* Each of today's messages counts once: a newer one replaces one held. */
-	int r = chan_out_send(&w->chan, &m, fds, n, CHAN_HOLD_REPLACE);
+	int r = chan_out_send(&w->chan, &m, fds, n, how);
 	if (r == CHAN_OUT_SENT)
 		return;
 	if (r < 0) {
@@ -155,14 +164,74 @@ void pool_drain(struct pool *p, struct pool_worker *w, uint64_t deadline_ms, enu
 	pool_send_drain(p, w);
 }
 
-void pool_drain_replaced(struct pool *p, struct pool_worker *w, uint64_t deadline_ms)
+void pool_drain_to(struct pool *p, struct pool_worker *w, struct pool_worker *to, uint64_t deadline_ms)
+{
+	/* The two ends of a channel of their own, ahead of the DRAIN on the
+	 * same (ordered) control channel: the old worker hands its
+	 * connections over on it, the new one adopts them. The supervisor
+	 * never holds a connection, and sends two fds whatever the number
+	 * of connections. Each keeps counting: appended, never replaced. */
+	int sv[2];
+	if (to && w->state != PW_DRAINING && !w->reaped && !to->reaped && to->state == PW_READY) {
+		if (chan_pair(sv) < 0) {
+			log_errno(LOG_WARNING, -errno, "hand-off: no channel for worker pid %d", (int)w->pid);
+		} else {
+			pool_put_as(p, to, CHAN_ADOPT_FROM, (uint64_t)w->pid, &sv[0], 1, CHAN_HOLD_APPEND);
+			pool_put_as(p, w, CHAN_HANDOFF_TO, (uint64_t)to->pid, &sv[1], 1, CHAN_HOLD_APPEND);
+			close(sv[0]);
+			close(sv[1]);
+		}
+	}
+	pool_drain(p, w, deadline_ms, POOL_DRAIN_HANDOVER);
+}
+
+void pool_drain_replaced(struct pool *p, struct pool_worker *w, uint64_t deadline_ms, bool handoff)
 {
 	if (!w->replaces)
 		return;
 	for (struct pool_worker *o = p->workers; o; o = o->next)
 		if (o->pid == w->replaces && o->state != PW_DRAINING)
-			pool_drain(p, o, deadline_ms, POOL_DRAIN_HANDOVER);
+			pool_drain_to(p, o, handoff ? w : NULL, deadline_ms);
 	w->replaces = 0;
+}
+
+/* The hand-off counters of a worker that is gone, kept per generation. */
+static void pool_tally(struct pool *p, const struct pool_worker *w)
+{
+	const struct scoreboard_slot *s = pool_slot(p, w);
+	if (!s || (sb_load32(&s->handed_off) == 0 && sb_load32(&s->adopted) == 0))
+		return;
+	struct pool_tally *t = NULL;
+	for (size_t i = 0; i < POOL_TALLY_GENS && !t; i++)
+		if (p->tally[i].used && p->tally[i].generation == w->generation)
+			t = &p->tally[i];
+	for (size_t i = 0; i < POOL_TALLY_GENS && !t; i++)
+		if (!p->tally[i].used || (p->tally[i].generation < w->generation &&
+					  (!t || p->tally[i].generation < t->generation)))
+			t = &p->tally[i];
+	if (!t)
+		return;
+	if (!t->used || t->generation != w->generation)
+		*t = (struct pool_tally){ .used = true, .generation = w->generation };
+	t->handed_off += sb_load32(&s->handed_off);
+	t->adopted += sb_load32(&s->adopted);
+}
+
+void pool_handoff_counts(const struct pool *p, uint32_t generation, uint64_t *handed_off, uint64_t *adopted)
+{
+	*handed_off = *adopted = 0;
+	for (size_t i = 0; i < POOL_TALLY_GENS; i++)
+		if (p->tally[i].used && p->tally[i].generation == generation) {
+			*handed_off += p->tally[i].handed_off;
+			*adopted += p->tally[i].adopted;
+		}
+	for (const struct pool_worker *w = p->workers; w; w = w->next) {
+		const struct scoreboard_slot *s = pool_slot(p, w);
+		if (s && w->generation == generation) {
+			*handed_off += sb_load32(&s->handed_off);
+			*adopted += sb_load32(&s->adopted);
+		}
+	}
 }
 
 void pool_recycle(struct pool *p, struct pool_worker *w, uint64_t arg)
@@ -520,6 +589,7 @@ bool pool_reaped(struct pool *p, pid_t pid, int status, struct pool_worker *gone
 	loop_del_fd(p->loop, w->chan.fd);
 	chan_out_clear(&w->chan);
 	close(w->chan.fd);
+	pool_tally(p, w);
 	scoreboard_slot_free(p->sb, w->slot);
 	/* A replacement starting for it now simply takes its place. */
 	for (struct pool_worker *o = p->workers; o; o = o->next)

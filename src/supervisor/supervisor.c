@@ -238,7 +238,7 @@ static void sup_worker_ready(struct pool_worker *w)
 		pool_drain(&sup.pool, w, sup_stop_deadline(), POOL_DRAIN_STOP);
 		return;
 	}
-	pool_drain_replaced(&sup.pool, w, drain_by);
+	pool_drain_replaced(&sup.pool, w, drain_by, sup.set.cfg->server.handoff);
 	if (w->generation != sup.gen.current) {
 		pool_drain(&sup.pool, w, drain_by, POOL_DRAIN_HANDOVER);
 		return;
@@ -413,6 +413,19 @@ static void sup_request_reload(void)
 	sup.gen.reload_pending = true;
 }
 
+/* The READY worker of the current generation after prev (NULL: the
+ * first), wrapping round; NULL if there is none. */
+static struct pool_worker *sup_next_ready(struct pool_worker *prev)
+{
+	for (int round = 0; round < 2; round++) {
+		struct pool_worker *w = prev && round == 0 ? prev->next : sup.pool.workers;
+		for (; w; w = w->next)
+			if (w->generation == sup.gen.current && w->state == PW_READY)
+				return w;
+	}
+	return NULL;
+}
+
 /* The current generation became ready (all READY): old workers drain, the
  * listeners the change retired close, systemd hears READY=1, and the
  * change is over. */
@@ -422,9 +435,13 @@ static void sup_generation_ready(void)
 	 * already taking connections from the same queues. */
 	uint64_t deadline = loop_now_ms(sup.loop) + sup.set.cfg->server.shutdown_timeout_ms;
 	size_t drained = 0;
+	struct pool_worker *to = NULL;
 	for (struct pool_worker *w = sup.pool.workers; w; w = w->next) {
 		if (gen_drains_at_ready(&sup.gen, w)) {
-			pool_drain(&sup.pool, w, deadline, POOL_DRAIN_HANDOVER);
+			/* Each old worker hands its connections to one of the new
+			 * generation, in turn. */
+			to = sup.set.cfg->server.handoff ? sup_next_ready(to) : NULL;
+			pool_drain_to(&sup.pool, w, to, deadline);
 			drained++;
 		}
 	}
