@@ -160,7 +160,7 @@ static inline bool conn_movable(const struct conn *c) { return c->transport.ops-
  * successor, c's transport can move, and c did not come back refused. */
 static inline bool conn_may_hand_off(const struct conn *c)
 {
-	return proto_env_handing_off(c->env) && conn_movable(c) && !c->no_handoff;
+	return c->env && proto_env_handing_off(c->env) && conn_movable(c) && !c->no_handoff;
 }
 
 /* The LOOP_* events to watch so that the operations in ops (LOOP_READ: a
