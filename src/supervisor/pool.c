@@ -164,23 +164,37 @@ void pool_drain(struct pool *p, struct pool_worker *w, uint64_t deadline_ms, enu
 	pool_send_drain(p, w);
 }
 
+/* Give from and to the two ends of a channel of their own, ahead of
+ * from's DRAIN on the same (ordered) control channel: from hands its
+ * connections over on it, to adopts them. The supervisor never holds a
+ * connection, and sends two fds whatever their number. Appended, never
+ * replacing one held: each channel counts. */
+static void pool_connect(struct pool *p, struct pool_worker *from, struct pool_worker *to)
+{
+	int sv[2];
+	int r = chan_pair(sv);
+	if (r < 0) {
+		log_errno(LOG_WARNING, r, "hand-off: no channel for worker pid %d", (int)from->pid);
+		return;
+	}
+	pool_put_as(p, to, CHAN_ADOPT_FROM, (uint64_t)from->pid, &sv[0], 1, CHAN_HOLD_APPEND);
+	pool_put_as(p, from, CHAN_HANDOFF_TO, (uint64_t)to->pid, &sv[1], 1, CHAN_HOLD_APPEND);
+	close(sv[0]);
+	close(sv[1]);
+	from->handoff_to = to->pid;
+}
+
 void pool_drain_to(struct pool *p, struct pool_worker *w, struct pool_worker *to, uint64_t deadline_ms)
 {
-	/* The two ends of a channel of their own, ahead of the DRAIN on the
-	 * same (ordered) control channel: the old worker hands its
-	 * connections over on it, the new one adopts them. The supervisor
-	 * never holds a connection, and sends two fds whatever the number
-	 * of connections. Each keeps counting: appended, never replaced. */
-	int sv[2];
 	if (to && w->state != PW_DRAINING && !w->reaped && !to->reaped && to->state == PW_READY) {
-		if (chan_pair(sv) < 0) {
-			log_errno(LOG_WARNING, -errno, "hand-off: no channel for worker pid %d", (int)w->pid);
-		} else {
-			pool_put_as(p, to, CHAN_ADOPT_FROM, (uint64_t)w->pid, &sv[0], 1, CHAN_HOLD_APPEND);
-			pool_put_as(p, w, CHAN_HANDOFF_TO, (uint64_t)to->pid, &sv[1], 1, CHAN_HOLD_APPEND);
-			close(sv[0]);
-			close(sv[1]);
-		}
+		pool_connect(p, w, to);
+		/* Workers still draining into w (an older generation, a worker
+		 * w replaced) go on to w's successor: w then has nobody to wait
+		 * for, and generations do not pile up behind a slow client. */
+		for (struct pool_worker *o = p->workers; o; o = o->next)
+			if (o != w && o->handoff_to == w->pid && o->state == PW_DRAINING && !o->drain_stop &&
+			    !o->reaped)
+				pool_connect(p, o, to);
 	}
 	pool_drain(p, w, deadline_ms, POOL_DRAIN_HANDOVER);
 }

@@ -43,6 +43,7 @@ struct pool_worker {
 	uint64_t start_error;   /* its arg: why */
 	bool drain_stop;        /* its DRAIN is for a stop (CHAN_DRAIN_STOP) */
 	pid_t replaces;         /* drain this pid once we are READY (max_requests) */
+	pid_t handoff_to;       /* hands its connections over to this pid (0: none) */
 	uint64_t started_ms;
 	uint64_t drain_deadline_ms;
 	uint64_t abort_sent_ms; /* hung: SIGABRT sent at */

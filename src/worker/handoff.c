@@ -53,20 +53,27 @@ struct handoff_in {
 	struct chan_out q;
 };
 
+/* A successor's channel, and what was sent on it and not answered yet.
+ * The newest gets new batches; an older one (its successor drains too,
+ * and the supervisor gave us the next one) closes once answered. */
+struct handoff_out {
+	struct handoff_out *next; /* older */
+	pid_t pid;
+	struct chan_out q;
+	struct handoff_batch *sent, **sent_tail; /* oldest first */
+};
+
 static struct {
 	struct handoff_host host;
 	bool handing_off;
 	unsigned version;             /* written: HANDOFF_VERSION unless a test says otherwise */
-	int out_fd;                   /* the successor's channel; -1: none */
-	pid_t out_pid;
-	struct chan_out out;
+	struct handoff_out *outs;     /* newest first; NULL: no successor */
 	struct handoff_batch *filling; /* NULL: none yet */
 	struct handoff_batch *ready, **ready_tail; /* full, not sent yet */
-	struct handoff_batch *sent, **sent_tail;   /* sent, oldest first */
 	size_t n_batches;             /* ready + sent + filling */
 	struct loop_timer flush;
 	struct handoff_in *ins;
-} ho = { .out_fd = -1 };
+} ho;
 
 static void put_le(unsigned char *p, uint64_t v, size_t n)
 {
@@ -205,35 +212,49 @@ static void handoff_settle(struct handoff_batch *b, uint64_t adopted)
 	handoff_batch_free(b);
 }
 
-/* The successor's channel is gone: no more hand-offs; everything not
- * answered comes back. */
-static void handoff_out_lost(const char *why)
+static void handoff_out_close(struct handoff_out *o)
 {
-	if (ho.out_fd < 0)
-		return;
-	log_warning("hand-off channel to worker pid %d: %s; draining the rest here", (int)ho.out_pid, why);
-	loop_del_fd(ho.host.loop, ho.out_fd);
-	chan_out_clear(&ho.out);
-	close(ho.out_fd);
-	ho.out_fd = -1;
-	ho.handing_off = false;
-	struct handoff_batch *lists[] = { ho.sent, ho.ready, ho.filling };
-	ho.sent = ho.ready = ho.filling = NULL;
-	ho.sent_tail = &ho.sent;
-	ho.ready_tail = &ho.ready;
-	for (size_t k = 0; k < 3; k++)
-		for (struct handoff_batch *b = lists[k], *next; b; b = next) {
-			next = b->next;
-			handoff_settle(b, 0);
+	for (struct handoff_out **pp = &ho.outs; *pp; pp = &(*pp)->next)
+		if (*pp == o) {
+			*pp = o->next;
+			break;
 		}
+	loop_del_fd(ho.host.loop, o->q.fd);
+	chan_out_clear(&o->q);
+	close(o->q.fd);
+	free(o);
+}
+
+/* A successor's channel is gone: what was sent on it and not answered
+ * comes back; without another successor, so does everything not sent. */
+static void handoff_out_lost(struct handoff_out *o, const char *why)
+{
+	log_warning("hand-off channel to worker pid %d: %s; draining what it did not answer here", (int)o->pid,
+		    why);
+	struct handoff_batch *sent = o->sent;
+	handoff_out_close(o);
+	for (struct handoff_batch *b = sent, *next; b; b = next) {
+		next = b->next;
+		handoff_settle(b, 0);
+	}
+	if (!ho.outs) {
+		ho.handing_off = false;
+		struct handoff_batch *lists[] = { ho.ready, ho.filling };
+		ho.ready = ho.filling = NULL;
+		ho.ready_tail = &ho.ready;
+		for (size_t k = 0; k < 2; k++)
+			for (struct handoff_batch *b = lists[k], *next; b; b = next) {
+				next = b->next;
+				handoff_settle(b, 0);
+			}
+	}
 	ho.host.settled(ho.host.arg);
 }
 
 /* ------------------------------------------------------------ sending */
 
-static void handoff_out_events(struct loop *loop, int fd, unsigned events, void *arg);
-
-/* Send what is full and, at the end of a round, what is being filled. */
+/* Send what is full and, at the end of a round, what is being filled, on
+ * the newest successor's channel. */
 static void handoff_flush(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	(void)loop;
@@ -244,7 +265,8 @@ static void handoff_flush(struct loop *loop, struct loop_timer *t, void *arg)
 		ho.ready_tail = &ho.filling->next;
 		ho.filling = NULL;
 	}
-	while (ho.ready && ho.out_fd >= 0) {
+	while (ho.ready && ho.outs) {
+		struct handoff_out *o = ho.outs;
 		struct handoff_batch *b = ho.ready;
 		ho.ready = b->next;
 		if (!ho.ready)
@@ -252,31 +274,31 @@ static void handoff_flush(struct loop *loop, struct loop_timer *t, void *arg)
 		b->next = NULL;
 		struct chan_msg m = { .type = CHAN_HANDOFF, .arg = ((uint64_t)ho.version << 32) | b->n, .len = b->len };
 		memcpy(m.data, b->data, b->len);
-		int r = chan_out_send(&ho.out, &m, b->fds, b->n, CHAN_HOLD_APPEND);
+		int r = chan_out_send(&o->q, &m, b->fds, b->n, CHAN_HOLD_APPEND);
 		if (r < 0) {
 			log_errno(LOG_WARNING, r, "hand-off: cannot send %zu connection(s)", b->n);
 			handoff_settle(b, 0);
 			if (r != -ENOBUFS) {
-				handoff_out_lost("send failed");
+				handoff_out_lost(o, "send failed");
 				return;
 			}
 			continue;
 		}
 		if (r == CHAN_OUT_HELD)
-			loop_mod_fd(ho.host.loop, ho.out_fd, LOOP_READ | LOOP_WRITE);
-		*ho.sent_tail = b;
-		ho.sent_tail = &b->next;
+			loop_mod_fd(ho.host.loop, o->q.fd, LOOP_READ | LOOP_WRITE);
+		*o->sent_tail = b;
+		o->sent_tail = &b->next;
 	}
 	ho.host.settled(ho.host.arg);
 }
 
 static void handoff_out_events(struct loop *loop, int fd, unsigned events, void *arg)
 {
-	(void)arg;
-	if ((events & LOOP_WRITE) && chan_out_held(&ho.out)) {
-		int r = chan_out_flush(&ho.out);
+	struct handoff_out *o = arg;
+	if ((events & LOOP_WRITE) && chan_out_held(&o->q)) {
+		int r = chan_out_flush(&o->q);
 		if (r < 0) {
-			handoff_out_lost("send failed");
+			handoff_out_lost(o, "send failed");
 			return;
 		}
 		if (r == CHAN_OUT_SENT)
@@ -290,20 +312,24 @@ static void handoff_out_events(struct loop *loop, int fd, unsigned events, void 
 		if (r == -EBADMSG)
 			continue;
 		if (r <= 0) {
-			handoff_out_lost(r == 0 ? "closed" : "broken");
+			handoff_out_lost(o, r == 0 ? "closed" : "broken");
 			return;
 		}
-		if (m.type != CHAN_HANDOFF_DONE || !ho.sent) {
-			log_warning("hand-off: unexpected %s from worker pid %d", chan_type_name(m.type), (int)ho.out_pid);
+		if (m.type != CHAN_HANDOFF_DONE || !o->sent) {
+			log_warning("hand-off: unexpected %s from worker pid %d", chan_type_name(m.type), (int)o->pid);
 			continue;
 		}
-		struct handoff_batch *b = ho.sent;
-		ho.sent = b->next;
-		if (!ho.sent)
-			ho.sent_tail = &ho.sent;
+		struct handoff_batch *b = o->sent;
+		o->sent = b->next;
+		if (!o->sent)
+			o->sent_tail = &o->sent;
+		/* An older successor's channel, all answered: done with it. */
+		bool done = !o->sent && o != ho.outs;
+		if (done)
+			handoff_out_close(o);
 		handoff_settle(b, m.arg);
 		ho.host.settled(ho.host.arg);
-		if (ho.out_fd < 0)
+		if (done)
 			return;
 	}
 }
@@ -311,7 +337,7 @@ static void handoff_out_events(struct loop *loop, int fd, unsigned events, void 
 int handoff_export(const struct proto_env *env, struct conn *c, const struct handoff_conn *h)
 {
 	(void)env;
-	if (!ho.handing_off || ho.out_fd < 0 || c->fd < 0)
+	if (!ho.handing_off || !ho.outs || c->fd < 0)
 		return -ENOTCONN;
 	unsigned char rec[HANDOFF_REC_HDR + CONFIG_NAME_MAX + CONFIG_PROTO_NAME_MAX + HANDOFF_BYTES_MAX];
 	int size = handoff_rec_encode(c, h, ho.version, rec, sizeof(rec));
@@ -479,22 +505,33 @@ void handoff_predecessor(int fd, pid_t pid)
 
 void handoff_successor(int fd, pid_t pid)
 {
-	if (ho.out_fd >= 0 || !handoff_from_supervisor(fd) ||
-	    loop_add_fd(ho.host.loop, fd, LOOP_READ, handoff_out_events, NULL) < 0) {
+	struct handoff_out *o = NULL;
+	if (!handoff_from_supervisor(fd) || !(o = calloc(1, sizeof(*o))) ||
+	    loop_add_fd(ho.host.loop, fd, LOOP_READ, handoff_out_events, o) < 0) {
 		log_warning("hand-off: ignoring a channel to worker pid %d", (int)pid);
+		free(o);
 		close(fd);
 		return;
 	}
-	ho.out_fd = fd;
-	ho.out_pid = pid;
-	chan_out_init(&ho.out, fd, CHAN_VERSION);
+	o->pid = pid;
+	chan_out_init(&o->q, fd, CHAN_VERSION);
+	o->sent_tail = &o->sent;
+	/* The previous successor drains in its turn: it gets nothing new,
+	 * and its channel closes once it has answered what it has. */
+	struct handoff_out *prev = ho.outs;
+	o->next = prev;
+	ho.outs = o;
+	if (prev && !prev->sent)
+		handoff_out_close(prev);
+	if (ho.handing_off)
+		log_info("handing connections over to worker pid %d from now on", (int)pid);
 }
 
 bool handoff_begin(bool stopping)
 {
-	ho.handing_off = !stopping && ho.out_fd >= 0;
+	ho.handing_off = !stopping && ho.outs;
 	if (ho.handing_off)
-		log_info("handing connections over to worker pid %d", (int)ho.out_pid);
+		log_info("handing connections over to worker pid %d", (int)ho.outs->pid);
 	return ho.handing_off;
 }
 
@@ -505,8 +542,12 @@ bool handoff_busy(void)
 
 void handoff_end(void)
 {
-	struct handoff_batch *lists[] = { ho.sent, ho.ready, ho.filling };
-	for (size_t k = 0; k < 3; k++)
+	for (struct handoff_out *o = ho.outs; o; o = o->next)
+		for (struct handoff_batch *b = o->sent; b; b = b->next)
+			for (size_t i = 0; i < b->n; i++)
+				close(b->fds[i]);
+	struct handoff_batch *lists[] = { ho.ready, ho.filling };
+	for (size_t k = 0; k < 2; k++)
 		for (struct handoff_batch *b = lists[k]; b; b = b->next)
 			for (size_t i = 0; i < b->n; i++)
 				close(b->fds[i]);
@@ -520,9 +561,7 @@ const bool *handoff_flag(void)
 void handoff_init(const struct handoff_host *host)
 {
 	ho.host = *host;
-	ho.out_fd = -1;
 	ho.ready_tail = &ho.ready;
-	ho.sent_tail = &ho.sent;
 	ho.version = HANDOFF_VERSION;
 	const char *v = getenv(HANDOFF_TEST_VERSION_ENV);
 	if (v && *v)

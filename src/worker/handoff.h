@@ -15,7 +15,11 @@
  * lost to MSG_CTRUNC), or left unanswered when the channel ends, is taken
  * back and drained as before hand-off existed; one adopted is closed on
  * its side. So a connection is never lost between the two, and is never
- * served by both. One module per process: its state is static. */
+ * served by both. When the successor drains in its turn before we are
+ * done, the supervisor sends us a channel to its own successor: a
+ * draining worker waits only for its predecessors (it hands on what they
+ * send), and they are pointed past it. One module per process: its state
+ * is static. */
 #ifndef DROVER_HANDOFF_H
 #define DROVER_HANDOFF_H
 
@@ -56,7 +60,9 @@ struct handoff_host {
 void handoff_init(const struct handoff_host *host);
 /* The flag proto_env.handing_off points to. */
 const bool *handoff_flag(void);
-/* CHAN_HANDOFF_TO: fd (taken) is the channel to the successor pid. */
+/* CHAN_HANDOFF_TO: fd (taken) is the channel to the successor pid; a
+ * later one (that successor drains too) takes its place for what is
+ * handed over from then on. */
 void handoff_successor(int fd, pid_t pid);
 /* CHAN_ADOPT_FROM: fd (taken) is a channel from the predecessor pid. */
 void handoff_predecessor(int fd, pid_t pid);

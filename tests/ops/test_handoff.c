@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,6 +574,107 @@ START_TEST(a_successor_that_cannot_read_the_format_refuses_and_nothing_fails)
 }
 END_TEST
 
+/* The one worker alive that is not in old[] (0: none yet, or several). */
+static pid_t new_worker(struct srv *s, const pid_t *old, size_t n_old, size_t want_alive)
+{
+	pid_t now[16];
+	size_t k = h_worker_pids(s->d, now, 16);
+	if (k != want_alive)
+		return 0;
+	pid_t found = 0;
+	for (size_t i = 0; i < k; i++) {
+		bool known = false;
+		for (size_t j = 0; j < n_old; j++)
+			known |= now[i] == old[j];
+		if (!known) {
+			if (found)
+				return 0;
+			found = now[i];
+		}
+	}
+	return found;
+}
+
+static pid_t wait_new_worker(struct srv *s, const pid_t *old, size_t n_old, size_t want_alive)
+{
+	int64_t deadline = h_now_ms() + WAIT_MS;
+	for (;;) {
+		pid_t p = new_worker(s, old, n_old, want_alive);
+		if (p)
+			return p;
+		ck_assert_msg(h_left_ms(deadline) > 0, "workers never settled; log:\n%s", h_log_end(s->d));
+		h_pause_ms(SLICE_MS);
+	}
+}
+
+/* A download the client does not read keeps its connection in the first
+ * generation, mid-response, across two reloads. The second generation,
+ * which adopted the idle connection, drains in its turn and exits at once
+ * (the first is pointed past it, to the third); the download finishes on
+ * the first generation, and at its boundary the connection goes to the
+ * third, which answers its next request. */
+START_TEST(a_response_in_progress_finishes_first_and_is_handed_over_at_its_boundary)
+{
+	struct srv s;
+	srv_start(&s, 1, "", "", 0, NULL);
+	char big[PATH_MAX];
+	snprintf(big, sizeof big, "%s/big.bin", s.site);
+	FILE *f = fopen(big, "w");
+	ck_assert(f && ftruncate(fileno(f), 16 << 20) == 0);
+	fclose(f);
+	pid_t w1;
+	ck_assert_uint_eq(h_worker_pids(s.d, &w1, 1), 1);
+	int idle = h_connect_tcp(s.port);
+	ck_assert(idle >= 0 && !get_ok(idle, 1));
+	int dl = h_connect_tcp_rcvbuf(s.port, 4096);
+	ck_assert(dl >= 0);
+	static const char get_big[] = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+	h_write_all(dl, get_big, sizeof get_big - 1);
+	char head[12];
+	ck_assert(h_read_exact(dl, head, sizeof head) && memcmp(head, "HTTP/1.1 200", 12) == 0);
+	char out[16384];
+	h_ctl_ok(s.d, "reload", out, sizeof out);
+	pid_t w2 = wait_new_worker(&s, &w1, 1, 2);
+	ck_assert(!get_ok(idle, 1));
+	h_ctl_ok(s.d, "reload", out, sizeof out);
+	pid_t known[2] = { w1, w2 };
+	/* w2 goes; w1 stays, still sending the download. */
+	pid_t w3 = wait_new_worker(&s, known, 2, 2);
+	ck_assert_msg(kill(w2, 0) != 0 || h_proc_state(w2) == 'Z', "generation 2 is still alive");
+	ck_assert_msg(kill(w1, 0) == 0, "generation 1 is gone before its download ended");
+	ck_assert(!get_ok(idle, 1));
+	/* The download, to its last byte; then the connection is w3's. */
+	char *buf = malloc(1 << 20);
+	ck_assert(buf);
+	uint64_t left = (16u << 20), got = 0;
+	/* Skip the head: up to the blank line. */
+	char c4[4] = { 0 };
+	while (memcmp(c4, "\r\n\r\n", 4) != 0) {
+		memmove(c4, c4 + 1, 3);
+		ck_assert(h_read_exact(dl, &c4[3], 1));
+	}
+	while (got < left) {
+		size_t want = left - got > (1 << 20) ? (1 << 20) : (size_t)(left - got);
+		ssize_t n = read(dl, buf, want);
+		ck_assert_msg(n > 0, "download cut at %" PRIu64 "; log:\n%s", got, h_log_end(s.d));
+		got += (uint64_t)n;
+	}
+	free(buf);
+	ck_assert(!get_ok(dl, 2));
+	pid_t only;
+	int64_t deadline = h_now_ms() + WAIT_MS;
+	while (h_worker_pids(s.d, &only, 1) != 1 || only != w3) {
+		ck_assert_msg(h_left_ms(deadline) > 0, "generation 1 never left; log:\n%s", h_log_end(s.d));
+		h_pause_ms(SLICE_MS);
+	}
+	ck_assert(!get_ok(dl, 1));
+	ck_assert(!get_ok(idle, 1));
+	close(dl);
+	close(idle);
+	srv_stop(&s);
+}
+END_TEST
+
 static Suite *handoff_suite(void)
 {
 	Suite *s = suite_create("handoff");
@@ -589,6 +691,7 @@ static Suite *handoff_suite(void)
 	tcase_add_test(one, a_new_generation_at_its_connection_limit_closes_the_excess_cleanly);
 	tcase_add_test(one, an_echo_session_survives_a_reload_with_its_pending_bytes);
 	tcase_add_test(one, with_handoff_no_a_reload_drains_as_before);
+	tcase_add_test(one, a_response_in_progress_finishes_first_and_is_handed_over_at_its_boundary);
 	suite_add_tcase(s, one);
 	return s;
 }
