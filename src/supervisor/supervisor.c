@@ -200,6 +200,7 @@ static void sup_fail(const char *why)
 
 static void sup_workers_failed(const char *why);
 static void sup_check_ready(void);
+static struct pool_worker *sup_next_ready(struct pool_worker *prev);
 
 /* The files are opened here (workers may lack the rights) and handed to
  * every worker, which puts them in place of its own. */
@@ -256,8 +257,10 @@ static void sup_worker_recycle(struct pool_worker *w, uint64_t arg)
 	if (sup.stop.stopping)
 		return;
 	if (w->generation != sup.gen.current) {
-		pool_drain(&sup.pool, w, loop_now_ms(sup.loop) + sup.set.cfg->server.shutdown_timeout_ms,
-			   POOL_DRAIN_HANDOVER);
+		/* An old generation's worker: the current one's workers are its
+		 * successors (those ready already). */
+		pool_drain_to(&sup.pool, w, sup.set.cfg->server.handoff ? sup_next_ready(NULL) : NULL,
+			      loop_now_ms(sup.loop) + sup.set.cfg->server.shutdown_timeout_ms);
 		return;
 	}
 	pool_recycle(&sup.pool, w, arg);
