@@ -67,7 +67,8 @@ fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { local i; for ((i = 0; i < 200; i++)); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
-# Start the client on port; stop_client prints its RESULT lines into $1.
+# Start the client on port (it runs until its stdin, fd 7 here, closes);
+# stop_client stops it, its RESULT lines in $RESULT.
 start_client() {
 	mkfifo "$WORK/stdin.$1"
 	"$CLIENT" load "$1" <"$WORK/stdin.$1" >"$WORK/client.$1" 2>&1 &
@@ -77,7 +78,7 @@ start_client() {
 stop_client() {
 	exec 7>&-
 	wait "$CLIENT_PID" || true
-	grep '^RESULT' "$WORK/client.$1" || { cat "$WORK/client.$1" >&2; die "the client failed"; }
+	RESULT=$(grep '^RESULT' "$WORK/client.$1") || { cat "$WORK/client.$1" >&2; die "the client failed"; }
 }
 
 ROWS=()
@@ -130,7 +131,8 @@ drover_ops() {   # drover_ops NAME BIN CTL
 	for ((i = 0; i < RELOADS; i++)); do "$ctl" -s "$dir/ctl.sock" reload >/dev/null; sleep 0.2; done
 	for ((i = 0; i < UPGRADES; i++)); do "$ctl" -s "$dir/ctl.sock" upgrade >/dev/null; sleep 0.5; done
 	sleep 1
-	row "$name" "$RELOADS reloads + $UPGRADES upgrades" "$(stop_client "$PORT")"
+	stop_client "$PORT"
+	row "$name" "$RELOADS reloads + $UPGRADES upgrades" "$RESULT"
 	drover_stop
 }
 
@@ -139,8 +141,9 @@ drover_recycle() {   # drover_recycle NAME BIN
 	drover_start "$bin" "$dir" "max_requests = 2000"
 	start_client "$PORT"
 	sleep "$RECYCLE_S"
+	stop_client "$PORT"
 	row "$name" "recycling (max_requests = 2000, ${RECYCLE_S}s): $(grep -c 'reached max_requests' "$dir/log") recycles" \
-		"$(stop_client "$PORT")"
+		"$RESULT"
 	drover_stop
 }
 
@@ -150,7 +153,7 @@ drover_idle_reload() {
 	local dir=$WORK/idle gen t0 t1 n=0
 	drover_start "$AFTER" "$dir" "max_connections = 4096"
 	mkfifo "$dir/hold"
-	python3 - "$PORT" "$IDLE" <"$dir/hold" >"$dir/held" <<-'EOF' &
+	cat >"$dir/hold.py" <<-'EOF'
 	import socket, sys
 	port, n = int(sys.argv[1]), int(sys.argv[2])
 	conns = []
@@ -158,19 +161,29 @@ drover_idle_reload() {
 	    s = socket.create_connection(("127.0.0.1", port))
 	    s.sendall(b"GET /tiny.txt HTTP/1.1\r\nHost: b\r\n\r\n")
 	    got = b""
-	    while not got.endswith(b"\n") or b"\r\n\r\n" not in got or len(got.split(b"\r\n\r\n", 1)[1]) < 17:
-	        got += s.recv(4096)
+	    while b"\r\n\r\n" not in got or len(got.split(b"\r\n\r\n", 1)[1]) < 17:
+	        chunk = s.recv(4096)
+	        if not chunk:
+	            sys.exit("connection %d closed" % i)
+	        got += chunk
 	    conns.append(s)
 	print("ready", flush=True)
 	sys.stdin.read()
 	EOF
+	python3 "$dir/hold.py" "$PORT" "$IDLE" <"$dir/hold" >"$dir/held" &
 	local holder=$!
 	exec 8>"$dir/hold"
-	until grep -q ready "$dir/held" 2>/dev/null; do sleep 0.05; done
+	until grep -q ready "$dir/held" 2>/dev/null; do
+		kill -0 "$holder" 2>/dev/null || die "could not open $IDLE connections"
+		sleep 0.05
+	done
 	gen=$("$AFTER_CTL" -s "$dir/ctl.sock" status | sed -n 's/^supervisor pid [0-9]*, generation \([0-9]*\).*/\1/p')
 	t0=$(date +%s%N)
 	kill -HUP "$DPID"
+	# droverctl status is polled as fast as it runs (a few ms: the resolution)
+	local give_up=$((SECONDS + 60))
 	while (( n < IDLE )); do
+		(( SECONDS < give_up )) || die "only $n of $IDLE connections adopted after 60 s"
 		n=$("$AFTER_CTL" -s "$dir/ctl.sock" status | sed -n "s/^generation $((gen + 1)) handed-off [0-9]* adopted \([0-9]*\)/\1/p")
 		n=${n:-0}
 	done
@@ -216,7 +229,8 @@ nginx_ops() {
 		sleep 0.5
 	done
 	sleep 1
-	row nginx "$RELOADS reloads + $UPGRADES upgrades" "$(stop_client "$PORT")"
+	stop_client "$PORT"
+	row nginx "$RELOADS reloads + $UPGRADES upgrades" "$RESULT"
 	kill -QUIT "$(cat "$dir/nginx.pid")" 2>/dev/null || true
 }
 
