@@ -27,6 +27,7 @@
 #include "proto/http/config.h"
 #include "proto/protocols.h"
 #include "worker/proto.h"
+#include "worker/tls.h"
 
 static int fuzz_fd = -1;
 static char fuzz_path[64];
@@ -40,6 +41,7 @@ static void fuzz_file(const uint8_t *data, size_t size)
 		FUZZ_CHECK(fuzz_fd >= 0);
 		snprintf(fuzz_path, sizeof(fuzz_path), "/proc/self/fd/%d", fuzz_fd);
 		proto_register(protocols);
+		tls_register();
 	}
 	FUZZ_CHECK(ftruncate(fuzz_fd, 0) == 0);
 	size_t done = 0;
@@ -75,6 +77,8 @@ static void fuzz_check_config(const struct config *cfg)
 		FUZZ_CHECK(proto_find(l->protocol) != NULL);
 		const struct http_listener_config *hl = http_listener_cfg(l);
 		FUZZ_CHECK(hl && (!hl->status || strcmp(l->protocol, "http") == 0));
+		FUZZ_CHECK(!hl->redirect_https || strcmp(l->protocol, "http") == 0);
+		FUZZ_CHECK(hl->https_port >= 1);
 		FUZZ_CHECK(l->address.kind == ADDR_NONE ? l->address.text[0] == '\0'
 							 : l->address.sa_len > 0 && l->address.text[0]);
 		FUZZ_CHECK(l->backlog >= 1 && l->backlog <= 65535);
@@ -95,6 +99,12 @@ static void fuzz_check_config(const struct config *cfg)
 	FUZZ_CHECK(h->status_path && h->status_path[0] == '/');
 	FUZZ_CHECK(strcmp(h->health_path, h->status_path) != 0);
 	FUZZ_CHECK(!strpbrk(h->default_type, "\r\n"));
+	/* The HSTS line goes into responses as it is: one whole field line. */
+	FUZZ_CHECK((h->hsts_s == HTTP_HSTS_OFF) == (h->hsts_line == NULL));
+	FUZZ_CHECK(h->hsts_s == HTTP_HSTS_OFF || h->hsts_s <= HTTP_HSTS_MAX_S);
+	FUZZ_CHECK(!h->hsts_line || (h->hsts_line_len == strlen(h->hsts_line) &&
+				     strpbrk(h->hsts_line, "\r\n") == h->hsts_line + h->hsts_line_len - 2));
+	FUZZ_CHECK(h->access_log_format == HTTP_LOG_COMBINED || h->access_log_format == HTTP_LOG_EXTENDED);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -10,6 +10,7 @@
 #include "supervisor/supervisor.h"
 #include "proto/protocols.h"
 #include "worker/proto.h"
+#include "worker/tls.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"
@@ -36,13 +37,17 @@ static void main_usage(FILE *out)
 }
 
 /* drover -t: what a start checks too: the config, the paths workers read
- * (they must be there for them), and the files workers write (the
+ * (they must be there for them), the certificates and keys (read as the
+ * supervisor reads them), and the files workers write (the
  * supervisor opens them, as root if it runs as root); every problem is
  * reported. r and err: config_load()'s. The exit status. */
 static int main_check(const char *path, struct config *cfg, int r, char *err, size_t err_len)
 {
 	if (r >= 0) {
 		r = proto_paths_check(cfg, err, err_len);
+		int rt = tls_load(cfg, err, err_len);
+		if (r >= 0)
+			r = rt;
 		size_t used = strlen(err);
 		struct proto_fileset files;
 		int rf = proto_files_open(cfg, &files, true, err + used + (used ? 1 : 0), err_len - used - 1);
@@ -64,6 +69,7 @@ static int main_check(const char *path, struct config *cfg, int r, char *err, si
 int main(int argc, char *argv[])
 {
 	proto_register(protocols);
+	tls_register();
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "test", no_argument, NULL, 't' },

@@ -14,6 +14,7 @@
 #include "supervisor/admin.h"
 #include "proto/protocols.h"
 #include "worker/proto.h"
+#include "worker/tls.h"
 
 enum { ADMIN_EXIT_OK = 0, ADMIN_EXIT_FAILED = 1, ADMIN_EXIT_USAGE = 2, ADMIN_EXIT_UNREACHABLE = 3 };
 
@@ -156,6 +157,7 @@ static int droverctl_report(const struct admin_command *cmd, char *reply, size_t
 int main(int argc, char *argv[])
 {
 	proto_register(protocols);
+	tls_register();
 	struct droverctl_args a = { .wait_s = 120 };
 	int rc = droverctl_parse(argc, argv, &a);
 	if (rc >= 0)

@@ -583,6 +583,11 @@ const struct config_listener *config_check_listener(const struct config_check *c
 
 const char *config_check_label(const struct config_check *chk) { return chk->label; }
 
+unsigned config_check_section_line(const struct config_check *chk)
+{
+	return chk->listener ? chk->listener->line : chk->part->line;
+}
+
 unsigned config_check_line(const struct config_check *chk, const char *key)
 {
 	return config_part_line(chk->part, key);

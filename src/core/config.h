@@ -119,6 +119,9 @@ const struct config *config_check_config(const struct config_check *chk);
 const struct config_listener *config_check_listener(const struct config_check *chk);
 /* How messages name the section: "http", "certificate main", "listener web". */
 const char *config_check_label(const struct config_check *chk);
+/* The line of the section's header ([certificate main], [listener web]);
+ * 0: not in the file. */
+unsigned config_check_section_line(const struct config_check *chk);
 /* The line that set key (one of the section's own keys); 0: not in the file. */
 unsigned config_check_line(const struct config_check *chk, const char *key);
 /* Report a problem: "FILE:LINE: " (line 0: "FILE: ") and the message. */

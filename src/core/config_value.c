@@ -34,7 +34,9 @@ static const char config_expect_address[] =
 /* A bound for a message, in the largest unit that states it exactly. */
 static void config_format_duration(uint64_t ms, char *buf, size_t len)
 {
-	if (ms != 0 && ms % 3600000 == 0)
+	if (ms != 0 && ms % 86400000 == 0)
+		snprintf(buf, len, "%llud", (unsigned long long)(ms / 86400000));
+	else if (ms != 0 && ms % 3600000 == 0)
 		snprintf(buf, len, "%lluh", (unsigned long long)(ms / 3600000));
 	else if (ms != 0 && ms % 60000 == 0)
 		snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
@@ -85,6 +87,7 @@ int config_parse_duration(const char *s, uint64_t *ms)
 		uint64_t ms;
 	} units[] = {
 		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+		{ "d", 86400000 },
 	};
 	uint64_t n;
 	const char *end;

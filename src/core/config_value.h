@@ -34,7 +34,7 @@ struct config_address {
 	char text[160]; /* as written in the file, for messages and reload comparison */
 };
 
-/* "500ms", "30s", "2m", "1h", bare number = seconds; 0 or -EINVAL. */
+/* "500ms", "30s", "2m", "1h", "1d", bare number = seconds; 0 or -EINVAL. */
 int config_parse_duration(const char *s, uint64_t *ms);
 /* "512", "64k", "1m", "1g" (powers of 1024); 0 or -EINVAL. */
 int config_parse_size(const char *s, uint64_t *bytes);

@@ -14,7 +14,9 @@
 #define LOOP_KNOWN 0x80000000u   /* registered: non-zero even with no events */
 #define LOOP_UNADDED 0x40000000u /* loop_add_fd_ready(): not in epoll yet */
 #define LOOP_TRY 0x20000000u     /* loop_add_fd_ready(): the read call is due */
-#define LOOP_OWN (LOOP_KNOWN | LOOP_UNADDED | LOOP_TRY)
+#define LOOP_BUFFERED 0x10000000u /* loop_fd_buffered(): input above the kernel */
+#define LOOP_LISTED 0x08000000u  /* ...and fd is in loop->buffered */
+#define LOOP_OWN (LOOP_KNOWN | LOOP_UNADDED | LOOP_TRY | LOOP_BUFFERED | LOOP_LISTED)
 
 struct loop_fd {
 	loop_fd_fn fn;
@@ -34,6 +36,9 @@ struct loop {
 	int *ready;       /* loop_add_fd_ready() fds of this round, in order */
 	size_t ready_len;
 	size_t ready_cap;
+	int *buffered;    /* loop_fd_buffered() fds watching LOOP_READ */
+	size_t buffered_len;
+	size_t buffered_cap;
 };
 
 uint64_t loop_clock_ms(void)
@@ -67,6 +72,7 @@ void loop_free(struct loop *loop)
 	free(loop->fds);
 	free(loop->heap);
 	free(loop->ready);
+	free(loop->buffered);
 	free(loop);
 }
 
@@ -145,6 +151,66 @@ int loop_add_fd_ready(struct loop *loop, int fd, unsigned mask, loop_fd_fn fn, v
 	return 0;
 }
 
+/* Put fd on the list of buffered fds, once. */
+static void loop_list_buffered(struct loop *loop, int fd)
+{
+	struct loop_fd *f = &loop->fds[fd];
+	if (f->mask & LOOP_LISTED)
+		return;
+	if (loop->buffered_len == loop->buffered_cap) {
+		size_t cap = loop->buffered_cap ? loop->buffered_cap * 2 : 16;
+		int *v = realloc(loop->buffered, cap * sizeof(*v));
+		if (!v)
+			return; /* its next read, or the peer's next bytes, bring it back */
+		loop->buffered = v;
+		loop->buffered_cap = cap;
+	}
+	loop->buffered[loop->buffered_len++] = fd;
+	f->mask |= LOOP_LISTED;
+}
+
+void loop_fd_buffered(struct loop *loop, int fd, bool buffered)
+{
+	if (fd < 0 || (size_t)fd >= loop->n_fds || !loop->fds[fd].mask)
+		return;
+	struct loop_fd *f = &loop->fds[fd];
+	if (!buffered) {
+		f->mask &= ~LOOP_BUFFERED;
+		return;
+	}
+	f->mask |= LOOP_BUFFERED;
+	if (f->mask & LOOP_READ)
+		loop_list_buffered(loop, fd);
+}
+
+/* The buffered fds, level-triggered as epoll is for a readable socket:
+ * each one still buffered and watching LOOP_READ gets its read call and
+ * stays listed while it is (its reader clears the mark once it has taken
+ * everything); one that stopped watching LOOP_READ leaves the list until
+ * loop_mod_fd() asks for it again. */
+static void loop_run_buffered(struct loop *loop)
+{
+	size_t n = loop->buffered_len, kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		int fd = loop->buffered[i];
+		struct loop_fd *f = &loop->fds[fd];
+		f->mask &= ~LOOP_LISTED;
+		if ((f->mask & (LOOP_BUFFERED | LOOP_READ)) != (LOOP_BUFFERED | LOOP_READ))
+			continue;
+		if (!loop->stop)
+			f->fn(loop, fd, LOOP_READ, f->arg);
+		/* The callback may have closed fd, or listed it again. */
+		f = &loop->fds[fd];
+		if ((f->mask & (LOOP_BUFFERED | LOOP_READ)) == (LOOP_BUFFERED | LOOP_READ) && !(f->mask & LOOP_LISTED)) {
+			loop->buffered[kept++] = fd;
+			f->mask |= LOOP_LISTED;
+		}
+	}
+	/* Fds listed by the callbacks came after the first n. */
+	memmove(loop->buffered + kept, loop->buffered + n, (loop->buffered_len - n) * sizeof(*loop->buffered));
+	loop->buffered_len = kept + (loop->buffered_len - n);
+}
+
 int loop_mod_fd(struct loop *loop, int fd, unsigned mask)
 {
 	if (fd < 0 || (size_t)fd >= loop->n_fds || !loop->fds[fd].mask)
@@ -161,6 +227,8 @@ int loop_mod_fd(struct loop *loop, int fd, unsigned mask)
 			return -errno;
 	}
 	loop->fds[fd].mask = mask | own;
+	if ((own & LOOP_BUFFERED) && (mask & LOOP_READ))
+		loop_list_buffered(loop, fd);
 	return 0;
 }
 
@@ -374,8 +442,8 @@ int loop_run(struct loop *loop)
 			if (loop->stop)
 				break;
 		}
-		int timeout = -1;
-		if (loop->heap_len) {
+		int timeout = loop->buffered_len ? 0 : -1;
+		if (timeout < 0 && loop->heap_len) {
 			uint64_t d = loop->heap[1]->deadline_ms;
 			uint64_t now = loop_clock_ms();
 			timeout = d <= now ? 0 : (d - now > 60000 ? 60000 : (int)(d - now));
@@ -403,6 +471,8 @@ int loop_run(struct loop *loop)
 			struct loop_fd *f = &loop->fds[fd];
 			f->fn(loop, fd, mask, f->arg);
 		}
+		if (!loop->stop && loop->buffered_len)
+			loop_run_buffered(loop);
 		if (!loop->stop)
 			loop_run_timers(loop);
 	}

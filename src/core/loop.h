@@ -52,6 +52,13 @@ int loop_add_fd(struct loop *loop, int fd, unsigned mask, loop_fd_fn fn, void *a
  * without a syscall. If the late epoll_ctl() fails, fn gets LOOP_ERROR.
  * 0 or -errno. */
 int loop_add_fd_ready(struct loop *loop, int fd, unsigned mask, loop_fd_fn fn, void *arg);
+/* Whether fd has input buffered above the kernel (a TLS library decrypted
+ * more than its reader took): epoll cannot see it, so while it is set and
+ * LOOP_READ is watched, the callback gets LOOP_READ after each round's
+ * events, as for a readable socket. The reader sets it after every read;
+ * it is cleared when that call is made, and when fd is removed. An fd
+ * not registered is ignored. */
+void loop_fd_buffered(struct loop *loop, int fd, bool buffered);
 /* Change the events watched on fd; 0 or -errno. */
 int loop_mod_fd(struct loop *loop, int fd, unsigned mask);
 /* Stop watching fd (before closing it); 0 or -errno. */

@@ -37,6 +37,12 @@ struct scoreboard_slot {
 	 * version-2 fields, inside the slot's padding, so a build without it
 	 * reads the same layout and one with it reads 0 from an older one. */
 	uint64_t dropped_nomem;
+	/* TLS handshakes finished in full and resumed (a session ticket), and
+	 * those that failed (total). In the padding too, read as 0 from a
+	 * build without TLS. */
+	uint64_t tls_full;
+	uint64_t tls_resumed;
+	uint64_t tls_failed;
 	/* Connections handed to a successor worker and adopted from a
 	 * predecessor (hand-off, worker/handoff.c): in the padding too, so
 	 * older builds read the same layout. */

@@ -1,7 +1,7 @@
 /* handover: what crosses the execve() of a binary upgrade (see
  * handover.h). The state is a small text format in one environment
  * variable:
- *   v1 g=GEN[,HIGHEST] sb=FD ctl=FD cl=FD[,FD...][,rFD...]
+ *   v1 g=GEN[,HIGHEST] sb=FD[,kFD] ctl=FD cl=FD[,FD...][,rFD...]
  *   L=fd,flags,name,address   (one per listener; address last, may hold ',')
  *   W=pid,gen,index,slot,ctlfd,state,deadline[,chanversion]
  * fields separated by ';'. Names never contain ';' (config refuses them);
@@ -9,7 +9,9 @@
  * know them and ignored (sscanf stops) by older ones, so that an upgrade
  * to an older build still adopts: HIGHEST is the highest generation
  * number used so far (after a rollback it is above GEN), chanversion is
- * the control channel's version the worker reads (absent: 1), the further
+ * the control channel's version the worker reads (absent: 1), kFD the
+ * TLS session ticket keys' memfd (absent: the new image makes keys of its
+ * own), the further
  * client fds are more droverctl clients waiting for the change, and rFD
  * ones are connected clients whose command was not read yet (the new
  * image reads and serves them). A field the decoder does not know fails
@@ -83,7 +85,7 @@ void handover_init(struct handover *s, uint32_t generation, uint32_t highest, in
 	s->generation = generation;
 	s->highest_generation = highest > generation ? highest : generation;
 	s->scoreboard_fd = scoreboard_fd;
-	s->ctl_fd = s->client_fd = -1;
+	s->keys_fd = s->ctl_fd = s->client_fd = -1;
 }
 
 int handover_encode(const struct handover *s, char *out, size_t out_len)
@@ -93,7 +95,11 @@ int handover_encode(const struct handover *s, char *out, size_t out_len)
 	if (r == 0 && s->highest_generation > s->generation)
 		r = handover_append(out, out_len, &pos, ",%" PRIu32, s->highest_generation);
 	if (r == 0)
-		r = handover_append(out, out_len, &pos, ";sb=%d;ctl=%d;cl=%d", s->scoreboard_fd, s->ctl_fd, s->client_fd);
+		r = handover_append(out, out_len, &pos, ";sb=%d", s->scoreboard_fd);
+	if (r == 0 && s->keys_fd >= 0)
+		r = handover_append(out, out_len, &pos, ",k%d", s->keys_fd);
+	if (r == 0)
+		r = handover_append(out, out_len, &pos, ";ctl=%d;cl=%d", s->ctl_fd, s->client_fd);
 	for (size_t i = 0; r == 0 && i < s->n_more_clients; i++)
 		r = handover_append(out, out_len, &pos, ",%d", s->more_client_fds[i]);
 	for (size_t i = 0; r == 0 && i < s->n_idle_clients; i++)
@@ -186,7 +192,7 @@ static int handover_decode_field(const char *field, struct handover *s)
 	}
 	if (strncmp(field, "cl=", 3) == 0)
 		return handover_decode_clients(field, s);
-	if (sscanf(field, "sb=%d", &s->scoreboard_fd) == 1 || sscanf(field, "ctl=%d", &s->ctl_fd) == 1)
+	if (sscanf(field, "sb=%d,k%d", &s->scoreboard_fd, &s->keys_fd) >= 1 || sscanf(field, "ctl=%d", &s->ctl_fd) == 1)
 		return 0;
 	if (strncmp(field, "L=", 2) == 0)
 		return handover_decode_listener(field, s);
@@ -198,7 +204,7 @@ static int handover_decode_field(const char *field, struct handover *s)
 int handover_decode(const char *value, struct handover *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->scoreboard_fd = s->ctl_fd = s->client_fd = -1;
+	s->scoreboard_fd = s->keys_fd = s->ctl_fd = s->client_fd = -1;
 	if (strncmp(value, "v1", 2) != 0 || (value[2] != ';' && value[2] != '\0'))
 		return -EINVAL;
 	const char *p = value + 2;
@@ -230,6 +236,7 @@ static void handover_fd(int fd, enum handover_fds how)
 void handover_set_fds(const struct handover *s, enum handover_fds how)
 {
 	handover_fd(s->scoreboard_fd, how);
+	handover_fd(s->keys_fd, how);
 	handover_fd(s->ctl_fd, how);
 	handover_fd(s->client_fd, how);
 	for (size_t i = 0; i < s->n_more_clients; i++)

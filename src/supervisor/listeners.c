@@ -20,6 +20,8 @@
 
 #include "core/log.h"
 #include "supervisor/handover.h"
+#include "worker/tls.h"
+#include "worker/transport.h"
 
 /* Sockets received from outside, by name, not yet given to a listener. */
 struct listen_pool {
@@ -462,6 +464,8 @@ void listen_build_worker(struct listen_set *s, const struct config *cfg)
 		snprintf(wl->name, sizeof(wl->name), "%s", s->cur[i].name);
 		wl->proto = cl ? proto_find(cl->protocol) : proto_table()[0];
 		wl->data_first = listen_data_first(wl->fd);
+		wl->transport_ctx = cl ? tls_listener_context(cfg, cl) : NULL;
+		wl->transport = wl->transport_ctx ? &transport_tls : NULL;
 	}
 }
 
@@ -469,9 +473,9 @@ void listen_log_set(const struct listen_set *s)
 {
 	for (size_t i = 0; i < s->n; i++) {
 		const struct listener *l = &s->cur[i];
-		log_info("listener '%s' on %s (%s)", l->name,
+		log_info("listener '%s' on %s (%s%s)", l->name,
 			 l->address[0] && !l->from_systemd ? l->address : "a socket passed by systemd",
-			 s->wl[i].proto->name);
+			 s->wl[i].proto->name, s->wl[i].transport_ctx ? " over TLS" : "");
 	}
 }
 

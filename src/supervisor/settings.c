@@ -9,6 +9,9 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/loop.h"
+#include "worker/tls.h"
+#include "worker/tls_keys.h"
 
 /* Problems that each name file:line, one per line in err: log them all,
  * keep the first in err. */
@@ -52,7 +55,11 @@ int settings_open_files(struct settings *s, char *err, size_t err_len)
 {
 	int r = proto_paths_check(s->cfg, err, err_len);
 	if (r >= 0)
+		r = tls_load(s->cfg, err, err_len);
+	if (r >= 0)
 		r = proto_files_open(s->cfg, &s->files, false, err, err_len);
+	if (r >= 0)
+		tls_publish_keys(s->cfg, loop_clock_ms());
 	if (r < 0)
 		settings_log_lines(err, err_len, "not starting: ");
 	return r;
@@ -72,7 +79,12 @@ int settings_load(const char *path, struct config **cfg, struct proto_fileset *f
 	 * the reload now, by name. */
 	r = settings_check_identity(*cfg, err, err_len);
 	if (r >= 0) {
+		/* Certificates and keys too: read here, as root if we are, so
+		 * that a bad one fails the reload by name and the workers
+		 * never open a key file. */
 		r = proto_paths_check(*cfg, err, err_len);
+		if (r >= 0)
+			r = tls_load(*cfg, err, err_len);
 		if (r < 0)
 			settings_log_lines(err, err_len, "");
 	}
@@ -98,6 +110,7 @@ void settings_begin(struct settings *s, struct config *cfg, const struct proto_f
 	s->cfg = cfg;
 	s->prev_files = s->files;
 	s->files = *files;
+	tls_publish_keys(cfg, loop_clock_ms());
 }
 
 void settings_forget_previous(struct settings *s)
@@ -118,6 +131,29 @@ void settings_roll_back(struct settings *s)
 	proto_files_close(&s->files);
 	s->files = s->prev_files;
 	s->prev_files.n = 0;
+	tls_publish_keys(s->cfg, loop_clock_ms());
+}
+
+void settings_keys_start(int handed_fd)
+{
+	if (handed_fd >= 0) {
+		int r = tls_keys_attach(handed_fd);
+		if (r == 0)
+			return;
+		log_errno(LOG_WARNING, r, "binary upgrade: cannot map the TLS session ticket keys handed over; "
+					  "making new ones (sessions from before the upgrade will not resume)");
+		close(handed_fd);
+	}
+	int fd;
+	int r = tls_keys_create(&fd);
+	if (r < 0)
+		log_errno(LOG_ERR, r, "cannot make TLS session ticket keys; TLS clients will not resume sessions");
+}
+
+void settings_keys_tick(const struct settings *s, uint64_t now_ms)
+{
+	if (tls_keys_tick(now_ms, tls_session_timeout_ms(s->cfg)))
+		log_info("tls: session ticket keys rotated (the previous key still opens tickets)");
 }
 
 /* Open cfg's files again into *set (closing the old ones); the old ones

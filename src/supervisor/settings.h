@@ -49,6 +49,13 @@ void settings_reopen(struct settings *s);
  * generation the previous config is for); none if its config is gone. */
 const struct proto_fileset *settings_files_for(const struct settings *s, uint32_t generation, uint32_t current,
 					       uint32_t previous);
+/* The TLS session ticket keys every worker uses: those a binary upgrade
+ * handed over (handed_fd >= 0), or new ones (tls_keys.h). A failure is
+ * logged: TLS then works without resumption. The config in force puts
+ * its ticket_key_file's keys in force when it comes into force. */
+void settings_keys_start(int handed_fd);
+/* Rotate generated ticket keys every [tls] session_timeout. */
+void settings_keys_tick(const struct settings *s, uint64_t now_ms);
 /* Write [server] pid_file, if set: our pid, the file replaced whole. */
 void settings_write_pid_file(const struct settings *s);
 /* Remove it (at exit). */

@@ -11,6 +11,7 @@
 #include "supervisor/generation.h"
 #include "supervisor/history.h"
 #include "supervisor/pool.h"
+#include "worker/tls.h"
 
 /* What is not the normal picture: old workers, back-offs, a failed reload. */
 static void status_extra(const struct status_view *v, uint64_t now, char *extra, size_t len)
@@ -100,6 +101,9 @@ static void status_workers(FILE *f, const struct status_view *v, uint64_t now)
 			(unsigned long long)sb_load(&s->connections), (unsigned long long)sb_load(&s->requests),
 			(unsigned long long)(now > hb ? now - hb : 0));
 		fprintf(f, " dropped-no-memory %llu", (unsigned long long)sb_load(&s->dropped_nomem));
+		fprintf(f, " tls-handshakes full %llu resumed %llu failed %llu",
+			(unsigned long long)sb_load(&s->tls_full), (unsigned long long)sb_load(&s->tls_resumed),
+			(unsigned long long)sb_load(&s->tls_failed));
 		fprintf(f, " handed-off %u adopted %u", sb_load32(&s->handed_off), sb_load32(&s->adopted));
 		if (w->state == PW_DRAINING)
 			fprintf(f, " drain-left %llums",
@@ -112,6 +116,23 @@ static void status_workers(FILE *f, const struct status_view *v, uint64_t now)
 		if (rs->pending)
 			fprintf(f, "worker #%u backing off, next start in %llums\n", i,
 				(unsigned long long)(rs->not_before_ms > now ? rs->not_before_ms - now : 0));
+	}
+}
+
+/* The certificates the config in force loaded, with their expiry. */
+static void status_certificates(FILE *f, const struct config *cfg)
+{
+	struct tls_cert_info ci;
+	time_t now = time(NULL);
+	for (size_t i = 0; tls_cert_at(cfg, i, &ci); i++) {
+		struct tm tm;
+		char when[32] = "?";
+		if (gmtime_r(&ci.not_after, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		long long days = ((long long)ci.not_after - (long long)now) / 86400;
+		fprintf(f, "certificate %s: %s, serial %s, names %s, expires %s (%s%lld days)\n", ci.section,
+			ci.key_type, ci.serial, ci.names, when, ci.not_after < now ? "expired " : "in ",
+			days < 0 ? -days : days);
 	}
 }
 
@@ -128,6 +149,7 @@ char *status_report(const struct status_view *v, uint64_t now)
 	fprintf(f, "last reload: %s\n", v->last_result[0] ? v->last_result : "none");
 	status_history(f, v->history);
 	status_workers(f, v, now);
+	status_certificates(f, v->cfg);
 	fputs(v->upgrade, f);
 	fprintf(f, "OK\n");
 	if (fclose(f) != 0) {

@@ -37,6 +37,7 @@
 #include "supervisor/signals.h"
 #include "supervisor/status.h"
 #include "supervisor/upgrade.h"
+#include "worker/tls_keys.h"
 
 #define SUP_TICK_MS 250       /* hung detection, drain deadlines, STATUS= */
 #define SUP_FAST_STOP_MS 5000 /* SIGQUIT: workers get this long to close */
@@ -573,6 +574,7 @@ static void sup_upgrade_exec(size_t left)
 			    left, SUP_FLUSH_MS);
 	static struct handover st;
 	handover_init(&st, sup.gen.current, sup.gen.highest, sup.sb_fd);
+	st.keys_fd = tls_keys_fd();
 	admin_describe(&sup.admin, &st);
 	pool_describe(&sup.pool, &st);
 	if (listen_describe(&sup.lst, &st, LISTEN_HAND_OVER) < 0)
@@ -697,6 +699,8 @@ static void sup_tick(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	uint64_t now = loop_now_ms(loop);
 	bool healthy = pool_tick(&sup.pool, now, sup.set.cfg->server.worker_timeout_ms);
+	if (sup.upg.trial_fd < 0)
+		settings_keys_tick(&sup.set, now);
 	if (!sup.stop.stopping && gen_timed_out(&sup.gen, now)) {
 		sup_roll_back();
 		sup_change_failed("the new generation did not become ready in time");
@@ -797,6 +801,7 @@ static int sup_obtain(bool *upgraded)
 		log_errno(LOG_ERR, r, "cannot create the scoreboard");
 	if (r < 0)
 		return r;
+	settings_keys_start(*upgraded ? sup.upg.handed.keys_fd : -1);
 	pool_set_scoreboard(&sup.pool, sup.sb);
 	if (trial) {
 		listen_set_start_handed(&sup.lst, sup.set.cfg, &sup.upg.handed, LISTEN_LEND);

@@ -51,6 +51,9 @@ struct worker_listener {
 	/* What its connections' bytes go through (transport.h); NULL: a
 	 * plain socket. */
 	const struct transport_ops *transport;
+	/* The transport's listener-wide state (TLS: the SSL_CTX its
+	 * connections start with), made by the supervisor before the fork. */
+	void *transport_ctx;
 };
 
 /* Files one protocol writes. */
@@ -159,6 +162,11 @@ static inline bool proto_env_stopping(const struct proto_env *env) { return *env
 
 struct proto {
 	const char *name;        /* as written in [listener] protocol = */
+	/* What a TLS listener of this protocol answers in ALPN, in the
+	 * protocol-list wire form ("\x08http/1.1"), most preferred first;
+	 * NULL: no ALPN (the handshake goes on without it). */
+	const unsigned char *alpn;
+	unsigned alpn_len;
 	/* Its sections and listener keys, with their defaults and checks
 	 * (core/config_section.h); the config keeps their storage, and the
 	 * protocol reads it back through its own accessor. NULL: none. */

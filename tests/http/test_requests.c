@@ -1223,6 +1223,85 @@ START_TEST(access_log_combined)
 }
 END_TEST
 
+/* redirect_https on the real binary: every request but health gets a 301
+ * to https:// on https_port (the request's host, without its port), on a
+ * keep-alive connection; HEAD has no body; the extended access log says
+ * the request time and "-" for a plain connection. */
+START_TEST(redirect_https_listener)
+{
+	struct h_site s;
+	char http[1024], logpath[700];
+	char *tmp = h_tmpdir();
+	snprintf(logpath, sizeof logpath, "%s/access.log", tmp);
+	snprintf(http, sizeof http, "access_log = %s\naccess_log_format = extended\n", logpath);
+	h_site_init(&s);
+	srv_files(&s);
+	h_site_start(&s, &(struct h_site_opts){ .web = "redirect_https = yes\nhttps_port = 8443\n",
+						.http = http, .admin = true });
+	struct h_response r;
+	int fd = web_connect(&s);
+	exchange(fd, "GET /hello.txt?q=1&r=2 HTTP/1.1\r\nHost: www.example:8080\r\n\r\n", &r);
+	ck_assert_int_eq(r.status, 301);
+	assert_hdr(&r, "Location", "https://www.example:8443/hello.txt?q=1&r=2");
+	assert_hdr(&r, "Content-Type", "text/plain; charset=utf-8");
+	ck_assert_str_eq(r.body, "301 Moved Permanently\n");
+	ck_assert(!conn_close_hdr(&r));
+	ck_assert_ptr_null(hdr(&r, "Strict-Transport-Security")); /* never on plain HTTP */
+	free_resp(&r);
+	/* Same connection: HEAD, an IPv6 host, a POST. */
+	exchange(fd, "HEAD /a/../dir/ HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", &r);
+	ck_assert_int_eq(r.status, 301);
+	assert_hdr(&r, "Location", "https://[::1]:8443/dir/");
+	assert_hdr(&r, "Content-Length", "22");
+	free_resp(&r);
+	exchange(fd, "POST /form HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc", &r);
+	ck_assert_int_eq(r.status, 301);
+	assert_hdr(&r, "Location", "https://h:8443/form");
+	free_resp(&r);
+	/* The health check is answered, not redirected. */
+	exchange(fd, "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "ok\n");
+	free_resp(&r);
+	/* A Host that is no host is refused, never reflected. */
+	exchange(fd, "GET / HTTP/1.1\r\nHost: [evil\r\n\r\n", &r);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_ptr_null(hdr(&r, "Location"));
+	free_resp(&r);
+	close(fd);
+	/* HTTP/1.0 without Host, on a socket from systemd: no host to name. */
+	one(&s, "GET /x HTTP/1.0\r\n\r\n", &r);
+	ck_assert_int_eq(r.status, 400);
+	free_resp(&r);
+	/* Other listeners serve as ever. */
+	admin_get(&s, "/status", &r);
+	ck_assert_int_eq(r.status, 200);
+	free_resp(&r);
+
+	static char buf[65536];
+	const char *want = "\"GET /hello.txt?q=1&r=2 HTTP/1.1\" 301 22 \"-\" \"-\" ";
+	bool found = false;
+	for (int i = 0; i < H_WAIT_MS / 10 && !found; i++) {
+		found = file_contains(logpath, want, buf, sizeof buf) && strstr(buf, "\"GET /healthz HTTP/1.1\" 200 ");
+		if (!found)
+			poll(NULL, 0, 10);
+	}
+	ck_assert_msg(found, "access log: [%s]", buf);
+	const char *t = strstr(buf, want) + strlen(want);
+	unsigned long secs, ms;
+	char tls[16];
+	ck_assert_msg(sscanf(t, "%lu.%3lu %15s", &secs, &ms, tls) == 3, "%s", t);
+	ck_assert_str_eq(tls, "-");
+	const char *nl = strchr(t, '\n'); /* "S.mmm -" ends the line */
+	ck_assert_msg(nl && nl - t >= 7 && memcmp(nl - 2, " -", 2) == 0 && nl[-6] == '.', "%s", t);
+	h_site_stop(&s);
+	char cmd[800];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+	h_run(cmd, NULL, 0);
+	free(tmp);
+}
+END_TEST
+
 /* SIGUSR1 reopens the access log (logrotate: rename, signal, new file). */
 START_TEST(access_log_reopen)
 {
@@ -1340,6 +1419,7 @@ int main(void)
 		{ "status", status_endpoint },
 		{ "access_log", access_log_combined },
 		{ "access_log_reopen", access_log_reopen },
+		{ "redirect_https", redirect_https_listener },
 		{ "file_shrinks", file_shrinks_during_send },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

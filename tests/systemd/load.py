@@ -15,6 +15,9 @@ an idle keep-alive connection (clean EOF, no byte of the response) just as a
 request was written on it. Those are counted as "retried" and re-sent on a
 new connection, as curl and browsers do; they are not lost.
 
+With --tls-ca, every connection is HTTPS, verified against that CA for
+--servername; a server that closes without close_notify reads as an EOF.
+
 "reconnects" counts the connections a keep-alive thread opened again
 without the server having said Connection: close (one closed under it).
 
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import socket
+import ssl
 import threading
 import time
 
@@ -36,10 +40,17 @@ class Retry(Exception):
     pass
 
 
+def recv(sock, n):
+    try:
+        return sock.recv(n)
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+        return b""
+
+
 def read_response(sock, buf):
     """Read one response; return (status, headers, body, rest, close)."""
     while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
+        chunk = recv(sock, 65536)
         if not chunk:
             if not buf:
                 raise Retry("EOF before any response byte")
@@ -59,7 +70,7 @@ def read_response(sock, buf):
         raise Lost("no Content-Length")
     length = int(headers[b"content-length"])
     while len(buf) < length:
-        chunk = sock.recv(65536)
+        chunk = recv(sock, 65536)
         if not chunk:
             raise Lost("EOF after %d of %d body bytes" % (len(buf), length))
         buf += chunk
@@ -107,6 +118,8 @@ def worker(args, stats, deadline, keepalive):
         try:
             if sock is None:
                 sock = socket.create_connection((args.host, args.port), timeout=args.timeout)
+                if args.tls:
+                    sock = args.tls.wrap_socket(sock, server_hostname=args.servername)
                 buf = b""
                 reused = False
                 # A keep-alive client opening a connection again when the
@@ -175,7 +188,10 @@ def main():
     ap.add_argument("--timeout", type=float, default=10)
     ap.add_argument("--pause", type=float, default=0.002, help="seconds between requests per thread")
     ap.add_argument("--stopfile", default="/nonexistent")
+    ap.add_argument("--tls-ca", help="speak HTTPS, verifying the server against this CA file")
+    ap.add_argument("--servername", default="localhost")
     args = ap.parse_args()
+    args.tls = ssl.create_default_context(cafile=args.tls_ca) if args.tls_ca else None
 
     stats = Stats()
     deadline = time.monotonic() + args.max_seconds

@@ -1,7 +1,8 @@
 #!/bin/bash
 # drover under a real systemd: boot Debian bookworm's systemd 252 as PID 1 of
 # a systemd-nspawn container, install the drover .deb with dpkg -i and check
-# the socket unit, the service, reload, restart, stop, upgrade and purge.
+# the socket unit, the service, reload, restart, stop, upgrade, HTTPS on a
+# second socket unit with a certificate rotated by reload, and purge.
 # Why each step is done this way: tests/nspawn/lib.sh's opening comment.
 #
 # Usage (as root): tests/systemd/run.sh [DEB]
@@ -178,13 +179,15 @@ listening() { [ -n "$(ss -Hltn "sport = :$PORT" 2>/dev/null)" ]; }
 children() { in_ct sh -c "cat /proc/$1/task/*/children 2>/dev/null" | tr ' ' '\n' | grep -v '^$'; }
 comm_of() { in_ct cat "/proc/$1/comm" 2>/dev/null; }
 
-# load_start NAME: bounded load from the host in the background.
+# load_start NAME [LOAD.PY ARGS]: bounded load from the host in the background.
 LOAD_PID=
 load_start() {
 	LOAD_OUT=$WORK/load-$1.json
+	local name=$1
+	shift
 	rm -f "$WORK/stop-load"
 	python3 "$HERE/load.py" --port "$PORT" --conns 8 --max-seconds 90 --max-requests 200000 \
-		--stopfile "$WORK/stop-load" >"$LOAD_OUT" 2>"$WORK/load-$1.err" &
+		--stopfile "$WORK/stop-load" "$@" >"$LOAD_OUT" 2>"$WORK/load-$name.err" &
 	LOAD_PID=$!
 	BGPIDS="$BGPIDS $LOAD_PID"
 	sleep 1
@@ -459,6 +462,100 @@ else
 		"dpkg rc=$dpkg_rc, droverctl upgrade in place: $in_place, MainPID $MAINPID -> $UP_MAINPID, state $(show drover.service ActiveState), workers [$(echo $old_workers)] -> [$(echo $up_workers)]"
 	cat "$WORK/dpkg-reinstall.log" >&2
 fi
+
+# 9b. HTTPS on the second socket unit (drover-https.socket), set up as its
+#     comments say: the key 0640 root:ssl-cert in /etc/ssl/private, read by
+#     the dynamic user through SupplementaryGroups=ssl-cert. A certificate
+#     renewed in place and put in force by systemctl reload under HTTPS load
+#     loses no request, and new connections get the new certificate.
+HTTPS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+TLS=$WORK/tls
+mkdir -p "$TLS"
+printf 'subjectAltName=DNS:localhost\n' >"$TLS/ext"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TLS/ca.key" -out "$TLS/ca.pem" \
+	-days 2 -subj "/CN=drover test CA" >/dev/null 2>&1 || die "openssl cannot make the test CA"
+mkcert() { # NAME SERIAL
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TLS/$1.key" -out "$TLS/$1.csr" \
+		-subj "/CN=localhost" >/dev/null 2>&1 &&
+		openssl x509 -req -in "$TLS/$1.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -set_serial "$2" -days 2 \
+			-extfile "$TLS/ext" -out "$TLS/$1.pem" >/dev/null 2>&1 || die "openssl cannot make certificate $1"
+}
+mkcert first 4097
+mkcert renewed 8193
+install_cert() { # NAME: over the files drover.ini names, as a renewal does
+	cp "$TLS/$1.pem" "$ROOT/etc/ssl/certs/drover-test.pem" &&
+		cp "$TLS/$1.key" "$ROOT/etc/ssl/private/drover-test.key" &&
+		in_ct sh -c 'chgrp ssl-cert /etc/ssl/private/drover-test.key && chmod 0640 /etc/ssl/private/drover-test.key'
+}
+https_serial() {
+	openssl s_client -connect "127.0.0.1:$HTTPS_PORT" -servername localhost -CAfile "$TLS/ca.pem" </dev/null 2>/dev/null |
+		openssl x509 -noout -serial 2>/dev/null | cut -d= -f2
+}
+in_ct sh -c 'getent group ssl-cert >/dev/null || groupadd --system ssl-cert; mkdir -p /etc/ssl/private /etc/ssl/certs &&
+	chgrp ssl-cert /etc/ssl/private && chmod 0710 /etc/ssl/private' || die "cannot set up /etc/ssl/private"
+install_cert first || die "cannot install the certificate"
+mkdir -p "$ROOT/etc/systemd/system/drover-https.socket.d" "$ROOT/etc/systemd/system/drover.service.d"
+printf '[Socket]\nListenStream=\nListenStream=127.0.0.1:%s\n' "$HTTPS_PORT" >"$ROOT/etc/systemd/system/drover-https.socket.d/test.conf"
+printf '[Unit]\nRequires=drover-https.socket\nAfter=drover-https.socket\n[Service]\nSockets=drover.socket drover-https.socket\nSupplementaryGroups=ssl-cert\n' \
+	>"$ROOT/etc/systemd/system/drover.service.d/https.conf"
+cp "$ROOT/etc/drover/drover.ini" "$WORK/drover.ini.before-https"
+printf '\n[listener https]\ntls = yes\n\n[certificate test]\ncertificate = /etc/ssl/certs/drover-test.pem\nprivate_key = /etc/ssl/private/drover-test.key\n' \
+	>>"$ROOT/etc/drover/drover.ini"
+in_ct systemctl daemon-reload
+# systemd refuses to start a socket whose service is running (it could not
+# pass the new fd), so: stop, start the socket, start (drover.socket queues
+# the HTTP connections meanwhile), as drover-https.socket's comment says.
+if in_ct -t 100 systemctl stop drover.service >"$WORK/https.log" 2>&1 &&
+	in_ct systemctl enable --now drover-https.socket >>"$WORK/https.log" 2>&1 &&
+	in_ct -t 100 systemctl start drover.service >>"$WORK/https.log" 2>&1 &&
+	[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$TLS/ca.pem" \
+		--resolve "localhost:$HTTPS_PORT:127.0.0.1" "https://localhost:$HTTPS_PORT/")" = 200 ] &&
+	[ "$(https_serial)" = 1001 ]; then
+	pass "HTTPS through drover-https.socket, key 0640 root:ssl-cert read with SupplementaryGroups=ssl-cert"
+	load_start https --port "$HTTPS_PORT" --tls-ca "$TLS/ca.pem" --servername localhost
+	install_cert renewed
+	if in_ct -t 100 systemctl reload drover.service >>"$WORK/https.log" 2>&1; then reload_rc=0; else reload_rc=$?; fi
+	load_stop "certificate renewed and put in force by systemctl reload under HTTPS load loses no request"
+	serial=$(https_serial)
+	if [ $reload_rc -eq 0 ] && [ "$serial" = 2001 ]; then
+		pass "after the reload, new HTTPS connections get the renewed certificate (serial $serial)"
+	else
+		fail "after the reload, new HTTPS connections get the renewed certificate" "reload rc=$reload_rc serial ${serial:-none}"
+		cat "$WORK/https.log" >&2
+	fi
+	# The other way in: systemd credentials. The key becomes 0600 root (the
+	# dynamic user cannot open it), systemd copies both files in at start,
+	# and a restart (lossless through the socket units) picks them up.
+	in_ct sh -c 'chgrp root /etc/ssl/private/drover-test.key && chmod 0600 /etc/ssl/private/drover-test.key'
+	printf '[Unit]\nRequires=drover-https.socket\nAfter=drover-https.socket\n[Service]\nSockets=drover.socket drover-https.socket\nLoadCredential=drover.pem:/etc/ssl/certs/drover-test.pem\nLoadCredential=drover.key:/etc/ssl/private/drover-test.key\n' \
+		>"$ROOT/etc/systemd/system/drover.service.d/https.conf"
+	sed -i -e 's|^certificate = /etc/ssl/certs/drover-test.pem|certificate = /run/credentials/drover.service/drover.pem|' \
+		-e 's|^private_key = /etc/ssl/private/drover-test.key|private_key = /run/credentials/drover.service/drover.key|' \
+		"$ROOT/etc/drover/drover.ini"
+	in_ct systemctl daemon-reload
+	load_start credentials --port "$HTTPS_PORT" --tls-ca "$TLS/ca.pem" --servername localhost
+	if in_ct -t 100 systemctl restart drover.service >>"$WORK/https.log" 2>&1; then cred_rc=0; else cred_rc=$?; fi
+	load_stop "switching to LoadCredential= keys by systemctl restart under HTTPS load loses no request"
+	serial=$(https_serial)
+	if [ $cred_rc -eq 0 ] && [ "$serial" = 2001 ] &&
+		in_ct test -r /run/credentials/drover.service/drover.key; then
+		pass "HTTPS with the key passed by LoadCredential= (0600 root at its source; serial $serial)"
+	else
+		fail "HTTPS with the key passed by LoadCredential=" "restart rc=$cred_rc serial ${serial:-none}"
+		dump_unit drover.service
+	fi
+else
+	fail "HTTPS through drover-https.socket, key 0640 root:ssl-cert read with SupplementaryGroups=ssl-cert" \
+		"$(cat "$WORK/https.log"); serial $(https_serial)"
+	dump_unit drover-https.socket
+	dump_unit drover.service
+fi
+# Back to the shipped setup for what follows.
+in_ct systemctl disable --now drover-https.socket >/dev/null 2>&1
+rm -rf "$ROOT/etc/systemd/system/drover-https.socket.d" "$ROOT/etc/systemd/system/drover.service.d/https.conf"
+cp "$WORK/drover.ini.before-https" "$ROOT/etc/drover/drover.ini"
+in_ct systemctl daemon-reload
+in_ct -t 100 systemctl restart drover.service >/dev/null 2>&1
 
 # 10. Without the socket unit: drover binds itself, and the fd store keeps
 #     its listener across systemctl restart.

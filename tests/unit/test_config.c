@@ -24,6 +24,8 @@
 #include "proto/http/config.h"
 #include "proto/http/http.h"
 #include "proto/protocols.h"
+#include "worker/tls.h"
+#include "worker/tls_config.h"
 #include "worker/proto.h"
 
 #include "harness.h"
@@ -426,6 +428,15 @@ START_TEST(test_duration_valid)
 	ck_assert_uint_eq(ms, 120000);
 	ck_assert_int_eq(config_parse_duration("1h", &ms), 0);
 	ck_assert_uint_eq(ms, 3600000);
+	ck_assert_int_eq(config_parse_duration("1d", &ms), 0);
+	ck_assert_uint_eq(ms, 86400000);
+	ck_assert_int_eq(config_parse_duration("730D", &ms), 0);
+	ck_assert_uint_eq(ms, 730ull * 86400000);
+	ck_assert_int_eq(config_parse_duration("0d", &ms), 0);
+	ck_assert_uint_eq(ms, 0);
+	/* The largest whole number of days that fits. */
+	ck_assert_int_eq(config_parse_duration("213503982334d", &ms), 0);
+	ck_assert_uint_eq(ms, 213503982334ull * 86400000);
 	ck_assert_int_eq(config_parse_duration("45", &ms), 0);
 	ck_assert_uint_eq(ms, 45000);
 	ck_assert_int_eq(config_parse_duration("0", &ms), 0);
@@ -444,6 +455,8 @@ START_TEST(test_duration_invalid)
 		"18446744073709551616ms",   /* one more than UINT64_MAX */
 		"18446744073709551615s",    /* overflows when scaled */
 		"99999999999999999999999h",
+		"d", "1dd", "1d1h", "1 d", "1day", "1.5d",
+		"213503982335d",            /* overflows when scaled */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		uint64_t ms = 42;
@@ -460,9 +473,11 @@ START_TEST(test_duration_in_file)
 			 "expected a duration like 500ms, 30s or 2m");
 	assert_bad_value("http", "send_timeout", "-1", "expected a duration like 500ms, 30s or 2m");
 	assert_bad_value("http", "header_timeout", "", "expected a duration like 500ms, 30s or 2m");
-	assert_bad_value("server", "worker_timeout", "500ms", "expected a duration from 1s to 168h");
-	assert_bad_value("http", "keepalive_timeout", "0", "expected a duration from 1ms to 168h");
-	assert_bad_value("echo", "idle_timeout", "200h", "expected a duration from 1ms to 168h");
+	assert_bad_value("server", "worker_timeout", "500ms", "expected a duration from 1s to 7d");
+	assert_bad_value("http", "keepalive_timeout", "0", "expected a duration from 1ms to 7d");
+	assert_bad_value("echo", "idle_timeout", "200h", "expected a duration from 1ms to 7d");
+	/* Days work for every duration key; a bound in days is stated in days. */
+	assert_bad_value("echo", "idle_timeout", "8d", "expected a duration from 1ms to 7d");
 	assert_bad_value("listener web", "defer_accept", "soon", "expected a duration like 500ms, 30s or 2m");
 	assert_bad_value("listener web", "defer_accept", "2h", "expected a duration from 0s to 1h");
 	struct config *cfg = load_ok("[listener web]\naddress = 127.0.0.1:8080\ndefer_accept = 1500ms\n");
@@ -474,6 +489,177 @@ START_TEST(test_duration_in_file)
 	config_free(cfg);
 	load_bad("[listener web]\naddress = unix:/run/drover/web.sock\ndefer_accept = 1s\n");
 	assert_error_at(3, "[listener web] defer_accept: only for a TCP address, not unix:/run/drover/web.sock");
+	/* Days in any duration key. */
+	cfg = load_ok("[server]\nshutdown_timeout = 1d\n" WEB);
+	ck_assert_uint_eq(cfg->server.shutdown_timeout_ms, 86400000);
+	config_free(cfg);
+}
+END_TEST
+
+/* ------------------------------------------------------------ HTTPS-related HTTP keys */
+
+START_TEST(test_hsts_and_log_format_defaults)
+{
+	struct config *cfg = load_ok(WEB);
+	const struct http_config *h = http_cfg(cfg);
+	ck_assert_uint_eq(h->hsts_s, HTTP_HSTS_OFF);
+	ck_assert_ptr_null(h->hsts_line);
+	ck_assert(!h->hsts_include_subdomains);
+	ck_assert_uint_eq(h->access_log_format, HTTP_LOG_COMBINED);
+	const struct http_listener_config *lc = http_listener_cfg(&cfg->listeners[0]);
+	ck_assert(!lc->redirect_https);
+	ck_assert_uint_eq(lc->https_port, 443);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_hsts_values)
+{
+	struct config *cfg = load_ok("[http]\nhsts = 365d\n" WEB);
+	const struct http_config *h = http_cfg(cfg);
+	ck_assert_uint_eq(h->hsts_s, 31536000);
+	ck_assert_str_eq(h->hsts_line, "Strict-Transport-Security: max-age=31536000\r\n");
+	ck_assert_uint_eq(h->hsts_line_len, strlen(h->hsts_line));
+	config_free(cfg);
+
+	cfg = load_ok("[http]\nhsts = 730d\nhsts_include_subdomains = yes\n" WEB);
+	ck_assert_str_eq(http_cfg(cfg)->hsts_line,
+			 "Strict-Transport-Security: max-age=63072000; includeSubDomains\r\n");
+	config_free(cfg);
+
+	cfg = load_ok("[http]\nhsts = 63072000\n" WEB); /* seconds: exactly two years */
+	ck_assert_uint_eq(http_cfg(cfg)->hsts_s, 63072000);
+	config_free(cfg);
+
+	/* 0 is max-age=0: browsers forget the host's HSTS (RFC 6797 §6.1.1). */
+	cfg = load_ok("[http]\nhsts = 0\n" WEB);
+	ck_assert_str_eq(http_cfg(cfg)->hsts_line, "Strict-Transport-Security: max-age=0\r\n");
+	config_free(cfg);
+
+	cfg = load_ok("[http]\nhsts = off\nhsts_include_subdomains = yes\n" WEB);
+	ck_assert_ptr_null(http_cfg(cfg)->hsts_line);
+	config_free(cfg);
+
+	cfg = load_ok("[http]\naccess_log_format = extended\n" WEB);
+	ck_assert_uint_eq(http_cfg(cfg)->access_log_format, HTTP_LOG_EXTENDED);
+	config_free(cfg);
+	cfg = load_ok("[http]\naccess_log_format = combined\n" WEB);
+	ck_assert_uint_eq(http_cfg(cfg)->access_log_format, HTTP_LOG_COMBINED);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_hsts_errors)
+{
+	static const char hsts[] = "expected 'off' or a duration in whole seconds up to 730d (two years)";
+	assert_bad_value("http", "hsts", "731d", hsts);
+	assert_bad_value("http", "hsts", "63072001", hsts);
+	assert_bad_value("http", "hsts", "1500ms", hsts);
+	assert_bad_value("http", "hsts", "forever", hsts);
+	assert_bad_value("http", "hsts", "", hsts);
+	assert_bad_value("http", "hsts", "-1", hsts);
+	assert_bad_value("http", "hsts_include_subdomains", "maybe",
+			 "expected yes or no (or true/false, on/off, 1/0)");
+	assert_bad_value("http", "access_log_format", "json", "expected combined or extended");
+	assert_bad_value("http", "access_log_format", "", "expected combined or extended");
+}
+END_TEST
+
+START_TEST(test_redirect_https_keys)
+{
+	struct config *cfg = load_ok("[listener web]\naddress = 127.0.0.1:8080\nredirect_https = yes\n"
+				     "https_port = 8443\n"
+				     "[listener lb]\naddress = 127.0.0.1:8081\nredirect_https = yes\n");
+	const struct http_listener_config *lc = http_listener_cfg(config_find_listener(cfg, "web"));
+	ck_assert(lc->redirect_https);
+	ck_assert_uint_eq(lc->https_port, 8443);
+	lc = http_listener_cfg(config_find_listener(cfg, "lb"));
+	ck_assert(lc->redirect_https);
+	ck_assert_uint_eq(lc->https_port, 443);
+	config_free(cfg);
+
+	assert_bad_value("listener web", "redirect_https", "sometimes",
+			 "expected yes or no (or true/false, on/off, 1/0)");
+	assert_bad_value("listener web", "https_port", "0", "expected a whole number from 1 to 65535");
+	assert_bad_value("listener web", "https_port", "65536", "expected a whole number from 1 to 65535");
+	assert_bad_value("listener web", "https_port", "https", "expected a whole number from 1 to 65535");
+
+	/* HTTP's keys, on an echo listener. */
+	load_bad("[listener e]\nprotocol = echo\nredirect_https = yes\nhttps_port = 8443\n");
+	assert_error_at(3, "[listener e] redirect_https: expected no, because the redirect to HTTPS "
+			   "needs protocol = http and this listener is echo");
+	assert_error_at(4, "[listener e] https_port: expected no https_port, because the redirect "
+			   "to HTTPS needs protocol = http and this listener is echo");
+	ck_assert_uint_eq(count_lines(terr), 2);
+	/* Off is fine anywhere, as status = no. */
+	cfg = load_ok("[listener e]\nprotocol = echo\nredirect_https = no\n");
+	config_free(cfg);
+}
+END_TEST
+
+/* [tls], [certificate NAME] and tls = yes: what config itself checks (the
+ * files are read by tls_load, tested against the real binary). */
+START_TEST(test_tls_keys)
+{
+	struct config *cfg = load_ok(WEB);
+	const struct tls_config *t = tls_cfg(cfg);
+	ck_assert_uint_eq(t->protocols, TLS_PROTO_12 | TLS_PROTO_13);
+	ck_assert_str_eq(t->ciphers, TLS_DEFAULT_CIPHERS);
+	ck_assert_ptr_null(t->ciphersuites);
+	ck_assert_str_eq(t->groups, "X25519:prime256v1:secp384r1");
+	ck_assert(t->session_tickets);
+	ck_assert_uint_eq(t->session_timeout_ms, 3600 * 1000);
+	ck_assert_ptr_null(t->ticket_key_file);
+	ck_assert(!tls_listener_on(config_find_listener(cfg, "web")));
+	ck_assert(!tls_in_use(cfg));
+	config_free(cfg);
+
+	cfg = load_ok("[listener s]\naddress = 127.0.0.1:8443\ntls = yes\n"
+		      "[certificate b]\ncertificate = b.pem\nprivate_key = /k/b.key\nnames = b.example *.b.example\n"
+		      "[certificate a]\ncertificate = a.pem\nprivate_key = a.key\n"
+		      "[tls]\nprotocols = TLSv1.3\nciphersuites = TLS_AES_128_GCM_SHA256\nsession_tickets = no\n"
+		      "session_timeout = 2h\nticket_key_file = keys.bin\n");
+	ck_assert(tls_listener_on(config_find_listener(cfg, "s")));
+	ck_assert(tls_in_use(cfg));
+	t = tls_cfg(cfg);
+	ck_assert_uint_eq(t->protocols, TLS_PROTO_13);
+	ck_assert_str_eq(t->ciphersuites, "TLS_AES_128_GCM_SHA256");
+	ck_assert(!t->session_tickets);
+	ck_assert_uint_eq(tls_session_timeout_ms(cfg), 2 * 3600 * 1000);
+	ck_assert_ptr_nonnull(strstr(t->ticket_key_file, "/keys.bin"));
+	/* Certificates in file order, paths joined to the file's directory. */
+	const struct config_part *p = tls_cert_part(cfg, 0);
+	ck_assert_str_eq(p->name, "b");
+	const struct tls_cert_config *cc = p->data;
+	ck_assert_str_eq(cc->private_key, "/k/b.key");
+	ck_assert_str_eq(cc->names, "b.example *.b.example");
+	ck_assert_ptr_nonnull(strstr(cc->certificate, "/b.pem"));
+	ck_assert_str_eq(tls_cert_part(cfg, 1)->name, "a");
+	ck_assert_ptr_null(((const struct tls_cert_config *)tls_cert_part(cfg, 1)->data)->names);
+	ck_assert_ptr_null(tls_cert_part(cfg, 2));
+	config_free(cfg);
+
+	assert_bad_value("tls", "protocols", "TLSv1.1 TLSv1.2",
+			 "expected TLSv1.2 and/or TLSv1.3 (older versions are not offered)");
+	assert_bad_value("tls", "ciphers", "A B", "expected a colon-separated OpenSSL list without spaces");
+	assert_bad_value("tls", "session_timeout", "0", "expected a duration from 1s to 7d");
+	assert_bad_value("listener web", "tls", "maybe", "expected yes or no (or true/false, on/off, 1/0)");
+
+	/* A TLS listener with no certificate; a certificate without its files;
+	 * a wildcard that is not a whole leading label. */
+	load_bad("[listener s]\naddress = 127.0.0.1:8443\ntls = yes\n");
+	assert_error_at(3, "[listener s] tls: expected a [certificate NAME] section for it, got none");
+	load_bad(WEB "[certificate c]\nnames = c.example\n");
+	assert_error_at(3, "[certificate c] certificate: expected a PEM file (the chain, leaf first), got nothing");
+	assert_error_at(3, "[certificate c] private_key: expected a PEM file, got nothing");
+	load_bad(WEB "[certificate c]\ncertificate = c.pem\nprivate_key = c.key\nnames = www.*.example\n");
+	assert_error_at(6, "[certificate c] names: expected a wildcard only as a leading '*.' (as in *.example.com), "
+			   "got 'www.*.example'");
+	/* Redirecting to HTTPS from a listener that is HTTPS itself. */
+	load_bad("[listener s]\naddress = 127.0.0.1:8443\ntls = yes\nredirect_https = yes\n"
+		 "[certificate c]\ncertificate = c.pem\nprivate_key = c.key\n");
+	assert_error_at(4, "[listener s] redirect_https: expected no, because this listener is itself TLS (tls = yes)");
+	ck_assert_uint_eq(count_lines(terr), 1);
 }
 END_TEST
 
@@ -794,7 +980,7 @@ START_TEST(test_err_key_outside_section)
 {
 	load_bad("workers = 4\n" WEB);
 	assert_error_at(1, "key 'workers' is outside any section (put it under [server], [http], "
-			   "[echo] or [listener NAME])");
+			   "[echo], [tls], [certificate NAME] or [listener NAME])");
 }
 END_TEST
 
@@ -1005,7 +1191,8 @@ END_TEST
 
 /* ------------------------------------------------------------ modules */
 
-/* A transport as TLS will register itself: a single [tls] section, a named
+/* A stand-in transport shaped as TLS registers itself (worker/tls_config.c):
+ * the registry and storage are tested with it, on their own. A single [tls], a named
  * and repeatable [certificate NAME], and the listener key tls, which a
  * listener of any protocol may set but which needs a certificate. */
 struct t_tls {
@@ -1079,7 +1266,7 @@ static const struct config_module t_tls_module = {
 static const struct config_module *const t_transports[] = { &t_tls_module };
 
 static void transports_on(void) { config_set_transports(t_transports, 1); }
-static void transports_off(void) { config_set_transports(NULL, 0); }
+static void transports_off(void) { tls_register(); } /* the real transport again */
 
 START_TEST(test_module_sections_and_listener_keys)
 {
@@ -1148,7 +1335,7 @@ START_TEST(test_module_errors)
 	assert_error_at(3, "[certificate a] unknown key 'colour'");
 	assert_error_at(4, "[certificate a] certificate: set twice (first at line 2)");
 
-	assert_bad_value("tls", "session_timeout", "2d", "expected a duration like 500ms, 30s or 2m");
+	assert_bad_value("tls", "session_timeout", "2w", "expected a duration like 500ms, 30s or 2m");
 	assert_bad_value("listener web", "tls", "maybe", "expected yes or no (or true/false, on/off, 1/0)");
 
 	/* Each section's and each listener's check(), after the whole file. */
@@ -1286,6 +1473,10 @@ static Suite *config_suite(void)
 	tcase_add_test(values, test_duration_valid);
 	tcase_add_test(values, test_duration_invalid);
 	tcase_add_test(values, test_duration_in_file);
+	tcase_add_test(values, test_hsts_and_log_format_defaults);
+	tcase_add_test(values, test_hsts_values);
+	tcase_add_test(values, test_hsts_errors);
+	tcase_add_test(values, test_redirect_https_keys);
 	tcase_add_test(values, test_size_valid);
 	tcase_add_test(values, test_size_invalid);
 	tcase_add_test(values, test_bool);
@@ -1341,6 +1532,7 @@ static Suite *config_suite(void)
 	tcase_add_test(paths, test_relative_root);
 	tcase_add_test(paths, test_relative_root_relative_config_path);
 	tcase_add_test(paths, test_find_listener);
+	tcase_add_test(paths, test_tls_keys);
 	suite_add_tcase(s, paths);
 	return s;
 }
@@ -1348,6 +1540,7 @@ static Suite *config_suite(void)
 int main(void)
 {
 	proto_register(protocols);
+	tls_register();
 	const char *tmp = getenv("TMPDIR");
 	snprintf(tdir, sizeof(tdir), "%s/drover-test-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(tdir)) {

@@ -146,6 +146,7 @@ START_TEST(the_highest_generation_and_every_waiting_client_travel_in_the_hand_ov
 	in.generation = 5;
 	in.highest_generation = 9;
 	in.scoreboard_fd = 3;
+	in.keys_fd = -1;
 	in.ctl_fd = 4;
 	in.client_fd = 7;
 	in.more_client_fds[0] = 8;
@@ -180,6 +181,17 @@ START_TEST(the_highest_generation_and_every_waiting_client_travel_in_the_hand_ov
 	ck_assert(strstr(env, ";g=5;sb=3;ctl=4;cl=7") != NULL);
 	ck_assert_int_eq(handover_decode(strchr(env, '=') + 1, &out), 0);
 	ck_assert_uint_eq(out.highest_generation, 5);
+	ck_assert_int_eq(out.keys_fd, -1);
+	/* The TLS ticket keys' memfd rides on the scoreboard's field, where an
+	 * older build's "sb=%d" stops at the comma. */
+	in.keys_fd = 13;
+	ck_assert_int_eq(handover_encode(&in, env, sizeof(env)), 0);
+	ck_assert(strstr(env, ";sb=3,k13;ctl=4;") != NULL);
+	ck_assert_int_eq(handover_decode(strchr(env, '=') + 1, &out), 0);
+	ck_assert_int_eq(out.scoreboard_fd, 3);
+	ck_assert_int_eq(out.keys_fd, 13);
+	int sb = -1;
+	ck_assert(sscanf(strstr(env, ";sb=") + 1, "sb=%d", &sb) == 1 && sb == 3);
 }
 END_TEST
 

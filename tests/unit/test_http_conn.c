@@ -21,11 +21,14 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <regex.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/loop.h"
@@ -83,7 +86,14 @@ static void run_ms(uint64_t ms)
 	loop_timer_cancel(loop, &t);
 }
 
-static void setup(void)
+static struct proto_fileset files; /* the access log, when a test has one */
+static char log_path[600];
+
+#define HTTP_TIMEOUTS "header_timeout = 60ms\nkeepalive_timeout = 60ms\nsend_timeout = 60ms\n"
+
+/* The worker as the supervisor would start it, with these [http] keys
+ * (the timeouts among them); with an access log file when log is set. */
+static void setup_with(const char *http_keys, bool log)
 {
 	dir = h_tmpdir();
 	char path[512], text[2048];
@@ -97,12 +107,12 @@ static void setup(void)
 	h_write_file(path, "charlie\n");
 	snprintf(path, sizeof(path), "%s/www/big.bin", dir);
 	write_big_file(path);
+	snprintf(log_path, sizeof(log_path), "%s/access.log", dir);
 	snprintf(text, sizeof(text),
 		 "[server]\nlingering_timeout = 400ms\n"
 		 "[listener web]\naddress = 127.0.0.1:8080\n"
-		 "[http]\nroot = %s/www\naccess_log = off\n"
-		 "header_timeout = 60ms\nkeepalive_timeout = 60ms\nsend_timeout = 60ms\n",
-		 dir);
+		 "[http]\nroot = %s/www\naccess_log = %s\n%s",
+		 dir, log ? log_path : "off", http_keys);
 	snprintf(path, sizeof(path), "%s/drover.ini", dir);
 	h_write_file(path, text);
 	proto_register(protocols);
@@ -115,17 +125,31 @@ static void setup(void)
 	conn_set_init(&set, NULL, NULL, NULL, &slot);
 	draining = stopping = false;
 	requests_done = 0;
+	files = (struct proto_fileset){ .n = 0 };
+	if (log) {
+		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		ck_assert_int_ge(fd, 0);
+		files = (struct proto_fileset){ .n = 1, .f = { { .proto = &proto_http, .index = 0, .fd = fd } } };
+	}
 	env = (struct proto_env){ .loop = loop, .cfg = cfg, .slot = &slot, .conns = &set,
-				  .draining = &draining, .stopping = &stopping, .request_done = count_request };
+				  .draining = &draining, .stopping = &stopping, .request_done = count_request,
+				  .files = &files };
 	web = (struct worker_listener){ .fd = -1, .name = "web", .proto = &proto_http, .transport = &transport_mem };
 	ck_assert_int_eq(proto_http.init(&env), 0);
 	run_ms(0); /* the loop's clock is now, not the start of the set-up */
+}
+
+static void setup(void)
+{
+	setup_with(HTTP_TIMEOUTS, false);
 }
 
 static void teardown(void)
 {
 	conn_set_close_all(&set);
 	proto_http.done();
+	if (files.n)
+		close(files.f[0].fd);
 	loop_free(loop);
 	config_free(cfg);
 	h_rm_rf(dir);
@@ -515,6 +539,95 @@ START_TEST(a_write_that_must_read_first_watches_for_readable)
 }
 END_TEST
 
+/* ------------------------------------------------------------ TLS, as HTTP sees it */
+
+/* HSTS on, the extended access log; timeouts long enough that a request
+ * sent in two parts some milliseconds apart is never a 408. */
+static void setup_tls_log(void)
+{
+	setup_with("header_timeout = 5s\nkeepalive_timeout = 5s\nsend_timeout = 5s\n"
+		   "hsts = 1d\nhsts_include_subdomains = yes\naccess_log_format = extended\n",
+		   true);
+}
+
+/* The access log so far. */
+static const char *log_text(void)
+{
+	static char text[8192];
+	int fd = open(log_path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ssize_t n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	ck_assert_int_ge(n, 0);
+	text[n] = '\0';
+	return text;
+}
+
+/* Whether line (one of the log) matches the extended regex re. */
+static bool log_matches(const char *text, const char *re)
+{
+	regex_t rx;
+	ck_assert_int_eq(regcomp(&rx, re, REG_EXTENDED | REG_NEWLINE | REG_NOSUB), 0);
+	bool ok = regexec(&rx, text, 0, NULL, 0) == 0;
+	regfree(&rx);
+	return ok;
+}
+
+#define HSTS_LINE "\r\nStrict-Transport-Security: max-age=86400; includeSubDomains\r\n"
+
+START_TEST(hsts_and_the_tls_version_only_over_tls)
+{
+	struct tmem m;
+	client_connect(&m);
+	m.security = "TLSv1.3"; /* the handshake is done: the transport says so */
+	client_send(&m, GET("/a.txt"));
+	const char *o = tmem_out(&m);
+	ck_assert_msg(strncmp(o, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", o);
+	ck_assert_ptr_nonnull(strstr(o, HSTS_LINE));
+	ck_assert_ptr_nonnull(strstr(o, "\r\n\r\nalpha\n"));
+	tmem_out_clear(&m);
+	client_send(&m, GET("/nothing-here")); /* errors too */
+	ck_assert_ptr_nonnull(strstr(tmem_out(&m), "HTTP/1.1 404 "));
+	ck_assert_ptr_nonnull(strstr(tmem_out(&m), HSTS_LINE));
+	client_free(&m);
+
+	struct tmem p;
+	client_connect(&p); /* a plain socket */
+	client_send(&p, GET("/b.txt"));
+	ck_assert_ptr_nonnull(strstr(tmem_out(&p), "\r\n\r\nbravo\n"));
+	ck_assert_ptr_null(strstr(tmem_out(&p), "Strict-Transport-Security"));
+	client_free(&p);
+
+	/* The combined line, then the request time and the TLS version. */
+	const char *log = log_text();
+	ck_assert_msg(log_matches(log, "^127\\.0\\.0\\.1 - - \\[[^]]+\\] \"GET /a\\.txt HTTP/1\\.1\" 200 6 "
+				       "\"-\" \"-\" [0-9]+\\.[0-9]{3} TLSv1\\.3$"), "%s", log);
+	ck_assert_msg(log_matches(log, "\"GET /nothing-here HTTP/1\\.1\" 404 [0-9]+ \"-\" \"-\" "
+				       "[0-9]+\\.[0-9]{3} TLSv1\\.3$"), "%s", log);
+	ck_assert_msg(log_matches(log, "\"GET /b\\.txt HTTP/1\\.1\" 200 6 \"-\" \"-\" [0-9]+\\.[0-9]{3} -$"),
+		      "%s", log);
+}
+END_TEST
+
+START_TEST(the_request_time_runs_from_the_first_bytes_of_the_request)
+{
+	struct tmem m;
+	client_connect(&m);
+	client_send(&m, "GET /c.txt HTTP/1.1\r\n");
+	run_ms(40);
+	client_send(&m, "Host: t\r\nUser-Agent: slow/1\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(tmem_out(&m), "\r\n\r\ncharlie\n"));
+	client_free(&m);
+	const char *log = log_text();
+	ck_assert_msg(log_matches(log, "\"GET /c\\.txt HTTP/1\\.1\" 200 8 \"-\" \"slow/1\" [0-9]+\\.[0-9]{3} -$"),
+		      "%s", log);
+	const char *t = strstr(log, "\"slow/1\" ");
+	ck_assert_ptr_nonnull(t);
+	double secs = strtod(t + 10, NULL);
+	ck_assert_msg(secs >= 0.040 && secs < 5.0, "request time %.3f", secs);
+}
+END_TEST
+
 static Suite *http_conn_suite(void)
 {
 	Suite *s = suite_create("http_conn");
@@ -546,6 +659,11 @@ static Suite *http_conn_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, a_read_that_must_write_first_watches_for_writable);
 	tcase_add_test(tc, a_write_that_must_read_first_watches_for_readable);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("tls");
+	tcase_add_checked_fixture(tc, setup_tls_log, teardown);
+	tcase_add_test(tc, hsts_and_the_tls_version_only_over_tls);
+	tcase_add_test(tc, the_request_time_runs_from_the_first_bytes_of_the_request);
 	suite_add_tcase(s, tc);
 	return s;
 }

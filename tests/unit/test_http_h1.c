@@ -19,6 +19,7 @@
 #include "proto/http/state.h"
 
 #include "harness.h"
+#include "transport_mem.h"
 
 static struct config cfg;
 static struct http_config http; /* [http], as http_cfg() gives it to http.c */
@@ -45,6 +46,8 @@ static void setup(void)
 
 static void teardown(void)
 {
+	free(http.hsts_line);
+	http.hsts_line = NULL;
 	conn_buf_free(&hc.in);
 	conn_buf_free(&hc.out);
 	http_src_release(&hc.src);
@@ -87,6 +90,72 @@ START_TEST(test_error_with_http_close_says_connection_close)
 	/* Our close, not the client's: the close lingers. */
 	ck_assert(!http_has(&hc, HC_CLOSE_REQUESTED));
 	ck_assert(http_has(&hc, HC_RESPONDING));
+}
+END_TEST
+
+/* The connection runs over the in-memory transport, as TLS when security
+ * is given (conn_security() is what h1.c asks). */
+static struct tmem mem;
+static void over_transport(const char *security)
+{
+	memset(&mem, 0, sizeof(mem));
+	mem.security = security;
+	hc.base.transport = (struct transport){ .ops = &transport_mem, .state = &mem };
+}
+
+static void hsts_on(const char *line)
+{
+	free(http.hsts_line);
+	http.hsts_line = line ? strdup(line) : NULL;
+	http.hsts_line_len = line ? strlen(line) : 0;
+}
+
+START_TEST(test_hsts_only_over_tls)
+{
+	hsts_on("Strict-Transport-Security: max-age=31536000\r\n");
+	over_transport("TLSv1.3");
+	respond_small(200, "text/plain", NULL, "ok\n", 3);
+	const char *o = out_str();
+	ck_assert_ptr_nonnull(strstr(o, "\r\nStrict-Transport-Security: max-age=31536000\r\n"));
+	ck_assert(strstr(o, "Strict") < strstr(o, "\r\n\r\n")); /* in the head */
+	/* Once per response, errors included. */
+	hc.out.start = hc.out.end = 0;
+	http_respond_error(&hc, 404, HTTP_PERSIST);
+	ck_assert_ptr_nonnull(strstr(out_str(), "\r\nStrict-Transport-Security: max-age=31536000\r\n"));
+
+	/* The same config on a plain socket: no header. */
+	hc.out.start = hc.out.end = 0;
+	over_transport(NULL);
+	respond_small(200, "text/plain", NULL, "ok\n", 3);
+	ck_assert_ptr_null(strstr(out_str(), "Strict-Transport-Security"));
+	/* A transport without a security op at all (the plain socket's table). */
+	hc.out.start = hc.out.end = 0;
+	hc.base.transport = (struct transport){ .ops = &transport_plain, .state = NULL };
+	respond_small(200, "text/plain", NULL, "ok\n", 3);
+	ck_assert_ptr_null(strstr(out_str(), "Strict-Transport-Security"));
+	hsts_on(NULL);
+}
+END_TEST
+
+START_TEST(test_hsts_off_sends_nothing_over_tls)
+{
+	hsts_on(NULL);
+	over_transport("TLSv1.2");
+	respond_small(200, "text/plain", NULL, "ok\n", 3);
+	ck_assert_ptr_null(strstr(out_str(), "Strict-Transport-Security"));
+}
+END_TEST
+
+START_TEST(test_hsts_include_subdomains_is_the_configs_line)
+{
+	hsts_on("Strict-Transport-Security: max-age=63072000; includeSubDomains\r\n");
+	over_transport("TLSv1.3");
+	respond_small(301, "text/plain", "Location: /x/\r\n", "moved\n", 6);
+	const char *o = out_str();
+	const char *h = strstr(o, "\r\nStrict-Transport-Security: max-age=63072000; includeSubDomains\r\n");
+	ck_assert_ptr_nonnull(h);
+	ck_assert_ptr_null(strstr(h + 3, "Strict-Transport-Security")); /* once */
+	hsts_on(NULL);
 }
 END_TEST
 
@@ -244,6 +313,9 @@ static Suite *units_suite(void)
 	tcase_add_test(tc, test_draining_closes_after_the_requests_that_had_arrived);
 	tcase_add_test(tc, test_keepalive_requests_limit_closes_the_last_response);
 	tcase_add_test(tc, test_oversized_header_block_becomes_500_and_close);
+	tcase_add_test(tc, test_hsts_only_over_tls);
+	tcase_add_test(tc, test_hsts_off_sends_nothing_over_tls);
+	tcase_add_test(tc, test_hsts_include_subdomains_is_the_configs_line);
 	suite_add_tcase(s, tc);
 	TCase *tp = tcase_create("path");
 	tcase_add_test(tp, test_path_encode_round_trips_through_normalize);

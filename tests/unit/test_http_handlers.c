@@ -27,6 +27,7 @@
 #include "proto/http/listing.h"
 #include "proto/http/mime.h"
 #include "proto/http/parse.h"
+#include "proto/http/redirect.h"
 #include "proto/http/response.h"
 #include "proto/http/root.h"
 #include "proto/http/router.h"
@@ -98,9 +99,15 @@ static void setup(void)
 	put("dir/a.txt", "a\n");
 	put(".secret", "no\n");
 
-	/* Two listeners, the built-in [http]: only "web" serves the status. */
+	/* Two listeners, the built-in [http]: only "web" serves the status.
+	 * Three more send their clients to HTTPS: "redir" (to port 443, with
+	 * the status), "alt" (to 8443, on a wildcard address) and "sock"
+	 * (from systemd: no address of its own). */
 	h_path_join(p, sizeof p, root, "drover.ini");
-	h_write_file(p, "[listener plain]\n[listener web]\nstatus = yes\n");
+	h_write_file(p, "[listener plain]\n[listener web]\nstatus = yes\n"
+			"[listener redir]\naddress = 127.0.0.1:8080\nredirect_https = yes\nstatus = yes\n"
+			"[listener alt]\naddress = *:8081\nredirect_https = yes\nhttps_port = 8443\n"
+			"[listener sock]\nredirect_https = yes\n");
 	char err[1024];
 	ck_assert_msg(config_load(p, &cfg, err, sizeof err) == 0, "%s", err);
 	ck_assert_int_eq(unlink(p), 0);
@@ -113,6 +120,7 @@ static void setup(void)
 		.http = http_cfg(cfg),
 		.mime = mime,
 		.popts = { .index = "index.html" },
+		.redirect_https = http_redirect_any(cfg),
 	};
 	listener = (struct worker_listener){ .fd = -1, .name = "plain" };
 	now_ms = 1000000;
@@ -293,6 +301,151 @@ START_TEST(test_status_only_where_the_listener_serves_it)
 	ck_assert_ptr_nonnull(strstr(json, "\"pid\":4242"));
 	ck_assert_ptr_nonnull(strstr(json, "\"requests\":7"));
 	env.sb = NULL;
+}
+END_TEST
+
+/* ------------------------------------------------------------ redirect_https */
+
+static void on_listener(const char *name)
+{
+	snprintf(listener.name, sizeof listener.name, "%s", name);
+}
+
+/* A 301 to where, with the body of the other 301s. */
+static void assert_redirect(const char *request, const char *location)
+{
+	route(request);
+	ck_assert_msg(resp.status == 301, "%d for %s", resp.status, request);
+	ck_assert_str_eq(field("Location"), location);
+	ck_assert_str_eq(field("Content-Type"), "text/plain; charset=utf-8");
+	ck_assert_str_eq(mem_body(), "301 Moved Permanently\n");
+	ck_assert_uint_eq(resp.how, HTTP_PERSIST);
+}
+
+START_TEST(test_redirect_https_location_forms)
+{
+	ck_assert(site.redirect_https);
+	on_listener("redir");
+	assert_redirect("GET /hello.txt HTTP/1.1\r\nHost: www.example\r\n\r\n",
+			"https://www.example/hello.txt");
+	/* The request's port goes, 443 is left out, the query stays. */
+	assert_redirect("GET /a/b?x=1&y=%20 HTTP/1.1\r\nHost: www.example:8080\r\n\r\n",
+			"https://www.example/a/b?x=1&y=%20");
+	assert_redirect("GET /? HTTP/1.1\r\nHost: www.example\r\n\r\n", "https://www.example/");
+	/* IPv6 literals keep their brackets; IPv4 as it is. */
+	assert_redirect("GET / HTTP/1.1\r\nHost: [2001:db8::1]:8080\r\n\r\n", "https://[2001:db8::1]/");
+	assert_redirect("GET / HTTP/1.1\r\nHost: [::ffff:192.0.2.1]\r\n\r\n", "https://[::ffff:192.0.2.1]/");
+	assert_redirect("GET /x HTTP/1.1\r\nHost: 192.0.2.7:80\r\n\r\n", "https://192.0.2.7/x");
+	/* The path as the HTTPS side will see it: normalised, encoded. */
+	assert_redirect("GET /dir/../a%20b/./c HTTP/1.1\r\nHost: h\r\n\r\n", "https://h/a%20b/c");
+	/* An absolute-form target's authority is the host (RFC 9112 §3.2.2). */
+	assert_redirect("GET http://other.example:81/p?q HTTP/1.1\r\nHost: h\r\n\r\n",
+			"https://other.example/p?q");
+	/* Every method; HEAD gets GET's head (h1.c leaves the body out). */
+	assert_redirect("HEAD /hello.txt HTTP/1.1\r\nHost: h\r\n\r\n", "https://h/hello.txt");
+	assert_redirect("POST /form HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", "https://h/form");
+	assert_redirect("OPTIONS /x HTTP/1.1\r\nHost: h\r\n\r\n", "https://h/x");
+	assert_redirect("BREW /pot HTTP/1.1\r\nHost: h\r\n\r\n", "https://h/pot");
+
+	/* Another https_port is kept in the URL. */
+	on_listener("alt");
+	assert_redirect("GET /x?y HTTP/1.1\r\nHost: www.example:80\r\n\r\n", "https://www.example:8443/x?y");
+	assert_redirect("GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n", "https://[::1]:8443/");
+}
+END_TEST
+
+START_TEST(test_redirect_https_answers_health_and_status)
+{
+	static struct scoreboard sb;
+	env.sb = &sb;
+	on_listener("redir"); /* status = yes */
+	route("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n");
+	ck_assert_int_eq(resp.status, 200);
+	ck_assert_str_eq(mem_body(), "ok\n");
+	route("HEAD /healthz?probe=1 HTTP/1.1\r\nHost: h\r\n\r\n");
+	ck_assert_int_eq(resp.status, 200);
+	route("GET /status HTTP/1.1\r\nHost: h\r\n\r\n");
+	ck_assert_int_eq(resp.status, 200);
+	ck_assert_str_eq(field("Content-Type"), "application/json");
+	ck_assert_ptr_null(field("Location"));
+	/* Health draining is still the load balancer's signal. */
+	draining = true;
+	route("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n");
+	ck_assert_int_eq(resp.status, 503);
+	draining = false;
+	/* Methods on them are answered as anywhere. */
+	route("POST /healthz HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+	ck_assert_int_eq(resp.status, 405);
+	/* OPTIONS * names no path to redirect to. */
+	route("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
+	ck_assert_int_eq(resp.status, 200);
+	/* A path that does not normalise is refused, not redirected. */
+	route("GET /a%2fb HTTP/1.1\r\nHost: h\r\n\r\n");
+	ck_assert_int_eq(resp.status, 400);
+
+	/* Without status = yes the status path is just a path: redirected. */
+	on_listener("alt");
+	assert_redirect("GET /status HTTP/1.1\r\nHost: h\r\n\r\n", "https://h:8443/status");
+	route("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n");
+	ck_assert_int_eq(resp.status, 200);
+
+	/* Listeners without redirect_https serve as before. */
+	on_listener("plain");
+	route("GET /hello.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+	ck_assert_int_eq(resp.status, 200);
+	env.sb = NULL;
+}
+END_TEST
+
+START_TEST(test_redirect_https_without_or_with_a_bad_host)
+{
+	/* HTTP/1.0 without Host: the listener's own host, when it has one. */
+	on_listener("redir");
+	assert_redirect("GET /x HTTP/1.0\r\n\r\n", "https://127.0.0.1/x");
+	assert_redirect("GET /x HTTP/1.1\r\nHost:\r\n\r\n", "https://127.0.0.1/x"); /* empty Host */
+	/* A wildcard or socket-activated listener has none: 400, no guess. */
+	on_listener("alt");
+	route("GET /x HTTP/1.0\r\n\r\n");
+	ck_assert_int_eq(resp.status, 400);
+	ck_assert_ptr_null(field("Location"));
+	on_listener("sock");
+	route("GET /x HTTP/1.0\r\n\r\n");
+	ck_assert_int_eq(resp.status, 400);
+	assert_redirect("GET /x HTTP/1.0\r\nHost: h:80\r\n\r\n", "https://h/x");
+
+	/* Hosts of valid bytes (parse.c) that are no uri-host[:port]: 400,
+	 * never reflected into Location. */
+	static const char *const bad[] = {
+		"a:b", "h:80:81", "[::1", "[::1]x", "[zz::1]", "[]", "[1.2.3.4]", ":80", "a[b]",
+		"x%zz", "x%4", "[::1]:8a",
+	};
+	on_listener("redir");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof text, "GET /x HTTP/1.1\r\nHost: %s\r\n\r\n", bad[i]);
+		route(text);
+		ck_assert_msg(resp.status == 400, "%d for Host: %s", resp.status, bad[i]);
+		ck_assert_ptr_null(field("Location"));
+	}
+	/* Percent-encoded and sub-delim names are valid reg-names. */
+	assert_redirect("GET / HTTP/1.1\r\nHost: xn--bcher-kva.example\r\n\r\n", "https://xn--bcher-kva.example/");
+	assert_redirect("GET / HTTP/1.1\r\nHost: a%41b:\r\n\r\n", "https://a%41b/");
+}
+END_TEST
+
+START_TEST(test_redirect_host_len)
+{
+	ck_assert_uint_eq(http_redirect_host_len("example.com", 11), 11);
+	ck_assert_uint_eq(http_redirect_host_len("example.com:443", 15), 11);
+	ck_assert_uint_eq(http_redirect_host_len("[::1]:8080", 10), 5);
+	ck_assert_uint_eq(http_redirect_host_len("[::1]", 5), 5);
+	ck_assert_uint_eq(http_redirect_host_len("h:", 2), 1);
+	ck_assert_uint_eq(http_redirect_host_len("", 0), 0);
+	ck_assert_uint_eq(http_redirect_host_len("*:80", 4), 1); /* '*' is a sub-delim */
+	ck_assert_uint_eq(http_redirect_host_len("[::1]:", 6), 5);
+	ck_assert_uint_eq(http_redirect_host_len("a b", 3), 0);
+	ck_assert_uint_eq(http_redirect_host_len("a/b", 3), 0);
+	ck_assert_uint_eq(http_redirect_host_len("a@b", 3), 0);
 }
 END_TEST
 
@@ -588,6 +741,13 @@ static Suite *handlers_suite(void)
 	tcase_add_test(tc, test_the_path_is_normalised_or_refused);
 	tcase_add_test(tc, test_status_only_where_the_listener_serves_it);
 	tcase_add_test(tc, test_a_new_endpoint_is_one_table_entry);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("redirect_https");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_redirect_https_location_forms);
+	tcase_add_test(tc, test_redirect_https_answers_health_and_status);
+	tcase_add_test(tc, test_redirect_https_without_or_with_a_bad_host);
+	tcase_add_test(tc, test_redirect_host_len);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("static");
 	tcase_add_checked_fixture(tc, setup, teardown);

@@ -213,6 +213,12 @@ static int tmem_hint(struct conn *c, enum transport_hint hint)
 	return -EINVAL;
 }
 
+static const char *tmem_security(const struct conn *c)
+{
+	const struct tmem *m = c->transport.state;
+	return m ? m->security : NULL;
+}
+
 const struct transport_ops transport_mem = {
 	.name = "mem",
 	.open = tmem_open,
@@ -223,4 +229,5 @@ const struct transport_ops transport_mem = {
 	.shutdown = tmem_shutdown,
 	.close = tmem_close,
 	.hint = tmem_hint,
+	.security = tmem_security,
 };

@@ -40,6 +40,9 @@ struct tmem {
 	/* The next read (write) waits for the other direction, once. */
 	bool read_waits_writable;
 	bool write_waits_readable;
+	/* What the security op reports ("TLSv1.3": the connection behaves as
+	 * one over TLS, for HSTS and the access log); NULL: a plain socket. */
+	const char *security;
 	/* What the connection did. */
 	unsigned reads;       /* calls of read */
 	unsigned writes;      /* calls of writev that took bytes */

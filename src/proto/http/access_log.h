@@ -1,4 +1,6 @@
-/* http access_log: one line per response in the combined log format,
+/* http access_log: one line per response in the combined log format
+ * ([http] access_log_format = extended adds the request time and the TLS
+ * version),
  * written with a single write(2) to an O_APPEND file (or stderr) that the
  * supervisor opened and hands over. */
 #ifndef DROVER_HTTP_ACCESS_LOG_H

@@ -13,6 +13,7 @@
 #include "core/scoreboard.h"
 #include "proto/http/config.h"
 #include "worker/proto.h"
+#include "worker/tls.h"
 
 /* health_path: 200 "ok", 503 while this worker drains so a load balancer
  * stops sending traffic before the stop. */
@@ -29,6 +30,50 @@ enum http_handled http_builtin_health(const struct http_ask *ask, struct http_re
 	}
 	http_field(&resp->fields, "Cache-Control", "no-store");
 	return HTTP_ANSWERED;
+}
+
+/* Close the workers' list and list the loaded certificates (names, key
+ * type, serial, expiry), leaving the list open for the caller to close:
+ * the new end of the text in buf. Names are host names (config and
+ * tls_context.c keep them so); a byte that is not is left out. */
+static size_t http_status_certificates(const struct config *cfg, char *buf, size_t pos, size_t cap)
+{
+	int n = snprintf(buf + pos, cap - pos, "],\"certificates\":[");
+	if (n < 0 || (size_t)n >= cap - pos)
+		return pos;
+	pos += (size_t)n;
+	struct tls_cert_info ci;
+	for (size_t i = 0; tls_cert_at(cfg, i, &ci) && pos + 1024 < cap; i++) {
+		pos += (size_t)snprintf(buf + pos, cap - pos, "%s{\"section\":\"%s\",\"names\":[", i ? "," : "",
+					ci.section);
+		bool open = false;
+		for (const char *c = ci.names; *c && pos + 8 < cap; c++) {
+			if (*c == ' ') {
+				buf[pos++] = '"';
+				open = false;
+				continue;
+			}
+			if (!open) {
+				pos += (size_t)snprintf(buf + pos, cap - pos, "%s\"", c > ci.names ? "," : "");
+				open = true;
+			}
+			if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || strchr(".-*_", *c))
+				buf[pos++] = *c;
+		}
+		if (open)
+			buf[pos++] = '"';
+		char when[32] = "";
+		struct tm tm;
+		if (gmtime_r(&ci.not_after, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		n = snprintf(buf + pos, cap - pos,
+			     "],\"key_type\":\"%s\",\"serial\":\"%s\",\"not_after\":\"%s\",\"not_after_s\":%lld}",
+			     ci.key_type, ci.serial, when, (long long)ci.not_after);
+		if (n < 0 || (size_t)n >= cap - pos)
+			break;
+		pos += (size_t)n;
+	}
+	return pos;
 }
 
 /* The JSON's "generations": hand-off per generation, over the workers
@@ -110,20 +155,23 @@ enum http_handled http_builtin_status(const struct http_ask *ask, struct http_re
 			     "%s{\"pid\":%" PRId32 ",\"generation\":%" PRIu32 ",\"index\":%" PRIu32
 			     ",\"state\":\"%s\",\"connections\":%" PRIu64 ",\"accepted\":%" PRIu64
 			     ",\"requests\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-			     ",\"dropped_no_memory\":%" PRIu64 ",\"handed_off\":%" PRIu32 ",\"adopted\":%" PRIu32
+			     ",\"dropped_no_memory\":%" PRIu64 ",\"tls_full\":%" PRIu64 ",\"tls_resumed\":%" PRIu64
+			     ",\"tls_failed\":%" PRIu64 ",\"handed_off\":%" PRIu32 ",\"adopted\":%" PRIu32
 			     ",\"heartbeat_age_ms\":%" PRIu64 "}",
 			     first ? "" : ",", __atomic_load_n(&s->pid, __ATOMIC_RELAXED),
 			     sb_load32(&s->generation), sb_load32(&s->index),
 			     scoreboard_state_name(state), sb_load(&s->connections),
 			     sb_load(&s->accepted), sb_load(&s->requests), sb_load(&s->bytes_in),
-			     sb_load(&s->bytes_out), sb_load(&s->dropped_nomem), sb_load32(&s->handed_off),
+			     sb_load(&s->bytes_out), sb_load(&s->dropped_nomem), sb_load(&s->tls_full),
+			     sb_load(&s->tls_resumed), sb_load(&s->tls_failed), sb_load32(&s->handed_off),
 			     sb_load32(&s->adopted), mono > hb ? mono - hb : 0);
 		if (n < 0 || (size_t)n >= cap - pos)
 			break;
 		pos += (size_t)n;
 		first = false;
 	}
-	pos = http_status_generations(sb, buf, pos, cap);
+	pos = http_status_certificates(ask->site->env->cfg, buf, pos, cap);
+	pos = http_status_generations(sb, buf, pos, cap); /* closes the certificates' list */
 	if (pos + 3 < cap) {
 		memcpy(buf + pos, "]}\n", 3);
 		pos += 3;

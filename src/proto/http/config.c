@@ -1,4 +1,5 @@
-/* http config: [http] and the listener key status. The keys, their
+/* http config: [http] and the listener keys (status, redirect_https,
+ * https_port). The keys, their
  * defaults, the HTTP-only value grammars (index file name, media type,
  * charset, URL paths, access log), and the checks across keys; the file
  * itself is read by core/config.c. */
@@ -11,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/config.h"
 #include "core/config_value.h"
+#include "worker/tls.h"
 
 #ifndef PKGDATADIR
 #define PKGDATADIR "/usr/share/drover"
@@ -108,6 +111,44 @@ static CONFIG_KEY_PARSER(http_key_charset)
 	return 0;
 }
 
+/* "off", or a max-age: whole seconds (max-age is in seconds, RFC 6797
+ * §6.1.1), at most two years (browsers' preload lists want at least one;
+ * two is the common long setting, and more is most likely a typo). */
+static CONFIG_KEY_PARSER(http_key_hsts)
+{
+	(void)ctx;
+	(void)key;
+	uint64_t ms, s = HTTP_HSTS_OFF;
+	if (strcasecmp(value, "off") != 0) {
+		if (config_parse_duration(value, &ms) < 0 || ms % 1000 != 0 ||
+		    ms / 1000 > HTTP_HSTS_MAX_S) {
+			snprintf(why, why_len,
+				 "expected 'off' or a duration in whole seconds up to 730d (two years)");
+			return -EINVAL;
+		}
+		s = ms / 1000;
+	}
+	memcpy(field, &s, sizeof(s));
+	return 0;
+}
+
+static CONFIG_KEY_PARSER(http_key_log_format)
+{
+	(void)ctx;
+	(void)key;
+	unsigned f;
+	if (strcasecmp(value, "combined") == 0) {
+		f = HTTP_LOG_COMBINED;
+	} else if (strcasecmp(value, "extended") == 0) {
+		f = HTTP_LOG_EXTENDED;
+	} else {
+		snprintf(why, why_len, "expected combined or extended");
+		return -EINVAL;
+	}
+	memcpy(field, &f, sizeof(f));
+	return 0;
+}
+
 /* ------------------------------------------------------------ [http] */
 
 #define HTTP_KEY(member) CONFIG_FIELD(struct http_config, member)
@@ -139,6 +180,9 @@ static const struct config_key http_keys[] = {
 	{ "file_cache_entries", config_key_count, HTTP_KEY(file_cache_entries), 1, 1u << 20 },
 	{ "file_cache_max_file", config_key_size, HTTP_KEY(file_cache_max_file), 0, 32u << 10 },
 	{ "file_cache_size", config_key_size, HTTP_KEY(file_cache_size), 0, 1u << 30 },
+	{ "access_log_format", http_key_log_format, HTTP_KEY(access_log_format), 0, 0 },
+	{ "hsts", http_key_hsts, HTTP_KEY(hsts_s), 0, 0 },
+	{ "hsts_include_subdomains", config_key_bool, HTTP_KEY(hsts_include_subdomains), 0, 0 },
 };
 
 static int http_config_init(void *data)
@@ -167,6 +211,10 @@ static int http_config_init(void *data)
 	h->file_cache_entries = 512;
 	h->file_cache_max_file = 16 * 1024;
 	h->file_cache_size = 4u << 20;
+	h->access_log_format = HTTP_LOG_COMBINED;
+	h->hsts_s = HTTP_HSTS_OFF;
+	h->hsts_include_subdomains = false;
+	h->hsts_line = NULL;
 	if (!h->root || !h->index || !h->mime_types || !h->default_type || !h->access_log ||
 	    !h->health_path || !h->status_path)
 		return -ENOMEM;
@@ -184,6 +232,28 @@ static void http_config_release(void *data)
 	free(h->health_path);
 	free(h->status_path);
 	free(h->charset);
+	free(h->hsts_line);
+}
+
+/* The Strict-Transport-Security line, once per config: responses copy it
+ * as it is (h1.c), nothing is formatted per request. */
+static void http_config_hsts_line(struct config_check *chk, struct http_config *h)
+{
+	free(h->hsts_line);
+	h->hsts_line = NULL;
+	h->hsts_line_len = 0;
+	if (h->hsts_s == HTTP_HSTS_OFF)
+		return;
+	char line[96];
+	int n = snprintf(line, sizeof(line), "Strict-Transport-Security: max-age=%llu%s\r\n",
+			 (unsigned long long)h->hsts_s,
+			 h->hsts_include_subdomains ? "; includeSubDomains" : "");
+	h->hsts_line = n > 0 && (size_t)n < sizeof(line) ? strdup(line) : NULL;
+	if (!h->hsts_line) {
+		config_check_error(chk, config_check_line(chk, "hsts"), "[http] hsts: out of memory");
+		return;
+	}
+	h->hsts_line_len = (size_t)n;
 }
 
 static void http_config_check(struct config_check *chk, void *data)
@@ -194,6 +264,7 @@ static void http_config_check(struct config_check *chk, void *data)
 	h->access_log_line = config_check_line(chk, "access_log");
 	h->root_line = config_check_line(chk, "root");
 	h->mime_types_line = config_check_line(chk, "mime_types");
+	http_config_hsts_line(chk, h);
 
 	if (h->health_path && h->status_path && h->health_path[0] &&
 	    strcmp(h->health_path, h->status_path) == 0) {
@@ -207,14 +278,39 @@ static void http_config_check(struct config_check *chk, void *data)
 
 /* ------------------------------------------------------------ [listener] */
 
+#define HTTP_LISTENER_KEY(member) CONFIG_FIELD(struct http_listener_config, member)
+
 static const struct config_key http_listener_keys[] = {
-	{ "status", config_key_bool, CONFIG_FIELD(struct http_listener_config, status), 0, 0 },
+	{ "status", config_key_bool, HTTP_LISTENER_KEY(status), 0, 0 },
+	{ "redirect_https", config_key_bool, HTTP_LISTENER_KEY(redirect_https), 0, 0 },
+	{ "https_port", config_key_count, HTTP_LISTENER_KEY(https_port), 1, 65535 },
 };
 
+static int http_listener_init(void *data)
+{
+	struct http_listener_config *lc = data;
+	lc->https_port = 443;
+	return 0;
+}
+
+/* HTTP's listener keys only on HTTP listeners, and no redirect to HTTPS
+ * on a listener that is itself TLS (tls = yes, the TLS transport's key). */
 static void http_listener_check(struct config_check *chk, void *data)
 {
 	const struct http_listener_config *lc = data;
 	config_check_own_protocol(chk, "status", lc->status, "the status endpoint");
+	config_check_own_protocol(chk, "redirect_https", lc->redirect_https, "the redirect to HTTPS");
+	const struct config_listener *l = config_check_listener(chk);
+	if (lc->redirect_https && l && tls_listener_on(l))
+		config_check_error(chk, config_check_line(chk, "redirect_https"),
+				   "[listener %s] redirect_https: expected no, because this listener is "
+				   "itself TLS (tls = yes)", l->name);
+	unsigned port_line = config_check_line(chk, "https_port");
+	if (port_line && l && strcmp(l->protocol, "http") != 0)
+		config_check_error(chk, port_line,
+				   "[listener %s] https_port: expected no https_port, because the "
+				   "redirect to HTTPS needs protocol = http and this listener is %s",
+				   l->name, l->protocol);
 }
 
 /* ------------------------------------------------------------ module */
@@ -235,6 +331,7 @@ static const struct config_section http_listener_section = {
 	.keys = http_listener_keys,
 	.n_keys = sizeof(http_listener_keys) / sizeof(http_listener_keys[0]),
 	.size = sizeof(struct http_listener_config),
+	.init = http_listener_init,
 	.check = http_listener_check,
 };
 

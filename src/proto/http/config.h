@@ -1,4 +1,5 @@
-/* http config: the [http] section and the listener key status, as the
+/* http config: the [http] section and the listener keys (status,
+ * redirect_https, https_port), as the
  * HTTP protocol registers them (http_config_module, in proto_http's table
  * entry): their keys, defaults and cross-checks, and how HTTP code reads
  * them back from a struct config (http_cfg(), http_listener_cfg()). */
@@ -13,6 +14,15 @@
 
 /* Upper bound of [http] max_ranges. */
 #define HTTP_CONFIG_MAX_RANGES 100
+/* [http] hsts: "off", or a max-age of at most two years (in seconds). */
+#define HTTP_HSTS_OFF UINT64_MAX
+#define HTTP_HSTS_MAX_S 63072000u
+
+/* [http] access_log_format. */
+enum http_log_format {
+	HTTP_LOG_COMBINED = 0, /* the combined log format */
+	HTTP_LOG_EXTENDED,     /* combined, then the request time and the TLS version */
+};
 
 /* [http] */
 struct http_config {
@@ -45,11 +55,22 @@ struct http_config {
 	unsigned file_cache_entries; /* open-file cache: most files per worker */
 	size_t file_cache_max_file;  /* largest file whose bytes are cached */
 	size_t file_cache_size;      /* cached bytes per worker, all files together */
+	unsigned access_log_format;  /* enum http_log_format */
+	uint64_t hsts_s;             /* Strict-Transport-Security max-age; HTTP_HSTS_OFF: none */
+	bool hsts_include_subdomains;
+	/* The whole "Strict-Transport-Security: ...\r\n" line, built once per
+	 * config (check()); NULL when hsts = off. Sent on TLS responses only. */
+	char *hsts_line;
+	size_t hsts_line_len;
 };
 
 /* The keys HTTP adds to every [listener NAME]. */
 struct http_listener_config {
 	bool status; /* serve [http] status_path on this listener (an http one) */
+	/* Answer every request but health and status with a 301 to https://
+	 * (redirect.c); https_port is the port put in that URL (443: none). */
+	bool redirect_https;
+	uint16_t https_port;
 };
 
 /* [http] and the listener keys, for proto_http's table entry. */

@@ -107,6 +107,11 @@ static void http_resp_begin(struct http_conn *hc, int status, unsigned how)
 	size_t date_len;
 	const char *date = http_date_lines(&date_len);
 	http_out_add(hc, date, date_len);
+	/* HSTS only where it means something: over TLS (RFC 6797 §7.2). The
+	 * line is the config's, built once; a plain connection pays a test. */
+	const char *hsts = http_w.http->hsts_line;
+	if (hsts && conn_security(&hc->base))
+		http_out_add(hc, hsts, http_w.http->hsts_line_len);
 }
 
 /* End the header block: Content-Length (unless HTTP_NO_LENGTH),

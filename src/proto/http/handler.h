@@ -25,6 +25,9 @@ struct http_site {
 	const struct http_config *http; /* [http] */
 	const struct http_mime *mime;
 	struct http_path_options popts; /* index, autoindex, symlinks, dotfiles */
+	/* Some listener has redirect_https = yes (redirect.c); when none has,
+	 * the router spends nothing on it. */
+	bool redirect_https;
 };
 
 /* A request as a handler sees it. */

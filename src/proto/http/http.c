@@ -47,6 +47,7 @@
 #include "proto/http/idle.h"
 #include "proto/http/mime.h"
 #include "proto/http/path.h"
+#include "proto/http/redirect.h"
 #include "proto/http/root.h"
 #include "proto/http/state.h"
 
@@ -101,6 +102,7 @@ static int http_worker_init(const struct proto_env *env)
 			.follow_symlinks = h->follow_symlinks,
 			.dotfiles = h->dotfiles,
 		},
+		.redirect_https = http_redirect_any(env->cfg),
 	};
 
 	http_root_open(h->root, h->file_cache_valid_ms, loop_now_ms(env->loop));
@@ -162,6 +164,8 @@ static unsigned http_max_connections(const struct config *cfg)
 
 const struct proto proto_http = {
 	.name = "http",
+	.alpn = (const unsigned char *)"\x08http/1.1",
+	.alpn_len = 9,
 	.config = &http_config_module,
 	.init = http_worker_init,
 	.done = http_worker_done,

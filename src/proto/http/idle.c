@@ -162,6 +162,7 @@ static struct http_conn *http_wake_into(struct http_idle *idle, struct http_conn
 	hc->src = (struct http_body_src){ .kind = HTTP_SRC_NONE, .fd = -1 };
 	hc->out_skip = 0;
 	hc->log_len = hc->log_mid = 0;
+	hc->req_start_ms = 0;
 	loop_set_handler(hc->base.loop, hc->base.fd, http_full_io, hc);
 	http_pool_give_idle(idle);
 	return hc;

@@ -10,6 +10,7 @@
 #include "proto/http/file.h"
 #include "proto/http/listing.h"
 #include "proto/http/path.h"
+#include "proto/http/redirect.h"
 
 /* In order: the first that answers wins. Built-in endpoints come first so
  * that a file of the same name cannot hide them; listings last, as the
@@ -24,6 +25,9 @@ static const struct http_handler http_handlers[] = {
 void http_router_answer_from(const struct http_handler *table, size_t n, struct http_ask *ask,
 			     struct http_response *resp)
 {
+	/* A listener that redirects to HTTPS does so for every method. */
+	if (ask->site->redirect_https && http_redirect_https(ask, resp) == HTTP_ANSWERED)
+		return;
 	switch (ask->req->method) {
 	case HTTP_METHOD_GET:
 	case HTTP_METHOD_HEAD:

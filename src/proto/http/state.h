@@ -79,6 +79,7 @@ struct http_conn {
 	char *log;           /* HTTP_LOG_MAX bytes, NULL when the access log is off */
 	size_t log_mid;      /* log[0, log_mid): up to the status and a space; then the tail */
 	size_t log_len;
+	uint64_t req_start_ms; /* the loop's clock when the request's first bytes were taken up; 0: none */
 };
 
 /* An idle keep-alive connection (state HTTP_IDLE, nothing buffered,
