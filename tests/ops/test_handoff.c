@@ -89,13 +89,16 @@ struct srv {
 /* The config: [server] extra lines, [http] extra lines; an HTTP listener
  * "web" (socket-activated) and the admin listener; and, with echo, a
  * listener "e" on echo_port with [echo] buffer_size = 1024. */
+static char cfg_extra[2048]; /* more sections (a test's own listeners) */
+
 static char *config_text(const struct srv *s, unsigned workers, const char *server, const char *http, int echo_port)
 {
 	char *t;
-	char echo[256] = "";
+	char echo[2560] = "";
 	if (echo_port)
 		snprintf(echo, sizeof echo,
 			 "[listener e]\naddress = 127.0.0.1:%d\nprotocol = echo\n[echo]\nbuffer_size = 1024\n", echo_port);
+	strncat(echo, cfg_extra, sizeof echo - strlen(echo) - 1);
 	int n = asprintf(&t,
 			 "[server]\nworkers = %u\ncontrol_socket = @DIR@/control.sock\nshutdown_timeout = 10s\n"
 			 "max_generations = 64\n%s"
@@ -675,6 +678,109 @@ START_TEST(a_response_in_progress_finishes_first_and_is_handed_over_at_its_bound
 }
 END_TEST
 
+/* The client of the TLS test: 4 keep-alive connections over TLS and 4
+ * plain, each answered once; "ready" in DIR/ready; then, at a line on
+ * stdin, one more request on each, re-sent on a new connection if the
+ * server closed the old one cleanly. Its counts go to DIR/result. */
+static const char tls_client_py[] =
+	"import json, os, socket, ssl, sys\n"
+	"d, plain, tls, ca = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]\n"
+	"ctx = ssl.create_default_context(cafile=ca)\n"
+	"def conn(kind):\n"
+	"    s = socket.create_connection(('127.0.0.1', tls if kind == 'tls' else plain), timeout=20)\n"
+	"    return ctx.wrap_socket(s, server_hostname='localhost') if kind == 'tls' else s\n"
+	"def get(s):\n"
+	"    try:\n"
+	"        s.sendall(b'GET /tiny.txt HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n')\n"
+	"    except OSError:\n"
+	"        return None\n"
+	"    got = b''\n"
+	"    while b'\\r\\n\\r\\n' not in got or len(got.split(b'\\r\\n\\r\\n', 1)[1]) < 17:\n"
+	"        try:\n"
+	"            c = s.recv(4096)\n"
+	"        except (ssl.SSLError, OSError):\n"
+	"            if got: raise\n"
+	"            return None\n"
+	"        if not c:\n"
+	"            if got: raise Exception('cut short')\n"
+	"            return None\n"
+	"        got += c\n"
+	"    assert got.startswith(b'HTTP/1.1 200'), got[:40]\n"
+	"    return got\n"
+	"cs = [('tls', conn('tls')) for i in range(4)] + [('plain', conn('plain')) for i in range(4)]\n"
+	"for k, c in cs: assert get(c)\n"
+	"open(d + '/ready', 'w').close()\n"
+	"sys.stdin.readline()\n"
+	"r = {'tls_reconnects': 0, 'plain_reconnects': 0, 'failed': 0}\n"
+	"for k, c in cs:\n"
+	"    try:\n"
+	"        if get(c) is None:\n"
+	"            r[k + '_reconnects'] += 1\n"
+	"            if get(conn(k)) is None: r['failed'] += 1\n"
+	"    except Exception:\n"
+	"        r['failed'] += 1\n"
+	"open(d + '/result', 'w').write(json.dumps(r, sort_keys=True))\n";
+
+/* TLS connections cannot move (an OpenSSL session stays in its process):
+ * they drain as before, cleanly, while the plain ones beside them are
+ * handed over. */
+START_TEST(tls_connections_drain_as_before_while_plain_ones_are_handed_over)
+{
+	struct srv s;
+	char *tmp = h_tmpdir();
+	char cmd[4096], out[16384];
+	snprintf(cmd, sizeof cmd,
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+		 "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout '%s/key.pem' -out '%s/cert.pem' 2>&1",
+		 tmp, tmp);
+	if (h_run(cmd, out, sizeof out) != 0) {
+		h_skip("no openssl to make a certificate: %s", out);
+		h_rm_rf(tmp);
+		free(tmp);
+		return;
+	}
+	int tport = h_free_port();
+	snprintf(cfg_extra, sizeof cfg_extra,
+		 "[listener tls]\naddress = 127.0.0.1:%d\nprotocol = http\ntls = yes\n"
+		 "[certificate main]\ncertificate = %s/cert.pem\nprivate_key = %s/key.pem\n",
+		 tport, tmp, tmp);
+	srv_start(&s, 1, "lingering_timeout = 300ms\n", "", 0, NULL);
+	char script[600];
+	snprintf(script, sizeof script, "%s/client.py", tmp);
+	h_write_file(script, tls_client_py);
+	snprintf(cmd, sizeof cmd, "python3 '%s' '%s' %d %d '%s/cert.pem' >'%s/client.log' 2>&1", script, tmp, s.port,
+		 tport, tmp, tmp);
+	FILE *client = popen(cmd, "w");
+	ck_assert(client != NULL);
+	char ready[600];
+	snprintf(ready, sizeof ready, "%s/ready", tmp);
+	int64_t deadline = h_now_ms() + WAIT_MS;
+	while (access(ready, F_OK) != 0) {
+		ck_assert_msg(h_left_ms(deadline) > 0, "the client never got ready; log:\n%s", h_log_end(s.d));
+		h_pause_ms(SLICE_MS);
+	}
+	h_ctl_ok(s.d, "reload", out, sizeof out);
+	unsigned g = wait_only_current(&s, 1, out, sizeof out);
+	unsigned long handed, adopted;
+	status_handoff(out, g, &handed, &adopted);
+	ck_assert_msg(adopted == 4, "adopted %lu, not the 4 plain connections:\n%s", adopted, out);
+	fputs("go\n", client);
+	ck_assert_int_eq(pclose(client), 0);
+	char path[600];
+	snprintf(path, sizeof path, "%s/result", tmp);
+	char *result = h_slurp(path, NULL);
+	ck_assert_msg(result != NULL, "no result");
+	printf("tls beside hand-off: %s\n", result);
+	ck_assert_msg(strstr(result, "\"failed\": 0") && strstr(result, "\"plain_reconnects\": 0") &&
+			      strstr(result, "\"tls_reconnects\": 4"),
+		      "%s", result);
+	free(result);
+	srv_stop(&s);
+	h_rm_rf(tmp);
+	free(tmp);
+}
+END_TEST
+
 static Suite *handoff_suite(void)
 {
 	Suite *s = suite_create("handoff");
@@ -692,6 +798,7 @@ static Suite *handoff_suite(void)
 	tcase_add_test(one, an_echo_session_survives_a_reload_with_its_pending_bytes);
 	tcase_add_test(one, with_handoff_no_a_reload_drains_as_before);
 	tcase_add_test(one, a_response_in_progress_finishes_first_and_is_handed_over_at_its_boundary);
+	tcase_add_test(one, tls_connections_drain_as_before_while_plain_ones_are_handed_over);
 	suite_add_tcase(s, one);
 	return s;
 }
