@@ -16,6 +16,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <check.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -61,12 +62,16 @@ static void print(const char *kind, unsigned clients, const struct h_load_stats 
 	fflush(stdout);
 }
 
-int main(int argc, char **argv)
+static int g_argc;
+static char **g_argv;
+static int g_rc;
+
+/* The whole run is one check test (not forked): the load client asserts
+ * with check, which needs a test running. */
+START_TEST(run)
 {
-	if (argc != 3 || (strcmp(argv[1], "site") && strcmp(argv[1], "load"))) {
-		fprintf(stderr, "usage: %s site DIR | load PORT\n", argv[0]);
-		return 2;
-	}
+	int argc = g_argc;
+	char **argv = g_argv;
 	make_data();
 	if (strcmp(argv[1], "site") == 0) {
 		for (size_t f = 0; f < N_FILES; f++) {
@@ -74,8 +79,9 @@ int main(int argc, char **argv)
 			snprintf(path, sizeof path, "%s/%s", argv[2], files[f].name);
 			h_write_file(path, data[f]);
 		}
-		return 0;
+		return;
 	}
+	(void)argc;
 	struct h_load_file lf[N_FILES];
 	for (size_t f = 0; f < N_FILES; f++)
 		lf[f] = (struct h_load_file){ .name = files[f].name, .data = data[f], .size = files[f].size,
@@ -96,5 +102,25 @@ int main(int argc, char **argv)
 	struct h_load_stats sb = h_load_stop(b, "pipelining");
 	print("keepalive", 16, &sa);
 	print("pipelining", 4, &sb);
-	return 0;
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+	if (argc != 3 || (strcmp(argv[1], "site") && strcmp(argv[1], "load"))) {
+		fprintf(stderr, "usage: %s site DIR | load PORT\n", argv[0]);
+		return 2;
+	}
+	g_argc = argc;
+	g_argv = argv;
+	Suite *s = suite_create("handoff_client");
+	TCase *tc = tcase_create("run");
+	tcase_add_test(tc, run);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_SILENT);
+	g_rc = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return g_rc ? 1 : 0;
 }
