@@ -720,6 +720,7 @@ void pool_describe(const struct pool *p, struct handover *st)
 		u->chan_version = w->chan.peer_version;
 		u->state = pool_state_code(w->state);
 		u->drain_deadline_ms = w->drain_deadline_ms;
+		u->handoff_to = w->handoff_to;
 	}
 }
 
@@ -738,6 +739,7 @@ int pool_adopt(struct pool *p, const struct handover *st, bool own_board)
 		chan_out_init(&w->chan, u->chan_fd, u->chan_version);
 		w->state = pool_state_of(u->state);
 		w->drain_deadline_ms = u->drain_deadline_ms;
+		w->handoff_to = u->handoff_to;
 		w->started_ms = loop_clock_ms() - POOL_QUICK_DEATH_MS;
 		w->next = p->workers;
 		p->workers = w;

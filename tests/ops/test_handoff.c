@@ -616,7 +616,7 @@ static pid_t wait_new_worker(struct srv *s, const pid_t *old, size_t n_old, size
  * (the first is pointed past it, to the third); the download finishes on
  * the first generation, and at its boundary the connection goes to the
  * third, which answers its next request. */
-START_TEST(a_response_in_progress_finishes_first_and_is_handed_over_at_its_boundary)
+static void response_in_progress(const char *second)
 {
 	struct srv s;
 	srv_start(&s, 1, "", "", 0, NULL);
@@ -639,7 +639,7 @@ START_TEST(a_response_in_progress_finishes_first_and_is_handed_over_at_its_bound
 	h_ctl_ok(s.d, "reload", out, sizeof out);
 	pid_t w2 = wait_new_worker(&s, &w1, 1, 2);
 	ck_assert(!get_ok(idle, 1));
-	h_ctl_ok(s.d, "reload", out, sizeof out);
+	h_ctl_ok(s.d, second, out, sizeof out);
 	pid_t known[2] = { w1, w2 };
 	/* w2 goes; w1 stays, still sending the download. */
 	pid_t w3 = wait_new_worker(&s, known, 2, 2);
@@ -675,6 +675,19 @@ START_TEST(a_response_in_progress_finishes_first_and_is_handed_over_at_its_bound
 	close(dl);
 	close(idle);
 	srv_stop(&s);
+}
+
+START_TEST(a_response_in_progress_finishes_first_and_is_handed_over_at_its_boundary)
+{
+	response_in_progress("reload");
+}
+END_TEST
+
+/* The same across a binary upgrade: who hands over to whom crosses the
+ * execve, so the first generation is pointed past the second all the same. */
+START_TEST(a_binary_upgrade_points_an_older_draining_worker_past_the_one_it_drains)
+{
+	response_in_progress("upgrade");
 }
 END_TEST
 
@@ -798,6 +811,7 @@ static Suite *handoff_suite(void)
 	tcase_add_test(one, an_echo_session_survives_a_reload_with_its_pending_bytes);
 	tcase_add_test(one, with_handoff_no_a_reload_drains_as_before);
 	tcase_add_test(one, a_response_in_progress_finishes_first_and_is_handed_over_at_its_boundary);
+	tcase_add_test(one, a_binary_upgrade_points_an_older_draining_worker_past_the_one_it_drains);
 	tcase_add_test(one, tls_connections_drain_as_before_while_plain_ones_are_handed_over);
 	suite_add_tcase(s, one);
 	return s;
