@@ -52,6 +52,10 @@ static int chan_type_valid(uint32_t t)
 	case CHAN_STOP:
 	case CHAN_REOPEN_LOGS:
 	case CHAN_START:
+	case CHAN_HANDOFF_TO:
+	case CHAN_ADOPT_FROM:
+	case CHAN_HANDOFF:
+	case CHAN_HANDOFF_DONE:
 		return 1;
 	default:
 		return 0;
@@ -107,6 +111,10 @@ const char *chan_type_name(enum chan_type type)
 	case CHAN_STOP: return "STOP";
 	case CHAN_REOPEN_LOGS: return "REOPEN_LOGS";
 	case CHAN_START: return "START";
+	case CHAN_HANDOFF_TO: return "HANDOFF_TO";
+	case CHAN_ADOPT_FROM: return "ADOPT_FROM";
+	case CHAN_HANDOFF: return "HANDOFF";
+	case CHAN_HANDOFF_DONE: return "HANDOFF_DONE";
 	}
 	return "?";
 }

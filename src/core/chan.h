@@ -36,6 +36,15 @@ enum chan_type {
 	CHAN_REOPEN_LOGS = 18, /* logrotate: arg = number of fds carried (SCM_RIGHTS), the
 	                        * newly opened files the worker puts in place of its own */
 	CHAN_START = 19,       /* begin accepting (sent once READY=1 went to systemd) */
+	CHAN_HANDOFF_TO = 20,  /* with the next DRAIN: hand connections over on the channel
+				* carried (SCM_RIGHTS, one fd); arg = the successor's pid */
+	CHAN_ADOPT_FROM = 21,  /* adopt connections arriving on the channel carried (one fd);
+				* arg = the predecessor's pid */
+	/* worker -> worker, on a hand-off channel (worker/handoff.c) */
+	CHAN_HANDOFF = 32,      /* connections: payload = records, one fd each, in order;
+				 * arg = format version << 32 | records */
+	CHAN_HANDOFF_DONE = 33, /* the answer to one CHAN_HANDOFF: arg = bit i set when
+				 * record i was adopted (the sender keeps the others) */
 };
 
 /* In DRAIN's arg: no newer generation takes over (a graceful stop), so idle

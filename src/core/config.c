@@ -68,6 +68,7 @@ static const struct config_key config_server_keys[] = {
 	{ "max_generations", config_key_count, CONFIG_SERVER(max_generations), 2, 64 },
 	{ "control_socket", config_key_control_socket, CONFIG_SERVER(control_socket), 0, 0 },
 	{ "pid_file", config_key_pid_file, CONFIG_SERVER(pid_file), 0, 0 },
+	{ "handoff", config_key_bool, CONFIG_SERVER(handoff), 0, 0 },
 };
 
 /* The generic keys of [listener NAME]; modules add theirs (config_module.listener). */
@@ -699,6 +700,7 @@ struct config *config_new_default(void)
 	s->max_requests_jitter = 0;
 	s->lingering_timeout_ms = 2000;
 	s->max_generations = 4;
+	s->handoff = true;
 
 	/* Every single section of every module, with its defaults. */
 	const char *owner;

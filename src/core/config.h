@@ -62,6 +62,9 @@ struct config_server {
 	unsigned max_generations;    /* generations alive at once (reload/upgrade) */
 	char *control_socket;        /* NULL: default under the runtime directory; "" / "off": none */
 	char *pid_file;              /* NULL: none */
+	/* Hand keep-alive connections of a worker that drains because its
+	 * successor is ready (reload, upgrade, recycling) to that successor. */
+	bool handoff;
 };
 
 struct config {

@@ -43,6 +43,11 @@ struct scoreboard_slot {
 	uint64_t tls_full;
 	uint64_t tls_resumed;
 	uint64_t tls_failed;
+	/* Connections handed to a successor worker and adopted from a
+	 * predecessor (hand-off, worker/handoff.c): in the padding too, so
+	 * older builds read the same layout. */
+	uint32_t handed_off;
+	uint32_t adopted;
 } __attribute__((aligned(SCOREBOARD_SLOT_ALIGN)));
 
 struct scoreboard_header {
@@ -77,6 +82,7 @@ static inline void sb_store(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __
 static inline void sb_add(uint64_t *p, uint64_t v) { sb_store(p, sb_load(p) + v); }
 static inline uint32_t sb_load32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 static inline void sb_store32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void sb_add32(uint32_t *p, uint32_t v) { sb_store32(p, sb_load32(p) + v); }
 /* Name of a slot state for logs and JSON ("ready"). */
 const char *scoreboard_state_name(uint32_t state);
 

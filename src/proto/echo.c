@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/config.h"
 #include "worker/conn.h"
@@ -58,7 +59,11 @@ struct echo_conn {
 	bool draining;    /* finish what was sent, then close */
 	bool peer_eof;    /* the client shut down its side: nothing more to read */
 	bool heard;       /* a byte has arrived (a drain waits for a fresh one's first) */
+	bool handing;     /* to be handed to the successor: sending, not reading, until
+			   * what is pending fits in a hand-off */
 };
+
+#define ECHO_HANDOFF_HEARD 1u /* handoff_conn.flags: heard */
 
 static void echo_conn_free(struct conn *c)
 {
@@ -71,7 +76,7 @@ static void echo_update_events(struct echo_conn *ec)
 {
 	unsigned ops = 0;
 	/* After EOF the socket stays readable (level-triggered): stop asking. */
-	if (conn_buf_room(&ec->buf) > 0 && !ec->peer_eof)
+	if (conn_buf_room(&ec->buf) > 0 && !ec->peer_eof && !ec->handing)
 		ops |= LOOP_READ;
 	if (conn_buf_len(&ec->buf) > 0)
 		ops |= LOOP_WRITE;
@@ -92,7 +97,7 @@ static int echo_pump(struct echo_conn *ec, bool *moved)
 	bool read_eagain = false;
 	for (int rounds = 0; rounds < 16; rounds++) {
 		bool progress = false;
-		if (conn_buf_room(&ec->buf) > 0 && !ec->peer_eof) {
+		if (conn_buf_room(&ec->buf) > 0 && !ec->peer_eof && !ec->handing) {
 			ssize_t n = conn_buf_read(&ec->buf, c);
 			if (n > 0) {
 				sb_add(&slot->bytes_in, (uint64_t)n);
@@ -137,11 +142,37 @@ static int echo_pump(struct echo_conn *ec, bool *moved)
 	return 0;
 }
 
+static void echo_drain(struct conn *c);
+
+/* Hand ec to the successor once what it holds fits: CONN_GONE when it
+ * went (or, the hand-off failing, was drained here as before), 0 while
+ * it still sends back too much. */
+static int echo_try_hand_off(struct echo_conn *ec)
+{
+	struct conn *c = &ec->base;
+	if (conn_buf_len(&ec->buf) > HANDOFF_BYTES_MAX)
+		return 0;
+	conn_buf_compact(&ec->buf);
+	struct handoff_conn h = {
+		.flags = ec->heard ? ECHO_HANDOFF_HEARD : 0,
+		.bytes = ec->buf.data + ec->buf.start,
+		.len = conn_buf_len(&ec->buf),
+	};
+	if (c->env->hand_off(c->env, c, &h) == 0)
+		return CONN_GONE;
+	c->no_handoff = true;
+	ec->handing = false;
+	echo_drain(c);
+	return CONN_GONE;
+}
+
 static void echo_io(struct loop *loop, int fd, unsigned events, void *arg)
 {
 	struct echo_conn *ec = arg;
 	bool moved = false;
 	if (echo_pump(ec, &moved) < 0)
+		return;
+	if (ec->handing && echo_try_hand_off(ec) < 0)
 		return;
 	echo_update_events(ec);
 	/* Idle means no byte moved: a client that stops reading times out too. */
@@ -154,6 +185,15 @@ static void echo_drain(struct conn *c)
 	struct echo_conn *ec = (struct echo_conn *)c;
 	if (c->lingering)
 		return;
+	if (conn_may_hand_off(c) && !ec->peer_eof) {
+		/* To the successor, with what was received and not sent back
+		 * yet; a client that does not read may hold more than that:
+		 * send, stop reading, and hand over once it fits. */
+		ec->handing = true;
+		if (echo_try_hand_off(ec) == 0)
+			echo_update_events(ec);
+		return;
+	}
 	/* Echo back whatever the client had already sent, then close. */
 	ec->draining = true;
 	bool moved = false;
@@ -221,10 +261,51 @@ static int echo_accept(const struct proto_env *env, const struct worker_listener
 	return 0;
 }
 
+/* A connection handed over by another worker (or back to us): its
+ * pending bytes are sent back first, then it echoes on. */
+static int echo_adopt(const struct proto_env *env, const struct worker_listener *l, int fd,
+		      const struct handoff_conn *h)
+{
+	int r = echo_reserve(env);
+	if (r < 0)
+		return r;
+	struct echo_conn *ec = echo_spare;
+	if (h->len > ec->buf.cap)
+		return -ENOBUFS;
+	echo_spare = NULL;
+	r = conn_init(&ec->base, env, l, fd, h->peer, h->peer_len, &echo_conn_ops);
+	if (r < 0) {
+		echo_spare = ec;
+		return r;
+	}
+	ec->base.shared = true;
+	ec->base.no_handoff = h->returned;
+	ec->base.timer.fn = echo_idle_timeout;
+	ec->heard = (h->flags & ECHO_HANDOFF_HEARD) != 0;
+	if (h->len)
+		memcpy(ec->buf.data, h->bytes, h->len);
+	ec->buf.start = 0;
+	ec->buf.end = h->len;
+	r = loop_add_fd(ec->base.loop, fd, LOOP_READ, echo_io, ec);
+	if (r < 0) {
+		ec->base.fd = -1; /* the caller closes fd */
+		conn_close(&ec->base);
+		return r;
+	}
+	ec->base.watching = LOOP_READ;
+	loop_timer_arm(ec->base.loop, &ec->base.timer, echo_cfg(env->cfg)->idle_timeout_ms);
+	if (proto_env_draining(env))
+		echo_drain(&ec->base);
+	else
+		echo_update_events(ec);
+	return 0;
+}
+
 const struct proto proto_echo = {
 	.name = "echo",
 	.config = &echo_config_module,
 	.done = echo_done,
 	.reserve = echo_reserve,
 	.accept = echo_accept,
+	.adopt = echo_adopt,
 };

@@ -115,8 +115,11 @@ int handover_encode(const struct handover *s, char *out, size_t out_len)
 		const struct handover_worker *w = &s->workers[i];
 		r = handover_append(out, out_len, &pos, ";W=%d,%" PRIu32 ",%" PRIu32 ",%d,%d,%d,%" PRIu64, (int)w->pid,
 				   w->generation, w->index, w->slot, w->chan_fd, w->state, w->drain_deadline_ms);
-		if (r == 0 && w->chan_version > 1)
-			r = handover_append(out, out_len, &pos, ",%u", w->chan_version);
+		if (r == 0 && (w->chan_version > 1 || w->handoff_to))
+			r = handover_append(out, out_len, &pos, ",%u", w->chan_version ? w->chan_version : 1u);
+		/* A ninth field: builds before hand-off read eight and stop. */
+		if (r == 0 && w->handoff_to)
+			r = handover_append(out, out_len, &pos, ",%d", (int)w->handoff_to);
 	}
 	return r;
 }
@@ -161,19 +164,20 @@ static int handover_decode_listener(const char *field, struct handover *s)
 	return 0;
 }
 
-/* W=pid,gen,index,slot,ctlfd,state,deadline[,chanversion] */
+/* W=pid,gen,index,slot,ctlfd,state,deadline[,chanversion[,handoffto]] */
 static int handover_decode_worker(const char *field, struct handover *s)
 {
 	if (s->n_workers >= HANDOVER_MAX_WORKERS)
 		return -EINVAL;
 	struct handover_worker *w = &s->workers[s->n_workers];
-	int pid;
-	int n = sscanf(field, "W=%d,%" SCNu32 ",%" SCNu32 ",%d,%d,%d,%" SCNu64 ",%u", &pid, &w->generation, &w->index,
-		       &w->slot, &w->chan_fd, &w->state, &w->drain_deadline_ms, &w->chan_version);
+	int pid, to = 0;
+	int n = sscanf(field, "W=%d,%" SCNu32 ",%" SCNu32 ",%d,%d,%d,%" SCNu64 ",%u,%d", &pid, &w->generation,
+		       &w->index, &w->slot, &w->chan_fd, &w->state, &w->drain_deadline_ms, &w->chan_version, &to);
 	if (n < 7)
 		return -EINVAL;
 	if (n < 8 || w->chan_version < 1)
 		w->chan_version = 1;
+	w->handoff_to = n >= 9 && to > 0 ? (pid_t)to : 0;
 	w->pid = pid;
 	s->n_workers++;
 	return 0;

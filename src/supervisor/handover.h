@@ -38,6 +38,7 @@ struct handover_worker {
 	int state; /* the supervisor's view: 0 starting, 1 ready, 2 draining */
 	uint64_t drain_deadline_ms;
 	unsigned chan_version; /* the newest control message form it reads (1 if not handed over) */
+	pid_t handoff_to;      /* the worker it hands its connections to (hand-off), 0: none */
 };
 
 struct handover {

@@ -84,16 +84,25 @@ static void pool_send_failed(struct pool *p, struct pool_worker *w, const char *
 }
 
 /* Send type with arg and fds to w, or hold it while the channel is full. */
+static void pool_put_as(struct pool *p, struct pool_worker *w, enum chan_type type, uint64_t arg, const int *fds,
+			size_t n, enum chan_hold how);
+
 static void pool_put(struct pool *p, struct pool_worker *w, enum chan_type type, uint64_t arg, const int *fds,
 		     size_t n)
+{
+	/* Each of today's messages counts once: a newer one replaces one held. */
+	pool_put_as(p, w, type, arg, fds, n, CHAN_HOLD_REPLACE);
+}
+
+static void pool_put_as(struct pool *p, struct pool_worker *w, enum chan_type type, uint64_t arg, const int *fds,
+			size_t n, enum chan_hold how)
 {
 	struct chan_msg m; /* no payload: data stays unset */
 	m.type = type;
 	m.arg = arg;
 	m.len = 0;
 	bool was_held = chan_out_held(&w->chan) > 0;
-	/* Each of today's messages counts once: a newer one replaces one held. */
-	int r = chan_out_send(&w->chan, &m, fds, n, CHAN_HOLD_REPLACE);
+	int r = chan_out_send(&w->chan, &m, fds, n, how);
 	if (r == CHAN_OUT_SENT)
 		return;
 	if (r < 0) {
@@ -155,14 +164,88 @@ void pool_drain(struct pool *p, struct pool_worker *w, uint64_t deadline_ms, enu
 	pool_send_drain(p, w);
 }
 
-void pool_drain_replaced(struct pool *p, struct pool_worker *w, uint64_t deadline_ms)
+/* Give from and to the two ends of a channel of their own, ahead of
+ * from's DRAIN on the same (ordered) control channel: from hands its
+ * connections over on it, to adopts them. The supervisor never holds a
+ * connection, and sends two fds whatever their number. Appended, never
+ * replacing one held: each channel counts. */
+static void pool_connect(struct pool *p, struct pool_worker *from, struct pool_worker *to)
+{
+	int sv[2];
+	int r = chan_pair(sv);
+	if (r < 0) {
+		log_errno(LOG_WARNING, r, "hand-off: no channel for worker pid %d", (int)from->pid);
+		return;
+	}
+	pool_put_as(p, to, CHAN_ADOPT_FROM, (uint64_t)from->pid, &sv[0], 1, CHAN_HOLD_APPEND);
+	pool_put_as(p, from, CHAN_HANDOFF_TO, (uint64_t)to->pid, &sv[1], 1, CHAN_HOLD_APPEND);
+	close(sv[0]);
+	close(sv[1]);
+	from->handoff_to = to->pid;
+}
+
+void pool_drain_to(struct pool *p, struct pool_worker *w, struct pool_worker *to, uint64_t deadline_ms)
+{
+	if (to && w->state != PW_DRAINING && !w->reaped && !to->reaped && to->state == PW_READY) {
+		pool_connect(p, w, to);
+		/* Workers still draining into w (an older generation, a worker
+		 * w replaced) go on to w's successor: w then has nobody to wait
+		 * for, and generations do not pile up behind a slow client. */
+		for (struct pool_worker *o = p->workers; o; o = o->next)
+			if (o != w && o->handoff_to == w->pid && o->state == PW_DRAINING && !o->drain_stop &&
+			    !o->reaped)
+				pool_connect(p, o, to);
+	}
+	pool_drain(p, w, deadline_ms, POOL_DRAIN_HANDOVER);
+}
+
+void pool_drain_replaced(struct pool *p, struct pool_worker *w, uint64_t deadline_ms, bool handoff)
 {
 	if (!w->replaces)
 		return;
 	for (struct pool_worker *o = p->workers; o; o = o->next)
 		if (o->pid == w->replaces && o->state != PW_DRAINING)
-			pool_drain(p, o, deadline_ms, POOL_DRAIN_HANDOVER);
+			pool_drain_to(p, o, handoff ? w : NULL, deadline_ms);
 	w->replaces = 0;
+}
+
+/* The hand-off counters of a worker that is gone, kept per generation. */
+static void pool_tally(struct pool *p, const struct pool_worker *w)
+{
+	const struct scoreboard_slot *s = pool_slot(p, w);
+	if (!s || (sb_load32(&s->handed_off) == 0 && sb_load32(&s->adopted) == 0))
+		return;
+	struct pool_tally *t = NULL;
+	for (size_t i = 0; i < POOL_TALLY_GENS && !t; i++)
+		if (p->tally[i].used && p->tally[i].generation == w->generation)
+			t = &p->tally[i];
+	for (size_t i = 0; i < POOL_TALLY_GENS && !t; i++)
+		if (!p->tally[i].used || (p->tally[i].generation < w->generation &&
+					  (!t || p->tally[i].generation < t->generation)))
+			t = &p->tally[i];
+	if (!t)
+		return;
+	if (!t->used || t->generation != w->generation)
+		*t = (struct pool_tally){ .used = true, .generation = w->generation };
+	t->handed_off += sb_load32(&s->handed_off);
+	t->adopted += sb_load32(&s->adopted);
+}
+
+void pool_handoff_counts(const struct pool *p, uint32_t generation, uint64_t *handed_off, uint64_t *adopted)
+{
+	*handed_off = *adopted = 0;
+	for (size_t i = 0; i < POOL_TALLY_GENS; i++)
+		if (p->tally[i].used && p->tally[i].generation == generation) {
+			*handed_off += p->tally[i].handed_off;
+			*adopted += p->tally[i].adopted;
+		}
+	for (const struct pool_worker *w = p->workers; w; w = w->next) {
+		const struct scoreboard_slot *s = pool_slot(p, w);
+		if (s && w->generation == generation) {
+			*handed_off += sb_load32(&s->handed_off);
+			*adopted += sb_load32(&s->adopted);
+		}
+	}
 }
 
 void pool_recycle(struct pool *p, struct pool_worker *w, uint64_t arg)
@@ -520,6 +603,7 @@ bool pool_reaped(struct pool *p, pid_t pid, int status, struct pool_worker *gone
 	loop_del_fd(p->loop, w->chan.fd);
 	chan_out_clear(&w->chan);
 	close(w->chan.fd);
+	pool_tally(p, w);
 	scoreboard_slot_free(p->sb, w->slot);
 	/* A replacement starting for it now simply takes its place. */
 	for (struct pool_worker *o = p->workers; o; o = o->next)
@@ -636,6 +720,7 @@ void pool_describe(const struct pool *p, struct handover *st)
 		u->chan_version = w->chan.peer_version;
 		u->state = pool_state_code(w->state);
 		u->drain_deadline_ms = w->drain_deadline_ms;
+		u->handoff_to = w->handoff_to;
 	}
 }
 
@@ -654,6 +739,7 @@ int pool_adopt(struct pool *p, const struct handover *st, bool own_board)
 		chan_out_init(&w->chan, u->chan_fd, u->chan_version);
 		w->state = pool_state_of(u->state);
 		w->drain_deadline_ms = u->drain_deadline_ms;
+		w->handoff_to = u->handoff_to;
 		w->started_ms = loop_clock_ms() - POOL_QUICK_DEATH_MS;
 		w->next = p->workers;
 		p->workers = w;

@@ -43,6 +43,7 @@ struct pool_worker {
 	uint64_t start_error;   /* its arg: why */
 	bool drain_stop;        /* its DRAIN is for a stop (CHAN_DRAIN_STOP) */
 	pid_t replaces;         /* drain this pid once we are READY (max_requests) */
+	pid_t handoff_to;       /* hands its connections over to this pid (0: none) */
 	uint64_t started_ms;
 	uint64_t drain_deadline_ms;
 	uint64_t abort_sent_ms; /* hung: SIGABRT sent at */
@@ -54,6 +55,15 @@ struct pool_respawn {
 	bool pending;
 };
 
+/* Hand-off counters of workers already gone, for a few recent generations. */
+#define POOL_TALLY_GENS 8
+struct pool_tally {
+	bool used;
+	uint32_t generation;
+	uint64_t handed_off;
+	uint64_t adopted;
+};
+
 struct pool {
 	struct loop *loop;
 	struct scoreboard *sb;
@@ -62,6 +72,7 @@ struct pool {
 	struct pool_respawn respawn[SCOREBOARD_SLOTS]; /* by worker index */
 	struct loop_timer respawn_timer;
 	bool stopping;          /* nothing is forked or respawned any more */
+	struct pool_tally tally[POOL_TALLY_GENS];
 };
 
 /* What a worker forked now is given. */
@@ -104,8 +115,16 @@ void pool_send(struct pool *p, struct pool_worker *w, enum chan_type type);
 void pool_send_files(struct pool *p, struct pool_worker *w, const struct proto_fileset *files);
 /* Tell w to drain by deadline_ms (never later than an earlier DRAIN). */
 void pool_drain(struct pool *p, struct pool_worker *w, uint64_t deadline_ms, enum pool_drain_for why);
-/* w is READY: the worker it replaces, if any, drains by deadline_ms. */
-void pool_drain_replaced(struct pool *p, struct pool_worker *w, uint64_t deadline_ms);
+/* Tell w to drain by deadline_ms for a newer worker; to (READY, or NULL:
+ * none) adopts its connections first (hand-off: a channel between the
+ * two, sent ahead of the DRAIN). */
+void pool_drain_to(struct pool *p, struct pool_worker *w, struct pool_worker *to, uint64_t deadline_ms);
+/* w is READY: the worker it replaces, if any, drains by deadline_ms
+ * (handing its connections to w when handoff is set). */
+void pool_drain_replaced(struct pool *p, struct pool_worker *w, uint64_t deadline_ms, bool handoff);
+/* Connections generation's workers handed over and adopted, those gone
+ * included. */
+void pool_handoff_counts(const struct pool *p, uint32_t generation, uint64_t *handed_off, uint64_t *adopted);
 /* w asked to be replaced (arg: RECYCLE_ME's): the next pool_fill starts
  * its replacement, whose READY drains it. */
 void pool_recycle(struct pool *p, struct pool_worker *w, uint64_t arg);

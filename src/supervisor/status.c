@@ -66,6 +66,30 @@ static void status_history(FILE *f, const struct history *h)
 	}
 }
 
+/* Connections handed over and adopted, per generation (workers gone
+ * included): one line for each generation alive or counted. */
+static void status_handoff(FILE *f, const struct status_view *v)
+{
+	uint32_t gens[POOL_TALLY_GENS + 64];
+	size_t n = 0;
+	for (size_t i = 0; i < POOL_TALLY_GENS; i++)
+		if (v->pool->tally[i].used)
+			gens[n++] = v->pool->tally[i].generation;
+	for (const struct pool_worker *w = v->pool->workers; w && n < sizeof(gens) / sizeof(gens[0]); w = w->next)
+		gens[n++] = w->generation;
+	for (size_t i = 0; i < n; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < i; k++)
+			seen |= gens[k] == gens[i];
+		if (seen)
+			continue;
+		uint64_t out, in;
+		pool_handoff_counts(v->pool, gens[i], &out, &in);
+		fprintf(f, "generation %u handed-off %llu adopted %llu\n", gens[i], (unsigned long long)out,
+			(unsigned long long)in);
+	}
+}
+
 static void status_workers(FILE *f, const struct status_view *v, uint64_t now)
 {
 	for (const struct pool_worker *w = v->pool->workers; w; w = w->next) {
@@ -80,11 +104,13 @@ static void status_workers(FILE *f, const struct status_view *v, uint64_t now)
 		fprintf(f, " tls-handshakes full %llu resumed %llu failed %llu",
 			(unsigned long long)sb_load(&s->tls_full), (unsigned long long)sb_load(&s->tls_resumed),
 			(unsigned long long)sb_load(&s->tls_failed));
+		fprintf(f, " handed-off %u adopted %u", sb_load32(&s->handed_off), sb_load32(&s->adopted));
 		if (w->state == PW_DRAINING)
 			fprintf(f, " drain-left %llums",
 				(unsigned long long)(w->drain_deadline_ms > now ? w->drain_deadline_ms - now : 0));
 		fprintf(f, "\n");
 	}
+	status_handoff(f, v);
 	for (unsigned i = 0; i < v->cfg->server.workers; i++) {
 		const struct pool_respawn *rs = &v->pool->respawn[i];
 		if (rs->pending)

@@ -201,6 +201,7 @@ static void sup_fail(const char *why)
 
 static void sup_workers_failed(const char *why);
 static void sup_check_ready(void);
+static struct pool_worker *sup_next_ready(struct pool_worker *prev);
 
 /* The files are opened here (workers may lack the rights) and handed to
  * every worker, which puts them in place of its own. */
@@ -239,7 +240,7 @@ static void sup_worker_ready(struct pool_worker *w)
 		pool_drain(&sup.pool, w, sup_stop_deadline(), POOL_DRAIN_STOP);
 		return;
 	}
-	pool_drain_replaced(&sup.pool, w, drain_by);
+	pool_drain_replaced(&sup.pool, w, drain_by, sup.set.cfg->server.handoff);
 	if (w->generation != sup.gen.current) {
 		pool_drain(&sup.pool, w, drain_by, POOL_DRAIN_HANDOVER);
 		return;
@@ -257,8 +258,10 @@ static void sup_worker_recycle(struct pool_worker *w, uint64_t arg)
 	if (sup.stop.stopping)
 		return;
 	if (w->generation != sup.gen.current) {
-		pool_drain(&sup.pool, w, loop_now_ms(sup.loop) + sup.set.cfg->server.shutdown_timeout_ms,
-			   POOL_DRAIN_HANDOVER);
+		/* An old generation's worker: the current one's workers are its
+		 * successors (those ready already). */
+		pool_drain_to(&sup.pool, w, sup.set.cfg->server.handoff ? sup_next_ready(NULL) : NULL,
+			      loop_now_ms(sup.loop) + sup.set.cfg->server.shutdown_timeout_ms);
 		return;
 	}
 	pool_recycle(&sup.pool, w, arg);
@@ -414,6 +417,19 @@ static void sup_request_reload(void)
 	sup.gen.reload_pending = true;
 }
 
+/* The READY worker of the current generation after prev (NULL: the
+ * first), wrapping round; NULL if there is none. */
+static struct pool_worker *sup_next_ready(struct pool_worker *prev)
+{
+	for (int round = 0; round < 2; round++) {
+		struct pool_worker *w = prev && round == 0 ? prev->next : sup.pool.workers;
+		for (; w; w = w->next)
+			if (w->generation == sup.gen.current && w->state == PW_READY)
+				return w;
+	}
+	return NULL;
+}
+
 /* The current generation became ready (all READY): old workers drain, the
  * listeners the change retired close, systemd hears READY=1, and the
  * change is over. */
@@ -423,9 +439,13 @@ static void sup_generation_ready(void)
 	 * already taking connections from the same queues. */
 	uint64_t deadline = loop_now_ms(sup.loop) + sup.set.cfg->server.shutdown_timeout_ms;
 	size_t drained = 0;
+	struct pool_worker *to = NULL;
 	for (struct pool_worker *w = sup.pool.workers; w; w = w->next) {
 		if (gen_drains_at_ready(&sup.gen, w)) {
-			pool_drain(&sup.pool, w, deadline, POOL_DRAIN_HANDOVER);
+			/* Each old worker hands its connections to one of the new
+			 * generation, in turn. */
+			to = sup.set.cfg->server.handoff ? sup_next_ready(to) : NULL;
+			pool_drain_to(&sup.pool, w, to, deadline);
 			drained++;
 		}
 	}

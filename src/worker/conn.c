@@ -108,6 +108,8 @@ int conn_init(struct conn *c, const struct proto_env *env, const struct worker_l
 	c->ops = ops;
 	c->prev = c->next = NULL;
 	c->lingering = false;
+	c->no_handoff = false;
+	c->shared = false;
 	c->io_wait = 0;
 	loop_timer_init(&c->timer, NULL, c);
 	memset(&c->peer, 0, sizeof(c->peer));

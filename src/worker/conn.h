@@ -63,6 +63,13 @@ struct conn {
 	uint8_t peer_len;         /* at most sizeof(peer), 28 */
 	uint8_t io_wait;          /* enum transport_wait: set by the transport */
 	bool lingering;           /* half-closed, discarding input before close */
+	/* Came back from a successor that refused it (handoff.c): drained as
+	 * if hand-off did not exist. */
+	bool no_handoff;
+	/* Adopted from another worker, which may still hold the socket for a
+	 * moment: leaving epoll takes an explicit EPOLL_CTL_DEL (close() alone
+	 * does not end a registration while another process holds the file). */
+	bool shared;
 };
 
 /* The connections of one worker. It owns none of their memory: each
@@ -149,6 +156,12 @@ static inline const char *conn_security(const struct conn *c)
 }
 /* Whether c can move to another process with its fd (transport.h). */
 static inline bool conn_movable(const struct conn *c) { return c->transport.ops->movable; }
+/* Whether c may be handed to the successor now: the worker drains for a
+ * successor, c's transport can move, and c did not come back refused. */
+static inline bool conn_may_hand_off(const struct conn *c)
+{
+	return c->env && proto_env_handing_off(c->env) && conn_movable(c) && !c->no_handoff;
+}
 
 /* The LOOP_* events to watch so that the operations in ops (LOOP_READ: a
  * read, LOOP_WRITE: a write) can go on: each its own direction, unless the

@@ -24,10 +24,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "core/config.h"
 
+struct conn;
 struct conn_set;
 struct loop;
 struct proto;
@@ -94,6 +96,28 @@ enum proto_shortage {
 	PROTO_NOMEM_DROPPED, /* it was closed: it could not continue */
 };
 
+/* Most bytes read but not used yet that a hand-off carries with a
+ * connection: a connection holding more is handed over at its next
+ * boundary (or drained, as before, at the deadline). */
+#define HANDOFF_BYTES_MAX 3072
+
+/* What a connection carries from a draining worker to its successor
+ * beside its socket, its listener (by name) and its peer address: its
+ * session, in protocol-neutral terms (worker/handoff.c encodes it). */
+struct handoff_conn {
+	uint32_t requests;     /* answered on this connection so far (keepalive_requests) */
+	uint32_t flags;        /* the protocol's own bits, carried as they are */
+	uint64_t idle_left_ms; /* until the current (idle or header) deadline; 0: none set */
+	const void *bytes;     /* read but not used yet: the start of the next request,
+				* echo's bytes not sent back yet */
+	size_t len;            /* at most HANDOFF_BYTES_MAX */
+	/* On adopt: the peer address carried, and whether the connection
+	 * came back refused (it is then drained as before). */
+	const struct sockaddr *peer;
+	socklen_t peer_len;
+	bool returned;
+};
+
 /* What a protocol may ask of the worker that runs it. */
 struct proto_env {
 	struct loop *loop;
@@ -111,11 +135,26 @@ struct proto_env {
 	 * asks to be replaced when the shortage outlasts the pause. May be
 	 * NULL. */
 	void (*out_of_memory)(const struct proto_env *env, enum proto_shortage what);
+	/* Hand-off (worker/handoff.h): true while connections go to a
+	 * successor; NULL: never. */
+	const bool *handing_off;
+	/* Give c to the successor with its session h (c is at a request
+	 * boundary, conn_may_hand_off(c)): 0, and c is closed and freed here
+	 * (its socket lives on in the successor); or -errno, and nothing
+	 * changed (drain c as before). */
+	int (*hand_off)(const struct proto_env *env, struct conn *c, const struct handoff_conn *h);
 	void *worker;                  /* the worker's own, for the hooks */
 	const struct proto_fileset *files; /* opened by the supervisor */
 };
 
 static inline bool proto_env_draining(const struct proto_env *env) { return *env->draining; }
+/* Draining for a successor that adopts connections (hand-off): a plain
+ * connection at a request boundary goes to it (env->hand_off) instead of
+ * being closed, and responses do not say Connection: close for the drain. */
+static inline bool proto_env_handing_off(const struct proto_env *env)
+{
+	return env->handing_off && *env->handing_off;
+}
 /* Draining for a stop: nobody serves after us, so an idle keep-alive
  * connection is closed at once (its client re-sends elsewhere, RFC 9112
  * §9.3.1) rather than given a grace for one more request. */
@@ -154,6 +193,13 @@ struct proto {
 	 * and a reload (proto_paths_check); they may go away later. May be
 	 * NULL: none. */
 	size_t (*paths)(const struct config *cfg, struct proto_path *out);
+	/* Take a connection another worker handed over (fd, non-blocking,
+	 * at a request boundary, with h) as if it had been accepted now,
+	 * under this worker's configuration. 0: the protocol owns fd now;
+	 * -errno: it does not. NULL: the protocol's connections are never
+	 * handed over. */
+	int (*adopt)(const struct proto_env *env, const struct worker_listener *l, int fd,
+		     const struct handoff_conn *h);
 	/* This protocol's own per-worker connection limit; 0 = only
 	 * [server] max_connections applies. May be NULL. */
 	unsigned (*max_connections)(const struct config *cfg);

@@ -81,7 +81,11 @@ static int plain_shutdown(struct conn *c)
 
 static void plain_close(struct conn *c)
 {
-	/* Accepted in this worker, never shared: close() alone leaves epoll. */
+	/* Accepted in this worker, never shared: close() alone leaves epoll.
+	 * An adopted socket may still be held by the worker that handed it
+	 * over, for as long as its answer takes: leave epoll explicitly. */
+	if (c->fd >= 0 && c->shared)
+		(void)loop_del_fd(c->loop, c->fd);
 	if (c->fd >= 0)
 		loop_close_fd(c->loop, c->fd);
 }

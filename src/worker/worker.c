@@ -24,6 +24,7 @@
 #include "core/loop.h"
 #include "core/scoreboard.h"
 #include "worker/conn.h"
+#include "worker/handoff.h"
 #include "worker/proto.h"
 
 #define WORKER_ACCEPT_BATCH 8      /* accepts per wake-up: serving is not starved, and a burst
@@ -325,14 +326,43 @@ static void worker_conn_closed(struct conn_set *set, void *arg)
 		worker_update_accepting(w);
 }
 
-/* The set emptied: a draining worker is done. */
+/* The set emptied: a draining worker is done, once nothing it handed
+ * over waits for an answer (and no predecessor may still send it one). */
 static void worker_conns_empty(struct conn_set *set, void *arg)
 {
 	struct worker *w = arg;
-	if (w->draining) {
+	(void)set;
+	if (w->draining && !handoff_busy()) {
 		log_info("drained, exiting");
 		worker_exit(w, 0);
 	}
+}
+
+/* handoff.c's hook: hand-offs settled, or a predecessor's channel closed. */
+static void worker_handoff_settled(void *arg)
+{
+	struct worker *w = arg;
+	if (conn_set_count(&w->conns) == 0)
+		worker_conns_empty(&w->conns, w);
+}
+
+static const struct worker_listener *worker_listener_named(void *arg, const char *name)
+{
+	struct worker *w = arg;
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (strcmp(w->listeners[i].name, name) == 0)
+			return &w->listeners[i];
+	return NULL;
+}
+
+/* Whether a connection handed over on l may be adopted: room for it, and
+ * we serve (or hand on ourselves). */
+static bool worker_may_adopt(void *arg, const struct worker_listener *l)
+{
+	struct worker *w = arg;
+	if (w->draining && !*handoff_flag())
+		return false;
+	return worker_has_room(w, l);
 }
 
 static void worker_request_done(const struct proto_env *env)
@@ -358,6 +388,7 @@ static void worker_drain_deadline(struct loop *loop, struct loop_timer *t, void 
 	struct worker *w = arg;
 	log_warning("drain deadline reached, closing %zu connection(s)", conn_set_count(&w->conns));
 	worker_close_all(w);
+	handoff_end();
 	worker_exit(w, 0);
 }
 
@@ -411,7 +442,10 @@ static void worker_drain(struct worker *w, uint64_t deadline_ms)
 	int r = chan_send(w->chan_fd, CHAN_DRAINING, n);
 	if (r < 0 && r != -EPIPE)
 		log_errno(LOG_DEBUG, r, "cannot report draining");
-	if (n == 0) {
+	/* A successor is ready (not a stop): plain connections go to it at
+	 * their next request boundary instead of being closed. */
+	handoff_begin(w->stopping);
+	if (n == 0 && !handoff_busy()) {
 		log_info("draining 0 connection(s)");
 		worker_exit(w, 0);
 	}
@@ -482,6 +516,14 @@ static void worker_control(struct loop *loop, int fd, unsigned events, void *arg
 		case CHAN_START:
 			w->started = true;
 			worker_update_accepting(w);
+			break;
+		case CHAN_HANDOFF_TO:
+		case CHAN_ADOPT_FROM:
+			if (n_fds == 1) {
+				(m.type == CHAN_HANDOFF_TO ? handoff_successor : handoff_predecessor)(fds[0],
+													(pid_t)m.arg);
+				n_fds = 0;
+			}
 			break;
 		default:
 			log_warning("unexpected %s on the control channel", chan_type_name(m.type));
@@ -650,6 +692,8 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 		.stopping = &w->stopping,
 		.request_done = worker_request_done,
 		.out_of_memory = worker_out_of_memory,
+		.handing_off = handoff_flag(),
+		.hand_off = handoff_export,
 		.worker = w,
 		.files = &w->files,
 	};
@@ -667,6 +711,15 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 	worker_fault_init(&w->no_mem, "accept paused", "time(s)");
 	worker_fault_init(&w->nomem_drops, "out of memory", "connection(s) dropped");
 	loop_timer_init(&w->drain_timer, worker_drain_deadline, w);
+	handoff_init(&(struct handoff_host){
+		.loop = w->loop,
+		.env = &w->env,
+		.slot = w->slot,
+		.listener = worker_listener_named,
+		.room = worker_may_adopt,
+		.settled = worker_handoff_settled,
+		.arg = w,
+	});
 	return 0;
 }
 

@@ -30,19 +30,25 @@
 #define IDLE_CONNS 1000
 
 /* Start drover with one worker on a site with a.txt; its pid. */
-static pid_t srv_start(struct h_site *s, const char *http_extra)
+static pid_t srv_start_with(struct h_site *s, const char *http_extra, const char *server_extra)
 {
 	h_site_init(s);
 	h_site_file(s, "a.txt", "pooled\n");
-	char http[1024];
+	char http[1024], server[512];
 	snprintf(http, sizeof http, "access_log = off\n%s", http_extra ? http_extra : "");
-	h_site_start(s, &(struct h_site_opts){
-		.server = "shutdown_timeout = 10s\nmax_connections = 4000\ncontrol_socket = @DIR@/control.sock\n",
-		.web = "status = yes\n", .http = http });
+	snprintf(server, sizeof server,
+		 "shutdown_timeout = 10s\nmax_connections = 4000\ncontrol_socket = @DIR@/control.sock\n%s",
+		 server_extra ? server_extra : "");
+	h_site_start(s, &(struct h_site_opts){ .server = server, .web = "status = yes\n", .http = http });
 	pid_t worker;
 	ck_assert(h_wait_workers(s->d, 1));
 	ck_assert_uint_eq(h_worker_pids(s->d, &worker, 1), 1);
 	return worker;
+}
+
+static pid_t srv_start(struct h_site *s, const char *http_extra)
+{
+	return srv_start_with(s, http_extra, NULL);
 }
 
 /* A /proc/PID/status field in kB. */
@@ -242,7 +248,10 @@ START_TEST(a_request_without_memory_for_header_timeout_gets_503_and_is_counted)
 	/* header_timeout also bounds how long the two victims below may sit
 	 * unused between their accept and their request (the set-up's
 	 * status polls and the cap): far more than that takes. */
-	pid_t worker = srv_start(&s, "header_timeout = 5s\n");
+	/* Without hand-off: the worker short of memory asks to be replaced,
+	 * and its replacement would adopt the waiting victims and answer
+	 * them (200); what is tested here is the last resort. */
+	pid_t worker = srv_start_with(&s, "header_timeout = 5s\n", "handoff = no\n");
 	char big[600];
 	snprintf(big, sizeof big, "%s/www/big.bin", s.tmp);
 	int bfd = open(big, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -327,6 +336,77 @@ START_TEST(a_request_without_memory_for_header_timeout_gets_503_and_is_counted)
 }
 END_TEST
 
+/* With hand-off (the default), the replacement of a worker short of
+ * memory adopts the requests waiting for memory (their bytes still in
+ * their sockets) and answers them: the same victims get 200, on the
+ * connection they sent them on. */
+START_TEST(a_worker_short_of_memory_hands_its_waiting_requests_to_its_replacement)
+{
+#ifdef H_UNDER_ASAN
+	return;
+#endif
+	struct h_site s;
+	/* Far more than the replacement takes to start: the victims must
+	 * not meet the last resort (the 503 above) meanwhile. */
+	pid_t worker = srv_start_with(&s, "header_timeout = 120s\n", NULL);
+	char big[600];
+	snprintf(big, sizeof big, "%s/www/big.bin", s.tmp);
+	int bfd = open(big, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert(bfd >= 0);
+	ck_assert(ftruncate(bfd, 16 << 20) == 0);
+	close(bfd);
+	static const char get_big[] = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+	int holders[HOLDERS];
+	for (int i = 0; i < HOLDERS; i++) {
+		holders[i] = h_connect_tcp_rcvbuf(s.port, 4096);
+		ck_assert(holders[i] >= 0);
+		h_write_all(holders[i], get_big, sizeof get_big - 1);
+		char head[12];
+		ck_assert(h_read_exact(holders[i], head, sizeof head));
+		ck_assert(memcmp(head, "HTTP/1.1 200", 12) == 0);
+	}
+	int victims[2];
+	for (int i = 0; i < 2; i++) {
+		victims[i] = h_connect_tcp(s.port);
+		ck_assert(victims[i] >= 0);
+	}
+	char out[8192];
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
+	for (;;) {
+		h_ctl_ok(s.d, "status", out, sizeof out);
+		if (strstr(out, "connections 6 "))
+			break;
+		ck_assert_msg(h_left_ms(deadline) > 0, "the worker never took both: %s", out);
+		h_pause_ms(20);
+	}
+	long data_kb = proc_kb(worker, "VmData");
+	struct rlimit rl = { (rlim_t)(data_kb + 32) * 1024, RLIM_INFINITY };
+	ck_assert_msg(prlimit(worker, RLIMIT_DATA, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
+	for (int i = 0; i < 2; i++)
+		h_write_all(victims[i], req_a, sizeof req_a - 1);
+	for (int i = 0; i < 2; i++) {
+		struct h_response r;
+		ck_assert_msg(h_http_read_response(victims[i], &r, false), "no answer: %s", h_log_end(s.d));
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_str_eq(r.body, "pooled\n");
+		h_http_response_free(&r);
+	}
+	ck_assert(h_log_contains(s.d, "is short of memory; starting its replacement"));
+	ck_assert_msg(dropped_logged(s.d) == 0, "%s", h_log_end(s.d));
+	/* Served by the replacement, which adopted them. */
+	h_ctl_ok(s.d, "status", out, sizeof out);
+	const char *gl = strstr(out, "\ngeneration 1 handed-off ");
+	unsigned long handed = 0, adopted = 0;
+	ck_assert_msg(gl && sscanf(gl, "\ngeneration 1 handed-off %lu adopted %lu", &handed, &adopted) == 2, "%s", out);
+	ck_assert_msg(handed >= 2 && adopted >= 2, "%s", out);
+	for (int i = 0; i < 2; i++)
+		close(victims[i]);
+	for (int i = 0; i < HOLDERS; i++)
+		close(holders[i]);
+	h_site_stop(&s);
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
 	Suite *su = suite_create("http_pool");
@@ -336,6 +416,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, a_request_larger_than_the_pooled_buffers_still_works);
 	tcase_add_test(tc, running_out_of_memory_delays_requests_instead_of_closing_them);
 	tcase_add_test(tc, a_request_without_memory_for_header_timeout_gets_503_and_is_counted);
+	tcase_add_test(tc, a_worker_short_of_memory_hands_its_waiting_requests_to_its_replacement);
 	suite_add_tcase(su, tc);
 	return su;
 }

@@ -647,7 +647,9 @@ static bool proc_in_epoll_wait(pid_t pid)
 START_TEST(a_request_already_in_the_socket_when_drain_arrives_is_answered)
 {
 	struct served s;
-	serve_start(&s, 1, "", "");
+	/* The drain without hand-off (with it, the connection lives on in
+	 * the new generation: tests/ops/test_handoff.c). */
+	serve_start(&s, 1, "handoff = no\n", "");
 	pid_t w;
 	ck_assert_uint_eq(h_worker_pids(s.d, &w, 1), 1);
 	int fd = h_connect_tcp(s.port);

@@ -18,6 +18,9 @@ new connection, as curl and browsers do; they are not lost.
 With --tls-ca, every connection is HTTPS, verified against that CA for
 --servername; a server that closes without close_notify reads as an EOF.
 
+"reconnects" counts the connections a keep-alive thread opened again
+without the server having said Connection: close (one closed under it).
+
 Exit status 0 when nothing was lost and at least one request succeeded.
 """
 import argparse
@@ -84,6 +87,7 @@ class Stats:
         self.retried = 0
         self.sent = 0
         self.server_closes = 0
+        self.reconnects = 0
         self.errors = {}
         self.first_body = None
 
@@ -100,6 +104,8 @@ def worker(args, stats, deadline, keepalive):
     req = ("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: drover-systemd-test\r\n%s\r\n" % (
         args.path, args.host, args.port, "" if keepalive else "Connection: close\r\n")).encode()
     pending_retry = False
+    opened = 0
+    closed_by_server = False
     while True:
         if not pending_retry:
             if time.monotonic() > deadline or os.path.exists(args.stopfile):
@@ -116,6 +122,14 @@ def worker(args, stats, deadline, keepalive):
                     sock = args.tls.wrap_socket(sock, server_hostname=args.servername)
                 buf = b""
                 reused = False
+                # A keep-alive client opening a connection again when the
+                # server had not said Connection: close (a reload that
+                # closed it: drover hands them over instead).
+                if keepalive and opened and not closed_by_server:
+                    with stats.lock:
+                        stats.reconnects += 1
+                opened += 1
+                closed_by_server = False
             sock.sendall(req)
             status, headers, body, buf, close = read_response(sock, buf)
             if status != 200:
@@ -130,6 +144,7 @@ def worker(args, stats, deadline, keepalive):
                 stats.ok += 1
             if close or not keepalive:
                 if close and keepalive:
+                    closed_by_server = True
                     with stats.lock:
                         stats.server_closes += 1
                 sock.close()
@@ -189,7 +204,7 @@ def main():
         t.join(args.max_seconds + 2 * args.timeout + 5)
     hung = sum(t.is_alive() for t in threads)
     out = {"ok": stats.ok, "lost": stats.lost + hung, "retried": stats.retried,
-           "server_closes": stats.server_closes, "hung_threads": hung,
+           "server_closes": stats.server_closes, "reconnects": stats.reconnects, "hung_threads": hung,
            "seconds": round(time.monotonic() - t0, 2), "errors": stats.errors}
     print(json.dumps(out, sort_keys=True), flush=True)
     return 0 if out["lost"] == 0 and stats.ok > 0 else 1

@@ -288,6 +288,14 @@ for n in 1 2 3; do
 	sleep 1
 done
 load_stop "systemctl reload (3 times) under load loses no request"
+# Live hand-off ([server] handoff = yes, the default): the keep-alive
+# clients' connections move to the new generation, none is closed.
+reconnects=$(sed -n 's/.*"reconnects": \([0-9]*\).*/\1/p' "$LOAD_OUT")
+if [ "${reconnects:-x}" = 0 ]; then
+	pass "systemctl reload under keep-alive load: 0 new connections (hand-off)"
+else
+	fail "systemctl reload under keep-alive load: 0 new connections (hand-off)" "reconnects: ${reconnects:-?}"
+fi
 MAINPID=$(show drover.service MainPID)
 new_workers=$(children "$MAINPID")
 if [ "$reload_ok" = yes ] && [ "$MAINPID" = "$FIRST_MAINPID" ] && [ -n "$new_workers" ] &&

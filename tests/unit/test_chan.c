@@ -450,7 +450,8 @@ START_TEST(test_upgrade_state_round_trip)
 	in.workers[0] = (struct handover_worker){ .pid = 100, .generation = 7, .index = 0, .slot = 3,
 						 .chan_fd = 9, .state = 1, .drain_deadline_ms = 0, .chan_version = 2 };
 	in.workers[1] = (struct handover_worker){ .pid = 101, .generation = 6, .index = 1, .slot = 4,
-						 .chan_fd = 10, .state = 2, .drain_deadline_ms = 123456789012ull };
+						 .chan_fd = 10, .state = 2, .drain_deadline_ms = 123456789012ull,
+						 .handoff_to = 100 };
 	char env[8192];
 	ck_assert_int_eq(handover_encode(&in, env, sizeof(env)), 0);
 	ck_assert_ptr_nonnull(strchr(env, '='));
@@ -472,6 +473,19 @@ START_TEST(test_upgrade_state_round_trip)
 	/* The channel's version travels; a worker without one reads version 1. */
 	ck_assert_uint_eq(out.workers[0].chan_version, 2);
 	ck_assert_uint_eq(out.workers[1].chan_version, 1);
+	/* Whom a draining worker hands over to travels too (hand-off). */
+	ck_assert_int_eq(out.workers[0].handoff_to, 0);
+	ck_assert_int_eq(out.workers[1].handoff_to, 100);
+	const char *w1 = strstr(env, ";W=101,");
+	ck_assert_ptr_nonnull(w1);
+	int pid1, state1, slot1, fd1;
+	unsigned gen1, index1, version1;
+	unsigned long long deadline1;
+	/* A build before hand-off reads its eight fields and stops there. */
+	ck_assert_int_eq(sscanf(w1 + 1, "W=%d,%u,%u,%d,%d,%d,%llu,%u", &pid1, &gen1, &index1, &slot1, &fd1, &state1,
+				&deadline1, &version1),
+			 8);
+	ck_assert_uint_eq(version1, 1);
 	/* A build that knows only seven worker fields still reads them all. */
 	const char *w = strstr(env, ";W=100,");
 	ck_assert_ptr_nonnull(w);

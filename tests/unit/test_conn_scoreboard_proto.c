@@ -15,12 +15,16 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
+#include "core/chan.h"
 #include "core/config.h"
 #include "core/loop.h"
 #include "core/scoreboard.h"
 #include "worker/conn.h"
+#include "worker/handoff.h"
 #include "worker/proto.h"
 
 #include "harness.h"
@@ -436,6 +440,57 @@ START_TEST(registering_another_table_replaces_the_names_config_knows)
 }
 END_TEST
 
+/* ------------------------------------------------------------ hand-off records */
+
+START_TEST(a_handoff_record_round_trips_and_a_newer_version_is_refused_but_skippable)
+{
+	struct tworld w;
+	tworld_init(&w);
+	struct tconn t;
+	tconn_open(&w, &t, &w.la);
+	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(4242) };
+	peer.sin_addr.s_addr = htonl(0x7f000001);
+	memcpy(&t.c.peer, &peer, sizeof peer);
+	t.c.peer_len = sizeof peer;
+	static const char half[] = "GET /page.txt HTT";
+	struct handoff_conn h = { .requests = 999, .flags = 0x801, .idle_left_ms = 12345, .bytes = half,
+				  .len = sizeof half - 1 };
+	unsigned char buf[CHAN_DATA_MAX];
+	int n = handoff_rec_encode(&t.c, &h, HANDOFF_VERSION, buf, sizeof buf);
+	ck_assert_int_eq(n, HANDOFF_REC_HDR + 1 + 5 + (int)(sizeof half - 1));
+	struct handoff_rec r;
+	size_t size = 0;
+	ck_assert_int_eq(handoff_rec_decode(buf, (size_t)n, &r, &size), n);
+	ck_assert_uint_eq(size, (size_t)n);
+	ck_assert_str_eq(r.listener, "a");
+	ck_assert_str_eq(r.proto, "alpha");
+	ck_assert_uint_eq(r.h.requests, 999);
+	ck_assert_uint_eq(r.h.flags, 0x801);
+	ck_assert_uint_eq(r.h.idle_left_ms, 12345);
+	ck_assert_uint_eq(r.h.len, sizeof half - 1);
+	ck_assert(memcmp(r.h.bytes, half, r.h.len) == 0);
+	ck_assert_uint_eq(r.h.peer_len, sizeof peer);
+	ck_assert(memcmp(r.h.peer, &peer, sizeof peer) == 0);
+	/* Cut short, or a length that lies: malformed. */
+	ck_assert_int_eq(handoff_rec_decode(buf, (size_t)n - 1, &r, &size), -EBADMSG);
+	buf[4]--;
+	ck_assert_int_eq(handoff_rec_decode(buf, (size_t)n, &r, &size), -EBADMSG);
+	buf[4]++;
+	/* A newer version: refused, and its size still lets a reader skip it. */
+	ck_assert_int_eq(handoff_rec_encode(&t.c, &h, HANDOFF_VERSION + 1, buf, sizeof buf), n);
+	size = 0;
+	ck_assert_int_eq(handoff_rec_decode(buf, (size_t)n, &r, &size), -EPROTONOSUPPORT);
+	ck_assert_uint_eq(size, (size_t)n);
+	/* Too many bytes for a hand-off, or for the room given. */
+	h.len = HANDOFF_BYTES_MAX + 1;
+	ck_assert_int_eq(handoff_rec_encode(&t.c, &h, HANDOFF_VERSION, buf, sizeof buf), -EMSGSIZE);
+	h.len = 4;
+	ck_assert_int_eq(handoff_rec_encode(&t.c, &h, HANDOFF_VERSION, buf, HANDOFF_REC_HDR), -EMSGSIZE);
+	conn_close(&t.c);
+	loop_free(w.loop);
+}
+END_TEST
+
 static Suite *units_suite(void)
 {
 	Suite *s = suite_create("units_core");
@@ -453,6 +508,9 @@ static Suite *units_suite(void)
 	tcase_add_test(sb, attach_maps_the_same_board_and_refuses_a_foreign_one);
 	tcase_add_test(sb, state_names_cover_every_state);
 	suite_add_tcase(s, sb);
+	TCase *ho = tcase_create("handoff");
+	tcase_add_test(ho, a_handoff_record_round_trips_and_a_newer_version_is_refused_but_skippable);
+	suite_add_tcase(s, ho);
 	TCase *pt = tcase_create("protocol_table");
 	tcase_add_test(pt, proto_find_looks_names_up_in_the_registered_table_ignoring_case);
 	tcase_add_test(pt, config_accepts_registered_names_and_defaults_to_the_first);

@@ -76,6 +76,43 @@ static size_t http_status_certificates(const struct config *cfg, char *buf, size
 	return pos;
 }
 
+/* The JSON's "generations": hand-off per generation, over the workers
+ * alive (droverctl status also counts those gone). Closes "workers" first;
+ * the new end of the text. */
+static size_t http_status_generations(const struct scoreboard *sb, char *buf, size_t pos, size_t cap)
+{
+	int n;
+	struct { uint32_t gen; uint64_t out, in; } g[64];
+	size_t n_g = 0;
+	for (size_t i = 0; i < SCOREBOARD_SLOTS; i++) {
+		const struct scoreboard_slot *s = &sb->slots[i];
+		if (sb_load32(&s->state) == SLOT_FREE)
+			continue;
+		size_t k = 0;
+		while (k < n_g && g[k].gen != sb_load32(&s->generation))
+			k++;
+		if (k == n_g) {
+			if (n_g == 64)
+				continue;
+			g[n_g++] = (__typeof__(g[0])){ .gen = sb_load32(&s->generation) };
+		}
+		g[k].out += sb_load32(&s->handed_off);
+		g[k].in += sb_load32(&s->adopted);
+	}
+	n = snprintf(buf + pos, cap - pos, "],\"generations\":[");
+	if (n > 0 && (size_t)n < cap - pos)
+		pos += (size_t)n;
+	for (size_t k = 0; k < n_g; k++) {
+		n = snprintf(buf + pos, cap - pos,
+			     "%s{\"generation\":%" PRIu32 ",\"handed_off\":%" PRIu64 ",\"adopted\":%" PRIu64 "}",
+			     k ? "," : "", g[k].gen, g[k].out, g[k].in);
+		if (n < 0 || (size_t)n >= cap - pos)
+			break;
+		pos += (size_t)n;
+	}
+	return pos;
+}
+
 /* status_path: the scoreboard as JSON. */
 enum http_handled http_builtin_status(const struct http_ask *ask, struct http_response *resp)
 {
@@ -119,19 +156,22 @@ enum http_handled http_builtin_status(const struct http_ask *ask, struct http_re
 			     ",\"state\":\"%s\",\"connections\":%" PRIu64 ",\"accepted\":%" PRIu64
 			     ",\"requests\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 			     ",\"dropped_no_memory\":%" PRIu64 ",\"tls_full\":%" PRIu64 ",\"tls_resumed\":%" PRIu64
-			     ",\"tls_failed\":%" PRIu64 ",\"heartbeat_age_ms\":%" PRIu64 "}",
+			     ",\"tls_failed\":%" PRIu64 ",\"handed_off\":%" PRIu32 ",\"adopted\":%" PRIu32
+			     ",\"heartbeat_age_ms\":%" PRIu64 "}",
 			     first ? "" : ",", __atomic_load_n(&s->pid, __ATOMIC_RELAXED),
 			     sb_load32(&s->generation), sb_load32(&s->index),
 			     scoreboard_state_name(state), sb_load(&s->connections),
 			     sb_load(&s->accepted), sb_load(&s->requests), sb_load(&s->bytes_in),
 			     sb_load(&s->bytes_out), sb_load(&s->dropped_nomem), sb_load(&s->tls_full),
-			     sb_load(&s->tls_resumed), sb_load(&s->tls_failed), mono > hb ? mono - hb : 0);
+			     sb_load(&s->tls_resumed), sb_load(&s->tls_failed), sb_load32(&s->handed_off),
+			     sb_load32(&s->adopted), mono > hb ? mono - hb : 0);
 		if (n < 0 || (size_t)n >= cap - pos)
 			break;
 		pos += (size_t)n;
 		first = false;
 	}
 	pos = http_status_certificates(ask->site->env->cfg, buf, pos, cap);
+	pos = http_status_generations(sb, buf, pos, cap); /* closes the certificates' list */
 	if (pos + 3 < cap) {
 		memcpy(buf + pos, "]}\n", 3);
 		pos += 3;

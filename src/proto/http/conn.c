@@ -489,7 +489,7 @@ static enum http_step http_step_head(struct http_conn *hc)
 			conn_close(c);
 			return HTTP_STEP_GONE;
 		}
-		if (proto_env_draining(http_w.env) && hc->session.responses > 0) {
+		if (proto_env_draining(http_w.env) && hc->session.responses > 0 && !conn_may_hand_off(c)) {
 			/* A request that already reached the socket is still
 			 * answered; otherwise this is an idle keep-alive: close
 			 * without resetting a racing request (RFC 9112 §9.6). */
@@ -739,9 +739,64 @@ void http_conn_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 
 /* ------------------------------------------------------------ conn ops */
 
+/* The drain as it is without a hand-off (below). */
+static void http_conn_drain_here(struct http_conn *hc);
+
+/* Whether hc is at a request boundary a hand-off may cut at. */
+static bool http_at_boundary(const struct http_conn *hc)
+{
+	return (hc->state == HTTP_IDLE || hc->state == HTTP_HEAD) && conn_buf_len(&hc->out) == 0 &&
+	       hc->src.kind == HTTP_SRC_NONE && !hc->base.lingering &&
+	       !http_has(hc, HC_RESPONDING | HC_PEER_EOF | HC_WANT_WRITE | HC_CLOSE_AFTER | HC_FLUSH_ONLY) &&
+	       conn_buf_len(&hc->in) <= HANDOFF_BYTES_MAX;
+}
+
+int http_conn_try_hand_off(struct http_conn *hc)
+{
+	struct conn *c = &hc->base;
+	if (!conn_may_hand_off(c) || !http_at_boundary(hc))
+		return 0;
+	uint64_t now = loop_now_ms(c->loop);
+	struct handoff_conn h = {
+		.requests = hc->session.responses,
+		.flags = hc->session.flags & HTTP_HANDOFF_FLAGS,
+		.idle_left_ms = hc->session.deadline > now ? hc->session.deadline - now : 0,
+		.bytes = hc->in.data + hc->in.start,
+		.len = conn_buf_len(&hc->in),
+	};
+	if (http_w.env->hand_off(http_w.env, c, &h) == 0)
+		return CONN_GONE;
+	/* It stays: drained here, as before hand-off existed. */
+	c->no_handoff = true;
+	http_conn_drain_here(hc);
+	return CONN_GONE; /* the caller touches it no more either way */
+}
+
+int http_conn_resume(struct http_conn *hc)
+{
+	if (http_conn_process(hc) < 0 || http_update_mask(hc) < 0)
+		return CONN_GONE;
+	http_acks_now(hc);
+	return 0;
+}
+
 static void http_conn_drain(struct conn *c)
 {
 	struct http_conn *hc = (struct http_conn *)c;
+	if (c->lingering)
+		return;
+	if (conn_may_hand_off(c)) {
+		/* Now if it is at a boundary; else at its next one
+		 * (http_full_io in idle.c). */
+		(void)http_conn_try_hand_off(hc);
+		return;
+	}
+	http_conn_drain_here(hc);
+}
+
+static void http_conn_drain_here(struct http_conn *hc)
+{
+	struct conn *c = &hc->base;
 	if (c->lingering)
 		return;
 	/* Take in what has already arrived and remember how much: every request

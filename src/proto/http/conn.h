@@ -28,4 +28,16 @@ bool http_not_yet(struct loop *loop, struct conn *c, uint64_t deadline);
  * may race with the close. */
 void http_idle_expired(struct conn *c, unsigned responses);
 
+/* Session flags a hand-off carries: the socket's own options. */
+#define HTTP_HANDOFF_FLAGS (HC_NODELAY | HC_DELAYED_ACKS)
+/* A draining connection at a request boundary (nothing half-read beyond
+ * what a hand-off carries, nothing half-written) goes to the successor:
+ * CONN_GONE when it went, or when it was closed draining as before
+ * because the hand-off failed; 0: it stays (not at a boundary yet, or no
+ * hand-off). */
+int http_conn_try_hand_off(struct http_conn *hc);
+/* Run the state machine over what is buffered (an adopted connection's
+ * bytes): 0, or CONN_GONE. */
+int http_conn_resume(struct http_conn *hc);
+
 #endif

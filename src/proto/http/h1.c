@@ -60,8 +60,9 @@ static bool http_should_close(struct http_conn *hc, unsigned how)
 {
 	if ((how & (HTTP_CLOSE | HTTP_UNPARSED)) || !hc->req.keep_alive)
 		return true;
-	if (proto_env_draining(http_w.env)) {
-		/* Every request that had arrived when the drain began is answered
+	if (proto_env_draining(http_w.env) && !conn_may_hand_off(&hc->base)) {
+		/* Handed off, a connection lives on and answers as if no drain
+		 * happened. Otherwise every request that had arrived when the drain began is answered
 		 * (pipelined ones too); the response to the last of them says
 		 * close. Bytes buffered behind this request's head belong to
 		 * later requests. */

@@ -171,6 +171,7 @@ const struct proto proto_http = {
 	.done = http_worker_done,
 	.reserve = http_idle_reserve,
 	.accept = http_idle_accept,
+	.adopt = http_idle_adopt,
 	.files = http_files,
 	.paths = http_paths,
 	.max_connections = http_max_connections,

@@ -139,8 +139,12 @@ static void http_full_io(struct loop *loop, int fd, unsigned events, void *arg)
 	(void)loop;
 	(void)fd;
 	struct http_conn *hc = arg;
-	if (http_conn_events(hc, events) == 0)
-		http_idle_sleep(hc);
+	if (http_conn_events(hc, events) < 0)
+		return;
+	/* Draining for a successor: at its boundary it goes there. */
+	if (proto_env_draining(http_w.env) && http_conn_try_hand_off(hc) < 0)
+		return;
+	http_idle_sleep(hc);
 }
 
 /* The idle connection becomes a full one, in hc (from the pool). */
@@ -326,6 +330,20 @@ static void http_idle_drain(struct conn *c)
 	struct http_idle *idle = (struct http_idle *)c;
 	if (c->lingering)
 		return;
+	if (conn_may_hand_off(c)) {
+		/* Between requests, nothing buffered: a boundary. Whatever the
+		 * client sent since is in the socket, and goes with it (one
+		 * waiting for memory too). */
+		uint64_t now = loop_now_ms(c->loop);
+		struct handoff_conn h = {
+			.requests = idle->session.responses,
+			.flags = idle->session.flags & HTTP_HANDOFF_FLAGS,
+			.idle_left_ms = idle->session.deadline > now ? idle->session.deadline - now : 0,
+		};
+		if (http_w.env->hand_off(http_w.env, c, &h) == 0)
+			return;
+		c->no_handoff = true; /* it stays: drained here as before */
+	}
 	if (idle->session.flags & HC_WAIT_MEMORY) {
 		idle->session.flags |= HC_DRAIN_PENDING; /* drained once it has memory */
 		return;
@@ -423,5 +441,64 @@ int http_idle_accept(const struct proto_env *env, const struct worker_listener *
 	c->watching = LOOP_READ;
 	idle->session.deadline = loop_now_ms(c->loop) + http_w.http->header_timeout_ms;
 	loop_timer_arm_at(c->loop, &c->timer, idle->session.deadline);
+	return 0;
+}
+
+/* A connection another worker handed over (or one of ours that came back
+ * refused, h->returned): its idle form with the session carried, under
+ * this worker's timeouts; with bytes already read, its full form, which
+ * goes on parsing them. A draining worker drains it at once (hands it on,
+ * or drains it as before for one that came back). */
+int http_idle_adopt(const struct proto_env *env, const struct worker_listener *l, int fd,
+		    const struct handoff_conn *h)
+{
+	if (h->len > http_w.in_cap)
+		return -ENOBUFS;
+	struct http_idle *idle = http_pool_take_idle();
+	if (!idle)
+		return -ENOMEM;
+	struct http_conn *hc = NULL;
+	if (h->len && !(hc = http_pool_take())) {
+		http_pool_give_idle(idle);
+		return -ENOMEM;
+	}
+	struct conn *c = &idle->base;
+	int r = conn_init(c, env, l, fd, h->peer, h->peer_len, &http_idle_ops);
+	if (r < 0) {
+		http_pool_give_idle(idle);
+		if (hc)
+			http_pool_give(hc);
+		return r;
+	}
+	c->shared = true;
+	c->no_handoff = h->returned;
+	loop_timer_init(&c->timer, http_idle_timeout, idle);
+	idle->session = (struct http_session){ .flags = h->flags & HTTP_HANDOFF_FLAGS, .responses = h->requests };
+	r = loop_add_fd(c->loop, fd, LOOP_READ, http_idle_io, idle);
+	if (r < 0) {
+		c->fd = -1; /* the caller closes fd */
+		conn_close(c);
+		if (hc)
+			http_pool_give(hc);
+		return r;
+	}
+	c->watching = LOOP_READ;
+	uint64_t full = h->requests ? http_w.http->keepalive_timeout_ms : http_w.http->header_timeout_ms;
+	uint64_t left = h->idle_left_ms && h->idle_left_ms < full ? h->idle_left_ms : full;
+	idle->session.deadline = loop_now_ms(c->loop) + left;
+	loop_timer_arm_at(c->loop, &c->timer, idle->session.deadline);
+	if (!hc) {
+		if (proto_env_draining(env))
+			http_idle_drain(c);
+		return 0;
+	}
+	hc = http_wake_into(idle, hc);
+	memcpy(hc->in.data, h->bytes, h->len);
+	hc->in.end = h->len;
+	hc->session.rx_total = h->len;
+	if (proto_env_draining(env))
+		http_conn_ops.drain(&hc->base);
+	else if (http_conn_resume(hc) == 0)
+		http_idle_sleep(hc);
 	return 0;
 }

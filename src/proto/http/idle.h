@@ -20,6 +20,10 @@ int http_idle_reserve(const struct proto_env *env);
 /* proto_http.accept: take a freshly accepted fd, in its idle form. */
 int http_idle_accept(const struct proto_env *env, const struct worker_listener *l, int fd,
 		     const struct sockaddr *peer, socklen_t peer_len);
+/* proto_http.adopt: a connection handed over by another worker (or back
+ * to us), with its session and the bytes read but not parsed yet. */
+int http_idle_adopt(const struct proto_env *env, const struct worker_listener *l, int fd,
+		    const struct handoff_conn *h);
 /* After an event: a full connection with nothing buffered, nothing to send
  * and only the next request to wait for goes back to its idle form. Not
  * while draining (a few connections, soon closed). */
