@@ -858,7 +858,7 @@ drover_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo "?")
 	echo
 	table
 	echo
-	echo "drover ÷ best peer: the best of nginx, lighttpd and h2o (the process-model rows: nginx only)."
+	echo "drover ÷ best peer: the best of nginx, lighttpd and h2o (the process-model rows: nginx only; the TLS rows: nginx and h2o)."
 	echo "For rows measured in time or memory lower is better, so there a ratio under 1 means drover is ahead."
 	echo
 	echo "![drover ÷ best peer](chart.png)"
