@@ -802,7 +802,7 @@ table() {
 		esac
 		if [[ -n $ratio ]]; then ratio_cell="**$ratio**"; else ratio_cell="—"; fi
 		echo "| $label |$cells $ratio_cell | $tgt | $met |"
-		if [[ -n $ratio && -n $target ]]; then
+		if [[ -n $ratio && $key != tls_resumed_pct ]]; then   # a share, not a comparison
 			# the chart shows an absolute target as the ratio drover would have at it
 			local t=NaN
 			case $target in
