@@ -546,6 +546,19 @@ cpu_ticks() {
 us_per() {   # us_per TICKS REQUESTS: server CPU microseconds per request
 	awk -v t="$1" -v n="$2" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.1f", t / hz / n * 1e6 }'
 }
+# Other work on the server's CPU during a measured run (other engineers'
+# builds, say): that CPU's busy time from /proc/stat less the server's own,
+# as a share of the run. Only when the servers are pinned to one CPU.
+cpu_stat() {   # "busy total" ticks of the servers' CPU, or nothing
+	[[ ${#PIN_SERVER[@]} -gt 0 && $SERVER_CPUS =~ ^[0-9]+$ ]] || return 0
+	awk -v c="cpu$SERVER_CPUS" '$1 == c { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat
+}
+other_pct() {   # other_pct "BUSY0 TOTAL0" "BUSY1 TOTAL1" SERVER_TICKS
+	[[ -n $1 && -n $2 ]] || return 0
+	awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { split(a, x, " "); split(b, y, " ")
+		d = y[2] - x[2]; o = y[1] - x[1] - t; if (o < 0) o = 0
+		if (d > 0) printf "%.1f", 100 * o / d }'
+}
 # run_wrk SERVER ROUND NAME CONNS PATH [wrk options]: the raw output's path is
 # left in $raw and the server's CPU ticks over the measured run in $ticks; a
 # tls_* NAME goes to the server's HTTPS listener
@@ -555,10 +568,11 @@ run_wrk() {
 	shift 5
 	raw=$RAW/$name-$srv-r$r.txt
 	(( WARMUP == 0 )) || bg_wait "${PIN_CLIENT[@]}" wrk -t1 -c"$c" -d"${WARMUP}s" "$@" "$url" >/dev/null 2>&1 || true
-	ticks=$(cpu_ticks "$srv")
+	ticks=$(cpu_ticks "$srv") cpu0=$(cpu_stat)
 	bg_wait "${PIN_CLIENT[@]}" wrk -t1 -c"$c" -d"${DURATION}s" --latency "$@" "$url" >"$raw" 2>&1 \
 		|| die "wrk failed against $srv: $(cat "$raw")"
 	ticks=$(( $(cpu_ticks "$srv") - ticks ))
+	other=$(other_pct "$cpu0" "$(cpu_stat)" "$ticks")
 	grep -q '^Requests/sec:' "$raw" || die "cannot read $raw"
 }
 wrk_requests() { awk '/ requests in / { print $1 }' "$1"; }
@@ -568,10 +582,11 @@ run_tls_client() {
 	raw=$RAW/tls_$mode-$srv-r$r.txt
 	(( WARMUP == 0 )) || bg_wait "${PIN_CLIENT[@]}" "$TLS_CLIENT" "$mode" "${TPORT[$srv]}" /1k.bin "$WARMUP" "$TLS_PROCS" \
 		>/dev/null 2>>"$LOGS/tls_client.log" || true
-	ticks=$(cpu_ticks "$srv")
+	ticks=$(cpu_ticks "$srv") cpu0=$(cpu_stat)
 	bg_wait "${PIN_CLIENT[@]}" "$TLS_CLIENT" "$mode" "${TPORT[$srv]}" /1k.bin "$DURATION" "$TLS_PROCS" >"$raw" 2>>"$LOGS/tls_client.log" \
 		|| die "tls_client $mode failed against $srv: $(cat "$raw"; tail -n 3 "$LOGS/tls_client.log")"
 	ticks=$(( $(cpu_ticks "$srv") - ticks ))
+	other=$(other_pct "$cpu0" "$(cpu_stat)" "$ticks")
 	grep -q '^requests ' "$raw" || die "cannot read $raw"
 }
 tls_field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' "$1"; }
@@ -579,7 +594,7 @@ rps_of() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
 mib_of() { awk -v size="$2" '/^Requests\/sec:/ { printf "%.1f", $2 * size / 1048576 }' "$1"; }
 
 run_case() {   # run_case CASE SERVER ROUND
-	local c=$1 srv=$2 r=$3 raw e ticks
+	local c=$1 srv=$2 r=$3 raw e ticks cpu0 other=
 	[[ $c == tls_* && -z ${TPORT[$srv]:-} ]] && return 0   # lighttpd: plain cases only
 	case $c in
 	ka)
@@ -616,12 +631,14 @@ run_case() {   # run_case CASE SERVER ROUND
 		run_wrk "$srv" "$r" "$c" "$n" "$path"
 		e=$(wrk_errors "$raw")
 		record "$c" "$srv" "$r" "$(rps_of "$raw")" "$e"
-		record "${c}_cpu" "$srv" "$r" "$(us_per "$ticks" "$(wrk_requests "$raw")")" "$e" ;;
+		record "${c}_cpu" "$srv" "$r" "$(us_per "$ticks" "$(wrk_requests "$raw")")" "$e"
+		[[ -z $other ]] || record tls_other "$srv" "$r" "$other" 0 ;;
 	tls_full|tls_resumed)
 		run_tls_client "$srv" "$r" "${c#tls_}"
 		e=$(tls_field "$raw" failed)
 		record "$c" "$srv" "$r" "$(tls_field "$raw" rps)" "$e"
 		record "${c}_cpu" "$srv" "$r" "$(us_per "$ticks" "$(tls_field "$raw" requests)")" "$e"
+		[[ -z $other ]] || record tls_other "$srv" "$r" "$other" 0
 		if [[ $c == tls_resumed ]]; then
 			record tls_resumed_pct "$srv" "$r" "$(awk -v n="$(tls_field "$raw" requests)" \
 				-v k="$(tls_field "$raw" resumed)" 'BEGIN { printf "%.1f", n ? 100 * k / n : 0 }')" 0
@@ -757,6 +774,7 @@ ROWS=(
 	"tls_resumed|TLS new connection per request, resumed handshake, $TLS_PROCS clients (req/s)|hi|r1.0|%.0f"
 	"tls_resumed_cpu|TLS resumed handshake: server CPU per request (µs)|lo|r1.0|%.1f"
 	"tls_resumed_pct|TLS resumed handshake: connections resumed (%)|hi||%.1f"
+	"tls_other|TLS runs: other work on the servers' CPU, not the server's (% of that CPU; per run below)|lo||%.1f"
 )
 declare -A SHORT
 SHORT=([ka]="1K ka c$CONNS" [ka_high]="1K ka c$CONNS_HIGH" [pipe]="1K pipe x$PIPELINE" [close]="1K close"
@@ -765,7 +783,7 @@ SHORT=([ka]="1K ka c$CONNS" [ka_high]="1K ka c$CONNS_HIGH" [pipe]="1K pipe x$PIP
        [reload]="reload (÷ nginx)" [stop]="stop (÷ nginx)" [stop_fin]="last FIN (÷ nginx)"
        [tls_ka]="TLS 1K ka" [tls_ka_cpu]="TLS 1K ka CPU/req" [tls_1m]="TLS 1M" [tls_1m_cpu]="TLS 1M CPU/req"
        [tls_full]="TLS full hs" [tls_full_cpu]="TLS full CPU/req" [tls_resumed]="TLS resumed hs"
-       [tls_resumed_cpu]="TLS resumed CPU/req" [tls_resumed_pct]="TLS % resumed")
+       [tls_resumed_cpu]="TLS resumed CPU/req" [tls_resumed_pct]="TLS % resumed" [tls_other]="TLS other CPU")
 : > "$RESULTS/ratios-hi.dat"; : > "$RESULTS/ratios-lo.dat"
 table() {
 	local row key label better target fmt s v best ratio ratio_cell met tgt cells any
@@ -791,6 +809,7 @@ table() {
 			fi
 		done
 		ratio=$(awk -v d="${med[drover]}" -v b="$best" 'BEGIN { if (d == "" || b == "" || b == 0) print ""; else printf "%.2f", d / b }')
+		[[ $key != tls_resumed_pct && $key != tls_other ]] || ratio=   # shares, not comparisons
 		met="—" tgt="—"
 		case $target in
 		r*) tgt="$( [[ $better == hi ]] && echo "≥" || echo "≤" ) ${target#r}× best"
@@ -802,7 +821,7 @@ table() {
 		esac
 		if [[ -n $ratio ]]; then ratio_cell="**$ratio**"; else ratio_cell="—"; fi
 		echo "| $label |$cells $ratio_cell | $tgt | $met |"
-		if [[ -n $ratio && $key != tls_resumed_pct ]]; then   # a share, not a comparison
+		if [[ -n $ratio ]]; then
 			# the chart shows an absolute target as the ratio drover would have at it
 			local t=NaN
 			case $target in
