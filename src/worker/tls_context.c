@@ -436,8 +436,12 @@ static SSL_CTX *tls_ctx_new(struct tls_report *rep, const struct config *cfg, st
 		return NULL;
 	}
 	SSL_CTX_set_dh_auto(ctx, 1);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-					 (t->session_tickets ? 0 : SSL_OP_NO_TICKET));
+	/* The server's cipher order (every cipher in the default list is an
+	 * AEAD with forward secrecy, so this only makes the choice
+	 * predictable, and clears testssl.sh's "no server cipher order"),
+	 * except that a client preferring ChaCha20 (no AES hardware) gets it. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+					 SSL_OP_PRIORITIZE_CHACHA | (t->session_tickets ? 0 : SSL_OP_NO_TICKET));
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_max_early_data(ctx, 0);
@@ -517,7 +521,12 @@ int tls_load(struct config *cfg, char *err, size_t err_len)
 		tls_report(&rep, 0, "[tls]: out of memory loading certificates");
 		return -ENOMEM;
 	}
-	bool ok = tls_load_certs(&rep, cfg, rt);
+	/* [tls]'s values first, on a context of their own, so that they are
+	 * judged even when a certificate fails. */
+	SSL_CTX *probe = tls_ctx_new(&rep, cfg, rt);
+	bool ok = probe != NULL;
+	SSL_CTX_free(probe);
+	ok = tls_load_certs(&rep, cfg, rt) && ok;
 	for (size_t g = 0; ok && g < rt->n_groups; g++) {
 		rt->groups[g].ctx = tls_ctx_new(&rep, cfg, rt);
 		ok = rt->groups[g].ctx != NULL;

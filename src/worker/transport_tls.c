@@ -22,6 +22,8 @@
  * the loop is told whether input is buffered (loop_fd_buffered), and calls
  * the protocol again while it is and the protocol waits to read.
  *
+ * TCP_NODELAY is on from the start: records are whole messages already.
+ *
  * Errors. A peer that closes without close_notify ends the stream like a
  * FIN (logged at debug level); a handshake that fails is counted in the
  * worker's scoreboard slot and logged at debug level (scanners do this
@@ -75,6 +77,11 @@ static int tls_open(struct conn *c)
 	SSL_set_accept_state(t->ssl);
 	SSL_set_app_data(t->ssl, c);
 	c->transport.state = t;
+	/* Every write is a whole record, and the flights of a handshake (and
+	 * the session ticket after it) are small: with Nagle on, a response
+	 * right after the ticket waits for the client's delayed ACK (40 ms).
+	 * Not a socket of TCP (unix): nothing to set. */
+	transport_plain.hint(c, TRANSPORT_NODELAY);
 	return 0;
 }
 
@@ -229,16 +236,22 @@ static int tls_pending(struct conn *c)
 	return transport_plain.pending(c);
 }
 
+/* Queue close_notify once, after a finished handshake: an orderly end the
+ * peer can tell from a truncation. Best effort: a socket too full to take
+ * it gets the FIN alone, and after a fatal error OpenSSL sends nothing. */
+static void tls_close_notify(struct tls_conn *t)
+{
+	if (t->sent_close || !SSL_is_init_finished(t->ssl))
+		return;
+	t->sent_close = true;
+	ERR_clear_error();
+	SSL_shutdown(t->ssl);
+	ERR_clear_error();
+}
+
 static int tls_shutdown(struct conn *c)
 {
-	struct tls_conn *t = c->transport.state;
-	if (!t->sent_close && SSL_is_init_finished(t->ssl)) {
-		/* close_notify; a socket too full to take it gets the FIN alone. */
-		t->sent_close = true;
-		ERR_clear_error();
-		SSL_shutdown(t->ssl);
-		ERR_clear_error();
-	}
+	tls_close_notify(c->transport.state);
 	return transport_plain.shutdown(c);
 }
 
@@ -246,6 +259,8 @@ static void tls_close(struct conn *c)
 {
 	struct tls_conn *t = c->transport.state;
 	if (t) {
+		if (c->fd >= 0)
+			tls_close_notify(t); /* a close without shutdown() first (Connection: close) */
 		SSL_free(t->ssl);
 		free(t);
 		c->transport.state = NULL;

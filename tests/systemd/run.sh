@@ -460,7 +460,7 @@ fi
 #     the dynamic user through SupplementaryGroups=ssl-cert. A certificate
 #     renewed in place and put in force by systemctl reload under HTTPS load
 #     loses no request, and new connections get the new certificate.
-HTTPS_PORT=8443
+HTTPS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 TLS=$WORK/tls
 mkdir -p "$TLS"
 printf 'subjectAltName=DNS:localhost\n' >"$TLS/ext"
@@ -494,8 +494,12 @@ cp "$ROOT/etc/drover/drover.ini" "$WORK/drover.ini.before-https"
 printf '\n[listener https]\ntls = yes\n\n[certificate test]\ncertificate = /etc/ssl/certs/drover-test.pem\nprivate_key = /etc/ssl/private/drover-test.key\n' \
 	>>"$ROOT/etc/drover/drover.ini"
 in_ct systemctl daemon-reload
-if in_ct systemctl enable --now drover-https.socket >"$WORK/https.log" 2>&1 &&
-	in_ct -t 100 systemctl restart drover.service >>"$WORK/https.log" 2>&1 &&
+# systemd refuses to start a socket whose service is running (it could not
+# pass the new fd), so: stop, start the socket, start (drover.socket queues
+# the HTTP connections meanwhile), as drover-https.socket's comment says.
+if in_ct -t 100 systemctl stop drover.service >"$WORK/https.log" 2>&1 &&
+	in_ct systemctl enable --now drover-https.socket >>"$WORK/https.log" 2>&1 &&
+	in_ct -t 100 systemctl start drover.service >>"$WORK/https.log" 2>&1 &&
 	[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$TLS/ca.pem" \
 		--resolve "localhost:$HTTPS_PORT:127.0.0.1" "https://localhost:$HTTPS_PORT/")" = 200 ] &&
 	[ "$(https_serial)" = 1001 ]; then
@@ -511,9 +515,31 @@ if in_ct systemctl enable --now drover-https.socket >"$WORK/https.log" 2>&1 &&
 		fail "after the reload, new HTTPS connections get the renewed certificate" "reload rc=$reload_rc serial ${serial:-none}"
 		cat "$WORK/https.log" >&2
 	fi
+	# The other way in: systemd credentials. The key becomes 0600 root (the
+	# dynamic user cannot open it), systemd copies both files in at start,
+	# and a restart (lossless through the socket units) picks them up.
+	in_ct sh -c 'chgrp root /etc/ssl/private/drover-test.key && chmod 0600 /etc/ssl/private/drover-test.key'
+	printf '[Unit]\nRequires=drover-https.socket\nAfter=drover-https.socket\n[Service]\nSockets=drover.socket drover-https.socket\nLoadCredential=drover.pem:/etc/ssl/certs/drover-test.pem\nLoadCredential=drover.key:/etc/ssl/private/drover-test.key\n' \
+		>"$ROOT/etc/systemd/system/drover.service.d/https.conf"
+	sed -i -e 's|^certificate = /etc/ssl/certs/drover-test.pem|certificate = /run/credentials/drover.service/drover.pem|' \
+		-e 's|^private_key = /etc/ssl/private/drover-test.key|private_key = /run/credentials/drover.service/drover.key|' \
+		"$ROOT/etc/drover/drover.ini"
+	in_ct systemctl daemon-reload
+	load_start credentials --port "$HTTPS_PORT" --tls-ca "$TLS/ca.pem" --servername localhost
+	if in_ct -t 100 systemctl restart drover.service >>"$WORK/https.log" 2>&1; then cred_rc=0; else cred_rc=$?; fi
+	load_stop "switching to LoadCredential= keys by systemctl restart under HTTPS load loses no request"
+	serial=$(https_serial)
+	if [ $cred_rc -eq 0 ] && [ "$serial" = 2001 ] &&
+		in_ct test -r /run/credentials/drover.service/drover.key; then
+		pass "HTTPS with the key passed by LoadCredential= (0600 root at its source; serial $serial)"
+	else
+		fail "HTTPS with the key passed by LoadCredential=" "restart rc=$cred_rc serial ${serial:-none}"
+		dump_unit drover.service
+	fi
 else
 	fail "HTTPS through drover-https.socket, key 0640 root:ssl-cert read with SupplementaryGroups=ssl-cert" \
 		"$(cat "$WORK/https.log"); serial $(https_serial)"
+	dump_unit drover-https.socket
 	dump_unit drover.service
 fi
 # Back to the shipped setup for what follows.
