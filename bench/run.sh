@@ -793,7 +793,7 @@ table() {
 	for row in "${ROWS[@]}"; do
 		IFS='|' read -r key label better target fmt <<<"$row"
 		med=()
-		cells= any=
+		cells='' any=''
 		for s in "${COLUMNS_[@]}"; do
 			v=$(median "${VALS[$key,$s]:-}")
 			med[$s]=$v any+=$v
