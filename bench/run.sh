@@ -26,7 +26,10 @@
 #   BENCH_CFLAGS        CFLAGS of that build ("-O2 -g")
 #   BENCH_KEEP          1 keeps the work directory (site, build) after the run
 #   BENCH_CASES         the cases to run, a subset of the default
-#                       "ka ka_high pipe close 64k 1m memory reload stop"
+#                       "ka ka_high pipe close 64k 1m memory reload stop
+#                        tls_ka tls_1m tls_full tls_resumed"; "tls" names the
+#                       four TLS cases (drover, nginx and h2o only)
+#   BENCH_TLS_PROCS     client processes of tls_full and tls_resumed (8)
 #
 # All traffic is to 127.0.0.1; every wait and loop is bounded.
 set -eu   # no pipefail: "seq | head -c" ends seq with SIGPIPE on purpose
@@ -48,15 +51,34 @@ SERVER_CPUS=${BENCH_SERVER_CPUS:-0}
 CLIENT_CPUS=${BENCH_CLIENT_CPUS:-1}
 CFLAGS_BENCH=${BENCH_CFLAGS:--O2 -g}
 PIPELINE=16
-SERVERS=(drover nginx lighttpd h2o)
-PEERS=(nginx lighttpd h2o)
+TLS_PROCS=${BENCH_TLS_PROCS:-8}
+COLUMNS_=(drover nginx lighttpd h2o)   # the report's columns
 PM_SERVERS=(drover nginx)   # process-model cases: drover against nginx
+TLS_SUITE=TLS_AES_128_GCM_SHA256   # TLS cases: TLS 1.3 with this suite only
 
-for v in ROUNDS DURATION WARMUP WORKERS CONNS CONNS_HIGH BIG_CONNS IDLE_CONNS STOP_CONNS; do
+ALL_CASES="ka ka_high pipe close 64k 1m memory reload stop tls_ka tls_1m tls_full tls_resumed"
+CASES=() EXTRA=() TLS=0 PLAIN=0
+for c in ${BENCH_CASES:-$ALL_CASES}; do
+	case $c in
+	tls) CASES+=(tls_ka tls_1m tls_full tls_resumed); TLS=1 ;;
+	tls_ka|tls_1m|tls_full|tls_resumed) CASES+=("$c"); TLS=1 ;;
+	ka|ka_high|pipe|close|64k|1m) CASES+=("$c"); PLAIN=1 ;;
+	memory|reload|stop) EXTRA+=("$c"); PLAIN=1 ;;
+	*) die "BENCH_CASES: unknown case '$c' (known: $ALL_CASES, or tls)" ;;
+	esac
+done
+(( ${#CASES[@]} + ${#EXTRA[@]} )) || die "BENCH_CASES names no case"
+extra() { [[ " ${EXTRA[*]} " == *" $1 "* ]]; }
+# lighttpd is in the plain cases only (the TLS cases compare with nginx and h2o)
+if (( PLAIN )); then SERVERS=(drover nginx lighttpd h2o) PEERS=(nginx lighttpd h2o)
+else SERVERS=(drover nginx h2o) PEERS=(nginx h2o); fi
+
+for v in ROUNDS DURATION WARMUP WORKERS CONNS CONNS_HIGH BIG_CONNS IDLE_CONNS STOP_CONNS TLS_PROCS; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
 done
 (( ROUNDS > 0 && DURATION > 0 && WORKERS > 0 && CONNS > 0 && CONNS_HIGH > 0 &&
-   BIG_CONNS > 0 && IDLE_CONNS > 0 && STOP_CONNS > 0 )) || die "every count and duration must be > 0"
+   BIG_CONNS > 0 && IDLE_CONNS > 0 && STOP_CONNS > 0 && TLS_PROCS > 0 && TLS_PROCS <= 64 )) \
+	|| die "every count and duration must be > 0 (BENCH_TLS_PROCS at most 64)"
 (( ROUNDS <= 100 && DURATION <= 600 && WARMUP <= 60 && IDLE_CONNS <= 100000 )) \
 	|| die "ROUNDS <= 100, BENCH_DURATION <= 600, BENCH_WARMUP <= 60, BENCH_IDLE_CONNS <= 100000"
 if [[ -n ${DROVER:-} ]]; then
@@ -83,6 +105,8 @@ have curl     || need+=(curl)
 have cc       || need+=(gcc libc6-dev)
 have taskset  || need+=(util-linux)
 have ss       || need+=(iproute2)
+have openssl  || need+=(openssl)
+(( ! TLS )) || [[ -r /usr/include/openssl/ssl.h ]] || need+=(libssl-dev)
 if (( ${#need[@]} )); then
 	# newer Debian releases dropped nginx-light; plain nginx is the same server
 	apt_install "${need[@]}" || apt_install "${need[@]/nginx-light/nginx}"
@@ -165,6 +189,11 @@ if [[ -z ${DROVER:-} ]]; then
 fi
 CLIENT=$WORK/client
 cc -O2 -Wall -Wextra -Werror -o "$CLIENT" "$top/bench/client.c" || die "cannot build bench/client.c"
+TLS_CLIENT=$WORK/tls_client
+if (( TLS )); then
+	cc -O2 -Wall -Wextra -Werror -o "$TLS_CLIENT" "$top/bench/tls_client.c" -lssl -lcrypto \
+		|| die "cannot build bench/tls_client.c"
+fi
 
 # --- pinning and descriptor limits ------------------------------------------
 PIN_SERVER=() PIN_CLIENT=() pinning="none (fewer than 2 CPUs)"
@@ -209,14 +238,46 @@ free_port() {
 	done
 	die "no free port"
 }
+declare -A TPORT
 for s in "${SERVERS[@]}"; do
 	for ((i = 0; i < 20; i++)); do
 		p=$(free_port)
-		[[ " ${PORT[*]} " == *" $p "* ]] || break
+		[[ " ${PORT[*]} ${TPORT[*]} " == *" $p "* ]] || break
 	done
 	PORT[$s]=$p
 	ROOT_OF[$s]=$WORK/site-a
+	(( TLS )) && [[ $s != lighttpd ]] || continue
+	for ((i = 0; i < 20; i++)); do   # the HTTPS listener, when TLS cases run
+		p=$(free_port)
+		[[ " ${PORT[*]} ${TPORT[*]} " == *" $p "* ]] || break
+	done
+	TPORT[$s]=$p
 done
+
+# --- TLS: one ECDSA P-256 certificate for every server (valid 2 days, made
+#     here), TLS 1.3 with TLS_SUITE only. h2o 2.2 has no setting for TLS 1.3
+#     suites or the minimum version 1.3, so it gets them from an OpenSSL
+#     config of its own (OPENSSL_CONF, the system_default section that every
+#     SSL_CTX_new applies); the check after the start proves all three
+#     refuse TLS 1.2 and any other suite.
+CERT=$WORK/tls/cert.pem KEY=$WORK/tls/key.pem
+if (( TLS )); then
+	mkdir -p "$WORK/tls"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+		-keyout "$KEY" -out "$CERT" >"$LOGS/openssl-req.log" 2>&1 || die "cannot make the certificate (log: $LOGS/openssl-req.log)"
+	cp "$CERT" "$CONF/cert.pem"
+	cat > "$CONF/h2o-openssl.cnf" <<-EOF
+		openssl_conf = openssl_init
+		[openssl_init]
+		ssl_conf = ssl_sect
+		[ssl_sect]
+		system_default = system_default_sect
+		[system_default_sect]
+		MinProtocol = TLSv1.3
+		Ciphersuites = $TLS_SUITE
+		EOF
+fi
 as_root=0; (( EUID == 0 )) && as_root=1
 
 write_conf() {   # write_conf NAME: its config for ROOT_OF[NAME]
@@ -232,6 +293,23 @@ write_conf() {   # write_conf NAME: its config for ROOT_OF[NAME]
 		address = 127.0.0.1:$port
 		protocol = http
 		backlog = 4096
+
+		$( (( TLS )) && cat <<-TLSEOF
+		[listener tls]
+		address = 127.0.0.1:${TPORT[$1]}
+		protocol = http
+		backlog = 4096
+		tls = yes
+
+		[certificate bench]
+		certificate = $CERT
+		private_key = $KEY
+
+		[tls]
+		protocols = TLSv1.3
+		ciphersuites = $TLS_SUITE
+		TLSEOF
+		)
 
 		[http]
 		root = $root
@@ -272,6 +350,20 @@ write_conf() {   # write_conf NAME: its config for ROOT_OF[NAME]
 		        listen 127.0.0.1:$port backlog=4096;
 		        root $root;
 		    }
+		    $( (( TLS )) && cat <<-TLSEOF
+		    # session tickets on (the default), no session cache: tickets only
+		    server {
+		        listen 127.0.0.1:${TPORT[$1]} ssl backlog=4096;
+		        root $root;
+		        ssl_certificate $CERT;
+		        ssl_certificate_key $KEY;
+		        ssl_protocols TLSv1.3;
+		        ssl_conf_command Ciphersuites $TLS_SUITE;
+		        ssl_session_cache off;
+		        ssl_session_tickets on;
+		    }
+		TLSEOF
+		)
 		}
 		EOF
 		;;
@@ -300,9 +392,20 @@ write_conf() {   # write_conf NAME: its config for ROOT_OF[NAME]
 		num-threads: $WORKERS
 		max-connections: $MAXCONN
 		http1-request-timeout: 120
+		$( (( TLS )) && printf 'ssl-session-resumption:\n  mode: ticket\n' )
 		listen:
 		  host: 127.0.0.1
 		  port: $port
+		$( (( TLS )) && cat <<-TLSEOF
+		listen:
+		  host: 127.0.0.1
+		  port: ${TPORT[$1]}
+		  ssl:
+		    certificate-file: $CERT
+		    key-file: $KEY
+		    ocsp-update-interval: 0
+		TLSEOF
+		)
 		hosts:
 		  "127.0.0.1:$port":
 		    paths:
@@ -337,7 +440,8 @@ start_server() {   # start_server NAME, pinned; waits until it answers
 	drover)   cmd=("$DROVER" -c "$CONF/drover.ini") ;;
 	nginx)    cmd=("$NGINX" -p "$WORK/nginx" -e "$LOGS/nginx-error.log" -c "$CONF/nginx.conf") ;;
 	lighttpd) cmd=("$LIGHTTPD" -D -f "$CONF/lighttpd.conf") ;;
-	h2o)      cmd=("$H2O" -m worker -c "$CONF/h2o.conf") ;;
+	h2o)      cmd=("$H2O" -m worker -c "$CONF/h2o.conf")
+	          (( ! TLS )) || cmd=(env OPENSSL_CONF="$CONF/h2o-openssl.cnf" "${cmd[@]}") ;;
 	esac
 	"${PIN_SERVER[@]}" "${cmd[@]}" >>"$LOGS/$1.log" 2>&1 &
 	PID[$1]=$!
@@ -359,8 +463,10 @@ rss_kb() {   # rss_kb NAME: VmRSS of all its processes, summed (KiB)
 }
 quiesce() {   # quiesce NAME: until no connection to it is open (10 s at most)
 	local i
+	local f="( sport = :${PORT[$1]} )"
+	[[ -z ${TPORT[$1]:-} ]] || f="( sport = :${PORT[$1]} or sport = :${TPORT[$1]} )"
 	for ((i = 0; i < 100; i++)); do
-		[[ -z $(ss -Htn state connected exclude time-wait "( sport = :${PORT[$1]} )" | head -n 1) ]] && return 0
+		[[ -z $(ss -Htn state connected exclude time-wait "$f" | head -n 1) ]] && return 0
 		sleep 0.1
 	done
 	say "warning: $1 still has connections open after 10 s"
@@ -375,9 +481,35 @@ for s in "${SERVERS[@]}"; do
 	for f in 1k.bin 64k.bin 1m.bin; do
 		curl -fsS -o "$WORK/got" "http://127.0.0.1:${PORT[$s]}/$f" || die "$s: GET /$f failed"
 		cmp -s "$WORK/got" "$WORK/site-a/$f" || die "$s served different bytes for /$f"
+		[[ -n ${TPORT[$s]:-} ]] || continue
+		curl -fsS --cacert "$CERT" -o "$WORK/got" "https://localhost:${TPORT[$s]}/$f" \
+			--resolve "localhost:${TPORT[$s]}:127.0.0.1" || die "$s: GET https:/$f failed"
+		cmp -s "$WORK/got" "$WORK/site-a/$f" || die "$s served different bytes for https:/$f"
 	done
 done
 rm -f "$WORK/got"
+
+# TLS: every server speaks TLS 1.3 with TLS_SUITE, and nothing else
+tls_try() {   # tls_try NAME OPENSSL-OPTIONS...: "version cipher" negotiated, or "none"
+	local port=${TPORT[$1]} out
+	shift
+	out=$(timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername localhost "$@" </dev/null 2>&1 || true)
+	awk '/^New, / { v = $2; c = $NF; sub(/,$/, "", v) } END { print (v == "" || v == "(NONE)" ? "none" : v " " c) }' <<<"$out"
+}
+TLS_NOTE=
+if (( TLS )); then
+	for s in "${!TPORT[@]}"; do
+		got=$(tls_try "$s")
+		[[ $got == "TLSv1.3 $TLS_SUITE" ]] || die "$s negotiated '$got', not TLSv1.3 $TLS_SUITE"
+		for o in "-tls1_2" "-ciphersuites TLS_AES_256_GCM_SHA384" "-ciphersuites TLS_CHACHA20_POLY1305_SHA256"; do
+			# shellcheck disable=SC2086
+			got=$(tls_try "$s" $o)
+			[[ $got == none ]] || die "$s accepted openssl s_client $o ($got): not restricted to TLS 1.3 $TLS_SUITE"
+		done
+		TLS_NOTE+="$s "
+	done
+	TLS_NOTE="each of ${TLS_NOTE% } negotiated TLSv1.3 $TLS_SUITE with a default OpenSSL client and refused TLS 1.2, TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256"
+fi
 
 # --- the cases -------------------------------------------------------------------
 record() {   # record METRIC SERVER ROUND VALUE ERRORS
@@ -402,21 +534,68 @@ wrk_errors() {
 	awk '/Socket errors:/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 }
 	     /Non-2xx or 3xx/ { s += $NF } END { print s + 0 }' "$1"
 }
-# run_wrk SERVER ROUND NAME CONNS PATH [wrk options]: the raw output's path is left in $raw
+# CPU time (user + system, clock ticks) of all of a server's processes (h2o:
+# of all its threads), from /proc/PID/stat, as bench/ab.sh reads it
+HZ=$(getconf CLK_TCK)
+cpu_ticks() {
+	local p
+	for p in $(tree_pids "${PID[$1]}"); do
+		awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null
+	done | awk '{ s += $1 } END { print s + 0 }'
+}
+us_per() {   # us_per TICKS REQUESTS: server CPU microseconds per request
+	awk -v t="$1" -v n="$2" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.1f", t / hz / n * 1e6 }'
+}
+# Other work on the server's CPU during a measured run (other engineers'
+# builds, say): that CPU's busy time from /proc/stat less the server's own,
+# as a share of the run. Only when the servers are pinned to one CPU.
+cpu_stat() {   # "busy total" ticks of the servers' CPU, or nothing
+	[[ ${#PIN_SERVER[@]} -gt 0 && $SERVER_CPUS =~ ^[0-9]+$ ]] || return 0
+	awk -v c="cpu$SERVER_CPUS" '$1 == c { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat
+}
+other_pct() {   # other_pct "BUSY0 TOTAL0" "BUSY1 TOTAL1" SERVER_TICKS
+	[[ -n $1 && -n $2 ]] || return 0
+	awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { split(a, x, " "); split(b, y, " ")
+		d = y[2] - x[2]; o = y[1] - x[1] - t; if (o < 0) o = 0
+		if (d > 0) printf "%.1f", 100 * o / d }'
+}
+# run_wrk SERVER ROUND NAME CONNS PATH [wrk options]: the raw output's path is
+# left in $raw and the server's CPU ticks over the measured run in $ticks; a
+# tls_* NAME goes to the server's HTTPS listener
 run_wrk() {
 	local srv=$1 r=$2 name=$3 c=$4 url="http://127.0.0.1:${PORT[$1]}$5"
+	[[ $name != tls_* ]] || url="https://127.0.0.1:${TPORT[$1]}$5"
 	shift 5
 	raw=$RAW/$name-$srv-r$r.txt
 	(( WARMUP == 0 )) || bg_wait "${PIN_CLIENT[@]}" wrk -t1 -c"$c" -d"${WARMUP}s" "$@" "$url" >/dev/null 2>&1 || true
+	ticks=$(cpu_ticks "$srv") cpu0=$(cpu_stat)
 	bg_wait "${PIN_CLIENT[@]}" wrk -t1 -c"$c" -d"${DURATION}s" --latency "$@" "$url" >"$raw" 2>&1 \
 		|| die "wrk failed against $srv: $(cat "$raw")"
+	ticks=$(( $(cpu_ticks "$srv") - ticks ))
+	other=$(other_pct "$cpu0" "$(cpu_stat)" "$ticks")
 	grep -q '^Requests/sec:' "$raw" || die "cannot read $raw"
 }
+wrk_requests() { awk '/ requests in / { print $1 }' "$1"; }
+# run_tls_client SERVER ROUND full|resumed: the same, with bench/tls_client.c
+run_tls_client() {
+	local srv=$1 r=$2 mode=$3
+	raw=$RAW/tls_$mode-$srv-r$r.txt
+	(( WARMUP == 0 )) || bg_wait "${PIN_CLIENT[@]}" "$TLS_CLIENT" "$mode" "${TPORT[$srv]}" /1k.bin "$WARMUP" "$TLS_PROCS" \
+		>/dev/null 2>>"$LOGS/tls_client.log" || true
+	ticks=$(cpu_ticks "$srv") cpu0=$(cpu_stat)
+	bg_wait "${PIN_CLIENT[@]}" "$TLS_CLIENT" "$mode" "${TPORT[$srv]}" /1k.bin "$DURATION" "$TLS_PROCS" >"$raw" 2>>"$LOGS/tls_client.log" \
+		|| die "tls_client $mode failed against $srv: $(cat "$raw"; tail -n 3 "$LOGS/tls_client.log")"
+	ticks=$(( $(cpu_ticks "$srv") - ticks ))
+	other=$(other_pct "$cpu0" "$(cpu_stat)" "$ticks")
+	grep -q '^requests ' "$raw" || die "cannot read $raw"
+}
+tls_field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' "$1"; }
 rps_of() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
 mib_of() { awk -v size="$2" '/^Requests\/sec:/ { printf "%.1f", $2 * size / 1048576 }' "$1"; }
 
 run_case() {   # run_case CASE SERVER ROUND
-	local c=$1 srv=$2 r=$3 raw e
+	local c=$1 srv=$2 r=$3 raw e ticks cpu0 other=
+	[[ $c == tls_* && -z ${TPORT[$srv]:-} ]] && return 0   # lighttpd: plain cases only
 	case $c in
 	ka)
 		run_wrk "$srv" "$r" ka "$CONNS" /1k.bin
@@ -446,6 +625,24 @@ run_case() {   # run_case CASE SERVER ROUND
 	1m)
 		run_wrk "$srv" "$r" 1m "$BIG_CONNS" /1m.bin
 		record 1m "$srv" "$r" "$(mib_of "$raw" 1048576)" "$(wrk_errors "$raw")" ;;
+	tls_ka|tls_1m)
+		local path=/1k.bin n=$CONNS
+		[[ $c == tls_1m ]] && path=/1m.bin n=$BIG_CONNS
+		run_wrk "$srv" "$r" "$c" "$n" "$path"
+		e=$(wrk_errors "$raw")
+		record "$c" "$srv" "$r" "$(rps_of "$raw")" "$e"
+		record "${c}_cpu" "$srv" "$r" "$(us_per "$ticks" "$(wrk_requests "$raw")")" "$e"
+		[[ -z $other ]] || record tls_other "$srv" "$r" "$other" 0 ;;
+	tls_full|tls_resumed)
+		run_tls_client "$srv" "$r" "${c#tls_}"
+		e=$(tls_field "$raw" failed)
+		record "$c" "$srv" "$r" "$(tls_field "$raw" rps)" "$e"
+		record "${c}_cpu" "$srv" "$r" "$(us_per "$ticks" "$(tls_field "$raw" requests)")" "$e"
+		[[ -z $other ]] || record tls_other "$srv" "$r" "$other" 0
+		if [[ $c == tls_resumed ]]; then
+			record tls_resumed_pct "$srv" "$r" "$(awk -v n="$(tls_field "$raw" requests)" \
+				-v k="$(tls_field "$raw" resumed)" 'BEGIN { printf "%.1f", n ? 100 * k / n : 0 }')" 0
+		fi ;;
 	esac
 	alive "$srv"
 	quiesce "$srv"
@@ -523,17 +720,6 @@ run_stop() {   # run_stop SERVER ROUND
 	say "round $r stop     $(printf '%-8s' "$srv") $ex ms (last FIN $fin ms)"
 }
 
-ALL_CASES="ka ka_high pipe close 64k 1m memory reload stop"
-CASES=() EXTRA=()
-for c in ${BENCH_CASES:-$ALL_CASES}; do
-	case $c in
-	ka|ka_high|pipe|close|64k|1m) CASES+=("$c") ;;
-	memory|reload|stop) EXTRA+=("$c") ;;
-	*) die "BENCH_CASES: unknown case '$c' (known: $ALL_CASES)" ;;
-	esac
-done
-(( ${#CASES[@]} + ${#EXTRA[@]} )) || die "BENCH_CASES names no case"
-extra() { [[ " ${EXTRA[*]} " == *" $1 "* ]]; }
 per_round=$(( ${#CASES[@]} * ${#SERVERS[@]} * (2 * (DURATION + WARMUP) + 1) / 2 + 8 ))
 extra memory && per_round=$(( per_round + ${#SERVERS[@]} * (1 + IDLE_CONNS / 5000) ))
 ver() { "$@" 2>&1 | head -n 1; }
@@ -579,27 +765,41 @@ ROWS=(
 	"reload|SIGHUP to new generation serving (ms)|lo|a10|%.2f"
 	"stop|graceful stop, $STOP_CONNS idle keep-alive connections, to exit (ms)|lo|a100|%.1f"
 	"stop_fin|graceful stop, $STOP_CONNS idle keep-alive connections, to last FIN (ms)|lo||%.1f"
+	"tls_ka|TLS 1 KB keep-alive, $CONNS connections (req/s)|hi|r1.0|%.0f"
+	"tls_ka_cpu|TLS 1 KB keep-alive: server CPU per request (µs)|lo|r1.0|%.1f"
+	"tls_1m|TLS 1 MB keep-alive, $BIG_CONNS connections (req/s = MiB/s)|hi|r1.0|%.1f"
+	"tls_1m_cpu|TLS 1 MB keep-alive: server CPU per request (µs)|lo|r1.0|%.0f"
+	"tls_full|TLS new connection per request, full handshake, $TLS_PROCS clients (req/s)|hi|r1.0|%.0f"
+	"tls_full_cpu|TLS full handshake: server CPU per request (µs)|lo|r1.0|%.1f"
+	"tls_resumed|TLS new connection per request, resumed handshake, $TLS_PROCS clients (req/s)|hi|r1.0|%.0f"
+	"tls_resumed_cpu|TLS resumed handshake: server CPU per request (µs)|lo|r1.0|%.1f"
+	"tls_resumed_pct|TLS resumed handshake: connections resumed (%)|hi||%.1f"
+	"tls_other|TLS runs: other work on the servers' CPU, not the server's (% of that CPU; per run below)|lo||%.1f"
 )
 declare -A SHORT
 SHORT=([ka]="1K ka c$CONNS" [ka_high]="1K ka c$CONNS_HIGH" [pipe]="1K pipe x$PIPELINE" [close]="1K close"
        [64k]="64K MiB/s" [1m]="1M MiB/s" [p50]="p50 c$CONNS_HIGH" [p99]="p99 c$CONNS_HIGH"
        [rss_fresh]="RSS fresh" [rss_idle]="RSS after load" [per_conn]="B/idle conn"
-       [reload]="reload (÷ nginx)" [stop]="stop (÷ nginx)" [stop_fin]="last FIN (÷ nginx)")
+       [reload]="reload (÷ nginx)" [stop]="stop (÷ nginx)" [stop_fin]="last FIN (÷ nginx)"
+       [tls_ka]="TLS 1K ka" [tls_ka_cpu]="TLS 1K ka CPU/req" [tls_1m]="TLS 1M" [tls_1m_cpu]="TLS 1M CPU/req"
+       [tls_full]="TLS full hs" [tls_full_cpu]="TLS full CPU/req" [tls_resumed]="TLS resumed hs"
+       [tls_resumed_cpu]="TLS resumed CPU/req" [tls_resumed_pct]="TLS % resumed" [tls_other]="TLS other CPU")
 : > "$RESULTS/ratios-hi.dat"; : > "$RESULTS/ratios-lo.dat"
 table() {
-	local row key label better target fmt s v best ratio ratio_cell met tgt cells
+	local row key label better target fmt s v best ratio ratio_cell met tgt cells any
 	declare -A med
 	echo "| case | drover | nginx | lighttpd | h2o | drover ÷ best peer | target | met |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"
 	for row in "${ROWS[@]}"; do
 		IFS='|' read -r key label better target fmt <<<"$row"
 		med=()
-		cells=
-		for s in "${SERVERS[@]}"; do
+		cells='' any=''
+		for s in "${COLUMNS_[@]}"; do
 			v=$(median "${VALS[$key,$s]:-}")
-			med[$s]=$v
+			med[$s]=$v any+=$v
 			if [[ -z $v ]]; then cells+=" — |"; else cells+=" $(printf "$fmt" "$v") |"; fi
 		done
+		[[ -n $any ]] || continue   # a case that did not run (BENCH_CASES)
 		best=
 		for s in "${PEERS[@]}"; do
 			v=${med[$s]}
@@ -609,6 +809,7 @@ table() {
 			fi
 		done
 		ratio=$(awk -v d="${med[drover]}" -v b="$best" 'BEGIN { if (d == "" || b == "" || b == 0) print ""; else printf "%.2f", d / b }')
+		[[ $key != tls_resumed_pct && $key != tls_other ]] || ratio=   # shares, not comparisons
 		met="—" tgt="—"
 		case $target in
 		r*) tgt="$( [[ $better == hi ]] && echo "≥" || echo "≤" ) ${target#r}× best"
@@ -633,7 +834,7 @@ table() {
 }
 errors_note() {
 	local key s n=0
-	for key in ka ka_high pipe close 64k 1m per_conn reload stop; do
+	for key in ka ka_high pipe close 64k 1m per_conn reload stop tls_ka tls_1m tls_full tls_resumed; do
 		for s in "${SERVERS[@]}"; do
 			(( ${ERRS[$key,$s]:-0} == 0 )) || { echo "- $s, $key: ${ERRS[$key,$s]} errors (failed, reset or dropped requests or connections) over all rounds"; n=1; }
 		done
@@ -646,8 +847,9 @@ per_round_table() {
 	echo "| --- | --- | --- | --- | --- |"
 	for row in "${ROWS[@]}"; do
 		IFS='|' read -r key label _ <<<"$row"
+		[[ -n ${VALS[$key,drover]:-}${VALS[$key,nginx]:-}${VALS[$key,lighttpd]:-}${VALS[$key,h2o]:-} ]] || continue
 		printf '| %s |' "$label"
-		for s in "${SERVERS[@]}"; do printf ' %s |' "$(sed 's/ *$//; s/ /, /g' <<<"${VALS[$key,$s]:-—}")"; done
+		for s in "${COLUMNS_[@]}"; do printf ' %s |' "$(sed 's/ *$//; s/ /, /g' <<<"${VALS[$key,$s]:-—}")"; done
 		echo
 	done
 }
@@ -661,14 +863,21 @@ drover_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo "?")
 	echo "- $WORKERS worker(s) each (h2o: threads); $pinning; $limits_note"
 	echo "- $ROUNDS round(s), server order rotated each round; load runs ${DURATION} s after ${WARMUP} s unmeasured warm-up;"
 	echo "  \`wrk -t1\`, \`h2load --h1 -t1 -m$PIPELINE\`; figures are medians over the rounds"
-	echo "- to repeat: \`ROUNDS=$ROUNDS BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_WORKERS=$WORKERS BENCH_CONNS=$CONNS BENCH_CONNS_HIGH=$CONNS_HIGH BENCH_BIG_CONNS=$BIG_CONNS BENCH_IDLE_CONNS=$IDLE_CONNS BENCH_STOP_CONNS=$STOP_CONNS${BENCH_CASES:+ BENCH_CASES=\"$BENCH_CASES\"} bench/run.sh\`"
+	echo "- to repeat: \`ROUNDS=$ROUNDS BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_WORKERS=$WORKERS BENCH_CONNS=$CONNS BENCH_CONNS_HIGH=$CONNS_HIGH BENCH_BIG_CONNS=$BIG_CONNS BENCH_IDLE_CONNS=$IDLE_CONNS BENCH_STOP_CONNS=$STOP_CONNS BENCH_TLS_PROCS=$TLS_PROCS${BENCH_CASES:+ BENCH_CASES=\"$BENCH_CASES\"} bench/run.sh\`"
+	if (( TLS )); then
+		echo "- TLS cases (drover, nginx, h2o; lighttpd is not in them): one ECDSA P-256 certificate, TLS 1.3 with $TLS_SUITE only;"
+		echo "  $TLS_NOTE (openssl s_client); h2o 2.2 has no setting for either, so it gets them from an OpenSSL config (\`conf/h2o-openssl.cnf\`, OPENSSL_CONF)"
+		echo "- TLS clients: \`wrk -t1\` over https for keep-alive and 1 MB; bench/tls_client.c for new connections ($TLS_PROCS processes, \`Connection: close\`, no certificate check),"
+		echo "  negotiated: $(for s in "${!TPORT[@]}"; do f=$(ls "$RAW"/tls_full-"$s"-r*.txt 2>/dev/null | head -n 1); [[ -n $f ]] && printf '%s %s %s %s; ' "$s" "$(tls_field "$f" version)" "$(tls_field "$f" cipher)" "$(tls_field "$f" group)"; done)"
+		echo "- server CPU per request: user + system time of all the server's processes (/proc/PID/stat) over the measured run ÷ the requests answered in it"
+	fi
 	echo "- load average before $load_before, after $load_after (other work on the machine adds noise); measuring took $measured s"
 	echo
 	echo "## Results"
 	echo
 	table
 	echo
-	echo "drover ÷ best peer: the best of nginx, lighttpd and h2o (the process-model rows: nginx only)."
+	echo "drover ÷ best peer: the best of nginx, lighttpd and h2o (the process-model rows: nginx only; the TLS rows: nginx and h2o)."
 	echo "For rows measured in time or memory lower is better, so there a ratio under 1 means drover is ahead."
 	echo
 	echo "![drover ÷ best peer](chart.png)"
