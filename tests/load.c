@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
@@ -672,4 +673,30 @@ struct h_load_stats h_load_stop(struct h_load *l, const char *label)
 	munmap(l->s, sizeof *l->s);
 	free(l);
 	return s;
+}
+char h_load_byte(size_t file, size_t off)
+{
+	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/";
+	uint32_t x = (uint32_t)off * 2654435761u ^ (uint32_t)(file + 1) * 40503u;
+	x ^= x >> 15;
+	return off % 64 == 63 ? '\n' : alphabet[x % 64];
+}
+
+char *h_load_site(struct h_load_file *files, size_t n)
+{
+	char *dir = h_tmpdir();
+	for (size_t f = 0; f < n; f++) {
+		if (!files[f].data) {
+			char *d = malloc(files[f].size + 1);
+			ck_assert(d != NULL);
+			for (size_t i = 0; i < files[f].size; i++)
+				d[i] = h_load_byte(f, i);
+			d[files[f].size] = '\0';
+			files[f].data = d;
+		}
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/%s", dir, files[f].name);
+		h_write_file(path, files[f].data);
+	}
+	return dir;
 }

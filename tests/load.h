@@ -97,4 +97,13 @@ struct h_load_stats h_load_stop(struct h_load *l, const char *label);
 /* truncated + wrong + unanswered. */
 uint64_t h_load_failed(const struct h_load_stats *s);
 
+/* A site whose every byte is known without reading it (h_load_byte), so a
+ * client checks each byte it gets: files[f].data is made once (malloc'd,
+ * NUL-terminated; kept for the checks) where it is still NULL, and every
+ * file is written as DIR/name into a new private directory, returned (the
+ * caller removes it: h_rm_rf, free). */
+char *h_load_site(struct h_load_file *files, size_t n);
+/* Byte off of the file-th file: printable, a newline every 64 bytes. */
+char h_load_byte(size_t file, size_t off);
+
 #endif

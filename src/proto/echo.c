@@ -234,6 +234,25 @@ static void echo_done(void)
 	echo_spare = NULL;
 }
 
+/* Watch a new connection (accepted or adopted), start its idle timer, and
+ * drain it at once if the worker drains. 0, or -errno with the connection
+ * gone and its fd left to the caller. */
+static int echo_watch(struct echo_conn *ec, const struct proto_env *env)
+{
+	int fd = ec->base.fd;
+	int r = loop_add_fd(ec->base.loop, fd, LOOP_READ, echo_io, ec);
+	if (r < 0) {
+		ec->base.fd = -1; /* the caller closes fd */
+		conn_close(&ec->base);
+		return r;
+	}
+	ec->base.watching = LOOP_READ;
+	loop_timer_arm(ec->base.loop, &ec->base.timer, echo_cfg(env->cfg)->idle_timeout_ms);
+	if (proto_env_draining(env))
+		echo_drain(&ec->base);
+	return 0;
+}
+
 static int echo_accept(const struct proto_env *env, const struct worker_listener *l, int fd,
 		       const struct sockaddr *peer, socklen_t peer_len)
 {
@@ -248,17 +267,7 @@ static int echo_accept(const struct proto_env *env, const struct worker_listener
 		return r;
 	}
 	ec->base.timer.fn = echo_idle_timeout;
-	r = loop_add_fd(ec->base.loop, fd, LOOP_READ, echo_io, ec);
-	if (r < 0) {
-		ec->base.fd = -1; /* the caller closes fd */
-		conn_close(&ec->base);
-		return r;
-	}
-	ec->base.watching = LOOP_READ;
-	loop_timer_arm(ec->base.loop, &ec->base.timer, echo_cfg(env->cfg)->idle_timeout_ms);
-	if (proto_env_draining(env))
-		echo_drain(&ec->base);
-	return 0;
+	return echo_watch(ec, env);
 }
 
 /* A connection handed over by another worker (or back to us): its
@@ -286,19 +295,10 @@ static int echo_adopt(const struct proto_env *env, const struct worker_listener 
 		memcpy(ec->buf.data, h->bytes, h->len);
 	ec->buf.start = 0;
 	ec->buf.end = h->len;
-	r = loop_add_fd(ec->base.loop, fd, LOOP_READ, echo_io, ec);
-	if (r < 0) {
-		ec->base.fd = -1; /* the caller closes fd */
-		conn_close(&ec->base);
-		return r;
-	}
-	ec->base.watching = LOOP_READ;
-	loop_timer_arm(ec->base.loop, &ec->base.timer, echo_cfg(env->cfg)->idle_timeout_ms);
-	if (proto_env_draining(env))
-		echo_drain(&ec->base);
-	else
-		echo_update_events(ec);
-	return 0;
+	r = echo_watch(ec, env);
+	if (r == 0 && !proto_env_draining(env))
+		echo_update_events(ec); /* pending bytes: write them first */
+	return r;
 }
 
 const struct proto proto_echo = {

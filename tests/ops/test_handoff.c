@@ -37,45 +37,16 @@
 
 /* ------------------------------------------------------------------ the site */
 
-static const struct site_file {
-	const char *name;
-	size_t size;
-	unsigned weight;
-} site_files[] = {
-	{ "empty.txt", 0, 10 },
-	{ "tiny.txt", 17, 40 },
-	{ "page.txt", 4099, 25 },
-	{ "medium.txt", 65537, 20 },
-	{ "large.txt", 300007, 5 },
+static struct h_load_file site_files[] = {
+	{ .name = "empty.txt", .size = 0, .weight = 10 },
+	{ .name = "tiny.txt", .size = 17, .weight = 40 },
+	{ .name = "page.txt", .size = 4099, .weight = 25 },
+	{ .name = "medium.txt", .size = 65537, .weight = 20 },
+	{ .name = "large.txt", .size = 300007, .weight = 5 },
 };
 #define N_SITE_FILES (sizeof site_files / sizeof site_files[0])
-static char *site_data[N_SITE_FILES];
 
-static char site_byte(size_t file, size_t off)
-{
-	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/";
-	uint32_t x = (uint32_t)off * 2654435761u ^ (uint32_t)(file + 1) * 40503u;
-	x ^= x >> 15;
-	return off % 64 == 63 ? '\n' : alphabet[x % 64];
-}
-
-static char *site_create(void)
-{
-	char *dir = h_tmpdir();
-	for (size_t f = 0; f < N_SITE_FILES; f++) {
-		if (!site_data[f]) {
-			site_data[f] = malloc(site_files[f].size + 1);
-			ck_assert(site_data[f] != NULL);
-			for (size_t i = 0; i < site_files[f].size; i++)
-				site_data[f][i] = site_byte(f, i);
-			site_data[f][site_files[f].size] = '\0';
-		}
-		char path[PATH_MAX];
-		snprintf(path, sizeof path, "%s/%s", dir, site_files[f].name);
-		h_write_file(path, site_data[f]);
-	}
-	return dir;
-}
+static char *site_create(void) { return h_load_site(site_files, N_SITE_FILES); }
 
 /* ------------------------------------------------------------------ the server */
 
@@ -238,8 +209,7 @@ static struct h_load *load_start(int port, unsigned conns, bool pipeline)
 {
 	struct h_load_file files[N_SITE_FILES];
 	for (size_t f = 0; f < N_SITE_FILES; f++)
-		files[f] = (struct h_load_file){ .name = site_files[f].name, .data = site_data[f],
-						 .size = site_files[f].size, .weight = site_files[f].weight };
+		files[f] = site_files[f];
 	/* One try: a request re-sent would be a failure to hand over. */
 	struct h_load_opts o = { .port = port, .mode = H_LOAD_HTTP, .conns = conns, .attempts = 1,
 				 .pipeline = pipeline, .files = files, .n_files = N_SITE_FILES,
@@ -346,7 +316,7 @@ static bool get_ok(int fd, size_t f)
 	ck_assert_msg(h_http_read_response(fd, &r, false), "no response");
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_uint_eq(r.body_len, site_files[f].size);
-	ck_assert(memcmp(r.body, site_data[f], r.body_len) == 0);
+	ck_assert(memcmp(r.body, site_files[f].data, r.body_len) == 0);
 	char conn[64] = "";
 	h_http_header(&r, "Connection", conn, sizeof conn);
 	h_http_response_free(&r);
@@ -386,7 +356,7 @@ START_TEST(a_request_split_across_the_hand_off_is_answered_by_the_new_worker)
 	ck_assert_msg(h_http_read_response(fd, &r, false), "no response; log:\n%s", h_log_end(s.d));
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_uint_eq(r.body_len, site_files[2].size);
-	ck_assert(memcmp(r.body, site_data[2], r.body_len) == 0);
+	ck_assert(memcmp(r.body, site_files[2].data, r.body_len) == 0);
 	h_http_response_free(&r);
 	ck_assert(!get_ok(fd, 1));
 	status_text(&s, out, sizeof out);
@@ -553,8 +523,7 @@ START_TEST(a_successor_that_cannot_read_the_format_refuses_and_nothing_fails)
 	srv_start(&s, 2, "lingering_timeout = 300ms\n", "keepalive_requests = 4000000000\n", 0, env);
 	struct h_load_file files[N_SITE_FILES];
 	for (size_t f = 0; f < N_SITE_FILES; f++)
-		files[f] = (struct h_load_file){ .name = site_files[f].name, .data = site_data[f],
-						 .size = site_files[f].size, .weight = site_files[f].weight };
+		files[f] = site_files[f];
 	struct h_load_opts o = { .port = s.port, .mode = H_LOAD_HTTP, .conns = 8, .pipeline = true, .files = files,
 				 .n_files = N_SITE_FILES, .agent = "handoff-refused" };
 	struct h_load *l = h_load_start(&o);

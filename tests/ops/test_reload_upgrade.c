@@ -149,49 +149,17 @@ static bool wait_worker_replaced(struct h_drover *d, pid_t gone, size_t n)
  * one smaller than a TCP segment, one around a page, several segments, and
  * one much larger than a socket buffer), and how often the load asks for
  * each (weights out of 100). */
-static const struct site_file {
-	const char *name;
-	size_t size;
-	unsigned weight;
-} site_files[] = {
-	{ "empty.txt", 0, 10 },
-	{ "tiny.txt", 17, 35 },
-	{ "page.txt", 4099, 25 },
-	{ "medium.txt", 65537, 20 },
-	{ "large.txt", 300007, 10 },
+static struct h_load_file site_files[] = {
+	{ .name = "empty.txt", .size = 0, .weight = 10 },
+	{ .name = "tiny.txt", .size = 17, .weight = 35 },
+	{ .name = "page.txt", .size = 4099, .weight = 25 },
+	{ .name = "medium.txt", .size = 65537, .weight = 20 },
+	{ .name = "large.txt", .size = 300007, .weight = 10 },
 };
 #define N_SITE_FILES (sizeof site_files / sizeof site_files[0])
 
-static char *site_data[N_SITE_FILES];
-
-static char site_byte(size_t file, size_t off)
-{
-	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/";
-	uint32_t x = (uint32_t)off * 2654435761u ^ (uint32_t)(file + 1) * 40503u;
-	x ^= x >> 15;
-	if (off % 64 == 63)
-		return '\n';
-	return alphabet[x % 64];
-}
-
 /* A fresh directory holding the site; the caller removes it (site_free). */
-static char *site_create(void)
-{
-	char *dir = h_tmpdir();
-	for (size_t f = 0; f < N_SITE_FILES; f++) {
-		if (!site_data[f]) {
-			site_data[f] = malloc(site_files[f].size + 1);
-			ck_assert(site_data[f] != NULL);
-			for (size_t i = 0; i < site_files[f].size; i++)
-				site_data[f][i] = site_byte(f, i);
-			site_data[f][site_files[f].size] = '\0';
-		}
-		char path[PATH_MAX];
-		snprintf(path, sizeof path, "%s/%s", dir, site_files[f].name);
-		h_write_file(path, site_data[f]);
-	}
-	return dir;
-}
+static char *site_create(void) { return h_load_site(site_files, N_SITE_FILES); }
 
 static void site_free(char *dir)
 {
@@ -277,9 +245,8 @@ static struct h_load *load_start(int port, bool pipeline)
 {
 	struct h_load_file files[N_SITE_FILES];
 	for (size_t f = 0; f < N_SITE_FILES; f++) {
-		ck_assert_msg(site_data[f] != NULL, "site_create() first");
-		files[f] = (struct h_load_file){ .name = site_files[f].name, .data = site_data[f],
-						 .size = site_files[f].size, .weight = site_files[f].weight };
+		ck_assert_msg(site_files[f].data != NULL, "site_create() first");
+		files[f] = site_files[f];
 	}
 	struct h_load_opts o = { .port = port, .mode = H_LOAD_HTTP, .pipeline = pipeline, .files = files,
 				 .n_files = N_SITE_FILES, .agent = "test_reload_upgrade" };
@@ -686,7 +653,7 @@ START_TEST(a_request_already_in_the_socket_when_drain_arrives_is_answered)
 				"(EOF, no response); log:\n%s", h_log_end(s.d));
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_uint_eq(r.body_len, site_files[2].size);
-	ck_assert(memcmp(r.body, site_data[2], r.body_len) == 0);
+	ck_assert(memcmp(r.body, site_files[2].data, r.body_len) == 0);
 	/* Whether it says Connection: close depends on whether the worker saw
 	 * DRAIN before it built the response; either way nothing follows. */
 	char conn[64] = "";
@@ -1156,7 +1123,7 @@ START_TEST(fd_store_round_trip_keeps_the_socket_and_its_queue_across_a_restart)
 		ck_assert_msg(h_http_read_response(queued[i], &r, false), "queued connection %d got no answer", i);
 		ck_assert_int_eq(r.status, 200);
 		ck_assert_uint_eq(r.body_len, site_files[2].size);
-		ck_assert(memcmp(r.body, site_data[2], r.body_len) == 0);
+		ck_assert(memcmp(r.body, site_files[2].data, r.body_len) == 0);
 		h_http_response_free(&r);
 		close(queued[i]);
 	}
