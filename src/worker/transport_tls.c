@@ -133,6 +133,10 @@ static BIO *tls_out_get(void)
  * is out, -EAGAIN when a backlog waits, -errno. */
 static int tls_flush(struct conn *c, struct tls_conn *t)
 {
+	if (c->fd < 0) {
+		tls_out.len = 0;
+		return -EBADF;
+	}
 	for (;;) {
 		struct iovec iov[2];
 		int n = 0;
@@ -143,11 +147,11 @@ static int tls_flush(struct conn *c, struct tls_conn *t)
 		if (n == 0)
 			break;
 		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-		ssize_t w = c->fd >= 0 ? sendmsg(c->fd, &msg, MSG_NOSIGNAL) : -1;
+		ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			int e = c->fd >= 0 ? -errno : -EBADF;
+			int e = -errno;
 			tls_out.len = 0;
 			return e;
 		}
