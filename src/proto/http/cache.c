@@ -204,8 +204,14 @@ static struct cache_entry *cache_build(struct http_path_file *f, const char *key
 				       uint32_t hash, uint64_t now)
 {
 	/* A modification time in the future is sent as the Date of each
-	 * response (fields.c), which moves: such a file is not cached. */
-	time_t date = time(NULL);
+	 * response (fields.c), which moves: such a file is not cached. "Now"
+	 * is read from the fine clock: file times can be fine-grained
+	 * (multigrain timestamps), and time() lags them by up to a tick, so a
+	 * file written just now read as one from the future near the turn of
+	 * a second. */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	time_t date = ts.tv_sec;
 	if (f->st.st_mtim.tv_sec > date)
 		goto fail;
 	struct http_validators v;
