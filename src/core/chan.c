@@ -360,12 +360,20 @@ int chan_out_send(struct chan_out *q, const struct chan_msg *m, const int *fds, 
 
 int chan_out_flush(struct chan_out *q)
 {
+	size_t dropped;
+	return chan_out_flush_dropping(q, &dropped);
+}
+
+int chan_out_flush_dropping(struct chan_out *q, size_t *dropped)
+{
+	*dropped = 0;
 	while (q->head) {
 		struct chan_held *h = q->head;
 		int r = chan_send_raw(q->fd, h->bytes, h->len, h->fds, h->n_fds);
 		if (r == -EAGAIN)
 			return CHAN_OUT_HELD;
 		if (r < 0) {
+			*dropped = q->n;
 			chan_out_clear(q);
 			return r;
 		}

@@ -157,6 +157,9 @@ int chan_out_send(struct chan_out *q, const struct chan_msg *m, const int *fds, 
  * CHAN_OUT_SENT (nothing left), CHAN_OUT_HELD (some left), or the socket's
  * -errno, what is held then dropped. */
 int chan_out_flush(struct chan_out *q);
+/* The same, and in *dropped how many held messages a failure dropped
+ * unsent (0 otherwise): the last *dropped ones queued. */
+int chan_out_flush_dropping(struct chan_out *q, size_t *dropped);
 /* How many messages are held. */
 size_t chan_out_held(const struct chan_out *q);
 /* Whether a message of type is held. */

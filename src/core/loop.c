@@ -193,6 +193,8 @@ static void loop_run_buffered(struct loop *loop)
 	size_t n = loop->buffered_len, kept = 0;
 	for (size_t i = 0; i < n; i++) {
 		int fd = loop->buffered[i];
+		if (fd < 0)
+			continue; /* removed meanwhile */
 		struct loop_fd *f = &loop->fds[fd];
 		f->mask &= ~LOOP_LISTED;
 		if ((f->mask & (LOOP_BUFFERED | LOOP_READ)) != (LOOP_BUFFERED | LOOP_READ))
@@ -232,10 +234,23 @@ int loop_mod_fd(struct loop *loop, int fd, unsigned mask)
 	return 0;
 }
 
+/* fd leaves the buffered list (it is removed or closed): a stale entry
+ * would call whoever gets its number next a second time each round. */
+static void loop_unlist_buffered(struct loop *loop, int fd)
+{
+	if (!(loop->fds[fd].mask & LOOP_LISTED))
+		return;
+	/* A hole, not a shift: loop_run_buffered() may be walking the list. */
+	for (size_t i = 0; i < loop->buffered_len; i++)
+		if (loop->buffered[i] == fd)
+			loop->buffered[i] = -1;
+}
+
 int loop_del_fd(struct loop *loop, int fd)
 {
 	if (fd < 0 || (size_t)fd >= loop->n_fds || !loop->fds[fd].mask)
 		return -ENOENT;
+	loop_unlist_buffered(loop, fd);
 	bool added = !(loop->fds[fd].mask & LOOP_UNADDED);
 	loop->fds[fd] = (struct loop_fd){ 0 };
 	if (added && epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
@@ -245,8 +260,10 @@ int loop_del_fd(struct loop *loop, int fd)
 
 void loop_close_fd(struct loop *loop, int fd)
 {
-	if (fd >= 0 && (size_t)fd < loop->n_fds)
+	if (fd >= 0 && (size_t)fd < loop->n_fds) {
+		loop_unlist_buffered(loop, fd);
 		loop->fds[fd] = (struct loop_fd){ 0 };
+	}
 	close(fd);
 }
 

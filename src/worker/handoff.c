@@ -51,6 +51,12 @@ struct handoff_in {
 	struct handoff_in *next;
 	pid_t pid;
 	struct chan_out q;
+	/* Answers not sent yet, in order: the predecessor takes back what it
+	 * does not hear about, so an answer is never dropped while the
+	 * channel lives (no allocation: a predecessor has at most
+	 * HANDOFF_MAX_BATCHES batches in flight). */
+	uint64_t owed[HANDOFF_MAX_BATCHES];
+	unsigned owed_head, owed_n;
 };
 
 /* A successor's channel, and what was sent on it and not answered yet.
@@ -212,6 +218,35 @@ static void handoff_settle(struct handoff_batch *b, uint64_t adopted)
 	handoff_batch_free(b);
 }
 
+/* Whether a send failed because the other worker is gone (then what it
+ * did not answer is ours again); any other failure is our own (memory,
+ * fds) and says nothing of what it holds. */
+static bool handoff_peer_gone(int r)
+{
+	return r == -EPIPE || r == -ECONNRESET || r == -ECONNREFUSED || r == -ENOTCONN;
+}
+
+/* The last n batches sent on o never reached the kernel (a local failure
+ * dropped them from its queue): they come back. */
+static void handoff_out_unsend(struct handoff_out *o, size_t n)
+{
+	size_t len = 0;
+	for (struct handoff_batch *b = o->sent; b; b = b->next)
+		len++;
+	if (n > len)
+		n = len;
+	struct handoff_batch **pp = &o->sent;
+	for (size_t i = 0; i < len - n; i++)
+		pp = &(*pp)->next;
+	struct handoff_batch *back = *pp;
+	*pp = NULL;
+	o->sent_tail = pp;
+	for (struct handoff_batch *b = back, *next; b; b = next) {
+		next = b->next;
+		handoff_settle(b, 0);
+	}
+}
+
 static void handoff_out_close(struct handoff_out *o)
 {
 	for (struct handoff_out **pp = &ho.outs; *pp; pp = &(*pp)->next)
@@ -276,9 +311,13 @@ static void handoff_flush(struct loop *loop, struct loop_timer *t, void *arg)
 		memcpy(m.data, b->data, b->len);
 		int r = chan_out_send(&o->q, &m, b->fds, b->n, CHAN_HOLD_APPEND);
 		if (r < 0) {
+			/* Not sent: it drains here. Only a successor that is gone
+			 * ends the channel; after a failure of our own (a full
+			 * queue, memory, fds) what it was sent before still waits
+			 * for its answer, which may say adopted. */
 			log_errno(LOG_WARNING, r, "hand-off: cannot send %zu connection(s)", b->n);
 			handoff_settle(b, 0);
-			if (r != -ENOBUFS) {
+			if (handoff_peer_gone(r)) {
 				handoff_out_lost(o, "send failed");
 				return;
 			}
@@ -296,12 +335,20 @@ static void handoff_out_events(struct loop *loop, int fd, unsigned events, void 
 {
 	struct handoff_out *o = arg;
 	if ((events & LOOP_WRITE) && chan_out_held(&o->q)) {
-		int r = chan_out_flush(&o->q);
-		if (r < 0) {
+		size_t dropped = 0;
+		int r = chan_out_flush_dropping(&o->q, &dropped);
+		if (r < 0 && handoff_peer_gone(r)) {
 			handoff_out_lost(o, "send failed");
 			return;
 		}
-		if (r == CHAN_OUT_SENT)
+		if (r < 0) {
+			/* Ours: the batches still queued never left; the others
+			 * wait for their answers. */
+			log_errno(LOG_WARNING, r, "hand-off: cannot send to worker pid %d", (int)o->pid);
+			handoff_out_unsend(o, dropped);
+			ho.host.settled(ho.host.arg);
+		}
+		if (r != CHAN_OUT_HELD)
 			loop_mod_fd(loop, fd, LOOP_READ);
 	}
 	for (;;) {
@@ -427,19 +474,33 @@ static uint64_t handoff_adopt(const struct chan_msg *m, int *fds, size_t n_fds, 
 	return adopted;
 }
 
+/* Send the answers owed, in order: 0 when none is left, -EAGAIN when the
+ * channel is full (or our send failed for want of memory: tried again when
+ * it is writable), or the error of a predecessor that is gone. */
+static int handoff_in_answer(struct handoff_in *in)
+{
+	while (in->owed_n) {
+		int r = chan_send(in->q.fd, CHAN_HANDOFF_DONE, in->owed[in->owed_head]);
+		if (r < 0)
+			return handoff_peer_gone(r) ? r : -EAGAIN;
+		in->owed_head = (in->owed_head + 1) % HANDOFF_MAX_BATCHES;
+		in->owed_n--;
+	}
+	return 0;
+}
+
 static void handoff_in_events(struct loop *loop, int fd, unsigned events, void *arg)
 {
 	struct handoff_in *in = arg;
-	if ((events & LOOP_WRITE) && chan_out_held(&in->q)) {
-		int r = chan_out_flush(&in->q);
-		if (r < 0) {
-			handoff_in_close(in);
+	for (;;) {
+		int a = handoff_in_answer(in);
+		if (a < 0 && a != -EAGAIN) {
+			handoff_in_close(in); /* the predecessor is gone */
 			return;
 		}
-		if (r == CHAN_OUT_SENT)
-			loop_mod_fd(loop, fd, LOOP_READ);
-	}
-	for (;;) {
+		loop_mod_fd(loop, fd, a == -EAGAIN ? LOOP_READ | LOOP_WRITE : LOOP_READ);
+		if (in->owed_n == HANDOFF_MAX_BATCHES)
+			return; /* read more once these answers are out */
 		struct chan_msg m;
 		int fds[CHAN_MAX_FDS];
 		size_t n_fds;
@@ -457,15 +518,9 @@ static void handoff_in_events(struct loop *loop, int fd, unsigned events, void *
 				close(fds[i]);
 			continue;
 		}
-		struct chan_msg done = { .type = CHAN_HANDOFF_DONE, .arg = handoff_adopt(&m, fds, n_fds, in->pid) };
-		r = chan_out_send(&in->q, &done, NULL, 0, CHAN_HOLD_APPEND);
-		if (r == CHAN_OUT_HELD)
-			loop_mod_fd(loop, fd, LOOP_READ | LOOP_WRITE);
-		else if (r < 0) {
-			/* The sender takes back what it does not hear about. */
-			handoff_in_close(in);
-			return;
-		}
+		uint64_t adopted = handoff_adopt(&m, fds, n_fds, in->pid);
+		in->owed[(in->owed_head + in->owed_n) % HANDOFF_MAX_BATCHES] = adopted;
+		in->owed_n++;
 	}
 }
 

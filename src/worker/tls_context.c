@@ -496,6 +496,7 @@ static bool tls_load_certs(struct tls_report *rep, const struct config *cfg, str
 		if (!cc->certificate || !cc->private_key)
 			continue; /* config_load reported it */
 		struct tls_cert *c = &rt->certs[rt->n_certs];
+		c->first_name = rt->n_names; /* a failed one takes back only its own names */
 		if (!tls_cert_read(rep, part, c) || !tls_cert_names(rep, rt, part, c) ||
 		    !tls_cert_group(rep, rt, part, c)) {
 			rt->n_names = c->first_name; /* its names go with it */

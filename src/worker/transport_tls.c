@@ -332,9 +332,12 @@ static ssize_t tls_seal_send(struct conn *c, struct tls_conn *t, const void *buf
 	return f < 0 ? f : (ssize_t)n;
 }
 
-/* Before a write: send the backlog. 0 to go on, > 0 the plaintext a
- * blocked write sealed (now out: the write reports it), or -EAGAIN/-errno. */
-static ssize_t tls_write_backlog(struct conn *c, struct tls_conn *t)
+/* Before a write of want bytes: send the backlog. 0 to go on, > 0 the
+ * plaintext a blocked write sealed (now out: the write reports it), or
+ * -EAGAIN/-errno. A protocol repeats a blocked write with at least the
+ * bytes it could not write; one that asks for fewer cannot be told that
+ * more were taken (-EIO: the connection is closed). */
+static ssize_t tls_write_backlog(struct conn *c, struct tls_conn *t, size_t want)
 {
 	if (t->backlog) {
 		int f = tls_flush(c, t);
@@ -342,6 +345,10 @@ static ssize_t tls_write_backlog(struct conn *c, struct tls_conn *t)
 			return f;
 	}
 	ssize_t p = t->backlog_plain;
+	if ((size_t)p > want) {
+		log_error("tls: a write repeated with %zu bytes after %zd were sealed", want, p);
+		return -EIO;
+	}
 	t->backlog_plain = 0;
 	return p;
 }
@@ -355,7 +362,7 @@ static ssize_t tls_writev(struct conn *c, const struct iovec *iov, int n, unsign
 		total += iov[i].iov_len;
 	if (total == 0)
 		return 0;
-	ssize_t p = tls_write_backlog(c, t);
+	ssize_t p = tls_write_backlog(c, t, total);
 	if (p != 0)
 		return p;
 	if (iov[0].iov_len >= TLS_BATCH || n == 1)
@@ -374,7 +381,7 @@ static ssize_t tls_sendfile(struct conn *c, int fd, off_t *off, size_t len)
 	struct tls_conn *t = c->transport.state;
 	if (len == 0)
 		return 0;
-	ssize_t w = tls_write_backlog(c, t);
+	ssize_t w = tls_write_backlog(c, t, len);
 	if (w == 0) {
 		size_t want = len < TLS_BATCH ? len : TLS_BATCH;
 		ssize_t got;
@@ -414,7 +421,10 @@ static void tls_close_notify(struct conn *c, struct tls_conn *t)
 
 static int tls_shutdown(struct conn *c)
 {
-	tls_close_notify(c, c->transport.state);
+	struct tls_conn *t = c->transport.state;
+	tls_close_notify(c, t);
+	if (t->backlog)
+		return 0; /* no FIN ahead of sealed bytes: the lingering reads send them first, the close ends it */
 	return transport_plain.shutdown(c);
 }
 

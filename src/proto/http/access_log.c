@@ -211,10 +211,14 @@ static size_t http_log_extend(struct http_conn *hc, char *line, size_t pos)
 	uint64_t now = loop_clock_ms();
 	uint64_t ms = hc->req_start_ms && now > hc->req_start_ms ? now - hc->req_start_ms : 0;
 	const char *tls = conn_security(&hc->base);
-	int n = snprintf(line + pos - 1, HTTP_LOG_MAX - (pos - 1), " %" PRIu64 ".%03u %.24s\n",
-			 ms / 1000, (unsigned)(ms % 1000), tls ? tls : "-");
-	if (n > 0 && (size_t)n < HTTP_LOG_MAX - (pos - 1))
+	char tail[64];
+	int n = snprintf(tail, sizeof(tail), " %" PRIu64 ".%03u %.24s\n", ms / 1000, (unsigned)(ms % 1000),
+			 tls ? tls : "-");
+	/* Only if it fits: the line keeps its own newline otherwise. */
+	if (n > 0 && (size_t)n < sizeof(tail) && pos - 1 + (size_t)n <= HTTP_LOG_MAX) {
+		memcpy(line + pos - 1, tail, (size_t)n);
 		return pos - 1 + (size_t)n;
+	}
 	return pos;
 }
 

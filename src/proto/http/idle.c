@@ -473,7 +473,10 @@ int http_idle_adopt(const struct proto_env *env, const struct worker_listener *l
 	c->shared = true;
 	c->no_handoff = h->returned;
 	loop_timer_init(&c->timer, http_idle_timeout, idle);
-	idle->session = (struct http_session){ .flags = h->flags & HTTP_HANDOFF_FLAGS, .responses = h->requests };
+	/* The count comes from another process: at most the limit, so that
+	 * responses + 1 cannot wrap past keepalive_requests. */
+	uint64_t served = h->requests < http_w.http->keepalive_requests ? h->requests : http_w.http->keepalive_requests;
+	idle->session = (struct http_session){ .flags = h->flags & HTTP_HANDOFF_FLAGS, .responses = (unsigned)served };
 	r = loop_add_fd(c->loop, fd, LOOP_READ, http_idle_io, idle);
 	if (r < 0) {
 		c->fd = -1; /* the caller closes fd */
