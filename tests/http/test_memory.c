@@ -239,6 +239,51 @@ static unsigned long dropped_logged(struct h_drover *d)
 	return h_log_sum(d, "out of memory:", "connection(s) dropped", NULL);
 }
 
+/* Starve worker (the only one of s) of memory with requests in flight:
+ * HOLDERS downloads that do not read hold every buffer it has, two more
+ * connections are accepted idle, its data segment is capped just above
+ * what it uses, and then the two send a request each. */
+static void starve_with_victims(struct h_site *s, pid_t worker, int holders[HOLDERS], int victims[2])
+{
+	char big[600];
+	snprintf(big, sizeof big, "%s/www/big.bin", s->tmp);
+	int bfd = open(big, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert(bfd >= 0);
+	ck_assert(ftruncate(bfd, 16 << 20) == 0);
+	close(bfd);
+	/* Downloads that do not read hold every buffer the worker has (a
+	 * response stuck in the socket keeps its connection's). */
+	static const char get_big[] = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+	for (int i = 0; i < HOLDERS; i++) {
+		holders[i] = h_connect_tcp_rcvbuf(s->port, 4096);
+		ck_assert(holders[i] >= 0);
+		h_write_all(holders[i], get_big, sizeof get_big - 1);
+		char head[12];
+		ck_assert(h_read_exact(holders[i], head, sizeof head)); /* the response has begun */
+		ck_assert(memcmp(head, "HTTP/1.1 200", 12) == 0);
+	}
+	/* Two more connections, accepted and idle before the limit. */
+	for (int i = 0; i < 2; i++) {
+		victims[i] = h_connect_tcp(s->port);
+		ck_assert(victims[i] >= 0);
+	}
+	char out[8192];
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
+	for (;;) { /* the worker has taken both (the status is the only sign) */
+		h_ctl_ok(s->d, "status", out, sizeof out);
+		if (strstr(out, "connections 6 "))
+			break;
+		ck_assert_msg(h_left_ms(deadline) > 0, "the worker never took both: %s", out);
+		h_pause_ms(20);
+	}
+	/* No room for one more connection's buffers. */
+	long data_kb = proc_kb(worker, "VmData");
+	struct rlimit rl = { (rlim_t)(data_kb + 32) * 1024, RLIM_INFINITY };
+	ck_assert_msg(prlimit(worker, RLIMIT_DATA, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
+	for (int i = 0; i < 2; i++)
+		h_write_all(victims[i], req_a, sizeof req_a - 1);
+}
+
 START_TEST(a_request_without_memory_for_header_timeout_gets_503_and_is_counted)
 {
 #ifdef H_UNDER_ASAN
@@ -252,45 +297,9 @@ START_TEST(a_request_without_memory_for_header_timeout_gets_503_and_is_counted)
 	 * and its replacement would adopt the waiting victims and answer
 	 * them (200); what is tested here is the last resort. */
 	pid_t worker = srv_start_with(&s, "header_timeout = 5s\n", "handoff = no\n");
-	char big[600];
-	snprintf(big, sizeof big, "%s/www/big.bin", s.tmp);
-	int bfd = open(big, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	ck_assert(bfd >= 0);
-	ck_assert(ftruncate(bfd, 16 << 20) == 0);
-	close(bfd);
-	/* Downloads that do not read hold every buffer the worker has (a
-	 * response stuck in the socket keeps its connection's). */
-	static const char get_big[] = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
-	int holders[HOLDERS];
-	for (int i = 0; i < HOLDERS; i++) {
-		holders[i] = h_connect_tcp_rcvbuf(s.port, 4096);
-		ck_assert(holders[i] >= 0);
-		h_write_all(holders[i], get_big, sizeof get_big - 1);
-		char head[12];
-		ck_assert(h_read_exact(holders[i], head, sizeof head)); /* the response has begun */
-		ck_assert(memcmp(head, "HTTP/1.1 200", 12) == 0);
-	}
-	/* Two more connections, accepted and idle before the limit. */
-	int victims[2];
-	for (int i = 0; i < 2; i++) {
-		victims[i] = h_connect_tcp(s.port);
-		ck_assert(victims[i] >= 0);
-	}
+	int holders[HOLDERS], victims[2];
+	starve_with_victims(&s, worker, holders, victims);
 	char out[8192];
-	int64_t deadline = h_now_ms() + H_WAIT_MS;
-	for (;;) { /* the worker has taken both (the status is the only sign) */
-		h_ctl_ok(s.d, "status", out, sizeof out);
-		if (strstr(out, "connections 6 "))
-			break;
-		ck_assert_msg(h_left_ms(deadline) > 0, "the worker never took both: %s", out);
-		h_pause_ms(20);
-	}
-	/* No room for one more connection's buffers. */
-	long data_kb = proc_kb(worker, "VmData");
-	struct rlimit rl = { (rlim_t)(data_kb + 32) * 1024, RLIM_INFINITY };
-	ck_assert_msg(prlimit(worker, RLIMIT_DATA, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
-	for (int i = 0; i < 2; i++)
-		h_write_all(victims[i], req_a, sizeof req_a - 1);
 	/* No memory came back within header_timeout: a 503 the worker could
 	 * send without allocating, then a clean close (EOF, not a reset,
 	 * though the request was never read). */
@@ -349,41 +358,9 @@ START_TEST(a_worker_short_of_memory_hands_its_waiting_requests_to_its_replacemen
 	/* Far more than the replacement takes to start: the victims must
 	 * not meet the last resort (the 503 above) meanwhile. */
 	pid_t worker = srv_start_with(&s, "header_timeout = 120s\n", NULL);
-	char big[600];
-	snprintf(big, sizeof big, "%s/www/big.bin", s.tmp);
-	int bfd = open(big, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	ck_assert(bfd >= 0);
-	ck_assert(ftruncate(bfd, 16 << 20) == 0);
-	close(bfd);
-	static const char get_big[] = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
-	int holders[HOLDERS];
-	for (int i = 0; i < HOLDERS; i++) {
-		holders[i] = h_connect_tcp_rcvbuf(s.port, 4096);
-		ck_assert(holders[i] >= 0);
-		h_write_all(holders[i], get_big, sizeof get_big - 1);
-		char head[12];
-		ck_assert(h_read_exact(holders[i], head, sizeof head));
-		ck_assert(memcmp(head, "HTTP/1.1 200", 12) == 0);
-	}
-	int victims[2];
-	for (int i = 0; i < 2; i++) {
-		victims[i] = h_connect_tcp(s.port);
-		ck_assert(victims[i] >= 0);
-	}
+	int holders[HOLDERS], victims[2];
+	starve_with_victims(&s, worker, holders, victims);
 	char out[8192];
-	int64_t deadline = h_now_ms() + H_WAIT_MS;
-	for (;;) {
-		h_ctl_ok(s.d, "status", out, sizeof out);
-		if (strstr(out, "connections 6 "))
-			break;
-		ck_assert_msg(h_left_ms(deadline) > 0, "the worker never took both: %s", out);
-		h_pause_ms(20);
-	}
-	long data_kb = proc_kb(worker, "VmData");
-	struct rlimit rl = { (rlim_t)(data_kb + 32) * 1024, RLIM_INFINITY };
-	ck_assert_msg(prlimit(worker, RLIMIT_DATA, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
-	for (int i = 0; i < 2; i++)
-		h_write_all(victims[i], req_a, sizeof req_a - 1);
 	for (int i = 0; i < 2; i++) {
 		struct h_response r;
 		ck_assert_msg(h_http_read_response(victims[i], &r, false), "no answer: %s", h_log_end(s.d));
