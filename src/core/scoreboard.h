@@ -48,6 +48,12 @@ struct scoreboard_slot {
 	 * older builds read the same layout. */
 	uint32_t handed_off;
 	uint32_t adopted;
+	/* HTTP/2 (proto/http/h2.c): streams opened, connections that spoke
+	 * it, and streams reset (by either side), totals. The last bytes of
+	 * the slot's padding: the slot is two cache lines either way. */
+	uint64_t h2_streams;
+	uint32_t h2_connections;
+	uint32_t h2_resets;
 } __attribute__((aligned(SCOREBOARD_SLOT_ALIGN)));
 
 struct scoreboard_header {

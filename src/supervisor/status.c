@@ -105,6 +105,8 @@ static void status_workers(FILE *f, const struct status_view *v, uint64_t now)
 			(unsigned long long)sb_load(&s->tls_full), (unsigned long long)sb_load(&s->tls_resumed),
 			(unsigned long long)sb_load(&s->tls_failed));
 		fprintf(f, " handed-off %u adopted %u", sb_load32(&s->handed_off), sb_load32(&s->adopted));
+		fprintf(f, " h2 connections %u streams %llu resets %u", sb_load32(&s->h2_connections),
+			(unsigned long long)sb_load(&s->h2_streams), sb_load32(&s->h2_resets));
 		if (w->state == PW_DRAINING)
 			fprintf(f, " drain-left %llums",
 				(unsigned long long)(w->drain_deadline_ms > now ? w->drain_deadline_ms - now : 0));

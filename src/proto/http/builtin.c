@@ -157,6 +157,7 @@ enum http_handled http_builtin_status(const struct http_ask *ask, struct http_re
 			     ",\"requests\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 			     ",\"dropped_no_memory\":%" PRIu64 ",\"tls_full\":%" PRIu64 ",\"tls_resumed\":%" PRIu64
 			     ",\"tls_failed\":%" PRIu64 ",\"handed_off\":%" PRIu32 ",\"adopted\":%" PRIu32
+			     ",\"h2_connections\":%" PRIu32 ",\"h2_streams\":%" PRIu64 ",\"h2_resets\":%" PRIu32
 			     ",\"heartbeat_age_ms\":%" PRIu64 "}",
 			     first ? "" : ",", __atomic_load_n(&s->pid, __ATOMIC_RELAXED),
 			     sb_load32(&s->generation), sb_load32(&s->index),
@@ -164,7 +165,8 @@ enum http_handled http_builtin_status(const struct http_ask *ask, struct http_re
 			     sb_load(&s->accepted), sb_load(&s->requests), sb_load(&s->bytes_in),
 			     sb_load(&s->bytes_out), sb_load(&s->dropped_nomem), sb_load(&s->tls_full),
 			     sb_load(&s->tls_resumed), sb_load(&s->tls_failed), sb_load32(&s->handed_off),
-			     sb_load32(&s->adopted), mono > hb ? mono - hb : 0);
+			     sb_load32(&s->adopted), sb_load32(&s->h2_connections), sb_load(&s->h2_streams),
+			     sb_load32(&s->h2_resets), mono > hb ? mono - hb : 0);
 		if (n < 0 || (size_t)n >= cap - pos)
 			break;
 		pos += (size_t)n;
