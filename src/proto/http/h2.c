@@ -332,6 +332,15 @@ static int h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, voi
 static int h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
 	struct h2_conn *h = user;
+	if (frame->hd.type == NGHTTP2_GOAWAY && h->draining && !h->final_goaway &&
+	    frame->goaway.last_stream_id == INT32_MAX) {
+		/* The drain's first GOAWAY is out: its PING follows, and the
+		 * ACK says the client has seen both (RFC 9113 §6.8). */
+		static const uint8_t opaque[8] = "drover";
+		nghttp2_submit_ping(ng, NGHTTP2_FLAG_NONE, opaque);
+		h->drain_ms = loop_now_ms(h->base.loop);
+		return 0;
+	}
 	if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
 	    !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
 		return 0;
@@ -624,9 +633,7 @@ static void h2_drain(struct conn *c)
 	if (!h->final_goaway) {
 		/* RFC 9113 §6.8: a GOAWAY that promises every stream, then one
 		 * round trip later the real last stream id. */
-		nghttp2_submit_shutdown_notice(h->ng);
-		static const uint8_t opaque[8] = "drover";
-		nghttp2_submit_ping(h->ng, NGHTTP2_FLAG_NONE, opaque);
+		nghttp2_submit_shutdown_notice(h->ng); /* its sending queues the PING */
 	}
 	if (h->busy)
 		return; /* the event being handled writes and re-arms */
