@@ -208,20 +208,9 @@ static int h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, 
 	struct h2_conn *h = user;
 	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
-	struct h2_stream *st = calloc(1, sizeof(*st));
+	struct h2_stream *st = h2_stream_new(h, frame->hd.stream_id);
 	if (!st)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset; others go on */
-	st->h = h;
-	st->id = frame->hd.stream_id;
-	st->src = (struct http_body_src){ .kind = HTTP_SRC_NONE, .fd = -1 };
-	st->start_ms = loop_now_ms(h->base.loop);
-	st->prev = h->last;
-	if (h->last)
-		h->last->next = st;
-	else
-		h->first = st;
-	h->last = st;
-	h->n_streams++;
 	h->requests++;
 	nghttp2_session_set_stream_user_data(ng, st->id, st);
 	sb_add(&http_w.env->slot->h2_streams, 1);
@@ -621,6 +610,102 @@ static void h2_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 	(void)h2_after(h);
 }
 
+/* ------------------------------------------------------------ nghttp2's memory */
+
+/* nghttp2 allocates a few small blocks per stream (the stream, its
+ * queued frames, the copied response fields); with 100 streams in flight
+ * that is more than glibc's per-thread cache keeps, and every stream paid
+ * malloc's slow path. Small blocks come from per-size free lists of the
+ * worker instead, larger ones from malloc. Each block carries its size
+ * class (or its size) in a 16-byte header, which keeps malloc's alignment. */
+#define H2_MEM_CLASSES 5
+#define H2_MEM_SPARE 512 /* blocks kept per class */
+static const size_t h2_mem_size[H2_MEM_CLASSES] = { 64, 128, 256, 512, 1024 };
+static struct {
+	void *v[H2_MEM_SPARE];
+	unsigned n;
+} h2_mem_spare[H2_MEM_CLASSES];
+
+struct h2_mem_hdr {
+	size_t cls;  /* index into h2_mem_size, or H2_MEM_CLASSES: malloc'd at size */
+	size_t size;
+};
+
+static void *h2_mem_malloc(size_t size, void *ud)
+{
+	(void)ud;
+	size_t cls = 0;
+	while (cls < H2_MEM_CLASSES && size > h2_mem_size[cls])
+		cls++;
+	struct h2_mem_hdr *b;
+	if (cls < H2_MEM_CLASSES && h2_mem_spare[cls].n)
+		b = h2_mem_spare[cls].v[--h2_mem_spare[cls].n];
+	else if (size > SIZE_MAX - sizeof(*b))
+		return NULL;
+	else
+		b = malloc(sizeof(*b) + (cls < H2_MEM_CLASSES ? h2_mem_size[cls] : size));
+	if (!b)
+		return NULL;
+	b->cls = cls;
+	b->size = cls < H2_MEM_CLASSES ? h2_mem_size[cls] : size;
+	return b + 1;
+}
+
+static void h2_mem_free(void *ptr, void *ud)
+{
+	(void)ud;
+	if (!ptr)
+		return;
+	struct h2_mem_hdr *b = (struct h2_mem_hdr *)ptr - 1;
+	if (b->cls < H2_MEM_CLASSES && h2_mem_spare[b->cls].n < H2_MEM_SPARE)
+		h2_mem_spare[b->cls].v[h2_mem_spare[b->cls].n++] = b;
+	else
+		free(b);
+}
+
+static void *h2_mem_calloc(size_t n, size_t size, void *ud)
+{
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	void *p = h2_mem_malloc(n * size, ud);
+	if (p)
+		memset(p, 0, n * size);
+	return p;
+}
+
+static void *h2_mem_realloc(void *ptr, size_t size, void *ud)
+{
+	if (!ptr)
+		return h2_mem_malloc(size, ud);
+	if (size == 0) {
+		h2_mem_free(ptr, ud);
+		return NULL;
+	}
+	struct h2_mem_hdr *b = (struct h2_mem_hdr *)ptr - 1;
+	if (size <= b->size)
+		return ptr;
+	void *p = h2_mem_malloc(size, ud);
+	if (!p)
+		return NULL;
+	memcpy(p, ptr, b->size);
+	h2_mem_free(ptr, ud);
+	return p;
+}
+
+static nghttp2_mem h2_mem = {
+	.malloc = h2_mem_malloc,
+	.free = h2_mem_free,
+	.calloc = h2_mem_calloc,
+	.realloc = h2_mem_realloc,
+};
+
+static void h2_mem_done(void)
+{
+	for (size_t k = 0; k < H2_MEM_CLASSES; k++)
+		while (h2_mem_spare[k].n)
+			free(h2_mem_spare[k].v[--h2_mem_spare[k].n]);
+}
+
 /* ------------------------------------------------------------ connection */
 
 static void h2_drain(struct conn *c)
@@ -680,7 +765,7 @@ int http2_take_over(struct http_conn *hc)
 	size_t len = conn_buf_len(&hc->in);
 	const struct http2_config *c2 = http2_cfg(http_w.cfg);
 	size_t max_list = c2->max_header_list_size ? c2->max_header_list_size : http_w.http->max_header_size;
-	int r = nghttp2_session_server_new2(&h->ng, h2_callbacks, h, h2_option);
+	int r = nghttp2_session_server_new3(&h->ng, h2_callbacks, h, h2_option, &h2_mem);
 	if (r == 0) {
 		nghttp2_settings_entry iv[] = {
 			{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c2->max_concurrent_streams },
@@ -766,4 +851,6 @@ void http2_done(void)
 	h2_option = NULL;
 	while (h2_n_spare)
 		free(h2_spare[--h2_n_spare]);
+	h2_stream_spares_free();
+	h2_mem_done();
 }
