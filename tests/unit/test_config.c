@@ -597,6 +597,44 @@ START_TEST(test_redirect_https_keys)
 }
 END_TEST
 
+START_TEST(test_http2_keys)
+{
+	/* Defaults: on with TLS, off without; [http2]'s limits. */
+	struct config *cfg = load_ok("[listener web]\naddress = 127.0.0.1:8080\n"
+				     "[listener s]\naddress = 127.0.0.1:8443\ntls = yes\n"
+				     "[listener s1]\naddress = 127.0.0.1:8444\ntls = yes\nhttp2 = no\n"
+				     "[listener c]\naddress = 127.0.0.1:8081\nhttp2 = yes\n"
+				     "[certificate a]\ncertificate = a.pem\nprivate_key = a.key\n");
+	ck_assert(!http_listener_cfg(config_find_listener(cfg, "web"))->http2);
+	ck_assert(http_listener_cfg(config_find_listener(cfg, "s"))->http2);
+	ck_assert(!http_listener_cfg(config_find_listener(cfg, "s1"))->http2);
+	ck_assert(http_listener_cfg(config_find_listener(cfg, "c"))->http2);
+	const struct http2_config *h2 = http2_cfg(cfg);
+	ck_assert_uint_eq(h2->max_concurrent_streams, 128);
+	ck_assert_uint_eq(h2->initial_window_size, 65536);
+	ck_assert_uint_eq(h2->max_header_list_size, 0); /* [http] max_header_size */
+	config_free(cfg);
+
+	cfg = load_ok("[http2]\nmax_concurrent_streams = 100\ninitial_window_size = 1m\n"
+		      "max_header_list_size = 16k\n" WEB);
+	h2 = http2_cfg(cfg);
+	ck_assert_uint_eq(h2->max_concurrent_streams, 100);
+	ck_assert_uint_eq(h2->initial_window_size, 1u << 20);
+	ck_assert_uint_eq(h2->max_header_list_size, 16u << 10);
+	config_free(cfg);
+
+	assert_bad_value("http2", "max_concurrent_streams", "0", "expected a whole number from 1 to 65536");
+	assert_bad_value("http2", "max_concurrent_streams", "lots", "expected a whole number from 1 to 65536");
+	assert_bad_value("http2", "initial_window_size", "2g", "expected a size from 0 to 2147483647");
+	assert_bad_value("http2", "max_header_list_size", "10", "expected a size from 64 to 16m");
+	assert_bad_value("listener web", "http2", "maybe", "expected yes or no (or true/false, on/off, 1/0)");
+	/* HTTP/2 on an echo listener. */
+	load_bad("[listener e]\nprotocol = echo\nhttp2 = yes\n");
+	assert_error_at(3, "[listener e] http2: expected no, because HTTP/2 needs protocol = http and "
+			   "this listener is echo");
+}
+END_TEST
+
 /* [tls], [certificate NAME] and tls = yes: what config itself checks (the
  * files are read by tls_load, tested against the real binary). */
 START_TEST(test_tls_keys)
@@ -1477,6 +1515,7 @@ static Suite *config_suite(void)
 	tcase_add_test(values, test_hsts_values);
 	tcase_add_test(values, test_hsts_errors);
 	tcase_add_test(values, test_redirect_https_keys);
+	tcase_add_test(values, test_http2_keys);
 	tcase_add_test(values, test_size_valid);
 	tcase_add_test(values, test_size_invalid);
 	tcase_add_test(values, test_bool);
