@@ -71,8 +71,6 @@
 static nghttp2_session_callbacks *h2_callbacks;
 static nghttp2_option *h2_option;
 static char h2_in[H2_IN_CHUNK];
-static char *h2_spare[H2_SPARE_OUT];
-static unsigned h2_n_spare;
 
 static void h2_timeout(struct loop *loop, struct loop_timer *t, void *arg);
 static void h2_io(struct loop *loop, int fd, unsigned events, void *arg);
@@ -132,25 +130,30 @@ int http2_detect(struct http_conn *hc)
 
 /* ------------------------------------------------------------ output buffer */
 
+/* The output buffer is an HTTP/1.1 connection's, from the same pool
+ * (pool.c): taken while there is something to write, given back when
+ * the connection is idle, and a shortage is felt, and waited for, by both
+ * versions alike. */
 static int h2_out_take(struct h2_conn *h)
 {
-	if (h->out.data)
+	if (h->io)
 		return 0;
-	char *b = h2_n_spare ? h2_spare[--h2_n_spare] : malloc(H2_OUT_CAP);
-	if (!b)
+	struct http_conn *hc = http_pool_take();
+	if (!hc)
 		return -ENOMEM;
-	h->out = (struct conn_buf){ .data = b, .cap = H2_OUT_CAP };
+	h->io = hc;
+	h->out = hc->out;
+	h->out.start = h->out.end = 0;
 	return 0;
 }
 
 static void h2_out_give(struct h2_conn *h)
 {
-	if (!h->out.data)
+	if (!h->io)
 		return;
-	if (h2_n_spare < H2_SPARE_OUT)
-		h2_spare[h2_n_spare++] = h->out.data;
-	else
-		free(h->out.data);
+	h->io->out = h->out;
+	http_pool_give(h->io);
+	h->io = NULL;
 	h->out = (struct conn_buf){ 0 };
 }
 
@@ -776,14 +779,18 @@ int http2_take_over(struct http_conn *hc)
 		r = nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
 	}
 	sb_add32(&http_w.env->slot->h2_connections, 1);
+	/* hc's buffers serve as ours while the first responses go out (its
+	 * input, read from below, is the bytes fed now). */
+	bool peer_eof = http_has(hc, HC_PEER_EOF);
+	h->io = hc;
+	h->out = hc->out;
+	h->out.start = h->out.end = 0;
 	ssize_t fed = 0;
 	if (r == 0 && len) {
 		h->busy = true;
 		fed = nghttp2_session_mem_recv(h->ng, (const uint8_t *)hc->in.data + hc->in.start, len);
 		h->busy = false;
 	}
-	bool peer_eof = http_has(hc, HC_PEER_EOF);
-	http_pool_give(hc);
 	if (r != 0) {
 		log_warning("http2: cannot set up a session: %s", nghttp2_strerror(r));
 		conn_close(c);
@@ -849,8 +856,6 @@ void http2_done(void)
 		nghttp2_option_del(h2_option);
 	h2_callbacks = NULL;
 	h2_option = NULL;
-	while (h2_n_spare)
-		free(h2_spare[--h2_n_spare]);
 	h2_stream_spares_free();
 	h2_mem_done();
 }

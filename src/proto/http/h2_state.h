@@ -14,13 +14,12 @@
 
 #include "proto/http/parse.h"
 #include "proto/http/response.h"
+#include "proto/http/state.h"
 #include "worker/conn.h"
 
-#define H2_OUT_CAP (64 * 1024)          /* output buffer; a DATA frame is at most 16 KiB + 9 */
 #define H2_IN_CHUNK (16 * 1024)         /* one read */
 #define H2_READS_PER_WAKE 8             /* then other connections get a turn */
 #define H2_WRITE_SHARE (1024 * 1024)    /* bytes written per wake-up */
-#define H2_SPARE_OUT 8                  /* output buffers kept for reuse per worker */
 #define H2_DRAIN_PING_MS 1000           /* the drain's PING ACK is waited for this long */
 #define H2_CREDIT_START 1000
 #define H2_CREDIT_MAX 2000
@@ -71,7 +70,8 @@ struct h2_stream {
 struct h2_conn {
 	struct conn base; /* first: conn_close() hands us back as a struct conn */
 	nghttp2_session *ng;
-	struct conn_buf out; /* data NULL while nothing is queued */
+	struct conn_buf out; /* io's output buffer while io is held; data NULL otherwise */
+	struct http_conn *io; /* from the pool (pool.c), for its buffer, while there is output */
 	struct h2_stream *first, *last;
 	unsigned n_streams;  /* open */
 	unsigned n_answered; /* open with a response submitted */
