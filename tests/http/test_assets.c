@@ -516,7 +516,7 @@ START_TEST(cache_control_by_path)
 	put(&s, "x.css.gz", GZ, 0);
 	char http[1024];
 	snprintf(http, sizeof http,
-		 "%s"
+		 "%sautoindex = yes\n"
 		 "[cache immutable]\nmatch = /assets/ *.woff2\ncache_control = public, max-age=31536000, immutable\n"
 		 "[cache fonts]\nmatch = *.woff2 *.ttf\ncache_control = max-age=86400\n"
 		 "[cache short]\nmatch = /assets/x/\ncache_control = no-cache\n"
@@ -547,6 +547,12 @@ START_TEST(cache_control_by_path)
 			ck_assert_msg(!cc, "%s: Cache-Control %s, wanted none", cases[i].path, cc);
 		h_http_response_free(&r);
 	}
+	/* A listing, by its prefix. */
+	ask(&s, "GET", "/assets/x/", NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_ptr_nonnull(strstr(r.body, "b.css"));
+	ck_assert_str_eq(hdr(&r, "Cache-Control"), "no-cache");
+	h_http_response_free(&r);
 	/* 304 and 206 carry it; a variant has its file's. */
 	char etag[256], extra[512];
 	ask(&s, "GET", "/x.css", "Accept-Encoding: gzip\r\n", &r);
