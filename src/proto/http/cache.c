@@ -447,3 +447,16 @@ const struct http_cached *http_cache_lookup(const char *norm, int root_fd, uint6
 	struct cache_entry *e = cache_get(root_fd, norm, strlen(norm), now_ms, norm, NULL);
 	return e ? &e->pub : NULL;
 }
+
+bool http_cache_known_variants(const char *norm, uint64_t root_gen, uint64_t now_ms, const struct stat *st,
+			       unsigned *variants)
+{
+	if (!cache.on || root_gen != cache.root_gen)
+		return false;
+	size_t len = strlen(norm);
+	const struct cache_entry *e = cache_find(norm, len, cache_hash(norm, len));
+	if (!e || now_ms - e->checked_ms >= cache.valid_ms || !cache_same_file(&e->pub.st, st))
+		return false;
+	*variants = e->pub.variants;
+	return true;
+}

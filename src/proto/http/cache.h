@@ -17,6 +17,7 @@
 #ifndef DROVER_HTTP_CACHE_H
 #define DROVER_HTTP_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -78,6 +79,13 @@ const struct http_cached *http_cache_lookup(const char *norm, int root_fd, uint6
  * call; the variant is valid as a lookup's result is. */
 const struct http_cached *http_cache_variant(const struct http_cached *file, const char *norm, int coding,
 					      int root_fd, uint64_t now_ms);
+/* What the cache knows of the variants of the file at norm, without a
+ * system call: true, with them in *variants, when it holds an entry for
+ * norm under root generation root_gen, checked less than valid_ms before
+ * now_ms, of the very file st describes (device, inode, size, times);
+ * false otherwise. Looks nothing up again and evicts nothing. */
+bool http_cache_known_variants(const char *norm, uint64_t root_gen, uint64_t now_ms, const struct stat *st,
+			       unsigned *variants);
 /* Open the variant in coding of the file at norm (a directory's: its
  * index's, by o->index) whose stat is orig, through the same safe open as
  * the file (http_path_open). 0 with v->fd open when it is a regular file

@@ -266,6 +266,22 @@ static int http_file_choose(const struct http_ask *ask, int root_fd, struct http
 	const struct http_precompressed *pc = &ask->site->http->precompressed;
 	struct http_path_file v[HTTP_CODINGS];
 	unsigned found = 0;
+	/* The cache's entry for this very file, fresh, already knows which
+	 * variants it has: only the chosen one is opened (a revalidation
+	 * costs one open more, not one per coding). */
+	if (pc->n && http_cache_known_variants(ask->path, http_root_generation(), ask->now_ms, &f->st, &found)) {
+		*variants = found;
+		int c = http_coding_choose(ask->req, pc, found);
+		if (c == HTTP_CODING_IDENTITY)
+			return c;
+		if (http_variant_open(root_fd, ask->path, &ask->site->popts, c, &f->st, &v[c]) == 0) {
+			close(f->fd);
+			f->fd = v[c].fd;
+			f->st = v[c].st;
+			return c;
+		}
+		found = 0; /* gone meanwhile: look at them all */
+	}
 	for (unsigned i = 0; i < pc->n; i++) {
 		int c = pc->order[i];
 		if (http_variant_open(root_fd, ask->path, &ask->site->popts, c, &f->st, &v[c]) == 0)
