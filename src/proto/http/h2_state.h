@@ -67,6 +67,20 @@ struct h2_stream {
 	char block_inline[H2_BLOCK_INLINE];
 };
 
+#define H2_RING 16
+
+/* The input's frame boundaries (h2_scan in h2.c). */
+struct h2_scan {
+	uint32_t preface;   /* bytes of the client preface still to pass */
+	uint32_t left;      /* payload bytes of the current frame still to pass */
+	uint32_t sid;       /* the current frame's stream */
+	uint32_t dep;       /* a PRIORITY frame's dependency, as its bytes come */
+	uint8_t hdr[9];
+	uint8_t hdr_n;      /* bytes of a frame header gathered */
+	uint8_t dep_n;
+	bool prio;          /* the current frame is a PRIORITY frame */
+};
+
 struct h2_conn {
 	struct conn base; /* first: conn_close() hands us back as a struct conn */
 	nghttp2_session *ng;
@@ -86,6 +100,13 @@ struct h2_conn {
 	bool draining;       /* the first GOAWAY is queued */
 	bool final_goaway;   /* the GOAWAY with the real last stream id is queued */
 	bool calm;           /* the credit ran out */
+	uint32_t error;      /* a connection error of ours (h2_on_begin_frame, h2_scan): its GOAWAY code */
+	int32_t max_id;      /* highest client stream begun */
+	/* Recent streams begun, and reset by us (RST_STREAM sent), for the
+	 * checks nghttp2 leaves out (h2_on_begin_frame). */
+	int32_t used_ids[H2_RING], reset_ids[H2_RING];
+	unsigned used_at, reset_at;
+	struct h2_scan scan;
 	bool busy;           /* inside nghttp2: closing is left to the caller */
 };
 
@@ -96,6 +117,11 @@ size_t h2_out_room(struct h2_conn *h);
  * back; spent out, the connection ends with GOAWAY(ENHANCE_YOUR_CALM). */
 void h2_spend(struct h2_conn *h, int cost);
 void h2_earn(struct h2_conn *h, int n);
+
+/* h2_mem.c: nghttp2's allocator (per-size free lists), and giving the
+ * spare blocks back when the worker exits. */
+extern nghttp2_mem h2_mem;
+void h2_mem_done(void);
 
 /* h2_stream.c */
 /* The request being routed or logged (one at a time per worker), filled
