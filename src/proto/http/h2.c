@@ -274,9 +274,7 @@ static int h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const u
 	if (!st)
 		return 0;
 	bool was = st->too_large;
-	const struct http2_config *c2 = http2_cfg(http_w.cfg);
-	size_t max_list = c2->max_header_list_size ? c2->max_header_list_size : http_w.http->max_header_size;
-	if (!h2_stream_keep(st, name, namelen, value, valuelen, max_list) && !was)
+	if (!h2_stream_keep(st, name, namelen, value, valuelen, h->max_list) && !was)
 		h2_spend(h, H2_COST_HUGE_HEADERS);
 	return 0;
 }
@@ -807,6 +805,7 @@ int http2_take_over(struct http_conn *hc)
 	size_t len = conn_buf_len(&hc->in);
 	const struct http2_config *c2 = http2_cfg(http_w.cfg);
 	size_t max_list = c2->max_header_list_size ? c2->max_header_list_size : http_w.http->max_header_size;
+	h->max_list = max_list;
 	int r = nghttp2_session_server_new3(&h->ng, h2_callbacks, h, h2_option, &h2_mem);
 	if (r == 0) {
 		nghttp2_settings_entry iv[] = {

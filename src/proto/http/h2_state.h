@@ -90,6 +90,7 @@ struct h2_conn {
 	unsigned n_streams;  /* open */
 	unsigned n_answered; /* open with a response submitted */
 	unsigned requests;   /* streams begun: keepalive_requests */
+	size_t max_list;     /* max_header_list_size in force */
 	int credit;
 	uint64_t idle_since; /* no stream open since */
 	uint64_t progress_ms;/* the last write that made progress, while responses are under way */
