@@ -39,6 +39,8 @@ struct http_config {
 	unsigned access_log_line;    /* where access_log is set (0: default), for messages */
 	char *health_path;           /* "" disables */
 	char *status_path;
+	char *live_path;             /* liveness: 200 while the worker runs, draining too; "" disables */
+	char *metrics_path;          /* Prometheus text, on listeners with metrics = yes */
 	uint64_t header_timeout_ms;
 	uint64_t keepalive_timeout_ms;
 	uint64_t send_timeout_ms;
@@ -67,6 +69,7 @@ struct http_config {
 /* The keys HTTP adds to every [listener NAME]. */
 struct http_listener_config {
 	bool status; /* serve [http] status_path on this listener (an http one) */
+	bool metrics; /* serve [http] metrics_path on this listener (an http one) */
 	/* Answer every request but health and status with a 301 to https://
 	 * (redirect.c); https_port is the port put in that URL (443: none). */
 	bool redirect_https;
