@@ -63,6 +63,7 @@
 #include "core/scoreboard.h"
 #include "proto/http/access_log.h"
 #include "proto/http/config.h"
+#include "proto/http/metrics.h"
 #include "proto/http/pool.h"
 #include "proto/http/router.h"
 
@@ -204,21 +205,6 @@ static ssize_t h2_on_send(nghttp2_session *ng, const uint8_t *data, size_t lengt
 	memcpy(h->out.data + h->out.end, data, length);
 	h->out.end += length;
 	return (ssize_t)length;
-}
-
-/* A stream id in a ring of recent ones. */
-static void h2_ring_put(int32_t *ring, unsigned n, unsigned *at, int32_t id)
-{
-	ring[*at % n] = id;
-	(*at)++;
-}
-
-static bool h2_ring_has(const int32_t *ring, unsigned n, int32_t id)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (ring[i] == id)
-			return true;
-	return false;
 }
 
 /* Every frame's header, before nghttp2 acts on it: what it leaves out
@@ -398,6 +384,9 @@ static int h2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error, v
 			bool have = !st->too_large && h2_stream_request(st) != 400 && h2_req.method_str.len;
 			http_log_stream(&h->base, have ? &h2_req : NULL, st->status, st->body_sent, st->start_ms);
 		}
+		uint64_t now = loop_now_ms(h->base.loop);
+		http_metrics_count(http_w.env->metrics, st->method, st->status,
+				   now > st->start_ms ? now - st->start_ms : 0, st->body_sent);
 		http_w.env->request_done(http_w.env);
 	}
 	h2_stream_free(st);

@@ -51,6 +51,7 @@ struct h2_stream {
 	bool finished;      /* ...and its last frame was sent */
 	bool too_large;     /* the header list passed max_header_list_size, or too many fields */
 	bool head_only;
+	enum http_method method; /* for the metrics; OTHER until the request is decoded */
 	int status;
 	uint32_t n_fields;
 	size_t decoded;     /* header list size as RFC 9113 §6.5.2 counts it */
@@ -110,6 +111,21 @@ struct h2_conn {
 	struct h2_scan scan;
 	bool busy;           /* inside nghttp2: closing is left to the caller */
 };
+
+/* A stream id in a ring of recent ones. */
+static inline void h2_ring_put(int32_t *ring, unsigned n, unsigned *at, int32_t id)
+{
+	ring[*at % n] = id;
+	(*at)++;
+}
+
+static inline bool h2_ring_has(const int32_t *ring, unsigned n, int32_t id)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (ring[i] == id)
+			return true;
+	return false;
+}
 
 /* The output buffer's room at its end, taking a buffer when there is none
  * (0 when memory ran out). */
