@@ -86,7 +86,7 @@ static char *hdr(const struct h_response *r, const char *name)
  * (NULL: identity, no Content-Encoding) and body. */
 static void expect_coding(struct h_site *s, const char *path, const char *ae, const char *coding, const char *body)
 {
-	char extra[512] = "";
+	char extra[1024] = "";
 	if (ae)
 		snprintf(extra, sizeof extra, "Accept-Encoding: %s\r\n", ae);
 	struct h_response r;
@@ -287,7 +287,7 @@ START_TEST(vary_everywhere)
 		{ "GET", "Range: bytes=100-200\r\n", 416 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		char extra[512];
+		char extra[1024];
 		const char *at = strchr(cases[i].extra, '@');
 		if (at)
 			snprintf(extra, sizeof extra, "%.*s%s%s", (int)(at - cases[i].extra), cases[i].extra, etag, at + 1);
