@@ -129,68 +129,6 @@ int http2_detect(struct http_conn *hc)
 	return n == HTTP2_PREFACE_LEN ? 1 : 0;
 }
 
-/* ------------------------------------------------------------ output buffer */
-
-/* The output buffer is an HTTP/1.1 connection's, from the same pool
- * (pool.c): taken while there is something to write, given back when
- * the connection is idle, and a shortage is felt, and waited for, by both
- * versions alike. */
-static int h2_out_take(struct h2_conn *h)
-{
-	if (h->io)
-		return 0;
-	struct http_conn *hc = http_pool_take();
-	if (!hc)
-		return -ENOMEM;
-	h->io = hc;
-	h->out = hc->out;
-	h->out.start = h->out.end = 0;
-	return 0;
-}
-
-static void h2_out_give(struct h2_conn *h)
-{
-	if (!h->io)
-		return;
-	h->io->out = h->out;
-	http_pool_give(h->io);
-	h->io = NULL;
-	h->out = (struct conn_buf){ 0 };
-}
-
-/* Room at the end of the output buffer (compacting when that helps). */
-size_t h2_out_room(struct h2_conn *h)
-{
-	if (h2_out_take(h) < 0)
-		return 0;
-	if (conn_buf_len(&h->out) == 0)
-		h->out.start = h->out.end = 0;
-	else if (h->out.cap - h->out.end < conn_buf_room(&h->out) && h->out.start > h->out.cap / 2)
-		conn_buf_compact(&h->out);
-	return h->out.cap - h->out.end;
-}
-
-/* ------------------------------------------------------------ credit */
-
-void h2_spend(struct h2_conn *h, int cost)
-{
-	h->credit -= cost;
-	if (h->credit < 0 && !h->calm) {
-		h->calm = true;
-		char peer[64];
-		conn_peer_str(&h->base, peer, sizeof(peer));
-		log_info("http2: %s sends more control frames than requests justify: GOAWAY ENHANCE_YOUR_CALM",
-			 peer);
-	}
-}
-
-void h2_earn(struct h2_conn *h, int n)
-{
-	h->credit += n;
-	if (h->credit > H2_CREDIT_MAX)
-		h->credit = H2_CREDIT_MAX;
-}
-
 /* ------------------------------------------------------------ nghttp2 callbacks */
 
 static ssize_t h2_on_send(nghttp2_session *ng, const uint8_t *data, size_t length, int flags, void *user)
@@ -202,8 +140,26 @@ static ssize_t h2_on_send(nghttp2_session *ng, const uint8_t *data, size_t lengt
 	 * a GOAWAY of our own can always follow what it holds (h2_fatal). */
 	if (h2_out_room(h) < length)
 		return NGHTTP2_ERR_WOULDBLOCK;
-	memcpy(h->out.data + h->out.end, data, length);
+	uint8_t *p = (uint8_t *)h->out.data + h->out.end;
+	memcpy(p, data, length);
 	h->out.end += length;
+	if (!h->settings_sent && length >= 9 && p[3] == NGHTTP2_SETTINGS && !(p[4] & NGHTTP2_FLAG_ACK)) {
+		/* Our SETTINGS: the client is told max_concurrent_streams,
+		 * while nghttp2 was told twice as many. nghttp2 treats a
+		 * stream beyond the limit it was told as a connection error;
+		 * RFC 9113 §5.1.2 asks for a stream error, which
+		 * h2_on_begin_headers gives (REFUSED_STREAM), and nghttp2's
+		 * GOAWAY is left for a client that ignores those. */
+		h->settings_sent = true;
+		for (size_t i = 9; i + 6 <= length; i += 6)
+			if (p[i] == 0 && p[i + 1] == NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) {
+				uint32_t v = h->max_streams;
+				p[i + 2] = (uint8_t)(v >> 24);
+				p[i + 3] = (uint8_t)(v >> 16);
+				p[i + 4] = (uint8_t)(v >> 8);
+				p[i + 5] = (uint8_t)v;
+			}
+	}
 	return (ssize_t)length;
 }
 
@@ -230,6 +186,13 @@ static int h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, 
 	struct h2_conn *h = user;
 	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
+	if (h->n_streams >= h->max_streams) {
+		/* Over max_concurrent_streams: this stream is refused, the
+		 * client may retry it (RFC 9113 §5.1.2, §8.7). */
+		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+		h2_spend(h, H2_COST_CONTROL);
+		return 0;
+	}
 	struct h2_stream *st = h2_stream_new(h, frame->hd.stream_id);
 	if (!st)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset; others go on */
@@ -280,6 +243,16 @@ static int h2_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, cons
 	return 0;
 }
 
+/* Streams whose data waited for a wider window try again. */
+static void h2_resume_deferred(struct h2_conn *h)
+{
+	for (struct h2_stream *st = h->first; st; st = st->next)
+		if (st->deferred) {
+			st->deferred = false;
+			nghttp2_session_resume_data(h->ng, st->id);
+		}
+}
+
 /* The drain's second step: GOAWAY with the last stream id processed. */
 static void h2_goaway_final(struct h2_conn *h)
 {
@@ -316,8 +289,10 @@ static int h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, voi
 		}
 		break;
 	case NGHTTP2_SETTINGS:
-		if (!(frame->hd.flags & NGHTTP2_FLAG_ACK))
+		if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
 			h2_spend(h, H2_COST_CONTROL);
+			h2_resume_deferred(h); /* its initial window may have grown */
+		}
 		break;
 	case NGHTTP2_RST_STREAM: {
 		struct h2_stream *r = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
@@ -325,6 +300,9 @@ static int h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, voi
 		break;
 	}
 	case NGHTTP2_WINDOW_UPDATE:
+		h2_spend(h, H2_COST_CONTROL);
+		h2_resume_deferred(h);
+		break;
 	case NGHTTP2_PRIORITY:
 	case NGHTTP2_PRIORITY_UPDATE:
 		h2_spend(h, H2_COST_CONTROL);
@@ -798,10 +776,11 @@ int http2_take_over(struct http_conn *hc)
 	const struct http2_config *c2 = http2_cfg(http_w.cfg);
 	size_t max_list = c2->max_header_list_size ? c2->max_header_list_size : http_w.http->max_header_size;
 	h->max_list = max_list;
+	h->max_streams = c2->max_concurrent_streams;
 	int r = nghttp2_session_server_new3(&h->ng, h2_callbacks, h, h2_option, &h2_mem);
 	if (r == 0) {
 		nghttp2_settings_entry iv[] = {
-			{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c2->max_concurrent_streams },
+			{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c2->max_concurrent_streams * 2 },
 			{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c2->initial_window_size },
 			{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)max_list },
 			{ NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1 },

@@ -1,10 +1,14 @@
-/* http h2 mem: the memory nghttp2 allocates, from per-size free lists of
- * the worker (see h2_state.h). */
+/* http h2 mem: an HTTP/2 connection's memory and budget: the memory
+ * nghttp2 allocates, from per-size free lists of the worker; the output
+ * buffer, borrowed from the HTTP/1.1 pool while there is output; and the
+ * credit that control frames spend (see h2_state.h). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "proto/http/h2_state.h"
+#include "proto/http/pool.h"
 
 /* nghttp2 allocates a few small blocks per stream (the stream, its
  * queued frames, the copied response fields); with 100 streams in flight
@@ -98,4 +102,66 @@ void h2_mem_done(void)
 	for (size_t k = 0; k < H2_MEM_CLASSES; k++)
 		while (h2_mem_spare[k].n)
 			free(h2_mem_spare[k].v[--h2_mem_spare[k].n]);
+}
+
+/* ------------------------------------------------------------ output buffer */
+
+/* The output buffer is an HTTP/1.1 connection's, from the same pool
+ * (pool.c): taken while there is something to write, given back when
+ * the connection is idle, and a shortage is felt, and waited for, by both
+ * versions alike. */
+static int h2_out_take(struct h2_conn *h)
+{
+	if (h->io)
+		return 0;
+	struct http_conn *hc = http_pool_take();
+	if (!hc)
+		return -ENOMEM;
+	h->io = hc;
+	h->out = hc->out;
+	h->out.start = h->out.end = 0;
+	return 0;
+}
+
+void h2_out_give(struct h2_conn *h)
+{
+	if (!h->io)
+		return;
+	h->io->out = h->out;
+	http_pool_give(h->io);
+	h->io = NULL;
+	h->out = (struct conn_buf){ 0 };
+}
+
+/* Room at the end of the output buffer (compacting when that helps). */
+size_t h2_out_room(struct h2_conn *h)
+{
+	if (h2_out_take(h) < 0)
+		return 0;
+	if (conn_buf_len(&h->out) == 0)
+		h->out.start = h->out.end = 0;
+	else if (h->out.cap - h->out.end < conn_buf_room(&h->out) && h->out.start > h->out.cap / 2)
+		conn_buf_compact(&h->out);
+	return h->out.cap - h->out.end;
+}
+
+/* ------------------------------------------------------------ credit */
+
+void h2_spend(struct h2_conn *h, int cost)
+{
+	h->credit -= cost;
+	if (h->credit < 0 && !h->calm) {
+		h->calm = true;
+		char peer[64];
+		conn_peer_str(&h->base, peer, sizeof(peer));
+		log_info("http2: %s sends more control frames than requests justify: GOAWAY ENHANCE_YOUR_CALM",
+			 peer);
+	}
+}
+
+void h2_earn(struct h2_conn *h, int n)
+{
+	h->credit += n;
+	if (h->credit > H2_CREDIT_MAX)
+		h->credit = H2_CREDIT_MAX;
 }

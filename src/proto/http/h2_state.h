@@ -26,7 +26,8 @@
 #define H2_COST_CONTROL 1               /* a frame that asks work and answers nothing */
 #define H2_COST_RESET 4                 /* a peer reset of a stream we answered: work thrown away */
 #define H2_COST_HUGE_HEADERS 200        /* a header list past max_header_list_size */
-#define H2_EARN_DATA 2                  /* a DATA frame of at least H2_EARN_DATA_MIN bytes sent */
+#define H2_DATA_MIN 1024                /* a DATA frame smaller is a sliver (h2_sliver) */
+#define H2_EARN_DATA 3                  /* a DATA frame of at least H2_EARN_DATA_MIN bytes sent */
 #define H2_EARN_DATA_MIN 1024
 #define H2_EARN_RESPONSE 4              /* a response sent whole */
 #define H2_BLOCK_INLINE 480             /* request fields kept in the stream itself */
@@ -51,6 +52,7 @@ struct h2_stream {
 	bool finished;      /* ...and its last frame was sent */
 	bool too_large;     /* the header list passed max_header_list_size, or too many fields */
 	bool head_only;
+	bool deferred;      /* its data waits for a wider window (h2_sliver) */
 	enum http_method method; /* for the metrics; OTHER until the request is decoded */
 	int status;
 	uint32_t n_fields;
@@ -92,6 +94,8 @@ struct h2_conn {
 	unsigned n_answered; /* open with a response submitted */
 	unsigned requests;   /* streams begun: keepalive_requests */
 	size_t max_list;     /* max_header_list_size in force */
+	unsigned max_streams;/* max_concurrent_streams in force (h2_on_send tells the client) */
+	bool settings_sent;  /* our SETTINGS went out */
 	int credit;
 	uint64_t idle_since; /* no stream open since */
 	uint64_t progress_ms;/* the last write that made progress, while responses are under way */
@@ -127,9 +131,10 @@ static inline bool h2_ring_has(const int32_t *ring, unsigned n, int32_t id)
 	return false;
 }
 
-/* The output buffer's room at its end, taking a buffer when there is none
- * (0 when memory ran out). */
+/* h2_mem.c: the output buffer's room at its end, taking a buffer when
+ * there is none (0 when memory ran out); giving it back. */
 size_t h2_out_room(struct h2_conn *h);
+void h2_out_give(struct h2_conn *h);
 /* The connection's credit: control frames spend it, useful work earns it
  * back; spent out, the connection ends with GOAWAY(ENHANCE_YOUR_CALM). */
 void h2_spend(struct h2_conn *h, int cost);

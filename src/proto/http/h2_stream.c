@@ -167,15 +167,39 @@ int h2_stream_request(const struct h2_stream *st)
  * Memory and file ranges are sent without a copy in nghttp2 (the send
  * callback below puts them in the output buffer); multipart bodies, rare,
  * are assembled in nghttp2's own frame buffer. */
+/* Whether a DATA frame of length bytes would be a sliver best not sent:
+ * smaller than H2_DATA_MIN (or than what is left), while bytes of ours on
+ * this stream are still unacknowledged, so the window will open further.
+ * Sending slivers would invite a client that returns credit frame by
+ * frame to answer each with a sliver of window, and so on for the whole
+ * body (and is what a client granting 1 byte at a time asks for). When
+ * nothing of ours is in flight the window is what the client wants, and
+ * is used whatever its size (h2spec 6.9.1: a window of 1 gets 1 byte). */
+static bool h2_sliver(nghttp2_session *ng, struct h2_stream *st, size_t length, uint64_t left)
+{
+	size_t want = left < H2_DATA_MIN ? (size_t)left : H2_DATA_MIN;
+	if (length >= want)
+		return false;
+	int32_t win = nghttp2_session_get_stream_remote_window_size(ng, st->id);
+	uint32_t init = nghttp2_session_get_remote_settings(ng, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE);
+	int32_t conn = nghttp2_session_get_remote_window_size(ng);
+	if (win < 0 || conn < 0 || ((uint32_t)win >= init && (size_t)conn >= want))
+		return false;
+	st->deferred = true;
+	return true;
+}
+
 static ssize_t h2_body_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
 			    nghttp2_data_source *source, void *user)
 {
-	(void)ng;
 	(void)id;
 	(void)user;
 	struct h2_stream *st = source->ptr;
 	struct http_body_src *s = &st->src;
 	size_t n;
+	uint64_t left = s->kind == HTTP_SRC_MEM ? http_src_mem_left(s) : s->left;
+	if (s->kind != HTTP_SRC_PARTS && h2_sliver(ng, st, length, left))
+		return NGHTTP2_ERR_DEFERRED;
 	switch (s->kind) {
 	case HTTP_SRC_MEM:
 		n = http_src_mem_left(s) < length ? http_src_mem_left(s) : length;
