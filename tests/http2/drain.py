@@ -291,9 +291,9 @@ max_concurrent_streams = 128
                 ops.append("upgrade")
         op_failures = []
         for n, op in enumerate(ops):
-            # some requests cross every operation: wait until 100 more are
+            # some requests cross every operation: wait until 200 more are
             # answered (bounded), then ask for the next one
-            stats.wait_ok(stats.ok + 100, 20)
+            stats.wait_ok(stats.ok + 200, 20)
             r = subprocess.run([ctl, "-c", d.ini, op], capture_output=True, text=True, timeout=60)
             if r.returncode != 0:
                 op_failures.append("%s #%d exited %d: %s%s" % (op, n + 1, r.returncode, r.stdout, r.stderr))

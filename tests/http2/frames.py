@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from h2lib import (  # noqa: E402
     ACK, CANCEL, CONTINUATION, DATA, END_HEADERS, END_STREAM, ENHANCE_YOUR_CALM, HEADERS,
     NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM, SETTINGS_INITIAL_WINDOW_SIZE,
-    SETTINGS_MAX_CONCURRENT_STREAMS, Conn, Drover, data_frame, err_name, frame,
+    SETTINGS_MAX_CONCURRENT_STREAMS, SETTINGS_MAX_HEADER_LIST_SIZE, SETTINGS_NO_RFC7540_PRIORITIES, Conn, Drover, data_frame, err_name, frame,
     free_port, h2_get, ping_frame, proc_kib, reset_peak, rst_frame, settings_frame,
     window_update_frame)
 
@@ -271,6 +271,34 @@ def semantics_conditional_and_ranges(env):
           "unsatisfiable range: status %s, content-range %r (want 416, bytes */%d)" % (s.status, s.header("content-range"), len(big)))
     s = get(c, "GET", "/healthz")
     check(s.status == 200, "GET /healthz: status %s, want 200" % s.status)
+
+
+@case
+def settings_advertised(env):
+    """The server's SETTINGS say what [http2] configures (issue 19), and
+    SETTINGS_NO_RFC7540_PRIORITIES = 1 (RFC 9218 priorities)."""
+    c = env.conn()
+    ss = c.server_settings
+    want = {SETTINGS_MAX_CONCURRENT_STREAMS: 128, SETTINGS_MAX_HEADER_LIST_SIZE: 8192,
+            SETTINGS_NO_RFC7540_PRIORITIES: 1}
+    bad = {k: ss.get(k) for k, v in want.items() if ss.get(k) != v}
+    iws = ss.get(SETTINGS_INITIAL_WINDOW_SIZE, 65535)  # absent means the default 65535
+    c.wait(lambda: c.settings_acked >= 1, 5)
+    check(not bad and iws == 65535 and c.settings_acked >= 1, "server SETTINGS %s: wrong %s (want MAX_CONCURRENT_STREAMS 128, MAX_HEADER_LIST_SIZE 8192, "
+          "NO_RFC7540_PRIORITIES 1, INITIAL_WINDOW_SIZE 65535); our SETTINGS acked %d times" % (ss, bad, c.settings_acked))
+
+
+@case
+def header_list_over_limit_gets_431(env):
+    """One 10000-byte cookie (over max_header_list_size 8192): 431 or a
+    stream reset, never 200; the connection goes on."""
+    c = env.conn()
+    sid = c.request("GET", "/small.txt", [("cookie", "a=" + "b" * 10000)])
+    s = c.response(sid)
+    sent = "HEADERS GET /small.txt with a 10002-byte cookie (max_header_list_size 8192)"
+    check((s.status == 431 or (s.rst is not None and s.status is None)) and not c.goaways,
+          "%s; got %s; %s (want 431 or RST_STREAM, connection kept)" % (sent, s.describe(), c.summary()))
+    valid_get_on(c, env, "%s, got %s" % (sent, s.describe()))
 
 
 # ---------------------------------------------------------------- malformed
