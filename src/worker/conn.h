@@ -154,6 +154,12 @@ static inline const char *conn_security(const struct conn *c)
 {
 	return c->transport.ops->security ? c->transport.ops->security(c) : NULL;
 }
+/* The protocol ALPN chose for c (not NUL-terminated, *len bytes), or NULL. */
+static inline const unsigned char *conn_alpn(const struct conn *c, unsigned *len)
+{
+	*len = 0;
+	return c->transport.ops->alpn ? c->transport.ops->alpn(c, len) : NULL;
+}
 /* Whether c can move to another process with its fd (transport.h). */
 static inline bool conn_movable(const struct conn *c) { return c->transport.ops->movable; }
 /* Whether c may be handed to the successor now: the worker drains for a

@@ -167,6 +167,9 @@ struct proto {
 	 * NULL: no ALPN (the handshake goes on without it). */
 	const unsigned char *alpn;
 	unsigned alpn_len;
+	/* The list for c's listener when it depends on the listener (HTTP/2
+	 * on or off there); NULL: alpn always. */
+	const unsigned char *(*alpn_of)(const struct conn *c, unsigned *len);
 	/* Its sections and listener keys, with their defaults and checks
 	 * (core/config_section.h); the config keeps their storage, and the
 	 * protocol reads it back through its own accessor. NULL: none. */

@@ -356,8 +356,12 @@ static int tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 	const struct proto *p = c && c->listener ? c->listener->proto : NULL;
 	if (!p || !p->alpn)
 		return SSL_TLSEXT_ERR_NOACK;
+	const unsigned char *list = p->alpn;
+	unsigned list_len = p->alpn_len;
+	if (p->alpn_of)
+		list = p->alpn_of(c, &list_len);
 	unsigned char *sel;
-	if (SSL_select_next_proto(&sel, outlen, p->alpn, p->alpn_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+	if (SSL_select_next_proto(&sel, outlen, list, list_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK; /* the client offers nothing we speak: go on without ALPN */
 	*out = sel;
 	return SSL_TLSEXT_ERR_OK;

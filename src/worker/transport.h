@@ -78,6 +78,9 @@ struct transport_ops {
 	 * logs and headers only TLS sends (HSTS); NULL: none (a plain
 	 * socket, or a handshake not finished). NULL op: always none. */
 	const char *(*security)(const struct conn *c);
+	/* The protocol ALPN chose in the handshake (wire bytes, *len of
+	 * them), or NULL: none (a plain socket, no ALPN). NULL op: none. */
+	const unsigned char *(*alpn)(const struct conn *c, unsigned *len);
 };
 
 /* A connection's transport: what struct conn embeds. */

@@ -455,6 +455,16 @@ static const char *tls_security(const struct conn *c)
 	return t && SSL_is_init_finished(t->ssl) ? SSL_get_version(t->ssl) : NULL;
 }
 
+static const unsigned char *tls_alpn(const struct conn *c, unsigned *len)
+{
+	const struct tls_conn *t = c->transport.state;
+	const unsigned char *p = NULL;
+	*len = 0;
+	if (t)
+		SSL_get0_alpn_selected(t->ssl, &p, len);
+	return *len ? p : NULL;
+}
+
 const struct transport_ops transport_tls = {
 	.name = "tls",
 	.movable = false,
@@ -467,4 +477,5 @@ const struct transport_ops transport_tls = {
 	.close = tls_close,
 	.hint = tls_hint,
 	.security = tls_security,
+	.alpn = tls_alpn,
 };

@@ -980,7 +980,7 @@ START_TEST(test_err_key_outside_section)
 {
 	load_bad("workers = 4\n" WEB);
 	assert_error_at(1, "key 'workers' is outside any section (put it under [server], [http], "
-			   "[echo], [tls], [certificate NAME] or [listener NAME])");
+			   "[http2], [echo], [tls], [certificate NAME] or [listener NAME])");
 }
 END_TEST
 
@@ -1345,7 +1345,7 @@ START_TEST(test_module_errors)
 	assert_error_at(3, "[listener web] tls: expected no, because there is no [certificate NAME]");
 
 	load_bad("key = 1\n" WEB);
-	assert_error_at(1, "key 'key' is outside any section (put it under [server], [http], [echo], "
+	assert_error_at(1, "key 'key' is outside any section (put it under [server], [http], [http2], [echo], "
 			   "[tls], [certificate NAME] or [listener NAME])");
 	load_bad("[tls x]\n" WEB);
 	assert_error_at(1, "unknown section [tls x]");

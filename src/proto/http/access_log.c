@@ -90,19 +90,28 @@ static size_t http_first_line_len(const char *buf, size_t len)
 	return len;
 }
 
+static size_t http_log_tail(char *L, size_t pos, struct http_str ref, struct http_str ua);
+
+/* The line's start: "PEER - - [TIME] \"". */
+static size_t http_log_head(char *L, const struct conn *c)
+{
+	size_t pos = 0;
+	char peer[128];
+	conn_peer_str(c, peer, sizeof(peer));
+	http_log_lit(L, 200, &pos, peer);
+	http_log_lit(L, 260, &pos, " - - [");
+	http_log_lit(L, 320, &pos, http_logtime_now());
+	http_log_lit(L, 330, &pos, "] \"");
+	return pos;
+}
+
 /* Each field is bounded so the line always fits in HTTP_LOG_MAX. */
 void http_log_prepare(struct http_conn *hc, const struct http_request *req)
 {
 	if (!hc->log)
 		return;
 	char *L = hc->log;
-	size_t pos = 0;
-	char peer[128];
-	conn_peer_str(&hc->base, peer, sizeof(peer));
-	http_log_lit(L, 200, &pos, peer);
-	http_log_lit(L, 260, &pos, " - - [");
-	http_log_lit(L, 320, &pos, http_logtime_now());
-	http_log_lit(L, 330, &pos, "] \"");
+	size_t pos = http_log_head(L, &hc->base);
 	/* %r: the request line as received (after the empty lines RFC 9112
 	 * §2.2 lets a client send first). */
 	const char *line = hc->in.data + hc->in.start;
@@ -125,6 +134,12 @@ void http_log_prepare(struct http_conn *hc, const struct http_request *req)
 		ref = req->referer;
 		ua = req->user_agent;
 	}
+	hc->log_len = http_log_tail(L, pos, ref, ua);
+}
+
+/* The line's end from pos: " \"referer\" \"user-agent\"\n"; its length. */
+static size_t http_log_tail(char *L, size_t pos, struct http_str ref, struct http_str ua)
+{
 	http_log_lit(L, 2330, &pos, " \"");
 	if (ref.len)
 		http_log_escape(L, 3100, &pos, ref.p, ref.len);
@@ -136,7 +151,7 @@ void http_log_prepare(struct http_conn *hc, const struct http_request *req)
 	else
 		http_log_lit(L, 4000, &pos, "-");
 	http_log_lit(L, 4010, &pos, "\"\n");
-	hc->log_len = pos;
+	return pos;
 }
 
 /* Say how many lines were dropped, at most once a second. */
@@ -206,11 +221,11 @@ static void http_log_emit(const char *line, size_t len)
  * the TLS version of the connection or "-". The combined line is at most
  * about 4030 bytes (fields bounded in http_log_prepare, the size), so the
  * 50 bytes at most added here always fit in HTTP_LOG_MAX. */
-static size_t http_log_extend(struct http_conn *hc, char *line, size_t pos)
+static size_t http_log_extend(const struct conn *c, uint64_t start_ms, char *line, size_t pos)
 {
 	uint64_t now = loop_clock_ms();
-	uint64_t ms = hc->req_start_ms && now > hc->req_start_ms ? now - hc->req_start_ms : 0;
-	const char *tls = conn_security(&hc->base);
+	uint64_t ms = start_ms && now > start_ms ? now - start_ms : 0;
+	const char *tls = conn_security(c);
 	char tail[64];
 	int n = snprintf(tail, sizeof(tail), " %" PRIu64 ".%03u %.24s\n", ms / 1000, (unsigned)(ms % 1000),
 			 tls ? tls : "-");
@@ -242,10 +257,40 @@ void http_log_write(struct http_conn *hc)
 	memcpy(line + pos, hc->log + hc->log_mid, tail);
 	pos += tail;
 	if (http_w.http && http_w.http->access_log_format == HTTP_LOG_EXTENDED)
-		pos = http_log_extend(hc, line, pos);
+		pos = http_log_extend(&hc->base, hc->req_start_ms, line, pos);
 	http_log_emit(line, pos);
 	hc->log_len = 0;
 	hc->req_start_ms = 0;
+}
+
+void http_log_stream(const struct conn *c, const struct http_request *req, int status, uint64_t body_sent,
+		     uint64_t start_ms)
+{
+	if (http_log_fd < 0)
+		return;
+	char line[HTTP_LOG_MAX];
+	size_t pos = http_log_head(line, c);
+	struct http_str ref = { NULL, 0 }, ua = { NULL, 0 };
+	if (req && req->method_str.len) {
+		http_log_escape(line, 1000, &pos, req->method_str.p, req->method_str.len);
+		http_log_lit(line, 1010, &pos, " ");
+		http_log_escape(line, 2290, &pos, req->target.p, req->target.len);
+		http_log_lit(line, 2300, &pos, " HTTP/2.0");
+		ref = req->referer;
+		ua = req->user_agent;
+	} else {
+		http_log_lit(line, 2300, &pos, "-");
+	}
+	char st[48];
+	if (body_sent)
+		snprintf(st, sizeof(st), "\" %d %" PRIu64, status, body_sent);
+	else
+		snprintf(st, sizeof(st), "\" %d -", status);
+	http_log_lit(line, 2330, &pos, st);
+	pos = http_log_tail(line, pos, ref, ua);
+	if (http_w.http && http_w.http->access_log_format == HTTP_LOG_EXTENDED)
+		pos = http_log_extend(c, start_ms, line, pos);
+	http_log_emit(line, pos);
 }
 
 bool http_log_enabled(void)

@@ -25,5 +25,9 @@ bool http_log_enabled(void);
 void http_log_prepare(struct http_conn *hc, const struct http_request *req);
 /* Write the prepared line with the body size sent. */
 void http_log_write(struct http_conn *hc);
+/* The line of an HTTP/2 stream (h2.c), written at once: "METHOD TARGET
+ * HTTP/2.0" as its request line; req NULL when no request was decoded. */
+void http_log_stream(const struct conn *c, const struct http_request *req, int status, uint64_t body_sent,
+		     uint64_t start_ms);
 
 #endif

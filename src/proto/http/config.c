@@ -276,12 +276,34 @@ static void http_config_check(struct config_check *chk, void *data)
 	}
 }
 
+/* ------------------------------------------------------------ [http2] */
+
+#define HTTP2_KEY(member) CONFIG_FIELD(struct http2_config, member)
+
+/* Bounds of RFC 9113 §6.5.2: a window of at most 2^31-1 bytes; fewer than
+ * 1 stream would refuse every request. */
+static const struct config_key http2_keys[] = {
+	{ "max_concurrent_streams", config_key_count, HTTP2_KEY(max_concurrent_streams), 1, 65536 },
+	{ "initial_window_size", config_key_size, HTTP2_KEY(initial_window_size), 0, 0x7fffffffu },
+	{ "max_header_list_size", config_key_size, HTTP2_KEY(max_header_list_size), 64, 16u << 20 },
+};
+
+static int http2_config_init(void *data)
+{
+	struct http2_config *h = data;
+	h->max_concurrent_streams = 128;
+	h->initial_window_size = 64 * 1024;
+	h->max_header_list_size = 0; /* [http] max_header_size, resolved in http2_cfg() */
+	return 0;
+}
+
 /* ------------------------------------------------------------ [listener] */
 
 #define HTTP_LISTENER_KEY(member) CONFIG_FIELD(struct http_listener_config, member)
 
 static const struct config_key http_listener_keys[] = {
 	{ "status", config_key_bool, HTTP_LISTENER_KEY(status), 0, 0 },
+	{ "http2", config_key_bool, HTTP_LISTENER_KEY(http2), 0, 0 },
 	{ "redirect_https", config_key_bool, HTTP_LISTENER_KEY(redirect_https), 0, 0 },
 	{ "https_port", config_key_count, HTTP_LISTENER_KEY(https_port), 1, 65535 },
 };
@@ -301,6 +323,10 @@ static void http_listener_check(struct config_check *chk, void *data)
 	config_check_own_protocol(chk, "status", lc->status, "the status endpoint");
 	config_check_own_protocol(chk, "redirect_https", lc->redirect_https, "the redirect to HTTPS");
 	const struct config_listener *l = config_check_listener(chk);
+	struct http_listener_config *mut = data;
+	if (l && !config_check_line(chk, "http2"))
+		mut->http2 = tls_listener_on(l) && strcmp(l->protocol, "http") == 0;
+	config_check_own_protocol(chk, "http2", config_check_line(chk, "http2") && lc->http2, "HTTP/2");
 	if (lc->redirect_https && l && tls_listener_on(l))
 		config_check_error(chk, config_check_line(chk, "redirect_https"),
 				   "[listener %s] redirect_https: expected no, because this listener is "
@@ -325,6 +351,13 @@ static const struct config_section http_sections[] = {
 		.release = http_config_release,
 		.check = http_config_check,
 	},
+	{
+		.name = "http2",
+		.keys = http2_keys,
+		.n_keys = sizeof(http2_keys) / sizeof(http2_keys[0]),
+		.size = sizeof(struct http2_config),
+		.init = http2_config_init,
+	},
 };
 
 static const struct config_section http_listener_section = {
@@ -344,6 +377,11 @@ const struct config_module http_config_module = {
 const struct http_config *http_cfg(const struct config *cfg)
 {
 	return config_section(cfg, &http_sections[0]);
+}
+
+const struct http2_config *http2_cfg(const struct config *cfg)
+{
+	return config_section(cfg, &http_sections[1]);
 }
 
 const struct http_listener_config *http_listener_cfg(const struct config_listener *l)

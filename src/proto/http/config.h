@@ -1,5 +1,5 @@
-/* http config: the [http] section and the listener keys (status,
- * redirect_https, https_port), as the
+/* http config: the [http] and [http2] sections and the listener keys
+ * (status, http2, redirect_https, https_port), as the
  * HTTP protocol registers them (http_config_module, in proto_http's table
  * entry): their keys, defaults and cross-checks, and how HTTP code reads
  * them back from a struct config (http_cfg(), http_listener_cfg()). */
@@ -64,9 +64,19 @@ struct http_config {
 	size_t hsts_line_len;
 };
 
+/* [http2] */
+struct http2_config {
+	unsigned max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
+	unsigned initial_window_size;    /* SETTINGS_INITIAL_WINDOW_SIZE, bytes */
+	size_t max_header_list_size;     /* SETTINGS_MAX_HEADER_LIST_SIZE; 0: [http] max_header_size */
+};
+
 /* The keys HTTP adds to every [listener NAME]. */
 struct http_listener_config {
 	bool status; /* serve [http] status_path on this listener (an http one) */
+	/* HTTP/2: by ALPN h2 on a TLS listener, by the client preface (prior
+	 * knowledge, h2c) on a plain one. Default: yes on TLS, no on plain. */
+	bool http2;
 	/* Answer every request but health and status with a 301 to https://
 	 * (redirect.c); https_port is the port put in that URL (443: none). */
 	bool redirect_https;
@@ -79,6 +89,9 @@ extern const struct config_module http_config_module;
 /* cfg's [http] (its defaults when the file has none); NULL only for a
  * config made before proto_register(). */
 const struct http_config *http_cfg(const struct config *cfg);
+/* cfg's [http2] (defaults when the file has none); a
+ * max_header_list_size of 0 means [http] max_header_size. */
+const struct http2_config *http2_cfg(const struct config *cfg);
 /* The HTTP keys of listener l (status = no unless set); NULL when l is
  * NULL or was made before proto_register(). */
 const struct http_listener_config *http_listener_cfg(const struct config_listener *l);

@@ -87,6 +87,7 @@
 #include "core/scoreboard.h"
 #include "proto/http/access_log.h"
 #include "proto/http/h1.h"
+#include "proto/http/h2.h"
 #include "proto/http/pool.h"
 #include "proto/http/response.h"
 
@@ -479,6 +480,30 @@ static enum http_step http_head_complete(struct http_conn *hc)
 	return http_body_result(hc, r);
 }
 
+#define HTTP_STEP_NOT_H2 2 /* http_step_h2(): HTTP/1.1 goes on */
+
+/* A connection's first bytes: HTTP/2 (h2.c) takes it over, or waits for
+ * the rest of its preface (header_timeout), or HTTP_STEP_NOT_H2. */
+static int http_step_h2(struct http_conn *hc)
+{
+	int h2 = http2_detect(hc);
+	if (h2 < 0)
+		return HTTP_STEP_NOT_H2;
+	if (h2 > 0) {
+		(void)http2_take_over(hc);
+		return HTTP_STEP_GONE;
+	}
+	if (http_has(hc, HC_PEER_EOF)) {
+		conn_close(&hc->base);
+		return HTTP_STEP_GONE;
+	}
+	if (hc->state == HTTP_IDLE) {
+		hc->state = HTTP_HEAD;
+		http_timer_set(hc, http_w.http->header_timeout_ms);
+	}
+	return HTTP_STEP_WAIT;
+}
+
 /* IDLE or HEAD: parse what is buffered. */
 static enum http_step http_step_head(struct http_conn *hc)
 {
@@ -523,6 +548,12 @@ static enum http_step http_step_head(struct http_conn *hc)
 							 : http_w.http->header_timeout_ms);
 		}
 		return HTTP_STEP_WAIT;
+	}
+	if (hc->session.responses == 0) {
+		/* The first request may be HTTP/2's preface. */
+		int h2 = http_step_h2(hc);
+		if (h2 != HTTP_STEP_NOT_H2)
+			return (enum http_step)h2;
 	}
 	if (hc->state == HTTP_IDLE && hc->log)
 		hc->req_start_ms = loop_now_ms(c->loop); /* the access log's request time */

@@ -1,4 +1,4 @@
-/* http: the HTTP/1.1 protocol of a worker (RFC 9110, RFC 9112): its table
+/* http: the HTTP protocol of a worker (RFC 9110; HTTP/1.1, RFC 9112; HTTP/2, RFC 9113): its table
  * entry and the per-worker set-up. The files of src/proto/http, by role
  * (each module, a .c with its .h, includes only those below it):
  *
@@ -8,6 +8,7 @@
  *   idle.c        a connection between requests, waiting for memory, accept
  *   pool.c        idle connection structs and in-flight buffers, per worker
  *   h1.c          a request to the router, its response serialised as HTTP/1.1
+ *   h2.c          HTTP/2 connections (nghttp2): streams to the router, responses as frames
  *   access_log.c  the combined-format access log
  *   state.h       the data of a connection and of the worker
  *   router.c      methods, path normalising, the table of handlers
@@ -44,6 +45,7 @@
 #include "proto/http/access_log.h"
 #include "proto/http/cache.h"
 #include "proto/http/config.h"
+#include "proto/http/h2.h"
 #include "proto/http/idle.h"
 #include "proto/http/mime.h"
 #include "proto/http/path.h"
@@ -61,6 +63,7 @@ static void http_worker_done(void)
 {
 	http_cache_done();
 	http_idle_done();
+	http2_done();
 	http_mime_free(http_w.mime);
 	http_w.mime = NULL;
 	http_root_close();
@@ -123,6 +126,8 @@ static int http_worker_init(const struct proto_env *env)
 		return r;
 	}
 	r = http_idle_init(env);
+	if (r == 0)
+		r = http2_init();
 	if (r < 0) {
 		http_worker_done();
 		return log_errno(LOG_ERR, r, "http: connection state");
@@ -166,6 +171,7 @@ const struct proto proto_http = {
 	.name = "http",
 	.alpn = (const unsigned char *)"\x08http/1.1",
 	.alpn_len = 9,
+	.alpn_of = http2_alpn_of,
 	.config = &http_config_module,
 	.init = http_worker_init,
 	.done = http_worker_done,

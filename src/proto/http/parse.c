@@ -792,3 +792,67 @@ int http_parse_request(struct http_parser *p, const char *buf, size_t len,
 		p->result = r;
 	return r;
 }
+
+/* An HTTP/2 request (RFC 9113 §8.3), whose framing and field syntax
+ * nghttp2 has already checked (§8.2: lowercase names, no connection-specific
+ * field, pseudo-fields first and once each, content-length against the
+ * DATA). What is left is what HTTP/1.1's head checks add: the method, the
+ * target split into path and query, the interpreted fields, and the limits.
+ * A request keeps its connection (HTTP/2 has no Connection: close). */
+int http_parse_h2_request(struct http_request *req, struct http_str method, struct http_str target,
+			  struct http_str authority, const struct http_header *fields, unsigned n,
+			  const struct http_limits *lim)
+{
+	struct http_parse_seen seen = { 0 };
+
+	http_parse_req_reset(req);
+	if (method.len == 0 || target.len == 0)
+		return 400;
+	for (size_t i = 0; i < method.len; i++)
+		if (!http_parse_is((unsigned char)method.p[i], HTTP_PARSE_TCHAR))
+			return 400;
+	req->method_str = method;
+	req->method = http_parse_method(method.p, method.len);
+	req->target = target;
+	req->version_minor = 1;
+	if (target.p[0] == '/') {
+		const char *q = memchr(target.p, '?', target.len);
+		req->path = (struct http_str){ target.p, q ? (size_t)(q - target.p) : target.len };
+		if (q)
+			req->query = (struct http_str){ q + 1, target.len - (size_t)(q - target.p) - 1 };
+	} else if (!(req->method == HTTP_METHOD_OPTIONS && target.len == 1 && target.p[0] == '*')) {
+		return 400; /* §8.3.1: origin-form, or asterisk-form for OPTIONS */
+	} else {
+		req->path = target;
+	}
+	if (target.len > lim->max_request_line)
+		return 414;
+	unsigned max = lim->max_headers < HTTP_MAX_HEADERS ? lim->max_headers : HTTP_MAX_HEADERS;
+	if (n > max)
+		return 431;
+	for (unsigned i = 0; i < n; i++) {
+		req->headers[i] = fields[i];
+		req->n_headers = i + 1;
+		/* Host beside :authority must agree (§8.3.1); ours wins below. */
+		if (fields[i].name.len == 4 && HTTP_NAME_IS(fields[i].name, "host") && authority.len)
+			continue;
+		int r = http_parse_field(&req->headers[i], &seen, req);
+		if (r)
+			return r;
+	}
+	if (authority.len) {
+		for (size_t i = 0; i < authority.len; i++)
+			if (!http_parse_is((unsigned char)authority.p[i], HTTP_PARSE_HOST))
+				return 400;
+		req->host = authority;
+	}
+	if (seen.cl) {
+		if (req->content_length > lim->max_body_size)
+			return 413;
+		req->body = req->content_length > 0 ? HTTP_BODY_LENGTH : HTTP_BODY_NONE;
+	}
+	if (seen.expect_other)
+		return 417;
+	req->keep_alive = true;
+	return 0;
+}

@@ -109,6 +109,14 @@ void http_parser_init(struct http_parser *p);
 int http_parse_request(struct http_parser *p, const char *buf, size_t len,
 		       const struct http_limits *lim, struct http_request *req);
 
+/* An HTTP/2 request from its pseudo-fields and regular fields (slices
+ * the caller keeps valid while req is used), as http_parse_request fills
+ * req for HTTP/1.1 (version_minor 1, keep_alive). 0, or the status to
+ * answer: 400, 413, 414, 417, 431. */
+int http_parse_h2_request(struct http_request *req, struct http_str method, struct http_str target,
+			  struct http_str authority, const struct http_header *fields, unsigned n,
+			  const struct http_limits *lim);
+
 /* Discards a request body, Content-Length or chunked (RFC 9112 §7.1). */
 struct http_body_reader {
 	enum http_body_kind kind;

@@ -1,0 +1,114 @@
+/* http h2 state: the data of an HTTP/2 connection and of its streams,
+ * shared by the connection (h2.c: I/O, nghttp2's callbacks, timeouts,
+ * drain) and the streams (h2_stream.c: requests to the router, responses
+ * to frames). Private to src/proto/http. */
+#ifndef DROVER_HTTP_H2_STATE_H
+#define DROVER_HTTP_H2_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "proto/http/parse.h"
+#include "proto/http/response.h"
+#include "worker/conn.h"
+
+#define H2_OUT_CAP (64 * 1024)          /* output buffer; a DATA frame is at most 16 KiB + 9 */
+#define H2_IN_CHUNK (16 * 1024)         /* one read */
+#define H2_READS_PER_WAKE 8             /* then other connections get a turn */
+#define H2_WRITE_SHARE (1024 * 1024)    /* bytes written per wake-up */
+#define H2_SPARE_OUT 8                  /* output buffers kept for reuse per worker */
+#define H2_DRAIN_PING_MS 1000           /* the drain's PING ACK is waited for this long */
+#define H2_CREDIT_START 1000
+#define H2_CREDIT_MAX 2000
+#define H2_COST_CONTROL 1               /* a frame that asks work and answers nothing */
+#define H2_COST_RESET 4                 /* a peer reset of a stream we answered: work thrown away */
+#define H2_COST_HUGE_HEADERS 200        /* a header list past max_header_list_size */
+#define H2_EARN_DATA 2                  /* a DATA frame of at least H2_EARN_DATA_MIN bytes sent */
+#define H2_EARN_DATA_MIN 1024
+#define H2_EARN_RESPONSE 4              /* a response sent whole */
+#define H2_MAX_FIELDS (HTTP_MAX_HEADERS + 8) /* fields kept per request, pseudo-fields included */
+
+struct h2_conn;
+
+/* A request field kept in a stream's block: the record, then the name's
+ * and the value's bytes. */
+struct h2_field_rec {
+	uint32_t name_len;
+	uint32_t value_len;
+};
+
+struct h2_stream {
+	struct h2_conn *h;
+	struct h2_stream *prev, *next; /* the connection's streams, oldest first */
+	int32_t id;
+	bool complete;      /* END_STREAM came: the request is whole */
+	bool answered;      /* a response was submitted */
+	bool finished;      /* ...and its last frame was sent */
+	bool too_large;     /* the header list passed max_header_list_size, or too many fields */
+	bool head_only;
+	int status;
+	uint32_t n_fields;
+	size_t decoded;     /* header list size as RFC 9113 §6.5.2 counts it */
+	char *block;        /* the fields (struct h2_field_rec + bytes each) */
+	size_t block_len, block_cap;
+	uint64_t start_ms;  /* its HEADERS began */
+	uint64_t body_in;   /* request body bytes, discarded */
+	uint64_t body_sent;
+	struct http_body_src src;
+	char part[512];     /* multipart: the next part's header, from part_off */
+	size_t part_len, part_off;
+};
+
+struct h2_conn {
+	struct conn base; /* first: conn_close() hands us back as a struct conn */
+	nghttp2_session *ng;
+	struct conn_buf out; /* data NULL while nothing is queued */
+	struct h2_stream *first, *last;
+	unsigned n_streams;  /* open */
+	unsigned n_answered; /* open with a response submitted */
+	unsigned requests;   /* streams begun: keepalive_requests */
+	int credit;
+	uint64_t idle_since; /* no stream open since */
+	uint64_t progress_ms;/* the last write that made progress, while responses are under way */
+	uint64_t drain_ms;   /* the drain's first GOAWAY went out */
+	bool blocked;        /* the transport took less than offered: wait for LOOP_WRITE */
+	bool more;           /* the write share is used: LOOP_WRITE brings us back */
+	bool peer_eof;
+	bool draining;       /* the first GOAWAY is queued */
+	bool final_goaway;   /* the GOAWAY with the real last stream id is queued */
+	bool calm;           /* the credit ran out */
+	bool busy;           /* inside nghttp2: closing is left to the caller */
+};
+
+/* The output buffer's room at its end, taking a buffer when there is none
+ * (0 when memory ran out). */
+size_t h2_out_room(struct h2_conn *h);
+/* The connection's credit: control frames spend it, useful work earns it
+ * back; spent out, the connection ends with GOAWAY(ENHANCE_YOUR_CALM). */
+void h2_spend(struct h2_conn *h, int cost);
+void h2_earn(struct h2_conn *h, int n);
+
+/* h2_stream.c */
+/* The request being routed or logged (one at a time per worker), filled
+ * by h2_stream_request(). */
+extern struct http_request h2_req;
+void h2_stream_free(struct h2_stream *st);
+/* Keep one field of st's request header block; false: the block is over
+ * a limit (max_list bytes, or too many fields) and the request gets 431. */
+bool h2_stream_keep(struct h2_stream *st, const uint8_t *name, size_t name_len, const uint8_t *value,
+		    size_t value_len, size_t max_list);
+/* st's request into h2_req: 0, or the status to answer. */
+int h2_stream_request(const struct h2_stream *st);
+/* The request of st is whole: route it and submit the response. */
+void h2_route(struct h2_conn *h, struct h2_stream *st);
+/* Answer st with an error of its own (408, 413, 431...). */
+void h2_respond_error(struct h2_conn *h, struct h2_stream *st, int status);
+/* nghttp2's send_data_callback: a no-copy DATA frame into the output buffer. */
+int h2_on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd, size_t length,
+		    nghttp2_data_source *source, void *user);
+
+#endif
