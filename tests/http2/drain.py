@@ -236,6 +236,7 @@ def main():
         files["s%02d.txt" % i] = bytes(rng.getrandbits(8) for _ in range(100 + 300 * i))
     for i in range(4):
         files["m%d.bin" % i] = os.urandom((64 + 64 * i) * 1024)
+    files["l0.bin"] = os.urandom(2 * 1024 * 1024)  # a response that spans a drain
     for name, data in files.items():
         with open(os.path.join(www, name), "wb") as f:
             f.write(data)

@@ -325,6 +325,14 @@ MALFORMED = {
     "path_not_origin_form": lambda e: base_headers(e, path="small.txt"),
     "path_absolute_form": lambda e: base_headers(e, path="http://127.0.0.1/small.txt"),
     "path_asterisk_for_get": lambda e: base_headers(e, path="*"),
+    # RFC 9113 section 8.2.1: field validity
+    "value_with_crlf": lambda e: base_headers(e) + [("x-v", "a\r\nx-injected: 1")],
+    "value_with_nul": lambda e: base_headers(e) + [("x-v", "a\x00b")],
+    "value_leading_space": lambda e: base_headers(e) + [("x-v", " a")],
+    "value_trailing_tab": lambda e: base_headers(e) + [("x-v", "a\t")],
+    "name_with_space": lambda e: base_headers(e) + [("x v", "1")],
+    "name_with_colon": lambda e: base_headers(e) + [("x:v", "1")],
+    "empty_name": lambda e: base_headers(e) + [("", "1")],
 }
 # (method, content-length, DATA bytes actually sent with END_STREAM)
 CONTENT_LENGTH = {
@@ -370,6 +378,25 @@ for _n, _b in MALFORMED.items():
     case(make_malformed(_n, _b))
 for _n, _s in CONTENT_LENGTH.items():
     case(make_content_length(_n, _s))
+
+
+def make_trailers(name, trailer, end_stream):
+    def run(env):
+        c = env.conn()
+        sid = c.new_sid()
+        c.stream(sid)
+        c.queue(c.headers_bytes(sid, base_headers(env, "GET") + [("content-length", "1")], end_stream=False))
+        c.queue(data_frame(sid, b"x"))
+        c.queue(c.headers_bytes(sid, trailer, end_stream=end_stream))
+        c.flush()
+        expect_stream_error(env, c, sid, "HEADERS GET /small.txt (no END_STREAM) + DATA(1 byte) + trailing HEADERS %r%s "
+                            "in one write" % (trailer, " with END_STREAM" if end_stream else " without END_STREAM"))
+    run.__name__ = "malformed_" + name
+    return run
+
+
+case(make_trailers("pseudo_header_in_trailers", [(":path", "/x")], True))
+case(make_trailers("trailers_without_end_stream", [("x-t", "1")], False))
 
 
 @case
@@ -662,6 +689,15 @@ def attack_empty_continuation_flood(env):
 
 
 @case
+def attack_empty_headers_flood(env):
+    """HEADERS frames with an empty header block (END_HEADERS|END_STREAM),
+    each on a new stream: each is malformed (no pseudo-header)."""
+    flood(env, "empty HEADERS (zero-length block, END_STREAM|END_HEADERS), a new stream each",
+          lambda c, k: b"".join(frame(HEADERS, END_STREAM | END_HEADERS, c.new_sid(), b"") for _ in range(k)),
+          100000, True, [ENHANCE_YOUR_CALM, PROTOCOL_ERROR], True)
+
+
+@case
 def attack_zero_window(env):
     n = 100
 
@@ -738,6 +774,7 @@ def stream_never_finished_gets_408_or_reset(env):
           "HEADERS POST /small.txt content-length 100 without END_STREAM, no DATA: after 30 s stream %d has %s; %s "
           "(want 408 or RST_STREAM after header_timeout 2s)" % (sid, s.describe(), c.summary()))
     valid_get_on(c, env, "stream %d ended with %s" % (sid, s.describe()))
+    print("    unfinished POST: %s" % s.describe())
 
 
 @case
