@@ -42,6 +42,7 @@ N_RELOADS = 20
 N_UPGRADES = 3
 UPGRADE_AFTER = (5, 12, 18)  # an upgrade after these reloads
 MAX_REQUESTS = 500
+CLOSE_WAIT = 10  # seconds a drained connection may stay open after its last stream
 LOAD_DEADLINE = 80  # seconds: the clients stop by then whatever happens
 GRACEFUL = 2**31 - 1
 
@@ -54,6 +55,7 @@ class Stats:
         self.retried_refused = 0
         self.connections = 0
         self.goaway_conns = 0
+        self.closed_by_server = 0
         self.graceful_first = 0
         self.failures = []
         self.not_graceful = []
@@ -94,6 +96,7 @@ class Client(threading.Thread):
         self.draining = []  # connections that got a GOAWAY, streams still owed
         self.inflight = {}  # conn -> {sid: path}
         self.pending = []  # paths to (re)send
+        self.empty_since = {}  # drained connection -> when its last stream ended
 
     def connect(self):
         c = Conn(self.port)
@@ -208,8 +211,19 @@ class Client(threading.Thread):
                     # closed without GOAWAY: settle() failed what it owed
                     self.active = None
                 if (c.closed or c in self.draining) and not self.inflight[c]:
+                    if not c.closed:
+                        # drained: the server closes it once every stream
+                        # at or below the last id is answered
+                        since = self.empty_since.setdefault(c, time.monotonic())
+                        if time.monotonic() - since < CLOSE_WAIT:
+                            continue
+                        self.stats.fail("client %d: the server did not close a drained connection in %ds "
+                                        "after its last stream: %s" % (self.idx, CLOSE_WAIT, c.summary()))
+                    else:
+                        self.stats.add(closed_by_server=1)
                     c.close()
                     del self.inflight[c]
+                    self.empty_since.pop(c, None)
                     if c in self.draining:
                         self.draining.remove(c)
             if self.stop.is_set() and not self.pending and self.active is not None \
@@ -310,13 +324,18 @@ max_concurrent_streams = 128
         st = subprocess.run([ctl, "-c", d.ini, "status"], capture_output=True, text=True, timeout=30)
         gen_line = st.stdout.splitlines()[0] if st.stdout else st.stderr
         print("    requests answered %d; retried: %d above a GOAWAY's last-stream-id, %d refused (REFUSED_STREAM); "
-              "connections %d, %d of them drained by GOAWAY (%d starting with last-stream-id 2^31-1); "
+              "connections %d, %d of them drained by GOAWAY (%d starting with last-stream-id 2^31-1, %d then closed "
+              "by the server); "
               "workers recycled by max_requests %d; upgrades adopted %d; %s; %.0fs"
               % (stats.ok, stats.retried_above_last_id, stats.retried_refused, stats.connections,
-                 stats.goaway_conns, stats.graceful_first, recycles, upgrades, gen_line,
+                 stats.goaway_conns, stats.graceful_first, stats.closed_by_server, recycles, upgrades, gen_line,
                  time.monotonic() - t0))
+        # a worker SIGKILLed by the supervisor takes its connections with it
+        kills = [line.strip() for line in d.lines if line and ("killed" in line or "exited with status" in line
+                                                              and "status 0" not in line)]
         check("0 failed requests (%d answered)" % stats.ok, not stats.failures and stats.ok > 0,
-              "%d failures:\n    %s" % (len(stats.failures), "\n    ".join(stats.failures[:20])))
+              "%d failures:\n    %s\n    drover's log, workers killed or failed during the run (%d):\n    %s"
+              % (len(stats.failures), "\n    ".join(stats.failures[:20]), len(kills), "\n    ".join(kills[:10])))
         check("drained connections got the graceful GOAWAY (2^31-1) first",
               stats.goaway_conns > 0 and not stats.not_graceful,
               "%d connections drained, first GOAWAY not 2^31-1 on: %s" % (stats.goaway_conns, stats.not_graceful[:5]))
@@ -326,7 +345,10 @@ max_concurrent_streams = 128
     finally:
         stop.set()
         rc = d.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("H2TEST_KEEP"):
+            print("    kept %s (drover's log: %s)" % (tmp, d.logpath))
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     check("graceful stop exits 0", rc == 0, "exit %s" % rc)
     failed = sum(1 for c in checks if not c)
     print("%d passed, %d failed" % (len(checks) - failed, failed))
