@@ -850,6 +850,73 @@ def keepalive_requests_ends_with_goaway(env):
         srv.stop()
 
 
+@case
+def legitimate_bursts_are_not_attacks(env):
+    """What a busy browser does must not look like a flood: 100 PINGs, 20
+    SETTINGS and 100 cancelled requests in bursts on one connection, then
+    a GET there gets 200."""
+    c = env.conn()
+    c.send(ping_frame(b"burst!!!") * 100)
+    c.wait(lambda: len(c.ping_acks) >= 100, 10)
+    c.send(settings_frame({SETTINGS_INITIAL_WINDOW_SIZE: 65535}) * 20)
+    c.wait(lambda: c.settings_acked >= 21, 10)
+    buf = bytearray()
+    for _ in range(100):
+        sid = c.new_sid()
+        buf += c.headers_bytes(sid, c.request_headers("GET", "/big.bin")) + rst_frame(sid, CANCEL)
+    c.send(buf)
+    valid_get_on(c, env, "100 PINGs (%d acked), 20 SETTINGS (%d acked), 100 x HEADERS + RST_STREAM(CANCEL)"
+                 % (len(c.ping_acks), c.settings_acked))
+
+
+@case
+def idle_connection_closed_after_keepalive_timeout(env):
+    c = env.conn()
+    sid = c.request("GET", "/small.txt")
+    s = c.response(sid)
+    check(s.status == 200, "GET /small.txt: %s" % s.describe())
+    c.wait_closed(20)
+    check(c.closed and all(code == NO_ERROR for _, code, _ in c.goaways),
+          "one GET, then idle: after 20 s %s (want closed after keepalive_timeout 5s, any GOAWAY NO_ERROR)" % c.summary())
+    print("    idle connection: %s" % c.summary())
+
+
+@case
+def graceful_stop_answers_open_streams(env):
+    """SIGTERM with 10 streams held by a zero window: GOAWAY (2^31-1 first),
+    then every stream at or below the last id answered in full once the
+    client opens its window, then close, and drover exits 0."""
+    if env.kind != "drover":
+        raise Failure("needs drover")
+    srv = env.server_class(env.tmp, env.www, "stop")
+    try:
+        c = Conn(srv.port, {SETTINGS_INITIAL_WINDOW_SIZE: 0}).handshake()
+        sids = []
+        for _ in range(10):
+            sid = c.new_sid()
+            sids.append(sid)
+            c.queue(c.headers_bytes(sid, c.request_headers("GET", "/big.bin")))
+        c.flush()
+        c.wait(lambda: all(c.stream(x).status is not None for x in sids), 10)
+        srv.d.proc.terminate()
+        c.wait(lambda: c.goaways and c.goaways[-1][0] != 2**31 - 1, 10)
+        what = "10 x GET /big.bin held by SETTINGS_INITIAL_WINDOW_SIZE=0, then SIGTERM to drover"
+        check(c.goaways and c.goaways[0][0] == 2**31 - 1 and c.goaways[-1][0] >= sids[-1] and not c.closed,
+              "%s; got %s (want GOAWAY(2^31-1), then GOAWAY(last >= %d), connection open)" % (what, c.summary(), sids[-1]))
+        c.queue(settings_frame({SETTINGS_INITIAL_WINDOW_SIZE: 1 << 20}) + window_update_frame(0, 16 * MIB))
+        c.flush()
+        c.wait(lambda: all(c.stream(x).done for x in sids), 30)
+        bad = [(x, c.stream(x).describe()) for x in sids
+               if not (c.stream(x).status == 200 and bytes(c.stream(x).body) == env.files["big.bin"])]
+        check(not bad, "%s, then the window opened; not answered in full: %s; %s" % (what, bad, c.summary()))
+        c.wait_closed(15)
+        check(c.closed, "%s; every stream answered, but the connection is still open: %s" % (what, c.summary()))
+        rc = srv.d.proc.wait(30)
+        check(rc == 0, "%s; drover exited %s" % (what, rc))
+    finally:
+        srv.stop()
+
+
 # ---------------------------------------------------------------- main
 def main(argv):
     try:
