@@ -14,7 +14,10 @@ knowledge on a plain listener with http2 = yes.
                attack is under way, the worker is the same process afterwards
                and its peak RSS grew by less than 64 MiB
   limits       a stream never finished (header_timeout), max_concurrent_streams,
-               keepalive_requests
+               keepalive_requests, keepalive_timeout, a graceful stop, and
+               bursts a busy browser makes that must not count as floods
+  tls_*        the same cases again over TLS with ALPN h2 (drover's TLS
+               transport buffers and blocks on its own), if openssl is here
 
 Each case prints PASS: or FAIL: with what was sent, what came back and what
 was expected; the last line is "N passed, N failed". Cases can be chosen by
@@ -57,8 +60,16 @@ def check(cond, msg):
 
 
 # ---------------------------------------------------------------- servers
-def drover_ini(port, www, keepalive_requests=1000):
-    return """[server]
+def drover_ini(port, www, keepalive_requests=1000, tls_port=None, cert_dir=None):
+    tls = "" if not tls_port else """[listener tls]
+address = 127.0.0.1:{tls_port}
+protocol = http
+tls = yes
+[certificate main]
+certificate = {d}/cert.pem
+private_key = {d}/key.pem
+""".format(tls_port=tls_port, d=cert_dir)
+    return tls + """[server]
 workers = 1
 shutdown_timeout = 10s
 control_socket = off
@@ -83,9 +94,10 @@ max_header_list_size = 8192
 class DroverServer:
     kind = "drover"
 
-    def __init__(self, tmp, www, name, keepalive_requests=1000):
+    def __init__(self, tmp, www, name, keepalive_requests=1000, tls=False):
         self.port = free_port()
-        self.d = Drover(tmp, name, drover_ini(self.port, www, keepalive_requests))
+        self.tls_port = free_port() if tls else None
+        self.d = Drover(tmp, name, drover_ini(self.port, www, keepalive_requests, self.tls_port, tmp))
         if self.d.wait_line(r"ready: generation 1", 20) < 0:
             log = self.d.log_tail()
             self.d.stop()
@@ -109,8 +121,9 @@ class NghttpdServer:
     """Development only: the same client code against nghttpd."""
     kind = "nghttpd"
 
-    def __init__(self, tmp, www, name, keepalive_requests=1000):
+    def __init__(self, tmp, www, name, keepalive_requests=1000, tls=False):
         self.port = free_port()
+        self.tls_port = None
         self.proc = subprocess.Popen(["nghttpd", "--no-tls", "-a", "127.0.0.1", "-d", www,
                                       "-m", "128", str(self.port)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -153,9 +166,19 @@ class Env:
                 f.write(os.urandom(MIB))
         cls = NghttpdServer if os.environ.get("H2TEST_SERVER") == "nghttpd" else DroverServer
         self.server_class = cls
-        self.srv = cls(self.tmp, self.www, "main")
+        # a certificate for the TLS listener (ALPN h2), if openssl is here
+        self.cert = None
+        if cls is DroverServer and shutil.which("openssl"):
+            r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                                "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext",
+                                "subjectAltName=DNS:localhost", "-keyout", os.path.join(self.tmp, "key.pem"),
+                                "-out", os.path.join(self.tmp, "cert.pem")], capture_output=True, timeout=60)
+            if r.returncode == 0:
+                self.cert = os.path.join(self.tmp, "cert.pem")
+        self.srv = cls(self.tmp, self.www, "main", tls=self.cert is not None)
         self.port = self.srv.port
         self.kind = cls.kind
+        self.use_tls = False  # set while a TLS variant of a case runs
 
     def put(self, name, data):
         with open(os.path.join(self.www, name), "wb") as f:
@@ -163,7 +186,14 @@ class Env:
         self.files[name] = data
 
     def conn(self, settings=None, **kw):
+        """A new h2 connection: h2c with prior knowledge, or TLS with ALPN h2
+        to the TLS listener while a TLS variant runs."""
+        if self.use_tls:
+            return Conn(self.srv.tls_port, settings, tls=self.cert, authority=self.authority(), **kw).handshake()
         return Conn(self.port, settings, **kw).handshake()
+
+    def authority(self):
+        return "localhost:%d" % self.srv.tls_port if self.use_tls else "127.0.0.1:%d" % self.port
 
     def close(self):
         try:
@@ -303,7 +333,8 @@ def header_list_over_limit_gets_431(env):
 
 # ---------------------------------------------------------------- malformed
 def base_headers(env, method="GET", path="/small.txt"):
-    return [(":method", method), (":scheme", "http"), (":authority", "127.0.0.1:%d" % env.port), (":path", path)]
+    return [(":method", method), (":scheme", "https" if env.use_tls else "http"), (":authority", env.authority()),
+            (":path", path)]
 
 
 MALFORMED = {
@@ -375,9 +406,9 @@ def make_content_length(name, spec):
 
 
 for _n, _b in MALFORMED.items():
-    case(make_malformed(_n, _b))
+    globals()["malformed_" + _n] = case(make_malformed(_n, _b))
 for _n, _s in CONTENT_LENGTH.items():
-    case(make_content_length(_n, _s))
+    globals()["malformed_" + _n] = case(make_content_length(_n, _s))
 
 
 def make_trailers(name, trailer, end_stream):
@@ -917,6 +948,34 @@ def graceful_stop_answers_open_streams(env):
         srv.stop()
 
 
+# ---------------------------------------------------------------- TLS
+class Skip(Exception):
+    pass
+
+
+def tls_variant(fn):
+    """The same case over TLS (ALPN h2) on the TLS listener: drover's TLS
+    transport buffers and blocks differently from the plain one."""
+    def run(env):
+        if not env.cert:
+            raise Skip("no TLS listener (openssl missing, or not drover)")
+        env.use_tls = True
+        try:
+            fn(env)
+        finally:
+            env.use_tls = False
+    run.__name__ = "tls_" + fn.__name__
+    return run
+
+
+for _fn in [semantics_get_head_404_301_405, semantics_conditional_and_ranges, malformed_uppercase_name,
+            malformed_content_length_less_than_data_get, attack_rapid_reset, attack_continuation_flood_fields,
+            attack_hpack_bomb, attack_ping_flood, attack_settings_flood, attack_empty_data_flood,
+            attack_zero_window, attack_one_byte_window_updates, stream_never_finished_gets_408_or_reset,
+            max_concurrent_streams_129th_refused]:
+    case(tls_variant(_fn))
+
+
 # ---------------------------------------------------------------- main
 def main(argv):
     try:
@@ -932,7 +991,7 @@ def main(argv):
         print("FAIL: setup: %s" % e)
         print("0 passed, 1 failed")
         return 1
-    passed = failed = 0
+    passed = failed = skipped = 0
     t_start = time.monotonic()
     try:
         for t in chosen:
@@ -941,6 +1000,9 @@ def main(argv):
                 t(env)
                 print("PASS: %s (%.1fs)" % (t.__name__, time.monotonic() - t0))
                 passed += 1
+            except Skip as e:
+                print("SKIP: %s: %s" % (t.__name__, e))
+                skipped += 1
             except Failure as e:
                 print("FAIL: %s: %s" % (t.__name__, e))
                 failed += 1
@@ -959,7 +1021,7 @@ def main(argv):
             failed += 1
         env.close()
     print("(%d cases against %s in %.0fs)" % (len(chosen), env.kind, time.monotonic() - t_start))
-    print("%d passed, %d failed" % (passed, failed))
+    print("%d passed, %d failed%s" % (passed, failed, ", %d skipped" % skipped if skipped else ""))
     return 0 if failed == 0 else 1
 
 

@@ -16,6 +16,7 @@ import os
 import re
 import select
 import socket
+import ssl
 import struct
 import subprocess
 import threading
@@ -50,6 +51,7 @@ SETTINGS_MAX_HEADER_LIST_SIZE = 6
 SETTINGS_NO_RFC7540_PRIORITIES = 9
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 MAX_WINDOW = 2**31 - 1
 
 
@@ -142,7 +144,7 @@ class Conn:
     """One HTTP/2 connection with hand-built frames (prior knowledge, h2c)."""
 
     def __init__(self, port, settings=None, auto_window=True, auto_ping=True,
-                 authority=None, connect=True, recv_bufsize=None):
+                 authority=None, connect=True, recv_bufsize=None, tls=None):
         self.port = port
         self.authority = authority or "127.0.0.1:%d" % port
         self.settings = dict(settings or {})
@@ -167,12 +169,24 @@ class Conn:
         self.frames_total = 0
         self.bytes_in = 0
         self.sock = None
+        self.tls = tls
+        self._wlen = 0
         if connect:
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             if recv_bufsize:  # before connect, so the window scale follows it
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, recv_bufsize)
-            self.sock.settimeout(10)
-            self.sock.connect(("127.0.0.1", port))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, recv_bufsize)
+            sock.settimeout(10)
+            sock.connect(("127.0.0.1", port))
+            if tls:
+                # tls: the CA file to trust; ALPN h2, as a browser asks
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.load_verify_locations(tls)
+                ctx.set_alpn_protocols(["h2"])
+                sock = ctx.wrap_socket(sock, server_hostname="localhost")
+                if sock.selected_alpn_protocol() != "h2":
+                    sock.close()
+                    raise Closed("TLS: the server chose ALPN %r, not h2" % sock.selected_alpn_protocol())
+            self.sock = sock
             self.sock.setblocking(False)
 
     # ------------------------------------------------------------ I/O
@@ -188,20 +202,39 @@ class Conn:
     def queue(self, data):
         self.out += data
 
+    def _recv(self):
+        """Bytes read; b"" at the end of the stream; None if nothing can be
+        read now. Raises OSError on a reset."""
+        try:
+            b = self.sock.recv(1 << 20)
+        except WOULD_BLOCK:
+            return None
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return b""
+        if b and self.tls:
+            # decrypted bytes the TLS layer holds wake no select()
+            for _ in range(1000):
+                n = self.sock.pending()
+                if not n:
+                    break
+                b += self.sock.recv(n)
+        return b
+
     def _write_some(self):
         if not self.out or self.closed:
             return 0
+        # A TLS write that would block is retried with the same length.
+        n_try = self._wlen or min(len(self.out), 262144)
         try:
-            n = self.sock.send(self.out[:262144])
-        except (BlockingIOError, InterruptedError):
+            n = self.sock.send(self.out[:n_try])
+        except WOULD_BLOCK:
+            self._wlen = n_try if self.tls else 0
             return 0
-        except (BrokenPipeError, ConnectionResetError, OSError) as e:
-            if isinstance(e, OSError) and e.errno not in (errno.EPIPE, errno.ECONNRESET, None) \
-                    and not isinstance(e, (BrokenPipeError, ConnectionResetError)):
-                raise
+        except OSError as e:
             self.out.clear()
-            self._mark_closed(reset=isinstance(e, ConnectionResetError))
+            self._mark_closed(reset=isinstance(e, ConnectionResetError) or getattr(e, "errno", None) == errno.ECONNRESET)
             return 0
+        self._wlen = 0
         del self.out[:n]
         return n
 
@@ -214,15 +247,15 @@ class Conn:
                 if time.monotonic() > deadline:
                     break
                 try:
-                    b = self.sock.recv(1 << 20)
-                except (BlockingIOError, InterruptedError):
+                    b = self._recv()
+                except OSError:
+                    reset = True
+                    break
+                if b is None:
                     r, _, _ = select.select([self.sock], [], [], 0.5)
                     if not r:
                         break
                     continue
-                except OSError:
-                    reset = True
-                    break
                 if not b:
                     break
                 self.inbuf += b
@@ -233,11 +266,11 @@ class Conn:
 
     def _read_some(self):
         try:
-            b = self.sock.recv(1 << 20)
-        except (BlockingIOError, InterruptedError):
-            return 0
-        except (ConnectionResetError, OSError):
+            b = self._recv()
+        except OSError:
             self._mark_closed(reset=True)
+            return 0
+        if b is None:
             return 0
         if not b:
             self._mark_closed()
