@@ -2,7 +2,8 @@
 """Drain test of drover's HTTP/2 (issue 19): HTTP/2 clients under reloads,
 binary upgrades and worker recycling lose nothing.
 
-8 client threads, each with its own h2c connection (hand-built frames,
+8 client threads (2 of them over TLS with ALPN h2 if openssl is here, the
+others h2c), each with its own connection (hand-built frames,
 tests/http2/h2lib.py) keeping 10 streams in flight of small and medium files,
 check every body byte for byte. Meanwhile the test runs 20 `droverctl reload`
 and 3 `droverctl upgrade` (each returns once the new generation serves), and
@@ -83,10 +84,11 @@ class Stats:
 
 
 class Client(threading.Thread):
-    def __init__(self, idx, port, files, stats, stop):
+    def __init__(self, idx, port, files, stats, stop, tls=None):
         super().__init__(daemon=True)
         self.idx = idx
         self.port = port
+        self.tls = tls  # (port, CA file): TLS with ALPN h2 instead of h2c
         self.files = files
         self.names = sorted(files)
         self.stats = stats
@@ -99,12 +101,14 @@ class Client(threading.Thread):
         self.empty_since = {}  # drained connection -> when its last stream ended
 
     def connect(self):
-        c = Conn(self.port)
         try:
+            if self.tls:
+                c = Conn(self.tls[0], tls=self.tls[1], authority="localhost:%d" % self.tls[0])
+            else:
+                c = Conn(self.port)
             c.handshake()
         except (OSError, Closed) as e:
-            self.stats.fail("client %d: a new connection failed: %s" % (self.idx, e))
-            c.close()
+            self.stats.fail("client %d%s: a new connection failed: %s" % (self.idx, " (TLS)" if self.tls else "", e))
             return None
         self.stats.add(connections=1)
         self.inflight[c] = {}
@@ -255,7 +259,23 @@ def main():
         with open(os.path.join(www, name), "wb") as f:
             f.write(data)
     port = free_port()
-    ini = """[server]
+    # two of the clients speak TLS (ALPN h2), if openssl can make a certificate
+    tls = ""
+    tls_client = None
+    if shutil.which("openssl") and subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout", tmp + "/key.pem",
+             "-out", tmp + "/cert.pem"], capture_output=True, timeout=60).returncode == 0:
+        tls_client = (free_port(), tmp + "/cert.pem")
+        tls = """[listener tls]
+address = 127.0.0.1:{p}
+protocol = http
+tls = yes
+[certificate main]
+certificate = {tmp}/cert.pem
+private_key = {tmp}/key.pem
+""".format(p=tls_client[0], tmp=tmp)
+    ini = tls + """[server]
 workers = 1
 shutdown_timeout = 10s
 control_socket = {tmp}/ctl.sock
@@ -290,7 +310,8 @@ max_concurrent_streams = 128
         if d.wait_line(r"ready: generation 1", 20) < 0:
             check("drover starts", False, d.log_tail())
             return 1
-        clients = [Client(i, port, files, stats, stop) for i in range(N_CLIENTS)]
+        clients = [Client(i, port, files, stats, stop, tls_client if i % 4 == 3 else None) for i in range(N_CLIENTS)]
+        print("    %d clients, %d of them over TLS (ALPN h2)" % (N_CLIENTS, sum(1 for c in clients if c.tls)))
         for c in clients:
             c.start()
         check("load starts (200 requests answered)", stats.wait_ok(200, 20),

@@ -901,6 +901,41 @@ def legitimate_bursts_are_not_attacks(env):
 
 
 @case
+def credit_per_frame_client_downloads_without_goaway(env):
+    """A legitimate client that returns flow-control credit for every DATA
+    frame it reads (as RFC 9113 allows, and as a python-h2 client that
+    acknowledges each chunk does) keeps 4 downloads of 1 MiB in flight, 64
+    in all: every body arrives byte for byte, and no GOAWAY. Small DATA
+    frames forced by window remainders must not be taken for the 1-byte
+    window-update attack."""
+    c = env.conn()
+    big = env.files["big.bin"]
+    live = [c.request("GET", "/big.bin") for _ in range(4)]
+    done = bad = 0
+    small = frames_n = 0
+    deadline = time.monotonic() + 60
+    for _ in range(10**6):
+        if c.closed or c.goaways or done >= 64 or time.monotonic() > deadline:
+            break
+        c.poll(1.0)
+        for sid in list(live):
+            st = c.stream(sid)
+            if st.done:
+                live.remove(sid)
+                done += 1
+                bad += not (st.status == 200 and bytes(st.body) == big)
+                small += sum(1 for ln, fl in st.data_frames if ln < 1024 and not fl & END_STREAM)
+                frames_n += len(st.data_frames)
+                if done + len(live) < 64:
+                    live.append(c.request("GET", "/big.bin"))
+    check(done >= 64 and not bad and not c.goaways and not c.closed,
+          "4 x GET /big.bin in flight, WINDOW_UPDATE (stream and connection) for every DATA frame read: %d of 64 "
+          "done, %d wrong; the server sent %d non-final DATA frames under 1 KiB of %d; %s (want all 64 byte for byte, "
+          "no GOAWAY)" % (done, bad, small, frames_n, c.summary()))
+    print("    credit per frame: %d non-final DATA frames under 1 KiB of %d" % (small, frames_n))
+
+
+@case
 def idle_connection_closed_after_keepalive_timeout(env):
     c = env.conn()
     sid = c.request("GET", "/small.txt")
@@ -972,7 +1007,7 @@ for _fn in [semantics_get_head_404_301_405, semantics_conditional_and_ranges, ma
             malformed_content_length_less_than_data_get, attack_rapid_reset, attack_continuation_flood_fields,
             attack_hpack_bomb, attack_ping_flood, attack_settings_flood, attack_empty_data_flood,
             attack_zero_window, attack_one_byte_window_updates, stream_never_finished_gets_408_or_reset,
-            max_concurrent_streams_129th_refused]:
+            max_concurrent_streams_129th_refused, credit_per_frame_client_downloads_without_goaway]:
     case(tls_variant(_fn))
 
 
