@@ -42,6 +42,10 @@ mkdir "$dir/www"
 printf 'hello from drover\n' >"$dir/www/small.txt"
 head -c 1048576 /dev/urandom >"$dir/www/big.bin"
 printf '<html><body>index</body></html>\n' >"$dir/www/index.html"
+# A stylesheet with its gzip variant (gzip -k keeps its time), a 404 page.
+for i in $(seq 200); do printf '.c%d { color: #%06x }\n' "$i" "$i"; done >"$dir/www/style.css"
+gzip -k -9 "$dir/www/style.css"
+printf '<h1>no such page</h1>\n' >"$dir/www/404.html"
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$dir/drover.ini" <<EOF
@@ -55,6 +59,11 @@ protocol = http
 [http]
 root = $dir/www
 keepalive_requests = 100000
+precompressed = gzip
+error_page_404 = /404.html
+[cache styles]
+match = *.css
+cache_control = public, max-age=3600
 EOF
 
 : >"$dir/drover.log" # exists before tail -f looks for it
@@ -80,6 +89,10 @@ check "curl 404" sh -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' '$base/
 check "curl If-Modified-Since gives 304" sh -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' -z '$dir/www/small.txt' '$base/small.txt')\" = 304"
 check "curl keep-alive reuses one connection" sh -c "curl -sSf -v '$base/small.txt' '$base/small.txt' 2>&1 | grep -q 'Re-using existing connection'"
 check "curl HTTP/1.0" sh -c "curl -sSf --http1.0 '$base/small.txt' | cmp - '$dir/www/small.txt'"
+check "curl --compressed gets the gzip variant, decoded" sh -c "curl -sSf --compressed -D '$dir/h' '$base/style.css' | cmp - '$dir/www/style.css' && grep -qi '^content-encoding: gzip' '$dir/h' && grep -qi '^vary: accept-encoding' '$dir/h' && grep -qi '^cache-control: public, max-age=3600' '$dir/h'"
+check "curl without --compressed gets the file, with Vary" sh -c "curl -sSf -D '$dir/h' '$base/style.css' | cmp - '$dir/www/style.css' && ! grep -qi '^content-encoding' '$dir/h' && grep -qi '^vary: accept-encoding' '$dir/h'"
+check "curl gzip bytes are the .gz file" sh -c "curl -sSf -H 'Accept-Encoding: gzip' '$base/style.css' | cmp - '$dir/www/style.css.gz'"
+check "curl 404 gets the error page" sh -c "test \"\$(curl -s -o '$dir/body' -w '%{http_code}' '$base/nope')\" = 404 && cmp '$dir/body' '$dir/www/404.html'"
 check "curl directory redirect" sh -c "curl -sSfL '$base/' | grep -q index"
 
 # wget

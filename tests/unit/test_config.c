@@ -565,6 +565,106 @@ START_TEST(test_hsts_errors)
 }
 END_TEST
 
+/* [http] precompressed, error_page_*, and [cache NAME] (issue 21). */
+START_TEST(test_assets_keys)
+{
+	struct config *cfg = load_ok(WEB);
+	const struct http_config *h = http_cfg(cfg);
+	ck_assert_uint_eq(h->precompressed.n, 1); /* default: gzip */
+	ck_assert_int_eq(h->precompressed.order[0], HTTP_CODING_GZIP);
+	ck_assert_ptr_null(h->error_page_404);
+	ck_assert_uint_eq(h->n_cache_rules, 0);
+	config_free(cfg);
+
+	cfg = load_ok("[http]\nprecompressed = zstd br gzip\nerror_page_404 = /errors/../404.html\n"
+		      "error_page_500 = off\n"
+		      "[cache long]\nmatch = /assets/ *.woff2\ncache_control = public, max-age=31536000, immutable\n"
+		      "[cache short]\nmatch = /assets/x/\ncache_control = no-cache\n" WEB);
+	h = http_cfg(cfg);
+	ck_assert_uint_eq(h->precompressed.n, 3);
+	ck_assert_int_eq(h->precompressed.order[0], HTTP_CODING_ZSTD);
+	ck_assert_int_eq(h->precompressed.order[1], HTTP_CODING_BR);
+	ck_assert_int_eq(h->precompressed.order[2], HTTP_CODING_GZIP);
+	ck_assert_str_eq(h->error_page_404, "/404.html");
+	ck_assert_ptr_null(h->error_page_500);
+	ck_assert_uint_eq(h->n_cache_rules, 3);
+	size_t len;
+	const char *line = http_cache_control(h, "/assets/a.css", "a.css", &len);
+	ck_assert_str_eq(line, "Cache-Control: public, max-age=31536000, immutable\r\n");
+	ck_assert_uint_eq(len, strlen(line));
+	ck_assert_str_eq(http_cache_control(h, "/assets/x/a.css", "a.css", &len), "Cache-Control: no-cache\r\n");
+	ck_assert_str_eq(http_cache_control(h, "/f/a.WOFF2", "a.WOFF2", &len),
+			 "Cache-Control: public, max-age=31536000, immutable\r\n");
+	ck_assert_ptr_null(http_cache_control(h, "/a.css", "a.css", &len));
+	ck_assert_uint_eq(len, 0);
+	config_free(cfg);
+
+	cfg = load_ok("[http]\nprecompressed = off\n" WEB);
+	ck_assert_uint_eq(http_cfg(cfg)->precompressed.n, 0);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_assets_errors)
+{
+	static const char pc[] = "expected 'off' or a list of br, gzip, zstd (each once, separated by spaces)";
+	assert_bad_value("http", "precompressed", "deflate", pc);
+	assert_bad_value("http", "precompressed", "gzip gzip", pc);
+	assert_bad_value("http", "precompressed", "", pc);
+	assert_bad_value("http", "precompressed", "x-gzip", pc);
+	static const char ep[] = "expected the URL path of a file under the root, like /404.html, or 'off'";
+	assert_bad_value("http", "error_page_404", "404.html", ep);
+	assert_bad_value("http", "error_page_403", "/errors/", ep);
+	assert_bad_value("http", "error_page_500", "/../../etc/passwd", ep);
+	assert_bad_value("http", "error_page_404", "/a b.html", ep);
+	static const char m[] = "expected path prefixes starting with '/' or extensions like *.woff2, "
+				"separated by spaces";
+	static const char cc[] = "expected a Cache-Control value like 'public, max-age=3600'";
+	static const struct {
+		const char *match, *cc, *bad, *why;
+	} cases[] = {
+		{ "assets/", "no-cache", "assets/", m },
+		{ "/assets/ *.", "no-cache", "/assets/ *.", m },
+		{ "*.tar.*", "no-cache", "*.tar.*", m },
+		{ "*/x", "no-cache", "*/x", m },
+		{ "/a/", "", "", cc },
+		{ "/a/", "max-age=1\x01", "max-age=1\x01", cc },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[512];
+		snprintf(text, sizeof(text), "[cache a]\n%s = %s\n%s = %s\n" WEB,
+			 cases[i].match == cases[i].bad ? "match" : "cache_control", cases[i].bad,
+			 cases[i].match == cases[i].bad ? "cache_control" : "match",
+			 cases[i].match == cases[i].bad ? cases[i].cc : cases[i].match);
+		load_bad(text);
+		assert_error_at(2, "[cache a] %s: %s, got '%s'", cases[i].match == cases[i].bad ? "match" : "cache_control",
+				cases[i].why, cases[i].bad);
+		ck_assert_uint_eq(count_lines(terr), 1);
+	}
+	char long_cc[600];
+	memset(long_cc, 'x', 513);
+	long_cc[513] = '\0';
+	char text[1024];
+	snprintf(text, sizeof(text), "[cache a]\nmatch = /a/\ncache_control = %s\n" WEB, long_cc);
+	load_bad(text);
+	assert_error_at(3, "[cache a] cache_control: expected a Cache-Control value of at most 512 characters");
+	long_cc[512] = '\0';
+	snprintf(text, sizeof(text), "[cache a]\nmatch = /a/\ncache_control = %s\n" WEB, long_cc);
+	config_free(load_ok(text));
+	load_bad("[cache a]\nmatch = /a/\ncache_control = no-cache\nexpires = 1d\n" WEB);
+	assert_error_at(4, "[cache a] unknown key 'expires'");
+	ck_assert_uint_eq(count_lines(terr), 1);
+
+	/* Both keys are needed: the section's line is named. */
+	load_bad("[cache a]\nmatch = /a/\n" WEB);
+	assert_error_at(1, "[cache a] cache_control: expected a Cache-Control value like 'public, "
+			   "max-age=3600', got nothing");
+	load_bad(WEB "[cache b]\ncache_control = no-store\n");
+	assert_error_at(3, "[cache b] match: expected path prefixes starting with '/' or extensions "
+			   "like *.woff2, got nothing");
+}
+END_TEST
+
 START_TEST(test_redirect_https_keys)
 {
 	struct config *cfg = load_ok("[listener web]\naddress = 127.0.0.1:8080\nredirect_https = yes\n"
@@ -594,6 +694,44 @@ START_TEST(test_redirect_https_keys)
 	/* Off is fine anywhere, as status = no. */
 	cfg = load_ok("[listener e]\nprotocol = echo\nredirect_https = no\n");
 	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_http2_keys)
+{
+	/* Defaults: on with TLS, off without; [http2]'s limits. */
+	struct config *cfg = load_ok("[listener web]\naddress = 127.0.0.1:8080\n"
+				     "[listener s]\naddress = 127.0.0.1:8443\ntls = yes\n"
+				     "[listener s1]\naddress = 127.0.0.1:8444\ntls = yes\nhttp2 = no\n"
+				     "[listener c]\naddress = 127.0.0.1:8081\nhttp2 = yes\n"
+				     "[certificate a]\ncertificate = a.pem\nprivate_key = a.key\n");
+	ck_assert(!http_listener_cfg(config_find_listener(cfg, "web"))->http2);
+	ck_assert(http_listener_cfg(config_find_listener(cfg, "s"))->http2);
+	ck_assert(!http_listener_cfg(config_find_listener(cfg, "s1"))->http2);
+	ck_assert(http_listener_cfg(config_find_listener(cfg, "c"))->http2);
+	const struct http2_config *h2 = http2_cfg(cfg);
+	ck_assert_uint_eq(h2->max_concurrent_streams, 128);
+	ck_assert_uint_eq(h2->initial_window_size, 65536);
+	ck_assert_uint_eq(h2->max_header_list_size, 0); /* [http] max_header_size */
+	config_free(cfg);
+
+	cfg = load_ok("[http2]\nmax_concurrent_streams = 100\ninitial_window_size = 1m\n"
+		      "max_header_list_size = 16k\n" WEB);
+	h2 = http2_cfg(cfg);
+	ck_assert_uint_eq(h2->max_concurrent_streams, 100);
+	ck_assert_uint_eq(h2->initial_window_size, 1u << 20);
+	ck_assert_uint_eq(h2->max_header_list_size, 16u << 10);
+	config_free(cfg);
+
+	assert_bad_value("http2", "max_concurrent_streams", "0", "expected a whole number from 1 to 65536");
+	assert_bad_value("http2", "max_concurrent_streams", "lots", "expected a whole number from 1 to 65536");
+	assert_bad_value("http2", "initial_window_size", "2g", "expected a size from 0 to 2147483647");
+	assert_bad_value("http2", "max_header_list_size", "10", "expected a size from 64 to 16m");
+	assert_bad_value("listener web", "http2", "maybe", "expected yes or no (or true/false, on/off, 1/0)");
+	/* HTTP/2 on an echo listener. */
+	load_bad("[listener e]\nprotocol = echo\nhttp2 = yes\n");
+	assert_error_at(3, "[listener e] http2: expected no, because HTTP/2 needs protocol = http and "
+			   "this listener is echo");
 }
 END_TEST
 
@@ -980,7 +1118,7 @@ START_TEST(test_err_key_outside_section)
 {
 	load_bad("workers = 4\n" WEB);
 	assert_error_at(1, "key 'workers' is outside any section (put it under [server], [http], "
-			   "[http2], [echo], [tls], [certificate NAME] or [listener NAME])");
+			   "[http2], [cache NAME], [echo], [tls], [certificate NAME] or [listener NAME])");
 }
 END_TEST
 
@@ -1345,8 +1483,8 @@ START_TEST(test_module_errors)
 	assert_error_at(3, "[listener web] tls: expected no, because there is no [certificate NAME]");
 
 	load_bad("key = 1\n" WEB);
-	assert_error_at(1, "key 'key' is outside any section (put it under [server], [http], [http2], [echo], "
-			   "[tls], [certificate NAME] or [listener NAME])");
+	assert_error_at(1, "key 'key' is outside any section (put it under [server], [http], [http2], "
+			   "[cache NAME], [echo], [tls], [certificate NAME] or [listener NAME])");
 	load_bad("[tls x]\n" WEB);
 	assert_error_at(1, "unknown section [tls x]");
 }
@@ -1476,7 +1614,10 @@ static Suite *config_suite(void)
 	tcase_add_test(values, test_hsts_and_log_format_defaults);
 	tcase_add_test(values, test_hsts_values);
 	tcase_add_test(values, test_hsts_errors);
+	tcase_add_test(values, test_assets_keys);
+	tcase_add_test(values, test_assets_errors);
 	tcase_add_test(values, test_redirect_https_keys);
+	tcase_add_test(values, test_http2_keys);
 	tcase_add_test(values, test_size_valid);
 	tcase_add_test(values, test_size_invalid);
 	tcase_add_test(values, test_bool);

@@ -463,6 +463,45 @@ static enum http_handled decline(const struct http_ask *ask, struct http_respons
 	return HTTP_DECLINED;
 }
 
+static enum http_handled fail500(const struct http_ask *ask, struct http_response *r)
+{
+	(void)ask;
+	http_response_error(r, 500);
+	http_field(&r->fields, "X-Broken", "yes");
+	return HTTP_ANSWERED;
+}
+
+/* [http] error_page_500: a handler's 500 gets the page's bytes, its
+ * status and nothing else of the built-in answer; a page that is not
+ * there leaves the built-in one. */
+START_TEST(test_an_error_page_replaces_a_handlers_500)
+{
+	put("500.html", "<h1>oops</h1>\n");
+	struct http_config h = *http_cfg(cfg);
+	char page[] = "/500.html", missing[] = "/gone.html";
+	h.error_page_500 = page;
+	site.http = &h;
+	const struct http_handler table[] = { { "broken", fail500 } };
+	parse("GET /anything HTTP/1.1\r\nHost: x\r\n\r\n");
+	struct http_ask ask = ask_of();
+	http_router_answer_from(table, 1, &ask, &resp);
+	ck_assert_int_eq(resp.status, 500);
+	ck_assert_str_eq(file_body(), "<h1>oops</h1>\n");
+	ck_assert_uint_eq(resp.body.length, 14);
+	ck_assert_str_eq(field("Content-Type"), "text/html");
+	ck_assert_ptr_null(field("X-Broken"));
+
+	h.error_page_500 = missing;
+	http_src_release(&resp.body);
+	http_response_init(&resp, field_buf, sizeof field_buf);
+	ask = ask_of();
+	http_router_answer_from(table, 1, &ask, &resp);
+	ck_assert_int_eq(resp.status, 500);
+	ck_assert_str_eq(mem_body(), "500 Internal Server Error\n");
+	site.http = http_cfg(cfg);
+}
+END_TEST
+
 START_TEST(test_a_new_endpoint_is_one_table_entry)
 {
 	const struct http_handler table[] = {
@@ -741,6 +780,7 @@ static Suite *handlers_suite(void)
 	tcase_add_test(tc, test_the_path_is_normalised_or_refused);
 	tcase_add_test(tc, test_status_only_where_the_listener_serves_it);
 	tcase_add_test(tc, test_a_new_endpoint_is_one_table_entry);
+	tcase_add_test(tc, test_an_error_page_replaces_a_handlers_500);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("redirect_https");
 	tcase_add_checked_fixture(tc, setup, teardown);

@@ -24,8 +24,10 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 
+#include "proto/http/coding.h"
 #include "proto/http/fields.h"
 #include "proto/http/mime.h"
+#include "proto/http/parse.h"
 #include "proto/http/path.h"
 
 /* ------------------------------------------------------- normalisation */
@@ -1142,6 +1144,98 @@ END_TEST
 
 /* ------------------------------------------------------------------- main */
 
+/* ------------------------------------------------------------ codings */
+
+/* A request whose only fields are Accept-Encoding lines (NULL-ended). */
+static void accept_lines(struct http_request *req, const char *const *lines)
+{
+	memset(req, 0, sizeof(*req));
+	for (; *lines; lines++) {
+		struct http_header *h = &req->headers[req->n_headers++];
+		h->name = (struct http_str){ "Accept-Encoding", 15 };
+		h->value = (struct http_str){ *lines, strlen(*lines) };
+	}
+}
+
+static const struct {
+	const char *ae;
+	int want; /* with br gzip zstd, all three present */
+} coding_cases[] = {
+	{ "gzip, br, zstd", HTTP_CODING_BR },
+	{ "gzip;q=0.5, zstd;q=0.5", HTTP_CODING_GZIP },
+	{ "gzip;q=0.5, zstd;q=0.501", HTTP_CODING_ZSTD },
+	{ "gzip;q=0., br;q=0.0, zstd;q=0.000", HTTP_CODING_IDENTITY },
+	{ "gzip;q=1.000", HTTP_CODING_GZIP },
+	{ "br;q=1.001, gzip", HTTP_CODING_GZIP },       /* not a qvalue: br skipped */
+	{ "br;q=0.1234, gzip;q=0.1", HTTP_CODING_GZIP },
+	{ "br;q=, gzip;q=0.1", HTTP_CODING_GZIP },
+	{ "br;q=x, gzip;q=0.1", HTTP_CODING_GZIP },
+	{ "br;level=5;q=0.9, gzip;q=0.5", HTTP_CODING_BR }, /* other parameters ignored */
+	{ "br;q=0.4, br;q=0.9, gzip;q=0.5", HTTP_CODING_BR }, /* twice: the better */
+	{ ",, gzip ,", HTTP_CODING_GZIP },
+	{ "*;q=0.2, identity;q=0.3", HTTP_CODING_IDENTITY },
+	{ "*;q=0.3, identity;q=0.3", HTTP_CODING_BR },   /* equal: the variant */
+	{ "identity;q=0, gzip;q=0", HTTP_CODING_IDENTITY }, /* nothing acceptable: the file anyway */
+	{ "br-ish, gzipx", HTTP_CODING_IDENTITY },
+	{ "", HTTP_CODING_IDENTITY },
+};
+
+START_TEST(test_coding_choose_table)
+{
+	static const struct http_precompressed all = { 3, { HTTP_CODING_BR, HTTP_CODING_GZIP, HTTP_CODING_ZSTD } };
+	const unsigned present = 7;
+	struct http_request req;
+	const char *lines[] = { coding_cases[_i].ae, NULL };
+	accept_lines(&req, lines);
+	int got = http_coding_choose(&req, &all, present);
+	ck_assert_msg(got == coding_cases[_i].want, "'%s': %s, wanted %s", coding_cases[_i].ae,
+		      http_coding_name(got), http_coding_name(coding_cases[_i].want));
+}
+END_TEST
+
+START_TEST(test_coding_choose_present_and_order)
+{
+	static const struct http_precompressed zg = { 2, { HTTP_CODING_ZSTD, HTTP_CODING_GZIP } };
+	struct http_request req;
+	const char *both[] = { "gzip, zstd, br", NULL };
+	accept_lines(&req, both);
+	ck_assert_int_eq(http_coding_choose(&req, &zg, 7), HTTP_CODING_ZSTD);
+	ck_assert_int_eq(http_coding_choose(&req, &zg, 1u << HTTP_CODING_GZIP), HTTP_CODING_GZIP);
+	/* br is there but not configured. */
+	ck_assert_int_eq(http_coding_choose(&req, &zg, 1u << HTTP_CODING_BR), HTTP_CODING_IDENTITY);
+	ck_assert_int_eq(http_coding_choose(&req, &zg, 0), HTTP_CODING_IDENTITY);
+	const char *none[] = { NULL };
+	accept_lines(&req, none);
+	ck_assert_int_eq(http_coding_choose(&req, &zg, 7), HTTP_CODING_IDENTITY);
+	const char *two[] = { "zstd;q=0", "gzip", NULL };
+	accept_lines(&req, two);
+	ck_assert_int_eq(http_coding_choose(&req, &zg, 7), HTTP_CODING_GZIP);
+}
+END_TEST
+
+START_TEST(test_coding_etag_and_list)
+{
+	char etag[96] = "\"1f-5a\"";
+	http_coding_etag(etag, sizeof etag, HTTP_CODING_GZIP);
+	ck_assert_str_eq(etag, "\"1f-5a-gz\"");
+	char small[10] = "\"1f-5a\"";
+	http_coding_etag(small, sizeof small, HTTP_CODING_ZSTD); /* would not fit: left as it is */
+	ck_assert_str_eq(small, "\"1f-5a\"");
+	ck_assert_str_eq(http_coding_suffix(HTTP_CODING_BR), ".br");
+	ck_assert_str_eq(http_coding_suffix(HTTP_CODING_ZSTD), ".zst");
+
+	struct http_precompressed p;
+	char why[128];
+	ck_assert_int_eq(http_precompressed_parse("br, gzip\tzstd", &p, why, sizeof why), 0);
+	ck_assert_uint_eq(p.n, 3);
+	ck_assert_int_eq(http_precompressed_parse("off", &p, why, sizeof why), 0);
+	ck_assert_uint_eq(p.n, 0);
+	ck_assert_int_eq(http_precompressed_parse("gzip br gzip", &p, why, sizeof why), -EINVAL);
+	ck_assert_int_eq(http_precompressed_parse("identity", &p, why, sizeof why), -EINVAL);
+	ck_assert_int_eq(http_precompressed_parse(" , ", &p, why, sizeof why), -EINVAL);
+}
+END_TEST
+
 static Suite *static_suite(void)
 {
 	Suite *s = suite_create("static");
@@ -1167,6 +1261,12 @@ static Suite *static_suite(void)
 	tcase_add_test(tc, test_http_date_rfc850_century);
 	tcase_add_loop_test(tc, test_etag_matches_table, 0, (int)(sizeof(inm_cases) / sizeof(inm_cases[0])));
 	tcase_add_test(tc, test_etag_strong_comparison_refuses_weak_tags);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("codings");
+	tcase_add_loop_test(tc, test_coding_choose_table, 0, (int)(sizeof(coding_cases) / sizeof(coding_cases[0])));
+	tcase_add_test(tc, test_coding_choose_present_and_order);
+	tcase_add_test(tc, test_coding_etag_and_list);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("range");

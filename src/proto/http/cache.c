@@ -22,11 +22,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/http/coding.h"
 #include "proto/http/fields.h"
 #include "proto/http/mime.h"
 #include "proto/http/path.h"
@@ -56,7 +58,18 @@ static struct {
 	struct http_path_options popts;
 	const struct http_mime *mime;
 	const char *default_type;
+	const struct http_config *http;
 } cache;
+
+/* What an entry is built as: the file itself, or one of its variants
+ * (the file's type and Cache-Control; its own validators, suffixed). */
+struct cache_spec {
+	int coding;              /* HTTP_CODING_IDENTITY: the file */
+	const char *type;        /* a variant: the file's Content-Type */
+	const char *cc;          /* a variant: the file's Cache-Control line */
+	size_t cc_len;
+	unsigned variants;       /* the file: what http_cache_probe() found */
+};
 
 static uint32_t cache_hash(const char *s, size_t len)
 {
@@ -85,6 +98,7 @@ int http_cache_init(const struct http_cache_params *p)
 	cache.popts = p->popts;
 	cache.mime = p->mime;
 	cache.default_type = p->default_type;
+	cache.http = p->http;
 	cache.on = true;
 	return 0;
 }
@@ -198,10 +212,39 @@ static void cache_evict_for(size_t cost)
 		cache_remove(cache.lru_tail);
 }
 
+/* The field lines of an entry: the file's (Content-Type, validators,
+ * Accept-Ranges), Content-Encoding for a variant, Vary when the file has
+ * variants, Cache-Control, Content-Length (every answer from an entry
+ * sends the whole file, so its length line is built once, not per
+ * response). Their length, 0 when they do not fit in cap. */
+static size_t cache_fields(char *out, size_t cap, const struct stat *st, time_t date, const char *type,
+			   const struct cache_spec *spec, const char *cc, size_t cc_len)
+{
+	struct http_validators v;
+	http_validators_of(st, date, &v);
+	if (spec->coding != HTTP_CODING_IDENTITY)
+		http_coding_etag(v.etag, sizeof(v.etag), spec->coding);
+	size_t n = http_file_fields_format(out, cap, type, &v);
+	if (n == 0)
+		return 0;
+	int k = snprintf(out + n, cap - n, "%s%s%s%s%.*sContent-Length: ",
+			 spec->coding != HTTP_CODING_IDENTITY ? "Content-Encoding: " : "",
+			 spec->coding != HTTP_CODING_IDENTITY ? http_coding_name(spec->coding) : "",
+			 spec->coding != HTTP_CODING_IDENTITY ? "\r\n" : "",
+			 spec->variants || spec->coding != HTTP_CODING_IDENTITY ? "Vary: Accept-Encoding\r\n" : "",
+			 (int)cc_len, cc ? cc : "");
+	if (k < 0 || (size_t)k + 20 + 2 >= cap - n)
+		return 0;
+	n += (size_t)k;
+	n += http_u64_dec((uint64_t)st->st_size, out + n);
+	memcpy(out + n, "\r\n", 2);
+	return n + 2;
+}
+
 /* A new entry for the regular file f found at key (f->fd is taken over or
- * closed). NULL when it cannot be cached. */
+ * closed), as spec says. NULL when it cannot be cached. */
 static struct cache_entry *cache_build(struct http_path_file *f, const char *key, size_t len,
-				       uint32_t hash, uint64_t now)
+				       uint32_t hash, uint64_t now, const struct cache_spec *spec)
 {
 	/* A modification time in the future is sent as the Date of each
 	 * response (fields.c), which moves: such a file is not cached. "Now"
@@ -214,24 +257,16 @@ static struct cache_entry *cache_build(struct http_path_file *f, const char *key
 	time_t date = ts.tv_sec;
 	if (f->st.st_mtim.tv_sec > date)
 		goto fail;
-	struct http_validators v;
-	http_validators_of(&f->st, date, &v);
-	const char *type = http_mime_lookup(cache.mime, f->type_name, cache.default_type);
-	char fields[512];
-	size_t fields_len = http_file_fields_format(fields, sizeof(fields), type, &v);
-	uint64_t size = (uint64_t)f->st.st_size;
-	/* Content-Length too: every answer from the entry sends the whole
-	 * file, so its length line is built once, not per response. */
-	static const char cl[] = "Content-Length: ";
-	if (fields_len && fields_len + sizeof(cl) - 1 + 20 + 2 <= sizeof(fields)) {
-		memcpy(fields + fields_len, cl, sizeof(cl) - 1);
-		fields_len += sizeof(cl) - 1;
-		fields_len += http_u64_dec(size, fields + fields_len);
-		memcpy(fields + fields_len, "\r\n", 2);
-		fields_len += 2;
-	} else {
-		fields_len = 0;
+	const char *type = spec->type;
+	const char *cc = spec->cc;
+	size_t cc_len = spec->cc_len;
+	if (spec->coding == HTTP_CODING_IDENTITY) {
+		type = http_mime_lookup(cache.mime, f->type_name, cache.default_type);
+		cc = cache.http ? http_cache_control(cache.http, key, f->type_name, &cc_len) : NULL;
 	}
+	char fields[1024];
+	size_t fields_len = cache_fields(fields, sizeof(fields), &f->st, date, type, spec, cc, cc_len);
+	uint64_t size = (uint64_t)f->st.st_size;
 	bool hold = size <= cache.max_file;
 	size_t body_len = hold ? (size_t)size : 0;
 	size_t cost = sizeof(struct cache_entry) + len + 1 + fields_len + body_len;
@@ -255,6 +290,10 @@ static struct cache_entry *cache_build(struct http_path_file *f, const char *key
 		.type = type,
 		.fields = p,
 		.fields_len = fields_len,
+		.coding = spec->coding,
+		.variants = spec->variants,
+		.cache_control = cc,
+		.cache_control_len = cc_len,
 	};
 	if (hold) {
 		char *body = p + fields_len;
@@ -281,28 +320,120 @@ fail:
 	return NULL;
 }
 
-/* Look key up again (a miss, or an entry older than valid_ms): the entry
- * to answer from, or NULL (gone, refused, not a regular file, not
- * cacheable) for the caller to answer from the file system. */
-static struct cache_entry *cache_refresh(int root_fd, struct cache_entry *e, const char *key,
-					 size_t len, uint32_t hash, uint64_t now)
+int http_variant_open(int root_fd, const char *norm, const struct http_path_options *o, int coding,
+		      const struct stat *orig, struct http_path_file *v)
+{
+	char path[HTTP_PATH_MAX + 8];
+	size_t n = strlen(norm);
+	const char *index = n && norm[n - 1] == '/' && o->index ? o->index : "";
+	int k = snprintf(path, sizeof(path), "%s%s%s", norm, index, http_coding_suffix(coding));
+	if (k < 0 || (size_t)k >= sizeof(path)) {
+		memset(v, 0, sizeof(*v));
+		v->fd = -1;
+		return -ENAMETOOLONG;
+	}
+	int r = http_path_open(root_fd, path, o, v);
+	if (r == 0 && (v->kind != HTTP_PATH_FILE || v->st.st_mtim.tv_sec < orig->st_mtim.tv_sec))
+		r = -ESTALE;
+	if (r < 0 && v->fd >= 0) {
+		close(v->fd);
+		v->fd = -1;
+	}
+	return r;
+}
+
+/* The variants beside the file at norm (stat orig) that [http]
+ * precompressed looks for: a bit per coding found, not older. */
+static unsigned cache_probe(int root_fd, const char *norm, const struct stat *orig)
+{
+	unsigned found = 0;
+	const struct http_precompressed *pc = cache.http ? &cache.http->precompressed : NULL;
+	for (unsigned i = 0; pc && i < pc->n; i++) {
+		struct http_path_file v;
+		if (http_variant_open(root_fd, norm, &cache.popts, pc->order[i], orig, &v) == 0) {
+			found |= 1u << pc->order[i];
+			close(v.fd);
+		}
+	}
+	return found;
+}
+
+/* Look key up again (a miss, or an entry older than valid_ms) at
+ * open_path: the entry to answer from, or NULL (gone, refused, not a
+ * regular file, not cacheable) for the caller to answer from the file
+ * system. spec: a variant's; NULL: the file's, whose variants are looked
+ * for again too (an entry whose file is the same but whose variants
+ * changed is rebuilt). */
+static struct cache_entry *cache_refresh(int root_fd, struct cache_entry *e, const char *key, size_t len,
+					 uint32_t hash, uint64_t now, const char *open_path,
+					 const struct cache_spec *spec)
 {
 	struct http_path_file f;
-	if (http_path_open(root_fd, key, &cache.popts, &f) < 0 || f.kind != HTTP_PATH_FILE) {
+	if (http_path_open(root_fd, open_path, &cache.popts, &f) < 0 || f.kind != HTTP_PATH_FILE) {
 		if (f.fd >= 0)
 			close(f.fd);
 		if (e)
 			cache_remove(e);
 		return NULL;
 	}
-	if (e && cache_same_file(&e->pub.st, &f.st)) {
+	struct cache_spec own = { .coding = HTTP_CODING_IDENTITY };
+	if (!spec) {
+		own.variants = cache_probe(root_fd, key, &f.st);
+		spec = &own;
+	}
+	if (e && cache_same_file(&e->pub.st, &f.st) && e->pub.variants == spec->variants) {
 		close(f.fd);
 		e->checked_ms = now;
 		return e;
 	}
 	if (e)
 		cache_remove(e);
-	return cache_build(&f, key, len, hash, now);
+	return cache_build(&f, key, len, hash, now, spec);
+}
+
+/* The entry for key, looked up again when missing or older than
+ * valid_ms; moved to the front of the LRU list. */
+static struct cache_entry *cache_get(int root_fd, const char *key, size_t len, uint64_t now_ms,
+				     const char *open_path, const struct cache_spec *spec)
+{
+	uint32_t hash = cache_hash(key, len);
+	struct cache_entry *e = cache_find(key, len, hash);
+	if (!e || now_ms - e->checked_ms >= cache.valid_ms) {
+		e = cache_refresh(root_fd, e, key, len, hash, now_ms, open_path, spec);
+		if (!e)
+			return NULL;
+	}
+	if (e != cache.lru_head) {
+		cache_unlink_lru(e);
+		cache_push_lru(e);
+	}
+	return e;
+}
+
+const struct http_cached *http_cache_variant(const struct http_cached *file, const char *norm, int coding,
+					      int root_fd, uint64_t now_ms)
+{
+	/* Its key cannot be a request path's (those start with '/'). */
+	char key[HTTP_PATH_MAX + 16], open_path[HTTP_PATH_MAX + 16];
+	size_t n = strlen(norm);
+	const char *index = n && norm[n - 1] == '/' && cache.popts.index ? cache.popts.index : "";
+	int kl = snprintf(key, sizeof(key), "%s:%s", http_coding_name(coding), norm);
+	int ol = snprintf(open_path, sizeof(open_path), "%s%s%s", norm, index, http_coding_suffix(coding));
+	if (kl < 0 || (size_t)kl >= sizeof(key) || ol < 0 || (size_t)ol >= sizeof(open_path))
+		return NULL;
+	/* file may go while the variant's entry is made: what is needed of
+	 * it is copied first. */
+	time_t orig_mtime = file->st.st_mtim.tv_sec;
+	const struct cache_spec spec = {
+		.coding = coding,
+		.type = file->type,
+		.cc = file->cache_control,
+		.cc_len = file->cache_control_len,
+	};
+	struct cache_entry *e = cache_get(root_fd, key, (size_t)kl, now_ms, open_path, &spec);
+	if (!e || e->pub.st.st_mtim.tv_sec < orig_mtime)
+		return NULL;
+	return &e->pub;
 }
 
 const struct http_cached *http_cache_lookup(const char *norm, int root_fd, uint64_t root_gen, uint64_t now_ms)
@@ -313,17 +444,19 @@ const struct http_cached *http_cache_lookup(const char *norm, int root_fd, uint6
 		cache_flush(); /* found under another root */
 		cache.root_gen = root_gen;
 	}
+	struct cache_entry *e = cache_get(root_fd, norm, strlen(norm), now_ms, norm, NULL);
+	return e ? &e->pub : NULL;
+}
+
+bool http_cache_known_variants(const char *norm, uint64_t root_gen, uint64_t now_ms, const struct stat *st,
+			       unsigned *variants)
+{
+	if (!cache.on || root_gen != cache.root_gen)
+		return false;
 	size_t len = strlen(norm);
-	uint32_t hash = cache_hash(norm, len);
-	struct cache_entry *e = cache_find(norm, len, hash);
-	if (!e || now_ms - e->checked_ms >= cache.valid_ms) {
-		e = cache_refresh(root_fd, e, norm, len, hash, now_ms);
-		if (!e)
-			return NULL;
-	}
-	if (e != cache.lru_head) {
-		cache_unlink_lru(e);
-		cache_push_lru(e);
-	}
-	return &e->pub;
+	const struct cache_entry *e = cache_find(norm, len, cache_hash(norm, len));
+	if (!e || now_ms - e->checked_ms >= cache.valid_ms || !cache_same_file(&e->pub.st, st))
+		return false;
+	*variants = e->pub.variants;
+	return true;
 }

@@ -16,6 +16,8 @@
 
 #include "core/config.h"
 #include "core/config_value.h"
+#include "proto/http/coding.h"
+#include "proto/http/path.h"
 #include "worker/tls.h"
 
 #ifndef PKGDATADIR
@@ -149,6 +151,213 @@ static CONFIG_KEY_PARSER(http_key_log_format)
 	return 0;
 }
 
+/* ------------------------------------------------------------ issue 21:
+ * precompressed files, cache headers ([cache NAME]), error pages */
+
+static CONFIG_KEY_PARSER(http_key_precompressed)
+{
+	(void)ctx;
+	(void)key;
+	return http_precompressed_parse(value, field, why, why_len);
+}
+
+/* "off" (or nothing): the built-in page; else a file under the root, by
+ * its URL path, kept normalised. */
+static CONFIG_KEY_PARSER(http_key_error_page)
+{
+	(void)key;
+	if (value[0] == '\0' || strcmp(value, "off") == 0) {
+		config_set_string(ctx, field, NULL);
+		return 0;
+	}
+	char norm[HTTP_PATH_MAX];
+	size_t len = strlen(value);
+	if (value[0] != '/' || !config_is_token_text(value) || value[len - 1] == '/' ||
+	    http_path_normalize(value, len, norm, sizeof(norm)) < 0 || strcmp(norm, "/") == 0) {
+		snprintf(why, why_len, "expected the URL path of a file under the root, like /404.html, or 'off'");
+		return -EINVAL;
+	}
+	config_set_string(ctx, field, norm);
+	return 0;
+}
+
+/* The storage of a [cache NAME] section. */
+struct http_cache_section {
+	char *match;         /* patterns, space-separated, as written */
+	char *cache_control; /* the header's value */
+};
+
+/* Whether match[0, len) is a pattern: "/prefix" or "*.ext". */
+static bool http_cache_pattern_ok(const char *p, size_t len)
+{
+	if (len >= 1 && p[0] == '/')
+		return true;
+	if (len < 3 || p[0] != '*' || p[1] != '.')
+		return false;
+	for (size_t i = 2; i < len; i++)
+		if (p[i] == '/' || p[i] == '*')
+			return false;
+	return true;
+}
+
+static CONFIG_KEY_PARSER(http_key_cache_match)
+{
+	(void)key;
+	bool ok = true;
+	size_t n = 0;
+	for (const char *s = value; ok && *s;) {
+		s += strspn(s, " ");
+		size_t len = strcspn(s, " ");
+		for (size_t i = 0; i < len; i++)
+			ok &= (unsigned char)s[i] > ' ' && (unsigned char)s[i] < 0x7f;
+		if (len) {
+			ok &= http_cache_pattern_ok(s, len);
+			n++;
+		}
+		s += len;
+	}
+	if (!ok || n == 0) {
+		snprintf(why, why_len, "expected path prefixes starting with '/' or extensions like *.woff2, "
+			 "separated by spaces");
+		return -EINVAL;
+	}
+	config_set_string(ctx, field, value);
+	return 0;
+}
+
+static CONFIG_KEY_PARSER(http_key_cache_control)
+{
+	(void)key;
+	bool ok = value[0] != '\0';
+	for (const char *c = value; ok && *c; c++)
+		ok = (unsigned char)*c >= ' ' && (unsigned char)*c < 0x7f;
+	if (!ok) {
+		snprintf(why, why_len, "expected a Cache-Control value like 'public, max-age=3600'");
+		return -EINVAL;
+	}
+	/* It goes into every answer's head, and into a cache entry's lines. */
+	if (strlen(value) > HTTP_CACHE_CONTROL_MAX) {
+		snprintf(why, why_len, "expected a Cache-Control value of at most %u characters",
+			 HTTP_CACHE_CONTROL_MAX);
+		return -EINVAL;
+	}
+	config_set_string(ctx, field, value);
+	return 0;
+}
+
+#define HTTP_CACHE_KEY(member) CONFIG_FIELD(struct http_cache_section, member)
+
+static const struct config_key http_cache_keys[] = {
+	{ "match", http_key_cache_match, HTTP_CACHE_KEY(match), 0, 0 },
+	{ "cache_control", http_key_cache_control, HTTP_CACHE_KEY(cache_control), 0, 0 },
+};
+
+static void http_cache_section_release(void *data)
+{
+	struct http_cache_section *c = data;
+	free(c->match);
+	free(c->cache_control);
+}
+
+static void http_cache_section_check(struct config_check *chk, void *data)
+{
+	const struct http_cache_section *c = data;
+	/* A key given with a bad value has had its message. */
+	if (!c->match && !config_check_line(chk, "match"))
+		config_check_error(chk, config_check_section_line(chk),
+				   "[%s] match: expected path prefixes starting with '/' or extensions like "
+				   "*.woff2, got nothing", config_check_label(chk));
+	if (!c->cache_control && !config_check_line(chk, "cache_control"))
+		config_check_error(chk, config_check_section_line(chk),
+				   "[%s] cache_control: expected a Cache-Control value like 'public, "
+				   "max-age=3600', got nothing", config_check_label(chk));
+}
+
+static void http_cache_rules_free(struct http_config *h)
+{
+	for (size_t i = 0; i < h->n_cache_rules; i++)
+		free(h->cache_rules[i].line);
+	free(h->cache_rules);
+	h->cache_rules = NULL;
+	h->n_cache_rules = 0;
+}
+
+static const struct config_section http_sections[];
+/* [cache NAME]'s place in http_sections ([http], [http2], [cache NAME]). */
+enum { HTTP_SECTION_CACHE = 2 };
+
+/* The [cache NAME] sections as rules, one per pattern, in file order, each
+ * with its whole Cache-Control line: responses copy it, nothing is
+ * formatted per request. */
+static void http_cache_rules_build(struct config_check *chk, struct http_config *h)
+{
+	const struct config *cfg = config_check_config(chk);
+	const struct config_section *sec = &http_sections[HTTP_SECTION_CACHE];
+	const char *name;
+	const struct http_cache_section *c;
+	size_t n = 0;
+	http_cache_rules_free(h);
+	for (size_t i = 0; (c = config_section_at(cfg, sec, i, &name)); i++)
+		for (const char *s = c->match; s && *s; s += strcspn(s, " "))
+			n += *(s += strspn(s, " ")) != '\0';
+	if (n == 0)
+		return;
+	h->cache_rules = calloc(n, sizeof(*h->cache_rules));
+	for (size_t i = 0; h->cache_rules && (c = config_section_at(cfg, sec, i, &name)); i++) {
+		if (!c->cache_control)
+			continue;
+		for (const char *s = c->match; s && *s;) {
+			s += strspn(s, " ");
+			size_t len = strcspn(s, " ");
+			if (len == 0)
+				break;
+			struct http_cache_rule *r = &h->cache_rules[h->n_cache_rules++];
+			r->prefix = s[0] == '/';
+			r->pattern = r->prefix ? s : s + 1; /* "*.css": ".css" */
+			r->len = r->prefix ? len : len - 1;
+			int ln = asprintf(&r->line, "Cache-Control: %s\r\n", c->cache_control);
+			if (ln < 0) {
+				r->line = NULL;
+				config_check_error(chk, 0, "[cache %s] cache_control: out of memory", name);
+				return;
+			}
+			r->line_len = (size_t)ln;
+			s += len;
+		}
+	}
+	if (!h->cache_rules)
+		config_check_error(chk, 0, "[http]: out of memory for the [cache NAME] rules");
+}
+
+const char *http_cache_control(const struct http_config *h, const char *path, const char *name, size_t *len)
+{
+	const struct http_cache_rule *best = NULL;
+	size_t path_len = strlen(path), name_len = name ? strlen(name) : 0;
+	for (size_t i = 0; i < h->n_cache_rules; i++) {
+		const struct http_cache_rule *r = &h->cache_rules[i];
+		if (r->prefix) {
+			if (r->len <= path_len && memcmp(path, r->pattern, r->len) == 0 &&
+			    (!best || !best->prefix || r->len > best->len))
+				best = r;
+		} else if (!best && r->len < name_len &&
+			   strncasecmp(name + name_len - r->len, r->pattern, r->len) == 0) {
+			best = r;
+		}
+	}
+	*len = best ? best->line_len : 0;
+	return best ? best->line : NULL;
+}
+
+const char *http_error_page(const struct http_config *h, int status)
+{
+	switch (status) {
+	case 403: return h->error_page_403;
+	case 404: return h->error_page_404;
+	case 500: return h->error_page_500;
+	default: return NULL;
+	}
+}
+
 /* ------------------------------------------------------------ [http] */
 
 #define HTTP_KEY(member) CONFIG_FIELD(struct http_config, member)
@@ -183,6 +392,11 @@ static const struct config_key http_keys[] = {
 	{ "access_log_format", http_key_log_format, HTTP_KEY(access_log_format), 0, 0 },
 	{ "hsts", http_key_hsts, HTTP_KEY(hsts_s), 0, 0 },
 	{ "hsts_include_subdomains", config_key_bool, HTTP_KEY(hsts_include_subdomains), 0, 0 },
+	/* issue 21 */
+	{ "precompressed", http_key_precompressed, HTTP_KEY(precompressed), 0, 0 },
+	{ "error_page_403", http_key_error_page, HTTP_KEY(error_page_403), 0, 0 },
+	{ "error_page_404", http_key_error_page, HTTP_KEY(error_page_404), 0, 0 },
+	{ "error_page_500", http_key_error_page, HTTP_KEY(error_page_500), 0, 0 },
 };
 
 static int http_config_init(void *data)
@@ -215,6 +429,7 @@ static int http_config_init(void *data)
 	h->hsts_s = HTTP_HSTS_OFF;
 	h->hsts_include_subdomains = false;
 	h->hsts_line = NULL;
+	h->precompressed = (struct http_precompressed){ .n = 1, .order = { HTTP_CODING_GZIP } };
 	if (!h->root || !h->index || !h->mime_types || !h->default_type || !h->access_log ||
 	    !h->health_path || !h->status_path)
 		return -ENOMEM;
@@ -233,6 +448,10 @@ static void http_config_release(void *data)
 	free(h->status_path);
 	free(h->charset);
 	free(h->hsts_line);
+	free(h->error_page_403);
+	free(h->error_page_404);
+	free(h->error_page_500);
+	http_cache_rules_free(h);
 }
 
 /* The Strict-Transport-Security line, once per config: responses copy it
@@ -265,6 +484,7 @@ static void http_config_check(struct config_check *chk, void *data)
 	h->root_line = config_check_line(chk, "root");
 	h->mime_types_line = config_check_line(chk, "mime_types");
 	http_config_hsts_line(chk, h);
+	http_cache_rules_build(chk, h);
 
 	if (h->health_path && h->status_path && h->health_path[0] &&
 	    strcmp(h->health_path, h->status_path) == 0) {
@@ -357,6 +577,15 @@ static const struct config_section http_sections[] = {
 		.n_keys = sizeof(http2_keys) / sizeof(http2_keys[0]),
 		.size = sizeof(struct http2_config),
 		.init = http2_config_init,
+	},
+	[HTTP_SECTION_CACHE] = {
+		.name = "cache",
+		.named = true,
+		.keys = http_cache_keys,
+		.n_keys = sizeof(http_cache_keys) / sizeof(http_cache_keys[0]),
+		.size = sizeof(struct http_cache_section),
+		.release = http_cache_section_release,
+		.check = http_cache_section_check,
 	},
 };
 

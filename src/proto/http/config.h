@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "proto/http/coding.h"
 
 /* Upper bound of [http] max_ranges. */
 #define HTTP_CONFIG_MAX_RANGES 100
@@ -62,6 +63,27 @@ struct http_config {
 	 * config (check()); NULL when hsts = off. Sent on TLS responses only. */
 	char *hsts_line;
 	size_t hsts_line_len;
+	/* Precompressed files, cache headers, error pages (issue 21). */
+	struct http_precompressed precompressed; /* codings looked for, in order; n = 0: off */
+	char *error_page_403;        /* normalised URL paths under the root; NULL: the built-in page */
+	char *error_page_404;
+	char *error_page_500;
+	/* The [cache NAME] patterns, built once per config (check()), in file
+	 * order; each points at its section's "Cache-Control: ...\r\n" line. */
+	struct http_cache_rule *cache_rules;
+	size_t n_cache_rules;
+};
+
+/* Longest [cache NAME] cache_control value. */
+#define HTTP_CACHE_CONTROL_MAX 512u
+
+/* One pattern of a [cache NAME] section's match. */
+struct http_cache_rule {
+	const char *pattern;    /* "/assets/" (a prefix) or ".woff2" (an extension, the '*' dropped) */
+	size_t len;
+	bool prefix;
+	char *line;             /* "Cache-Control: VALUE\r\n" */
+	size_t line_len;
 };
 
 /* [http2] */
@@ -95,5 +117,13 @@ const struct http2_config *http2_cfg(const struct config *cfg);
 /* The HTTP keys of listener l (status = no unless set); NULL when l is
  * NULL or was made before proto_register(). */
 const struct http_listener_config *http_listener_cfg(const struct config_listener *l);
+/* The Cache-Control line ("Cache-Control: ...\r\n", length in *len) of
+ * the [cache NAME] rules for a file answered at path (normalised) whose
+ * file name is name (a directory's index: the index's): the longest
+ * matching prefix, else the first extension that matches, file order
+ * breaking ties; NULL (len 0) when none matches. */
+const char *http_cache_control(const struct http_config *h, const char *path, const char *name, size_t *len);
+/* [http] error_page_STATUS for status (403, 404, 500), or NULL. */
+const char *http_error_page(const struct http_config *h, int status);
 
 #endif

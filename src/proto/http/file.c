@@ -20,6 +20,26 @@
  *     until the response is sent; the protocol version decides how to send
  *     it (HTTP/1.1: copied behind the head when small, else sendfile(2)).
  *
+ * Precompressed variants ([http] precompressed): a file a.css may have
+ * a.css.br, a.css.gz, a.css.zst beside it. The representation is chosen
+ * first (coding.c, by Accept-Encoding; a variant older than the file is
+ * not one), and everything above is then about it: its own strong ETag
+ * (the file's form with the coding inside the quotes, "...-gz"), its
+ * Last-Modified, its bytes for Range (one range only: several would make
+ * a multipart body that is not itself gzip; the whole variant is sent).
+ * Content-Type stays the file's. Every answer about a file that has a
+ * variant carries Vary: Accept-Encoding (identity, 304, 206, 412, 416).
+ * From the cache, a file's entry says which variants it has (none: the
+ * plain answer, as before), and a chosen variant has its own entry.
+ *
+ * [cache NAME] sections add Cache-Control to the 200, 206 and 304 of a
+ * file (config.c chooses the line; a cache entry holds it).
+ *
+ * [http] error_page_403/404/500: http_file_error_page() puts a file of
+ * the root in place of the built-in text of those errors, keeping the
+ * status; a page that cannot be opened leaves the built-in one (it is
+ * opened directly, never routed, so nothing can loop).
+ *
  * Repeated fields: If-None-Match and If-Match are lists, so every line
  * counts (§5.3). A singleton sent twice (If-Modified-Since,
  * If-Unmodified-Since, If-Range) is invalid and ignored as such
@@ -35,6 +55,7 @@
 #include <unistd.h>
 
 #include "proto/http/cache.h"
+#include "proto/http/coding.h"
 #include "proto/http/fields.h"
 #include "proto/http/mime.h"
 #include "proto/http/path.h"
@@ -148,12 +169,40 @@ static void http_file_redirect(const struct http_ask *ask, struct http_response 
 	http_src_mem(&resp->body, body, sizeof(body) - 1, NULL, NULL);
 }
 
-static void http_file_304(struct http_response *resp, const struct http_validators *v)
+/* The lines a file's answers add beside its own fields: Content-Encoding
+ * of a variant, Vary when the file has variants, its Cache-Control. */
+struct http_file_extra {
+	char lines[1024];
+	size_t len;         /* all of them: [0, len) (200, 206) */
+	size_t vary_at;     /* Vary alone: [vary_at, vary_end) (412, 416); */
+	size_t vary_end;    /* Vary and Cache-Control: [vary_at, len) (304) */
+};
+
+static void http_file_extra_of(struct http_file_extra *x, int coding, unsigned variants, const char *cc,
+			       size_t cc_len)
+{
+	int n = snprintf(x->lines, sizeof(x->lines), "%s%s%s", coding != HTTP_CODING_IDENTITY ? "Content-Encoding: " : "",
+			 coding != HTTP_CODING_IDENTITY ? http_coding_name(coding) : "",
+			 coding != HTTP_CODING_IDENTITY ? "\r\n" : "");
+	x->vary_at = n > 0 ? (size_t)n : 0;
+	n = snprintf(x->lines + x->vary_at, sizeof(x->lines) - x->vary_at, "%s",
+		     variants ? "Vary: Accept-Encoding\r\n" : "");
+	x->vary_end = x->vary_at + (n > 0 ? (size_t)n : 0);
+	x->len = x->vary_end;
+	if (cc && cc_len <= sizeof(x->lines) - x->len) {
+		memcpy(x->lines + x->len, cc, cc_len);
+		x->len += cc_len;
+	}
+}
+
+static void http_file_304(struct http_response *resp, const struct http_validators *v,
+			  const struct http_file_extra *x)
 {
 	resp->status = 304;
 	resp->no_length = true;
 	http_field(&resp->fields, "ETag", v->etag);
 	http_field(&resp->fields, "Last-Modified", v->lastmod);
+	http_field_lines(&resp->fields, x->lines + x->vary_at, x->len - x->vary_at);
 }
 
 static void http_file_416(struct http_response *resp, uint64_t size)
@@ -163,19 +212,22 @@ static void http_file_416(struct http_response *resp, uint64_t size)
 	http_fieldf(&resp->fields, "Content-Range", "bytes */%" PRIu64, size);
 }
 
-/* Content-Type, ETag, Last-Modified, Accept-Ranges of a file. */
-static void http_file_fields(struct http_response *resp, const char *ctype, const struct http_validators *v)
+/* Content-Type, ETag, Last-Modified, Accept-Ranges of a file, then x's. */
+static void http_file_fields(struct http_response *resp, const char *ctype, const struct http_validators *v,
+			     const struct http_file_extra *x)
 {
 	char lines[512];
 	size_t n = http_file_fields_format(lines, sizeof(lines), ctype, v);
 	if (n == 0)
 		resp->fields.overflow = true;
 	http_field_lines(&resp->fields, lines, n);
+	http_field_lines(&resp->fields, x->lines, x->len);
 }
 
 /* 206 multipart/byteranges for the ranges of f (RFC 9110 §14.6). */
 static void http_file_multipart(struct http_response *resp, struct http_path_file *f,
-				const struct http_validators *v, const struct http_ranges *rs, const char *ctype)
+				const struct http_validators *v, const struct http_ranges *rs, const char *ctype,
+				const struct http_file_extra *x)
 {
 	if (http_src_parts(&resp->body, f->fd, rs, (uint64_t)f->st.st_size, ctype) < 0) {
 		http_response_error(resp, 500);
@@ -185,18 +237,19 @@ static void http_file_multipart(struct http_response *resp, struct http_path_fil
 	char type[64];
 	snprintf(type, sizeof(type), "multipart/byteranges; boundary=%s", http_src_boundary(&resp->body));
 	resp->status = 206;
-	http_file_fields(resp, type, v);
+	http_file_fields(resp, type, v, x);
 }
 
 /* 200 or a single-range 206. */
 static void http_file_single(struct http_response *resp, struct http_path_file *f,
-			     const struct http_validators *v, const struct http_range *range, const char *ctype)
+			     const struct http_validators *v, const struct http_range *range, const char *ctype,
+			     const struct http_file_extra *x)
 {
 	uint64_t size = (uint64_t)f->st.st_size;
 	uint64_t first = range ? range->first : 0;
 	uint64_t length = range ? range->last - range->first + 1 : size;
 	resp->status = range ? 206 : 200;
-	http_file_fields(resp, ctype, v);
+	http_file_fields(resp, ctype, v, x);
 	if (range)
 		http_fieldf(&resp->fields, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, range->first,
 			    range->last, size);
@@ -204,21 +257,78 @@ static void http_file_single(struct http_response *resp, struct http_path_file *
 	f->fd = -1; /* the body's now */
 }
 
-/* GET/HEAD of a regular file: validators, preconditions, Range, body. */
-static void http_file_send(const struct http_ask *ask, struct http_response *resp, struct http_path_file *f)
+/* The representation of f to send: f itself, or the variant chosen by
+ * Accept-Encoding, which then takes f's place (fd, stat; the name stays
+ * the file's, for its type). Which variants exist, in *variants. */
+static int http_file_choose(const struct http_ask *ask, int root_fd, struct http_path_file *f,
+			    unsigned *variants)
+{
+	const struct http_precompressed *pc = &ask->site->http->precompressed;
+	struct http_path_file v[HTTP_CODINGS];
+	unsigned found = 0;
+	/* The cache's entry for this very file, fresh, already knows which
+	 * variants it has: only the chosen one is opened (a revalidation
+	 * costs one open more, not one per coding). */
+	if (pc->n && http_cache_known_variants(ask->path, http_root_generation(), ask->now_ms, &f->st, &found)) {
+		*variants = found;
+		int c = http_coding_choose(ask->req, pc, found);
+		if (c == HTTP_CODING_IDENTITY)
+			return c;
+		if (http_variant_open(root_fd, ask->path, &ask->site->popts, c, &f->st, &v[c]) == 0) {
+			close(f->fd);
+			f->fd = v[c].fd;
+			f->st = v[c].st;
+			return c;
+		}
+		found = 0; /* gone meanwhile: look at them all */
+	}
+	for (unsigned i = 0; i < pc->n; i++) {
+		int c = pc->order[i];
+		if (http_variant_open(root_fd, ask->path, &ask->site->popts, c, &f->st, &v[c]) == 0)
+			found |= 1u << c;
+	}
+	*variants = found;
+	int chosen = http_coding_choose(ask->req, pc, found);
+	for (int c = 0; c < HTTP_CODINGS; c++) {
+		if (!(found & (1u << c)))
+			continue;
+		if (c != chosen) {
+			close(v[c].fd);
+			continue;
+		}
+		close(f->fd);
+		f->fd = v[c].fd;
+		f->st = v[c].st;
+	}
+	return chosen;
+}
+
+/* GET/HEAD of a regular file: the representation, its validators,
+ * preconditions, Range, body. */
+static void http_file_send(const struct http_ask *ask, struct http_response *resp, struct http_path_file *f,
+			   int root_fd)
 {
 	const struct http_request *req = ask->req;
+	size_t cc_len;
+	const char *cc = http_cache_control(ask->site->http, ask->path, f->type_name, &cc_len);
+	unsigned variants = 0;
+	int coding = http_file_choose(ask, root_fd, f, &variants);
+	struct http_file_extra x;
+	http_file_extra_of(&x, coding, variants, cc, cc_len);
 	time_t now;
 	http_date_now(&now);
 	struct http_validators v;
 	http_validators_of(&f->st, now, &v);
+	if (coding != HTTP_CODING_IDENTITY)
+		http_coding_etag(v.etag, sizeof(v.etag), coding);
 
 	switch (http_file_preconditions(req, &v)) {
 	case HTTP_PRE_412:
 		http_response_error(resp, 412);
+		http_field_lines(&resp->fields, x.lines + x.vary_at, x.vary_end - x.vary_at);
 		return;
 	case HTTP_PRE_304:
-		http_file_304(resp, &v);
+		http_file_304(resp, &v, &x);
 		return;
 	case HTTP_PRE_PROCEED:
 		break;
@@ -230,13 +340,45 @@ static void http_file_send(const struct http_ask *ask, struct http_response *res
 				      ask->site->http->max_ranges, &rs);
 	if (rr == RANGE_UNSATISFIABLE) {
 		http_file_416(resp, (uint64_t)f->st.st_size);
+		http_field_lines(&resp->fields, x.lines + x.vary_at, x.vary_end - x.vary_at);
 		return;
 	}
+	if (rr == RANGE_OK && rs.n > 1 && coding != HTTP_CODING_IDENTITY)
+		rr = RANGE_NONE; /* see the top: the whole variant */
 	const char *ctype = http_mime_lookup(ask->site->mime, f->type_name, ask->site->http->default_type);
 	if (rr == RANGE_OK && rs.n > 1)
-		http_file_multipart(resp, f, &v, &rs, ctype);
+		http_file_multipart(resp, f, &v, &rs, ctype, &x);
 	else
-		http_file_single(resp, f, &v, rr == RANGE_OK ? &rs.r[0] : NULL, ctype);
+		http_file_single(resp, f, &v, rr == RANGE_OK ? &rs.r[0] : NULL, ctype, &x);
+}
+
+/* ------------------------------------------------------------ error pages */
+
+void http_file_error_page(const struct http_ask *ask, struct http_response *resp)
+{
+	const char *page = http_error_page(ask->site->http, resp->status);
+	if (!page)
+		return;
+	int root_fd = http_root_fd(ask->now_ms);
+	if (root_fd < 0)
+		return;
+	struct http_path_file f;
+	if (http_path_open(root_fd, page, &ask->site->popts, &f) < 0 || f.kind != HTTP_PATH_FILE) {
+		http_file_close(&f);
+		return; /* the built-in page stays */
+	}
+	/* The error's status and connection handling stay; its text goes. */
+	http_src_release(&resp->body);
+	resp->fields.lent = NULL;
+	resp->fields.lent_len = 0;
+	resp->fields.len = 0;
+	resp->fields.overflow = false;
+	resp->no_length = false;
+	resp->length_in_fields = false;
+	http_field(&resp->fields, "Content-Type",
+		   http_mime_lookup(ask->site->mime, f.type_name, ask->site->http->default_type));
+	http_src_file(&resp->body, f.fd, 0, (uint64_t)f.st.st_size, NULL, NULL);
+	f.fd = -1; /* the body's now */
 }
 
 /* ------------------------------------------------------------ the cache */
@@ -288,6 +430,12 @@ enum http_handled http_file_answer(const struct http_ask *ask, struct http_respo
 	}
 	if (http_file_plain(ask->req)) {
 		const struct http_cached *e = http_cache_lookup(ask->path, root_fd, http_root_generation(), ask->now_ms);
+		if (e && e->variants) {
+			/* The file has variants (its fields carry Vary): which one? */
+			int c = http_coding_choose(ask->req, &ask->site->http->precompressed, e->variants);
+			if (c != HTTP_CODING_IDENTITY)
+				e = http_cache_variant(e, ask->path, c, root_fd, ask->now_ms);
+		}
 		if (e) {
 			http_file_cached(resp, e);
 			return HTTP_ANSWERED;
@@ -299,7 +447,7 @@ enum http_handled http_file_answer(const struct http_ask *ask, struct http_respo
 			http_file_close(&f);
 			return HTTP_DECLINED;
 		}
-		http_file_send(ask, resp, &f);
+		http_file_send(ask, resp, &f, root_fd);
 		http_file_close(&f);
 		return HTTP_ANSWERED;
 	}

@@ -71,8 +71,6 @@
 static nghttp2_session_callbacks *h2_callbacks;
 static nghttp2_option *h2_option;
 static char h2_in[H2_IN_CHUNK];
-static char *h2_spare[H2_SPARE_OUT];
-static unsigned h2_n_spare;
 
 static void h2_timeout(struct loop *loop, struct loop_timer *t, void *arg);
 static void h2_io(struct loop *loop, int fd, unsigned events, void *arg);
@@ -132,25 +130,30 @@ int http2_detect(struct http_conn *hc)
 
 /* ------------------------------------------------------------ output buffer */
 
+/* The output buffer is an HTTP/1.1 connection's, from the same pool
+ * (pool.c): taken while there is something to write, given back when
+ * the connection is idle, and a shortage is felt, and waited for, by both
+ * versions alike. */
 static int h2_out_take(struct h2_conn *h)
 {
-	if (h->out.data)
+	if (h->io)
 		return 0;
-	char *b = h2_n_spare ? h2_spare[--h2_n_spare] : malloc(H2_OUT_CAP);
-	if (!b)
+	struct http_conn *hc = http_pool_take();
+	if (!hc)
 		return -ENOMEM;
-	h->out = (struct conn_buf){ .data = b, .cap = H2_OUT_CAP };
+	h->io = hc;
+	h->out = hc->out;
+	h->out.start = h->out.end = 0;
 	return 0;
 }
 
 static void h2_out_give(struct h2_conn *h)
 {
-	if (!h->out.data)
+	if (!h->io)
 		return;
-	if (h2_n_spare < H2_SPARE_OUT)
-		h2_spare[h2_n_spare++] = h->out.data;
-	else
-		free(h->out.data);
+	h->io->out = h->out;
+	http_pool_give(h->io);
+	h->io = NULL;
 	h->out = (struct conn_buf){ 0 };
 }
 
@@ -208,20 +211,9 @@ static int h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, 
 	struct h2_conn *h = user;
 	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
-	struct h2_stream *st = calloc(1, sizeof(*st));
+	struct h2_stream *st = h2_stream_new(h, frame->hd.stream_id);
 	if (!st)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset; others go on */
-	st->h = h;
-	st->id = frame->hd.stream_id;
-	st->src = (struct http_body_src){ .kind = HTTP_SRC_NONE, .fd = -1 };
-	st->start_ms = loop_now_ms(h->base.loop);
-	st->prev = h->last;
-	if (h->last)
-		h->last->next = st;
-	else
-		h->first = st;
-	h->last = st;
-	h->n_streams++;
 	h->requests++;
 	nghttp2_session_set_stream_user_data(ng, st->id, st);
 	sb_add(&http_w.env->slot->h2_streams, 1);
@@ -332,6 +324,15 @@ static int h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, voi
 static int h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
 	struct h2_conn *h = user;
+	if (frame->hd.type == NGHTTP2_GOAWAY && h->draining && !h->final_goaway &&
+	    frame->goaway.last_stream_id == INT32_MAX) {
+		/* The drain's first GOAWAY is out: its PING follows, and the
+		 * ACK says the client has seen both (RFC 9113 §6.8). */
+		static const uint8_t opaque[8] = "drover";
+		nghttp2_submit_ping(ng, NGHTTP2_FLAG_NONE, opaque);
+		h->drain_ms = loop_now_ms(h->base.loop);
+		return 0;
+	}
 	if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
 	    !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
 		return 0;
@@ -612,6 +613,102 @@ static void h2_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 	(void)h2_after(h);
 }
 
+/* ------------------------------------------------------------ nghttp2's memory */
+
+/* nghttp2 allocates a few small blocks per stream (the stream, its
+ * queued frames, the copied response fields); with 100 streams in flight
+ * that is more than glibc's per-thread cache keeps, and every stream paid
+ * malloc's slow path. Small blocks come from per-size free lists of the
+ * worker instead, larger ones from malloc. Each block carries its size
+ * class (or its size) in a 16-byte header, which keeps malloc's alignment. */
+#define H2_MEM_CLASSES 5
+#define H2_MEM_SPARE 512 /* blocks kept per class */
+static const size_t h2_mem_size[H2_MEM_CLASSES] = { 64, 128, 256, 512, 1024 };
+static struct {
+	void *v[H2_MEM_SPARE];
+	unsigned n;
+} h2_mem_spare[H2_MEM_CLASSES];
+
+struct h2_mem_hdr {
+	size_t cls;  /* index into h2_mem_size, or H2_MEM_CLASSES: malloc'd at size */
+	size_t size;
+};
+
+static void *h2_mem_malloc(size_t size, void *ud)
+{
+	(void)ud;
+	size_t cls = 0;
+	while (cls < H2_MEM_CLASSES && size > h2_mem_size[cls])
+		cls++;
+	struct h2_mem_hdr *b;
+	if (cls < H2_MEM_CLASSES && h2_mem_spare[cls].n)
+		b = h2_mem_spare[cls].v[--h2_mem_spare[cls].n];
+	else if (size > SIZE_MAX - sizeof(*b))
+		return NULL;
+	else
+		b = malloc(sizeof(*b) + (cls < H2_MEM_CLASSES ? h2_mem_size[cls] : size));
+	if (!b)
+		return NULL;
+	b->cls = cls;
+	b->size = cls < H2_MEM_CLASSES ? h2_mem_size[cls] : size;
+	return b + 1;
+}
+
+static void h2_mem_free(void *ptr, void *ud)
+{
+	(void)ud;
+	if (!ptr)
+		return;
+	struct h2_mem_hdr *b = (struct h2_mem_hdr *)ptr - 1;
+	if (b->cls < H2_MEM_CLASSES && h2_mem_spare[b->cls].n < H2_MEM_SPARE)
+		h2_mem_spare[b->cls].v[h2_mem_spare[b->cls].n++] = b;
+	else
+		free(b);
+}
+
+static void *h2_mem_calloc(size_t n, size_t size, void *ud)
+{
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	void *p = h2_mem_malloc(n * size, ud);
+	if (p)
+		memset(p, 0, n * size);
+	return p;
+}
+
+static void *h2_mem_realloc(void *ptr, size_t size, void *ud)
+{
+	if (!ptr)
+		return h2_mem_malloc(size, ud);
+	if (size == 0) {
+		h2_mem_free(ptr, ud);
+		return NULL;
+	}
+	struct h2_mem_hdr *b = (struct h2_mem_hdr *)ptr - 1;
+	if (size <= b->size)
+		return ptr;
+	void *p = h2_mem_malloc(size, ud);
+	if (!p)
+		return NULL;
+	memcpy(p, ptr, b->size);
+	h2_mem_free(ptr, ud);
+	return p;
+}
+
+static nghttp2_mem h2_mem = {
+	.malloc = h2_mem_malloc,
+	.free = h2_mem_free,
+	.calloc = h2_mem_calloc,
+	.realloc = h2_mem_realloc,
+};
+
+static void h2_mem_done(void)
+{
+	for (size_t k = 0; k < H2_MEM_CLASSES; k++)
+		while (h2_mem_spare[k].n)
+			free(h2_mem_spare[k].v[--h2_mem_spare[k].n]);
+}
+
 /* ------------------------------------------------------------ connection */
 
 static void h2_drain(struct conn *c)
@@ -624,9 +721,7 @@ static void h2_drain(struct conn *c)
 	if (!h->final_goaway) {
 		/* RFC 9113 §6.8: a GOAWAY that promises every stream, then one
 		 * round trip later the real last stream id. */
-		nghttp2_submit_shutdown_notice(h->ng);
-		static const uint8_t opaque[8] = "drover";
-		nghttp2_submit_ping(h->ng, NGHTTP2_FLAG_NONE, opaque);
+		nghttp2_submit_shutdown_notice(h->ng); /* its sending queues the PING */
 	}
 	if (h->busy)
 		return; /* the event being handled writes and re-arms */
@@ -673,7 +768,7 @@ int http2_take_over(struct http_conn *hc)
 	size_t len = conn_buf_len(&hc->in);
 	const struct http2_config *c2 = http2_cfg(http_w.cfg);
 	size_t max_list = c2->max_header_list_size ? c2->max_header_list_size : http_w.http->max_header_size;
-	int r = nghttp2_session_server_new2(&h->ng, h2_callbacks, h, h2_option);
+	int r = nghttp2_session_server_new3(&h->ng, h2_callbacks, h, h2_option, &h2_mem);
 	if (r == 0) {
 		nghttp2_settings_entry iv[] = {
 			{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c2->max_concurrent_streams },
@@ -684,14 +779,18 @@ int http2_take_over(struct http_conn *hc)
 		r = nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
 	}
 	sb_add32(&http_w.env->slot->h2_connections, 1);
+	/* hc's buffers serve as ours while the first responses go out (its
+	 * input, read from below, is the bytes fed now). */
+	bool peer_eof = http_has(hc, HC_PEER_EOF);
+	h->io = hc;
+	h->out = hc->out;
+	h->out.start = h->out.end = 0;
 	ssize_t fed = 0;
 	if (r == 0 && len) {
 		h->busy = true;
 		fed = nghttp2_session_mem_recv(h->ng, (const uint8_t *)hc->in.data + hc->in.start, len);
 		h->busy = false;
 	}
-	bool peer_eof = http_has(hc, HC_PEER_EOF);
-	http_pool_give(hc);
 	if (r != 0) {
 		log_warning("http2: cannot set up a session: %s", nghttp2_strerror(r));
 		conn_close(c);
@@ -757,6 +856,6 @@ void http2_done(void)
 		nghttp2_option_del(h2_option);
 	h2_callbacks = NULL;
 	h2_option = NULL;
-	while (h2_n_spare)
-		free(h2_spare[--h2_n_spare]);
+	h2_stream_spares_free();
+	h2_mem_done();
 }

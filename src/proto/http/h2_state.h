@@ -14,13 +14,12 @@
 
 #include "proto/http/parse.h"
 #include "proto/http/response.h"
+#include "proto/http/state.h"
 #include "worker/conn.h"
 
-#define H2_OUT_CAP (64 * 1024)          /* output buffer; a DATA frame is at most 16 KiB + 9 */
 #define H2_IN_CHUNK (16 * 1024)         /* one read */
 #define H2_READS_PER_WAKE 8             /* then other connections get a turn */
 #define H2_WRITE_SHARE (1024 * 1024)    /* bytes written per wake-up */
-#define H2_SPARE_OUT 8                  /* output buffers kept for reuse per worker */
 #define H2_DRAIN_PING_MS 1000           /* the drain's PING ACK is waited for this long */
 #define H2_CREDIT_START 1000
 #define H2_CREDIT_MAX 2000
@@ -30,6 +29,8 @@
 #define H2_EARN_DATA 2                  /* a DATA frame of at least H2_EARN_DATA_MIN bytes sent */
 #define H2_EARN_DATA_MIN 1024
 #define H2_EARN_RESPONSE 4              /* a response sent whole */
+#define H2_BLOCK_INLINE 480             /* request fields kept in the stream itself */
+#define H2_PART_MAX 512                 /* a multipart part's header */
 #define H2_MAX_FIELDS (HTTP_MAX_HEADERS + 8) /* fields kept per request, pseudo-fields included */
 
 struct h2_conn;
@@ -53,20 +54,24 @@ struct h2_stream {
 	int status;
 	uint32_t n_fields;
 	size_t decoded;     /* header list size as RFC 9113 §6.5.2 counts it */
-	char *block;        /* the fields (struct h2_field_rec + bytes each) */
+	char *block;        /* the fields (struct h2_field_rec + bytes each): block_inline, or malloc'd */
 	size_t block_len, block_cap;
 	uint64_t start_ms;  /* its HEADERS began */
 	uint64_t body_in;   /* request body bytes, discarded */
 	uint64_t body_sent;
 	struct http_body_src src;
-	char part[512];     /* multipart: the next part's header, from part_off */
+	char *part;         /* multipart: the next part's header (H2_PART_MAX, malloc'd), from part_off */
 	size_t part_len, part_off;
+	/* A usual request's fields fit here: no allocation per stream
+	 * beyond the struct, which comes from a per-worker free list. */
+	char block_inline[H2_BLOCK_INLINE];
 };
 
 struct h2_conn {
 	struct conn base; /* first: conn_close() hands us back as a struct conn */
 	nghttp2_session *ng;
-	struct conn_buf out; /* data NULL while nothing is queued */
+	struct conn_buf out; /* io's output buffer while io is held; data NULL otherwise */
+	struct http_conn *io; /* from the pool (pool.c), for its buffer, while there is output */
 	struct h2_stream *first, *last;
 	unsigned n_streams;  /* open */
 	unsigned n_answered; /* open with a response submitted */
@@ -96,7 +101,12 @@ void h2_earn(struct h2_conn *h, int n);
 /* The request being routed or logged (one at a time per worker), filled
  * by h2_stream_request(). */
 extern struct http_request h2_req;
+/* A new stream of h (its fields empty), or NULL when memory ran out. */
+struct h2_stream *h2_stream_new(struct h2_conn *h, int32_t id);
+/* Unlink st from its connection and give it back. */
 void h2_stream_free(struct h2_stream *st);
+/* Free the spare streams (the worker is exiting). */
+void h2_stream_spares_free(void);
 /* Keep one field of st's request header block; false: the block is over
  * a limit (max_list bytes, or too many fields) and the request gets 431. */
 bool h2_stream_keep(struct h2_stream *st, const uint8_t *name, size_t name_len, const uint8_t *value,

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,33 @@ struct http_request h2_req;
 static struct http_header h2_req_fields[HTTP_MAX_HEADERS];
 
 
+#define H2_SPARE_STREAMS 512 /* stream structs kept for reuse per worker */
+static struct h2_stream *h2_spare_streams[H2_SPARE_STREAMS];
+static unsigned h2_n_spare_streams;
+
+struct h2_stream *h2_stream_new(struct h2_conn *h, int32_t id)
+{
+	struct h2_stream *st = h2_n_spare_streams ? h2_spare_streams[--h2_n_spare_streams] : malloc(sizeof(*st));
+	if (!st)
+		return NULL;
+	/* Everything but the inline block, which is written before it is read. */
+	memset(st, 0, offsetof(struct h2_stream, block_inline));
+	st->h = h;
+	st->id = id;
+	st->block = st->block_inline;
+	st->block_cap = sizeof(st->block_inline);
+	st->src = (struct http_body_src){ .kind = HTTP_SRC_NONE, .fd = -1 };
+	st->start_ms = loop_now_ms(h->base.loop);
+	st->prev = h->last;
+	if (h->last)
+		h->last->next = st;
+	else
+		h->first = st;
+	h->last = st;
+	h->n_streams++;
+	return st;
+}
+
 void h2_stream_free(struct h2_stream *st)
 {
 	struct h2_conn *h = st->h;
@@ -49,8 +77,19 @@ void h2_stream_free(struct h2_stream *st)
 	if (h->n_streams == 0)
 		h->idle_since = loop_now_ms(h->base.loop);
 	http_src_release(&st->src);
-	free(st->block);
-	free(st);
+	if (st->block != st->block_inline)
+		free(st->block);
+	free(st->part);
+	if (h2_n_spare_streams < H2_SPARE_STREAMS)
+		h2_spare_streams[h2_n_spare_streams++] = st;
+	else
+		free(st);
+}
+
+void h2_stream_spares_free(void)
+{
+	while (h2_n_spare_streams)
+		free(h2_spare_streams[--h2_n_spare_streams]);
 }
 
 /* Keep one field of st's request header block; false: the block is
@@ -65,10 +104,12 @@ bool h2_stream_keep(struct h2_stream *st, const uint8_t *name, size_t name_len, 
 	}
 	size_t need = sizeof(struct h2_field_rec) + name_len + value_len;
 	if (st->block_len + need > st->block_cap) {
-		size_t cap = st->block_cap ? st->block_cap : 512;
+		size_t cap = st->block_cap * 2;
 		while (cap < st->block_len + need)
 			cap *= 2;
-		char *b = realloc(st->block, cap);
+		char *b = st->block == st->block_inline ? malloc(cap) : realloc(st->block, cap);
+		if (b && st->block == st->block_inline)
+			memcpy(b, st->block_inline, st->block_len);
 		if (!b) {
 			st->too_large = true; /* 431 is the honest answer to "cannot keep it" */
 			return false;
@@ -172,7 +213,7 @@ static ssize_t h2_body_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
 				got += (size_t)r;
 				continue;
 			}
-			st->part_len = http_src_next_part(s, st->part, sizeof(st->part));
+			st->part_len = http_src_next_part(s, st->part, H2_PART_MAX);
 			st->part_off = 0;
 			if (st->part_len == 0) {
 				*flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -262,7 +303,12 @@ static void h2_respond(struct h2_conn *h, struct h2_stream *st, struct http_resp
 		st->src = *b;
 		*b = (struct http_body_src){ .kind = HTTP_SRC_NONE, .fd = -1 };
 		if (st->src.kind == HTTP_SRC_PARTS) {
-			st->part_len = http_src_next_part(&st->src, st->part, sizeof(st->part));
+			st->part = malloc(H2_PART_MAX);
+			if (!st->part) {
+				nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+				return;
+			}
+			st->part_len = http_src_next_part(&st->src, st->part, H2_PART_MAX);
 			st->part_off = 0;
 		}
 	} else {

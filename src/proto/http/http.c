@@ -18,6 +18,7 @@
  *   handler.h     what a handler gets (struct http_ask) and answers
  *   response.c    a response as data: status, fields, one body source
  *   cache.c       the open-file cache: path -> fd, stat, type, fields, small body
+ *   coding.c      precompressed variants: codings, Accept-Encoding
  *   root.c        the root directory fd, following a swapped symlink, its generation
  *   parse.c       request heads; body.c request bodies
  *   fields.c      HTTP-dates, entity-tags, validators, Range grammar
@@ -117,6 +118,7 @@ static int http_worker_init(const struct proto_env *env)
 		.popts = http_w.site.popts,
 		.mime = http_w.mime,
 		.default_type = h->default_type,
+		.http = h,
 	};
 	int r = http_cache_init(&cache);
 	if (r == 0)

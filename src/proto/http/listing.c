@@ -237,5 +237,9 @@ enum http_handled http_listing_answer(const struct http_ask *ask, struct http_re
 	}
 	http_listing_page(site, ask->path, root_fd, f.fd, resp);
 	close(f.fd);
+	size_t cc_len; /* [cache NAME] by prefix: a listing has no file name */
+	const char *cc = http_cache_control(site->http, ask->path, NULL, &cc_len);
+	if (cc && resp->status == 200)
+		http_field_lines(&resp->fields, cc, cc_len);
 	return HTTP_ANSWERED;
 }

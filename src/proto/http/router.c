@@ -61,6 +61,8 @@ void http_router_answer_from(const struct http_handler *table, size_t n, struct 
 		i++;
 	if (i == n)
 		http_response_error(resp, 404); /* nobody's: no handler serves it */
+	if (resp->status == 403 || resp->status == 404 || resp->status == 500)
+		http_file_error_page(ask, resp); /* [http] error_page_STATUS */
 	ask->path = NULL; /* norm ends here */
 }
 
