@@ -19,11 +19,17 @@ its last id was answered, or closed with streams open and no GOAWAY, a refused
 connect. It also checks that drover's drain starts with the graceful GOAWAY
 (last-stream-id 2^31-1) before the real one.
 
+The first half of the operations is paced (the next waits until the old
+generation's worker has exited, so the HTTP/2 drain is checked alone), the
+second half goes back to back (generations overlap up to max_generations);
+failures are reported per half.
+
 Last line: "N passed, N failed" over the checks. Env: DROVER_BIN,
 DROVERCTL_BIN (defaults ./src/drover, ./src/droverctl).
 """
 import os
 import random
+import re
 import select
 import shutil
 import subprocess
@@ -60,6 +66,7 @@ class Stats:
         self.graceful_first = 0
         self.failures = []
         self.not_graceful = []
+        self.phase = "start"
 
     def add(self, **kw):
         with self.lock:
@@ -69,7 +76,7 @@ class Stats:
 
     def fail(self, msg):
         with self.lock:
-            self.failures.append(msg)
+            self.failures.append("[%s] %s" % (self.phase, msg))
             self.lock.notify_all()
 
     def wait_ok(self, target, timeout):
@@ -237,6 +244,35 @@ class Client(threading.Thread):
                 self.active = None
 
 
+def wait_old_generations_gone(d, timeout):
+    """Wait (on drover's log, as it is written) until no worker of a
+    generation older than the newest is alive: each "started worker" line
+    of an older generation matched by its exit or kill line."""
+    started = re.compile(r"started worker pid (\d+) \(generation (\d+),")
+    ended = re.compile(r"worker pid (\d+) \(generation \d+, #\d+\) (exited|killed)")
+    deadline = time.monotonic() + timeout
+    with d.cond:
+        for _ in range(10**6):
+            alive = {}
+            for line in d.lines:
+                if not line:
+                    continue
+                m = started.search(line)
+                if m:
+                    alive[m.group(1)] = int(m.group(2))
+                m = ended.search(line)
+                if m:
+                    alive.pop(m.group(1), None)
+            newest = max(alive.values(), default=0)
+            if all(g == newest for g in alive.values()):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            d.cond.wait(left)
+    return False
+
+
 def main():
     try:
         import h2  # noqa: F401
@@ -326,15 +362,28 @@ max_concurrent_streams = 128
             if i in UPGRADE_AFTER:
                 ops.append("upgrade")
         op_failures = []
+        undrained = []
+        # The first half of the operations is paced: the next one waits
+        # until the generation before has drained (its worker exited), so
+        # HTTP/2's drain is tested alone. The second half goes back to back
+        # as droverctl returns (once the new generation serves): old
+        # generations overlap, up to [server] max_generations (4).
+        paced = (len(ops) + 1) // 2
         for n, op in enumerate(ops):
+            with stats.lock:
+                stats.phase = "paced" if n < paced else "overlapping"
             # some requests cross every operation: wait until 200 more are
             # answered (bounded), then ask for the next one
             stats.wait_ok(stats.ok + 200, 20)
             r = subprocess.run([ctl, "-c", d.ini, op], capture_output=True, text=True, timeout=60)
             if r.returncode != 0:
                 op_failures.append("%s #%d exited %d: %s%s" % (op, n + 1, r.returncode, r.stdout, r.stderr))
+            if n < paced and not wait_old_generations_gone(d, 20):
+                undrained.append("%s #%d" % (op, n + 1))
         check("%d reloads and %d upgrades all succeed (droverctl exit 0)" % (N_RELOADS, N_UPGRADES),
               not op_failures, "; ".join(op_failures))
+        check("paced operations: each old generation drained (its workers exited) within 20 s",
+              not undrained, "still draining after: %s\n%s" % (", ".join(undrained), d.log_tail(20)))
         stats.wait_ok(stats.ok + 300, 20)
         stop.set()
         for c in clients:
@@ -354,9 +403,15 @@ max_concurrent_streams = 128
         # a worker SIGKILLed by the supervisor takes its connections with it
         kills = [line.strip() for line in d.lines if line and ("killed" in line or "exited with status" in line
                                                               and "status 0" not in line)]
-        check("0 failed requests (%d answered)" % stats.ok, not stats.failures and stats.ok > 0,
-              "%d failures:\n    %s\n    drover's log, workers killed or failed during the run (%d):\n    %s"
-              % (len(stats.failures), "\n    ".join(stats.failures[:20]), len(kills), "\n    ".join(kills[:10])))
+        for phase, what in (("paced", "each old generation drained before the next operation"),
+                            ("overlapping", "operations back to back, generations overlapping")):
+            fails = [f for f in stats.failures if f.startswith("[%s]" % phase)]
+            check("0 failed requests, %s" % what, not fails,
+                  "%d failures:\n    %s\n    drover's log, workers killed or failed during the run (%d):\n    %s"
+                  % (len(fails), "\n    ".join(fails[:20]), len(kills), "\n    ".join(kills[:10])))
+        rest = [f for f in stats.failures if not f.startswith("[paced]") and not f.startswith("[overlapping]")]
+        check("0 failed requests outside the operations (%d answered in all)" % stats.ok, not rest and stats.ok > 0,
+              "%d failures:\n    %s" % (len(rest), "\n    ".join(rest[:20])))
         check("drained connections got the graceful GOAWAY (2^31-1) first",
               stats.goaway_conns > 0 and not stats.not_graceful,
               "%d connections drained, first GOAWAY not 2^31-1 on: %s" % (stats.goaway_conns, stats.not_graceful[:5]))
