@@ -27,9 +27,14 @@
 #   BENCH_KEEP          1 keeps the work directory (site, build) after the run
 #   BENCH_CASES         the cases to run, a subset of the default
 #                       "ka ka_high pipe close 64k 1m memory reload stop
-#                        tls_ka tls_1m tls_full tls_resumed"; "tls" names the
-#                       four TLS cases (drover, nginx and h2o only)
+#                        tls_ka tls_1m tls_full tls_resumed h2_tls h2c h2_page";
+#                       "tls" names the four TLS cases, "h2" the three HTTP/2
+#                       cases (both: drover, nginx and h2o only)
 #   BENCH_TLS_PROCS     client processes of tls_full and tls_resumed (8)
+#   BENCH_H2_CONNS      connections of h2_tls and h2c (10)
+#   BENCH_H2_STREAMS    streams in flight per connection in h2_tls and h2c (100)
+#   BENCH_H2_PAGES      page loads at once in h2_page (10): each one a new
+#                       TLS connection asking for the page's 50 assets at once
 #
 # All traffic is to 127.0.0.1; every wait and loop is bounded.
 set -eu   # no pipefail: "seq | head -c" ends seq with SIGPIPE on purpose
@@ -52,33 +57,42 @@ CLIENT_CPUS=${BENCH_CLIENT_CPUS:-1}
 CFLAGS_BENCH=${BENCH_CFLAGS:--O2 -g}
 PIPELINE=16
 TLS_PROCS=${BENCH_TLS_PROCS:-8}
+H2_CONNS=${BENCH_H2_CONNS:-10}
+H2_STREAMS=${BENCH_H2_STREAMS:-100}
+H2_PAGES=${BENCH_H2_PAGES:-10}
+PAGE_ASSETS=50   # h2_page: the page's assets, all asked for at once
 COLUMNS_=(drover nginx lighttpd h2o)   # the report's columns
 PM_SERVERS=(drover nginx)   # process-model cases: drover against nginx
 TLS_SUITE=TLS_AES_128_GCM_SHA256   # TLS cases: TLS 1.3 with this suite only
 
-ALL_CASES="ka ka_high pipe close 64k 1m memory reload stop tls_ka tls_1m tls_full tls_resumed"
-CASES=() EXTRA=() TLS=0 PLAIN=0
+ALL_CASES="ka ka_high pipe close 64k 1m memory reload stop tls_ka tls_1m tls_full tls_resumed h2_tls h2c h2_page"
+CASES=() EXTRA=() TLS=0 PLAIN=0 H2=0
 for c in ${BENCH_CASES:-$ALL_CASES}; do
 	case $c in
 	tls) CASES+=(tls_ka tls_1m tls_full tls_resumed); TLS=1 ;;
 	tls_ka|tls_1m|tls_full|tls_resumed) CASES+=("$c"); TLS=1 ;;
+	h2) CASES+=(h2_tls h2c h2_page); H2=1 ;;
+	h2_tls|h2c|h2_page) CASES+=("$c"); H2=1 ;;
 	ka|ka_high|pipe|close|64k|1m) CASES+=("$c"); PLAIN=1 ;;
 	memory|reload|stop) EXTRA+=("$c"); PLAIN=1 ;;
-	*) die "BENCH_CASES: unknown case '$c' (known: $ALL_CASES, or tls)" ;;
+	*) die "BENCH_CASES: unknown case '$c' (known: $ALL_CASES, or tls, h2)" ;;
 	esac
 done
+CERTS=$(( TLS || H2 ))   # a certificate, and h2o's OpenSSL config, are needed
 (( ${#CASES[@]} + ${#EXTRA[@]} )) || die "BENCH_CASES names no case"
 extra() { [[ " ${EXTRA[*]} " == *" $1 "* ]]; }
-# lighttpd is in the plain cases only (the TLS cases compare with nginx and h2o)
+# lighttpd is in the plain cases only (the TLS and HTTP/2 cases compare with
+# nginx and h2o)
 if (( PLAIN )); then SERVERS=(drover nginx lighttpd h2o) PEERS=(nginx lighttpd h2o)
 else SERVERS=(drover nginx h2o) PEERS=(nginx h2o); fi
 
-for v in ROUNDS DURATION WARMUP WORKERS CONNS CONNS_HIGH BIG_CONNS IDLE_CONNS STOP_CONNS TLS_PROCS; do
+for v in ROUNDS DURATION WARMUP WORKERS CONNS CONNS_HIGH BIG_CONNS IDLE_CONNS STOP_CONNS TLS_PROCS H2_CONNS H2_STREAMS H2_PAGES; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
 done
 (( ROUNDS > 0 && DURATION > 0 && WORKERS > 0 && CONNS > 0 && CONNS_HIGH > 0 &&
-   BIG_CONNS > 0 && IDLE_CONNS > 0 && STOP_CONNS > 0 && TLS_PROCS > 0 && TLS_PROCS <= 64 )) \
-	|| die "every count and duration must be > 0 (BENCH_TLS_PROCS at most 64)"
+   BIG_CONNS > 0 && IDLE_CONNS > 0 && STOP_CONNS > 0 && TLS_PROCS > 0 && TLS_PROCS <= 64 &&
+   H2_CONNS > 0 && H2_STREAMS > 0 && H2_STREAMS <= 100 && H2_PAGES > 0 && H2_PAGES <= 1000 )) \
+	|| die "every count and duration must be > 0 (BENCH_TLS_PROCS at most 64, BENCH_H2_STREAMS at most 100: h2o's limit, BENCH_H2_PAGES at most 1000)"
 (( ROUNDS <= 100 && DURATION <= 600 && WARMUP <= 60 && IDLE_CONNS <= 100000 )) \
 	|| die "ROUNDS <= 100, BENCH_DURATION <= 600, BENCH_WARMUP <= 60, BENCH_IDLE_CONNS <= 100000"
 if [[ -n ${DROVER:-} ]]; then
@@ -226,6 +240,22 @@ mkfile 1k.bin 1024
 mkfile 64k.bin 65536
 mkfile 1m.bin 1048576
 for f in 1k.bin 64k.bin 1m.bin; do ln "$WORK/site-a/$f" "$WORK/site-b/$f"; done
+# h2_page: a page's PAGE_ASSETS assets of 1 to 8 KB (stylesheets, scripts and
+# images, by name; sizes spread evenly over the range, the same every run)
+ASSETS=()
+if (( H2 )); then
+	mkdir -p "$WORK/site-a/page" "$WORK/site-b/page"
+	chmod 755 "$WORK/site-a/page" "$WORK/site-b/page"
+	for ((i = 0; i < PAGE_ASSETS; i++)); do
+		if (( i < 8 )); then f=$(printf 'page/style%02d.css' "$i")
+		elif (( i < 20 )); then f=$(printf 'page/script%02d.js' "$i")
+		else f=$(printf 'page/image%02d.png' "$i"); fi
+		mkfile "$f" $(( 1024 + (i * 4409) % 7169 ))
+		ln "$WORK/site-a/$f" "$WORK/site-b/$f"
+		ASSETS+=("$f")
+	done
+	PAGE_BYTES=$(cat "${ASSETS[@]/#/$WORK/site-a/}" | wc -c)
+fi
 echo a > "$WORK/site-a/gen.txt"
 echo b > "$WORK/site-b/gen.txt"
 
@@ -238,20 +268,24 @@ free_port() {
 	done
 	die "no free port"
 }
-declare -A TPORT
-for s in "${SERVERS[@]}"; do
+# TPORT: the HTTPS listener of the TLS cases; H2PORT and H2TPORT: the h2c
+# (prior knowledge) and the HTTP/2-over-TLS listeners of the HTTP/2 cases, so
+# that the listeners of the other cases stay as they are
+declare -A TPORT H2PORT H2TPORT
+new_port() {   # new_port: a free port not given to another listener yet
+	local i p
 	for ((i = 0; i < 20; i++)); do
 		p=$(free_port)
-		[[ " ${PORT[*]} ${TPORT[*]} " == *" $p "* ]] || break
+		[[ " ${PORT[*]} ${TPORT[*]} ${H2PORT[*]} ${H2TPORT[*]} " == *" $p "* ]] || break
 	done
-	PORT[$s]=$p
+	echo "$p"
+}
+for s in "${SERVERS[@]}"; do
+	PORT[$s]=$(new_port)
 	ROOT_OF[$s]=$WORK/site-a
-	(( TLS )) && [[ $s != lighttpd ]] || continue
-	for ((i = 0; i < 20; i++)); do   # the HTTPS listener, when TLS cases run
-		p=$(free_port)
-		[[ " ${PORT[*]} ${TPORT[*]} " == *" $p "* ]] || break
-	done
-	TPORT[$s]=$p
+	[[ $s != lighttpd ]] || continue
+	(( ! TLS )) || TPORT[$s]=$(new_port)
+	(( ! H2 )) || { H2PORT[$s]=$(new_port); H2TPORT[$s]=$(new_port); }
 done
 
 # --- TLS: one ECDSA P-256 certificate for every server (valid 2 days, made
@@ -261,7 +295,7 @@ done
 #     SSL_CTX_new applies); the check after the start proves all three
 #     refuse TLS 1.2 and any other suite.
 CERT=$WORK/tls/cert.pem KEY=$WORK/tls/key.pem
-if (( TLS )); then
+if (( CERTS )); then
 	mkdir -p "$WORK/tls"
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 		-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
@@ -300,7 +334,27 @@ write_conf() {   # write_conf NAME: its config for ROOT_OF[NAME]
 		protocol = http
 		backlog = 4096
 		tls = yes
+		TLSEOF
+		)
 
+		$( (( H2 )) && cat <<-H2EOF
+		# HTTP/2: h2c with prior knowledge, and over TLS (h2 in ALPN, the
+		# default of a TLS listener); [http2] at its defaults
+		[listener h2c]
+		address = 127.0.0.1:${H2PORT[$1]}
+		protocol = http
+		backlog = 4096
+		http2 = yes
+
+		[listener h2tls]
+		address = 127.0.0.1:${H2TPORT[$1]}
+		protocol = http
+		backlog = 4096
+		tls = yes
+		H2EOF
+		)
+
+		$( (( CERTS )) && cat <<-TLSEOF
 		[certificate bench]
 		certificate = $CERT
 		private_key = $KEY
@@ -364,6 +418,25 @@ write_conf() {   # write_conf NAME: its config for ROOT_OF[NAME]
 		    }
 		TLSEOF
 		)
+		    $( (( H2 )) && cat <<-H2EOF
+		    # HTTP/2: h2c with prior knowledge, and over TLS (ALPN h2); the
+		    # streams per connection are keepalive_requests' (1.19.7 and later)
+		    server {
+		        listen 127.0.0.1:${H2PORT[$1]} http2 backlog=4096;
+		        root $root;
+		    }
+		    server {
+		        listen 127.0.0.1:${H2TPORT[$1]} ssl http2 backlog=4096;
+		        root $root;
+		        ssl_certificate $CERT;
+		        ssl_certificate_key $KEY;
+		        ssl_protocols TLSv1.3;
+		        ssl_conf_command Ciphersuites $TLS_SUITE;
+		        ssl_session_cache off;
+		        ssl_session_tickets on;
+		    }
+		H2EOF
+		)
 		}
 		EOF
 		;;
@@ -392,7 +465,7 @@ write_conf() {   # write_conf NAME: its config for ROOT_OF[NAME]
 		num-threads: $WORKERS
 		max-connections: $MAXCONN
 		http1-request-timeout: 120
-		$( (( TLS )) && printf 'ssl-session-resumption:\n  mode: ticket\n' )
+		$( (( CERTS )) && printf 'ssl-session-resumption:\n  mode: ticket\n' )
 		listen:
 		  host: 127.0.0.1
 		  port: $port
@@ -405,6 +478,21 @@ write_conf() {   # write_conf NAME: its config for ROOT_OF[NAME]
 		    key-file: $KEY
 		    ocsp-update-interval: 0
 		TLSEOF
+		)
+		$( (( H2 )) && cat <<-H2EOF
+		# HTTP/2: a plain listener serves h2c with prior knowledge, a TLS one h2
+		# by ALPN; h2o has no limit of requests per HTTP/2 connection
+		listen:
+		  host: 127.0.0.1
+		  port: ${H2PORT[$1]}
+		listen:
+		  host: 127.0.0.1
+		  port: ${H2TPORT[$1]}
+		  ssl:
+		    certificate-file: $CERT
+		    key-file: $KEY
+		    ocsp-update-interval: 0
+		H2EOF
 		)
 		hosts:
 		  "127.0.0.1:$port":
@@ -441,7 +529,7 @@ start_server() {   # start_server NAME, pinned; waits until it answers
 	nginx)    cmd=("$NGINX" -p "$WORK/nginx" -e "$LOGS/nginx-error.log" -c "$CONF/nginx.conf") ;;
 	lighttpd) cmd=("$LIGHTTPD" -D -f "$CONF/lighttpd.conf") ;;
 	h2o)      cmd=("$H2O" -m worker -c "$CONF/h2o.conf")
-	          (( ! TLS )) || cmd=(env OPENSSL_CONF="$CONF/h2o-openssl.cnf" "${cmd[@]}") ;;
+	          (( ! CERTS )) || cmd=(env OPENSSL_CONF="$CONF/h2o-openssl.cnf" "${cmd[@]}") ;;
 	esac
 	"${PIN_SERVER[@]}" "${cmd[@]}" >>"$LOGS/$1.log" 2>&1 &
 	PID[$1]=$!
@@ -463,8 +551,9 @@ rss_kb() {   # rss_kb NAME: VmRSS of all its processes, summed (KiB)
 }
 quiesce() {   # quiesce NAME: until no connection to it is open (10 s at most)
 	local i
-	local f="( sport = :${PORT[$1]} )"
-	[[ -z ${TPORT[$1]:-} ]] || f="( sport = :${PORT[$1]} or sport = :${TPORT[$1]} )"
+	local f="sport = :${PORT[$1]}" p
+	for p in ${TPORT[$1]:-} ${H2PORT[$1]:-} ${H2TPORT[$1]:-}; do f+=" or sport = :$p"; done
+	f="( $f )"
 	for ((i = 0; i < 100; i++)); do
 		[[ -z $(ss -Htn state connected exclude time-wait "$f" | head -n 1) ]] && return 0
 		sleep 0.1
@@ -486,29 +575,45 @@ for s in "${SERVERS[@]}"; do
 			--resolve "localhost:${TPORT[$s]}:127.0.0.1" || die "$s: GET https:/$f failed"
 		cmp -s "$WORK/got" "$WORK/site-a/$f" || die "$s served different bytes for https:/$f"
 	done
+	[[ -n ${H2PORT[$s]:-} ]] || continue
+	# HTTP/2: h2c with prior knowledge and h2 over TLS, every file and asset
+	for f in 1k.bin "${ASSETS[@]}"; do
+		v=$(curl -fsS --http2-prior-knowledge -w '%{http_version}' -o "$WORK/got" "http://127.0.0.1:${H2PORT[$s]}/$f") \
+			|| die "$s: GET /$f over h2c failed"
+		[[ $v == 2 ]] || die "$s answered /$f on its h2c listener in HTTP/$v"
+		cmp -s "$WORK/got" "$WORK/site-a/$f" || die "$s served different bytes for /$f over h2c"
+		v=$(curl -fsS --http2 --cacert "$CERT" -w '%{http_version}' -o "$WORK/got" "https://localhost:${H2TPORT[$s]}/$f" \
+			--resolve "localhost:${H2TPORT[$s]}:127.0.0.1") || die "$s: GET https:/$f over HTTP/2 failed"
+		[[ $v == 2 ]] || die "$s answered https:/$f on its HTTP/2 listener in HTTP/$v (ALPN h2 not chosen)"
+		cmp -s "$WORK/got" "$WORK/site-a/$f" || die "$s served different bytes for https:/$f over HTTP/2"
+	done
 done
 rm -f "$WORK/got"
 
 # TLS: every server speaks TLS 1.3 with TLS_SUITE, and nothing else
-tls_try() {   # tls_try NAME OPENSSL-OPTIONS...: "version cipher" negotiated, or "none"
-	local port=${TPORT[$1]} out
+tls_try() {   # tls_try PORT OPENSSL-OPTIONS...: "version cipher" negotiated, or "none"
+	local port=$1 out
 	shift
 	out=$(timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername localhost "$@" </dev/null 2>&1 || true)
 	awk '/^New, / { v = $2; c = $NF; sub(/,$/, "", v) } END { print (v == "" || v == "(NONE)" ? "none" : v " " c) }' <<<"$out"
 }
 TLS_NOTE=
-if (( TLS )); then
-	for s in "${!TPORT[@]}"; do
-		got=$(tls_try "$s")
-		[[ $got == "TLSv1.3 $TLS_SUITE" ]] || die "$s negotiated '$got', not TLSv1.3 $TLS_SUITE"
-		for o in "-tls1_2" "-ciphersuites TLS_AES_256_GCM_SHA384" "-ciphersuites TLS_CHACHA20_POLY1305_SHA256"; do
-			# shellcheck disable=SC2086
-			got=$(tls_try "$s" $o)
-			[[ $got == none ]] || die "$s accepted openssl s_client $o ($got): not restricted to TLS 1.3 $TLS_SUITE"
+if (( CERTS )); then
+	for s in "${SERVERS[@]}"; do
+		[[ $s != lighttpd ]] || continue
+		for port in ${TPORT[$s]:-} ${H2TPORT[$s]:-}; do   # the TLS and the HTTP/2-over-TLS listener
+			got=$(tls_try "$port")
+			[[ $got == "TLSv1.3 $TLS_SUITE" ]] || die "$s (port $port) negotiated '$got', not TLSv1.3 $TLS_SUITE"
+			for o in "-tls1_2" "-ciphersuites TLS_AES_256_GCM_SHA384" "-ciphersuites TLS_CHACHA20_POLY1305_SHA256"; do
+				# shellcheck disable=SC2086
+				got=$(tls_try "$port" $o)
+				[[ $got == none ]] || die "$s (port $port) accepted openssl s_client $o ($got): not restricted to TLS 1.3 $TLS_SUITE"
+			done
 		done
 		TLS_NOTE+="$s "
 	done
 	TLS_NOTE="each of ${TLS_NOTE% } negotiated TLSv1.3 $TLS_SUITE with a default OpenSSL client and refused TLS 1.2, TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256"
+	(( ! H2 )) || TLS_NOTE+=" (on its HTTP/2 listener too)"
 fi
 
 # --- the cases -------------------------------------------------------------------
@@ -590,12 +695,76 @@ run_tls_client() {
 	grep -q '^requests ' "$raw" || die "cannot read $raw"
 }
 tls_field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' "$1"; }
+# HTTP/2 cases, all with h2load. h2_tls and h2c: H2_CONNS connections with
+# H2_STREAMS streams in flight on each, for the run's duration (-D), on /1k.bin.
+# h2_page: one h2load run is H2_PAGES page loads at once, each a new TLS
+# connection (ALPN h2; h2load offers no session, so a full handshake) that asks
+# for the page's PAGE_ASSETS assets at once (-m and -n per connection both
+# PAGE_ASSETS), reads every answer and closes; runs follow each other until the
+# run's duration is up. h2load's exit status, its failed, errored and timed-out
+# requests, answers other than 2xx and a protocol other than h2 (h2c) are all
+# counted as errors: a run with any is a failed run.
+h2_pages() {   # h2_pages SERVER SECONDS OUT: append each h2load run's output to OUT
+	local srv=$1 end n=0 rc
+	end=$(( ${EPOCHREALTIME//[.,]/} + $2 * 1000000 ))
+	while (( ${EPOCHREALTIME//[.,]/} < end && n < 100000 )); do
+		rc=0
+		bg_wait "${PIN_CLIENT[@]}" timeout 30 h2load -t1 -c"$H2_PAGES" -n $(( H2_PAGES * PAGE_ASSETS )) -m"$PAGE_ASSETS" \
+			-i "$WORK/urls-$srv.txt" >>"$3" 2>&1 || rc=$?
+		(( rc == 0 )) || echo "h2load exit status $rc" >>"$3"
+		n=$(( n + 1 ))
+	done
+}
+# run_h2 SERVER ROUND CASE: the raw output's path is left in $raw, the server's
+# CPU ticks over the measured run in $ticks, other work on its CPU in $other
+run_h2() {
+	local srv=$1 r=$2 name=$3 url rc=0
+	local load=(timeout $(( DURATION + 30 )) h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS")
+	raw=$RAW/$name-$srv-r$r.txt
+	: >"$raw"
+	case $name in
+	h2_tls) url="https://127.0.0.1:${H2TPORT[$srv]}/1k.bin" ;;
+	h2c)    url="http://127.0.0.1:${H2PORT[$srv]}/1k.bin" ;;
+	h2_page)
+		[[ -f $WORK/urls-$srv.txt ]] || printf "https://127.0.0.1:${H2TPORT[$srv]}/%s\n" "${ASSETS[@]}" >"$WORK/urls-$srv.txt"
+		(( WARMUP == 0 )) || h2_pages "$srv" "$WARMUP" /dev/null
+		ticks=$(cpu_ticks "$srv") cpu0=$(cpu_stat)
+		h2_pages "$srv" "$DURATION" "$raw"
+		ticks=$(( $(cpu_ticks "$srv") - ticks ))
+		other=$(other_pct "$cpu0" "$(cpu_stat)" "$ticks")
+		return 0 ;;
+	esac
+	(( WARMUP == 0 )) || bg_wait "${PIN_CLIENT[@]}" "${load[@]}" -D "$WARMUP" "$url" >/dev/null 2>&1 || true
+	ticks=$(cpu_ticks "$srv") cpu0=$(cpu_stat)
+	bg_wait "${PIN_CLIENT[@]}" "${load[@]}" -D "$DURATION" "$url" >"$raw" 2>&1 || rc=$?
+	ticks=$(( $(cpu_ticks "$srv") - ticks ))
+	other=$(other_pct "$cpu0" "$(cpu_stat)" "$ticks")
+	(( rc == 0 )) || echo "h2load exit status $rc" >>"$raw"
+}
+# With PAGE-BYTES (h2_page), every run's body bytes must be those of its
+# answered pages, PAGE_ASSETS answers a page: a short or long answer is an error.
+h2_stats() {   # h2_stats RAW PROTOCOL [PAGE-BYTES]: "requests-answered seconds errors" over its h2load runs
+	awk -v proto="$2" -v page="${3:-0}" -v assets="$PAGE_ASSETS" '
+		/^finished in/ { t = $3; sub(/,$/, "", t); v = t + 0; u = t; sub(/^[0-9.]+/, "", u)
+		                 if (u == "us") v /= 1e6; else if (u == "ms") v /= 1e3; else if (u == "m") v *= 60
+		                 secs += v; runs++ }
+		/^requests:/ { done += $6; err += $10 + $12 + $14; run_done = $6 }
+		/^traffic:/ && page > 0 { b = $0; sub(/\) data.*/, "", b); sub(/.*\(/, "", b)
+		                          if (b + 0 != run_done / assets * page) err += 1 }
+		/^status codes:/ { err += $5 + $7 + $9 }
+		/^Application protocol:/ && $3 != proto { err += 1; bad = 1 }
+		/^h2load exit status/ { err += 1 }
+		END { if (!runs || !done) err += 1
+		      if (bad) err += done   # answers in another protocol: none of them counts
+		      printf "%d %.6f %d\n", done, secs, err }' "$1"
+}
 rps_of() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
 mib_of() { awk -v size="$2" '/^Requests\/sec:/ { printf "%.1f", $2 * size / 1048576 }' "$1"; }
 
 run_case() {   # run_case CASE SERVER ROUND
-	local c=$1 srv=$2 r=$3 raw e ticks cpu0 other=
+	local c=$1 srv=$2 r=$3 raw e v ticks cpu0 other=
 	[[ $c == tls_* && -z ${TPORT[$srv]:-} ]] && return 0   # lighttpd: plain cases only
+	[[ $c == h2* && -z ${H2PORT[$srv]:-} ]] && return 0
 	case $c in
 	ka)
 		run_wrk "$srv" "$r" ka "$CONNS" /1k.bin
@@ -643,6 +812,16 @@ run_case() {   # run_case CASE SERVER ROUND
 			record tls_resumed_pct "$srv" "$r" "$(awk -v n="$(tls_field "$raw" requests)" \
 				-v k="$(tls_field "$raw" resumed)" 'BEGIN { printf "%.1f", n ? 100 * k / n : 0 }')" 0
 		fi ;;
+	h2_tls|h2c|h2_page)
+		local n secs proto=h2
+		[[ $c == h2c ]] && proto=h2c
+		run_h2 "$srv" "$r" "$c"
+		read -r n secs e <<<"$(h2_stats "$raw" "$proto" "$( [[ $c == h2_page ]] && echo "$PAGE_BYTES")")"
+		(( e == 0 )) || say "warning: $srv $c round $r: $e errors ($raw)"
+		record "$c" "$srv" "$r" "$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }')" "$e"
+		v=$(us_per "$ticks" "$n")
+		record "${c}_cpu" "$srv" "$r" "${v:-0}" "$e"
+		[[ -z $other ]] || record h2_other "$srv" "$r" "$other" 0 ;;
 	esac
 	alive "$srv"
 	quiesce "$srv"
@@ -775,6 +954,13 @@ ROWS=(
 	"tls_resumed_cpu|TLS resumed handshake: server CPU per request (µs)|lo|r1.0|%.1f"
 	"tls_resumed_pct|TLS resumed handshake: connections resumed (%)|hi||%.1f"
 	"tls_other|TLS runs: other work on the servers' CPU, not the server's (% of that CPU; per run below)|lo||%.1f"
+	"h2_tls|HTTP/2 over TLS, 1 KB, $H2_CONNS connections × $H2_STREAMS streams (req/s)|hi|r1.0|%.0f"
+	"h2_tls_cpu|HTTP/2 over TLS, 1 KB: server CPU per request (µs)|lo|r1.0|%.1f"
+	"h2c|HTTP/2 h2c (prior knowledge), 1 KB, $H2_CONNS connections × $H2_STREAMS streams (req/s)|hi|r1.0|%.0f"
+	"h2c_cpu|HTTP/2 h2c, 1 KB: server CPU per request (µs)|lo|r1.0|%.1f"
+	"h2_page|HTTP/2 over TLS, page of $PAGE_ASSETS assets (1–8 KB) at once on a new connection, $H2_PAGES pages at once (req/s; ÷ $PAGE_ASSETS = pages/s)|hi|r1.0|%.0f"
+	"h2_page_cpu|HTTP/2 page of $PAGE_ASSETS assets: server CPU per request (µs; × $PAGE_ASSETS = per page)|lo|r1.0|%.1f"
+	"h2_other|HTTP/2 runs: other work on the servers' CPU, not the server's (% of that CPU; per run below)|lo||%.1f"
 )
 declare -A SHORT
 SHORT=([ka]="1K ka c$CONNS" [ka_high]="1K ka c$CONNS_HIGH" [pipe]="1K pipe x$PIPELINE" [close]="1K close"
@@ -783,21 +969,28 @@ SHORT=([ka]="1K ka c$CONNS" [ka_high]="1K ka c$CONNS_HIGH" [pipe]="1K pipe x$PIP
        [reload]="reload (÷ nginx)" [stop]="stop (÷ nginx)" [stop_fin]="last FIN (÷ nginx)"
        [tls_ka]="TLS 1K ka" [tls_ka_cpu]="TLS 1K ka CPU/req" [tls_1m]="TLS 1M" [tls_1m_cpu]="TLS 1M CPU/req"
        [tls_full]="TLS full hs" [tls_full_cpu]="TLS full CPU/req" [tls_resumed]="TLS resumed hs"
-       [tls_resumed_cpu]="TLS resumed CPU/req" [tls_resumed_pct]="TLS % resumed" [tls_other]="TLS other CPU")
+       [tls_resumed_cpu]="TLS resumed CPU/req" [tls_resumed_pct]="TLS % resumed" [tls_other]="TLS other CPU"
+       [h2_tls]="h2 TLS 1K" [h2_tls_cpu]="h2 TLS 1K CPU/req" [h2c]="h2c 1K" [h2c_cpu]="h2c 1K CPU/req"
+       [h2_page]="h2 page x$PAGE_ASSETS" [h2_page_cpu]="h2 page CPU/req" [h2_other]="h2 other CPU")
+# rows whose value is not shown for a server with errors in any round: the
+# cell says "failed", and the server is left out of the ratio
+FAIL_ROWS=" h2_tls h2_tls_cpu h2c h2c_cpu h2_page h2_page_cpu "
 : > "$RESULTS/ratios-hi.dat"; : > "$RESULTS/ratios-lo.dat"
 table() {
-	local row key label better target fmt s v best ratio ratio_cell met tgt cells any
+	local row key label better target fmt s v best ratio ratio_cell met tgt cells any failed
 	declare -A med
 	echo "| case | drover | nginx | lighttpd | h2o | drover ÷ best peer | target | met |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"
 	for row in "${ROWS[@]}"; do
 		IFS='|' read -r key label better target fmt <<<"$row"
 		med=()
-		cells='' any=''
+		cells='' any='' failed=''
 		for s in "${COLUMNS_[@]}"; do
 			v=$(median "${VALS[$key,$s]:-}")
 			med[$s]=$v any+=$v
-			if [[ -z $v ]]; then cells+=" — |"; else cells+=" $(printf "$fmt" "$v") |"; fi
+			if [[ -n $v && $FAIL_ROWS == *" $key "* ]] && (( ${ERRS[$key,$s]:-0} > 0 )); then
+				cells+=" **failed** (${ERRS[$key,$s]} errors) |"; failed+="$s "
+			elif [[ -z $v ]]; then cells+=" — |"; else cells+=" $(printf "$fmt" "$v") |"; fi
 		done
 		[[ -n $any ]] || continue   # a case that did not run (BENCH_CASES)
 		best=
@@ -809,7 +1002,7 @@ table() {
 			fi
 		done
 		ratio=$(awk -v d="${med[drover]}" -v b="$best" 'BEGIN { if (d == "" || b == "" || b == 0) print ""; else printf "%.2f", d / b }')
-		[[ $key != tls_resumed_pct && $key != tls_other ]] || ratio=   # shares, not comparisons
+		[[ $key != tls_resumed_pct && $key != tls_other && $key != h2_other ]] || ratio=   # shares, not comparisons
 		met="—" tgt="—"
 		case $target in
 		r*) tgt="$( [[ $better == hi ]] && echo "≥" || echo "≤" ) ${target#r}× best"
@@ -819,6 +1012,8 @@ table() {
 		    [[ -n ${med[drover]} ]] && met=$(awk -v x="${med[drover]}" -v t="${target#a}" \
 			'BEGIN { print (x <= t ? "yes" : "**no**") }') ;;
 		esac
+		# a failed run measured something else: no comparison in the row
+		[[ -z $failed ]] || { ratio='' met="**failed**: ${failed% }"; }
 		if [[ -n $ratio ]]; then ratio_cell="**$ratio**"; else ratio_cell="—"; fi
 		echo "| $label |$cells $ratio_cell | $tgt | $met |"
 		if [[ -n $ratio ]]; then
@@ -834,7 +1029,7 @@ table() {
 }
 errors_note() {
 	local key s n=0
-	for key in ka ka_high pipe close 64k 1m per_conn reload stop tls_ka tls_1m tls_full tls_resumed; do
+	for key in ka ka_high pipe close 64k 1m per_conn reload stop tls_ka tls_1m tls_full tls_resumed h2_tls h2c h2_page; do
 		for s in "${SERVERS[@]}"; do
 			(( ${ERRS[$key,$s]:-0} == 0 )) || { echo "- $s, $key: ${ERRS[$key,$s]} errors (failed, reset or dropped requests or connections) over all rounds"; n=1; }
 		done
@@ -854,6 +1049,7 @@ per_round_table() {
 	done
 }
 drover_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo "?")
+first_file() { local f; for f in "$@"; do [[ -s $f ]] && { echo "$f"; return; }; done; }
 {
 	echo "# drover against nginx, lighttpd and h2o, $start_time"
 	echo
@@ -863,12 +1059,21 @@ drover_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo "?")
 	echo "- $WORKERS worker(s) each (h2o: threads); $pinning; $limits_note"
 	echo "- $ROUNDS round(s), server order rotated each round; load runs ${DURATION} s after ${WARMUP} s unmeasured warm-up;"
 	echo "  \`wrk -t1\`, \`h2load --h1 -t1 -m$PIPELINE\`; figures are medians over the rounds"
-	echo "- to repeat: \`ROUNDS=$ROUNDS BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_WORKERS=$WORKERS BENCH_CONNS=$CONNS BENCH_CONNS_HIGH=$CONNS_HIGH BENCH_BIG_CONNS=$BIG_CONNS BENCH_IDLE_CONNS=$IDLE_CONNS BENCH_STOP_CONNS=$STOP_CONNS BENCH_TLS_PROCS=$TLS_PROCS${BENCH_CASES:+ BENCH_CASES=\"$BENCH_CASES\"} bench/run.sh\`"
+	echo "- to repeat: \`ROUNDS=$ROUNDS BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_WORKERS=$WORKERS BENCH_CONNS=$CONNS BENCH_CONNS_HIGH=$CONNS_HIGH BENCH_BIG_CONNS=$BIG_CONNS BENCH_IDLE_CONNS=$IDLE_CONNS BENCH_STOP_CONNS=$STOP_CONNS BENCH_TLS_PROCS=$TLS_PROCS BENCH_H2_CONNS=$H2_CONNS BENCH_H2_STREAMS=$H2_STREAMS BENCH_H2_PAGES=$H2_PAGES${BENCH_CASES:+ BENCH_CASES=\"$BENCH_CASES\"} bench/run.sh\`"
 	if (( TLS )); then
 		echo "- TLS cases (drover, nginx, h2o; lighttpd is not in them): one ECDSA P-256 certificate, TLS 1.3 with $TLS_SUITE only;"
 		echo "  $TLS_NOTE (openssl s_client); h2o 2.2 has no setting for either, so it gets them from an OpenSSL config (\`conf/h2o-openssl.cnf\`, OPENSSL_CONF)"
 		echo "- TLS clients: \`wrk -t1\` over https for keep-alive and 1 MB; bench/tls_client.c for new connections ($TLS_PROCS processes, \`Connection: close\`, no certificate check),"
 		echo "  negotiated: $(for s in "${!TPORT[@]}"; do f=$(ls "$RAW"/tls_full-"$s"-r*.txt 2>/dev/null | head -n 1); [[ -n $f ]] && printf '%s %s %s %s; ' "$s" "$(tls_field "$f" version)" "$(tls_field "$f" cipher)" "$(tls_field "$f" group)"; done)"
+	fi
+	if (( H2 )); then
+		echo "- HTTP/2 cases (drover, nginx, h2o; lighttpd is not in them), each server on two listeners of their own: h2c with prior knowledge, and TLS (the same certificate and TLS 1.3 $TLS_SUITE only) with ALPN h2;"
+		echo "  \`h2load -t1 -c$H2_CONNS -m$H2_STREAMS -D $DURATION\` on /1k.bin for h2_tls and h2c; h2_page: runs of \`h2load -t1 -c$H2_PAGES -n $(( H2_PAGES * PAGE_ASSETS )) -m$PAGE_ASSETS -i urls.txt\` back to back,"
+		echo "  each run $H2_PAGES page loads at once, each a new TLS connection (full handshake) asking for the page's $PAGE_ASSETS assets ($PAGE_BYTES bytes, 1–8 KB each) at once and closing when all are answered;"
+		echo "  req/s = answers ÷ the sum of h2load's own run times; a server with any failed, errored or timed-out request, non-2xx answer or protocol other than h2 (h2c) in any round is shown as failed"
+		echo "  negotiated (h2load): $(for s in "${SERVERS[@]}"; do f=$(first_file "$RAW"/h2_tls-"$s"-r*.txt "$RAW"/h2_page-"$s"-r*.txt); [[ -n $f ]] && printf '%s %s %s %s; ' "$s" "$(awk -F': ' '/^TLS Protocol:/ { print $2; exit }' "$f")" "$(awk -F': ' '/^Cipher:/ { print $2; exit }' "$f")" "$(awk -F': ' '/^Application protocol:/ { print $2; exit }' "$f")"; done)"
+	fi
+	if (( CERTS )); then
 		echo "- server CPU per request: user + system time of all the server's processes (/proc/PID/stat) over the measured run ÷ the requests answered in it"
 	fi
 	echo "- load average before $load_before, after $load_after (other work on the machine adds noise); measuring took $measured s"
@@ -877,7 +1082,7 @@ drover_rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo "?")
 	echo
 	table
 	echo
-	echo "drover ÷ best peer: the best of nginx, lighttpd and h2o (the process-model rows: nginx only; the TLS rows: nginx and h2o)."
+	echo "drover ÷ best peer: the best of nginx, lighttpd and h2o (the process-model rows: nginx only; the TLS and HTTP/2 rows: nginx and h2o)."
 	echo "For rows measured in time or memory lower is better, so there a ratio under 1 means drover is ahead."
 	echo
 	echo "![drover ÷ best peer](chart.png)"

@@ -57,6 +57,7 @@ static CONFIG_KEY_PARSER(config_key_protocol);
 static const struct config_key config_server_keys[] = {
 	{ "workers", config_key_workers, CONFIG_SERVER(workers), 1, CONFIG_WORKERS_MAX },
 	{ "shutdown_timeout", config_key_duration, CONFIG_SERVER(shutdown_timeout_ms), 0, CONFIG_DURATION_MAX_MS },
+	{ "lame_duck", config_key_duration, CONFIG_SERVER(lame_duck_ms), 0, CONFIG_DURATION_MAX_MS },
 	{ "log_level", config_key_log_level, CONFIG_SERVER(log_level), 0, 0 },
 	{ "user", config_key_account, CONFIG_SERVER(user), 0, 0 },
 	{ "group", config_key_account, CONFIG_SERVER(group), 0, 0 },

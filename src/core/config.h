@@ -51,6 +51,7 @@ struct config_listener {
 struct config_server {
 	unsigned workers;            /* "auto" resolves to online CPUs */
 	uint64_t shutdown_timeout_ms;
+	uint64_t lame_duck_ms;       /* a stop's lame duck (health 503, all else served); 0: none */
 	int log_level;               /* LOG_* */
 	char *user;                  /* NULL: do not change user */
 	char *group;                 /* NULL: user's primary group (or none) */

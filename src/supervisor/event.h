@@ -25,6 +25,7 @@ enum sup_event_kind {
 	SUP_EV_UPGRADE_EXEC,     /* upgrade: the execve is next */
 	SUP_EV_UPGRADE_FAILED,   /* upgrade: it did not happen (how: failed, refused, cancelled; text: why) */
 	SUP_EV_SIGNAL,           /* signals: signo arrived */
+	SUP_EV_LAME_DUCK_OVER,   /* lameduck: the stop's lame duck is over */
 };
 
 struct sup_event {

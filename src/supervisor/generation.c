@@ -87,3 +87,11 @@ bool gen_timed_out(const struct gen_book *g, uint64_t now_ms)
 {
 	return g->change != GEN_STEADY && now_ms - g->change_started_ms > GEN_CHANGE_TIMEOUT_MS;
 }
+
+uint64_t gen_stop_deadline(uint64_t stop_deadline_ms, uint64_t shutdown_timeout_ms)
+{
+	uint64_t margin = shutdown_timeout_ms / 10;
+	if (margin > 500)
+		margin = 500;
+	return stop_deadline_ms - margin;
+}

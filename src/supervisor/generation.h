@@ -51,5 +51,9 @@ void gen_end(struct gen_book *g);
 uint32_t gen_rollback(struct gen_book *g);
 /* A change has run past GEN_CHANGE_TIMEOUT_MS. */
 bool gen_timed_out(const struct gen_book *g, uint64_t now_ms);
+/* The deadline workers are told in a stop ending at stop_deadline_ms: a
+ * little before it, so that one finishing at its own deadline exits
+ * cleanly instead of racing our SIGKILL. */
+uint64_t gen_stop_deadline(uint64_t stop_deadline_ms, uint64_t shutdown_timeout_ms);
 
 #endif

@@ -1,7 +1,7 @@
 /* handover: what crosses the execve() of a binary upgrade (see
  * handover.h). The state is a small text format in one environment
  * variable:
- *   v1 g=GEN[,HIGHEST] sb=FD[,kFD] ctl=FD cl=FD[,FD...][,rFD...]
+ *   v1 g=GEN[,HIGHEST] sb=FD[,kFD][,mFD] ctl=FD cl=FD[,FD...][,rFD...]
  *   L=fd,flags,name,address   (one per listener; address last, may hold ',')
  *   W=pid,gen,index,slot,ctlfd,state,deadline[,chanversion]
  * fields separated by ';'. Names never contain ';' (config refuses them);
@@ -11,7 +11,8 @@
  * number used so far (after a rollback it is above GEN), chanversion is
  * the control channel's version the worker reads (absent: 1), kFD the
  * TLS session ticket keys' memfd (absent: the new image makes keys of its
- * own), the further
+ * own), mFD the metrics counters' memfd (absent: the new image starts
+ * its counters at 0), the further
  * client fds are more droverctl clients waiting for the change, and rFD
  * ones are connected clients whose command was not read yet (the new
  * image reads and serves them). A field the decoder does not know fails
@@ -85,7 +86,7 @@ void handover_init(struct handover *s, uint32_t generation, uint32_t highest, in
 	s->generation = generation;
 	s->highest_generation = highest > generation ? highest : generation;
 	s->scoreboard_fd = scoreboard_fd;
-	s->keys_fd = s->ctl_fd = s->client_fd = -1;
+	s->keys_fd = s->metrics_fd = s->ctl_fd = s->client_fd = -1;
 }
 
 int handover_encode(const struct handover *s, char *out, size_t out_len)
@@ -98,6 +99,8 @@ int handover_encode(const struct handover *s, char *out, size_t out_len)
 		r = handover_append(out, out_len, &pos, ";sb=%d", s->scoreboard_fd);
 	if (r == 0 && s->keys_fd >= 0)
 		r = handover_append(out, out_len, &pos, ",k%d", s->keys_fd);
+	if (r == 0 && s->metrics_fd >= 0)
+		r = handover_append(out, out_len, &pos, ",m%d", s->metrics_fd);
 	if (r == 0)
 		r = handover_append(out, out_len, &pos, ";ctl=%d;cl=%d", s->ctl_fd, s->client_fd);
 	for (size_t i = 0; r == 0 && i < s->n_more_clients; i++)
@@ -183,6 +186,22 @@ static int handover_decode_worker(const char *field, struct handover *s)
 	return 0;
 }
 
+/* sb=FD[,kFD][,mFD]: the scoreboard, the ticket keys, the metrics (a
+ * tail this build does not know is skipped, as older builds skip ",m"). */
+static int handover_decode_board(const char *field, struct handover *s)
+{
+	if (sscanf(field, "sb=%d", &s->scoreboard_fd) != 1)
+		return -EINVAL;
+	for (const char *c = strchr(field, ','); c; c = strchr(c + 1, ',')) {
+		int fd;
+		if (sscanf(c, ",k%d", &fd) == 1 && fd >= 0)
+			s->keys_fd = fd;
+		else if (sscanf(c, ",m%d", &fd) == 1 && fd >= 0)
+			s->metrics_fd = fd;
+	}
+	return 0;
+}
+
 /* One field of the state. */
 static int handover_decode_field(const char *field, struct handover *s)
 {
@@ -196,7 +215,9 @@ static int handover_decode_field(const char *field, struct handover *s)
 	}
 	if (strncmp(field, "cl=", 3) == 0)
 		return handover_decode_clients(field, s);
-	if (sscanf(field, "sb=%d,k%d", &s->scoreboard_fd, &s->keys_fd) >= 1 || sscanf(field, "ctl=%d", &s->ctl_fd) == 1)
+	if (strncmp(field, "sb=", 3) == 0)
+		return handover_decode_board(field, s);
+	if (sscanf(field, "ctl=%d", &s->ctl_fd) == 1)
 		return 0;
 	if (strncmp(field, "L=", 2) == 0)
 		return handover_decode_listener(field, s);
@@ -208,7 +229,7 @@ static int handover_decode_field(const char *field, struct handover *s)
 int handover_decode(const char *value, struct handover *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->scoreboard_fd = s->keys_fd = s->ctl_fd = s->client_fd = -1;
+	s->scoreboard_fd = s->keys_fd = s->metrics_fd = s->ctl_fd = s->client_fd = -1;
 	if (strncmp(value, "v1", 2) != 0 || (value[2] != ';' && value[2] != '\0'))
 		return -EINVAL;
 	const char *p = value + 2;
@@ -241,6 +262,7 @@ void handover_set_fds(const struct handover *s, enum handover_fds how)
 {
 	handover_fd(s->scoreboard_fd, how);
 	handover_fd(s->keys_fd, how);
+	handover_fd(s->metrics_fd, how);
 	handover_fd(s->ctl_fd, how);
 	handover_fd(s->client_fd, how);
 	for (size_t i = 0; i < s->n_more_clients; i++)

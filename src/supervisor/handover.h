@@ -46,6 +46,7 @@ struct handover {
 	uint32_t highest_generation; /* never below generation */
 	int scoreboard_fd;
 	int keys_fd;       /* the TLS session ticket keys' memfd (tls_keys.h), -1 if none */
+	int metrics_fd;    /* the metrics counters' memfd (core/metrics.h), -1 if none */
 	int ctl_fd;        /* the control socket, -1 if none */
 	int client_fd;     /* the droverctl that asked for the upgrade, -1 if none */
 	int more_client_fds[HANDOVER_MAX_CLIENTS]; /* others waiting (a reload asked for meanwhile) */

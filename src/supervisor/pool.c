@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "supervisor/handover.h"
 #include "worker/worker.h"
 
@@ -248,10 +249,22 @@ void pool_handoff_counts(const struct pool *p, uint32_t generation, uint64_t *ha
 	}
 }
 
+struct pool_worker *pool_next_ready(const struct pool *p, uint32_t generation, struct pool_worker *prev)
+{
+	for (int round = 0; round < 2; round++) {
+		struct pool_worker *w = prev && round == 0 ? prev->next : p->workers;
+		for (; w; w = w->next)
+			if (w->generation == generation && w->state == PW_READY)
+				return w;
+	}
+	return NULL;
+}
+
 void pool_recycle(struct pool *p, struct pool_worker *w, uint64_t arg)
 {
 	(void)p;
 	w->wants_recycle = true;
+	w->recycle_nomem = (arg & CHAN_RECYCLE_NOMEM) != 0;
 	log_info("worker pid %d %s; starting its replacement", (int)w->pid,
 		 (arg & CHAN_RECYCLE_NOMEM) ? "is short of memory" : "reached max_requests");
 }
@@ -429,6 +442,7 @@ static struct pool_worker *pool_fork(struct pool *p, const struct pool_spawn *s,
 		return NULL;
 	}
 	int slot = scoreboard_slot_alloc(p->sb, s->generation, index);
+	metrics_slot_clear(slot);
 	struct pool_worker *w = slot >= 0 ? calloc(1, sizeof(*w)) : NULL;
 	pid_t pid = w ? fork() : -1;
 	if (pid < 0) {
@@ -585,6 +599,18 @@ void pool_respawn_later(struct pool *p, const struct pool_worker *gone, uint64_t
 	rs->not_before_ms = now + rs->delay_ms;
 }
 
+/* Why a worker gone is replaced, for the metrics: hung (we aborted it),
+ * recycled (max_requests, or short of memory), or died unasked. */
+static void pool_count_restart(const struct pool *p, const struct pool_worker *w, bool expected)
+{
+	if (w->abort_sent_ms)
+		metrics_restart(METRICS_HUNG);
+	else if (w->wants_recycle && !p->stopping)
+		metrics_restart(w->recycle_nomem ? METRICS_NOMEM : METRICS_RECYCLED);
+	else if (!expected)
+		metrics_restart(METRICS_CRASH);
+}
+
 bool pool_reaped(struct pool *p, pid_t pid, int status, struct pool_worker *gone)
 {
 	struct pool_worker *w = pool_unlink(p, pid);
@@ -604,7 +630,8 @@ bool pool_reaped(struct pool *p, pid_t pid, int status, struct pool_worker *gone
 	chan_out_clear(&w->chan);
 	close(w->chan.fd);
 	pool_tally(p, w);
-	scoreboard_slot_free(p->sb, w->slot);
+	pool_count_restart(p, w, expected);
+	metrics_retire(p->sb, w->slot); /* its counters stay in the totals; frees the slot */
 	/* A replacement starting for it now simply takes its place. */
 	for (struct pool_worker *o = p->workers; o; o = o->next)
 		if (o->replaces == w->pid)

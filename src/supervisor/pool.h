@@ -37,6 +37,7 @@ struct pool_worker {
 	struct chan_out chan;   /* its control channel, and what the channel could not take yet */
 	enum pool_worker_state state;
 	bool wants_recycle;     /* sent RECYCLE_ME: start a replacement, then drain it */
+	bool recycle_nomem;     /* ...because it was short of memory (CHAN_RECYCLE_NOMEM) */
 	bool killed;            /* we sent SIGKILL; say so when reaped */
 	bool reaped;            /* waited for: its pid may be reused, never signal it */
 	bool start_failed;      /* said START_FAILED before exiting */
@@ -125,6 +126,9 @@ void pool_drain_replaced(struct pool *p, struct pool_worker *w, uint64_t deadlin
 /* Connections generation's workers handed over and adopted, those gone
  * included. */
 void pool_handoff_counts(const struct pool *p, uint32_t generation, uint64_t *handed_off, uint64_t *adopted);
+/* The READY worker of generation after prev (NULL: the first), wrapping
+ * round; NULL if there is none. */
+struct pool_worker *pool_next_ready(const struct pool *p, uint32_t generation, struct pool_worker *prev);
 /* w asked to be replaced (arg: RECYCLE_ME's): the next pool_fill starts
  * its replacement, whose READY drains it. */
 void pool_recycle(struct pool *p, struct pool_worker *w, uint64_t arg);

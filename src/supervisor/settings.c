@@ -9,6 +9,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/loop.h"
 #include "worker/tls.h"
 #include "worker/tls_keys.h"
@@ -132,6 +133,13 @@ void settings_roll_back(struct settings *s)
 	s->files = s->prev_files;
 	s->prev_files.n = 0;
 	tls_publish_keys(s->cfg, loop_clock_ms());
+}
+
+void settings_metrics_start(int handed_fd)
+{
+	int r = metrics_start(handed_fd);
+	if (r < 0)
+		log_errno(LOG_WARNING, r, "cannot make the metrics counters; /metrics will not answer");
 }
 
 void settings_keys_start(int handed_fd)

@@ -54,6 +54,10 @@ const struct proto_fileset *settings_files_for(const struct settings *s, uint32_
  * logged: TLS then works without resumption. The config in force puts
  * its ticket_key_file's keys in force when it comes into force. */
 void settings_keys_start(int handed_fd);
+/* The metrics counters every worker writes (core/metrics.h): those a
+ * binary upgrade handed over (handed_fd >= 0, if of our layout), or new
+ * ones. A failure is logged: /metrics then answers 503. */
+void settings_metrics_start(int handed_fd);
 /* Rotate generated ticket keys every [tls] session_timeout. */
 void settings_keys_tick(const struct settings *s, uint64_t now_ms);
 /* Write [server] pid_file, if set: our pid, the file replaced whole. */

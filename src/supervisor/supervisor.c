@@ -3,7 +3,7 @@
  * decision; each part owns its own state and does what it is told:
  * settings.c (the config in force and its files), pool.c (the workers),
  * listeners.c (the listening sockets), admin.c (droverctl's socket),
- * upgrade.c (a binary upgrade's course), notify.c (systemd), signals.c,
+ * upgrade.c (a binary upgrade's course), notify.c (systemd), signals.c, lameduck.c,
  * plus the pure generation.c (bookkeeping) and status.c (the state in
  * words). What happens on a part's side reaches sup_on_event (event.h);
  * what a call leads to comes back as its return value. Parts never call
@@ -25,11 +25,13 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "core/scoreboard.h"
 #include "supervisor/admin.h"
 #include "supervisor/event.h"
 #include "supervisor/generation.h"
 #include "supervisor/history.h"
+#include "supervisor/lameduck.h"
 #include "supervisor/listeners.h"
 #include "supervisor/notify.h"
 #include "supervisor/pool.h"
@@ -66,6 +68,7 @@ static struct supervisor {
 	struct admin admin;
 	struct upgrade upg;
 	struct signals sig;
+	struct lame_duck lame;
 } sup;
 
 static void sup_stop(bool fast);
@@ -78,8 +81,8 @@ static void sup_upgrade_begin(void);
 /* "serving", "reloading", "upgrading" or "stopping". */
 static const char *sup_state_word(void)
 {
-	if (sup.stop.stopping)
-		return "stopping";
+	if (sup.stop.stopping || lame_duck_on(&sup.lame))
+		return sup.stop.stopping ? "stopping" : "lame duck";
 	if (sup.gen.change == GEN_RELOADING)
 		return "reloading";
 	if (sup.gen.change == GEN_UPGRADING || upgrade_busy(&sup.upg))
@@ -128,14 +131,9 @@ static void sup_push_fdstore(void)
 
 /* ------------------------------------------------------------ the stop */
 
-/* Workers are told to be done a little before shutdown_timeout, so that one
- * finishing at its own deadline exits cleanly instead of racing our SIGKILL. */
 static uint64_t sup_stop_deadline(void)
 {
-	uint64_t margin = sup.set.cfg->server.shutdown_timeout_ms / 10;
-	if (margin > 500)
-		margin = 500;
-	return sup.stop.deadline_ms - margin;
+	return gen_stop_deadline(sup.stop.deadline_ms, sup.set.cfg->server.shutdown_timeout_ms);
 }
 
 /* The first stop request: no new connections first (systemd, or the
@@ -164,6 +162,7 @@ static void sup_stop(bool fast)
 		return;
 	bool first = !sup.stop.stopping;
 	sup.stop.stopping = true;
+	lame_duck_end(&sup.lame);
 	sup.stop.fast = fast;
 	uint64_t now = loop_now_ms(sup.loop);
 	uint64_t timeout = fast ? SUP_FAST_STOP_MS : sup.set.cfg->server.shutdown_timeout_ms;
@@ -185,6 +184,16 @@ static void sup_stop_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 	pool_kill_all(&sup.pool);
 }
 
+/* SIGTERM, SIGINT, droverctl stop: the lame duck first (lameduck.h), or
+ * the stop now if there is none or it is asked for again. */
+static void sup_stop_request(void)
+{
+	if (!sup.stop.stopping && lame_duck_begin(&sup.lame, sup.set.cfg->server.lame_duck_ms))
+		notify_stopping("lame duck: health answers 503, then stopping");
+	else
+		sup_stop(false);
+}
+
 /* The first generation cannot start: say why (log, STATUS=), stop, exit 1. */
 static void sup_fail(const char *why)
 {
@@ -201,7 +210,6 @@ static void sup_fail(const char *why)
 
 static void sup_workers_failed(const char *why);
 static void sup_check_ready(void);
-static struct pool_worker *sup_next_ready(struct pool_worker *prev);
 
 /* The files are opened here (workers may lack the rights) and handed to
  * every worker, which puts them in place of its own. */
@@ -260,7 +268,7 @@ static void sup_worker_recycle(struct pool_worker *w, uint64_t arg)
 	if (w->generation != sup.gen.current) {
 		/* An old generation's worker: the current one's workers are its
 		 * successors (those ready already). */
-		pool_drain_to(&sup.pool, w, sup.set.cfg->server.handoff ? sup_next_ready(NULL) : NULL,
+		pool_drain_to(&sup.pool, w, sup.set.cfg->server.handoff ? pool_next_ready(&sup.pool, sup.gen.current, NULL) : NULL,
 			      loop_now_ms(sup.loop) + sup.set.cfg->server.shutdown_timeout_ms);
 		return;
 	}
@@ -325,6 +333,7 @@ static void sup_reap(void)
 /* A reload or upgrade failed: say why, answer clients, run a pending one. */
 static void sup_change_failed(const char *why)
 {
+	metrics_change(sup.gen.change == GEN_UPGRADING ? METRICS_UPGRADE : METRICS_RELOAD, METRICS_FAILED);
 	gen_end(&sup.gen);
 	history_record(&sup.history, "failed: %s", why);
 	log_error("reload failed, still serving generation %u with the previous configuration: %s",
@@ -417,19 +426,6 @@ static void sup_request_reload(void)
 	sup.gen.reload_pending = true;
 }
 
-/* The READY worker of the current generation after prev (NULL: the
- * first), wrapping round; NULL if there is none. */
-static struct pool_worker *sup_next_ready(struct pool_worker *prev)
-{
-	for (int round = 0; round < 2; round++) {
-		struct pool_worker *w = prev && round == 0 ? prev->next : sup.pool.workers;
-		for (; w; w = w->next)
-			if (w->generation == sup.gen.current && w->state == PW_READY)
-				return w;
-	}
-	return NULL;
-}
-
 /* The current generation became ready (all READY): old workers drain, the
  * listeners the change retired close, systemd hears READY=1, and the
  * change is over. */
@@ -444,7 +440,7 @@ static void sup_generation_ready(void)
 		if (gen_drains_at_ready(&sup.gen, w)) {
 			/* Each old worker hands its connections to one of the new
 			 * generation, in turn. */
-			to = sup.set.cfg->server.handoff ? sup_next_ready(to) : NULL;
+			to = sup.set.cfg->server.handoff ? pool_next_ready(&sup.pool, sup.gen.current, to) : NULL;
 			pool_drain_to(&sup.pool, w, to, deadline);
 			drained++;
 		}
@@ -464,6 +460,7 @@ static void sup_generation_ready(void)
 	if (sup.gen.change == GEN_STEADY)
 		return;
 	bool was_upgrade = sup.gen.change == GEN_UPGRADING;
+	metrics_change(was_upgrade ? METRICS_UPGRADE : METRICS_RELOAD, METRICS_OK);
 	gen_end(&sup.gen);
 	settings_forget_previous(&sup.set); /* the old workers have their own copies */
 	history_record(&sup.history, "ok: generation %u serving (%s)", sup.gen.current,
@@ -536,7 +533,7 @@ static void sup_upgrade_begin(void)
 /* An upgrade is asked for (c: the asking client, or NULL). */
 static void sup_upgrade_request(struct admin_client *c)
 {
-	if (sup.stop.stopping) {
+	if (sup.stop.stopping || lame_duck_on(&sup.lame)) {
 		log_warning("binary upgrade refused: drover is stopping");
 		if (c)
 			admin_reply(&sup.admin, c, "ERR upgrade refused: drover is stopping\n");
@@ -575,6 +572,7 @@ static void sup_upgrade_exec(size_t left)
 	static struct handover st;
 	handover_init(&st, sup.gen.current, sup.gen.highest, sup.sb_fd);
 	st.keys_fd = tls_keys_fd();
+	st.metrics_fd = metrics_fd();
 	admin_describe(&sup.admin, &st);
 	pool_describe(&sup.pool, &st);
 	if (listen_describe(&sup.lst, &st, LISTEN_HAND_OVER) < 0)
@@ -614,7 +612,7 @@ static void sup_command(struct admin_client *c, const struct admin_command *cmd)
 		break;
 	case ADMIN_STOP:
 		admin_reply(&sup.admin, c, "OK stopping\n");
-		sup_stop(false);
+		sup_stop_request();
 		break;
 	}
 }
@@ -629,7 +627,7 @@ static void sup_signal(int signo)
 		break;
 	case SIGTERM:
 	case SIGINT:
-		sup_stop(false);
+		sup_stop_request();
 		break;
 	case SIGQUIT:
 		sup_stop(true);
@@ -690,6 +688,9 @@ static void sup_on_event(void *ctx, const struct sup_event *e)
 	case SUP_EV_SIGNAL:
 		sup_signal(e->signo);
 		break;
+	case SUP_EV_LAME_DUCK_OVER:
+		sup_stop(false);
+		break;
 	}
 }
 
@@ -737,6 +738,7 @@ static int sup_init_state(struct config *cfg, const char *exe, char *const argv[
 	upgrade_init(&sup.upg, sup.loop, &sink, exe, argv, trial_fd);
 	loop_timer_init(&sup.tick, sup_tick, NULL);
 	loop_timer_init(&sup.stop.timer, sup_stop_timeout, NULL);
+	lame_duck_init(&sup.lame, sup.loop, &sink);
 	return 0;
 }
 
@@ -802,6 +804,7 @@ static int sup_obtain(bool *upgraded)
 	if (r < 0)
 		return r;
 	settings_keys_start(*upgraded ? sup.upg.handed.keys_fd : -1);
+	settings_metrics_start(*upgraded ? sup.upg.handed.metrics_fd : -1);
 	pool_set_scoreboard(&sup.pool, sup.sb);
 	if (trial) {
 		listen_set_start_handed(&sup.lst, sup.set.cfg, &sup.upg.handed, LISTEN_LEND);

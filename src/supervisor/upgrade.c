@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "supervisor/adopt.h"
 
 void upgrade_init(struct upgrade *u, struct loop *loop, const struct sup_sink *sink, const char *exe,
@@ -42,6 +43,7 @@ void upgrade_describe_phase(const struct upgrade *u, size_t answers, char *out, 
 static void upgrade_failed(struct upgrade *u, const char *how, const char *why)
 {
 	u->passed = false;
+	metrics_change(METRICS_UPGRADE, METRICS_FAILED);
 	sup_report(&u->sink, &(struct sup_event){ .kind = SUP_EV_UPGRADE_FAILED, .how = how, .text = why });
 }
 

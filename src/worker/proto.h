@@ -35,6 +35,7 @@ struct loop;
 struct proto;
 struct scoreboard;
 struct scoreboard_slot;
+struct metrics_slot;
 struct transport_ops;
 
 /* A listening socket as a worker sees it. */
@@ -123,6 +124,7 @@ struct proto_env {
 	struct loop *loop;
 	const struct config *cfg;
 	struct scoreboard_slot *slot;  /* this worker's counters */
+	struct metrics_slot *metrics;  /* ...and its /metrics ones (core/metrics.h); NULL: none */
 	const struct scoreboard *sb;   /* everyone's, for the status endpoint */
 	struct conn_set *conns;        /* the worker's connections */
 	const bool *draining;          /* true once the worker drains */

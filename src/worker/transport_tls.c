@@ -46,6 +46,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "core/scoreboard.h"
 #include "worker/conn.h"
 #include "worker/tls.h"
@@ -230,6 +231,13 @@ static void tls_count_handshake(struct conn *c, struct tls_conn *t)
 	struct scoreboard_slot *slot = c->env ? c->env->slot : NULL;
 	if (slot)
 		sb_add(SSL_session_reused(t->ssl) ? &slot->tls_resumed : &slot->tls_full, 1);
+	/* By version too, for /metrics: TLSv1.2, TLSv1.3, other. */
+	struct metrics_slot *m = c->env ? c->env->metrics : NULL;
+	if (m) {
+		int v = SSL_version(t->ssl);
+		unsigned i = v == TLS1_2_VERSION ? 0 : v == TLS1_3_VERSION ? 1 : 2;
+		metrics_add(&m->tls[SSL_session_reused(t->ssl) ? METRICS_TLS_RESUMED : METRICS_TLS_FULL][i], 1);
+	}
 }
 
 /* A call failed with OpenSSL's result r: -EAGAIN (io_wait says which way

@@ -22,6 +22,7 @@
 #include "core/chan.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "core/scoreboard.h"
 #include "worker/conn.h"
 #include "worker/handoff.h"
@@ -686,6 +687,7 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 		.loop = w->loop,
 		.cfg = w->cfg,
 		.slot = w->slot,
+		.metrics = metrics_slot_at(p->slot),
 		.sb = p->sb,
 		.conns = &w->conns,
 		.draining = &w->draining,

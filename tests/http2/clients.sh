@@ -69,6 +69,7 @@ address = 127.0.0.1:$p_h2c
 protocol = http
 http2 = yes
 status = yes
+metrics = yes
 [listener tls]
 address = 127.0.0.1:$p_tls
 protocol = http
@@ -151,6 +152,7 @@ check "h2load TLS (ALPN h2): 20000 requests, all 2xx" sh -c "h2load -n 20000 -c 
 
 # Counters and log
 check "status JSON counts HTTP/2 connections and streams" sh -c "curl -sSf '$h2c/status' | python3 -c 'import json,sys; w=json.load(sys.stdin)[\"workers\"]; assert sum(x[\"h2_connections\"] for x in w) > 0 and sum(x[\"h2_streams\"] for x in w) >= 40000, w'"
+check "metrics count HTTP/2 streams and their responses" sh -c "curl -sSf '$h2c/metrics' >'$dir/metrics' && awk '/^drover_http2_streams_total / {s=\$2} /^drover_http_requests_total\\{method=\"GET\",code=\"2xx\"\\} / {r=\$2} END {exit !(s >= 40000 && r >= 40000)}' '$dir/metrics'"
 check "access log says HTTP/2.0" grep -q '"GET /small.txt HTTP/2.0" 200 14 ' "$dir/access.log"
 
 kill -TERM "$pid"

@@ -956,6 +956,33 @@ START_TEST(test_health_equals_status)
 }
 END_TEST
 
+/* The metrics, liveness and lame duck keys: defaults, values, and the
+ * built-in paths kept apart. */
+START_TEST(test_metrics_live_lame_duck)
+{
+	struct config *cfg = load_ok(WEB);
+	ck_assert_uint_eq(cfg->server.lame_duck_ms, 0);
+	ck_assert_str_eq(http_cfg(cfg)->live_path, "/livez");
+	ck_assert_str_eq(http_cfg(cfg)->metrics_path, "/metrics");
+	ck_assert(!http_listener_cfg(config_find_listener(cfg, "web"))->metrics);
+	config_free(cfg);
+	cfg = load_ok("[server]\nlame_duck = 20s\n[http]\nlive_path = off\nmetrics_path = /m\n"
+		      "[listener web]\naddress = 127.0.0.1:8080\nmetrics = yes\n");
+	ck_assert_uint_eq(cfg->server.lame_duck_ms, 20000);
+	ck_assert_str_eq(http_cfg(cfg)->live_path, "");
+	ck_assert_str_eq(http_cfg(cfg)->metrics_path, "/m");
+	ck_assert(http_listener_cfg(config_find_listener(cfg, "web"))->metrics);
+	config_free(cfg);
+	assert_bad_value("server", "lame_duck", "soon", "expected a duration like 500ms, 30s or 2m");
+	assert_bad_value("http", "metrics_path", "metrics", "expected a URL path starting with '/'");
+	assert_bad_value("http", "live_path", "livez", "expected a URL path starting with '/' or 'off'");
+	load_bad("[http]\nhealth_path = /x\nmetrics_path = /x\n" WEB);
+	assert_error_at(3, "[http] metrics_path: expected a path other than health_path, got '/x'");
+	load_bad("[http]\nlive_path = /s\nstatus_path = /s\n" WEB);
+	assert_error_at(3, "[http] status_path: expected a path other than live_path, got '/s'");
+}
+END_TEST
+
 START_TEST(test_server_paths)
 {
 	struct config *cfg = load_ok("[server]\ncontrol_socket = off\npid_file = off\n" WEB);
@@ -1627,6 +1654,7 @@ static Suite *config_suite(void)
 	tcase_add_test(values, test_protocol_and_mode);
 	tcase_add_test(values, test_http_strings);
 	tcase_add_test(values, test_health_equals_status);
+	tcase_add_test(values, test_metrics_live_lame_duck);
 	tcase_add_test(values, test_server_paths);
 	suite_add_tcase(s, values);
 

@@ -147,6 +147,7 @@ START_TEST(the_highest_generation_and_every_waiting_client_travel_in_the_hand_ov
 	in.highest_generation = 9;
 	in.scoreboard_fd = 3;
 	in.keys_fd = -1;
+	in.metrics_fd = -1;
 	in.ctl_fd = 4;
 	in.client_fd = 7;
 	in.more_client_fds[0] = 8;
@@ -192,6 +193,23 @@ START_TEST(the_highest_generation_and_every_waiting_client_travel_in_the_hand_ov
 	ck_assert_int_eq(out.keys_fd, 13);
 	int sb = -1;
 	ck_assert(sscanf(strstr(env, ";sb=") + 1, "sb=%d", &sb) == 1 && sb == 3);
+	/* The metrics counters' memfd rides there too, after the keys: an
+	 * older build's "sb=%d,k%d" reads both and stops at ",m". */
+	in.metrics_fd = 14;
+	ck_assert_int_eq(handover_encode(&in, env, sizeof(env)), 0);
+	ck_assert(strstr(env, ";sb=3,k13,m14;ctl=4;") != NULL);
+	ck_assert_int_eq(handover_decode(strchr(env, '=') + 1, &out), 0);
+	ck_assert_int_eq(out.keys_fd, 13);
+	ck_assert_int_eq(out.metrics_fd, 14);
+	int k = -1;
+	ck_assert(sscanf(strstr(env, ";sb=") + 1, "sb=%d,k%d", &sb, &k) == 2 && sb == 3 && k == 13);
+	in.keys_fd = -1;
+	ck_assert_int_eq(handover_encode(&in, env, sizeof(env)), 0);
+	ck_assert(strstr(env, ";sb=3,m14;ctl=4;") != NULL);
+	ck_assert_int_eq(handover_decode(strchr(env, '=') + 1, &out), 0);
+	ck_assert_int_eq(out.keys_fd, -1);
+	ck_assert_int_eq(out.metrics_fd, 14);
+	ck_assert(sscanf(strstr(env, ";sb=") + 1, "sb=%d,k%d", &sb, &k) == 1 && sb == 3);
 }
 END_TEST
 

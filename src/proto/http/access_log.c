@@ -19,6 +19,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "proto/http/metrics.h"
 
 static int http_log_fd = -1;
 static bool http_log_is_file;
@@ -241,6 +242,8 @@ static size_t http_log_extend(const struct conn *c, uint64_t start_ms, char *lin
  * O_APPEND keeps whole among all workers. */
 void http_log_write(struct http_conn *hc)
 {
+	/* Metrics: every HTTP/1.1 response is counted here, once, logged or not. */
+	http_metrics_response(hc);
 	if (!hc->log || http_log_fd < 0 || hc->log_len == 0)
 		return;
 	char line[HTTP_LOG_MAX];

@@ -10,13 +10,16 @@
 
 #include "core/loop.h"
 #include "core/config.h"
+#include "core/metrics.h"
 #include "core/scoreboard.h"
 #include "proto/http/config.h"
 #include "worker/proto.h"
 #include "worker/tls.h"
 
-/* health_path: 200 "ok", 503 while this worker drains so a load balancer
- * stops sending traffic before the stop. */
+/* health_path (readiness): 200 "ok", 503 while this worker drains or in
+ * the lame duck before a stop ([server] lame_duck, a flag the supervisor
+ * sets in the shared metrics header), so a load balancer stops sending
+ * traffic before the stop. */
 enum http_handled http_builtin_health(const struct http_ask *ask, struct http_response *resp)
 {
 	const char *health = ask->site->http->health_path;
@@ -25,9 +28,23 @@ enum http_handled http_builtin_health(const struct http_ask *ask, struct http_re
 	if (proto_env_draining(ask->site->env)) {
 		http_response_text(resp, 503, "text/plain; charset=utf-8", "draining\n", 9);
 		resp->how = HTTP_CLOSE;
+	} else if (metrics_lame_duck()) {
+		http_response_text(resp, 503, "text/plain; charset=utf-8", "lame duck\n", 10);
 	} else {
 		http_response_text(resp, 200, "text/plain; charset=utf-8", "ok\n", 3);
 	}
+	http_field(&resp->fields, "Cache-Control", "no-store");
+	return HTTP_ANSWERED;
+}
+
+/* live_path (liveness): 200 while the worker runs at all, so a liveness
+ * probe never kills a node that drains. */
+enum http_handled http_builtin_live(const struct http_ask *ask, struct http_response *resp)
+{
+	const char *live = ask->site->http->live_path;
+	if (!live || !*live || strcmp(ask->path, live) != 0)
+		return HTTP_DECLINED;
+	http_response_text(resp, 200, "text/plain; charset=utf-8", "ok\n", 3);
 	http_field(&resp->fields, "Cache-Control", "no-store");
 	return HTTP_ANSWERED;
 }

@@ -373,6 +373,8 @@ static const struct config_key http_keys[] = {
 	{ "access_log", http_key_access_log, HTTP_KEY(access_log), 0, 0 },
 	{ "health_path", http_key_health_path, HTTP_KEY(health_path), 0, 0 },
 	{ "status_path", http_key_url_path, HTTP_KEY(status_path), 0, 0 },
+	{ "live_path", http_key_health_path, HTTP_KEY(live_path), 0, 0 },
+	{ "metrics_path", http_key_url_path, HTTP_KEY(metrics_path), 0, 0 },
 	{ "header_timeout", config_key_duration, HTTP_KEY(header_timeout_ms), 1, CONFIG_DURATION_MAX_MS },
 	{ "keepalive_timeout", config_key_duration, HTTP_KEY(keepalive_timeout_ms), 1, CONFIG_DURATION_MAX_MS },
 	{ "send_timeout", config_key_duration, HTTP_KEY(send_timeout_ms), 1, CONFIG_DURATION_MAX_MS },
@@ -409,6 +411,8 @@ static int http_config_init(void *data)
 	h->access_log = strdup("off");
 	h->health_path = strdup("/healthz");
 	h->status_path = strdup("/status");
+	h->live_path = strdup("/livez");
+	h->metrics_path = strdup("/metrics");
 	h->header_timeout_ms = 10000;
 	h->keepalive_timeout_ms = 15000;
 	h->send_timeout_ms = 60000;
@@ -431,7 +435,7 @@ static int http_config_init(void *data)
 	h->hsts_line = NULL;
 	h->precompressed = (struct http_precompressed){ .n = 1, .order = { HTTP_CODING_GZIP } };
 	if (!h->root || !h->index || !h->mime_types || !h->default_type || !h->access_log ||
-	    !h->health_path || !h->status_path)
+	    !h->health_path || !h->status_path || !h->live_path || !h->metrics_path)
 		return -ENOMEM;
 	return 0;
 }
@@ -446,6 +450,8 @@ static void http_config_release(void *data)
 	free(h->access_log);
 	free(h->health_path);
 	free(h->status_path);
+	free(h->live_path);
+	free(h->metrics_path);
 	free(h->charset);
 	free(h->hsts_line);
 	free(h->error_page_403);
@@ -475,6 +481,22 @@ static void http_config_hsts_line(struct config_check *chk, struct http_config *
 	h->hsts_line_len = (size_t)n;
 }
 
+/* The built-in paths (health, live, status, metrics) are four apart:
+ * each answers its own (health_path against status_path is checked above,
+ * with its message of old). */
+static void http_config_paths_apart(struct config_check *chk, const struct http_config *h)
+{
+	const char *keys[4] = { "health_path", "status_path", "live_path", "metrics_path" };
+	const char *vals[4] = { h->health_path, h->status_path, h->live_path, h->metrics_path };
+	for (int i = 2; i < 4; i++)
+		for (int k = 0; k < i; k++)
+			if (vals[i] && vals[k] && vals[i][0] && strcmp(vals[i], vals[k]) == 0) {
+				unsigned a = config_check_line(chk, keys[i]), b = config_check_line(chk, keys[k]);
+				config_check_error(chk, a > b ? a : b, "[http] %s: expected a path other than %s, got '%s'",
+						   a >= b ? keys[i] : keys[k], a >= b ? keys[k] : keys[i], vals[i]);
+			}
+}
+
 static void http_config_check(struct config_check *chk, void *data)
 {
 	struct http_config *h = data;
@@ -494,6 +516,7 @@ static void http_config_check(struct config_check *chk, void *data)
 				   "[http] status_path: expected a path other than health_path, got '%s'",
 				   h->status_path);
 	}
+	http_config_paths_apart(chk, h);
 }
 
 /* ------------------------------------------------------------ [http2] */
@@ -524,6 +547,7 @@ static int http2_config_init(void *data)
 static const struct config_key http_listener_keys[] = {
 	{ "status", config_key_bool, HTTP_LISTENER_KEY(status), 0, 0 },
 	{ "http2", config_key_bool, HTTP_LISTENER_KEY(http2), 0, 0 },
+	{ "metrics", config_key_bool, HTTP_LISTENER_KEY(metrics), 0, 0 },
 	{ "redirect_https", config_key_bool, HTTP_LISTENER_KEY(redirect_https), 0, 0 },
 	{ "https_port", config_key_count, HTTP_LISTENER_KEY(https_port), 1, 65535 },
 };
@@ -541,6 +565,7 @@ static void http_listener_check(struct config_check *chk, void *data)
 {
 	const struct http_listener_config *lc = data;
 	config_check_own_protocol(chk, "status", lc->status, "the status endpoint");
+	config_check_own_protocol(chk, "metrics", lc->metrics, "the metrics endpoint");
 	config_check_own_protocol(chk, "redirect_https", lc->redirect_https, "the redirect to HTTPS");
 	const struct config_listener *l = config_check_listener(chk);
 	struct http_listener_config *mut = data;

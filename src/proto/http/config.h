@@ -40,6 +40,8 @@ struct http_config {
 	unsigned access_log_line;    /* where access_log is set (0: default), for messages */
 	char *health_path;           /* "" disables */
 	char *status_path;
+	char *live_path;             /* liveness: 200 while the worker runs, draining too; "" disables */
+	char *metrics_path;          /* Prometheus text, on listeners with metrics = yes */
 	uint64_t header_timeout_ms;
 	uint64_t keepalive_timeout_ms;
 	uint64_t send_timeout_ms;
@@ -99,6 +101,7 @@ struct http_listener_config {
 	/* HTTP/2: by ALPN h2 on a TLS listener, by the client preface (prior
 	 * knowledge, h2c) on a plain one. Default: yes on TLS, no on plain. */
 	bool http2;
+	bool metrics; /* serve [http] metrics_path on this listener (an http one) */
 	/* Answer every request but health and status with a 301 to https://
 	 * (redirect.c); https_port is the port put in that URL (443: none). */
 	bool redirect_https;

@@ -555,8 +555,8 @@ static enum http_step http_step_head(struct http_conn *hc)
 		if (h2 != HTTP_STEP_NOT_H2)
 			return (enum http_step)h2;
 	}
-	if (hc->state == HTTP_IDLE && hc->log)
-		hc->req_start_ms = loop_now_ms(c->loop); /* the access log's request time */
+	if (hc->state == HTTP_IDLE)
+		hc->req_start_ms = loop_now_ms(c->loop); /* the access log's and the metrics' request time */
 	int r = http_parse_request(&hc->parser, hc->in.data + hc->in.start, len, &http_w.lim, &hc->req);
 	if (r > 0)
 		return http_head_complete(hc);

@@ -63,6 +63,7 @@
 #include "core/scoreboard.h"
 #include "proto/http/access_log.h"
 #include "proto/http/config.h"
+#include "proto/http/metrics.h"
 #include "proto/http/pool.h"
 #include "proto/http/router.h"
 
@@ -206,6 +207,24 @@ static ssize_t h2_on_send(nghttp2_session *ng, const uint8_t *data, size_t lengt
 	return (ssize_t)length;
 }
 
+/* Every frame's header, before nghttp2 acts on it: what it leaves out
+ * with RFC 9218 priorities on (it keeps no closed stream then, and drops
+ * frames on one in silence). DATA or HEADERS on a client stream that was
+ * opened and is gone is a connection error STREAM_CLOSED (RFC 9113 §5.1),
+ * unless we reset it ourselves (what the client had in flight is ignored);
+ * HEADERS on a lower id never opened is PROTOCOL_ERROR (§5.1.1). */
+static int h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *user)
+{
+	struct h2_conn *h = user;
+	if ((hd->type != NGHTTP2_DATA && hd->type != NGHTTP2_HEADERS) || !(hd->stream_id & 1) ||
+	    hd->stream_id > h->max_id || nghttp2_session_find_stream(ng, hd->stream_id) ||
+	    h2_ring_has(h->reset_ids, H2_RING, hd->stream_id))
+		return 0;
+	bool used = h2_ring_has(h->used_ids, H2_RING, hd->stream_id);
+	h->error = hd->type == NGHTTP2_HEADERS && !used ? NGHTTP2_PROTOCOL_ERROR : NGHTTP2_STREAM_CLOSED;
+	return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
 static int h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
 	struct h2_conn *h = user;
@@ -215,6 +234,9 @@ static int h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, 
 	if (!st)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset; others go on */
 	h->requests++;
+	if (st->id > h->max_id)
+		h->max_id = st->id;
+	h2_ring_put(h->used_ids, H2_RING, &h->used_at, st->id);
 	nghttp2_session_set_stream_user_data(ng, st->id, st);
 	sb_add(&http_w.env->slot->h2_streams, 1);
 	unsigned limit = http_w.http->keepalive_requests;
@@ -238,9 +260,7 @@ static int h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const u
 	if (!st)
 		return 0;
 	bool was = st->too_large;
-	const struct http2_config *c2 = http2_cfg(http_w.cfg);
-	size_t max_list = c2->max_header_list_size ? c2->max_header_list_size : http_w.http->max_header_size;
-	if (!h2_stream_keep(st, name, namelen, value, valuelen, max_list) && !was)
+	if (!h2_stream_keep(st, name, namelen, value, valuelen, h->max_list) && !was)
 		h2_spend(h, H2_COST_HUGE_HEADERS);
 	return 0;
 }
@@ -324,6 +344,8 @@ static int h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, voi
 static int h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
 	struct h2_conn *h = user;
+	if (frame->hd.type == NGHTTP2_RST_STREAM)
+		h2_ring_put(h->reset_ids, H2_RING, &h->reset_at, frame->hd.stream_id);
 	if (frame->hd.type == NGHTTP2_GOAWAY && h->draining && !h->final_goaway &&
 	    frame->goaway.last_stream_id == INT32_MAX) {
 		/* The drain's first GOAWAY is out: its PING follows, and the
@@ -362,6 +384,9 @@ static int h2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error, v
 			bool have = !st->too_large && h2_stream_request(st) != 400 && h2_req.method_str.len;
 			http_log_stream(&h->base, have ? &h2_req : NULL, st->status, st->body_sent, st->start_ms);
 		}
+		uint64_t now = loop_now_ms(h->base.loop);
+		http_metrics_count(http_w.env->metrics, st->method, st->status,
+				   now > st->start_ms ? now - st->start_ms : 0, st->body_sent);
 		http_w.env->request_done(http_w.env);
 	}
 	h2_stream_free(st);
@@ -404,7 +429,9 @@ static int h2_close_after(struct h2_conn *h)
 static int h2_fatal(struct h2_conn *h, ssize_t err)
 {
 	uint32_t code = NGHTTP2_PROTOCOL_ERROR;
-	if (h->calm || err == NGHTTP2_ERR_FLOODED || err == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+	if (h->error)
+		code = h->error;
+	else if (h->calm || err == NGHTTP2_ERR_FLOODED || err == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
 		code = NGHTTP2_ENHANCE_YOUR_CALM;
 	else if (err == NGHTTP2_ERR_NOMEM || err == NGHTTP2_ERR_CALLBACK_FAILURE)
 		code = NGHTTP2_INTERNAL_ERROR;
@@ -412,6 +439,102 @@ static int h2_fatal(struct h2_conn *h, ssize_t err)
 	 * ours, behind the whole frames already queued. */
 	h2_raw_goaway(h, code);
 	return h2_close_after(h);
+}
+
+/* Whether DATA on stream sid, about to be read, is on a stream that is
+ * gone: opened and closed, not reset by us (RFC 9113 §5.1: STREAM_CLOSED).
+ * nghttp2 keeps no closed stream with RFC 9218 priorities on, and drops
+ * such DATA in silence before any callback. */
+static bool h2_data_on_closed(struct h2_conn *h, uint32_t sid)
+{
+	return (sid & 1) && (int32_t)sid <= h->max_id && !nghttp2_session_find_stream(h->ng, (int32_t)sid) &&
+	       !h2_ring_has(h->reset_ids, H2_RING, (int32_t)sid);
+}
+
+/* Pass n bytes to nghttp2, or a fatal nghttp2 error. */
+static ssize_t h2_recv(struct h2_conn *h, const uint8_t *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	h->busy = true;
+	ssize_t r = nghttp2_session_mem_recv(h->ng, p, n);
+	h->busy = false;
+	return r;
+}
+
+/* Hand input to nghttp2: 0, or a fatal nghttp2 error (h->error says
+ * which GOAWAY when the error is ours). On the way, the input's frame
+ * boundaries are followed (payloads skipped, not read) for what nghttp2
+ * does not check with RFC 9218 priorities on: a PRIORITY frame on stream 0
+ * (RFC 9113 §6.3) or on a stream that depends on itself (§5.3.1), both
+ * PROTOCOL_ERROR; and DATA on a closed stream, which is checked when every
+ * frame before it has been read (the input is passed in two parts then). */
+static ssize_t h2_feed(struct h2_conn *h, const uint8_t *p, size_t n)
+{
+	struct h2_scan *sc = &h->scan;
+	size_t i = 0, fed = 0;
+	ssize_t r;
+	while (i < n) {
+		if (sc->preface) {
+			size_t k = n - i < sc->preface ? n - i : sc->preface;
+			sc->preface -= (uint32_t)k;
+			i += k;
+			continue;
+		}
+		if (sc->left == 0 && sc->hdr_n < 9) {
+			sc->hdr[sc->hdr_n++] = p[i++];
+			if (sc->hdr_n < 9)
+				continue;
+			sc->left = (uint32_t)sc->hdr[0] << 16 | (uint32_t)sc->hdr[1] << 8 | sc->hdr[2];
+			sc->sid = ((uint32_t)sc->hdr[5] << 24 | (uint32_t)sc->hdr[6] << 16 |
+				   (uint32_t)sc->hdr[7] << 8 | sc->hdr[8]) & 0x7fffffffu;
+			uint8_t type = sc->hdr[3];
+			sc->prio = type == NGHTTP2_PRIORITY && sc->left == 5;
+			sc->dep = 0;
+			sc->dep_n = 0;
+			if (type == NGHTTP2_PRIORITY && sc->sid == 0)
+				goto protocol_error;
+			if (type == NGHTTP2_DATA && (int32_t)sc->sid <= h->max_id) {
+				/* Everything before this frame first. */
+				size_t start = i >= 9 ? i - 9 : 0;
+				if (start > fed) {
+					r = h2_recv(h, p + fed, start - fed);
+					if (r < 0)
+						return r;
+					fed = start;
+				}
+				if (h2_data_on_closed(h, sc->sid)) {
+					h->error = NGHTTP2_STREAM_CLOSED;
+					return NGHTTP2_ERR_CALLBACK_FAILURE;
+				}
+			}
+			if (sc->left == 0)
+				sc->hdr_n = 0;
+			continue;
+		}
+		if (sc->prio && sc->dep_n < 4) {
+			sc->dep = sc->dep << 8 | p[i++];
+			sc->left--;
+			if (++sc->dep_n == 4 && (sc->dep & 0x7fffffffu) == sc->sid)
+				goto protocol_error;
+		} else {
+			size_t k = n - i < sc->left ? n - i : sc->left;
+			sc->left -= (uint32_t)k;
+			i += k;
+		}
+		if (sc->left == 0)
+			sc->hdr_n = 0;
+	}
+	r = h2_recv(h, p + fed, n - fed);
+	return r < 0 ? r : 0;
+
+protocol_error:
+	/* What came before the frame is read; the frame is the error. */
+	r = h2_recv(h, p + fed, i - fed);
+	if (r < 0)
+		return r;
+	h->error = NGHTTP2_PROTOCOL_ERROR;
+	return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 /* Read and hand to nghttp2 while there is input (a few reads at most):
@@ -432,9 +555,7 @@ static int h2_read(struct h2_conn *h)
 			return CONN_GONE;
 		}
 		sb_add(&http_w.env->slot->bytes_in, (uint64_t)n);
-		h->busy = true;
-		ssize_t r = nghttp2_session_mem_recv(h->ng, (const uint8_t *)h2_in, (size_t)n);
-		h->busy = false;
+		ssize_t r = h2_feed(h, (const uint8_t *)h2_in, (size_t)n);
 		if (r < 0)
 			return h2_fatal(h, r);
 		/* Stop reading while the output waits: a peer that does not
@@ -613,102 +734,6 @@ static void h2_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 	(void)h2_after(h);
 }
 
-/* ------------------------------------------------------------ nghttp2's memory */
-
-/* nghttp2 allocates a few small blocks per stream (the stream, its
- * queued frames, the copied response fields); with 100 streams in flight
- * that is more than glibc's per-thread cache keeps, and every stream paid
- * malloc's slow path. Small blocks come from per-size free lists of the
- * worker instead, larger ones from malloc. Each block carries its size
- * class (or its size) in a 16-byte header, which keeps malloc's alignment. */
-#define H2_MEM_CLASSES 5
-#define H2_MEM_SPARE 512 /* blocks kept per class */
-static const size_t h2_mem_size[H2_MEM_CLASSES] = { 64, 128, 256, 512, 1024 };
-static struct {
-	void *v[H2_MEM_SPARE];
-	unsigned n;
-} h2_mem_spare[H2_MEM_CLASSES];
-
-struct h2_mem_hdr {
-	size_t cls;  /* index into h2_mem_size, or H2_MEM_CLASSES: malloc'd at size */
-	size_t size;
-};
-
-static void *h2_mem_malloc(size_t size, void *ud)
-{
-	(void)ud;
-	size_t cls = 0;
-	while (cls < H2_MEM_CLASSES && size > h2_mem_size[cls])
-		cls++;
-	struct h2_mem_hdr *b;
-	if (cls < H2_MEM_CLASSES && h2_mem_spare[cls].n)
-		b = h2_mem_spare[cls].v[--h2_mem_spare[cls].n];
-	else if (size > SIZE_MAX - sizeof(*b))
-		return NULL;
-	else
-		b = malloc(sizeof(*b) + (cls < H2_MEM_CLASSES ? h2_mem_size[cls] : size));
-	if (!b)
-		return NULL;
-	b->cls = cls;
-	b->size = cls < H2_MEM_CLASSES ? h2_mem_size[cls] : size;
-	return b + 1;
-}
-
-static void h2_mem_free(void *ptr, void *ud)
-{
-	(void)ud;
-	if (!ptr)
-		return;
-	struct h2_mem_hdr *b = (struct h2_mem_hdr *)ptr - 1;
-	if (b->cls < H2_MEM_CLASSES && h2_mem_spare[b->cls].n < H2_MEM_SPARE)
-		h2_mem_spare[b->cls].v[h2_mem_spare[b->cls].n++] = b;
-	else
-		free(b);
-}
-
-static void *h2_mem_calloc(size_t n, size_t size, void *ud)
-{
-	if (size && n > SIZE_MAX / size)
-		return NULL;
-	void *p = h2_mem_malloc(n * size, ud);
-	if (p)
-		memset(p, 0, n * size);
-	return p;
-}
-
-static void *h2_mem_realloc(void *ptr, size_t size, void *ud)
-{
-	if (!ptr)
-		return h2_mem_malloc(size, ud);
-	if (size == 0) {
-		h2_mem_free(ptr, ud);
-		return NULL;
-	}
-	struct h2_mem_hdr *b = (struct h2_mem_hdr *)ptr - 1;
-	if (size <= b->size)
-		return ptr;
-	void *p = h2_mem_malloc(size, ud);
-	if (!p)
-		return NULL;
-	memcpy(p, ptr, b->size);
-	h2_mem_free(ptr, ud);
-	return p;
-}
-
-static nghttp2_mem h2_mem = {
-	.malloc = h2_mem_malloc,
-	.free = h2_mem_free,
-	.calloc = h2_mem_calloc,
-	.realloc = h2_mem_realloc,
-};
-
-static void h2_mem_done(void)
-{
-	for (size_t k = 0; k < H2_MEM_CLASSES; k++)
-		while (h2_mem_spare[k].n)
-			free(h2_mem_spare[k].v[--h2_mem_spare[k].n]);
-}
-
 /* ------------------------------------------------------------ connection */
 
 static void h2_drain(struct conn *c)
@@ -763,11 +788,13 @@ int http2_take_over(struct http_conn *hc)
 	c->timer.arg = h;
 	loop_set_handler(c->loop, c->fd, h2_io, h);
 	h->credit = H2_CREDIT_START;
+	h->scan.preface = HTTP2_PREFACE_LEN;
 	h->idle_since = loop_now_ms(c->loop);
 	/* The bytes already read: the preface and what followed it. */
 	size_t len = conn_buf_len(&hc->in);
 	const struct http2_config *c2 = http2_cfg(http_w.cfg);
 	size_t max_list = c2->max_header_list_size ? c2->max_header_list_size : http_w.http->max_header_size;
+	h->max_list = max_list;
 	int r = nghttp2_session_server_new3(&h->ng, h2_callbacks, h, h2_option, &h2_mem);
 	if (r == 0) {
 		nghttp2_settings_entry iv[] = {
@@ -787,9 +814,7 @@ int http2_take_over(struct http_conn *hc)
 	h->out.start = h->out.end = 0;
 	ssize_t fed = 0;
 	if (r == 0 && len) {
-		h->busy = true;
-		fed = nghttp2_session_mem_recv(h->ng, (const uint8_t *)hc->in.data + hc->in.start, len);
-		h->busy = false;
+		fed = h2_feed(h, (const uint8_t *)hc->in.data + hc->in.start, len);
 	}
 	if (r != 0) {
 		log_warning("http2: cannot set up a session: %s", nghttp2_strerror(r));
@@ -819,6 +844,7 @@ int http2_init(void)
 		return -ENOMEM;
 	nghttp2_session_callbacks_set_send_callback(cb, h2_on_send);
 	nghttp2_session_callbacks_set_send_data_callback(cb, h2_on_send_data);
+	nghttp2_session_callbacks_set_on_begin_frame_callback(cb, h2_on_begin_frame);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, h2_on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cb, h2_on_header);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2_on_data_chunk);

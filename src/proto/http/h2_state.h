@@ -51,6 +51,7 @@ struct h2_stream {
 	bool finished;      /* ...and its last frame was sent */
 	bool too_large;     /* the header list passed max_header_list_size, or too many fields */
 	bool head_only;
+	enum http_method method; /* for the metrics; OTHER until the request is decoded */
 	int status;
 	uint32_t n_fields;
 	size_t decoded;     /* header list size as RFC 9113 §6.5.2 counts it */
@@ -67,6 +68,20 @@ struct h2_stream {
 	char block_inline[H2_BLOCK_INLINE];
 };
 
+#define H2_RING 16
+
+/* The input's frame boundaries (h2_scan in h2.c). */
+struct h2_scan {
+	uint32_t preface;   /* bytes of the client preface still to pass */
+	uint32_t left;      /* payload bytes of the current frame still to pass */
+	uint32_t sid;       /* the current frame's stream */
+	uint32_t dep;       /* a PRIORITY frame's dependency, as its bytes come */
+	uint8_t hdr[9];
+	uint8_t hdr_n;      /* bytes of a frame header gathered */
+	uint8_t dep_n;
+	bool prio;          /* the current frame is a PRIORITY frame */
+};
+
 struct h2_conn {
 	struct conn base; /* first: conn_close() hands us back as a struct conn */
 	nghttp2_session *ng;
@@ -76,6 +91,7 @@ struct h2_conn {
 	unsigned n_streams;  /* open */
 	unsigned n_answered; /* open with a response submitted */
 	unsigned requests;   /* streams begun: keepalive_requests */
+	size_t max_list;     /* max_header_list_size in force */
 	int credit;
 	uint64_t idle_since; /* no stream open since */
 	uint64_t progress_ms;/* the last write that made progress, while responses are under way */
@@ -86,8 +102,30 @@ struct h2_conn {
 	bool draining;       /* the first GOAWAY is queued */
 	bool final_goaway;   /* the GOAWAY with the real last stream id is queued */
 	bool calm;           /* the credit ran out */
+	uint32_t error;      /* a connection error of ours (h2_on_begin_frame, h2_scan): its GOAWAY code */
+	int32_t max_id;      /* highest client stream begun */
+	/* Recent streams begun, and reset by us (RST_STREAM sent), for the
+	 * checks nghttp2 leaves out (h2_on_begin_frame). */
+	int32_t used_ids[H2_RING], reset_ids[H2_RING];
+	unsigned used_at, reset_at;
+	struct h2_scan scan;
 	bool busy;           /* inside nghttp2: closing is left to the caller */
 };
+
+/* A stream id in a ring of recent ones. */
+static inline void h2_ring_put(int32_t *ring, unsigned n, unsigned *at, int32_t id)
+{
+	ring[*at % n] = id;
+	(*at)++;
+}
+
+static inline bool h2_ring_has(const int32_t *ring, unsigned n, int32_t id)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (ring[i] == id)
+			return true;
+	return false;
+}
 
 /* The output buffer's room at its end, taking a buffer when there is none
  * (0 when memory ran out). */
@@ -96,6 +134,11 @@ size_t h2_out_room(struct h2_conn *h);
  * back; spent out, the connection ends with GOAWAY(ENHANCE_YOUR_CALM). */
 void h2_spend(struct h2_conn *h, int cost);
 void h2_earn(struct h2_conn *h, int n);
+
+/* h2_mem.c: nghttp2's allocator (per-size free lists), and giving the
+ * spare blocks back when the worker exits. */
+extern nghttp2_mem h2_mem;
+void h2_mem_done(void);
 
 /* h2_stream.c */
 /* The request being routed or logged (one at a time per worker), filled

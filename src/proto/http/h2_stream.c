@@ -346,6 +346,7 @@ void h2_route(struct h2_conn *h, struct h2_stream *st)
 		return;
 	}
 	st->head_only = h2_req.method == HTTP_METHOD_HEAD;
+	st->method = h2_req.method;
 	struct http_ask ask = {
 		.req = &h2_req,
 		.head_only = st->head_only,

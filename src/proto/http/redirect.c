@@ -134,6 +134,10 @@ static bool http_redirect_exempt(const struct http_ask *ask, const struct http_l
 		return true;
 	if (lc->status && h->status_path && h->status_path[0] && strcmp(ask->path, h->status_path) == 0)
 		return true;
+	if (h->live_path && h->live_path[0] && strcmp(ask->path, h->live_path) == 0)
+		return true;
+	if (lc->metrics && h->metrics_path && h->metrics_path[0] && strcmp(ask->path, h->metrics_path) == 0)
+		return true;
 	return false;
 }
 

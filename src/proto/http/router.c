@@ -9,6 +9,7 @@
 #include "proto/http/builtin.h"
 #include "proto/http/file.h"
 #include "proto/http/listing.h"
+#include "proto/http/metrics.h"
 #include "proto/http/path.h"
 #include "proto/http/redirect.h"
 
@@ -17,7 +18,9 @@
  * static handler declines a directory to list. */
 static const struct http_handler http_handlers[] = {
 	{ "health", http_builtin_health },
+	{ "live", http_builtin_live },
 	{ "status", http_builtin_status },
+	{ "metrics", http_builtin_metrics },
 	{ "static", http_file_answer },
 	{ "listing", http_listing_answer },
 };
