@@ -41,7 +41,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from h2lib import (  # noqa: E402
-    NO_ERROR, REFUSED_STREAM, Closed, Conn, Drover, err_name, free_port)
+    NO_ERROR, REFUSED_STREAM, Closed, Conn, Drover, free_port)
 
 N_CLIENTS = 8
 IN_FLIGHT = 10
