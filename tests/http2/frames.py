@@ -174,7 +174,11 @@ class Env:
                                 "-out", os.path.join(self.tmp, "cert.pem")], capture_output=True, timeout=60)
             if r.returncode == 0:
                 self.cert = os.path.join(self.tmp, "cert.pem")
-        self.srv = cls(self.tmp, self.www, "main", tls=self.cert is not None)
+        try:
+            self.srv = cls(self.tmp, self.www, "main", tls=self.cert is not None)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         self.port = self.srv.port
         self.kind = cls.kind
         self.use_tls = False  # set while a TLS variant of a case runs
