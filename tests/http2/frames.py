@@ -1022,7 +1022,7 @@ def main(argv):
     chosen = [t for t in TESTS if not argv[1:] or any(a in t.__name__ for a in argv[1:])]
     try:
         env = Env()
-    except Failure as e:
+    except (Failure, OSError) as e:
         print("FAIL: setup: %s" % e)
         print("0 passed, 1 failed")
         return 1
