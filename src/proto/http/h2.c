@@ -663,9 +663,12 @@ static int h2_after(struct h2_conn *h)
 	if (out || h->more)
 		ops |= LOOP_WRITE;
 	if (ops == 0) {
-		/* Only the timer can move it (a peer at EOF whose streams wait
-		 * for window): keep watching writes so an error shows. */
-		ops = LOOP_WRITE;
+		/* Nothing can move it: a peer at its end of stream (it can
+		 * open no window) whose answers wait, or output that found no
+		 * memory with nothing to read. Watching nothing would leave
+		 * an error or hang-up spinning; close, as HTTP/1.1 does. */
+		conn_close(c);
+		return CONN_GONE;
 	}
 	int r = conn_watch(c, conn_watch_for(c, ops));
 	if (r < 0) {
