@@ -48,10 +48,11 @@ for tool in openssl "$py"; do
 	fi
 done
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/drover-browser.XXXXXX")
-pid=
+. "$(dirname "$0")/../lib.sh"
+t_init browser
+t_keep=${DROVER_BROWSER_KEEP:-}
 trap_pid=
-cleanup() {
+t_on_exit() {
 	if [ -n "$trap_pid" ]; then
 		kill "$trap_pid" 2>/dev/null
 		wait "$trap_pid" 2>/dev/null
@@ -60,32 +61,8 @@ cleanup() {
 	if [ -s "$dir/chromium.pid" ] && kill -0 "$(cat "$dir/chromium.pid")" 2>/dev/null; then
 		kill -KILL -- "-$(cat "$dir/chromium.pid")" 2>/dev/null
 	fi
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	if [ -n "${DROVER_BROWSER_KEEP:-}" ]; then
-		echo "kept: $dir"
-	else
-		rm -rf "$dir"
-	fi
 }
-trap cleanup EXIT
 
-passed=0
-failed=0
-check() { # check NAME COMMAND...: the command must succeed
-	local name=$1
-	shift
-	if "$@" >"$dir/out" 2>&1; then
-		echo "PASS: $name"
-		passed=$((passed + 1))
-	else
-		echo "FAIL: $name"
-		sed 's/^/    /' "$dir/out" | tail -n 20
-		failed=$((failed + 1))
-	fi
-}
 # result NAME PYTHON-EXPRESSION: true on what the browser reported, as r
 result() {
 	local name=$1
@@ -235,10 +212,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
 spki=$(openssl x509 -in "$dir/cert.pem" -pubkey -noout | openssl pkey -pubin -outform der |
 	openssl dgst -sha256 -binary | openssl enc -base64)
 
-free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-p_tls=$(free_port)
-p_h1=$(free_port)
-p_proxy=$(free_port) # the browser's proxy for anything not on loopback
+p_tls=$(t_free_port)
+p_h1=$(t_free_port)
+p_proxy=$(t_free_port) # the browser's proxy for anything not on loopback
 cat >"$dir/drover.ini" <<EOF
 [server]
 workers = 2
@@ -259,15 +235,7 @@ root = $www
 access_log = $dir/access.log
 EOF
 
-: >"$dir/drover.log"
-"$drover" -c "$dir/drover.ini" 2>"$dir/drover.log" &
-pid=$!
-timeout 20 grep -q -m1 "ready: generation 1" < <(exec tail -n +1 -f --pid="$pid" "$dir/drover.log") || true
-if ! grep -q "ready: generation 1" "$dir/drover.log"; then
-	echo "FAIL: drover did not start"
-	cat "$dir/drover.log"
-	exit 1
-fi
+t_start_drover "$dir/drover.ini" || exit 1
 h2="https://127.0.0.1:$p_tls"
 h1="http://127.0.0.1:$p_h1"
 # The browser's proxy: anything not for loopback would arrive here (and get
@@ -332,7 +300,7 @@ for e in r["errors"]:
 sys.exit(1 if r["errors"] else 0)' "$dir/result.json"
 if [ ! -f "$dir/result.json" ]; then
 	tail -n 30 "$dir/chromium.log"
-	echo "$passed passed, $failed failed"
+	t_summary
 	exit 1
 fi
 video=$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("video"))' "$dir/result.json")
@@ -454,5 +422,4 @@ if [ "$failed" -gt 0 ]; then
 		grep -v 'dbus/' "$dir/$f" | tail -n 25
 	done
 fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+t_summary

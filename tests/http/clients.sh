@@ -12,31 +12,8 @@ for tool in curl wget ab wrk python3 cmp; do
 	fi
 done
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/drover-clients.XXXXXX")
-pid=
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-passed=0
-failed=0
-check() { # check NAME COMMAND...: the command must succeed
-	local name=$1
-	shift
-	if "$@" >"$dir/out" 2>&1; then
-		echo "PASS: $name"
-		passed=$((passed + 1))
-	else
-		echo "FAIL: $name"
-		sed 's/^/    /' "$dir/out" | tail -n 20
-		failed=$((failed + 1))
-	fi
-}
+. "$(dirname "$0")/../lib.sh"
+t_init clients
 
 mkdir "$dir/www"
 printf 'hello from drover\n' >"$dir/www/small.txt"
@@ -47,7 +24,7 @@ for i in $(seq 200); do printf '.c%d { color: #%06x }\n' "$i" "$i"; done >"$dir/
 gzip -k -9 "$dir/www/style.css"
 printf '<h1>no such page</h1>\n' >"$dir/www/404.html"
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(t_free_port)
 cat >"$dir/drover.ini" <<EOF
 [server]
 workers = 2
@@ -66,18 +43,7 @@ match = *.css
 cache_control = public, max-age=3600
 EOF
 
-: >"$dir/drover.log" # exists before tail -f looks for it
-"$drover" -c "$dir/drover.ini" 2>"$dir/drover.log" &
-pid=$!
-# Wait for the supervisor's "ready" line as it is written (tail -f), 20 s at
-# most. tail ends with drover (--pid); no coproc, whose variables bash unsets
-# as soon as it exits.
-timeout 20 grep -q -m1 "ready: generation 1" < <(exec tail -n +1 -f --pid="$pid" "$dir/drover.log") || true
-if ! grep -q "ready: generation 1" "$dir/drover.log"; then
-	echo "FAIL: drover did not start"
-	cat "$dir/drover.log"
-	exit 1
-fi
+t_start_drover "$dir/drover.ini" || exit 1
 base="http://127.0.0.1:$port"
 
 # curl
@@ -112,5 +78,4 @@ status=$?
 pid=
 check "graceful stop exits 0" test "$status" -eq 0
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+t_summary

@@ -17,31 +17,8 @@ if ! curl -V | grep -q HTTP2; then
 	exit 77
 fi
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/drover-h2.XXXXXX")
-pid=
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-passed=0
-failed=0
-check() { # check NAME COMMAND...: the command must succeed
-	local name=$1
-	shift
-	if "$@" >"$dir/out" 2>&1; then
-		echo "PASS: $name"
-		passed=$((passed + 1))
-	else
-		echo "FAIL: $name"
-		sed 's/^/    /' "$dir/out" | tail -n 20
-		failed=$((failed + 1))
-	fi
-}
+. "$(dirname "$0")/../lib.sh"
+t_init h2
 
 mkdir -p "$dir/www/sub" "$dir/www/many"
 printf 'hello over h2\n' >"$dir/www/small.txt"
@@ -54,11 +31,10 @@ done
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
 	-addext subjectAltName=DNS:localhost -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-p_h2c=$(free_port)
-p_tls=$(free_port)
-p_h1=$(free_port)
-p_tls1=$(free_port)
+p_h2c=$(t_free_port)
+p_tls=$(t_free_port)
+p_h1=$(t_free_port)
+p_tls1=$(t_free_port)
 cat >"$dir/drover.ini" <<EOF
 [server]
 workers = 2
@@ -91,15 +67,7 @@ keepalive_requests = 100000
 access_log = $dir/access.log
 EOF
 
-: >"$dir/drover.log"
-"$drover" -c "$dir/drover.ini" 2>"$dir/drover.log" &
-pid=$!
-timeout 20 grep -q -m1 "ready: generation 1" < <(exec tail -n +1 -f --pid="$pid" "$dir/drover.log") || true
-if ! grep -q "ready: generation 1" "$dir/drover.log"; then
-	echo "FAIL: drover did not start"
-	cat "$dir/drover.log"
-	exit 1
-fi
+t_start_drover "$dir/drover.ini" || exit 1
 h2c="http://127.0.0.1:$p_h2c"
 tls="https://localhost:$p_tls"
 resolve="--resolve localhost:$p_tls:127.0.0.1 --resolve localhost:$p_tls1:127.0.0.1 --cacert $dir/cert.pem"
@@ -161,5 +129,4 @@ status=$?
 pid=
 check "graceful stop exits 0" test "$status" -eq 0
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+t_summary

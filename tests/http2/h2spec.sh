@@ -17,24 +17,15 @@ for tool in openssl python3; do
 	command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
 done
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/drover-h2spec.XXXXXX")
-pid=
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/../lib.sh"
+t_init h2spec
 
 mkdir "$dir/www"
 printf '<html><body>h2spec</body></html>\n' >"$dir/www/index.html"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
 	-keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-p_h2c=$(free_port)
-p_tls=$(free_port)
+p_h2c=$(t_free_port)
+p_tls=$(t_free_port)
 cat >"$dir/drover.ini" <<EOF
 [server]
 workers = 1
@@ -53,11 +44,7 @@ private_key = $dir/key.pem
 [http]
 root = $dir/www
 EOF
-: >"$dir/drover.log"
-"$drover" -c "$dir/drover.ini" 2>"$dir/drover.log" &
-pid=$!
-timeout 20 grep -q -m1 "ready: generation 1" < <(exec tail -n +1 -f --pid="$pid" "$dir/drover.log") || true
-grep -q "ready: generation 1" "$dir/drover.log" || { echo "FAIL: drover did not start"; cat "$dir/drover.log"; exit 1; }
+t_start_drover "$dir/drover.ini" || exit 1
 
 failed=0
 "$h2spec" -h 127.0.0.1 -p "$p_tls" -t -k -P / --timeout 3 >"$dir/tls.txt" 2>&1

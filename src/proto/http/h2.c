@@ -472,8 +472,9 @@ static ssize_t h2_feed(struct h2_conn *h, const uint8_t *p, size_t n)
 			sc->dep_n = 0;
 			if (type == NGHTTP2_PRIORITY && sc->sid == 0)
 				goto protocol_error;
-			if (type == NGHTTP2_DATA && (int32_t)sc->sid <= h->max_id) {
-				/* Everything before this frame first. */
+			if (type == NGHTTP2_DATA && (sc->sid & 1)) {
+				/* Everything before this frame first (its stream may
+				 * have opened and closed there). */
 				size_t start = i >= 9 ? i - 9 : 0;
 				if (start > fed) {
 					r = h2_recv(h, p + fed, start - fed);

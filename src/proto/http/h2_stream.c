@@ -173,8 +173,9 @@ int h2_stream_request(const struct h2_stream *st)
  * Sending slivers would invite a client that returns credit frame by
  * frame to answer each with a sliver of window, and so on for the whole
  * body (and is what a client granting 1 byte at a time asks for). When
- * nothing of ours is in flight the window is what the client wants, and
- * is used whatever its size (h2spec 6.9.1: a window of 1 gets 1 byte). */
+ * nothing of ours is in flight, or the client's initial window is below a
+ * full frame, the window is what the client wants, and is used whatever
+ * its size (h2spec 6.9.1 and 6.9.2: a window of 1 gets 1 byte). */
 static bool h2_sliver(nghttp2_session *ng, struct h2_stream *st, size_t length, uint64_t left)
 {
 	size_t want = left < H2_DATA_MIN ? (size_t)left : H2_DATA_MIN;
@@ -183,8 +184,8 @@ static bool h2_sliver(nghttp2_session *ng, struct h2_stream *st, size_t length, 
 	int32_t win = nghttp2_session_get_stream_remote_window_size(ng, st->id);
 	uint32_t init = nghttp2_session_get_remote_settings(ng, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE);
 	int32_t conn = nghttp2_session_get_remote_window_size(ng);
-	if (win < 0 || conn < 0 || ((uint32_t)win >= init && (size_t)conn >= want))
-		return false;
+	if (init < 16384 || win < 0 || conn < 0 || ((uint32_t)win >= init && (size_t)conn >= want))
+		return false; /* a client that grants less than a frame wants small frames */
 	st->deferred = true;
 	return true;
 }
