@@ -321,7 +321,7 @@ START_TEST(validators_per_coding)
 	snprintf(http, sizeof http, "precompressed = br gzip\n%s", cache_modes[_i]);
 	site_start(&s, http);
 	struct h_response r;
-	char id[256], gz[256], br[256], extra[512];
+	char id[256], gz[256], br[256], extra[1024];
 	ask(&s, "GET", "/a.css", NULL, &r);
 	snprintf(id, sizeof id, "%s", hdr(&r, "ETag"));
 	h_http_response_free(&r);
@@ -402,7 +402,7 @@ START_TEST(range_over_encoded_bytes)
 	ck_assert_str_eq(hdr(&r, "Content-Range"), "bytes 3-6/13");
 	ck_assert_str_eq(hdr(&r, "Content-Encoding"), "gzip");
 	ck_assert_str_eq(hdr(&r, "Content-Type"), "text/css");
-	char gz[256], extra[512];
+	char gz[256], extra[1024];
 	snprintf(gz, sizeof gz, "%s", hdr(&r, "ETag"));
 	h_http_response_free(&r);
 	ask(&s, "GET", "/a.css", "Accept-Encoding: gzip\r\nRange: bytes=-3\r\n", &r);
@@ -554,7 +554,7 @@ START_TEST(cache_control_by_path)
 	ck_assert_str_eq(hdr(&r, "Cache-Control"), "no-cache");
 	h_http_response_free(&r);
 	/* 304 and 206 carry it; a variant has its file's. */
-	char etag[256], extra[512];
+	char etag[256], extra[1024];
 	ask(&s, "GET", "/x.css", "Accept-Encoding: gzip\r\n", &r);
 	ck_assert_str_eq(hdr(&r, "Cache-Control"), "max-age=600");
 	snprintf(etag, sizeof etag, "%s", hdr(&r, "ETag"));
