@@ -222,6 +222,8 @@ bool h_tls_connect(struct h_tls *t, int port, const struct h_tls_opts *o)
 	struct timeval tv = { .tv_sec = H_WAIT_MS / 1000 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	if (o->prefix_len)
+		h_write_all(fd, o->prefix, o->prefix_len);
 	ck_assert(SSL_set_fd(ssl, fd) == 1);
 	errno = 0;
 	sigset_t old;

@@ -51,6 +51,9 @@ struct h_tls_opts {
 	const char *ciphers;   /* offered TLS 1.2 ciphers (NULL: default) */
 	void *session;         /* an SSL_SESSION to resume (not taken over) */
 	int rcvbuf;            /* SO_RCVBUF before connect (0: default) */
+	const void *prefix;    /* bytes written on the socket before the handshake
+				* (a PROXY protocol header); NULL: none */
+	size_t prefix_len;
 };
 
 struct h_tls {

@@ -79,6 +79,7 @@ static const struct config_key config_listener_core_keys[] = {
 	{ "backlog", config_key_count, CONFIG_LISTENER(backlog), 1, 65535 },
 	{ "mode", config_key_mode, CONFIG_LISTENER(mode), 0, 0777 },
 	{ "defer_accept", config_key_duration, CONFIG_LISTENER(defer_accept_ms), 0, 3600000 },
+	{ "proxy_protocol", config_key_bool, CONFIG_LISTENER(proxy_protocol), 0, 0 },
 };
 
 /* Everything one config_load() call needs while inih drives it. */

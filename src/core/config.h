@@ -2,7 +2,7 @@
  * filled in. Errors name file, line, section, key and what was expected.
  *
  * Core owns [server] and the generic keys of every [listener NAME]
- * (address, protocol, backlog, mode, defer_accept). Everything else in the
+ * (address, protocol, backlog, mode, defer_accept, proxy_protocol). Everything else in the
  * file belongs to a protocol or a transport, which describes it in a
  * struct config_module (config_section.h) handed to config through its
  * table entry (proto_register): its own sections, single ([http]) or named
@@ -42,6 +42,7 @@ struct config_listener {
 	mode_t mode;      /* unix sockets: permission bits */
 	uint64_t defer_accept_ms; /* TCP_DEFER_ACCEPT; 0 = off */
 	bool defer_accept_set;    /* given in the file: applied to sockets from systemd too */
+	bool proxy_protocol;      /* connections start with a PROXY protocol header (v1 or v2) */
 	unsigned line;    /* where the section starts, for messages */
 	/* The keys each module adds (config_listener_keys), in registration order. */
 	struct config_part *ext;

@@ -466,6 +466,7 @@ void listen_build_worker(struct listen_set *s, const struct config *cfg)
 		wl->data_first = listen_data_first(wl->fd);
 		wl->transport_ctx = cl ? tls_listener_context(cfg, cl) : NULL;
 		wl->transport = wl->transport_ctx ? &transport_tls : NULL;
+		wl->proxy_protocol = cl && cl->proxy_protocol;
 	}
 }
 
@@ -473,9 +474,10 @@ void listen_log_set(const struct listen_set *s)
 {
 	for (size_t i = 0; i < s->n; i++) {
 		const struct listener *l = &s->cur[i];
-		log_info("listener '%s' on %s (%s%s)", l->name,
+		log_info("listener '%s' on %s (%s%s%s)", l->name,
 			 l->address[0] && !l->from_systemd ? l->address : "a socket passed by systemd",
-			 s->wl[i].proto->name, s->wl[i].transport_ctx ? " over TLS" : "");
+			 s->wl[i].proto->name, s->wl[i].transport_ctx ? " over TLS" : "",
+			 s->wl[i].proxy_protocol ? ", PROXY protocol first" : "");
 	}
 }
 

@@ -55,6 +55,9 @@ struct worker_listener {
 	/* The transport's listener-wide state (TLS: the SSL_CTX its
 	 * connections start with), made by the supervisor before the fork. */
 	void *transport_ctx;
+	/* [listener] proxy_protocol: each connection starts with a PROXY
+	 * protocol header (worker/proxy.h), read before the protocol gets it. */
+	bool proxy_protocol;
 };
 
 /* Files one protocol writes. */
@@ -208,6 +211,10 @@ struct proto {
 	/* This protocol's own per-worker connection limit; 0 = only
 	 * [server] max_connections applies. May be NULL. */
 	unsigned (*max_connections)(const struct config *cfg);
+	/* How long a new connection may take to send its first request's
+	 * head under cfg (HTTP's header_timeout), in ms: a PROXY protocol
+	 * header must have arrived within it. NULL (or 0): PROXY_TIMEOUT_MS. */
+	uint64_t (*header_timeout_ms)(const struct config *cfg);
 };
 
 /* Make table (NULL-terminated) the protocols this process knows, and tell

@@ -27,6 +27,7 @@
 #include "worker/conn.h"
 #include "worker/handoff.h"
 #include "worker/proto.h"
+#include "worker/proxy.h"
 
 #define WORKER_ACCEPT_BATCH 8      /* accepts per wake-up: serving is not starved, and a burst
                                     * of connections wakes the other workers too (EPOLLEXCLUSIVE) */
@@ -104,10 +105,11 @@ static __attribute__((noreturn)) void worker_exit(struct worker *w, int status)
 
 static void worker_update_accepting(struct worker *w);
 
-/* Room for one more connection on l: the worker's limit and l's protocol's. */
+/* Room for one more connection on l: the worker's limit and l's protocol's.
+ * Connections still sending their PROXY header count against the first. */
 static bool worker_has_room(const struct worker *w, const struct worker_listener *l)
 {
-	if (conn_set_count(&w->conns) >= w->cfg->server.max_connections)
+	if (conn_set_count(&w->conns) + proxy_held() >= w->cfg->server.max_connections)
 		return false;
 	unsigned own = l->proto->max_connections ? l->proto->max_connections(w->cfg) : 0;
 	return own == 0 || conn_set_count_proto(&w->conns, l->proto) < own;
@@ -212,8 +214,31 @@ static void worker_out_of_memory(const struct proto_env *env, enum proto_shortag
 		worker_ask_replacement(w, "short of memory for over a second", CHAN_RECYCLE_NOMEM);
 }
 
+/* l's protocol did not take fd (r: -errno): closed, and counted when
+ * memory was short. */
+static void worker_refused(struct worker *w, const struct worker_listener *l, int fd, int r)
+{
+	close(fd);
+	if (r != -ENOMEM) {
+		log_errno(LOG_WARNING, r, "cannot take a connection on '%s'", l->name);
+		return;
+	}
+	worker_out_of_memory(&w->env, PROTO_NOMEM_DROPPED);
+}
+
+/* Give a new connection to l's protocol, with its client's address. */
+static void worker_give(struct worker *w, const struct worker_listener *l, int fd, const struct sockaddr *peer,
+			socklen_t peer_len)
+{
+	int r = l->proto->accept(&w->env, l, fd, peer, peer_len);
+	if (r < 0)
+		worker_refused(w, l, fd, r);
+}
+
 /* Accept up to max connections from l; stops at EAGAIN, the connection
- * limit, or a fault that pauses accepting. */
+ * limit, or a fault that pauses accepting. A proxy_protocol listener's
+ * connection goes to proxy.c first, which gives it on (worker_give) once
+ * its header is read, with the client's address from it. */
 static void worker_accept_some(struct worker *w, const struct worker_listener *l, size_t max)
 {
 	for (size_t i = 0; i < max && !w->paused; i++) {
@@ -241,15 +266,13 @@ static void worker_accept_some(struct worker *w, const struct worker_listener *l
 			continue;
 		}
 		sb_add(&w->slot->accepted, 1);
-		int r = l->proto->accept(&w->env, l, cfd, (struct sockaddr *)&peer, peer_len);
-		if (r >= 0)
-			continue;
-		close(cfd);
-		if (r != -ENOMEM) {
-			log_errno(LOG_WARNING, r, "cannot take a connection on '%s'", l->name);
+		if (!l->proxy_protocol) {
+			worker_give(w, l, cfd, (struct sockaddr *)&peer, peer_len);
 			continue;
 		}
-		worker_out_of_memory(&w->env, PROTO_NOMEM_DROPPED);
+		int r = proxy_hold(l, cfd, (struct sockaddr *)&peer, peer_len);
+		if (r < 0)
+			worker_refused(w, l, cfd, r);
 	}
 }
 
@@ -333,10 +356,27 @@ static void worker_conns_empty(struct conn_set *set, void *arg)
 {
 	struct worker *w = arg;
 	(void)set;
-	if (w->draining && !handoff_busy()) {
+	if (w->draining && !handoff_busy() && proxy_held() == 0) {
 		log_info("drained, exiting");
 		worker_exit(w, 0);
 	}
+}
+
+/* proxy.c's hooks: a connection's header is read, give it to its protocol;
+ * a connection held for its header left (given or closed). */
+static void worker_proxy_give(void *arg, const struct worker_listener *l, int fd, const struct sockaddr *peer,
+			      socklen_t peer_len)
+{
+	worker_give(arg, l, fd, peer, peer_len);
+}
+
+static void worker_proxy_left(void *arg)
+{
+	struct worker *w = arg;
+	if (!w->draining)
+		worker_update_accepting(w);
+	else if (conn_set_count(&w->conns) == 0)
+		worker_conns_empty(&w->conns, w);
 }
 
 /* handoff.c's hook: hand-offs settled, or a predecessor's channel closed. */
@@ -381,13 +421,14 @@ static void worker_request_done(const struct proto_env *env)
 
 static void worker_close_all(struct worker *w)
 {
+	proxy_close_all();
 	conn_set_close_all(&w->conns);
 }
 
 static void worker_drain_deadline(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	struct worker *w = arg;
-	log_warning("drain deadline reached, closing %zu connection(s)", conn_set_count(&w->conns));
+	log_warning("drain deadline reached, closing %zu connection(s)", conn_set_count(&w->conns) + proxy_held());
 	worker_close_all(w);
 	handoff_end();
 	worker_exit(w, 0);
@@ -446,7 +487,9 @@ static void worker_drain(struct worker *w, uint64_t deadline_ms)
 	/* A successor is ready (not a stop): plain connections go to it at
 	 * their next request boundary instead of being closed. */
 	handoff_begin(w->stopping);
-	if (n == 0 && !handoff_busy()) {
+	/* Connections still sending their PROXY header go on: each is given
+	 * to its protocol (which drains it) once the header is read. */
+	if (n == 0 && !handoff_busy() && proxy_held() == 0) {
 		log_info("draining 0 connection(s)");
 		worker_exit(w, 0);
 	}
@@ -713,6 +756,13 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 	worker_fault_init(&w->no_mem, "accept paused", "time(s)");
 	worker_fault_init(&w->nomem_drops, "out of memory", "connection(s) dropped");
 	loop_timer_init(&w->drain_timer, worker_drain_deadline, w);
+	proxy_init(&(struct proxy_host){
+		.loop = w->loop,
+		.cfg = w->cfg,
+		.give = worker_proxy_give,
+		.left = worker_proxy_left,
+		.arg = w,
+	});
 	handoff_init(&(struct handoff_host){
 		.loop = w->loop,
 		.env = &w->env,

@@ -169,6 +169,11 @@ static unsigned http_max_connections(const struct config *cfg)
 	return http_cfg(cfg)->max_connections;
 }
 
+static uint64_t http_header_timeout_ms(const struct config *cfg)
+{
+	return http_cfg(cfg)->header_timeout_ms;
+}
+
 const struct proto proto_http = {
 	.name = "http",
 	.alpn = (const unsigned char *)"\x08http/1.1",
@@ -183,4 +188,5 @@ const struct proto proto_http = {
 	.files = http_files,
 	.paths = http_paths,
 	.max_connections = http_max_connections,
+	.header_timeout_ms = http_header_timeout_ms,
 };

@@ -441,6 +441,10 @@ int http_idle_accept(const struct proto_env *env, const struct worker_listener *
 	c->watching = LOOP_READ;
 	idle->session.deadline = loop_now_ms(c->loop) + http_w.http->header_timeout_ms;
 	loop_timer_arm_at(c->loop, &c->timer, idle->session.deadline);
+	/* Accepted while the worker drains: one whose PROXY protocol header
+	 * was still coming when the drain began (worker/proxy.h). */
+	if (proto_env_draining(env))
+		http_idle_drain(c);
 	return 0;
 }
 
