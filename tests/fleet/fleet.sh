@@ -346,6 +346,12 @@ for n in 1 2; do
 	other=$(grep -v '"GET /healthz ' "$dir/n$n/access.log" | grep -vc '^10\.77\.0\.2 - - \[')
 	[ "$other" = 0 ] || die "n$n logged $other request(s) from another address than the client's"
 done
+# A sanitizer build's report in a node's log (or HAProxy's) is a failure.
+for f in "$dir"/n1/drover.log "$dir"/n2/drover.log; do
+	if grep -q 'ERROR: AddressSanitizer\|runtime error:\|ERROR: LeakSanitizer' "$f"; then
+		die "a sanitizer report in $f: $(grep -m1 -A5 'Sanitizer\|runtime error:' "$f")"
+	fi
+done
 total_logged=$(($(served 1) + $(served 2)))
 echo "load: $total requests sent, $ok ok, $bad failed; the nodes logged $total_logged from 10.77.0.2"
 
