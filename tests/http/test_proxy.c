@@ -363,7 +363,8 @@ START_TEST(http2_prior_knowledge_after_a_header)
 }
 END_TEST
 
-/* A TLS listener with proxy_protocol: the header, then the handshake. */
+/* A TLS listener with proxy_protocol: the header, then the handshake
+ * (ALPN h2 as well). */
 START_TEST(tls_after_a_header)
 {
 	char *certs = h_tmpdir();
@@ -394,6 +395,14 @@ START_TEST(tls_after_a_header)
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(r.body, "hello\n");
 	h_http_response_free(&r);
+	h_tls_close(&t);
+	/* ALPN after a header: HTTP/2 is chosen as without one. */
+	ck_assert_msg(h_tls_connect(&t, port, &(struct h_tls_opts){ .sni = "a.example", .cafile = cafile,
+								   .alpn = "h2", .prefix = h, .prefix_len = n }),
+		      "%s", t.why);
+	char alpn[32];
+	h_tls_alpn(&t, alpn, sizeof alpn);
+	ck_assert_str_eq(alpn, "h2");
 	h_tls_close(&t);
 	/* Without the header, the ClientHello is no header: closed. */
 	ck_assert(!h_tls_connect(&t, port, &(struct h_tls_opts){ .sni = "a.example", .cafile = cafile }));
