@@ -134,6 +134,8 @@ void metrics_retire(struct scoreboard *sb, int index)
 	__atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	if (sb_load32(&sb->slots[index].state) != SLOT_FREE) {
+		/* Its gauges went with its connections. */
+		m->conns_idle = m->conns_http2 = 0;
 		metrics_fold((uint64_t *)&h->retired.m, (const uint64_t *)m, sizeof(*m) / sizeof(uint64_t));
 		metrics_fold_board(&h->retired, &sb->slots[index]);
 	}

@@ -45,7 +45,12 @@ struct metrics_slot {
 	uint64_t duration_sum_us;
 	uint64_t response_bytes;                   /* body bytes, as the access log's size */
 	uint64_t tls[2][METRICS_TLS_VERSIONS];     /* handshakes by enum metrics_tls_kind, version */
-	uint64_t spare[7];                         /* room for later counters: 640 bytes in all */
+	/* Gauges, not counters (a worker gone leaves none behind): HTTP/1.1
+	 * connections waiting between requests in their idle form, and
+	 * HTTP/2 connections. The other open connections are active. */
+	uint64_t conns_idle;
+	uint64_t conns_http2;
+	uint64_t spare[5];                         /* room for later counters: 640 bytes in all */
 } __attribute__((aligned(SCOREBOARD_SLOT_ALIGN)));
 
 /* What a worker gone leaves behind: its metrics and the scoreboard's
@@ -120,6 +125,8 @@ struct metrics_sum {
 };
 void metrics_sum(const struct scoreboard *sb, struct metrics_sum *out);
 
+/* A gauge of the worker's slot up (d = 1) or down (d = -1); slot NULL: none. */
+static inline void metrics_gauge(uint64_t *p, int d) { sb_add(p, (uint64_t)(int64_t)d); }
 /* Relaxed add for the slot's one writer. */
 static inline void metrics_add(uint64_t *p, uint64_t v) { sb_add(p, v); }
 

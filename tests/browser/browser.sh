@@ -53,6 +53,10 @@ t_init browser
 t_keep=${DROVER_BROWSER_KEEP:-}
 trap_pid=
 t_on_exit() {
+	if [ -n "${hap_pid:-}" ]; then
+		kill "$hap_pid" 2>/dev/null
+		wait "$hap_pid" 2>/dev/null
+	fi
 	if [ -n "$trap_pid" ]; then
 		kill "$trap_pid" 2>/dev/null
 		wait "$trap_pid" 2>/dev/null
@@ -215,6 +219,8 @@ spki=$(openssl x509 -in "$dir/cert.pem" -pubkey -noout | openssl pkey -pubin -ou
 p_tls=$(t_free_port)
 p_h1=$(t_free_port)
 p_proxy=$(t_free_port) # the browser's proxy for anything not on loopback
+p_lb=$(t_free_port)    # drover's listener behind HAProxy (PROXY protocol v2)
+p_hap=$(t_free_port)   # HAProxy's frontend
 cat >"$dir/drover.ini" <<EOF
 [server]
 workers = 2
@@ -227,6 +233,10 @@ tls = yes
 [listener plain]
 address = 127.0.0.1:$p_h1
 protocol = http
+[listener lb]
+address = 127.0.0.1:$p_lb
+protocol = http
+proxy_protocol = yes
 [certificate main]
 certificate = $dir/cert.pem
 private_key = $dir/key.pem
@@ -259,6 +269,40 @@ while True:
 	c.close()' "$p_proxy" "$dir/proxy.log" &
 trap_pid=$!
 
+# HAProxy in front of drover, as in tests/fleet (there in network
+# namespaces): the browser's third view of the page goes through it.
+hap_pid=
+lb_step=
+if command -v haproxy >/dev/null; then
+	cat >"$dir/haproxy.cfg" <<EOF
+global
+	log stderr format short local0 notice
+defaults
+	mode http
+	timeout connect 2s
+	timeout client 10s
+	timeout server 10s
+frontend fe
+	bind 127.0.0.1:$p_hap
+	default_backend drover
+backend drover
+	http-reuse always
+	server d 127.0.0.1:$p_lb send-proxy-v2
+EOF
+	haproxy -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
+	hap_pid=$!
+	# Until it listens (bounded): a connection that is accepted.
+	for _ in $(seq 100); do
+		"$py" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()' \
+			"$p_hap" 2>/dev/null && break
+		kill -0 "$hap_pid" 2>/dev/null || break
+		"$py" -c 'import time; time.sleep(0.05)'
+	done
+	lb_step=', {"do": "navigate", "url": "http://127.0.0.1:'"$p_hap"'/", "name": "lb"}'
+else
+	echo "note: haproxy is not installed: the view through HAProxy is left out"
+fi
+
 # ---------------------------------------------------------------- the browser
 shot=${DROVER_BROWSER_SHOT:-$dir/h2-screenshot.png}
 cat >"$dir/script.json" <<EOF
@@ -267,7 +311,7 @@ cat >"$dir/script.json" <<EOF
  {"do": "navigate", "url": "$h2/", "name": "h2"},
  {"do": "screenshot", "path": "$shot"},
  {"do": "reload", "name": "h2_reload"},
- {"do": "navigate", "url": "$h1/", "name": "h1"},
+ {"do": "navigate", "url": "$h1/", "name": "h1"}$lb_step,
  {"do": "probe", "url": "http://drover-canary.invalid/", "name": "canary"}
 ]
 EOF
@@ -398,6 +442,14 @@ result "http/1.1: the page and every resource came over http/1.1 (timing entries
 	'r["h1"]["navigation"] == "http/1.1" and all(e["protocol"] == "http/1.1" for e in r["h1"]["resources"] + r["h1"]["network"]) and len(r["h1"]["network"]) >= 4'
 check "access log: GET /style.css over HTTP/1.1, 200" logged '"GET /style\.css HTTP/1\.1" 200 '
 check "access log: GET /clip.webm over HTTP/1.1, 200 or 206" logged '"GET /clip\.webm HTTP/1\.1" 20[06] '
+
+# Through HAProxy (PROXY protocol v2 to drover): the same page
+if [ -n "$lb_step" ]; then
+	result "through HAProxy: the page rendered (styled, image loaded)" \
+		'r["lb"]["title_background"] == "rgb(20, 110, 180)" and r["lb"]["image"]["width"] == 128 and r["lb"]["table_rows"] >= 3'
+	check "through HAProxy: drover logged the page and its stylesheet" \
+		sh -c "test \$(grep -c '\"GET /style\\.css HTTP/1\\.1\" [23]0[04] ' '$dir/access.log') -ge 2"
+fi
 
 # Nothing left 127.0.0.1: host names resolve to nothing and the proxy on
 # 127.0.0.1 took everything not for loopback. The canary (a host name, last)

@@ -138,7 +138,9 @@ START_TEST(request_counters_exact_deltas)
 	/* The gauges of this one-worker server. */
 	ck_assert_uint_eq(count(after, "drover_workers{state=\"ready\"}"), 1);
 	ck_assert_uint_eq(count(after, "drover_generation"), 1);
-	ck_assert_uint_eq(count(after, "drover_connections_open"), 1); /* this scrape's own */
+	ck_assert_uint_eq(count(after, "drover_connections_open{state=\"active\"}"), 1); /* this scrape's own */
+	ck_assert_uint_eq(count(after, "drover_connections_open{state=\"idle\"}"), 0);
+	ck_assert_uint_eq(count(after, "drover_connections_open{state=\"http2\"}"), 0);
 	ck_assert_uint_eq(count(after, "drover_connections_accepted_total") -
 				  count(before, "drover_connections_accepted_total"),
 			  15);
@@ -191,6 +193,35 @@ END_TEST
 /* ------------------------------------------------------------ reloads */
 
 static char *scrape_settled(struct h_site *s, unsigned workers);
+
+/* drover_connections_open by state: a keep-alive connection between
+ * requests is idle; while it waits for the rest of a request it is
+ * active again. */
+START_TEST(connections_open_by_state)
+{
+	struct h_site s;
+	site_start(&s, 1, NULL);
+	int fd = h_connect_tcp(s.port);
+	static const char get[] = "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n";
+	h_write_all(fd, get, sizeof get - 1);
+	struct h_response r;
+	ck_assert(h_http_read_response(fd, &r, false));
+	ck_assert_int_eq(r.status, 200);
+	h_http_response_free(&r);
+	char *m = scrape(&s, NULL);
+	ck_assert_uint_eq(count(m, "drover_connections_open{state=\"idle\"}"), 1);
+	ck_assert_uint_eq(count(m, "drover_connections_open{state=\"active\"}"), 1); /* the scrape */
+	free(m);
+	/* Half a request: the connection is active. */
+	h_write_all(fd, "GET /hello.txt HTTP/1.1\r\n", 25);
+	m = scrape(&s, NULL);
+	ck_assert_uint_eq(count(m, "drover_connections_open{state=\"idle\"}"), 0);
+	ck_assert_uint_eq(count(m, "drover_connections_open{state=\"active\"}"), 2);
+	free(m);
+	close(fd);
+	h_site_stop(&s);
+}
+END_TEST
 
 START_TEST(reload_counters)
 {
@@ -418,6 +449,7 @@ int main(void)
 		const TTest *t;
 	} cases[] = {
 		{ "counters", request_counters_exact_deltas },
+		{ "connections", connections_open_by_state },
 		{ "only_where_enabled", metrics_only_where_enabled },
 		{ "promtool", promtool_check_metrics },
 		{ "reload", reload_counters },

@@ -59,6 +59,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/loop.h"
 #include "core/scoreboard.h"
 #include "proto/http/access_log.h"
@@ -740,6 +741,8 @@ static void h2_drain(struct conn *c)
 static void h2_free(struct conn *c)
 {
 	struct h2_conn *h = (struct h2_conn *)c;
+	if (http_w.env->metrics)
+		metrics_gauge(&http_w.env->metrics->conns_http2, -1);
 	/* Deleting the session closes the streams: their close callback logs
 	 * and frees each. */
 	nghttp2_session_del(h->ng);
@@ -789,6 +792,8 @@ int http2_take_over(struct http_conn *hc)
 		r = nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
 	}
 	sb_add32(&http_w.env->slot->h2_connections, 1);
+	if (http_w.env->metrics)
+		metrics_gauge(&http_w.env->metrics->conns_http2, 1);
 	/* hc's buffers serve as ours while the first responses go out (its
 	 * input, read from below, is the bytes fed now). */
 	bool peer_eof = http_has(hc, HC_PEER_EOF);

@@ -41,6 +41,7 @@
 #include <sys/uio.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/loop.h"
 #include "proto/http/access_log.h"
 #include "proto/http/conn.h"
@@ -125,9 +126,17 @@ static void http_wait_remove(struct http_idle *idle)
 
 /* ------------------------------------------------------------ the two forms */
 
+/* The idle form's gauge in the metrics: one more or one less. */
+static void http_idle_count(int d)
+{
+	if (http_w.env && http_w.env->metrics)
+		metrics_gauge(&http_w.env->metrics->conns_idle, d);
+}
+
 static void http_idle_free(struct conn *c)
 {
 	struct http_idle *idle = (struct http_idle *)c;
+	http_idle_count(-1);
 	if (idle->session.flags & HC_WAIT_MEMORY)
 		http_wait_remove(idle);
 	http_pool_give_idle(idle);
@@ -165,6 +174,7 @@ static struct http_conn *http_wake_into(struct http_idle *idle, struct http_conn
 	hc->req_start_ms = 0;
 	loop_set_handler(hc->base.loop, hc->base.fd, http_full_io, hc);
 	http_pool_give_idle(idle);
+	http_idle_count(-1);
 	return hc;
 }
 
@@ -182,6 +192,7 @@ void http_idle_sleep(struct http_conn *hc)
 	idle->base.timer.fn = http_idle_timeout;
 	idle->session = hc->session;
 	loop_set_handler(idle->base.loop, idle->base.fd, http_idle_io, idle);
+	http_idle_count(1);
 	http_pool_give(hc);
 }
 
@@ -425,6 +436,7 @@ int http_idle_accept(const struct proto_env *env, const struct worker_listener *
 		http_pool_give_idle(idle);
 		return r;
 	}
+	http_idle_count(1);
 	loop_timer_init(&c->timer, http_idle_timeout, idle);
 	/* TCP_NODELAY waits for the first write that needs it (conn.c). */
 	bool tcp = peer && (peer->sa_family == AF_INET || peer->sa_family == AF_INET6);
@@ -474,6 +486,7 @@ int http_idle_adopt(const struct proto_env *env, const struct worker_listener *l
 			http_pool_give(hc);
 		return r;
 	}
+	http_idle_count(1);
 	c->shared = true;
 	c->no_handoff = h->returned;
 	loop_timer_init(&c->timer, http_idle_timeout, idle);

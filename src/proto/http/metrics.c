@@ -113,7 +113,15 @@ static void http_metrics_requests(FILE *f, const struct metrics_slot *m)
 
 static void http_metrics_connections(FILE *f, const struct metrics_sum *s)
 {
-	one(f, "drover_connections_open", "gauge", "Client connections open now, all workers.", s->connections);
+	/* By state: HTTP/1.1 waiting for a request in its idle form, HTTP/2,
+	 * and the rest (a request or response under way, echo, TLS
+	 * handshakes). The gauges are read a moment apart: a clamp at 0. */
+	uint64_t idle = s->t.m.conns_idle, h2 = s->t.m.conns_http2;
+	uint64_t active = s->connections > idle + h2 ? s->connections - idle - h2 : 0;
+	family(f, "drover_connections_open", "gauge", "Client connections open now, all workers, by state.");
+	fprintf(f, "drover_connections_open{state=\"active\"} %" PRIu64 "\n", active);
+	fprintf(f, "drover_connections_open{state=\"idle\"} %" PRIu64 "\n", idle);
+	fprintf(f, "drover_connections_open{state=\"http2\"} %" PRIu64 "\n", h2);
 	one(f, "drover_connections_accepted_total", "counter", "Client connections accepted.", s->t.accepted);
 	one(f, "drover_connections_handed_off_total", "counter",
 	    "Keep-alive connections a draining worker handed to its successor.", s->t.handed_off);
