@@ -9,9 +9,9 @@ if ! [ -x "$py" ] || ! "$py" -c 'import h2, hpack' 2>/dev/null; then
 	echo "SKIP: python3-h2 is not installed (apt-get install python3-h2)"
 	exit 77
 fi
-case "${DROVER_H2_SLOW_TESTS:-yes}" in
+case "${DROVER_SLOW_TESTS:-yes}" in
 no | 0 | off)
-	echo "SKIP: DROVER_H2_SLOW_TESTS=$DROVER_H2_SLOW_TESTS (CI runs this once, in the plain build)"
+	echo "SKIP: DROVER_SLOW_TESTS=$DROVER_SLOW_TESTS (CI runs this once, in the plain build)"
 	exit 77
 	;;
 esac
