@@ -62,11 +62,7 @@
 #include "core/metrics.h"
 #include "core/loop.h"
 #include "core/scoreboard.h"
-#include "proto/http/access_log.h"
 #include "proto/http/config.h"
-#include "proto/http/metrics.h"
-#include "proto/http/pool.h"
-#include "proto/http/router.h"
 
 #include "proto/http/h2_state.h"
 
@@ -75,8 +71,6 @@ static nghttp2_option *h2_option;
 static char h2_in[H2_IN_CHUNK];
 
 static void h2_timeout(struct loop *loop, struct loop_timer *t, void *arg);
-static void h2_io(struct loop *loop, int fd, unsigned events, void *arg);
-static int h2_after(struct h2_conn *h);
 
 /* ------------------------------------------------------------ listeners */
 
@@ -166,19 +160,23 @@ static ssize_t h2_on_send(nghttp2_session *ng, const uint8_t *data, size_t lengt
 
 /* Every frame's header, before nghttp2 acts on it: what it leaves out
  * with RFC 9218 priorities on (it keeps no closed stream then, and drops
- * frames on one in silence). DATA or HEADERS on a client stream that was
- * opened and is gone is a connection error STREAM_CLOSED (RFC 9113 §5.1),
- * unless we reset it ourselves (what the client had in flight is ignored);
- * HEADERS on a lower id never opened is PROTOCOL_ERROR (§5.1.1). */
+ * frames on one in silence). HEADERS on a client stream that the client
+ * knows is closed (both sides ended it, or it reset it) is a connection
+ * error STREAM_CLOSED (RFC 9113 §5.1); on a lower id never opened,
+ * PROTOCOL_ERROR (§5.1.1). A stream we closed (a reset, a refusal, a
+ * GOAWAY) may still have frames in flight: they are ignored. */
 static int h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *user)
 {
 	struct h2_conn *h = user;
-	if ((hd->type != NGHTTP2_DATA && hd->type != NGHTTP2_HEADERS) || !(hd->stream_id & 1) ||
-	    hd->stream_id > h->max_id || nghttp2_session_find_stream(ng, hd->stream_id) ||
-	    h2_ring_has(h->reset_ids, H2_RING, hd->stream_id))
+	if (hd->type != NGHTTP2_HEADERS || !(hd->stream_id & 1) || hd->stream_id > h->max_id ||
+	    nghttp2_session_find_stream(ng, hd->stream_id) || h2_ring_has(h->reset_ids, H2_RING, hd->stream_id))
 		return 0;
-	bool used = h2_ring_has(h->used_ids, H2_RING, hd->stream_id);
-	h->error = hd->type == NGHTTP2_HEADERS && !used ? NGHTTP2_PROTOCOL_ERROR : NGHTTP2_STREAM_CLOSED;
+	if (h2_ring_has(h->closed_ids, H2_RING, hd->stream_id))
+		h->error = NGHTTP2_STREAM_CLOSED;
+	else if (!h2_ring_has(h->used_ids, H2_RING, hd->stream_id))
+		h->error = NGHTTP2_PROTOCOL_ERROR;
+	else
+		return 0; /* closed by us (a reset, a GOAWAY): what was in flight is ignored */
 	return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
@@ -187,9 +185,10 @@ static int h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, 
 	struct h2_conn *h = user;
 	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
-	if (h->n_streams >= h->max_streams) {
-		/* Over max_concurrent_streams: this stream is refused, the
-		 * client may retry it (RFC 9113 §5.1.2, §8.7). */
+	if (h->n_streams >= h->max_streams || h->final_goaway) {
+		/* Over max_concurrent_streams, or after our last GOAWAY was
+		 * queued: refused, the client may retry it (RFC 9113 §5.1.2,
+		 * §8.7). */
 		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
 		h2_spend(h, H2_COST_CONTROL);
 		return 0;
@@ -244,16 +243,6 @@ static int h2_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, cons
 	return 0;
 }
 
-/* Streams whose data waited for a wider window try again. */
-static void h2_resume_deferred(struct h2_conn *h)
-{
-	for (struct h2_stream *st = h->first; st; st = st->next)
-		if (st->deferred) {
-			st->deferred = false;
-			nghttp2_session_resume_data(h->ng, st->id);
-		}
-}
-
 /* The drain's second step: GOAWAY with the last stream id processed. */
 static void h2_goaway_final(struct h2_conn *h)
 {
@@ -292,17 +281,19 @@ static int h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, voi
 	case NGHTTP2_SETTINGS:
 		if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
 			h2_spend(h, H2_COST_CONTROL);
-			h2_resume_deferred(h); /* its initial window may have grown */
+			h2_resume_deferred(h, false); /* its initial window may have grown */
 		}
 		break;
 	case NGHTTP2_RST_STREAM: {
 		struct h2_stream *r = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+		if (r)
+			r->peer_reset = true;
 		h2_spend(h, r && r->answered && !r->finished ? H2_COST_RESET : H2_COST_CONTROL);
 		break;
 	}
 	case NGHTTP2_WINDOW_UPDATE:
 		h2_spend(h, H2_COST_CONTROL);
-		h2_resume_deferred(h);
+		h2_resume_deferred(h, false);
 		break;
 	case NGHTTP2_PRIORITY:
 	case NGHTTP2_PRIORITY_UPDATE:
@@ -356,19 +347,11 @@ static int h2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error, v
 	struct h2_stream *st = nghttp2_session_get_stream_user_data(ng, id);
 	if (!st)
 		return 0;
-	if (error != NGHTTP2_NO_ERROR)
-		sb_add32(&http_w.env->slot->h2_resets, 1);
-	if (st->answered) {
-		if (http_log_enabled()) {
-			bool have = !st->too_large && h2_stream_request(st) != 400 && h2_req.method_str.len;
-			http_log_stream(&h->base, have ? &h2_req : NULL, st->status, st->body_sent, st->start_ms);
-		}
-		uint64_t now = loop_now_ms(h->base.loop);
-		http_metrics_count(http_w.env->metrics, st->method, st->status,
-				   now > st->start_ms ? now - st->start_ms : 0, st->body_sent);
-		http_w.env->request_done(http_w.env);
-	}
-	h2_stream_free(st);
+	/* Gone for good in the client's eyes too: DATA or HEADERS on it now
+	 * is its mistake (h2_on_begin_frame, h2_feed). */
+	if ((error == NGHTTP2_NO_ERROR && st->complete && st->finished) || st->peer_reset)
+		h2_ring_put(h->closed_ids, H2_RING, &h->closed_at, st->id);
+	h2_stream_done(h, st, error != NGHTTP2_NO_ERROR);
 	return 0;
 }
 
@@ -388,18 +371,37 @@ static void h2_raw_goaway(struct h2_conn *h, uint32_t code)
 	}
 }
 
-/* Write what is queued once more, then close (lingering, so the GOAWAY
- * is not lost to a reset): the session cannot go on. CONN_GONE. */
+/* The session is over: write what is queued (the GOAWAY last), then close
+ * lingering. Until the socket took it all the connection lives on, dead:
+ * CONN_GONE all the same, its caller touches it no more. */
 static int h2_close_after(struct h2_conn *h)
 {
 	struct conn *c = &h->base;
-	if (conn_buf_len(&h->out)) {
+	h->dead = true;
+	while (conn_buf_len(&h->out)) {
 		struct iovec iov = { h->out.data + h->out.start, conn_buf_len(&h->out) };
 		ssize_t w = conn_writev(c, &iov, 1, 0);
-		if (w > 0)
-			sb_add(&http_w.env->slot->bytes_out, (uint64_t)w);
+		if (w == -EAGAIN)
+			break;
+		if (w <= 0) {
+			conn_close(c);
+			return CONN_GONE;
+		}
+		conn_buf_consume(&h->out, (size_t)w);
+		sb_add(&http_w.env->slot->bytes_out, (uint64_t)w);
+		h->progress_ms = loop_now_ms(c->loop);
 	}
-	conn_close_lingering(c, http_w.cfg->server.lingering_timeout_ms);
+	if (conn_buf_len(&h->out) == 0) {
+		conn_close_lingering(c, http_w.cfg->server.lingering_timeout_ms);
+		return CONN_GONE;
+	}
+	/* The rest when the socket takes it (send_timeout at most): a
+	 * GOAWAY cut in half would be a broken frame. */
+	if (conn_watch(c, conn_watch_for(c, LOOP_WRITE)) < 0) {
+		conn_close(c);
+		return CONN_GONE;
+	}
+	loop_timer_arm_at(c->loop, &c->timer, h->progress_ms + http_w.http->send_timeout_ms);
 	return CONN_GONE;
 }
 
@@ -420,14 +422,14 @@ static int h2_fatal(struct h2_conn *h, ssize_t err)
 	return h2_close_after(h);
 }
 
-/* Whether DATA on stream sid, about to be read, is on a stream that is
- * gone: opened and closed, not reset by us (RFC 9113 §5.1: STREAM_CLOSED).
+/* Whether DATA on stream sid, about to be read, is on a stream the client
+ * knows is closed (RFC 9113 §5.1: STREAM_CLOSED).
  * nghttp2 keeps no closed stream with RFC 9218 priorities on, and drops
  * such DATA in silence before any callback. */
 static bool h2_data_on_closed(struct h2_conn *h, uint32_t sid)
 {
-	return (sid & 1) && (int32_t)sid <= h->max_id && !nghttp2_session_find_stream(h->ng, (int32_t)sid) &&
-	       !h2_ring_has(h->reset_ids, H2_RING, (int32_t)sid);
+	return (sid & 1) && !nghttp2_session_find_stream(h->ng, (int32_t)sid) &&
+	       h2_ring_has(h->closed_ids, H2_RING, (int32_t)sid);
 }
 
 /* Pass n bytes to nghttp2, or a fatal nghttp2 error. */
@@ -577,6 +579,8 @@ static int h2_write(struct h2_conn *h)
 		conn_buf_consume(&h->out, (size_t)w);
 		sb_add(&http_w.env->slot->bytes_out, (uint64_t)w);
 		h->progress_ms = loop_now_ms(c->loop);
+		if (h->n_streams == 0 && conn_buf_len(&h->out) == 0)
+			h->idle_since = h->progress_ms; /* idle from the last byte out */
 		share += (size_t)w;
 		if ((size_t)w < len) {
 			h->blocked = true;
@@ -601,7 +605,7 @@ static uint64_t h2_deadline(const struct h2_conn *h)
 {
 	const struct http_config *hc = http_w.http;
 	uint64_t d = UINT64_MAX;
-	if (h->n_streams == 0)
+	if (h->n_streams == 0 && conn_buf_len(&h->out) == 0)
 		d = h->idle_since + (h->requests ? hc->keepalive_timeout_ms : hc->header_timeout_ms);
 	for (const struct h2_stream *st = h->first; st; st = st->next)
 		if (!st->complete && !st->answered) {
@@ -615,6 +619,8 @@ static uint64_t h2_deadline(const struct h2_conn *h)
 		if (t < d)
 			d = t;
 	}
+	if (h->deferred_ms && h->deferred_ms + H2_SLIVER_WAIT_MS < d)
+		d = h->deferred_ms + H2_SLIVER_WAIT_MS;
 	if (h->draining && !h->final_goaway && h->drain_ms + H2_DRAIN_PING_MS < d)
 		d = h->drain_ms + H2_DRAIN_PING_MS;
 	return d;
@@ -673,6 +679,10 @@ static void h2_io(struct loop *loop, int fd, unsigned events, void *arg)
 		return;
 	}
 	events = conn_can(c, events);
+	if (h->dead) {
+		(void)h2_close_after(h);
+		return;
+	}
 	/* Output first: what waited for the socket; then input, which a
 	 * peer that does not read gets no turn for (h2_read). */
 	if ((events & LOOP_WRITE) && h2_write(h) < 0)
@@ -691,13 +701,17 @@ static void h2_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 	struct conn *c = &h->base;
 	uint64_t now = loop_now_ms(loop);
 	const struct http_config *hc = http_w.http;
-	if (h->n_streams == 0 && now >= h->idle_since + (h->requests ? hc->keepalive_timeout_ms
+	if (h->dead) {
+		conn_close(c); /* its last frames never went out */
+		return;
+	}
+	if (h->n_streams == 0 && conn_buf_len(&h->out) == 0 &&
+	    now >= h->idle_since + (h->requests ? hc->keepalive_timeout_ms
 								   : hc->header_timeout_ms)) {
 		/* Idle: say goodbye (GOAWAY NO_ERROR) and close. */
 		nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
-		if (h2_write(h) < 0)
-			return;
-		conn_close_lingering(c, http_w.cfg->server.lingering_timeout_ms);
+		if (h2_write(h) == 0)
+			(void)h2_close_after(h); /* once the GOAWAY is out */
 		return;
 	}
 	if ((h->n_answered || conn_buf_len(&h->out)) && now >= h->progress_ms + hc->send_timeout_ms) {
@@ -712,6 +726,8 @@ static void h2_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 			h2_respond_error(h, st, 408);
 	if (h->draining && !h->final_goaway && now >= h->drain_ms + H2_DRAIN_PING_MS)
 		h2_goaway_final(h);
+	if (h->deferred_ms && now >= h->deferred_ms + H2_SLIVER_WAIT_MS)
+		h2_resume_deferred(h, true); /* no wider window came: the sliver goes */
 	if (h2_write(h) < 0)
 		return;
 	(void)h2_after(h);
@@ -722,8 +738,8 @@ static void h2_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 static void h2_drain(struct conn *c)
 {
 	struct h2_conn *h = (struct h2_conn *)c;
-	if (h->draining)
-		return;
+	if (h->draining || h->dead || c->lingering)
+		return; /* already on its way out */
 	h->draining = true;
 	h->drain_ms = loop_now_ms(c->loop);
 	if (!h->final_goaway) {
@@ -743,12 +759,12 @@ static void h2_free(struct conn *c)
 	struct h2_conn *h = (struct h2_conn *)c;
 	if (http_w.env->metrics)
 		metrics_gauge(&http_w.env->metrics->conns_http2, -1);
-	/* Deleting the session closes the streams: their close callback logs
-	 * and frees each. */
+	/* Deleting the session calls no stream close callback: the streams
+	 * still open are logged, counted (as reset) and freed here. */
 	nghttp2_session_del(h->ng);
 	h->ng = NULL;
 	while (h->first)
-		h2_stream_free(h->first);
+		h2_stream_done(h, h->first, true);
 	h2_out_give(h);
 	free(h);
 }

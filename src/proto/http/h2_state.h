@@ -27,6 +27,7 @@
 #define H2_COST_RESET 4                 /* a peer reset of a stream we answered: work thrown away */
 #define H2_COST_HUGE_HEADERS 200        /* a header list past max_header_list_size */
 #define H2_DATA_MIN 1024                /* a DATA frame smaller is a sliver (h2_sliver) */
+#define H2_SLIVER_WAIT_MS 50            /* how long a sliver waits for a wider window */
 #define H2_EARN_DATA 3                  /* a DATA frame of at least H2_EARN_DATA_MIN bytes sent */
 #define H2_EARN_DATA_MIN 1024
 #define H2_EARN_RESPONSE 4              /* a response sent whole */
@@ -53,6 +54,8 @@ struct h2_stream {
 	bool too_large;     /* the header list passed max_header_list_size, or too many fields */
 	bool head_only;
 	bool deferred;      /* its data waits for a wider window (h2_sliver) */
+	bool peer_reset;    /* the client sent RST_STREAM */
+	bool sliver_ok;     /* the next DATA frame may be a sliver (its wait is over) */
 	enum http_method method; /* for the metrics; OTHER until the request is decoded */
 	int status;
 	uint32_t n_fields;
@@ -70,7 +73,7 @@ struct h2_stream {
 	char block_inline[H2_BLOCK_INLINE];
 };
 
-#define H2_RING 16
+#define H2_RING 32
 
 /* The input's frame boundaries (h2_scan in h2.c). */
 struct h2_scan {
@@ -100,18 +103,20 @@ struct h2_conn {
 	uint64_t idle_since; /* no stream open since */
 	uint64_t progress_ms;/* the last write that made progress, while responses are under way */
 	uint64_t drain_ms;   /* the drain's first GOAWAY went out */
+	uint64_t deferred_ms;/* some stream's data waits for a wider window since; 0: none */
 	bool blocked;        /* the transport took less than offered: wait for LOOP_WRITE */
 	bool more;           /* the write share is used: LOOP_WRITE brings us back */
 	bool peer_eof;
 	bool draining;       /* the first GOAWAY is queued */
 	bool final_goaway;   /* the GOAWAY with the real last stream id is queued */
 	bool calm;           /* the credit ran out */
+	bool dead;           /* the session is over: only what is queued goes out (h2_close_after) */
 	uint32_t error;      /* a connection error of ours (h2_on_begin_frame, h2_scan): its GOAWAY code */
 	int32_t max_id;      /* highest client stream begun */
 	/* Recent streams begun, and reset by us (RST_STREAM sent), for the
 	 * checks nghttp2 leaves out (h2_on_begin_frame). */
-	int32_t used_ids[H2_RING], reset_ids[H2_RING];
-	unsigned used_at, reset_at;
+	int32_t used_ids[H2_RING], reset_ids[H2_RING], closed_ids[H2_RING];
+	unsigned used_at, reset_at, closed_at;
 	struct h2_scan scan;
 	bool busy;           /* inside nghttp2: closing is left to the caller */
 };
@@ -151,6 +156,12 @@ void h2_mem_done(void);
 extern struct http_request h2_req;
 /* A new stream of h (its fields empty), or NULL when memory ran out. */
 struct h2_stream *h2_stream_new(struct h2_conn *h, int32_t id);
+/* st is over (closed, or its connection went): its access-log line and
+ * metrics when it was answered (reset: counted as one), then freed. */
+void h2_stream_done(struct h2_conn *h, struct h2_stream *st, bool reset);
+/* Streams whose data waited for a wider window (h2_sliver) try again;
+ * sliver_ok: they may send what the window allows, however small. */
+void h2_resume_deferred(struct h2_conn *h, bool sliver_ok);
 /* Unlink st from its connection and give it back. */
 void h2_stream_free(struct h2_stream *st);
 /* Free the spare streams (the worker is exiting). */

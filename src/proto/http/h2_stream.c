@@ -20,7 +20,10 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/scoreboard.h"
+#include "proto/http/access_log.h"
 #include "proto/http/config.h"
+#include "proto/http/metrics.h"
 #include "proto/http/h2_state.h"
 #include "proto/http/router.h"
 #include "proto/http/state.h"
@@ -84,6 +87,34 @@ void h2_stream_free(struct h2_stream *st)
 		h2_spare_streams[h2_n_spare_streams++] = st;
 	else
 		free(st);
+}
+
+void h2_stream_done(struct h2_conn *h, struct h2_stream *st, bool reset)
+{
+	if (reset)
+		sb_add32(&http_w.env->slot->h2_resets, 1);
+	if (st->answered) {
+		if (http_log_enabled()) {
+			bool have = !st->too_large && h2_stream_request(st) != 400 && h2_req.method_str.len;
+			http_log_stream(&h->base, have ? &h2_req : NULL, st->status, st->body_sent, st->start_ms);
+		}
+		uint64_t now = loop_now_ms(h->base.loop);
+		http_metrics_count(http_w.env->metrics, st->method, st->status,
+				   now > st->start_ms ? now - st->start_ms : 0, st->body_sent);
+		http_w.env->request_done(http_w.env);
+	}
+	h2_stream_free(st);
+}
+
+void h2_resume_deferred(struct h2_conn *h, bool sliver_ok)
+{
+	h->deferred_ms = 0;
+	for (struct h2_stream *st = h->first; st; st = st->next)
+		if (st->deferred) {
+			st->deferred = false;
+			st->sliver_ok = sliver_ok;
+			nghttp2_session_resume_data(h->ng, st->id);
+		}
 }
 
 void h2_stream_spares_free(void)
@@ -175,7 +206,9 @@ int h2_stream_request(const struct h2_stream *st)
  * body (and is what a client granting 1 byte at a time asks for). When
  * nothing of ours is in flight, or the client's initial window is below a
  * full frame, the window is what the client wants, and is used whatever
- * its size (h2spec 6.9.1 and 6.9.2: a window of 1 gets 1 byte). */
+ * its size (h2spec 6.9.1 and 6.9.2: a window of 1 gets 1 byte). And a
+ * client that opens the window only once it is used up gets its sliver
+ * after H2_SLIVER_WAIT_MS (h2_resume_deferred from the timer). */
 static bool h2_sliver(nghttp2_session *ng, struct h2_stream *st, size_t length, uint64_t left)
 {
 	size_t want = left < H2_DATA_MIN ? (size_t)left : H2_DATA_MIN;
@@ -184,9 +217,14 @@ static bool h2_sliver(nghttp2_session *ng, struct h2_stream *st, size_t length, 
 	int32_t win = nghttp2_session_get_stream_remote_window_size(ng, st->id);
 	uint32_t init = nghttp2_session_get_remote_settings(ng, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE);
 	int32_t conn = nghttp2_session_get_remote_window_size(ng);
-	if (init < 16384 || win < 0 || conn < 0 || ((uint32_t)win >= init && (size_t)conn >= want))
+	if (init < 16384 || win < 0 || conn < 0 || ((uint32_t)win >= init && (size_t)conn >= want) ||
+	    st->sliver_ok) {
+		st->sliver_ok = false;
 		return false; /* a client that grants less than a frame wants small frames */
+	}
 	st->deferred = true;
+	if (!st->h->deferred_ms)
+		st->h->deferred_ms = loop_now_ms(st->h->base.loop);
 	return true;
 }
 
