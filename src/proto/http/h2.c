@@ -564,8 +564,13 @@ static int h2_write(struct h2_conn *h)
 			return CONN_GONE;
 		}
 		size_t len = conn_buf_len(&h->out);
-		if (len == 0)
+		if (len == 0) {
+			/* Frames to send and no buffer to put them in: memory
+			 * ran out; the timer tries again (h2_deadline). */
+			if (!h->io && nghttp2_session_want_write(h->ng) && !h->nomem_ms)
+				h->nomem_ms = loop_now_ms(c->loop);
 			break;
+		}
 		struct iovec iov = { h->out.data + h->out.start, len };
 		ssize_t w = conn_writev(c, &iov, 1, 0);
 		if (w == -EAGAIN) {
@@ -619,6 +624,8 @@ static uint64_t h2_deadline(const struct h2_conn *h)
 		if (t < d)
 			d = t;
 	}
+	if (h->nomem_ms && h->nomem_ms + H2_NOMEM_RETRY_MS < d)
+		d = h->nomem_ms + H2_NOMEM_RETRY_MS;
 	if (h->deferred_ms && h->deferred_ms + H2_SLIVER_WAIT_MS < d)
 		d = h->deferred_ms + H2_SLIVER_WAIT_MS;
 	if (h->draining && !h->final_goaway && h->drain_ms + H2_DRAIN_PING_MS < d)
@@ -726,6 +733,8 @@ static void h2_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 			h2_respond_error(h, st, 408);
 	if (h->draining && !h->final_goaway && now >= h->drain_ms + H2_DRAIN_PING_MS)
 		h2_goaway_final(h);
+	if (h->nomem_ms && now >= h->nomem_ms + H2_NOMEM_RETRY_MS)
+		h->nomem_ms = 0; /* h2_write below tries again */
 	if (h->deferred_ms && now >= h->deferred_ms + H2_SLIVER_WAIT_MS)
 		h2_resume_deferred(h, true); /* no wider window came: the sliver goes */
 	if (h2_write(h) < 0)

@@ -108,8 +108,9 @@ void h2_mem_done(void)
 
 /* The output buffer is an HTTP/1.1 connection's, from the same pool
  * (pool.c): taken while there is something to write, given back when
- * the connection is idle, and a shortage is felt, and waited for, by both
- * versions alike. */
+ * the connection is idle, so both versions draw on one budget. When none
+ * can be had, the frames wait in nghttp2 and h2_write tries again on a
+ * timer (H2_NOMEM_RETRY_MS). */
 static int h2_out_take(struct h2_conn *h)
 {
 	if (h->io)

@@ -28,6 +28,7 @@
 #define H2_COST_HUGE_HEADERS 200        /* a header list past max_header_list_size */
 #define H2_DATA_MIN 1024                /* a DATA frame smaller is a sliver (h2_sliver) */
 #define H2_SLIVER_WAIT_MS 50            /* how long a sliver waits for a wider window */
+#define H2_NOMEM_RETRY_MS 100           /* output that found no buffer tries again after */
 #define H2_EARN_DATA 3                  /* a DATA frame of at least H2_EARN_DATA_MIN bytes sent */
 #define H2_EARN_DATA_MIN 1024
 #define H2_EARN_RESPONSE 4              /* a response sent whole */
@@ -104,6 +105,7 @@ struct h2_conn {
 	uint64_t progress_ms;/* the last write that made progress, while responses are under way */
 	uint64_t drain_ms;   /* the drain's first GOAWAY went out */
 	uint64_t deferred_ms;/* some stream's data waits for a wider window since; 0: none */
+	uint64_t nomem_ms;   /* output waits for a buffer memory could not give since; 0: none */
 	bool blocked;        /* the transport took less than offered: wait for LOOP_WRITE */
 	bool more;           /* the write share is used: LOOP_WRITE brings us back */
 	bool peer_eof;
