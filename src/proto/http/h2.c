@@ -787,7 +787,7 @@ int http2_take_over(struct http_conn *hc)
 {
 	struct h2_conn *h = calloc(1, sizeof(*h));
 	if (!h) {
-		log_warning("http2: no memory for a connection, closing it");
+		h2_nomem_dropped(0);
 		conn_close(&hc->base);
 		return CONN_GONE;
 	}
@@ -830,7 +830,7 @@ int http2_take_over(struct http_conn *hc)
 		fed = h2_feed(h, (const uint8_t *)hc->in.data + hc->in.start, len);
 	}
 	if (r != 0) {
-		log_warning("http2: cannot set up a session: %s", nghttp2_strerror(r));
+		h2_nomem_dropped(r);
 		conn_close(c);
 		return CONN_GONE;
 	}

@@ -166,3 +166,17 @@ void h2_earn(struct h2_conn *h, int n)
 	if (h->credit > H2_CREDIT_MAX)
 		h->credit = H2_CREDIT_MAX;
 }
+
+void h2_nomem_dropped(int err)
+{
+	if (err && err != NGHTTP2_ERR_NOMEM) {
+		log_warning("http2: cannot set up a session: %s", nghttp2_strerror(err));
+		return;
+	}
+	/* As HTTP/1.1's shortages: counted, logged at most once a while,
+	 * accepting paused, and a worker short for long replaced. */
+	if (http_w.env && http_w.env->out_of_memory)
+		http_w.env->out_of_memory(http_w.env, PROTO_NOMEM_DROPPED);
+	else
+		log_warning("http2: no memory for a connection, closing it");
+}

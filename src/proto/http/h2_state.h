@@ -145,6 +145,9 @@ void h2_out_give(struct h2_conn *h);
 /* The connection's credit: control frames spend it, useful work earns it
  * back; spent out, the connection ends with GOAWAY(ENHANCE_YOUR_CALM). */
 void h2_spend(struct h2_conn *h, int cost);
+/* A connection HTTP/2 could not set up (err: nghttp2's error, 0 or
+ * NGHTTP2_ERR_NOMEM for memory) is closed: say so as a shortage. */
+void h2_nomem_dropped(int err);
 void h2_earn(struct h2_conn *h, int n);
 
 /* h2_mem.c: nghttp2's allocator (per-size free lists), and giving the
