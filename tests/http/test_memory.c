@@ -39,7 +39,7 @@ static pid_t srv_start_with(struct h_site *s, const char *http_extra, const char
 	snprintf(server, sizeof server,
 		 "shutdown_timeout = 10s\nmax_connections = 4000\ncontrol_socket = @DIR@/control.sock\n%s",
 		 server_extra ? server_extra : "");
-	h_site_start(s, &(struct h_site_opts){ .server = server, .web = "status = yes\n", .http = http });
+	h_site_start(s, &(struct h_site_opts){ .server = server, .web = "status = yes\nhttp2 = yes\n", .http = http });
 	pid_t worker;
 	ck_assert(h_wait_workers(s->d, 1));
 	ck_assert_uint_eq(h_worker_pids(s->d, &worker, 1), 1);
@@ -384,6 +384,103 @@ START_TEST(a_worker_short_of_memory_hands_its_waiting_requests_to_its_replacemen
 }
 END_TEST
 
+#define H2_CONNS 16
+
+/* An HTTP/2 (prior knowledge) GET of /a.txt on stream 1: the preface, an
+ * empty SETTINGS, and HEADERS with HPACK's static entries. */
+static void h2_get_a(int fd)
+{
+	static const char req[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+				  "\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+				  "\x00\x00\x0d\x01\x05\x00\x00\x00\x01"
+				  "\x82\x86\x44\x06/a.txt\x41\x01x";
+	h_write_all(fd, req, sizeof req - 1);
+}
+
+/* Whether fd's server answers stream 1 with :status 200 (HPACK's static
+ * entry 8) before it closes; false on a close (or H_WAIT_MS of nothing). */
+static bool h2_answered(int fd)
+{
+	unsigned char buf[4096];
+	size_t have = 0;
+	int64_t deadline = h_now_ms() + H_WAIT_MS;
+	for (;;) {
+		for (size_t off = 0; have - off >= 9;) {
+			size_t len = (size_t)buf[off] << 16 | (size_t)buf[off + 1] << 8 | buf[off + 2];
+			if (have - off < 9 + len)
+				break;
+			if (buf[off + 3] == 1 && buf[off + 8] == 1 && len > 0)
+				return buf[off + 9] == 0x88;
+			off += 9 + len;
+			memmove(buf, buf + off, have - off);
+			have -= off;
+			off = 0;
+		}
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (have == sizeof buf || poll(&p, 1, (int)h_left_ms(deadline)) <= 0)
+			return false;
+		ssize_t n = read(fd, buf + have, sizeof buf - have);
+		if (n <= 0)
+			return false;
+		have += (size_t)n;
+	}
+}
+
+/* HTTP/2 short of memory for its session: the connection is closed and
+ * counted as dropped, the worker lives, and serves HTTP/2 again once
+ * memory is back. The pool has spare buffers first, so that what fails is
+ * the session, not the wake-up (which would wait, as HTTP/1.1 does). */
+START_TEST(http2_connections_without_memory_for_a_session_are_dropped_and_counted)
+{
+#ifdef H_UNDER_ASAN
+	return;
+#endif
+	struct h_site s;
+	pid_t worker = srv_start(&s, NULL);
+	int fds[H2_CONNS];
+	/* Fill the pool: H2_CONNS requests in flight at once, then done. */
+	for (int i = 0; i < H2_CONNS; i++) {
+		fds[i] = h_connect_tcp(s.port);
+		ck_assert(fds[i] >= 0);
+		h_write_all(fds[i], "GET /a.txt HTTP/1.1\r\n", 21);
+	}
+	for (int i = 0; i < H2_CONNS; i++) {
+		h_write_all(fds[i], "Host: x\r\n\r\n", 11);
+		struct h_response r;
+		ck_assert(h_http_read_response(fds[i], &r, false));
+		h_http_response_free(&r);
+		close(fds[i]);
+	}
+	for (int i = 0; i < H2_CONNS; i++) {
+		fds[i] = h_connect_tcp(s.port);
+		ck_assert(fds[i] >= 0);
+	}
+	int sync = h_connect_tcp(s.port);
+	get_a(sync); /* every connection above is accepted by now */
+	close(sync);
+	long data_kb = proc_kb(worker, "VmData");
+	struct rlimit tight = { (rlim_t)(data_kb + 8) * 1024, RLIM_INFINITY };
+	ck_assert_msg(prlimit(worker, RLIMIT_DATA, &tight, NULL) == 0, "prlimit: %s", strerror(errno));
+	for (int i = 0; i < H2_CONNS; i++)
+		h2_get_a(fds[i]);
+	int answered = 0;
+	for (int i = 0; i < H2_CONNS; i++)
+		answered += h2_answered(fds[i]);
+	ck_assert_msg(answered < H2_CONNS, "memory never ran short");
+	ck_assert_msg(h_log_wait(s.d, "connection(s) dropped"), "%s", h_log_end(s.d));
+	for (int i = 0; i < H2_CONNS; i++)
+		close(fds[i]);
+	struct rlimit loose = { RLIM_INFINITY, RLIM_INFINITY };
+	ck_assert(prlimit(worker, RLIMIT_DATA, &loose, NULL) == 0);
+	int fd = h_connect_tcp(s.port);
+	ck_assert(fd >= 0);
+	h2_get_a(fd);
+	ck_assert_msg(h2_answered(fd), "HTTP/2 not served after memory came back");
+	close(fd);
+	h_site_stop(&s);
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
 	Suite *su = suite_create("http_pool");
@@ -394,6 +491,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, running_out_of_memory_delays_requests_instead_of_closing_them);
 	tcase_add_test(tc, a_request_without_memory_for_header_timeout_gets_503_and_is_counted);
 	tcase_add_test(tc, a_worker_short_of_memory_hands_its_waiting_requests_to_its_replacement);
+	tcase_add_test(tc, http2_connections_without_memory_for_a_session_are_dropped_and_counted);
 	suite_add_tcase(su, tc);
 	return su;
 }
